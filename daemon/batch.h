@@ -1,0 +1,74 @@
+/*
+ * Coalesces records from every ingest connection into batches bounded by count and time,
+ * and writes each batch to PostgreSQL as one pipelined transaction: one statement locking
+ * the batch's identifiers, then one touchline.ingest() call per record, then Sync. Every
+ * record's submitter is called back exactly once, only after the transaction committed (or
+ * with the reason it was not stored). A record the database rejects is answered alone and
+ * the rest of its batch is written again without it; deadlocks and serialization failures
+ * retry the whole batch.
+ */
+#ifndef TOUCHLINED_BATCH_H
+#define TOUCHLINED_BATCH_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+#include "db.h"
+#include "record.h"
+
+enum batch_outcome {
+    BATCH_STORED = 0,      /* committed; duplicate says whether it was already there */
+    BATCH_INVALID = -1,    /* the database rejected this record: invalid_record */
+    BATCH_UNAVAILABLE = -2 /* not stored: the database is unreachable; safe to resend */
+};
+
+struct batch_result {
+    enum batch_outcome outcome;
+    int duplicate;
+    char id[RECORD_UUID_LEN + 1];
+    char customer_id[RECORD_UUID_LEN + 1];
+    const char *message; /* for errors; valid during the callback only */
+};
+
+/* Called once per submitted record, from the event loop. */
+typedef void (*batch_cb)(const struct batch_result *res, void *arg);
+
+struct batch_params {
+    int max_records;
+    int max_delay_ms;
+    int max_concurrent; /* batches in flight at once: the database pool size */
+};
+
+struct batch;
+
+/* Borrows base and db. NULL on allocation failure. */
+struct batch *batch_new(struct event_base *base, struct db *db, const struct batch_params *p);
+
+/* Frees the batcher; records not yet written are answered BATCH_UNAVAILABLE. NULL is fine. */
+void batch_free(struct batch *b);
+
+/* Queues rec (takes ownership) for writing; cb(arg) is called exactly once, possibly before
+ * batch_submit returns (when the database is known to be down). Returns 0, or -1 on
+ * allocation failure, in which case cb is not called and rec is freed. */
+int batch_submit(struct batch *b, struct record *rec, batch_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/* Records submitted and not yet answered. */
+size_t batch_pending(const struct batch *b);
+
+/* Writes what is queued without waiting for the delay (drain on shutdown). */
+void batch_flush(struct batch *b);
+
+void batch_set_params(struct batch *b, const struct batch_params *p);
+
+struct batch_stats {
+    unsigned long batches;
+    unsigned long stored;
+    unsigned long duplicates;
+    unsigned long rejected;
+    unsigned long unavailable;
+    unsigned long retries;
+};
+const struct batch_stats *batch_get_stats(const struct batch *b);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * The daemon's configuration: one table of {section, key, type, offset, default, limits,
+ * reloadable, secret} drives parsing the INI file, the TOUCHLINE_<SECTION>_<KEY> environment
+ * overrides (for containers), validation, and --check-config's printout. A config is parsed
+ * into a fresh struct and only swapped in when it is entirely valid.
+ */
+#ifndef TOUCHLINED_CONFIG_H
+#define TOUCHLINED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "record.h"
+
+struct config_token {
+    char *name;    /* principal */
+    char *secret;  /* the token itself */
+    char *sources; /* '|'-separated fnmatch patterns of sources it may write */
+};
+
+struct config {
+    char *path; /* file it was read from, or NULL */
+
+    char *listen_tcp;
+    char *listen_http;
+
+    char *database_dsn;
+    int database_pool_size;
+    int database_connect_timeout_s;
+    int database_reconnect_max_s;
+
+    int ingest_max_line_bytes;
+    int ingest_batch_max_records;
+    int ingest_batch_max_delay_ms;
+    int ingest_max_inflight_per_connection;
+    int ingest_max_pending_records;
+    int ingest_max_connections;
+    int ingest_idle_timeout_s;
+
+    int http_max_body_bytes;
+    int http_timeout_s;
+
+    char *identity_default_country_code;
+    char *identity_trunk_prefix;
+    char *identity_never_merge; /* comma-separated kind:value, as written */
+
+    char *auth_tokens; /* comma-separated name:secret[:pattern|pattern] */
+
+    char *log_level;
+
+    /* Derived by config_load from the raw values above. */
+    enum log_level level;
+    struct record_opts record_opts;
+    char **never_merge; /* normalized kind:value */
+    size_t n_never_merge;
+    struct config_token *tokens;
+    size_t n_tokens;
+};
+
+/*
+ * Loads defaults, then the file at path (NULL: none), then TOUCHLINE_* environment
+ * variables, and validates the result into *cfg. Returns 0, or -1 with err naming the file,
+ * line and key (or the environment variable) and what is wrong. cfg must be freed with
+ * config_free() either way.
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+void config_free(struct config *cfg);
+
+/* Writes the effective configuration as INI, secrets masked. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Copies the DSN with any password=... value masked, for logs. */
+void config_mask_dsn(const char *dsn, char *out, size_t outlen);
+
+/* The token entry whose secret equals token (constant-time compare), or NULL. */
+const struct config_token *config_find_token(const struct config *cfg, const char *token);
+
+/* True when principal tok may write records of this source. */
+bool config_token_allows(const struct config_token *tok, const char *source);
+
+/* Splits "host:port" (IPv6 as [addr]:port). Returns 0, or -1. */
+int config_split_listen(const char *s, char *host, size_t hostlen, int *port)
+    __attribute__((warn_unused_result));
+
+#endif

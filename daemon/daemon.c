@@ -1,0 +1,234 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "db.h"
+#include "http.h"
+#include "ingest.h"
+#include "log.h"
+#include "migrate.h"
+#include "store.h"
+
+/* How long a graceful stop may take before the daemon exits anyway. */
+#define DRAIN_DEADLINE_S 30
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    batch_flush(d->batch);
+    bool idle =
+        ingest_drained(d->ingest) && batch_pending(d->batch) == 0 && http_inflight(d->http) == 0;
+    if (idle) {
+        log_info("drained: every acknowledged record is committed; exiting");
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    static const struct timeval tick = {0, 50 * 1000};
+    evtimer_add(d->drain_timer, &tick);
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    log_warn("drain deadline of %d s reached with %zu records unanswered (they were not "
+             "acknowledged and may be resent); exiting",
+             DRAIN_DEADLINE_S, batch_pending(d->batch));
+    event_base_loopexit(d->base, NULL);
+}
+
+void daemon_stop(struct daemon *d)
+{
+    if (d->draining) {
+        return;
+    }
+    d->draining = true;
+    log_info("stopping: no new connections; answering what is in flight (pending=%zu "
+             "connections=%zu)",
+             batch_pending(d->batch), ingest_connections(d->ingest));
+    ingest_drain(d->ingest);
+    batch_flush(d->batch);
+    struct timeval now = {0, 0};
+    evtimer_add(d->drain_timer, &now);
+    d->drain_deadline = evtimer_new(d->base, on_drain_deadline, d);
+    if (d->drain_deadline != NULL) {
+        struct timeval tv = {DRAIN_DEADLINE_S, 0};
+        evtimer_add(d->drain_deadline, &tv);
+    }
+}
+
+static void reload(struct daemon *d)
+{
+    struct config fresh;
+    char err[512];
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        config_free(&fresh);
+        return;
+    }
+    struct config *cur = &d->cfg;
+    if (strcmp(fresh.listen_tcp, cur->listen_tcp) != 0 ||
+        strcmp(fresh.listen_http, cur->listen_http) != 0 ||
+        strcmp(fresh.database_dsn, cur->database_dsn) != 0 ||
+        fresh.database_pool_size != cur->database_pool_size) {
+        log_warn("reload: listeners and database settings change only on restart");
+    }
+    /* Swap in what can change at run time; the rest stays as started. */
+    char *level = cur->log_level;
+    cur->log_level = fresh.log_level;
+    fresh.log_level = level;
+    cur->level = fresh.level;
+    log_set_level(cur->level);
+    cur->database_connect_timeout_s = fresh.database_connect_timeout_s;
+    cur->database_reconnect_max_s = fresh.database_reconnect_max_s;
+    cur->ingest_max_line_bytes = fresh.ingest_max_line_bytes;
+    cur->ingest_batch_max_records = fresh.ingest_batch_max_records;
+    cur->ingest_batch_max_delay_ms = fresh.ingest_batch_max_delay_ms;
+    cur->ingest_max_inflight_per_connection = fresh.ingest_max_inflight_per_connection;
+    cur->ingest_max_pending_records = fresh.ingest_max_pending_records;
+    cur->ingest_max_connections = fresh.ingest_max_connections;
+    cur->ingest_idle_timeout_s = fresh.ingest_idle_timeout_s;
+    char *tokens_raw = cur->auth_tokens;
+    struct config_token *tokens = cur->tokens;
+    size_t n_tokens = cur->n_tokens;
+    cur->auth_tokens = fresh.auth_tokens;
+    cur->tokens = fresh.tokens;
+    cur->n_tokens = fresh.n_tokens;
+    fresh.auth_tokens = tokens_raw;
+    fresh.tokens = tokens;
+    fresh.n_tokens = n_tokens;
+    config_free(&fresh);
+    db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+    struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
+                              cur->database_pool_size};
+    batch_set_params(d->batch, &bp);
+    ingest_update_reading(d->ingest);
+    log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
+             "max_inflight_per_connection=%d tokens=%zu",
+             cur->path != NULL ? cur->path : "(environment)", cur->log_level,
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct daemon *d = arg;
+    if (sig == SIGHUP) {
+        log_info("SIGHUP: reloading configuration");
+        reload(d);
+        return;
+    }
+    log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    daemon_stop(d);
+}
+
+void daemon_backlog_changed(struct daemon *d)
+{
+    if (d->ingest != NULL) {
+        ingest_update_reading(d->ingest);
+    }
+}
+
+int daemon_init(struct daemon *d, struct config *cfg)
+{
+    memset(d, 0, sizeof(*d));
+    d->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    d->started = time(NULL);
+    log_set_level(d->cfg.level);
+
+    char masked[1024];
+    config_mask_dsn(d->cfg.database_dsn, masked, sizeof(masked));
+    char err[1024];
+    int applied =
+        migrate_apply(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
+    if (applied < 0) {
+        log_error("database %s: %s", masked, err);
+        return -1;
+    }
+    log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
+
+    d->base = event_base_new();
+    if (d->base == NULL) {
+        log_error("cannot create the event loop");
+        return -1;
+    }
+    struct db_params dp = {
+        .dsn = d->cfg.database_dsn,
+        .pool_size = d->cfg.database_pool_size,
+        .connect_timeout_s = d->cfg.database_connect_timeout_s,
+        .reconnect_max_s = d->cfg.database_reconnect_max_s,
+        .statements = store_statements,
+        .n_statements = store_n_statements,
+    };
+    d->db = db_new(d->base, &dp);
+    struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
+                              d->cfg.database_pool_size};
+    d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
+    if (d->batch == NULL) {
+        log_error("cannot set up the database pool: out of memory");
+        return -1;
+    }
+    d->ingest = ingest_new(d);
+    if (d->ingest == NULL) {
+        return -1;
+    }
+    d->http = http_new(d);
+    if (d->http == NULL) {
+        return -1;
+    }
+    d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+    d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
+    d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+    d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
+    if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
+        evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
+        evsignal_add(d->ev_hup, NULL) < 0) {
+        log_error("cannot install signal handlers");
+        return -1;
+    }
+    log_info("touchlined %s started: tcp=%s (port %d) http=%s (port %d) database=%s config=%s "
+             "pool=%d batch=%d/%dms",
+             TOUCHLINE_VERSION, d->cfg.listen_tcp, ingest_port(d->ingest), d->cfg.listen_http,
+             http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
+             d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
+             d->cfg.ingest_batch_max_delay_ms);
+    return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+    if (event_base_dispatch(d->base) < 0) {
+        log_error("event loop failed");
+        return 1;
+    }
+    return d->exit_code;
+}
+
+void daemon_fini(struct daemon *d)
+{
+    /* Database first: jobs still running are answered while connections and HTTP requests
+     * they answer still exist. */
+    db_free(d->db);
+    d->db = NULL;
+    batch_free(d->batch);
+    ingest_free(d->ingest);
+    http_free(d->http);
+    struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (evs[i] != NULL) {
+            event_free(evs[i]);
+        }
+    }
+    if (d->base != NULL) {
+        event_base_free(d->base);
+    }
+    config_free(&d->cfg);
+    memset(d, 0, sizeof(*d));
+}

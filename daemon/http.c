@@ -1,0 +1,656 @@
+#include "http.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "batch.h"
+#include "daemon.h"
+#include "db.h"
+#include "ingest.h"
+#include "log.h"
+#include "migrate.h"
+#include "normalize.h"
+#include "record.h"
+#include "store.h"
+
+#define TIMELINE_DEFAULT_LIMIT 50
+#define TIMELINE_MAX_LIMIT     500
+#define MAX_PARAMS             16
+
+struct http {
+    struct daemon *d;
+    struct evhttp *evh;
+    int port;
+    int inflight;
+};
+
+enum query_kind {
+    QUERY_FIND,
+    QUERY_PROFILE,
+    QUERY_TIMELINE,
+};
+
+/* One request waiting for the database. */
+struct query {
+    struct http *h;
+    struct evhttp_request *req;
+    enum query_kind kind;
+    const char *statement;
+    int nparams;
+    char *params[STORE_TIMELINE_NPARAMS];
+    char not_found[256];
+    /* Outcome. */
+    bool have_row;
+    char *body; /* JSON text from the database, NULL when it answered NULL */
+    char sqlstate[6];
+    char errmsg[256];
+};
+
+struct param {
+    char *key;
+    char *value;
+};
+
+static void send_json(struct evhttp_request *req, int status, const char *body, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json; charset=utf-8");
+    if (buf == NULL) {
+        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+        return;
+    }
+    evbuffer_add(buf, body, len);
+    evbuffer_add(buf, "\n", 1);
+    const char *reason = status == 200   ? "OK"
+                         : status == 400 ? "Bad Request"
+                         : status == 401 ? "Unauthorized"
+                         : status == 403 ? "Forbidden"
+                         : status == 404 ? "Not Found"
+                         : status == 405 ? "Method Not Allowed"
+                         : status == 413 ? "Payload Too Large"
+                         : status == 503 ? "Service Unavailable"
+                                         : "Internal Server Error";
+    evhttp_send_reply(req, status, reason, buf);
+    evbuffer_free(buf);
+}
+
+static void send_error(struct evhttp_request *req, int status, const char *code,
+                       const char *message)
+{
+    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL) {
+        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
+                                       "memory\"}}";
+        send_json(req, 500, fallback, sizeof(fallback) - 1);
+        return;
+    }
+    if (status == 401) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"touchline\"");
+    }
+    send_json(req, status, text, strlen(text));
+    free(text);
+}
+
+static void params_free(struct param *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(p[i].key);
+        free(p[i].value);
+    }
+}
+
+/*
+ * Splits a query string into decoded pairs. '+' stays '+': phone numbers are written with it
+ * far more often than form-encoded spaces are. Returns the count, or -1.
+ */
+static int parse_query(const char *q, struct param *out, int max)
+{
+    int n = 0;
+    if (q == NULL) {
+        return 0;
+    }
+    while (*q != '\0') {
+        const char *amp = strchr(q, '&');
+        size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
+        if (len > 0) {
+            if (n >= max) {
+                params_free(out, n);
+                return -1;
+            }
+            const char *eq = memchr(q, '=', len);
+            size_t klen = eq != NULL ? (size_t)(eq - q) : len;
+            char *k = strndup(q, klen);
+            char *v = eq != NULL ? strndup(eq + 1, len - klen - 1) : strdup("");
+            size_t dk = 0, dv = 0;
+            char *kd = k != NULL ? evhttp_uridecode(k, 0, &dk) : NULL;
+            char *vd = v != NULL ? evhttp_uridecode(v, 0, &dv) : NULL;
+            free(k);
+            free(v);
+            if (kd == NULL || vd == NULL || strlen(kd) != dk || strlen(vd) != dv) {
+                free(kd);
+                free(vd);
+                params_free(out, n);
+                return -1;
+            }
+            out[n].key = kd;
+            out[n].value = vd;
+            n++;
+        }
+        q += len;
+        if (*q == '&') {
+            q++;
+        }
+    }
+    return n;
+}
+
+int http_parse_cursor(const char *cursor, char ts[28], char id[37])
+{
+    const char *dash = strchr(cursor, '-');
+    if (dash == NULL || dash == cursor || dash - cursor > 20 || strlen(dash + 1) != 32) {
+        return -1;
+    }
+    int64_t us = 0;
+    bool neg = cursor[0] == '-';
+    for (const char *p = cursor; p < dash; p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+        if (us > (INT64_MAX - 9) / 10) {
+            return -1;
+        }
+        us = us * 10 + (*p - '0');
+    }
+    (void)neg;
+    /* Years 1..9999 only, like the records themselves. */
+    if (us > 253402300799999999LL) {
+        return -1;
+    }
+    const char *hex = dash + 1;
+    int o = 0;
+    for (int i = 0; i < 32; i++) {
+        char c = hex[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return -1;
+        }
+        if (i == 8 || i == 12 || i == 16 || i == 20) {
+            id[o++] = '-';
+        }
+        id[o++] = c;
+    }
+    id[o] = '\0';
+    record_format_time(us, ts);
+    return 0;
+}
+
+static void query_free(struct query *q)
+{
+    for (int i = 0; i < STORE_TIMELINE_NPARAMS; i++) {
+        free(q->params[i]);
+    }
+    free(q->body);
+    free(q);
+}
+
+static int query_send(PGconn *conn, void *arg)
+{
+    struct query *q = arg;
+    return PQsendQueryPrepared(conn, q->statement, q->nparams, (const char *const *)q->params, NULL,
+                               NULL, 0) == 1
+               ? 0
+               : -1;
+}
+
+static void query_result(const PGresult *res, int index, void *arg)
+{
+    struct query *q = arg;
+    (void)index;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        q->have_row = true;
+        if (!PQgetisnull(res, 0, 0)) {
+            q->body = strdup(PQgetvalue(res, 0, 0));
+        }
+    } else if (st == PGRES_FATAL_ERROR) {
+        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", s != NULL ? s : "");
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(q->errmsg, sizeof(q->errmsg), "%s", m != NULL ? m : "query failed");
+    }
+}
+
+static void query_done(enum db_outcome outcome, void *arg)
+{
+    struct query *q = arg;
+    q->h->inflight--;
+    if (outcome == DB_LOST) {
+        send_error(q->req, 503, "unavailable", "the database connection was lost; retry");
+    } else if (q->sqlstate[0] != '\0') {
+        log_error("http query %s failed: %s (SQLSTATE %s)", q->statement, q->errmsg, q->sqlstate);
+        if (strncmp(q->sqlstate, "22", 2) == 0) {
+            send_error(q->req, 400, "invalid_request", q->errmsg);
+        } else {
+            send_error(q->req, 500, "internal", "the query failed; see the daemon's log");
+        }
+    } else if (!q->have_row || q->body == NULL) {
+        send_error(q->req, 404, "not_found", q->not_found);
+    } else {
+        send_json(q->req, 200, q->body, strlen(q->body));
+    }
+    query_free(q);
+}
+
+static const struct db_job_ops query_ops = {query_send, query_result, query_done};
+
+/* Takes ownership of q. */
+static void query_run(struct http *h, struct query *q)
+{
+    q->h = h;
+    if (db_submit(h->d->db, &query_ops, q) < 0) {
+        send_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
+        query_free(q);
+        return;
+    }
+    h->inflight++;
+}
+
+static struct query *query_new(struct evhttp_request *req, enum query_kind kind,
+                               const char *statement, int nparams)
+{
+    struct query *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        send_error(req, 500, "internal", "out of memory");
+        return NULL;
+    }
+    q->req = req;
+    q->kind = kind;
+    q->statement = statement;
+    q->nparams = nparams;
+    return q;
+}
+
+/* Sets parameter i to a copy of v (NULL: SQL NULL). Returns 0 or -1. */
+static int query_param(struct query *q, int i, const char *v)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    q->params[i] = strdup(v);
+    return q->params[i] != NULL ? 0 : -1;
+}
+
+static bool is_uuid(const char *s, char out[RECORD_UUID_LEN + 1])
+{
+    return record_canonical_uuid(s, out) == 0;
+}
+
+static void handle_find(struct http *h, struct evhttp_request *req, const struct param *p, int np)
+{
+    const struct config *cfg = &h->d->cfg;
+    const char *kind_name = NULL, *value = NULL;
+    enum ident_kind kind = IDENT_PHONE;
+    for (int i = 0; i < np; i++) {
+        enum ident_kind k;
+        if (normalize_kind_parse(p[i].key, &k) == 0) {
+            if (kind_name != NULL) {
+                send_error(req, 400, "invalid_request",
+                           "give exactly one of phone, email, chat, web, external");
+                return;
+            }
+            kind_name = p[i].key;
+            value = p[i].value;
+            kind = k;
+        } else {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "%.64s: unknown parameter (phone, email, chat, web, "
+                     "external)",
+                     p[i].key);
+            send_error(req, 400, "invalid_request", msg);
+            return;
+        }
+    }
+    if (kind_name == NULL) {
+        send_error(req, 400, "invalid_request",
+                   "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
+        return;
+    }
+    char norm[NORMALIZE_MAX + 1];
+    const char *why;
+    if (normalize_identifier(kind, value, strlen(value), &cfg->record_opts.norm, norm, &why) < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: \"%.100s\" %s", kind_name, value, why);
+        send_error(req, 400, "invalid_request", msg);
+        return;
+    }
+    struct query *q = query_new(req, QUERY_FIND, STORE_FIND, 2);
+    if (q == NULL) {
+        return;
+    }
+    snprintf(q->not_found, sizeof(q->not_found), "no customer with %s %.200s", kind_name, norm);
+    if (query_param(q, 0, kind_name) < 0 || query_param(q, 1, norm) < 0) {
+        send_error(req, 500, "internal", "out of memory");
+        query_free(q);
+        return;
+    }
+    query_run(h, q);
+}
+
+static void handle_profile(struct http *h, struct evhttp_request *req, const char *id)
+{
+    struct query *q = query_new(req, QUERY_PROFILE, STORE_PROFILE, 1);
+    if (q == NULL) {
+        return;
+    }
+    snprintf(q->not_found, sizeof(q->not_found), "no customer %s", id);
+    if (query_param(q, 0, id) < 0) {
+        send_error(req, 500, "internal", "out of memory");
+        query_free(q);
+        return;
+    }
+    query_run(h, q);
+}
+
+static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
+                            const struct param *p, int np)
+{
+    char msg[300];
+    long limit = TIMELINE_DEFAULT_LIMIT;
+    const char *before = NULL, *channel = NULL, *since = NULL, *until = NULL;
+    for (int i = 0; i < np; i++) {
+        const char *k = p[i].key, *v = p[i].value;
+        if (strcmp(k, "limit") == 0) {
+            char *end;
+            errno = 0;
+            limit = strtol(v, &end, 10);
+            if (errno != 0 || *v == '\0' || *end != '\0' || limit < 1 ||
+                limit > TIMELINE_MAX_LIMIT) {
+                snprintf(msg, sizeof(msg), "limit: \"%.32s\" must be an integer 1-%d", v,
+                         TIMELINE_MAX_LIMIT);
+                send_error(req, 400, "invalid_request", msg);
+                return;
+            }
+        } else if (strcmp(k, "before") == 0 || strcmp(k, "cursor") == 0) {
+            before = v;
+        } else if (strcmp(k, "channel") == 0) {
+            channel = v;
+        } else if (strcmp(k, "since") == 0) {
+            since = v;
+        } else if (strcmp(k, "until") == 0) {
+            until = v;
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "%.64s: unknown parameter (limit, before, channel, since, until)", k);
+            send_error(req, 400, "invalid_request", msg);
+            return;
+        }
+    }
+    static const char *const channels[] = {"phone", "sms",    "email",     "chat",
+                                           "web",   "social", "in_person", "other"};
+    if (channel != NULL) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
+            ok = ok || strcmp(channel, channels[i]) == 0;
+        }
+        if (!ok) {
+            snprintf(msg, sizeof(msg), "channel: \"%.32s\" is not a channel", channel);
+            send_error(req, 400, "invalid_request", msg);
+            return;
+        }
+    }
+    char since_ts[RECORD_TS_LEN + 1], until_ts[RECORD_TS_LEN + 1];
+    int64_t us;
+    if (since != NULL) {
+        if (record_parse_time(since, &us) < 0) {
+            snprintf(msg, sizeof(msg), "since: \"%.40s\" is not an RFC 3339 timestamp", since);
+            send_error(req, 400, "invalid_request", msg);
+            return;
+        }
+        record_format_time(us, since_ts);
+    }
+    if (until != NULL) {
+        if (record_parse_time(until, &us) < 0) {
+            snprintf(msg, sizeof(msg), "until: \"%.40s\" is not an RFC 3339 timestamp", until);
+            send_error(req, 400, "invalid_request", msg);
+            return;
+        }
+        record_format_time(us, until_ts);
+    }
+    char cur_ts[RECORD_TS_LEN + 1], cur_id[RECORD_UUID_LEN + 1];
+    if (before != NULL && http_parse_cursor(before, cur_ts, cur_id) < 0) {
+        send_error(req, 400, "invalid_request", "before: not a cursor this API returned");
+        return;
+    }
+    struct query *q = query_new(req, QUERY_TIMELINE, STORE_TIMELINE, STORE_TIMELINE_NPARAMS);
+    if (q == NULL) {
+        return;
+    }
+    snprintf(q->not_found, sizeof(q->not_found), "no customer %s", id);
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    if (query_param(q, 0, id) < 0 || query_param(q, 1, lim) < 0 ||
+        query_param(q, 2, before != NULL ? cur_ts : NULL) < 0 ||
+        query_param(q, 3, before != NULL ? cur_id : NULL) < 0 || query_param(q, 4, channel) < 0 ||
+        query_param(q, 5, since != NULL ? since_ts : NULL) < 0 ||
+        query_param(q, 6, until != NULL ? until_ts : NULL) < 0) {
+        send_error(req, 500, "internal", "out of memory");
+        query_free(q);
+        return;
+    }
+    query_run(h, q);
+}
+
+static void handle_health(struct http *h, struct evhttp_request *req, bool ready)
+{
+    struct daemon *d = h->d;
+    if (!ready) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        send_json(req, 200, ok, sizeof(ok) - 1);
+        return;
+    }
+    bool db_up = db_available(d->db);
+    json_t *o =
+        json_pack("{s:b, s:b, s:s, s:i, s:I}", "ready", db_up && !d->draining, "database", db_up,
+                  "schema", migrate_latest(), "database_connections", db_connections_up(d->db),
+                  "pending_records", (json_int_t)batch_pending(d->batch));
+    if (o != NULL && !db_up) {
+        json_object_set_new(o, "reason",
+                            json_sprintf("database unreachable: %s", db_last_error(d->db)));
+    } else if (o != NULL && d->draining) {
+        json_object_set_new(o, "reason", json_string("shutting down"));
+    }
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL) {
+        send_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    send_json(req, db_up && !d->draining ? 200 : 503, text, strlen(text));
+    free(text);
+}
+
+/* Checks Authorization when tokens are configured. Returns true to go on. */
+static bool authorized(struct http *h, struct evhttp_request *req)
+{
+    const struct config *cfg = &h->d->cfg;
+    if (cfg->n_tokens == 0) {
+        return true;
+    }
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    char token[512] = "";
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        snprintf(token, sizeof(token), "%s", auth + 7);
+    } else if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
+        /* The token as user name, for SDKs that only speak Basic. */
+        const char *b64 = auth + 6;
+        unsigned char dec[512];
+        size_t n = strlen(b64);
+        if (n > 0 && n < sizeof(token) && n % 4 == 0) {
+            int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+            /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
+            for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--) {
+                len--;
+            }
+            if (len > 0) {
+                dec[len] = '\0';
+                char *colon = strchr((char *)dec, ':');
+                if (colon != NULL) {
+                    *colon = '\0';
+                }
+                snprintf(token, sizeof(token), "%s", (char *)dec);
+            }
+        }
+    }
+    if (token[0] == '\0') {
+        send_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
+        return false;
+    }
+    if (config_find_token(cfg, token) == NULL) {
+        send_error(req, 401, "unauthorized", "unknown token");
+        return false;
+    }
+    return true;
+}
+
+static void route(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (path == NULL) {
+        send_error(req, 400, "invalid_request", "no path");
+        return;
+    }
+    log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+        handle_health(h, req, strcmp(path, "/readyz") == 0);
+        return;
+    }
+    if (!authorized(h, req)) {
+        return;
+    }
+    struct param params[MAX_PARAMS];
+    int np = parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
+    if (np < 0) {
+        send_error(req, 400, "invalid_request", "malformed query string");
+        return;
+    }
+    static const char prefix[] = "/v1/customers";
+    size_t plen = sizeof(prefix) - 1;
+    if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
+        send_error(req, 404, "not_found", "no such endpoint");
+        goto out;
+    }
+    if (method != EVHTTP_REQ_GET) {
+        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        goto out;
+    }
+    const char *rest = path + plen;
+    if (*rest == '\0' || strcmp(rest, "/") == 0) {
+        handle_find(h, req, params, np);
+        goto out;
+    }
+    rest++;
+    const char *slash = strchr(rest, '/');
+    char idtext[64];
+    size_t idlen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+    char id[RECORD_UUID_LEN + 1];
+    snprintf(idtext, sizeof(idtext), "%.*s", (int)(idlen < 63 ? idlen : 63), rest);
+    if (idlen > 63 || !is_uuid(idtext, id)) {
+        send_error(req, 400, "invalid_request", "customer id: not a UUID");
+        goto out;
+    }
+    if (slash == NULL) {
+        if (np > 0) {
+            send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+            goto out;
+        }
+        handle_profile(h, req, id);
+    } else if (strcmp(slash, "/timeline") == 0) {
+        handle_timeline(h, req, id, params, np);
+    } else {
+        send_error(req, 404, "not_found", "no such endpoint");
+    }
+out:
+    params_free(params, np);
+}
+
+struct http *http_new(struct daemon *d)
+{
+    struct http *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        log_error("http: out of memory");
+        return NULL;
+    }
+    h->d = d;
+    h->evh = evhttp_new(d->base);
+    if (h->evh == NULL) {
+        log_error("http: cannot create the server");
+        goto fail;
+    }
+    char host[256];
+    int port;
+    if (config_split_listen(d->cfg.listen_http, host, sizeof(host), &port) < 0) {
+        log_error("http: bad listen address %s", d->cfg.listen_http);
+        goto fail;
+    }
+    struct evhttp_bound_socket *bs =
+        evhttp_bind_socket_with_handle(h->evh, host, (ev_uint16_t)port);
+    if (bs == NULL) {
+        log_error("http: cannot listen on %s: %s", d->cfg.listen_http, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {
+        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    evhttp_set_timeout(h->evh, d->cfg.http_timeout_s);
+    evhttp_set_max_body_size(h->evh, (ev_ssize_t)d->cfg.http_max_body_bytes);
+    evhttp_set_max_headers_size(h->evh, 64 * 1024);
+    evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+                                           EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(h->evh, route, h);
+    return h;
+fail:
+    http_free(h);
+    return NULL;
+}
+
+void http_free(struct http *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    if (h->evh != NULL) {
+        evhttp_free(h->evh);
+    }
+    free(h);
+}
+
+int http_inflight(const struct http *h)
+{
+    return h->inflight;
+}
+
+int http_port(const struct http *h)
+{
+    return h->port;
+}

@@ -1,0 +1,29 @@
+/*
+ * The HTTP API (CONTRACT §4) on libevent's evhttp: routing, authentication, parameter
+ * validation, and answering from asynchronous database jobs so that a query never blocks
+ * the loop. Answers and errors are JSON: {"error":{"code":…,"message":…}}.
+ */
+#ifndef TOUCHLINED_HTTP_H
+#define TOUCHLINED_HTTP_H
+
+struct daemon;
+struct http;
+
+/* Listens on cfg listen_http. Borrows d. NULL with the reason logged. */
+struct http *http_new(struct daemon *d);
+
+/* Stops accepting and frees; requests in flight are dropped. NULL is fine. */
+void http_free(struct http *h);
+
+/* Requests whose database answer is still outstanding. */
+int http_inflight(const struct http *h);
+
+/* The port actually bound. */
+int http_port(const struct http *h);
+
+/* Parses a timeline cursor "<microseconds>-<32 hex>" into a timestamp and a UUID.
+ * Returns 0 or -1. Pure; exposed for tests. */
+int http_parse_cursor(const char *cursor, char ts[28], char id[37])
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,686 @@
+#include "ingest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "batch.h"
+#include "daemon.h"
+#include "log.h"
+
+/* Output not yet read by the client beyond which we stop reading its input. */
+#define OUT_HIGH_WATER (256 * 1024)
+
+static const char *const error_codes[INGEST_ERROR_COUNT] = {
+    "invalid_json", "invalid_record", "too_large", "unauthorized", "forbidden", "unavailable"};
+
+struct slot {
+    char *text; /* the answer line, NULL while waiting */
+    size_t len;
+};
+
+struct conn {
+    LIST_ENTRY(conn) link;
+    struct ingest *ing;
+    struct bufferevent *bev;
+    char peer[64];
+    unsigned long lines;
+    /* Answers in input order: a ring of slots for sequence numbers head..next-1. */
+    struct slot *slots;
+    size_t cap;
+    unsigned long head;
+    unsigned long next;
+    int refs;  /* tickets in the batcher + frames on the stack */
+    int depth; /* socket callbacks on the stack: they close, not on_stored */
+    bool authed;
+    char principal[64];
+    char *sources; /* allowed source patterns of the principal */
+    bool skipping; /* discarding the rest of an over-long line */
+    bool reading;
+    bool paused;  /* could not process input at the last check */
+    bool eof;     /* the client will send nothing more */
+    bool closing; /* close once every answer is written */
+    bool dead;    /* socket closed; freed when refs drop to 0 */
+};
+LIST_HEAD(conn_list, conn);
+
+struct ticket {
+    struct conn *c;
+    unsigned long seq;
+    unsigned long line;
+};
+
+struct ingest {
+    struct daemon *d;
+    struct evconnlistener *listener;
+    struct conn_list conns;
+    size_t nconns;
+    int port;
+    bool draining;
+    bool global_paused;
+    struct ingest_stats stats;
+};
+
+static void conn_update_reading(struct conn *c);
+static void conn_process(struct conn *c);
+
+const char *ingest_error_code(enum ingest_error e)
+{
+    return (unsigned)e < INGEST_ERROR_COUNT ? error_codes[e] : "internal";
+}
+
+static void conn_free(struct conn *c)
+{
+    for (unsigned long s = c->head; s < c->next; s++) {
+        free(c->slots[s % c->cap].text);
+    }
+    free(c->slots);
+    free(c->sources);
+    free(c);
+}
+
+static void conn_ref(struct conn *c)
+{
+    c->refs++;
+}
+
+static void conn_unref(struct conn *c)
+{
+    if (--c->refs == 0 && c->dead) {
+        conn_free(c);
+    }
+}
+
+/* Closes the socket now; the struct lives on while tickets still point at it. */
+static void conn_close(struct conn *c, const char *why)
+{
+    if (c->dead) {
+        return;
+    }
+    log_debug("tcp %s closed: %s (lines=%lu)", c->peer, why, c->lines);
+    c->dead = true;
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    LIST_REMOVE(c, link);
+    c->ing->nconns--;
+}
+
+static bool conn_finished(const struct conn *c)
+{
+    return !c->dead && (c->closing || c->eof || c->ing->draining) && c->head == c->next &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+/* Moves answers whose predecessors are all answered to the socket. */
+static void conn_flush_answers(struct conn *c)
+{
+    if (c->dead) {
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (c->head < c->next) {
+        struct slot *s = &c->slots[c->head % c->cap];
+        if (s->text == NULL) {
+            break;
+        }
+        evbuffer_add(out, s->text, s->len);
+        free(s->text);
+        s->text = NULL;
+        c->head++;
+    }
+}
+
+static int conn_grow(struct conn *c)
+{
+    size_t ncap = c->cap == 0 ? 16 : c->cap * 2;
+    struct slot *ns = calloc(ncap, sizeof(*ns));
+    if (ns == NULL) {
+        return -1;
+    }
+    for (unsigned long s = c->head; s < c->next; s++) {
+        ns[s % ncap] = c->slots[s % c->cap];
+    }
+    free(c->slots);
+    c->slots = ns;
+    c->cap = ncap;
+    return 0;
+}
+
+/* Reserves the next answer slot. Returns its sequence number, or -1 without memory. */
+static long conn_reserve(struct conn *c)
+{
+    if (c->next - c->head >= c->cap && conn_grow(c) < 0) {
+        return -1;
+    }
+    c->slots[c->next % c->cap].text = NULL;
+    return (long)c->next++;
+}
+
+static void conn_set_answer(struct conn *c, unsigned long seq, json_t *obj)
+{
+    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    /* Without memory for the answer, a fixed one: the client resends what was not acked. */
+    static const char oom[] =
+        "{\"ok\":false,\"error\":\"unavailable\",\"message\":\"out of memory\"}";
+    const char *src = text != NULL ? text : oom;
+    size_t len = strlen(src);
+    char *line = malloc(len + 1);
+    if (line == NULL) {
+        free(text);
+        c->closing = true;
+        return;
+    }
+    memcpy(line, src, len);
+    line[len] = '\n';
+    free(text);
+    struct slot *s = &c->slots[seq % c->cap];
+    s->text = line;
+    s->len = len + 1;
+    conn_flush_answers(c);
+}
+
+static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
+                         enum ingest_error code, const char *message)
+{
+    c->ing->stats.rejected[code]++;
+    log_debug("tcp %s line %lu: %s: %s", c->peer, line, error_codes[code], message);
+    json_t *o = json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", error_codes[code], "message",
+                          message, "line", (json_int_t)line);
+    if (o == NULL) {
+        o = json_pack("{s:b, s:s, s:I}", "ok", 0, "error", error_codes[code], "line",
+                      (json_int_t)line);
+    }
+    conn_set_answer(c, seq, o);
+}
+
+static void on_stored(const struct batch_result *res, void *arg)
+{
+    struct ticket *t = arg;
+    struct conn *c = t->c;
+    struct ingest *ing = c->ing;
+    if (!c->dead) {
+        switch (res->outcome) {
+        case BATCH_STORED: {
+            if (res->duplicate) {
+                ing->stats.duplicates++;
+            } else {
+                ing->stats.accepted++;
+            }
+            json_t *o = json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "id", res->id, "customer_id",
+                                  res->customer_id, "duplicate", res->duplicate);
+            conn_set_answer(c, t->seq, o);
+            break;
+        }
+        case BATCH_INVALID:
+            answer_error(c, t->seq, t->line, INGEST_INVALID_RECORD, res->message);
+            break;
+        case BATCH_UNAVAILABLE:
+            answer_error(c, t->seq, t->line, INGEST_UNAVAILABLE, res->message);
+            break;
+        }
+        conn_update_reading(c);
+        if (c->depth == 0 && conn_finished(c)) {
+            conn_close(c, "all answers written");
+        }
+    }
+    free(t);
+    daemon_backlog_changed(ing->d);
+    conn_unref(c);
+}
+
+static void handle_auth(struct conn *c, unsigned long seq, unsigned long line, json_t *root)
+{
+    const struct config *cfg = &c->ing->d->cfg;
+    json_t *tok = json_object_get(root, "auth");
+    if (json_object_size(root) != 1 || !json_is_string(tok)) {
+        answer_error(c, seq, line, INGEST_INVALID_RECORD,
+                     "auth: a control object is {\"auth\":\"<token>\"} and nothing else");
+        return;
+    }
+    if (cfg->n_tokens == 0) {
+        snprintf(c->principal, sizeof(c->principal), "anonymous");
+        c->authed = true;
+    } else {
+        const struct config_token *t = config_find_token(cfg, json_string_value(tok));
+        if (t == NULL) {
+            log_warn("tcp %s: authentication failed", c->peer);
+            answer_error(c, seq, line, INGEST_UNAUTHORIZED, "auth: unknown token");
+            c->closing = true;
+            return;
+        }
+        char *sources = strdup(t->sources);
+        if (sources == NULL) {
+            answer_error(c, seq, line, INGEST_UNAVAILABLE, "out of memory");
+            return;
+        }
+        free(c->sources);
+        c->sources = sources;
+        snprintf(c->principal, sizeof(c->principal), "%s", t->name);
+        c->authed = true;
+        log_info("tcp %s authenticated principal=%s", c->peer, c->principal);
+    }
+    conn_set_answer(c, seq, json_pack("{s:b, s:s}", "ok", 1, "principal", c->principal));
+}
+
+static void handle_line(struct conn *c, const char *line, size_t len)
+{
+    struct ingest *ing = c->ing;
+    struct daemon *d = ing->d;
+    unsigned long lineno = c->lines;
+    long seq = conn_reserve(c);
+    if (seq < 0) {
+        log_error("tcp %s: out of memory for answers; closing", c->peer);
+        c->closing = true;
+        return;
+    }
+    ing->stats.lines++;
+    char msg[RECORD_MSG_MAX];
+    if (len == 0) {
+        answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_JSON, "empty line");
+        return;
+    }
+    json_t *root = record_parse_json(line, len, msg, sizeof(msg));
+    if (root == NULL) {
+        if (d->cfg.n_tokens > 0 && !c->authed) {
+            answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
+                         "authentication required: send {\"auth\":\"<token>\"} first");
+            c->closing = true;
+            return;
+        }
+        answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_JSON, msg);
+        return;
+    }
+    if (json_is_object(root) && json_object_get(root, "auth") != NULL) {
+        handle_auth(c, (unsigned long)seq, lineno, root);
+        json_decref(root);
+        return;
+    }
+    if (d->cfg.n_tokens > 0 && !c->authed) {
+        json_decref(root);
+        answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
+                     "authentication required: send {\"auth\":\"<token>\"} first");
+        c->closing = true;
+        return;
+    }
+    struct record *rec = NULL;
+    int rc = record_from_json(root, &d->cfg.record_opts, &rec, msg, sizeof(msg));
+    json_decref(root);
+    if (rc != RECORD_OK) {
+        answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_RECORD, msg);
+        return;
+    }
+    if (d->cfg.n_tokens > 0) {
+        struct config_token t = {.name = c->principal, .sources = c->sources};
+        if (c->sources == NULL || !config_token_allows(&t, rec->source)) {
+            snprintf(msg, sizeof(msg), "source: principal %s may not write records of source %s",
+                     c->principal, rec->source);
+            record_free(rec);
+            answer_error(c, (unsigned long)seq, lineno, INGEST_FORBIDDEN, msg);
+            return;
+        }
+    }
+    struct ticket *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        record_free(rec);
+        answer_error(c, (unsigned long)seq, lineno, INGEST_UNAVAILABLE, "out of memory");
+        return;
+    }
+    t->c = c;
+    t->seq = (unsigned long)seq;
+    t->line = lineno;
+    conn_ref(c);
+    if (batch_submit(d->batch, rec, on_stored, t) < 0) {
+        free(t);
+        conn_unref(c);
+        answer_error(c, (unsigned long)seq, lineno, INGEST_UNAVAILABLE, "out of memory");
+        return;
+    }
+    daemon_backlog_changed(d);
+}
+
+/* True when the connection may take another line from its input buffer. */
+static bool conn_can_process(const struct conn *c)
+{
+    const struct ingest *ing = c->ing;
+    return !c->dead && !c->closing && !ing->draining && !ing->global_paused &&
+           c->next - c->head < (unsigned long)ing->d->cfg.ingest_max_inflight_per_connection &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) < OUT_HIGH_WATER;
+}
+
+static void conn_update_reading(struct conn *c)
+{
+    if (c->dead) {
+        return;
+    }
+    bool process = conn_can_process(c);
+    bool want = process && !c->eof;
+    if (want != c->reading) {
+        c->reading = want;
+        if (want) {
+            bufferevent_enable(c->bev, EV_READ);
+        } else {
+            bufferevent_disable(c->bev, EV_READ);
+            if (!c->eof) {
+                c->ing->stats.paused++;
+            }
+        }
+    }
+    /* Lines buffered while paused produce no new read event: process them from the loop. */
+    if (process && c->paused && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    }
+    c->paused = !process;
+}
+
+static void conn_process(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t max_line = (size_t)c->ing->d->cfg.ingest_max_line_bytes;
+    while (conn_can_process(c)) {
+        if (c->skipping) {
+            struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
+            if (p.pos < 0) {
+                evbuffer_drain(in, evbuffer_get_length(in));
+                break;
+            }
+            evbuffer_drain(in, (size_t)p.pos + 1);
+            c->skipping = false;
+            continue;
+        }
+        size_t eol_len = 0;
+        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+        size_t avail = evbuffer_get_length(in);
+        if (p.pos < 0) {
+            if (avail > max_line + 1) {
+                c->lines++;
+                long seq = conn_reserve(c);
+                if (seq >= 0) {
+                    char msg[128];
+                    snprintf(msg, sizeof(msg), "line longer than max_line_bytes (%zu)", max_line);
+                    answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
+                }
+                evbuffer_drain(in, avail);
+                c->skipping = true;
+                continue;
+            }
+            if (c->eof && avail > 0) {
+                /* The last line of a stream that ends without a newline. */
+                p.pos = (ev_ssize_t)avail;
+                eol_len = 0;
+            } else {
+                break;
+            }
+        }
+        size_t len = (size_t)p.pos;
+        c->lines++;
+        const char *line = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+        size_t content = len > 0 && line[len - 1] == '\r' ? len - 1 : len;
+        if (content > max_line) {
+            long seq = conn_reserve(c);
+            if (seq >= 0) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "line longer than max_line_bytes (%zu)", max_line);
+                answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
+            }
+        } else {
+            handle_line(c, line, content);
+        }
+        if (c->dead) {
+            return;
+        }
+        evbuffer_drain(in, len + eol_len);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct conn *c = arg;
+    conn_ref(c);
+    c->depth++;
+    conn_process(c);
+    conn_update_reading(c);
+    if (!c->dead && conn_finished(c)) {
+        conn_close(c, c->closing ? "closed after an error" : "end of input");
+    }
+    c->depth--;
+    conn_unref(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct conn *c = arg;
+    conn_ref(c);
+    c->depth++;
+    if (conn_finished(c)) {
+        conn_close(c, c->closing ? "closed after an error" : "end of input");
+    } else {
+        conn_update_reading(c);
+    }
+    c->depth--;
+    conn_unref(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct conn *c = arg;
+    conn_ref(c);
+    c->depth++;
+    if (what & BEV_EVENT_EOF) {
+        /* Half-closed: answer everything already sent, then close. */
+        c->eof = true;
+        c->reading = false;
+        conn_process(c);
+        if (conn_finished(c)) {
+            conn_close(c, "end of input");
+        }
+    } else if (what & BEV_EVENT_ERROR) {
+        conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        if (c->head == c->next) {
+            conn_close(c, "idle timeout");
+        } else {
+            bufferevent_enable(c->bev, EV_READ);
+        }
+    }
+    c->depth--;
+    conn_unref(c);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    (void)l;
+    (void)socklen;
+    struct ingest *ing = arg;
+    struct daemon *d = ing->d;
+    if (ing->draining || ing->nconns >= (size_t)d->cfg.ingest_max_connections) {
+        log_warn("tcp: connection refused: %s",
+                 ing->draining ? "draining" : "max_connections reached");
+        evutil_closesocket(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->ing = ing;
+    c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    LIST_INSERT_HEAD(&ing->conns, c, link);
+    ing->nconns++;
+    ing->stats.connections_total++;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    /* The input buffer never holds more than one line beyond the limit. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)d->cfg.ingest_max_line_bytes + 2);
+    bufferevent_setwatermark(c->bev, EV_WRITE, OUT_HIGH_WATER / 2, 0);
+    if (d->cfg.ingest_idle_timeout_s > 0) {
+        struct timeval tv = {d->cfg.ingest_idle_timeout_s, 0};
+        bufferevent_set_timeouts(c->bev, &tv, NULL);
+    }
+    c->reading = false;
+    conn_update_reading(c);
+    log_debug("tcp %s connected", c->peer);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    /* EMFILE and friends: log and keep listening; the loop retries on the next event. */
+    log_error("tcp accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+struct ingest *ingest_new(struct daemon *d)
+{
+    struct ingest *ing = calloc(1, sizeof(*ing));
+    if (ing == NULL) {
+        log_error("tcp: out of memory");
+        return NULL;
+    }
+    ing->d = d;
+    LIST_INIT(&ing->conns);
+    char host[256];
+    int port;
+    if (config_split_listen(d->cfg.listen_tcp, host, sizeof(host), &port) < 0) {
+        log_error("tcp: bad listen address %s", d->cfg.listen_tcp);
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    char addr[300];
+    snprintf(addr, sizeof(addr), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, port);
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
+        log_error("tcp: cannot parse listen address %s (an IP address is needed)", addr);
+        goto fail;
+    }
+    ing->listener =
+        evconnlistener_new_bind(d->base, on_accept, ing, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                1024, (struct sockaddr *)&ss, sslen);
+    if (ing->listener == NULL) {
+        log_error("tcp: cannot listen on %s: %s", d->cfg.listen_tcp, strerror(errno));
+        goto fail;
+    }
+    evconnlistener_set_error_cb(ing->listener, on_accept_error);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(evconnlistener_get_fd(ing->listener), (struct sockaddr *)&bound, &blen) == 0) {
+        ing->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                                : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    }
+    return ing;
+fail:
+    free(ing);
+    return NULL;
+}
+
+void ingest_free(struct ingest *ing)
+{
+    if (ing == NULL) {
+        return;
+    }
+    struct conn *c;
+    while ((c = LIST_FIRST(&ing->conns)) != NULL) {
+        conn_ref(c);
+        conn_close(c, "daemon exit");
+        conn_unref(c);
+    }
+    if (ing->listener != NULL) {
+        evconnlistener_free(ing->listener);
+    }
+    free(ing);
+}
+
+void ingest_drain(struct ingest *ing)
+{
+    ing->draining = true;
+    if (ing->listener != NULL) {
+        evconnlistener_disable(ing->listener);
+    }
+    struct conn *c, *tmp;
+    for (c = LIST_FIRST(&ing->conns); c != NULL; c = tmp) {
+        tmp = LIST_NEXT(c, link);
+        conn_ref(c);
+        conn_update_reading(c);
+        if (conn_finished(c)) {
+            conn_close(c, "draining");
+        }
+        conn_unref(c);
+    }
+}
+
+int ingest_drained(const struct ingest *ing)
+{
+    return ing->draining && ing->nconns == 0;
+}
+
+void ingest_update_reading(struct ingest *ing)
+{
+    const struct config *cfg = &ing->d->cfg;
+    size_t pending = batch_pending(ing->d->batch);
+    bool paused = ing->global_paused;
+    if (!paused && pending >= (size_t)cfg->ingest_max_pending_records) {
+        ing->global_paused = true;
+        log_info("tcp: %zu records wait for the database; reading paused", pending);
+    } else if (paused && pending <= (size_t)cfg->ingest_max_pending_records / 2) {
+        ing->global_paused = false;
+        log_info("tcp: backlog down to %zu records; reading resumed", pending);
+    }
+    if (paused == ing->global_paused) {
+        return;
+    }
+    struct conn *c, *tmp;
+    for (c = LIST_FIRST(&ing->conns); c != NULL; c = tmp) {
+        tmp = LIST_NEXT(c, link);
+        conn_update_reading(c);
+    }
+}
+
+size_t ingest_connections(const struct ingest *ing)
+{
+    return ing->nconns;
+}
+
+int ingest_port(const struct ingest *ing)
+{
+    return ing->port;
+}
+
+const struct ingest_stats *ingest_get_stats(const struct ingest *ing)
+{
+    return &ing->stats;
+}

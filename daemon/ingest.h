@@ -1,0 +1,61 @@
+/*
+ * The TCP ingest protocol (CONTRACT §3): newline-delimited JSON records in, one answer line
+ * per input line out, in order, with pipelining. Lines are validated here and handed to the
+ * batcher; an answer is written only when every earlier line of the connection has its
+ * answer, and an "ok" only once the batcher reports the record committed.
+ *
+ * Reading stops (per connection) while too many of its lines are unanswered or its output
+ * is not being read, and (for every connection) while too many records wait for the
+ * database; it resumes below half of each bound.
+ */
+#ifndef TOUCHLINED_INGEST_H
+#define TOUCHLINED_INGEST_H
+
+#include <stddef.h>
+
+struct daemon;
+struct ingest;
+
+/* Listens on cfg listen_tcp. Borrows d. NULL with the reason logged. */
+struct ingest *ingest_new(struct daemon *d);
+
+/* Closes every connection at once and frees. NULL is fine. */
+void ingest_free(struct ingest *ing);
+
+/* Stops accepting and reading; connections close once their answers are written. */
+void ingest_drain(struct ingest *ing);
+
+/* True once draining and no connection is left. */
+int ingest_drained(const struct ingest *ing);
+
+/* Re-evaluates every connection's reading after a limit or the global backlog changed. */
+void ingest_update_reading(struct ingest *ing);
+
+size_t ingest_connections(const struct ingest *ing);
+
+/* The port actually bound (useful when configured as 0). */
+int ingest_port(const struct ingest *ing);
+
+struct ingest_stats {
+    unsigned long connections_total;
+    unsigned long lines;
+    unsigned long accepted;
+    unsigned long duplicates;
+    unsigned long rejected[8]; /* by enum ingest_error */
+    unsigned long paused;      /* times reading was paused */
+};
+
+enum ingest_error {
+    INGEST_INVALID_JSON = 0,
+    INGEST_INVALID_RECORD,
+    INGEST_TOO_LARGE,
+    INGEST_UNAUTHORIZED,
+    INGEST_FORBIDDEN,
+    INGEST_UNAVAILABLE,
+    INGEST_ERROR_COUNT,
+};
+
+const char *ingest_error_code(enum ingest_error e);
+const struct ingest_stats *ingest_get_stats(const struct ingest *ing);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * touchlined: argument parsing only; everything else is in the daemon library.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "migrate.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchlined [options]\n"
+            "Collects customer interactions from call-center, SMS, mail, chat and web adapters\n"
+            "(TCP NDJSON and HTTP) into one timeline per customer in PostgreSQL.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE   read FILE (default: $TOUCHLINE_CONFIG, else built-in\n"
+            "                      defaults); TOUCHLINE_<SECTION>_<KEY> variables override it\n"
+            "      --check-config  validate, print the effective configuration (secrets\n"
+            "                      masked) and exit\n"
+            "      --migrate       apply database migrations and exit\n"
+            "  -v, --verbose       log debug lines\n"
+            "  -q, --quiet         log warnings and errors only\n"
+            "  -h, --help          show this help\n"
+            "  -V, --version       show the version\n"
+            "\n"
+            "Exit status: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration.\n"
+            "Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
+        {"migrate", no_argument, NULL, 'M'},      {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    const char *path = getenv("TOUCHLINE_CONFIG");
+    bool check = false, migrate = false;
+    int verbosity = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:vqhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'M':
+            migrate = true;
+            break;
+        case 'v':
+            verbosity = 1;
+            break;
+        case 'q':
+            verbosity = -1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("touchlined %s\n", TOUCHLINE_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "touchlined: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (path != NULL && path[0] == '\0') {
+        path = NULL;
+    }
+
+    struct config cfg;
+    char err[1024];
+    if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchlined: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (verbosity > 0) {
+        cfg.level = LOG_DEBUG;
+    } else if (verbosity < 0) {
+        cfg.level = LOG_WARN;
+    }
+    log_set_level(cfg.level);
+    if (check) {
+        config_print(&cfg, stdout);
+        config_free(&cfg);
+        return 0;
+    }
+    if (migrate) {
+        int n = migrate_apply(cfg.database_dsn, cfg.database_connect_timeout_s, err, sizeof(err));
+        config_free(&cfg);
+        if (n < 0) {
+            log_error("migration failed: %s", err);
+            return 1;
+        }
+        log_info("schema current: applied=%d latest=%s", n, migrate_latest());
+        return 0;
+    }
+    /* A client that vanishes must not kill the daemon; write errors are handled per socket. */
+    signal(SIGPIPE, SIG_IGN);
+    struct daemon d;
+    int rc = 1;
+    if (daemon_init(&d, &cfg) == 0) {
+        rc = daemon_run(&d);
+    }
+    daemon_fini(&d);
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * Shared main() for the cmocka programs: each program defines its cases in one array and
+ * calls testmain_run(), which runs only the case named by argv[1] when one is given (that is
+ * how CTest runs them, one CTest test per case) or every case otherwise.
+ */
+#ifndef TOUCHLINE_TESTMAIN_H
+#define TOUCHLINE_TESTMAIN_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define testmain_run(argc, argv, tests, setup, teardown)                                           \
+    (testmain_filter((argc), (argv)), cmocka_run_group_tests((tests), (setup), (teardown)))
+
+/* Applies argv[1], if any, as the cmocka test filter. */
+void testmain_filter(int argc, char **argv);
+
+#endif
