@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -580,17 +581,22 @@ struct ingest *ingest_new(struct daemon *d)
         log_error("tcp: bad listen address %s", d->cfg.listen_tcp);
         goto fail;
     }
-    struct sockaddr_storage ss;
-    int sslen = sizeof(ss);
-    char addr[300];
-    snprintf(addr, sizeof(addr), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, port);
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) < 0) {
-        log_error("tcp: cannot parse listen address %s (an IP address is needed)", addr);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        log_error("tcp: cannot resolve listen address %s: %s", d->cfg.listen_tcp,
+                  gai_strerror(gai));
         goto fail;
     }
     ing->listener =
         evconnlistener_new_bind(d->base, on_accept, ing, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-                                1024, (struct sockaddr *)&ss, sslen);
+                                1024, ai->ai_addr, (int)ai->ai_addrlen);
+    freeaddrinfo(ai);
     if (ing->listener == NULL) {
         log_error("tcp: cannot listen on %s: %s", d->cfg.listen_tcp, strerror(errno));
         goto fail;

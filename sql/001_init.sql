@@ -180,7 +180,14 @@ BEGIN
             losers := merge_ids[2:];
             PERFORM touchline.merge_customers(survivor, losers, p_id, 'ingest', p_source);
         END IF;
+    ELSIF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_idents) AS x(k text, v text, m boolean)
+                   WHERE x.m) THEN
+        -- Identifiers of this person exist but none is known yet: a new person, even if a
+        -- shared (never_merge) identifier is known, since it says nothing about who this is.
+        survivor := gen_random_uuid();
+        INSERT INTO touchline.customers (id, name) VALUES (survivor, p_name);
     ELSE
+        -- Only shared identifiers: attach to the customer they already belong to.
         SELECT array_agg(c.id ORDER BY c.seq) INTO attach_ids
           FROM touchline.customers c
          WHERE c.id IN (SELECT touchline.survivor(ids.customer_id)

@@ -1,0 +1,453 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+long long harness_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pg_port(void)
+{
+    const char *dir = getenv("TOUCHLINE_TEST_PGDIR");
+    if (dir == NULL) {
+        fail_msg("TOUCHLINE_TEST_PGDIR is not set: run the integration tests through ctest");
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/port", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fail_msg("cannot read %s: is the test PostgreSQL running (scripts/pg start)?", path);
+    }
+    int port = 0;
+    if (fscanf(f, "%d", &port) != 1) {
+        port = 0;
+    }
+    fclose(f);
+    assert_true(port > 0);
+    return port;
+}
+
+void harness_dsn(const char *dbname, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "host=127.0.0.1 port=%d user=touchline dbname=%s", pg_port(), dbname);
+}
+
+PGconn *harness_pg(const char *dbname)
+{
+    char dsn[256];
+    harness_dsn(dbname, dsn, sizeof(dsn));
+    PGconn *pg = PQconnectdb(dsn);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fail_msg("connect %s: %s", dsn, PQerrorMessage(pg));
+    }
+    PQsetNoticeProcessor(pg, NULL, NULL);
+    return pg;
+}
+
+static void quiet_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+void harness_create_db(const char *dbname)
+{
+    PGconn *pg = harness_pg("postgres");
+    PQsetNoticeProcessor(pg, quiet_notice, NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+    r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    PQfinish(pg);
+}
+
+long harness_sql_long(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    long v = PQgetisnull(r, 0, 0) ? -1 : strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL) {
+        *len = n;
+    }
+    return buf;
+}
+
+bool harness_log_contains(const struct harness_daemon *d, const char *text)
+{
+    char *log = read_file(d->log_path, NULL);
+    bool found = log != NULL && strstr(log, text) != NULL;
+    free(log);
+    return found;
+}
+
+static void spawn(struct harness_daemon *d, const char *const *env)
+{
+    const char *bin = getenv("TOUCHLINE_TEST_DAEMON");
+    if (bin == NULL) {
+        fail_msg("TOUCHLINE_TEST_DAEMON is not set: run through ctest");
+    }
+    unlink(d->log_path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        setenv("TOUCHLINE_DATABASE_DSN", d->dsn, 1);
+        setenv("TOUCHLINE_LISTEN_TCP", "127.0.0.1:0", 1);
+        setenv("TOUCHLINE_LISTEN_HTTP", "127.0.0.1:0", 1);
+        setenv("TOUCHLINE_IDENTITY_DEFAULT_COUNTRY_CODE", "98", 1);
+        unsetenv("TOUCHLINE_CONFIG");
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+            putenv((char *)env[i]);
+        }
+        execl(bin, bin, "-v", (char *)NULL);
+        _exit(127);
+    }
+    d->pid = pid;
+    long long deadline = harness_now_ms() + 20000;
+    while (harness_now_ms() < deadline) {
+        char *log = read_file(d->log_path, NULL);
+        const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
+        if (p != NULL) {
+            const char *t = strstr(p, "(port ");
+            const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
+            if (t != NULL && h != NULL) {
+                d->tcp_port = atoi(t + 6);
+                d->http_port = atoi(h + 6);
+            }
+            free(log);
+            if (d->tcp_port > 0 && d->http_port > 0) {
+                /* Wait for the pool: records sent before it is up would wait anyway, but
+                 * tests of "unavailable" need a known starting point. */
+                for (int i = 0; i < 200; i++) {
+                    char *body = NULL;
+                    int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
+                    free(body);
+                    if (st == 200) {
+                        return;
+                    }
+                    usleep(20000);
+                }
+                return;
+            }
+            break;
+        }
+        free(log);
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            char *out = read_file(d->log_path, NULL);
+            fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
+        }
+        usleep(20000);
+    }
+    char *out = read_file(d->log_path, NULL);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("touchlined did not start within 20 s:\n%s", out ? out : "");
+}
+
+void harness_start(struct harness_daemon *d, const char *name, const char *const *env)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dbname, sizeof(d->dbname), "t_%.40s_%d", name, (int)getpid());
+    harness_create_db(d->dbname);
+    harness_dsn(d->dbname, d->dsn, sizeof(d->dsn));
+    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", tmp, d->dbname);
+    spawn(d, env);
+}
+
+void harness_restart(struct harness_daemon *d, const char *const *env)
+{
+    d->tcp_port = d->http_port = 0;
+    spawn(d, env);
+}
+
+int harness_stop(struct harness_daemon *d)
+{
+    if (d->pid <= 0) {
+        return -1;
+    }
+    kill(d->pid, SIGTERM);
+    long long deadline = harness_now_ms() + 30000;
+    int status = 0;
+    while (harness_now_ms() < deadline) {
+        pid_t r = waitpid(d->pid, &status, WNOHANG);
+        if (r == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        usleep(10000);
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    d->pid = 0;
+    return -1;
+}
+
+int harness_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        fail_msg("connect 127.0.0.1:%d: %s", port, strerror(errno));
+    }
+    return fd;
+}
+
+int harness_send(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+char *harness_read_line(int fd, int timeout_ms)
+{
+    size_t cap = 256, n = 0;
+    char *line = malloc(cap);
+    assert_non_null(line);
+    long long deadline = harness_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - harness_now_ms();
+        if (left <= 0) {
+            free(line);
+            return NULL;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            free(line);
+            return NULL;
+        }
+        char c;
+        /* One byte at a time keeps the harness simple; answers are short. */
+        ssize_t got = recv(fd, &c, 1, 0);
+        if (got <= 0) {
+            free(line);
+            return NULL;
+        }
+        if (c == '\n') {
+            line[n] = '\0';
+            return line;
+        }
+        if (n + 1 >= cap) {
+            cap *= 2;
+            line = realloc(line, cap);
+            assert_non_null(line);
+        }
+        line[n++] = c;
+    }
+}
+
+char *harness_roundtrip(int fd, const char *line)
+{
+    size_t len = strlen(line);
+    assert_int_equal(harness_send(fd, line, len), 0);
+    assert_int_equal(harness_send(fd, "\n", 1), 0);
+    char *answer = harness_read_line(fd, 15000);
+    if (answer == NULL) {
+        fail_msg("no answer to: %.200s", line);
+    }
+    return answer;
+}
+
+int harness_http(int port, const char *method, const char *path, const char *payload,
+                 const char *extra_headers, char **body)
+{
+    *body = NULL;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    size_t plen = payload != NULL ? strlen(payload) : 0;
+    char head[2048];
+    int hn = snprintf(head, sizeof(head),
+                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                      method, path, extra_headers != NULL ? extra_headers : "", plen);
+    if (harness_send(fd, head, (size_t)hn) < 0 ||
+        (plen > 0 && harness_send(fd, payload, plen) < 0)) {
+        close(fd);
+        return -1;
+    }
+    size_t cap = 8192, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 15000) <= 0) {
+            break;
+        }
+        if (n + 4096 > cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+        if (r <= 0) {
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+        free(buf);
+        return -1;
+    }
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (sep != NULL) {
+        const char *b = sep + 4;
+        /* evhttp answers with Content-Length or chunked; de-chunk the latter. */
+        if (strstr(buf, "Transfer-Encoding: chunked") != NULL &&
+            strstr(buf, "Transfer-Encoding: chunked") < sep) {
+            char *out = malloc(strlen(b) + 1);
+            assert_non_null(out);
+            size_t o = 0;
+            for (;;) {
+                char *end;
+                unsigned long sz = strtoul(b, &end, 16);
+                if (end == b || sz == 0) {
+                    break;
+                }
+                b = strstr(end, "\r\n");
+                if (b == NULL) {
+                    break;
+                }
+                b += 2;
+                memcpy(out + o, b, sz);
+                o += sz;
+                b += sz + 2;
+            }
+            out[o] = '\0';
+            *body = out;
+        } else {
+            *body = strdup(b);
+        }
+    }
+    free(buf);
+    return status;
+}
+
+char *harness_fixture(const char *name, size_t *len)
+{
+    const char *dir = getenv("TOUCHLINE_TEST_FIXTURES");
+    assert_non_null(dir);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char *buf = read_file(path, len);
+    if (buf == NULL) {
+        fail_msg("cannot read fixture %s", path);
+    }
+    return buf;
+}
+
+int harness_run(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += r;
+        if (cap - n - 1 < 1024) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    if (out != NULL) {
+        *out = buf;
+    } else {
+        free(buf);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

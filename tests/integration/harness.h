@@ -1,0 +1,82 @@
+/*
+ * Integration test harness: a fresh database per test in the PostgreSQL that CTest's `pg`
+ * fixture started (scripts/pg start build/test-pg), the real touchlined started as a child
+ * process on free ports, and plain sockets to talk to it over TCP and HTTP. Blocking calls
+ * are fine here: this is the test's side, not the daemon's.
+ */
+#ifndef TOUCHLINE_HARNESS_H
+#define TOUCHLINE_HARNESS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct harness_daemon {
+    pid_t pid;
+    int tcp_port;
+    int http_port;
+    char dbname[64];
+    char dsn[256];
+    char log_path[256];
+};
+
+/* DSN of the test cluster's database dbname. */
+void harness_dsn(const char *dbname, char *out, size_t outlen);
+
+/* Drops and creates database dbname. Fails the test on error. */
+void harness_create_db(const char *dbname);
+
+/* A connection to dbname; fails the test on error. */
+PGconn *harness_pg(const char *dbname);
+
+/* Runs sql (no parameters) and returns the first column of the first row as a long. */
+long harness_sql_long(PGconn *pg, const char *sql);
+
+/*
+ * Starts touchlined against a fresh database named after name, with listeners on free
+ * ports. env: extra "KEY=VALUE" strings (NULL-terminated array, may be NULL). Waits until
+ * it logs that it started. Fails the test on error.
+ */
+void harness_start(struct harness_daemon *d, const char *name, const char *const *env);
+
+/* Starts touchlined on an existing database (d->dbname set), e.g. after a restart. */
+void harness_restart(struct harness_daemon *d, const char *const *env);
+
+/* Sends SIGTERM and waits (up to 30 s). Returns the exit status, or -1 if killed by a
+ * signal or not exited in time (then it is killed). */
+int harness_stop(struct harness_daemon *d);
+
+/* True when the daemon's log contains text. */
+bool harness_log_contains(const struct harness_daemon *d, const char *text);
+
+/* A connected TCP socket to 127.0.0.1:port. Fails the test on error. */
+int harness_connect(int port);
+
+/* Writes all of buf. Returns 0 or -1. */
+int harness_send(int fd, const char *buf, size_t len);
+
+/* Reads one line (without '\n') into a malloc'd string; NULL on EOF/timeout. */
+char *harness_read_line(int fd, int timeout_ms);
+
+/* Sends one line and returns the one answer line (malloc'd). Fails the test on timeout. */
+char *harness_roundtrip(int fd, const char *line);
+
+/*
+ * HTTP request to 127.0.0.1:port. Returns the status code (or -1) and the body in *body
+ * (malloc'd, may be NULL). method "GET", "POST"...; payload may be NULL.
+ */
+int harness_http(int port, const char *method, const char *path, const char *payload,
+                 const char *extra_headers, char **body);
+
+/* Reads a fixture file (tests/fixtures/name) into a malloc'd NUL-terminated buffer. */
+char *harness_fixture(const char *name, size_t *len);
+
+/* Runs a command line via /bin/sh, capturing stdout into *out (malloc'd). Returns the exit
+ * status, or -1. */
+int harness_run(const char *cmd, char **out);
+
+/* Milliseconds on a monotonic clock. */
+long long harness_now_ms(void);
+
+#endif
