@@ -10,7 +10,8 @@
 #include "log.h"
 #include "store.h"
 
-#define MAX_ATTEMPTS 8
+/* Whole-batch retries (deadlocks, lock timeouts) before a record is answered unavailable. */
+#define MAX_ATTEMPTS 20
 
 struct item {
     TAILQ_ENTRY(item) link;

@@ -109,7 +109,13 @@ DECLARE
     locked bigint[] := '{}';
     wanted bigint[];
     loser  record;
+    saved  text := current_setting('lock_timeout');
 BEGIN
+    -- These locks are taken out of the batch's global order, so two merging writers can
+    -- wait on each other. PostgreSQL would break that cycle only after deadlock_timeout
+    -- (1 s, superuser-only); a short lock_timeout breaks it sooner, and the daemon retries
+    -- the batch on lock_not_available.
+    PERFORM set_config('lock_timeout', '200ms', true);
     LOOP
         SELECT coalesce(array_agg(DISTINCT hashtextextended(kind || ':' || value, 0)), '{}')
           INTO wanted
@@ -119,6 +125,7 @@ BEGIN
            FROM (SELECT unnest(wanted) AS k EXCEPT SELECT unnest(locked) ORDER BY 1) s;
         locked := locked || wanted;
     END LOOP;
+    PERFORM set_config('lock_timeout', saved, true);
 
     FOR loser IN SELECT * FROM touchline.customers WHERE id = ANY (p_losers) ORDER BY seq LOOP
         UPDATE touchline.customers
