@@ -2,46 +2,81 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
 #include "log.h"
+#include "resolve.h"
 #include "store.h"
 
 /* Whole-batch retries (deadlocks, lock timeouts) before a record is answered unavailable. */
 #define MAX_ATTEMPTS 20
 
+/* Statements of the first step: lock, lookup, duplicates. */
+#define STEP1_STATEMENTS 3
+
 struct item {
     TAILQ_ENTRY(item) link;
     struct record *rec;
-    char *idents_json;
+    unsigned lane;
     batch_cb cb;
     void *arg;
     int attempts;
-    /* Filled from the database's answer. */
-    bool answered;
-    bool duplicate;
-    char id[RECORD_UUID_LEN + 1];
-    char customer_id[RECORD_UUID_LEN + 1];
+    bool isolate; /* write alone: a batch it was in failed on some record */
 };
 TAILQ_HEAD(item_queue, item);
 
+/* What the first step learned, copied out of the results. */
+struct known_store {
+    struct resolve_known *rows;
+    size_t n;
+    char *arena;
+};
+
 struct job {
     struct batch *b;
+    struct lane *lane;
     size_t n;
     struct item **items;
-    int failed_index; /* statement index of the first error, -1 if none */
+    /* Step one. */
+    struct known_store known;
+    bool *skip;   /* duplicate of a stored record or of an earlier one in the batch */
+    long *dup_of; /* index of the earlier record in this batch, or -1 */
+    char (*dup_id)[RECORD_UUID_LEN + 1];
+    char (*dup_customer)[RECORD_UUID_LEN + 1];
+    /* Step two. */
+    struct resolve_plan plan;
+    bool planned;
+    int interactions_index; /* statement index of the insert, -1 if none */
+    bool *inserted;
+    /* The first error. */
+    int failed_index;
     char sqlstate[6];
     char errmsg[300];
+};
+
+/*
+ * Records are spread over lanes, one per database connection, by a hash of an identifier,
+ * and each lane has at most one batch in flight. Two batches running at once then rarely
+ * share an identifier, so they rarely wait for each other's identifier locks.
+ */
+#define MAX_LANES 64
+
+struct lane {
+    struct item_queue queue;
+    size_t queued;
+    bool busy;
 };
 
 struct batch {
     struct event_base *base;
     struct db *db;
     struct batch_params p;
-    struct item_queue queue;
+    struct lane lanes[MAX_LANES];
+    unsigned n_lanes;
     size_t queued;
     size_t inflight_records;
     int inflight_jobs;
@@ -52,147 +87,458 @@ struct batch {
 
 static void try_flush(struct batch *b, bool force);
 
-static void answer(struct batch *b, struct item *it, enum batch_outcome outcome,
-                   const char *message)
+static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
+                   const char *id, const char *customer, const char *message)
 {
-    struct batch_result res = {.outcome = outcome, .message = message};
+    struct batch_result res = {.outcome = outcome, .duplicate = duplicate, .message = message};
+    snprintf(res.id, sizeof(res.id), "%s", id != NULL ? id : it->rec->id);
+    snprintf(res.customer_id, sizeof(res.customer_id), "%s", customer != NULL ? customer : "");
     switch (outcome) {
     case BATCH_STORED:
-        res.duplicate = it->duplicate;
-        memcpy(res.id, it->id, sizeof(res.id));
-        memcpy(res.customer_id, it->customer_id, sizeof(res.customer_id));
-        if (it->duplicate) {
+        if (duplicate) {
             b->stats.duplicates++;
         } else {
             b->stats.stored++;
         }
         break;
     case BATCH_INVALID:
-        memcpy(res.id, it->rec->id, sizeof(res.id));
         b->stats.rejected++;
         break;
     case BATCH_UNAVAILABLE:
-        memcpy(res.id, it->rec->id, sizeof(res.id));
         b->stats.unavailable++;
         break;
     }
     it->cb(&res, it->arg);
     record_free(it->rec);
-    free(it->idents_json);
     free(it);
 }
 
-static char *idents_json(const struct record *rec)
+static void job_free(struct job *job)
 {
-    json_t *arr = json_array();
-    if (arr == NULL) {
-        return NULL;
+    if (job == NULL) {
+        return;
     }
-    for (size_t i = 0; i < rec->n_idents; i++) {
-        const struct record_ident *id = &rec->idents[i];
-        json_t *o = json_pack("{s:s, s:s, s:b}", "k", normalize_kind_name(id->kind), "v", id->value,
-                              "m", !id->never_merge);
-        if (o == NULL || json_array_append_new(arr, o) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    resolve_plan_free(&job->plan);
+    free(job->known.rows);
+    free(job->known.arena);
+    free(job->skip);
+    free(job->dup_of);
+    free(job->dup_id);
+    free(job->dup_customer);
+    free(job->inserted);
+    free(job->items);
+    free(job);
+}
+
+/* Compact JSON text of v (stolen). NULL on allocation failure. */
+static char *dump(json_t *v)
+{
+    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
     return s;
 }
 
-static int send_batch(PGconn *conn, void *arg)
+static int set_str(json_t *o, const char *key, const char *v)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    /* Record strings were validated as UTF-8 on the way in. */
+    return json_object_set_new_nocheck(o, key, json_stringn_nocheck(v, strlen(v)));
+}
+
+static int send_prepared(PGconn *conn, const char *name, int n, const char *const *params)
+{
+    return PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) == 1 ? 0 : -1;
+}
+
+static int send_json(PGconn *conn, const char *name, json_t *v)
+{
+    char *text = dump(v);
+    if (text == NULL) {
+        return -1;
+    }
+    const char *params[1] = {text};
+    int rc = send_prepared(conn, name, 1, params);
+    free(text);
+    return rc;
+}
+
+/* Step one: lock the batch's identifiers, read what is known about them and its records. */
+static int send_step1(PGconn *conn, void *arg)
 {
     struct job *job = arg;
     json_t *keys = json_array();
-    if (keys == NULL) {
+    json_t *recs = json_array();
+    if (keys == NULL || recs == NULL) {
+        json_decref(keys);
+        json_decref(recs);
         return -1;
     }
-    char key[NORMALIZE_MAX + 32];
-    for (size_t i = 0; i < job->n; i++) {
-        const struct record *rec = job->items[i]->rec;
-        for (size_t k = 0; k < rec->n_idents; k++) {
-            snprintf(key, sizeof(key), "%s:%s", normalize_kind_name(rec->idents[k].kind),
-                     rec->idents[k].value);
-            if (json_array_append_new(keys, json_string(key)) < 0) {
-                json_decref(keys);
-                return -1;
-            }
+    int rc = 0;
+    for (size_t i = 0; i < job->n && rc == 0; i++) {
+        const struct record *r = job->items[i]->rec;
+        for (size_t k = 0; k < r->n_idents && rc == 0; k++) {
+            json_t *o = json_object();
+            rc |= o == NULL ? -1 : 0;
+            rc |= set_str(o, "k", normalize_kind_name(r->idents[k].kind));
+            rc |= set_str(o, "v", r->idents[k].value);
+            rc |= json_array_append_new(keys, o);
         }
+        json_t *d = json_object();
+        rc |= d == NULL ? -1 : 0;
+        rc |= json_object_set_new_nocheck(d, "n", json_integer((json_int_t)i));
+        rc |= set_str(d, "id", r->id);
+        rc |= set_str(d, "s", r->source);
+        rc |= set_str(d, "e", r->external_id);
+        rc |= json_object_set_new_nocheck(d, "x", json_boolean(r->id_given));
+        rc |= json_array_append_new(recs, d);
     }
-    char *keys_text = json_dumps(keys, JSON_COMPACT);
-    json_decref(keys);
-    if (keys_text == NULL) {
+    if (rc != 0) {
+        json_decref(keys);
+        json_decref(recs);
         return -1;
     }
-    const char *lock_params[1] = {keys_text};
-    int ok = PQsendQueryPrepared(conn, STORE_LOCK, 1, lock_params, NULL, NULL, 0);
-    free(keys_text);
-    if (ok != 1) {
+    json_incref(keys);
+    if (send_json(conn, STORE_LOCK, keys) < 0 || send_json(conn, STORE_LOOKUP, keys) < 0 ||
+        send_json(conn, STORE_DUPLICATES, recs) < 0) {
         return -1;
     }
-    for (size_t i = 0; i < job->n; i++) {
-        const struct record *rec = job->items[i]->rec;
-        char duration[24], score[8];
-        snprintf(duration, sizeof(duration), "%lld", rec->duration_s);
-        snprintf(score, sizeof(score), "%d", rec->score);
-        const char *v[STORE_INGEST_NPARAMS] = {
-            rec->id,
-            rec->source,
-            rec->external_id,
-            rec->channel,
-            rec->direction,
-            rec->occurred_at,
-            job->items[i]->idents_json,
-            rec->name,
-            rec->traits_json,
-            rec->agent,
-            rec->status,
-            rec->has_duration ? duration : NULL,
-            rec->subject,
-            rec->body,
-            rec->thread,
-            rec->stage,
-            rec->sentiment,
-            rec->has_score ? score : NULL,
-            rec->tags_json,
-            rec->attributes_json,
-        };
-        if (PQsendQueryPrepared(conn, STORE_INGEST, STORE_INGEST_NPARAMS, v, NULL, NULL, 0) != 1) {
-            return -1;
+    /* No Sync yet: the transaction stays open while the daemon plans step two. */
+    return PQsendFlushRequest(conn) == 1 ? 0 : -1;
+}
+
+static int copy_known(struct job *job, const PGresult *res)
+{
+    int rows = PQntuples(res);
+    size_t bytes = 0;
+    for (int r = 0; r < rows; r++) {
+        bytes += (size_t)PQgetlength(res, r, 1) + (size_t)PQgetlength(res, r, 2) + 2;
+    }
+    job->known.rows = calloc((size_t)rows + 1, sizeof(*job->known.rows));
+    job->known.arena = malloc(bytes + 1);
+    if (job->known.rows == NULL || job->known.arena == NULL) {
+        return -1;
+    }
+    char *a = job->known.arena;
+    for (int r = 0; r < rows; r++) {
+        struct resolve_known *k = &job->known.rows[job->known.n];
+        if (normalize_kind_parse(PQgetvalue(res, r, 0), &k->kind) < 0) {
+            continue;
         }
+        size_t vl = (size_t)PQgetlength(res, r, 1);
+        memcpy(a, PQgetvalue(res, r, 1), vl + 1);
+        k->value = a;
+        a += vl + 1;
+        size_t cl = (size_t)PQgetlength(res, r, 2);
+        memcpy(a, PQgetvalue(res, r, 2), cl + 1);
+        k->customer = a;
+        a += cl + 1;
+        job->known.n++;
     }
     return 0;
 }
 
-static void on_result(const PGresult *res, int index, void *arg)
+static int cmp_str(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "");
+}
+
+struct sort_ctx {
+    const struct job *job;
+    int key; /* 0: id, 1: (source, external_id) */
+};
+
+static int cmp_items(const void *pa, const void *pb, void *arg)
+{
+    const struct sort_ctx *ctx = arg;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    const struct record *ra = ctx->job->items[a]->rec, *rb = ctx->job->items[b]->rec;
+    int c = ctx->key == 0 ? strcmp(ra->id, rb->id)
+                          : (cmp_str(ra->source, rb->source) != 0
+                                 ? cmp_str(ra->source, rb->source)
+                                 : cmp_str(ra->external_id, rb->external_id));
+    return c != 0 ? c : (a < b ? -1 : a > b);
+}
+
+/* Marks records repeated inside the batch as duplicates of their first occurrence. */
+static int find_repeats(struct job *job)
+{
+    size_t *order = malloc(job->n * sizeof(*order));
+    if (order == NULL) {
+        return -1;
+    }
+    for (int key = 0; key < 2; key++) {
+        for (size_t i = 0; i < job->n; i++) {
+            order[i] = i;
+        }
+        struct sort_ctx ctx = {job, key};
+        qsort_r(order, job->n, sizeof(*order), cmp_items, &ctx);
+        for (size_t i = 1; i < job->n; i++) {
+            const struct record *prev = job->items[order[i - 1]]->rec;
+            const struct record *cur = job->items[order[i]]->rec;
+            bool same = key == 0 ? strcmp(prev->id, cur->id) == 0
+                                 : cur->external_id != NULL && prev->external_id != NULL &&
+                                       strcmp(prev->source, cur->source) == 0 &&
+                                       strcmp(prev->external_id, cur->external_id) == 0;
+            size_t later = order[i];
+            if (same && !job->skip[later]) {
+                /* Point at the earliest occurrence, itself possibly stored already. */
+                long first = (long)order[i - 1];
+                while (job->dup_of[first] >= 0) {
+                    first = job->dup_of[first];
+                }
+                job->skip[later] = true;
+                job->dup_of[later] = first;
+            }
+        }
+    }
+    free(order);
+    return 0;
+}
+
+static json_t *record_json(const struct record *r, const char *customer)
+{
+    json_t *o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+    int rc = 0;
+    rc |= set_str(o, "id", r->id);
+    rc |= set_str(o, "source", r->source);
+    rc |= set_str(o, "external_id", r->external_id);
+    rc |= set_str(o, "customer_id", customer);
+    rc |= set_str(o, "channel", r->channel);
+    rc |= set_str(o, "direction", r->direction);
+    rc |= set_str(o, "occurred_at", r->occurred_at);
+    rc |= set_str(o, "agent", r->agent);
+    rc |= set_str(o, "status", r->status);
+    if (r->has_duration) {
+        rc |= json_object_set_new_nocheck(o, "duration_s", json_integer(r->duration_s));
+    }
+    rc |= set_str(o, "subject", r->subject);
+    rc |= set_str(o, "body", r->body);
+    rc |= set_str(o, "thread", r->thread);
+    rc |= set_str(o, "stage", r->stage);
+    rc |= set_str(o, "sentiment", r->sentiment);
+    if (r->has_score) {
+        rc |= json_object_set_new_nocheck(o, "score", json_integer(r->score));
+    }
+    json_t *tags = json_object_get(r->root, "tags");
+    if (tags != NULL && !json_is_null(tags)) {
+        rc |= json_object_set_nocheck(o, "tags", tags);
+    }
+    json_t *attrs = json_object_get(r->root, "attributes");
+    if (attrs != NULL && !json_is_null(attrs)) {
+        rc |= json_object_set_nocheck(o, "attributes", attrs);
+    }
+    json_t *ids = json_array();
+    rc |= ids == NULL ? -1 : 0;
+    for (size_t k = 0; k < r->n_idents && rc == 0; k++) {
+        json_t *e = json_pack("{s:s, s:s, s:b}", "k", normalize_kind_name(r->idents[k].kind), "v",
+                              r->idents[k].value, "m", !r->idents[k].never_merge);
+        rc |= json_array_append_new(ids, e);
+    }
+    rc |= json_object_set_new_nocheck(o, "identifiers", ids);
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Customers to create or update: [{"id","name","traits"}]. */
+static json_t *customers_json(const char *const *ids, const char *const *names, char *const *traits,
+                              size_t n, size_t stride)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        const char *id = *(const char *const *)((const char *)ids + i * stride);
+        const char *name = *(const char *const *)((const char *)names + i * stride);
+        const char *tr = *(char *const *)((const char *)traits + i * stride);
+        json_t *o = json_object();
+        if (o == NULL || set_str(o, "id", id) < 0 || set_str(o, "name", name) < 0 ||
+            (tr != NULL && json_object_set_new_nocheck(o, "traits", json_loads(tr, 0, NULL)) < 0) ||
+            json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* Step two: apply the plan set-wise, then Sync, which commits. */
+static int send_step2(PGconn *conn, struct job *job)
+{
+    if (find_repeats(job) < 0) {
+        return -1;
+    }
+    struct record **recs = malloc(job->n * sizeof(*recs));
+    if (recs == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        recs[i] = job->items[i]->rec;
+    }
+    int rc = resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, &job->plan);
+    free(recs);
+    if (rc < 0) {
+        return -1;
+    }
+    job->planned = true;
+    struct resolve_plan *plan = &job->plan;
+    int index = STEP1_STATEMENTS;
+    if (plan->n_created > 0) {
+        const struct resolve_new_customer *c = plan->created;
+        if (send_json(conn, STORE_CREATE_CUSTOMERS,
+                      customers_json(&c->id, &c->name, &c->traits_json, plan->n_created,
+                                     sizeof(*c))) < 0) {
+            return -1;
+        }
+        index++;
+    }
+    for (size_t m = 0; m < plan->n_merges; m++) {
+        const struct resolve_merge *mg = &plan->merges[m];
+        size_t len = 3 + mg->n_losers * (RECORD_UUID_LEN + 1);
+        char *losers = malloc(len);
+        if (losers == NULL) {
+            return -1;
+        }
+        size_t o = 0;
+        losers[o++] = '{';
+        for (size_t l = 0; l < mg->n_losers; l++) {
+            o += (size_t)snprintf(losers + o, len - o, "%s%s", l ? "," : "", mg->losers[l]);
+        }
+        snprintf(losers + o, len - o, "}");
+        const struct record *r = job->items[mg->record]->rec;
+        const char *params[4] = {mg->survivor, losers, r->id, r->source};
+        log_info("merging %zu customer(s) into %s because of record %s from %s", mg->n_losers,
+                 mg->survivor, r->id, r->source);
+        rc = send_prepared(conn, STORE_MERGE, 4, params);
+        free(losers);
+        if (rc < 0) {
+            return -1;
+        }
+        index++;
+    }
+    if (plan->n_updates > 0) {
+        const struct resolve_update *u = plan->updates;
+        if (send_json(conn, STORE_UPDATE_CUSTOMERS,
+                      customers_json(&u->id, &u->name, &u->traits_json, plan->n_updates,
+                                     sizeof(*u))) < 0) {
+            return -1;
+        }
+        index++;
+    }
+    if (plan->n_identities > 0) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr != NULL && i < plan->n_identities; i++) {
+            const struct resolve_identity *id = &plan->identities[i];
+            json_t *o = json_object();
+            if (o == NULL || set_str(o, "k", normalize_kind_name(id->kind)) < 0 ||
+                set_str(o, "v", id->value) < 0 || set_str(o, "c", id->customer) < 0 ||
+                json_array_append_new(arr, o) < 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        }
+        if (arr == NULL || send_json(conn, STORE_ADD_IDENTITIES, arr) < 0) {
+            return -1;
+        }
+        index++;
+    }
+    json_t *arr = json_array();
+    size_t count = 0;
+    for (size_t i = 0; arr != NULL && i < job->n; i++) {
+        if (job->skip[i]) {
+            continue;
+        }
+        json_t *o = record_json(job->items[i]->rec, plan->record_customer[i]);
+        if (o == NULL || json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+        count++;
+    }
+    if (arr == NULL) {
+        return -1;
+    }
+    job->interactions_index = -1;
+    if (count > 0) {
+        if (send_json(conn, STORE_ADD_INTERACTIONS, arr) < 0) {
+            return -1;
+        }
+        job->interactions_index = index;
+    } else {
+        json_decref(arr);
+    }
+    return PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static void note_error(struct job *job, const PGresult *res, int index)
+{
+    if (job->failed_index >= 0) {
+        return;
+    }
+    job->failed_index = index;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state != NULL ? state : "");
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(job->errmsg, sizeof(job->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
 {
     struct job *job = arg;
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_FATAL_ERROR) {
-        if (job->failed_index < 0) {
-            job->failed_index = index;
-            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state != NULL ? state : "");
-            const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            snprintf(job->errmsg, sizeof(job->errmsg), "%s",
-                     m != NULL ? m : PQresultErrorMessage(res));
+        note_error(job, res, index);
+    } else if (st == PGRES_TUPLES_OK && index == 1) {
+        if (copy_known(job, res) < 0) {
+            return -1;
         }
-        return;
+    } else if (st == PGRES_TUPLES_OK && index == 2) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            long n = strtol(PQgetvalue(res, r, 0), NULL, 10);
+            if (n < 0 || (size_t)n >= job->n || job->skip[n]) {
+                continue;
+            }
+            job->skip[n] = true;
+            snprintf(job->dup_id[n], sizeof(job->dup_id[n]), "%s", PQgetvalue(res, r, 1));
+            snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
+                     PQgetvalue(res, r, 2));
+        }
+    } else if (st == PGRES_TUPLES_OK && index == job->interactions_index) {
+        /* The ids inserted; the records they do not list were stored meanwhile by another
+         * writer and are sorted out by a retry. */
+        int rows = PQntuples(res);
+        const char **ids = malloc(((size_t)rows + 1) * sizeof(*ids));
+        if (ids == NULL) {
+            return -1;
+        }
+        for (int r = 0; r < rows; r++) {
+            ids[r] = PQgetvalue(res, r, 0);
+        }
+        qsort(ids, (size_t)rows, sizeof(*ids), cmp_strp);
+        for (size_t i = 0; i < job->n; i++) {
+            const char *id = job->items[i]->rec->id;
+            job->inserted[i] =
+                !job->skip[i] && bsearch(&id, ids, (size_t)rows, sizeof(*ids), cmp_strp) != NULL;
+        }
+        free(ids);
     }
-    if (st != PGRES_TUPLES_OK || index == 0) {
-        return;
+    if (index == STEP1_STATEMENTS - 1) {
+        if (job->failed_index >= 0) {
+            return PQpipelineSync(conn) == 1 ? 0 : -1;
+        }
+        return send_step2(conn, job);
     }
-    size_t i = (size_t)index - 1;
-    if (i >= job->n || PQntuples(res) != 1 || PQnfields(res) != 3) {
-        return;
-    }
-    struct item *it = job->items[i];
-    snprintf(it->id, sizeof(it->id), "%s", PQgetvalue(res, 0, 0));
-    snprintf(it->customer_id, sizeof(it->customer_id), "%s", PQgetvalue(res, 0, 1));
-    it->duplicate = PQgetvalue(res, 0, 2)[0] == 't';
-    it->answered = true;
+    return 0;
 }
 
 /* Errors that say nothing about the records themselves: run the batch again. */
@@ -203,17 +549,58 @@ static bool retryable(const char *sqlstate)
            strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
 }
 
-/* Puts items back at the head of the queue, in their original order. */
+/* Puts items back at the head of their lane, in their original order. */
 static void requeue(struct batch *b, struct item **items, size_t n)
 {
     for (size_t i = n; i-- > 0;) {
         if (items[i] == NULL) {
             continue;
         }
-        items[i]->answered = false;
+        struct lane *l = &b->lanes[items[i]->lane % b->n_lanes];
         items[i]->attempts++;
-        TAILQ_INSERT_HEAD(&b->queue, items[i], link);
+        TAILQ_INSERT_HEAD(&l->queue, items[i], link);
+        l->queued++;
         b->queued++;
+    }
+}
+
+static void finish_committed(struct batch *b, struct job *job)
+{
+    /* A record repeated inside the batch is answered as its first occurrence was stored. */
+    for (size_t i = 0; i < job->n; i++) {
+        long first = job->dup_of[i];
+        if (first < 0) {
+            continue;
+        }
+        if (job->dup_customer[first][0] != '\0') {
+            memcpy(job->dup_id[i], job->dup_id[first], sizeof(job->dup_id[i]));
+            memcpy(job->dup_customer[i], job->dup_customer[first], sizeof(job->dup_customer[i]));
+        } else if (job->inserted[first]) {
+            snprintf(job->dup_id[i], sizeof(job->dup_id[i]), "%s", job->items[first]->rec->id);
+            snprintf(job->dup_customer[i], sizeof(job->dup_customer[i]), "%s",
+                     job->plan.record_customer[first]);
+        }
+    }
+    size_t again = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        struct item *it = job->items[i];
+        if (job->skip[i] && job->dup_customer[i][0] != '\0') {
+            answer(b, it, BATCH_STORED, true, job->dup_id[i], job->dup_customer[i], NULL);
+            job->items[i] = NULL;
+        } else if (!job->skip[i] && job->inserted[i]) {
+            answer(b, it, BATCH_STORED, false, NULL, job->plan.record_customer[i], NULL);
+            job->items[i] = NULL;
+        } else {
+            /* Stored meanwhile by another writer (or repeating such a record): a retry
+             * finds it and answers duplicate. */
+            again++;
+        }
+    }
+    if (again > 0) {
+        b->stats.retries++;
+        log_info("%zu records of a batch were stored meanwhile by another writer; rechecking",
+                 again);
+        requeue(b, job->items, job->n);
     }
 }
 
@@ -223,103 +610,142 @@ static void on_done(enum db_outcome outcome, void *arg)
     struct batch *b = job->b;
     b->inflight_jobs--;
     b->inflight_records -= job->n;
+    job->lane->busy = false;
     if (outcome == DB_LOST) {
         /* Whether the transaction committed is unknown: no ack, the client resends and the
          * idempotency key makes that safe. */
         for (size_t i = 0; i < job->n; i++) {
-            answer(b, job->items[i], BATCH_UNAVAILABLE,
+            answer(b, job->items[i], BATCH_UNAVAILABLE, false, NULL, NULL,
                    "the database connection was lost; the record was not acknowledged, resend it");
         }
-    } else if (job->failed_index < 0) {
-        for (size_t i = 0; i < job->n; i++) {
-            struct item *it = job->items[i];
-            if (it->answered) {
-                answer(b, it, BATCH_STORED, NULL);
-            } else {
-                answer(b, it, BATCH_INVALID, "the database returned no result for this record");
-            }
-        }
+    } else if (job->failed_index < 0 && job->planned) {
+        finish_committed(b, job);
     } else {
-        size_t bad = (size_t)job->failed_index - 1;
-        bool per_record = job->failed_index >= 1 && bad < job->n && !retryable(job->sqlstate);
+        bool per_record = job->failed_index >= STEP1_STATEMENTS && !retryable(job->sqlstate);
         b->stats.retries++;
-        if (per_record) {
+        if (per_record && job->n == 1) {
             char msg[400];
             snprintf(msg, sizeof(msg), "rejected by the database: %s", job->errmsg);
             log_warn("record %s from source %s rejected by the database: %s (SQLSTATE %s)",
-                     job->items[bad]->rec->id, job->items[bad]->rec->source, job->errmsg,
+                     job->items[0]->rec->id, job->items[0]->rec->source, job->errmsg,
                      job->sqlstate);
-            answer(b, job->items[bad], BATCH_INVALID, msg);
-            job->items[bad] = NULL;
+            answer(b, job->items[0], BATCH_INVALID, false, NULL, NULL, msg);
+            job->items[0] = NULL;
+        } else if (per_record) {
+            /* Set-wise statements do not say which record failed: write each alone. */
+            log_warn("batch of %zu records failed (SQLSTATE %s: %s); writing them one by one",
+                     job->n, job->sqlstate, job->errmsg);
+            for (size_t i = 0; i < job->n; i++) {
+                job->items[i]->isolate = true;
+            }
         } else {
-            log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n, job->sqlstate,
-                     job->errmsg);
+            log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
+                     job->sqlstate[0] ? job->sqlstate : "-", job->errmsg);
         }
         /* Records that keep failing for reasons outside themselves are answered so that
          * they cannot circle forever. */
         for (size_t i = 0; i < job->n; i++) {
             if (job->items[i] != NULL && job->items[i]->attempts >= MAX_ATTEMPTS) {
-                answer(b, job->items[i], BATCH_UNAVAILABLE,
+                answer(b, job->items[i], BATCH_UNAVAILABLE, false, NULL, NULL,
                        "the database kept failing this batch; resend the record later");
                 job->items[i] = NULL;
             }
         }
         requeue(b, job->items, job->n);
     }
-    free(job->items);
-    free(job);
+    job_free(job);
     try_flush(b, true);
 }
 
-static const struct db_job_ops batch_ops = {send_batch, on_result, on_done};
+static const struct db_job_ops batch_ops = {send_step1, on_result, on_done};
 
 static void fail_all_queued(struct batch *b, const char *message)
 {
-    struct item *it;
-    while ((it = TAILQ_FIRST(&b->queue)) != NULL) {
-        TAILQ_REMOVE(&b->queue, it, link);
-        b->queued--;
-        answer(b, it, BATCH_UNAVAILABLE, message);
+    for (unsigned l = 0; l < b->n_lanes; l++) {
+        struct item *it;
+        while ((it = TAILQ_FIRST(&b->lanes[l].queue)) != NULL) {
+            TAILQ_REMOVE(&b->lanes[l].queue, it, link);
+            b->lanes[l].queued--;
+            b->queued--;
+            answer(b, it, BATCH_UNAVAILABLE, false, NULL, NULL, message);
+        }
     }
 }
 
-/* Sends one batch if a connection can take it; force: do not wait for the batch to fill. */
+static struct job *job_new(struct batch *b, size_t n)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        return NULL;
+    }
+    job->b = b;
+    job->n = n;
+    job->failed_index = -1;
+    job->interactions_index = -1;
+    job->items = calloc(n, sizeof(*job->items));
+    job->skip = calloc(n, sizeof(*job->skip));
+    job->dup_of = malloc(n * sizeof(*job->dup_of));
+    job->dup_id = calloc(n, sizeof(*job->dup_id));
+    job->dup_customer = calloc(n, sizeof(*job->dup_customer));
+    job->inserted = calloc(n, sizeof(*job->inserted));
+    if (job->items == NULL || job->skip == NULL || job->dup_of == NULL || job->dup_id == NULL ||
+        job->dup_customer == NULL || job->inserted == NULL) {
+        job_free(job);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        job->dup_of[i] = -1;
+    }
+    return job;
+}
+
+/* Sends a batch from each idle lane that has one; force: do not wait for it to fill. */
 static void try_flush(struct batch *b, bool force)
 {
-    while (b->queued > 0 && b->inflight_jobs < b->p.max_concurrent &&
-           (force || b->queued >= (size_t)b->p.max_records)) {
-        size_t n = b->queued < (size_t)b->p.max_records ? b->queued : (size_t)b->p.max_records;
-        struct job *job = calloc(1, sizeof(*job));
-        struct item **items = calloc(n, sizeof(*items));
-        if (job == NULL || items == NULL) {
-            free(job);
-            free(items);
+    bool waiting = false;
+    for (unsigned li = 0; li < b->n_lanes; li++) {
+        struct lane *l = &b->lanes[li];
+        if (l->queued == 0 || l->busy) {
+            continue;
+        }
+        if (!force && l->queued < (size_t)b->p.max_records) {
+            waiting = true;
+            continue;
+        }
+        size_t n = l->queued < (size_t)b->p.max_records ? l->queued : (size_t)b->p.max_records;
+        if (TAILQ_FIRST(&l->queue)->isolate) {
+            n = 1;
+        }
+        struct job *job = job_new(b, n);
+        if (job == NULL) {
             log_error("out of memory forming a batch of %zu records; retrying on the next one", n);
             return;
         }
+        job->lane = l;
         for (size_t i = 0; i < n; i++) {
-            items[i] = TAILQ_FIRST(&b->queue);
-            TAILQ_REMOVE(&b->queue, items[i], link);
+            job->items[i] = TAILQ_FIRST(&l->queue);
+            TAILQ_REMOVE(&l->queue, job->items[i], link);
         }
+        l->queued -= n;
         b->queued -= n;
-        job->b = b;
-        job->n = n;
-        job->items = items;
-        job->failed_index = -1;
         if (db_submit(b->db, &batch_ops, job) < 0) {
             /* Put them back and answer everything queued: nothing can be written now. */
-            requeue(b, items, n);
-            free(items);
-            free(job);
+            for (size_t i = n; i-- > 0;) {
+                TAILQ_INSERT_HEAD(&l->queue, job->items[i], link);
+                l->queued++;
+                b->queued++;
+            }
+            job_free(job);
             fail_all_queued(b, "the database is unavailable; the record was not stored, resend "
                                "it later");
             return;
         }
+        l->busy = true;
         b->inflight_jobs++;
         b->inflight_records += n;
         b->stats.batches++;
     }
-    if (b->queued > 0 && !b->timer_armed && b->inflight_jobs < b->p.max_concurrent) {
+    if (waiting && !b->timer_armed) {
         struct timeval tv = {b->p.max_delay_ms / 1000, (b->p.max_delay_ms % 1000) * 1000};
         evtimer_add(b->timer, &tv);
         b->timer_armed = true;
@@ -344,7 +770,12 @@ struct batch *batch_new(struct event_base *base, struct db *db, const struct bat
     b->base = base;
     b->db = db;
     b->p = *p;
-    TAILQ_INIT(&b->queue);
+    b->n_lanes = p->max_concurrent < 1           ? 1
+                 : p->max_concurrent > MAX_LANES ? MAX_LANES
+                                                 : (unsigned)p->max_concurrent;
+    for (unsigned l = 0; l < MAX_LANES; l++) {
+        TAILQ_INIT(&b->lanes[l].queue);
+    }
     b->timer = evtimer_new(base, on_timer, b);
     if (b->timer == NULL) {
         free(b);
@@ -363,6 +794,23 @@ void batch_free(struct batch *b)
     free(b);
 }
 
+/* The lane of a record: by its smallest identifier hash, so that the records of one person
+ * mostly meet in one lane. */
+static unsigned lane_of(const struct record *rec)
+{
+    uint32_t best = UINT32_MAX;
+    for (size_t k = 0; k < rec->n_idents; k++) {
+        uint32_t h = 2166136261u ^ (uint32_t)rec->idents[k].kind;
+        for (const char *p = rec->idents[k].value; *p != '\0'; p++) {
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        }
+        if (h < best) {
+            best = h;
+        }
+    }
+    return best;
+}
+
 int batch_submit(struct batch *b, struct record *rec, batch_cb cb, void *arg)
 {
     struct item *it = calloc(1, sizeof(*it));
@@ -370,16 +818,13 @@ int batch_submit(struct batch *b, struct record *rec, batch_cb cb, void *arg)
         record_free(rec);
         return -1;
     }
-    it->idents_json = idents_json(rec);
-    if (it->idents_json == NULL) {
-        free(it);
-        record_free(rec);
-        return -1;
-    }
     it->rec = rec;
     it->cb = cb;
     it->arg = arg;
-    TAILQ_INSERT_TAIL(&b->queue, it, link);
+    it->lane = lane_of(rec);
+    struct lane *l = &b->lanes[it->lane % b->n_lanes];
+    TAILQ_INSERT_TAIL(&l->queue, it, link);
+    l->queued++;
     b->queued++;
     try_flush(b, b->p.max_delay_ms == 0);
     return 0;

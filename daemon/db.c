@@ -289,8 +289,11 @@ static void conn_drain(struct db_conn *c)
                 conn_lost(c, msg);
                 return;
             }
-        } else if (c->job != NULL) {
-            c->job->ops->result(res, c->result_index, c->job->arg);
+        } else if (c->job != NULL &&
+                   c->job->ops->result(c->pg, res, c->result_index, c->job->arg) < 0) {
+            PQclear(res);
+            conn_lost(c, NULL);
+            return;
         }
         c->result_index++;
         PQclear(res);
@@ -350,7 +353,7 @@ static void conn_run(struct db_conn *c, struct db_job *job)
     c->state = DBC_BUSY;
     c->result_index = 0;
     c->nulls = 0;
-    if (job->ops->send(c->pg, job->arg) < 0 || PQpipelineSync(c->pg) != 1) {
+    if (job->ops->send(c->pg, job->arg) < 0) {
         conn_lost(c, NULL);
         return;
     }

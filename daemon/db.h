@@ -21,11 +21,14 @@ enum db_outcome {
 };
 
 struct db_job_ops {
-    /* Queues the job's statements on conn (in pipeline mode). Returns 0, or -1 if libpq
-     * refused (the connection is then treated as lost). Called from the loop. */
+    /* Queues the job's first statements on conn (in pipeline mode). A job ends its pipeline
+     * with PQpipelineSync, at once or from result() after reading what it sent first (after
+     * PQsendFlushRequest). Returns 0, or -1 if libpq refused (the connection is then treated
+     * as lost). Called from the loop. */
     int (*send)(PGconn *conn, void *arg);
-    /* One result, in order; index counts statements from 0. Must not keep res. */
-    void (*result)(const PGresult *res, int index, void *arg);
+    /* One result, in order; index counts statements from 0. Must not keep res. May queue
+     * more statements on conn. Returns 0, or -1 if libpq refused to queue. */
+    int (*result)(PGconn *conn, const PGresult *res, int index, void *arg);
     /* Exactly once, last. The job may free arg here. */
     void (*done)(enum db_outcome outcome, void *arg);
 };

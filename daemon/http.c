@@ -210,15 +210,17 @@ static void query_free(struct query *q)
 static int query_send(PGconn *conn, void *arg)
 {
     struct query *q = arg;
-    return PQsendQueryPrepared(conn, q->statement, q->nparams, (const char *const *)q->params, NULL,
-                               NULL, 0) == 1
-               ? 0
-               : -1;
+    if (PQsendQueryPrepared(conn, q->statement, q->nparams, (const char *const *)q->params, NULL,
+                            NULL, 0) != 1) {
+        return -1;
+    }
+    return PQpipelineSync(conn) == 1 ? 0 : -1;
 }
 
-static void query_result(const PGresult *res, int index, void *arg)
+static int query_result(PGconn *conn, const PGresult *res, int index, void *arg)
 {
     struct query *q = arg;
+    (void)conn;
     (void)index;
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -232,6 +234,7 @@ static void query_result(const PGresult *res, int index, void *arg)
         const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         snprintf(q->errmsg, sizeof(q->errmsg), "%s", m != NULL ? m : "query failed");
     }
+    return 0;
 }
 
 static void query_done(enum db_outcome outcome, void *arg)

@@ -1,11 +1,77 @@
 #include "store.h"
 
+/*
+ * A batch is one transaction in two steps (see batch.c). First, under the batch's
+ * identifier locks, what the database knows: */
+
+/* $1 [{"k":kind,"v":value}, …]: transaction-scoped advisory locks, in one global order. */
 static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::jsonb)";
 
-static const char SQL_INGEST[] =
-    "SELECT r_id, r_customer_id, r_duplicate FROM touchline.ingest("
-    "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7::jsonb, $8, $9::jsonb, $10, $11, "
-    "$12::integer, $13, $14, $15, $16, $17, $18::smallint, $19::jsonb, $20::jsonb)";
+/* $1 as for SQL_LOCK: the identifiers already known and their customers, by customer.
+ * Merges keep identifiers pointing at surviving customers only, so no redirect is needed. */
+static const char SQL_LOOKUP[] = "SELECT i.kind, i.value, i.customer_id "
+                                 "FROM jsonb_to_recordset($1::jsonb) AS x(k text, v text) "
+                                 "JOIN touchline.identities i ON i.kind = x.k AND i.value = x.v "
+                                 "ORDER BY i.customer_id";
+
+/* $1 [{"n":index,"id":uuid,"s":source,"e":external_id,"x":explicit id}, …]: records already
+ * stored. An id derived from (source, external_id) needs only the second probe. */
+static const char SQL_DUPLICATES[] =
+    "SELECT x.n, i.id, i.customer_id "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id uuid, s text, e text, x boolean) "
+    "JOIN touchline.interactions i ON i.id = x.id "
+    "WHERE x.e IS NULL OR x.x "
+    "UNION ALL "
+    "SELECT x.n, i.id, i.customer_id "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id uuid, s text, e text, x boolean) "
+    "JOIN touchline.interactions i ON i.source = x.s AND i.external_id = x.e "
+    "WHERE x.e IS NOT NULL";
+
+/* Then the plan the daemon made from that, applied set-wise: */
+
+/* $1 [{"id","name","traits"}, …] in creation order. */
+static const char SQL_CREATE_CUSTOMERS[] =
+    "INSERT INTO touchline.customers (id, name, traits) "
+    "SELECT x.id, x.name, coalesce(x.traits, '{}') "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, name text, traits jsonb)";
+
+/* $1 survivor, $2 losers (uuid[] literal), $3 the record that caused it, $4 its source. */
+static const char SQL_MERGE[] =
+    "SELECT touchline.merge_customers($1::uuid, $2::uuid[], $3::uuid, 'ingest', $4)";
+
+/* $1 [{"id","name","traits"}, …]: rows locked in id order so writers cannot deadlock. */
+static const char SQL_UPDATE_CUSTOMERS[] =
+    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, name text, "
+    "traits jsonb)), "
+    "l AS (SELECT c.id FROM touchline.customers c WHERE c.id IN (SELECT id FROM x) "
+    "ORDER BY c.id FOR NO KEY UPDATE) "
+    "UPDATE touchline.customers c SET name = coalesce(x.name, c.name), "
+    "traits = c.traits || coalesce(x.traits, '{}') "
+    "FROM x WHERE c.id = x.id AND c.id IN (SELECT id FROM l)";
+
+/* $1 [{"k","v","c"}, …]. */
+static const char SQL_ADD_IDENTITIES[] =
+    "INSERT INTO touchline.identities (kind, value, customer_id) "
+    "SELECT x.k, x.v, x.c FROM jsonb_to_recordset($1::jsonb) AS x(k text, v text, c uuid) "
+    "ORDER BY x.k, x.v ON CONFLICT (kind, value) DO NOTHING";
+
+/* $1 [{record fields…, "customer_id", "identifiers"}, …]: returns the ids inserted. */
+static const char SQL_ADD_INTERACTIONS[] =
+    "INSERT INTO touchline.interactions (id, source, external_id, customer_id, channel, "
+    "direction, occurred_at, agent, status, duration_s, subject, body, thread, stage, "
+    "sentiment, score, tags, attributes, identifiers) "
+    "SELECT x.id, x.source, x.external_id, x.customer_id, x.channel, x.direction, "
+    "x.occurred_at, x.agent, x.status, x.duration_s, x.subject, x.body, x.thread, x.stage, "
+    "x.sentiment, x.score, "
+    "CASE WHEN x.tags IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(x.tags)) "
+    "END, x.attributes, x.identifiers "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, source text, external_id text, "
+    "customer_id uuid, channel text, direction text, occurred_at timestamptz, agent text, "
+    "status text, duration_s integer, subject text, body text, thread text, stage text, "
+    "sentiment text, score smallint, tags jsonb, attributes jsonb, identifiers jsonb) "
+    "ON CONFLICT DO NOTHING RETURNING id";
+
+/* Read side. */
 
 static const char SQL_FIND[] =
     "SELECT touchline.profile_json(touchline.find_customer($1, $2))::text";
@@ -17,14 +83,17 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
-static const char SQL_PING[] = "SELECT max(version) FROM touchline.schema_migrations";
-
 const struct db_statement store_statements[] = {
     {STORE_LOCK, SQL_LOCK, 1},
-    {STORE_INGEST, SQL_INGEST, STORE_INGEST_NPARAMS},
+    {STORE_LOOKUP, SQL_LOOKUP, 1},
+    {STORE_DUPLICATES, SQL_DUPLICATES, 1},
+    {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 1},
+    {STORE_MERGE, SQL_MERGE, 4},
+    {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 1},
+    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 1},
+    {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, 1},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},
-    {STORE_PING, SQL_PING, 0},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);

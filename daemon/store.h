@@ -8,15 +8,19 @@
 
 #include "db.h"
 
-/* Statement names, prepared on every connection. */
-#define STORE_LOCK     "tl_lock"     /* $1 jsonb array of "kind:value" */
-#define STORE_INGEST   "tl_ingest"   /* 20 parameters, see store.c */
-#define STORE_FIND     "tl_find"     /* $1 kind, $2 value -> profile json or NULL */
-#define STORE_PROFILE  "tl_profile"  /* $1 uuid -> profile json or NULL */
-#define STORE_TIMELINE "tl_timeline" /* see store.c -> timeline json or NULL */
-#define STORE_PING     "tl_ping"     /* readiness */
+/* Statement names, prepared on every connection; parameters are described in store.c. */
+#define STORE_LOCK             "tl_lock"
+#define STORE_LOOKUP           "tl_lookup"
+#define STORE_DUPLICATES       "tl_duplicates"
+#define STORE_CREATE_CUSTOMERS "tl_create_customers"
+#define STORE_MERGE            "tl_merge"
+#define STORE_UPDATE_CUSTOMERS "tl_update_customers"
+#define STORE_ADD_IDENTITIES   "tl_add_identities"
+#define STORE_ADD_INTERACTIONS "tl_add_interactions"
+#define STORE_FIND             "tl_find"     /* $1 kind, $2 value -> profile json or NULL */
+#define STORE_PROFILE          "tl_profile"  /* $1 uuid -> profile json or NULL */
+#define STORE_TIMELINE         "tl_timeline" /* -> timeline json or NULL */
 
-#define STORE_INGEST_NPARAMS   20
 #define STORE_TIMELINE_NPARAMS 7
 
 extern const struct db_statement store_statements[];

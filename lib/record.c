@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uuid/uuid.h>
 
 #define ATTRIBUTES_MAX (16 * 1024)
@@ -396,6 +397,23 @@ void record_derive_id(const char *source, const char *external_id, char out[RECO
     uuid_unparse_lower(u, out);
 }
 
+void record_uuid7(char out[RECORD_UUID_LEN + 1])
+{
+    uuid_t u;
+    uuid_generate_random(u);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    unsigned sub = (unsigned)((uint64_t)(ts.tv_nsec % 1000000) * 4096 / 1000000);
+    for (int i = 0; i < 6; i++) {
+        u[i] = (unsigned char)(ms >> (40 - 8 * i));
+    }
+    u[6] = (unsigned char)(0x70 | ((sub >> 8) & 0x0f));
+    u[7] = (unsigned char)(sub & 0xff);
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    uuid_unparse_lower(u, out);
+}
+
 static int parse_digits(const char **p, int n, int *out)
 {
     int v = 0;
@@ -615,6 +633,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
             fail(msg, msglen, "id: %s is not a UUID", quote(id, q, sizeof(q)));
             goto invalid;
         }
+        rec->id_given = true;
     } else if (rec->external_id != NULL) {
         record_derive_id(rec->source, rec->external_id, rec->id);
     } else {

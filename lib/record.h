@@ -45,6 +45,7 @@ struct record_opts {
 struct record {
     json_t *root;
     char id[RECORD_UUID_LEN + 1];
+    bool id_given; /* the record carried its id rather than having it derived */
     const char *source;
     const char *external_id;
     const char *channel;
@@ -101,6 +102,13 @@ void record_format_time(int64_t us, char out[RECORD_TS_LEN + 1]);
 
 /* The id of a record without one: UUIDv5 (nil namespace) of source NUL external_id. */
 void record_derive_id(const char *source, const char *external_id, char out[RECORD_UUID_LEN + 1]);
+
+/*
+ * A new time-ordered UUID (version 7: 48 bits of Unix milliseconds, 12 bits of sub-millisecond
+ * time, 62 random bits). Ids made later compare greater as strings, which is how "the
+ * customer created first" is told without reading a sequence.
+ */
+void record_uuid7(char out[RECORD_UUID_LEN + 1]);
 
 /* Canonical lower-case form of a UUID string. Returns 0, or -1 if s is not a UUID. */
 int record_canonical_uuid(const char *s, char out[RECORD_UUID_LEN + 1])

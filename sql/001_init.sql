@@ -5,10 +5,9 @@
 CREATE SCHEMA IF NOT EXISTS touchline;
 
 CREATE TABLE touchline.customers (
+    -- Time-ordered (UUIDv7, made by the daemon): "merged into the one created first"
+    -- compares ids.
     id          uuid PRIMARY KEY,
-    -- Creation order: "merged into the one created first" compares this, not a timestamp
-    -- that two transactions can share.
-    seq         bigserial NOT NULL UNIQUE,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     name        text,
     traits      jsonb NOT NULL DEFAULT '{}',
@@ -21,7 +20,9 @@ CREATE INDEX customers_merged_into ON touchline.customers (merged_into)
 CREATE TABLE touchline.identities (
     kind        text NOT NULL,
     value       text NOT NULL,
-    customer_id uuid NOT NULL REFERENCES touchline.customers (id),
+    -- No foreign key: the ingest path creates the customer in the same transaction, and the
+    -- check would cost an index probe per identifier on the hot path.
+    customer_id uuid NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (kind, value)
 );
@@ -31,7 +32,7 @@ CREATE TABLE touchline.interactions (
     id          uuid PRIMARY KEY,
     source      text NOT NULL,
     external_id text,
-    customer_id uuid NOT NULL REFERENCES touchline.customers (id),
+    customer_id uuid NOT NULL, -- no foreign key, as for identities
     channel     text NOT NULL,
     direction   text NOT NULL,
     occurred_at timestamptz NOT NULL,
@@ -70,11 +71,12 @@ CREATE INDEX merges_merged ON touchline.merges (merged);
 -- Serializes identity work on the identifiers of a whole batch. Every writer takes these
 -- locks at the start of its transaction, in one global order, so two writers never
 -- deadlock on them and never both create a customer for the same new identifier.
+-- p_keys: [{"k": kind, "v": value}, …].
 CREATE FUNCTION touchline.lock_identifiers(p_keys jsonb) RETURNS void
 LANGUAGE sql AS $$
-    SELECT count(pg_advisory_xact_lock(k))::int
-      FROM (SELECT DISTINCT hashtextextended(e, 0) AS k
-              FROM jsonb_array_elements_text(p_keys) AS e
+    SELECT count(pg_advisory_xact_lock(h))::int
+      FROM (SELECT DISTINCT hashtextextended(x.k || ':' || x.v, 0) AS h
+              FROM jsonb_to_recordset(p_keys) AS x(k text, v text)
              ORDER BY 1) s;
     SELECT NULL::void;
 $$;
@@ -127,7 +129,7 @@ BEGIN
     END LOOP;
     PERFORM set_config('lock_timeout', saved, true);
 
-    FOR loser IN SELECT * FROM touchline.customers WHERE id = ANY (p_losers) ORDER BY seq LOOP
+    FOR loser IN SELECT * FROM touchline.customers WHERE id = ANY (p_losers) ORDER BY id LOOP
         UPDATE touchline.customers
            SET name = coalesce(name, loser.name),
                traits = loser.traits || traits
@@ -136,117 +138,12 @@ BEGIN
     UPDATE touchline.identities SET customer_id = p_survivor WHERE customer_id = ANY (p_losers);
     UPDATE touchline.interactions SET customer_id = p_survivor
      WHERE customer_id = ANY (p_losers);
+    -- Two statements rather than one with OR, so that each uses its index.
+    UPDATE touchline.customers SET merged_into = p_survivor
+     WHERE merged_into = ANY (p_losers);
     UPDATE touchline.customers SET merged_into = p_survivor, merged_at = now()
-     WHERE id = ANY (p_losers) OR merged_into = ANY (p_losers);
+     WHERE id = ANY (p_losers);
     INSERT INTO touchline.merges (survivor, merged, interaction_id, reason, actor)
     SELECT p_survivor, l, p_interaction, p_reason, p_actor FROM unnest(p_losers) AS l;
-END;
-$$;
-
--- Stores one record: resolves its identifiers to one customer (creating or merging as
--- CONTRACT §2 says) and inserts the interaction unless it is already stored.
--- p_idents: [{"k":"phone","v":"+98…","m":true}, …] where m=false marks never_merge.
--- Returns the stored record's id and customer, and whether it was a duplicate.
-CREATE FUNCTION touchline.ingest(
-    p_id uuid, p_source text, p_external_id text, p_channel text, p_direction text,
-    p_occurred_at timestamptz, p_idents jsonb, p_name text, p_traits jsonb,
-    p_agent text, p_status text, p_duration_s integer, p_subject text, p_body text,
-    p_thread text, p_stage text, p_sentiment text, p_score smallint, p_tags jsonb,
-    p_attributes jsonb,
-    OUT r_id uuid, OUT r_customer_id uuid, OUT r_duplicate boolean)
-LANGUAGE plpgsql AS $$
-DECLARE
-    merge_ids  uuid[];
-    attach_ids uuid[];
-    survivor   uuid;
-    losers     uuid[];
-    inserted   uuid;
-BEGIN
-    SELECT i.id, i.customer_id INTO r_id, r_customer_id
-      FROM touchline.interactions i
-     WHERE i.id = p_id
-        OR (p_external_id IS NOT NULL AND i.source = p_source AND i.external_id = p_external_id)
-     LIMIT 1;
-    IF FOUND THEN
-        r_customer_id := touchline.survivor(r_customer_id);
-        r_duplicate := true;
-        RETURN;
-    END IF;
-
-    -- Customers reached through identifiers that may merge, oldest first; then those
-    -- reached only through never_merge identifiers.
-    SELECT array_agg(c.id ORDER BY c.seq) INTO merge_ids
-      FROM touchline.customers c
-     WHERE c.id IN (SELECT touchline.survivor(ids.customer_id)
-                      FROM jsonb_to_recordset(p_idents) AS x(k text, v text, m boolean)
-                      JOIN touchline.identities ids ON ids.kind = x.k AND ids.value = x.v
-                     WHERE x.m);
-    IF merge_ids IS NOT NULL THEN
-        survivor := merge_ids[1];
-        IF array_length(merge_ids, 1) > 1 THEN
-            losers := merge_ids[2:];
-            PERFORM touchline.merge_customers(survivor, losers, p_id, 'ingest', p_source);
-        END IF;
-    ELSIF EXISTS (SELECT 1 FROM jsonb_to_recordset(p_idents) AS x(k text, v text, m boolean)
-                   WHERE x.m) THEN
-        -- Identifiers of this person exist but none is known yet: a new person, even if a
-        -- shared (never_merge) identifier is known, since it says nothing about who this is.
-        survivor := gen_random_uuid();
-        INSERT INTO touchline.customers (id, name) VALUES (survivor, p_name);
-    ELSE
-        -- Only shared identifiers: attach to the customer they already belong to.
-        SELECT array_agg(c.id ORDER BY c.seq) INTO attach_ids
-          FROM touchline.customers c
-         WHERE c.id IN (SELECT touchline.survivor(ids.customer_id)
-                          FROM jsonb_to_recordset(p_idents) AS x(k text, v text, m boolean)
-                          JOIN touchline.identities ids ON ids.kind = x.k AND ids.value = x.v);
-        IF attach_ids IS NOT NULL THEN
-            survivor := attach_ids[1];
-        ELSE
-            survivor := gen_random_uuid();
-            INSERT INTO touchline.customers (id, name) VALUES (survivor, p_name);
-        END IF;
-    END IF;
-
-    INSERT INTO touchline.identities (kind, value, customer_id)
-    SELECT x.k, x.v, survivor
-      FROM jsonb_to_recordset(p_idents) AS x(k text, v text, m boolean)
-     ORDER BY x.k, x.v
-    ON CONFLICT (kind, value) DO NOTHING;
-
-    IF p_name IS NOT NULL OR p_traits IS NOT NULL THEN
-        UPDATE touchline.customers
-           SET name = coalesce(p_name, name),
-               traits = traits || coalesce(p_traits, '{}')
-         WHERE id = survivor;
-    END IF;
-
-    INSERT INTO touchline.interactions (
-        id, source, external_id, customer_id, channel, direction, occurred_at, agent, status,
-        duration_s, subject, body, thread, stage, sentiment, score, tags, attributes,
-        identifiers)
-    VALUES (
-        p_id, p_source, p_external_id, survivor, p_channel, p_direction, p_occurred_at,
-        p_agent, p_status, p_duration_s, p_subject, p_body, p_thread, p_stage, p_sentiment,
-        p_score,
-        CASE WHEN p_tags IS NULL THEN NULL
-             ELSE ARRAY(SELECT jsonb_array_elements_text(p_tags)) END,
-        p_attributes, p_idents)
-    ON CONFLICT DO NOTHING
-    RETURNING id INTO inserted;
-    IF inserted IS NULL THEN
-        -- Stored by a concurrent writer that carried the same id with other identifiers.
-        SELECT i.id, touchline.survivor(i.customer_id) INTO r_id, r_customer_id
-          FROM touchline.interactions i
-         WHERE i.id = p_id
-            OR (p_external_id IS NOT NULL AND i.source = p_source
-                AND i.external_id = p_external_id)
-         LIMIT 1;
-        r_duplicate := true;
-        RETURN;
-    END IF;
-    r_id := p_id;
-    r_customer_id := survivor;
-    r_duplicate := false;
 END;
 $$;

@@ -63,7 +63,7 @@ BEGIN
                               FROM (SELECT channel, count(*) AS n FROM touchline.interactions
                                      WHERE customer_id = s GROUP BY channel) x), '{}'),
         'interactions', (SELECT count(*) FROM touchline.interactions WHERE customer_id = s),
-        'merged_ids', coalesce((SELECT jsonb_agg(id ORDER BY seq) FROM touchline.customers
+        'merged_ids', coalesce((SELECT jsonb_agg(id ORDER BY merged_at, id) FROM touchline.customers
                                  WHERE merged_into = s), '[]'));
 END;
 $$;

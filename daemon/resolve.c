@@ -1,0 +1,373 @@
+#include "resolve.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A customer as the plan sees it: one the database has, or one this batch creates. */
+struct node {
+    int parent; /* union-find: merged into parent; itself when a root */
+    bool existing;
+    size_t order; /* new: creation order within the batch */
+    const char *id;
+    char new_id[RECORD_UUID_LEN + 1];
+    const char *name;
+    json_t *traits;
+};
+
+struct slot {
+    const char *kind; /* kind name, static */
+    const char *value;
+    int node;
+    bool known; /* the database has it */
+};
+
+struct priv {
+    struct node *nodes;
+    size_t n_nodes, cap_nodes;
+    struct slot *table;
+    size_t table_cap;
+    const char **losers; /* storage for merge loser lists */
+    size_t n_losers, cap_losers;
+};
+
+static uint64_t hash_ident(const char *kind, const char *value)
+{
+    /* FNV-1a over "kind:value". */
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = kind; *p != '\0'; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    h = (h ^ ':') * 1099511628211ULL;
+    for (const char *p = value; *p != '\0'; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Finds the slot of an identifier, or the empty slot where it would go. */
+static struct slot *lookup(struct priv *p, const char *kind, const char *value)
+{
+    size_t mask = p->table_cap - 1;
+    size_t i = (size_t)hash_ident(kind, value) & mask;
+    for (;;) {
+        struct slot *s = &p->table[i];
+        if (s->kind == NULL || (s->kind == kind && strcmp(s->value, value) == 0)) {
+            return s;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static int find(struct priv *p, int x)
+{
+    while (p->nodes[x].parent != x) {
+        p->nodes[x].parent = p->nodes[p->nodes[x].parent].parent;
+        x = p->nodes[x].parent;
+    }
+    return x;
+}
+
+static int add_node(struct priv *p, bool existing, const char *id, size_t order)
+{
+    if (p->n_nodes == p->cap_nodes) {
+        size_t cap = p->cap_nodes ? p->cap_nodes * 2 : 64;
+        struct node *n = realloc(p->nodes, cap * sizeof(*n));
+        if (n == NULL) {
+            return -1;
+        }
+        p->nodes = n;
+        p->cap_nodes = cap;
+    }
+    int idx = (int)p->n_nodes++;
+    struct node *nd = &p->nodes[idx];
+    memset(nd, 0, sizeof(*nd));
+    nd->parent = idx;
+    nd->existing = existing;
+    nd->order = order;
+    if (existing) {
+        nd->id = id;
+    } else {
+        record_uuid7(nd->new_id);
+        nd->id = NULL; /* set when the array stops moving */
+    }
+    return idx;
+}
+
+/* True when customer a was created before customer b. */
+static bool older(const struct priv *p, int a, int b)
+{
+    const struct node *na = &p->nodes[a], *nb = &p->nodes[b];
+    if (na->existing != nb->existing) {
+        return na->existing;
+    }
+    return na->existing ? strcmp(na->id, nb->id) < 0 : na->order < nb->order;
+}
+
+static const char *node_id(struct priv *p, int x)
+{
+    struct node *nd = &p->nodes[x];
+    return nd->existing ? nd->id : nd->new_id;
+}
+
+static int push_loser(struct priv *p, const char *id)
+{
+    if (p->n_losers == p->cap_losers) {
+        size_t cap = p->cap_losers ? p->cap_losers * 2 : 16;
+        const char **l = realloc(p->losers, cap * sizeof(*l));
+        if (l == NULL) {
+            return -1;
+        }
+        p->losers = l;
+        p->cap_losers = cap;
+    }
+    p->losers[p->n_losers++] = id;
+    return 0;
+}
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t c = 64;
+    while (c < n) {
+        c *= 2;
+    }
+    return c;
+}
+
+void resolve_plan_free(struct resolve_plan *plan)
+{
+    struct priv *p = plan->priv;
+    if (p != NULL) {
+        for (size_t i = 0; i < p->n_nodes; i++) {
+            json_decref(p->nodes[i].traits);
+        }
+        free(p->nodes);
+        free(p->table);
+        free(p->losers);
+        free(p);
+    }
+    for (size_t i = 0; i < plan->n_created; i++) {
+        free(plan->created[i].traits_json);
+    }
+    for (size_t i = 0; i < plan->n_updates; i++) {
+        free(plan->updates[i].traits_json);
+    }
+    free(plan->record_customer);
+    free(plan->created);
+    free(plan->merges);
+    free(plan->updates);
+    free(plan->identities);
+    memset(plan, 0, sizeof(*plan));
+}
+
+int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
+                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    struct priv *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return -1;
+    }
+    plan->priv = p;
+    size_t n_idents = n_known;
+    for (size_t i = 0; i < n; i++) {
+        n_idents += recs[i]->n_idents;
+    }
+    p->table_cap = pow2_at_least(n_idents * 2 + 1);
+    p->table = calloc(p->table_cap, sizeof(*p->table));
+    int *rec_node = calloc(n + 1, sizeof(*rec_node));
+    plan->record_customer = calloc(n + 1, sizeof(*plan->record_customer));
+    plan->merges = calloc(n + 1, sizeof(*plan->merges));
+    size_t *merge_first = calloc(n + 1, sizeof(*merge_first));
+    if (p->table == NULL || rec_node == NULL || plan->record_customer == NULL ||
+        plan->merges == NULL || merge_first == NULL) {
+        goto fail;
+    }
+
+    /* What the database knows; each existing customer becomes one node. */
+    for (size_t k = 0; k < n_known; k++) {
+        const char *kname = normalize_kind_name(known[k].kind);
+        struct slot *s = lookup(p, kname, known[k].value);
+        if (s->kind != NULL) {
+            continue;
+        }
+        /* known is sorted by customer: a new customer starts a new node. */
+        int node = -1;
+        if (k > 0 && strcmp(known[k - 1].customer, known[k].customer) == 0) {
+            node = (int)p->n_nodes - 1;
+        }
+        if (node < 0 && (node = add_node(p, true, known[k].customer, 0)) < 0) {
+            goto fail;
+        }
+        s->kind = kname;
+        s->value = known[k].value;
+        s->node = node;
+        s->known = true;
+    }
+
+    size_t next_order = 0;
+    for (size_t i = 0; i < n; i++) {
+        rec_node[i] = -1;
+        if (skip != NULL && skip[i]) {
+            continue;
+        }
+        const struct record *r = recs[i];
+        /* Customers reached through identifiers that may merge; the oldest survives. */
+        int roots[RECORD_MAX_IDENTS];
+        size_t nroots = 0;
+        bool any_mergeable = false;
+        for (size_t k = 0; k < r->n_idents; k++) {
+            if (r->idents[k].never_merge) {
+                continue;
+            }
+            any_mergeable = true;
+            struct slot *s = lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
+            if (s->kind == NULL) {
+                continue;
+            }
+            int root = find(p, s->node);
+            bool seen = false;
+            for (size_t j = 0; j < nroots; j++) {
+                seen = seen || roots[j] == root;
+            }
+            if (!seen) {
+                roots[nroots++] = root;
+            }
+        }
+        if (nroots == 0 && !any_mergeable) {
+            /* Only shared identifiers: attach to whoever already has one. */
+            for (size_t k = 0; k < r->n_idents; k++) {
+                struct slot *s =
+                    lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
+                if (s->kind != NULL) {
+                    int root = find(p, s->node);
+                    if (nroots == 0 || older(p, root, roots[0])) {
+                        roots[0] = root;
+                        nroots = 1;
+                    }
+                }
+            }
+        }
+        int survivor;
+        if (nroots == 0) {
+            survivor = add_node(p, false, NULL, next_order++);
+            if (survivor < 0) {
+                goto fail;
+            }
+        } else {
+            survivor = roots[0];
+            for (size_t j = 1; j < nroots; j++) {
+                if (older(p, roots[j], survivor)) {
+                    survivor = roots[j];
+                }
+            }
+            size_t first = p->n_losers;
+            for (size_t j = 0; j < nroots; j++) {
+                if (roots[j] == survivor) {
+                    continue;
+                }
+                p->nodes[roots[j]].parent = survivor;
+                /* Customers this batch created never reach the database as such. */
+                if (p->nodes[roots[j]].existing && push_loser(p, p->nodes[roots[j]].id) < 0) {
+                    goto fail;
+                }
+            }
+            if (p->n_losers > first) {
+                struct resolve_merge *m = &plan->merges[plan->n_merges];
+                m->record = i;
+                m->survivor = p->nodes[survivor].id;
+                m->n_losers = p->n_losers - first;
+                merge_first[plan->n_merges] = first;
+                plan->n_merges++;
+            }
+        }
+        for (size_t k = 0; k < r->n_idents; k++) {
+            struct slot *s = lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
+            if (s->kind == NULL) {
+                s->kind = normalize_kind_name(r->idents[k].kind);
+                s->value = r->idents[k].value;
+                s->node = survivor;
+                s->known = false;
+            }
+        }
+        rec_node[i] = survivor;
+    }
+    /* Loser lists point into p->losers, which no longer moves. */
+    for (size_t m = 0; m < plan->n_merges; m++) {
+        plan->merges[m].losers = &p->losers[merge_first[m]];
+    }
+
+    /* Names and traits, in record order, onto the customer each record ends with. */
+    for (size_t i = 0; i < n; i++) {
+        if (rec_node[i] < 0) {
+            continue;
+        }
+        struct node *nd = &p->nodes[find(p, rec_node[i])];
+        const struct record *r = recs[i];
+        if (r->name != NULL) {
+            nd->name = r->name;
+        }
+        if (r->traits_json != NULL) {
+            json_t *t = json_loads(r->traits_json, 0, NULL);
+            if (t == NULL) {
+                goto fail;
+            }
+            if (nd->traits == NULL) {
+                nd->traits = t;
+            } else {
+                json_object_update(nd->traits, t);
+                json_decref(t);
+            }
+        }
+        plan->record_customer[i] = node_id(p, find(p, rec_node[i]));
+    }
+
+    plan->created = calloc(p->n_nodes + 1, sizeof(*plan->created));
+    plan->updates = calloc(p->n_nodes + 1, sizeof(*plan->updates));
+    plan->identities = calloc(n_idents + 1, sizeof(*plan->identities));
+    if (plan->created == NULL || plan->updates == NULL || plan->identities == NULL) {
+        goto fail;
+    }
+    for (size_t x = 0; x < p->n_nodes; x++) {
+        struct node *nd = &p->nodes[x];
+        if (find(p, (int)x) != (int)x) {
+            continue;
+        }
+        char *traits = NULL;
+        if (nd->traits != NULL && (traits = json_dumps(nd->traits, JSON_COMPACT)) == NULL) {
+            goto fail;
+        }
+        if (!nd->existing) {
+            struct resolve_new_customer *c = &plan->created[plan->n_created++];
+            c->id = nd->new_id;
+            c->name = nd->name;
+            c->traits_json = traits;
+        } else if (nd->name != NULL || traits != NULL) {
+            struct resolve_update *u = &plan->updates[plan->n_updates++];
+            u->id = nd->id;
+            u->name = nd->name;
+            u->traits_json = traits;
+        }
+    }
+    for (size_t t = 0; t < p->table_cap; t++) {
+        struct slot *s = &p->table[t];
+        if (s->kind == NULL || s->known) {
+            continue;
+        }
+        struct resolve_identity *id = &plan->identities[plan->n_identities++];
+        if (normalize_kind_parse(s->kind, &id->kind) < 0) {
+            goto fail;
+        }
+        id->value = s->value;
+        id->customer = node_id(p, find(p, s->node));
+    }
+    free(rec_node);
+    free(merge_first);
+    return 0;
+fail:
+    free(rec_node);
+    free(merge_first);
+    resolve_plan_free(plan);
+    return -1;
+}
