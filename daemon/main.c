@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -110,6 +111,20 @@ int main(int argc, char **argv)
         }
         log_info("schema current: applied=%d latest=%s", n, migrate_latest());
         return 0;
+    }
+    /* Each TCP client is a descriptor: raise the soft limit as far as max_connections needs
+     * (plus room for HTTP and the database), within the hard limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = (rlim_t)cfg.ingest_max_connections + 1024;
+        if (rl.rlim_cur < want) {
+            rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want) {
+                log_warn("open files limit is %lu, below max_connections + 1024 = %lu; raise it "
+                         "(ulimit -n, LimitNOFILE=)",
+                         (unsigned long)rl.rlim_cur, (unsigned long)want);
+            }
+        }
     }
     /* A client that vanishes must not kill the daemon; write errors are handled per socket. */
     signal(SIGPIPE, SIG_IGN);
