@@ -517,27 +517,15 @@ void config_free(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-void config_mask_dsn(const char *dsn, char *out, size_t outlen)
+/* Copies src to out with the value after every "password" key (key=value or URI query
+ * key=value) replaced by ***. */
+static void mask_password_params(const char *src, char *out, size_t outlen, char sep)
 {
-    /* Both key=value DSNs and postgresql://user:pass@host URIs. */
     size_t n = 0;
-    const char *p = dsn;
-    if (outlen == 0) {
-        return;
-    }
-    if (strncmp(dsn, "postgres://", 11) == 0 || strncmp(dsn, "postgresql://", 13) == 0) {
-        const char *auth = strstr(dsn, "://") + 3;
-        const char *at = strchr(auth, '@');
-        const char *colon = memchr(auth, ':', at != NULL ? (size_t)(at - auth) : 0);
-        if (at != NULL && colon != NULL) {
-            snprintf(out, outlen, "%.*s:***%s", (int)(colon - dsn), dsn, at);
-        } else {
-            snprintf(out, outlen, "%s", dsn);
-        }
-        return;
-    }
+    const char *p = src;
     while (*p != '\0' && n + 1 < outlen) {
-        if (strncmp(p, "password", 8) == 0) {
+        if (strncmp(p, "password", 8) == 0 &&
+            (p == src || p[-1] == ' ' || p[-1] == '?' || p[-1] == '&' || p[-1] == sep)) {
             const char *q = p + 8;
             while (*q == ' ') {
                 q++;
@@ -557,7 +545,7 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen)
                         q++;
                     }
                 } else {
-                    while (*q != '\0' && *q != ' ') {
+                    while (*q != '\0' && *q != ' ' && *q != '&') {
                         q++;
                     }
                 }
@@ -571,6 +559,32 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen)
         out[n++] = *p++;
     }
     out[n < outlen ? n : outlen - 1] = '\0';
+}
+
+void config_mask_dsn(const char *dsn, char *out, size_t outlen)
+{
+    if (outlen == 0) {
+        return;
+    }
+    /* Both key=value DSNs and postgresql://user:pass@host/db?password=... URIs. */
+    if (strncmp(dsn, "postgres://", 11) == 0 || strncmp(dsn, "postgresql://", 13) == 0) {
+        char tmp[2048];
+        const char *auth = strstr(dsn, "://") + 3;
+        const char *slash = strchr(auth, '/');
+        const char *at = strchr(auth, '@');
+        if (at != NULL && slash != NULL && at > slash) {
+            at = NULL; /* an @ in the path or query is not user info */
+        }
+        const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon != NULL) {
+            snprintf(tmp, sizeof(tmp), "%.*s:***%s", (int)(colon - dsn), dsn, at);
+        } else {
+            snprintf(tmp, sizeof(tmp), "%s", dsn);
+        }
+        mask_password_params(tmp, out, outlen, '?');
+        return;
+    }
+    mask_password_params(dsn, out, outlen, ' ');
 }
 
 void config_print(const struct config *cfg, FILE *out)

@@ -91,7 +91,7 @@ static const char *quote(const char *s, char *buf, size_t buflen)
 json_t *record_parse_json(const char *line, size_t len, char *msg, size_t msglen)
 {
     json_error_t err;
-    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (root == NULL) {
         fail(msg, msglen, "invalid JSON at column %d: %s", err.column, err.text);
     }
@@ -482,7 +482,7 @@ int record_parse_time(const char *s, int64_t *us_out)
             digits++;
             p++;
         }
-        if (digits == 0 || digits > 9) {
+        if (digits == 0) {
             return -1;
         }
     }
@@ -508,6 +508,10 @@ int record_parse_time(const char *s, int64_t *us_out)
     }
     int64_t secs =
         days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - (int64_t)offset_min * 60;
+    /* In UTC the time must still fall in years 1-9999, as PostgreSQL and the format need. */
+    if (secs < -62135596800LL || secs > 253402300799LL) {
+        return -1;
+    }
     *us_out = secs * 1000000 + frac_us;
     return 0;
 }

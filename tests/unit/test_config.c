@@ -1,0 +1,690 @@
+/*
+ * Unit tests of daemon/config: defaults, the INI file, TOUCHLINE_* environment overrides,
+ * errors that name file, line and key, derived never_merge identifiers and auth tokens, and
+ * that secrets never reach a printout.
+ */
+#include "testmain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* Every environment variable a test sets; unset before and after each test. */
+static const char *const test_env[] = {
+    "TOUCHLINE_INGEST_MAX_LINE_BYTES",
+    "TOUCHLINE_LISTEN_TCP",
+    "TOUCHLINE_AUTH_TOKENS",
+    "TOUCHLINE_DATABASE_POOL_SIZE",
+};
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof(test_env) / sizeof(test_env[0]); i++) {
+        unsetenv(test_env[i]);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    clear_env();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    clear_env();
+    return 0;
+}
+
+/* Writes content to a new file in /tmp; returns its path (free it, and unlink the file). */
+static char *write_temp(const char *content)
+{
+    char *path = strdup("/tmp/touchline-test-config-XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(content);
+    assert_int_equal(write(fd, content, len), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+    return path;
+}
+
+static void remove_temp(char *path)
+{
+    unlink(path);
+    free(path);
+}
+
+/* Loads content as a config file and asserts success. */
+static void load_ok_at(const char *content, struct config *cfg, int line)
+{
+    char *path = write_temp(content);
+    char err[512] = "";
+    int rc = config_load(path, cfg, err, sizeof(err));
+    remove_temp(path);
+    if (rc != 0) {
+        fail_msg("line %d: config_load failed: %s", line, err);
+    }
+}
+
+/*
+ * Loads content as a config file and asserts failure with an error naming "<file>:<err_line>"
+ * (err_line > 0), or the file alone (err_line 0), and containing each needle.
+ */
+static void load_fails_at(const char *content, int err_line, const char *needle1,
+                          const char *needle2, int line)
+{
+    char *path = write_temp(content);
+    struct config cfg;
+    char err[512] = "";
+    int rc = config_load(path, &cfg, err, sizeof(err));
+    config_free(&cfg);
+    char where[300];
+    if (err_line > 0) {
+        snprintf(where, sizeof(where), "%s:%d:", path, err_line);
+    } else {
+        snprintf(where, sizeof(where), "%s", path);
+    }
+    remove_temp(path);
+    if (rc != -1) {
+        fail_msg("line %d: config_load accepted a bad file (rc %d)", line, rc);
+    }
+    if (strstr(err, where) == NULL) {
+        fail_msg("line %d: error \"%s\" does not name \"%s\"", line, err, where);
+    }
+    if (needle1 != NULL && strstr(err, needle1) == NULL) {
+        fail_msg("line %d: error \"%s\" does not name \"%s\"", line, err, needle1);
+    }
+    if (needle2 != NULL && strstr(err, needle2) == NULL) {
+        fail_msg("line %d: error \"%s\" does not name \"%s\"", line, err, needle2);
+    }
+}
+
+#define LOAD_OK(content, cfg) load_ok_at((content), (cfg), __LINE__)
+#define LOAD_FAILS(content, err_line, n1, n2)                                                      \
+    load_fails_at((content), (err_line), (n1), (n2), __LINE__)
+
+/* config_print into a string (free it). */
+static char *print_to_string(const struct config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_print(cfg, f);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(buf);
+    return buf;
+}
+
+/* ---- defaults, file, environment ---- */
+
+static void defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512] = "";
+    int rc = config_load(NULL, &cfg, err, sizeof(err));
+    if (rc != 0) {
+        fail_msg("defaults rejected: %s", err);
+    }
+    assert_null(cfg.path);
+    assert_string_equal(cfg.listen_tcp, "127.0.0.1:5170");
+    assert_string_equal(cfg.listen_http, "127.0.0.1:8170");
+    assert_int_equal(cfg.database_pool_size, 2);
+    assert_int_equal(cfg.ingest_max_line_bytes, 65536);
+    assert_string_equal(cfg.identity_default_country_code, "98");
+    assert_string_equal(cfg.identity_trunk_prefix, "0");
+    assert_string_equal(cfg.record_opts.norm.country_code, "98");
+    assert_string_equal(cfg.record_opts.norm.trunk_prefix, "0");
+    assert_int_equal(cfg.level, LOG_INFO);
+    assert_int_equal(cfg.n_tokens, 0);
+    assert_int_equal(cfg.n_never_merge, 0);
+    assert_int_equal(cfg.record_opts.n_never_merge, 0);
+    config_free(&cfg);
+}
+
+static void file_overrides(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("# touchlined test configuration\n"
+            "[listen]\n"
+            "tcp = 0.0.0.0:6000\n"
+            "http = [::1]:9000\n"
+            "\n"
+            "; database\n"
+            "[database]\n"
+            "pool_size = 8\n"
+            "dsn = host=db user=t password=secret dbname=t\n"
+            "\n"
+            "[ingest]\n"
+            "max_line_bytes = 131072\n"
+            "\n"
+            "[identity]\n"
+            "default_country_code = 966\n"
+            "trunk_prefix =\n"
+            "\n"
+            "[log]\n"
+            "level = debug\n",
+            &cfg);
+    assert_non_null(cfg.path);
+    assert_string_equal(cfg.listen_tcp, "0.0.0.0:6000");
+    assert_string_equal(cfg.listen_http, "[::1]:9000");
+    assert_int_equal(cfg.database_pool_size, 8);
+    assert_string_equal(cfg.database_dsn, "host=db user=t password=secret dbname=t");
+    assert_int_equal(cfg.ingest_max_line_bytes, 131072);
+    assert_string_equal(cfg.identity_default_country_code, "966");
+    assert_string_equal(cfg.record_opts.norm.country_code, "966");
+    assert_string_equal(cfg.record_opts.norm.trunk_prefix, "");
+    assert_int_equal(cfg.level, LOG_DEBUG);
+    /* Keys not in the file keep their defaults. */
+    assert_int_equal(cfg.database_connect_timeout_s, 10);
+    assert_int_equal(cfg.ingest_batch_max_records, 500);
+    config_free(&cfg);
+}
+
+static void environment_wins_over_file(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("TOUCHLINE_INGEST_MAX_LINE_BYTES", "2048", 1), 0);
+    assert_int_equal(setenv("TOUCHLINE_LISTEN_TCP", "127.0.0.1:7000", 1), 0);
+    struct config cfg;
+    LOAD_OK("[listen]\ntcp = 0.0.0.0:6000\nhttp = 0.0.0.0:6001\n"
+            "[ingest]\nmax_line_bytes = 131072\n",
+            &cfg);
+    assert_int_equal(cfg.ingest_max_line_bytes, 2048);
+    assert_string_equal(cfg.listen_tcp, "127.0.0.1:7000");
+    /* Not overridden: the file's value. */
+    assert_string_equal(cfg.listen_http, "0.0.0.0:6001");
+    config_free(&cfg);
+
+    /* Without a file, over the defaults. */
+    char err[512] = "";
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ingest_max_line_bytes, 2048);
+    assert_string_equal(cfg.listen_tcp, "127.0.0.1:7000");
+    config_free(&cfg);
+
+    unsetenv("TOUCHLINE_INGEST_MAX_LINE_BYTES");
+    unsetenv("TOUCHLINE_LISTEN_TCP");
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ingest_max_line_bytes, 65536);
+    assert_string_equal(cfg.listen_tcp, "127.0.0.1:5170");
+    config_free(&cfg);
+}
+
+static void environment_errors_name_variable(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512] = "";
+    assert_int_equal(setenv("TOUCHLINE_INGEST_MAX_LINE_BYTES", "lots", 1), 0);
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), -1);
+    config_free(&cfg);
+    assert_non_null(strstr(err, "TOUCHLINE_INGEST_MAX_LINE_BYTES"));
+
+    assert_int_equal(setenv("TOUCHLINE_INGEST_MAX_LINE_BYTES", "10", 1), 0);
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), -1);
+    config_free(&cfg);
+    assert_non_null(strstr(err, "TOUCHLINE_INGEST_MAX_LINE_BYTES"));
+    unsetenv("TOUCHLINE_INGEST_MAX_LINE_BYTES");
+
+    assert_int_equal(setenv("TOUCHLINE_LISTEN_TCP", "nowhere", 1), 0);
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), -1);
+    config_free(&cfg);
+    assert_non_null(strstr(err, "tcp"));
+    assert_non_null(strstr(err, "nowhere"));
+}
+
+static void missing_file(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512] = "";
+    assert_int_equal(config_load("/nonexistent/touchlined.conf", &cfg, err, sizeof(err)), -1);
+    config_free(&cfg);
+    assert_non_null(strstr(err, "/nonexistent/touchlined.conf"));
+}
+
+/* ---- errors naming file:line and key ---- */
+
+static void error_unknown_key(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[ingest]\nmax_line_bytes = 2048\nmax_line_byte = 2048\n", 3, "max_line_byte", NULL);
+}
+
+static void error_unknown_section(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[listen]\ntcp = 127.0.0.1:1\n\n[nosuch]\nfoo = 1\n", 5, "foo", "nosuch");
+    /* A known key in the wrong section is unknown there. */
+    LOAD_FAILS("[database]\ntcp = 127.0.0.1:1\n", 2, "tcp", "database");
+}
+
+static void error_not_an_integer(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[database]\npool_size = two\n", 2, "pool_size", "two");
+    LOAD_FAILS("[database]\n\npool_size = 3x\n", 3, "pool_size", NULL);
+    LOAD_FAILS("[database]\npool_size =\n", 2, "pool_size", NULL);
+    LOAD_FAILS("[database]\npool_size = 99999999999999999999999\n", 2, "pool_size", NULL);
+}
+
+static void error_out_of_range(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[database]\npool_size = 0\n", 2, "pool_size", NULL);
+    LOAD_FAILS("[database]\npool_size = 65\n", 2, "pool_size", NULL);
+    LOAD_FAILS("[database]\npool_size = -1\n", 2, "pool_size", NULL);
+    LOAD_FAILS("[ingest]\nmax_line_bytes = 100\n", 2, "max_line_bytes", NULL);
+
+    struct config cfg;
+    LOAD_OK("[database]\npool_size = 64\n", &cfg);
+    assert_int_equal(cfg.database_pool_size, 64);
+    config_free(&cfg);
+    LOAD_OK("[database]\npool_size = 1\n", &cfg);
+    assert_int_equal(cfg.database_pool_size, 1);
+    config_free(&cfg);
+}
+
+static void error_key_set_twice(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[database]\npool_size = 2\npool_size = 3\n", 3, "pool_size", NULL);
+    LOAD_FAILS("[listen]\ntcp = 127.0.0.1:1\n[ingest]\nmax_line_bytes = 2048\n[listen]\n"
+               "tcp = 127.0.0.1:2\n",
+               6, "tcp", NULL);
+}
+
+static void error_not_ini(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[listen]\ntcp = 127.0.0.1:1\nthis is not ini\n", 3, NULL, NULL);
+}
+
+static void error_bad_listen(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[listen]\ntcp = localhost\n", 0, "tcp", "localhost");
+    LOAD_FAILS("[listen]\ntcp = 127.0.0.1:99999\n", 0, "tcp", NULL);
+    LOAD_FAILS("[listen]\ntcp = 127.0.0.1:port\n", 0, "tcp", NULL);
+    LOAD_FAILS("[listen]\nhttp = :8170\n", 0, "http", NULL);
+    LOAD_FAILS("[listen]\nhttp = [::1\n", 0, "http", NULL);
+}
+
+static void split_listen(void **state)
+{
+    (void)state;
+    char host[64];
+    int port = -1;
+    assert_int_equal(config_split_listen("127.0.0.1:5170", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 5170);
+    assert_int_equal(config_split_listen("[::1]:8170", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 8170);
+    assert_int_equal(config_split_listen("localhost:80", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "localhost");
+    assert_int_equal(port, 80);
+    assert_int_equal(config_split_listen("localhost", host, sizeof(host), &port), -1);
+    assert_int_equal(config_split_listen("localhost:", host, sizeof(host), &port), -1);
+    assert_int_equal(config_split_listen(":80", host, sizeof(host), &port), -1);
+    assert_int_equal(config_split_listen("h:65536", host, sizeof(host), &port), -1);
+    assert_int_equal(config_split_listen("h:-1", host, sizeof(host), &port), -1);
+    assert_int_equal(config_split_listen("[::1]8170", host, sizeof(host), &port), -1);
+    assert_int_equal(config_split_listen("[::1:8170", host, sizeof(host), &port), -1);
+    /* A host that does not fit the buffer is an error, not a truncation. */
+    assert_int_equal(config_split_listen("averyveryverylonghostname:1", host, 8, &port), -1);
+}
+
+static void error_bad_log_level(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[log]\nlevel = verbose\n", 0, "level", "verbose");
+    static const struct {
+        const char *name;
+        enum log_level level;
+    } levels[] = {
+        {"error", LOG_ERROR}, {"warn", LOG_WARN}, {"info", LOG_INFO}, {"debug", LOG_DEBUG}};
+    for (size_t i = 0; i < 4; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "[log]\nlevel = %s\n", levels[i].name);
+        struct config cfg;
+        LOAD_OK(text, &cfg);
+        assert_int_equal(cfg.level, levels[i].level);
+        config_free(&cfg);
+    }
+}
+
+static void error_bad_identity(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[identity]\ndefault_country_code = +98\n", 0, "default_country_code", NULL);
+    LOAD_FAILS("[identity]\ntrunk_prefix = x\n", 0, "trunk_prefix", NULL);
+}
+
+/* ---- never_merge ---- */
+
+static void never_merge_normalized(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[identity]\n"
+            "never_merge = phone:0912 345 6789\n"
+            "never_merge = email:Info@Shop.IR, chat:Telegram:@ShopBot\n",
+            &cfg);
+    assert_int_equal(cfg.n_never_merge, 3);
+    assert_string_equal(cfg.never_merge[0], "phone:+989123456789");
+    assert_string_equal(cfg.never_merge[1], "email:info@shop.ir");
+    assert_string_equal(cfg.never_merge[2], "chat:telegram:@ShopBot");
+    assert_int_equal(cfg.record_opts.n_never_merge, 3);
+    assert_ptr_equal(cfg.record_opts.never_merge, cfg.never_merge);
+
+    /* The record parser sees them through record_opts. */
+    const char *line = "{\"source\":\"pbx\",\"channel\":\"phone\",\"occurred_at\":"
+                       "\"2026-11-20T10:00:00Z\",\"customer\":{\"phone\":[\"۰۹۱۲ ۳۴۵ ۶۷۸۹\","
+                       "\"+989121112233\"]}}";
+    struct record *rec = NULL;
+    char msg[RECORD_MSG_MAX] = "";
+    int rc = record_parse(line, strlen(line), &cfg.record_opts, &rec, msg, sizeof(msg));
+    if (rc != RECORD_OK) {
+        fail_msg("record rejected: %s", msg);
+    }
+    assert_int_equal(rec->n_idents, 2);
+    for (size_t i = 0; i < rec->n_idents; i++) {
+        bool shared = strcmp(rec->idents[i].value, "+989123456789") == 0;
+        assert_int_equal(rec->idents[i].never_merge, shared);
+    }
+    record_free(rec);
+    config_free(&cfg);
+}
+
+static void never_merge_uses_configured_country(void **state)
+{
+    (void)state;
+    struct config cfg;
+    /* The country code comes after never_merge in the file: order must not matter. */
+    LOAD_OK("[identity]\nnever_merge = phone:050 123 4567\ndefault_country_code = 966\n", &cfg);
+    assert_int_equal(cfg.n_never_merge, 1);
+    assert_string_equal(cfg.never_merge[0], "phone:+966501234567");
+    config_free(&cfg);
+}
+
+static void never_merge_errors(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[identity]\nnever_merge = phone:12\n", 0, "never_merge", NULL);
+    LOAD_FAILS("[identity]\nnever_merge = fax:+982188776655\n", 0, "never_merge", "fax");
+    LOAD_FAILS("[identity]\nnever_merge = info@shop.ir\n", 0, "never_merge", NULL);
+    LOAD_FAILS("[identity]\nnever_merge = email:info.shop.ir\n", 0, "never_merge", NULL);
+}
+
+/* ---- auth tokens ---- */
+
+static void tokens_parsed(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[auth]\n"
+            "tokens = asterisk:s3cret-ast-token:asterisk-*|twilio, web:web-write-key-123\n"
+            "tokens = crm:12345678\n",
+            &cfg);
+    assert_int_equal(cfg.n_tokens, 3);
+    assert_string_equal(cfg.tokens[0].name, "asterisk");
+    assert_string_equal(cfg.tokens[0].secret, "s3cret-ast-token");
+    assert_string_equal(cfg.tokens[0].sources, "asterisk-*|twilio");
+    assert_string_equal(cfg.tokens[1].name, "web");
+    assert_string_equal(cfg.tokens[1].secret, "web-write-key-123");
+    assert_string_equal(cfg.tokens[1].sources, "*");
+    assert_string_equal(cfg.tokens[2].name, "crm");
+    assert_string_equal(cfg.tokens[2].secret, "12345678");
+    config_free(&cfg);
+}
+
+static void tokens_from_environment(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("TOUCHLINE_AUTH_TOKENS", "ops:env-token-0001", 1), 0);
+    struct config cfg;
+    LOAD_OK("[auth]\ntokens = file:file-token-0001\n", &cfg);
+    assert_int_equal(cfg.n_tokens, 1);
+    assert_string_equal(cfg.tokens[0].name, "ops");
+    assert_non_null(config_find_token(&cfg, "env-token-0001"));
+    assert_null(config_find_token(&cfg, "file-token-0001"));
+    config_free(&cfg);
+}
+
+static void tokens_errors(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[auth]\ntokens = ops:1234567\n", 0, "tokens", "ops");
+    LOAD_FAILS("[auth]\ntokens = ops\n", 0, "tokens", NULL);
+    LOAD_FAILS("[auth]\ntokens = :secret-secret\n", 0, "tokens", NULL);
+    LOAD_FAILS("[auth]\ntokens = ops:\n", 0, "tokens", NULL);
+}
+
+static void find_token(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[auth]\ntokens = asterisk:s3cret-ast-token:asterisk-*|twilio, "
+            "web:web-write-key-123\n",
+            &cfg);
+    const struct config_token *t = config_find_token(&cfg, "s3cret-ast-token");
+    assert_non_null(t);
+    assert_string_equal(t->name, "asterisk");
+    t = config_find_token(&cfg, "web-write-key-123");
+    assert_non_null(t);
+    assert_string_equal(t->name, "web");
+    assert_null(config_find_token(&cfg, "s3cret-ast-toke"));
+    assert_null(config_find_token(&cfg, "s3cret-ast-token2"));
+    assert_null(config_find_token(&cfg, "S3CRET-AST-TOKEN"));
+    assert_null(config_find_token(&cfg, ""));
+    assert_null(config_find_token(&cfg, "asterisk"));
+    config_free(&cfg);
+
+    /* No tokens configured: nothing matches. */
+    char err[512];
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), 0);
+    assert_null(config_find_token(&cfg, "s3cret-ast-token"));
+    assert_null(config_find_token(&cfg, ""));
+    config_free(&cfg);
+}
+
+static void token_allows_sources(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[auth]\ntokens = asterisk:s3cret-ast-token:asterisk-*|twilio, "
+            "web:web-write-key-123\n",
+            &cfg);
+    const struct config_token *t = config_find_token(&cfg, "s3cret-ast-token");
+    assert_non_null(t);
+    assert_true(config_token_allows(t, "asterisk-tehran-1"));
+    assert_true(config_token_allows(t, "asterisk-"));
+    assert_true(config_token_allows(t, "twilio"));
+    assert_false(config_token_allows(t, "twilio-2"));
+    assert_false(config_token_allows(t, "asterisk"));
+    assert_false(config_token_allows(t, "web-shop"));
+    assert_false(config_token_allows(t, "my-asterisk-1"));
+    t = config_find_token(&cfg, "web-write-key-123");
+    assert_non_null(t);
+    assert_true(config_token_allows(t, "web-shop"));
+    assert_true(config_token_allows(t, "anything.at:all"));
+    config_free(&cfg);
+
+    struct config_token manual = {
+        .name = (char *)"m", .secret = (char *)"12345678", .sources = (char *)"web-?|mail-gw"};
+    assert_true(config_token_allows(&manual, "web-1"));
+    assert_false(config_token_allows(&manual, "web-12"));
+    assert_true(config_token_allows(&manual, "mail-gw"));
+    assert_false(config_token_allows(&manual, "mail-gw2"));
+}
+
+/* ---- secrets ---- */
+
+static void check_mask(const char *dsn, const char *expected, int line)
+{
+    char out[512];
+    memset(out, 'X', sizeof(out));
+    config_mask_dsn(dsn, out, sizeof(out));
+    if (strcmp(out, expected) != 0) {
+        fail_msg("line %d: \"%s\" masked as \"%s\", expected \"%s\"", line, dsn, out, expected);
+    }
+}
+
+#define MASK(dsn, expected) check_mask((dsn), (expected), __LINE__)
+
+static void mask_dsn_keyword_form(void **state)
+{
+    (void)state;
+    MASK("host=db user=u password=secret dbname=t", "host=db user=u password=*** dbname=t");
+    MASK("password=secret", "password=***");
+    MASK("password = secret host=db", "password=*** host=db");
+    MASK("host=db password='se cret \\' x' dbname=t", "host=db password=*** dbname=t");
+    MASK("host=db dbname=t", "host=db dbname=t");
+    MASK("", "");
+}
+
+static void mask_dsn_uri_form(void **state)
+{
+    (void)state;
+    MASK("postgresql://u:secret@h/db", "postgresql://u:***@h/db");
+    MASK("postgres://u:secret@h:5432/db?sslmode=require",
+         "postgres://u:***@h:5432/db?sslmode=require");
+    MASK("postgresql://u@h/db", "postgresql://u@h/db");
+    MASK("postgresql://h/db", "postgresql://h/db");
+}
+
+/* libpq also takes the password as a URI query parameter; it must not leak either. */
+static void mask_dsn_uri_query_password(void **state)
+{
+    (void)state;
+    char out[512];
+    config_mask_dsn("postgresql://u@h/db?password=secret&sslmode=require", out, sizeof(out));
+    if (strstr(out, "secret") != NULL) {
+        fail_msg("password leaked: \"%s\"", out);
+    }
+    assert_non_null(strstr(out, "sslmode=require"));
+    config_mask_dsn("postgresql://h/db?sslmode=require&password=secret", out, sizeof(out));
+    if (strstr(out, "secret") != NULL) {
+        fail_msg("password leaked: \"%s\"", out);
+    }
+}
+
+static void mask_dsn_small_buffer(void **state)
+{
+    (void)state;
+    char out[16];
+    for (size_t n = 1; n <= sizeof(out); n++) {
+        memset(out, 'X', sizeof(out));
+        config_mask_dsn("host=db password=secret", out, n);
+        assert_true(strlen(out) < n);
+        assert_null(strstr(out, "secret"));
+        memset(out, 'X', sizeof(out));
+        config_mask_dsn("postgresql://u:secret@h/db", out, n);
+        assert_true(strlen(out) < n);
+        assert_null(strstr(out, "secret"));
+    }
+}
+
+static void print_hides_secrets(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[database]\ndsn = host=db user=t password=pg-secret-pw dbname=t\n"
+            "[auth]\ntokens = asterisk:s3cret-ast-token:asterisk-*|twilio, "
+            "web:web-write-key-123\n",
+            &cfg);
+    char *text = print_to_string(&cfg);
+    assert_null(strstr(text, "pg-secret-pw"));
+    assert_null(strstr(text, "s3cret-ast-token"));
+    assert_null(strstr(text, "web-write-key-123"));
+    assert_non_null(strstr(text, "password=***"));
+    assert_non_null(strstr(text, "asterisk"));
+    assert_non_null(strstr(text, "tcp = 127.0.0.1:5170"));
+    assert_non_null(strstr(text, "max_line_bytes = 65536"));
+    free(text);
+    config_free(&cfg);
+
+    LOAD_OK("[database]\ndsn = postgresql://touchline:pg-secret-pw@db.internal/touchline\n", &cfg);
+    text = print_to_string(&cfg);
+    assert_null(strstr(text, "pg-secret-pw"));
+    assert_non_null(strstr(text, "postgresql://touchline:***@db.internal/touchline"));
+    free(text);
+    config_free(&cfg);
+}
+
+static void print_round_trips(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[listen]\ntcp = 0.0.0.0:6000\n[database]\npool_size = 5\n"
+            "[identity]\nnever_merge = phone:0912 345 6789\n",
+            &cfg);
+    char *text = print_to_string(&cfg);
+    config_free(&cfg);
+    /* The printout (without secrets) is itself a valid configuration with the same values. */
+    LOAD_OK(text, &cfg);
+    free(text);
+    assert_string_equal(cfg.listen_tcp, "0.0.0.0:6000");
+    assert_int_equal(cfg.database_pool_size, 5);
+    assert_int_equal(cfg.n_never_merge, 1);
+    assert_string_equal(cfg.never_merge[0], "phone:+989123456789");
+    config_free(&cfg);
+}
+
+static void free_is_idempotent(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), 0);
+    config_free(&cfg);
+    config_free(&cfg);
+    config_free(NULL);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(environment_wins_over_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(environment_errors_name_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_unknown_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_unknown_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_not_an_integer, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_out_of_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_key_set_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_not_ini, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_bad_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(split_listen, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_bad_log_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_bad_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(never_merge_normalized, setup, teardown),
+        cmocka_unit_test_setup_teardown(never_merge_uses_configured_country, setup, teardown),
+        cmocka_unit_test_setup_teardown(never_merge_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(tokens_parsed, setup, teardown),
+        cmocka_unit_test_setup_teardown(tokens_from_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(tokens_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(find_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(token_allows_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(mask_dsn_keyword_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(mask_dsn_uri_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(mask_dsn_uri_query_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(mask_dsn_small_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(print_hides_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(print_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(free_is_idempotent, setup, teardown),
+    };
+    return testmain_run(argc, argv, tests, NULL, NULL);
+}
