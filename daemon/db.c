@@ -289,6 +289,15 @@ static void conn_drain(struct db_conn *c)
                 conn_lost(c, msg);
                 return;
             }
+        } else if (c->job == NULL && st == PGRES_FATAL_ERROR) {
+            /* An error with no statement running: the server is closing the connection
+             * (administrator command, shutdown). Do not wait for the socket to say so. */
+            char msg[512];
+            snprintf(msg, sizeof(msg), "server closed the connection: %s",
+                     PQresultErrorMessage(res));
+            PQclear(res);
+            conn_lost(c, msg);
+            return;
         } else if (c->job != NULL &&
                    c->job->ops->result(c->pg, res, c->result_index, c->job->arg) < 0) {
             PQclear(res);

@@ -136,6 +136,39 @@ bool harness_log_contains(const struct harness_daemon *d, const char *text)
     return found;
 }
 
+/*
+ * Daemons still running when the test program exits (a failed assertion jumps out of the
+ * test before harness_stop) are killed, so that no test leaves a process behind.
+ */
+#define MAX_CHILDREN 64
+static pid_t children[MAX_CHILDREN];
+
+static void kill_children(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+    }
+}
+
+static void track_child(pid_t pid, bool add)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(kill_children);
+        registered = true;
+    }
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (add ? children[i] == 0 : children[i] == pid) {
+            children[i] = add ? pid : 0;
+            return;
+        }
+    }
+}
+
 static void spawn(struct harness_daemon *d, const char *const *env)
 {
     const char *bin = getenv("TOUCHLINE_TEST_DAEMON");
@@ -164,6 +197,7 @@ static void spawn(struct harness_daemon *d, const char *const *env)
         _exit(127);
     }
     d->pid = pid;
+    track_child(pid, true);
     long long deadline = harness_now_ms() + 20000;
     while (harness_now_ms() < deadline) {
         char *log = read_file(d->log_path, NULL);
@@ -234,6 +268,7 @@ int harness_stop(struct harness_daemon *d)
     while (harness_now_ms() < deadline) {
         pid_t r = waitpid(d->pid, &status, WNOHANG);
         if (r == d->pid) {
+            track_child(d->pid, false);
             d->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
@@ -241,6 +276,7 @@ int harness_stop(struct harness_daemon *d)
     }
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
+    track_child(d->pid, false);
     d->pid = 0;
     return -1;
 }

@@ -302,8 +302,19 @@ static void unavailable_while_database_unreachable(void **state)
         free(a);
     }
     assert_true(saw_unavailable);
+    /* Readiness follows within moments (an idle connection learns of it from the server). */
     char *body = NULL;
-    assert_int_equal(harness_http(d.http_port, "GET", "/readyz", NULL, NULL, &body), 503);
+    int status = 0;
+    deadline = harness_now_ms() + 5000;
+    while (harness_now_ms() < deadline) {
+        free(body);
+        status = harness_http(d.http_port, "GET", "/readyz", NULL, NULL, &body);
+        if (status == 503) {
+            break;
+        }
+        usleep(50000);
+    }
+    assert_int_equal(status, 503);
     assert_non_null(strstr(body, "database"));
     free(body);
     snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS true", d.dbname);
