@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 
 #include "log.h"
+#include "pgarray.h"
 #include "resolve.h"
 #include "store.h"
 
@@ -297,54 +298,80 @@ static int find_repeats(struct job *job)
     return 0;
 }
 
-static json_t *record_json(const struct record *r, const char *customer)
+/* The identifiers a record carried, as JSON, kept with the record. */
+static char *identifiers_json(const struct record *r)
 {
-    json_t *o = json_object();
-    if (o == NULL) {
-        return NULL;
-    }
-    int rc = 0;
-    rc |= set_str(o, "id", r->id);
-    rc |= set_str(o, "source", r->source);
-    rc |= set_str(o, "external_id", r->external_id);
-    rc |= set_str(o, "customer_id", customer);
-    rc |= set_str(o, "channel", r->channel);
-    rc |= set_str(o, "direction", r->direction);
-    rc |= set_str(o, "occurred_at", r->occurred_at);
-    rc |= set_str(o, "agent", r->agent);
-    rc |= set_str(o, "status", r->status);
-    if (r->has_duration) {
-        rc |= json_object_set_new_nocheck(o, "duration_s", json_integer(r->duration_s));
-    }
-    rc |= set_str(o, "subject", r->subject);
-    rc |= set_str(o, "body", r->body);
-    rc |= set_str(o, "thread", r->thread);
-    rc |= set_str(o, "stage", r->stage);
-    rc |= set_str(o, "sentiment", r->sentiment);
-    if (r->has_score) {
-        rc |= json_object_set_new_nocheck(o, "score", json_integer(r->score));
-    }
-    json_t *tags = json_object_get(r->root, "tags");
-    if (tags != NULL && !json_is_null(tags)) {
-        rc |= json_object_set_nocheck(o, "tags", tags);
-    }
-    json_t *attrs = json_object_get(r->root, "attributes");
-    if (attrs != NULL && !json_is_null(attrs)) {
-        rc |= json_object_set_nocheck(o, "attributes", attrs);
-    }
     json_t *ids = json_array();
-    rc |= ids == NULL ? -1 : 0;
-    for (size_t k = 0; k < r->n_idents && rc == 0; k++) {
+    for (size_t k = 0; ids != NULL && k < r->n_idents; k++) {
         json_t *e = json_pack("{s:s, s:s, s:b}", "k", normalize_kind_name(r->idents[k].kind), "v",
                               r->idents[k].value, "m", !r->idents[k].never_merge);
-        rc |= json_array_append_new(ids, e);
+        if (e == NULL || json_array_append_new(ids, e) < 0) {
+            json_decref(ids);
+            return NULL;
+        }
     }
-    rc |= json_object_set_new_nocheck(o, "identifiers", ids);
+    return dump(ids);
+}
+
+/* Sends a statement whose parameters are the literals of n arrays, then frees them. */
+static int send_arrays(PGconn *conn, const char *name, struct pgarray *cols, int n)
+{
+    const char *params[STORE_INTERACTION_COLUMNS];
+    int rc = 0;
+    for (int c = 0; c < n; c++) {
+        params[c] = pgarray_text(&cols[c]);
+        rc |= params[c] == NULL ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = send_prepared(conn, name, n, params);
+    }
+    for (int c = 0; c < n; c++) {
+        pgarray_free(&cols[c]);
+    }
+    return rc;
+}
+
+static int send_interactions(PGconn *conn, struct job *job)
+{
+    struct pgarray cols[STORE_INTERACTION_COLUMNS];
+    for (int c = 0; c < STORE_INTERACTION_COLUMNS; c++) {
+        pgarray_init(&cols[c]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < job->n && rc == 0; i++) {
+        if (job->skip[i]) {
+            continue;
+        }
+        const struct record *r = job->items[i]->rec;
+        char duration[24], score[8];
+        snprintf(duration, sizeof(duration), "%lld", r->duration_s);
+        snprintf(score, sizeof(score), "%d", r->score);
+        char *idents = identifiers_json(r);
+        const char *v[STORE_INTERACTION_COLUMNS] = {
+            r->id,          r->source,
+            r->external_id, job->plan.record_customer[i],
+            r->channel,     r->direction,
+            r->occurred_at, r->agent,
+            r->status,      r->has_duration ? duration : NULL,
+            r->subject,     r->body,
+            r->thread,      r->stage,
+            r->sentiment,   r->has_score ? score : NULL,
+            r->tags_json,   r->attributes_json,
+            idents,
+        };
+        rc = idents == NULL ? -1 : 0;
+        for (int c = 0; c < STORE_INTERACTION_COLUMNS && rc == 0; c++) {
+            pgarray_add(&cols[c], v[c]);
+        }
+        free(idents);
+    }
     if (rc != 0) {
-        json_decref(o);
-        return NULL;
+        for (int c = 0; c < STORE_INTERACTION_COLUMNS; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return -1;
     }
-    return o;
+    return send_arrays(conn, STORE_ADD_INTERACTIONS, cols, STORE_INTERACTION_COLUMNS);
 }
 
 /* Customers to create or update: [{"id","name","traits"}]. */
@@ -431,46 +458,30 @@ static int send_step2(PGconn *conn, struct job *job)
         index++;
     }
     if (plan->n_identities > 0) {
-        json_t *arr = json_array();
-        for (size_t i = 0; arr != NULL && i < plan->n_identities; i++) {
-            const struct resolve_identity *id = &plan->identities[i];
-            json_t *o = json_object();
-            if (o == NULL || set_str(o, "k", normalize_kind_name(id->kind)) < 0 ||
-                set_str(o, "v", id->value) < 0 || set_str(o, "c", id->customer) < 0 ||
-                json_array_append_new(arr, o) < 0) {
-                json_decref(arr);
-                arr = NULL;
-            }
+        struct pgarray cols[3];
+        for (int c = 0; c < 3; c++) {
+            pgarray_init(&cols[c]);
         }
-        if (arr == NULL || send_json(conn, STORE_ADD_IDENTITIES, arr) < 0) {
+        for (size_t i = 0; i < plan->n_identities; i++) {
+            pgarray_add(&cols[0], normalize_kind_name(plan->identities[i].kind));
+            pgarray_add(&cols[1], plan->identities[i].value);
+            pgarray_add(&cols[2], plan->identities[i].customer);
+        }
+        if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 3) < 0) {
             return -1;
         }
         index++;
     }
-    json_t *arr = json_array();
     size_t count = 0;
-    for (size_t i = 0; arr != NULL && i < job->n; i++) {
-        if (job->skip[i]) {
-            continue;
-        }
-        json_t *o = record_json(job->items[i]->rec, plan->record_customer[i]);
-        if (o == NULL || json_array_append_new(arr, o) < 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-        count++;
-    }
-    if (arr == NULL) {
-        return -1;
+    for (size_t i = 0; i < job->n; i++) {
+        count += !job->skip[i];
     }
     job->interactions_index = -1;
     if (count > 0) {
-        if (send_json(conn, STORE_ADD_INTERACTIONS, arr) < 0) {
+        if (send_interactions(conn, job) < 0) {
             return -1;
         }
         job->interactions_index = index;
-    } else {
-        json_decref(arr);
     }
     return PQpipelineSync(conn) == 1 ? 0 : -1;
 }
@@ -485,11 +496,6 @@ static void note_error(struct job *job, const PGresult *res, int index)
     snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state != NULL ? state : "");
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     snprintf(job->errmsg, sizeof(job->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
@@ -513,24 +519,11 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
             snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
                      PQgetvalue(res, r, 2));
         }
-    } else if (st == PGRES_TUPLES_OK && index == job->interactions_index) {
-        /* The ids inserted; the records they do not list were stored meanwhile by another
-         * writer and are sorted out by a retry. */
-        int rows = PQntuples(res);
-        const char **ids = malloc(((size_t)rows + 1) * sizeof(*ids));
-        if (ids == NULL) {
-            return -1;
-        }
-        for (int r = 0; r < rows; r++) {
-            ids[r] = PQgetvalue(res, r, 0);
-        }
-        qsort(ids, (size_t)rows, sizeof(*ids), cmp_strp);
+    } else if (st == PGRES_COMMAND_OK && index == job->interactions_index) {
+        /* All or nothing: the insert has no ON CONFLICT. */
         for (size_t i = 0; i < job->n; i++) {
-            const char *id = job->items[i]->rec->id;
-            job->inserted[i] =
-                !job->skip[i] && bsearch(&id, ids, (size_t)rows, sizeof(*ids), cmp_strp) != NULL;
+            job->inserted[i] = !job->skip[i];
         }
-        free(ids);
     }
     if (index == STEP1_STATEMENTS - 1) {
         if (job->failed_index >= 0) {

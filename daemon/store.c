@@ -49,27 +49,32 @@ static const char SQL_UPDATE_CUSTOMERS[] =
     "traits = c.traits || coalesce(x.traits, '{}') "
     "FROM x WHERE c.id = x.id AND c.id IN (SELECT id FROM l)";
 
-/* $1 [{"k","v","c"}, …]. */
+/*
+ * The new identifiers and the records themselves, as parallel arrays (text array literals
+ * built by the daemon), inserted without ON CONFLICT: under the batch's identifier locks
+ * and after the duplicate check nothing can conflict but a record carrying an id already
+ * used with other identifiers, and then the statement fails and the batch is retried.
+ * $1 kinds, $2 values, $3 customers. */
 static const char SQL_ADD_IDENTITIES[] =
     "INSERT INTO touchline.identities (kind, value, customer_id) "
-    "SELECT x.k, x.v, x.c FROM jsonb_to_recordset($1::jsonb) AS x(k text, v text, c uuid) "
-    "ORDER BY x.k, x.v ON CONFLICT (kind, value) DO NOTHING";
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) ORDER BY 1, 2";
 
-/* $1 [{record fields…, "customer_id", "identifiers"}, …]: returns the ids inserted. */
+/* $1..$19: one array per column; tags, attributes and identifiers as JSON texts. */
 static const char SQL_ADD_INTERACTIONS[] =
     "INSERT INTO touchline.interactions (id, source, external_id, customer_id, channel, "
     "direction, occurred_at, agent, status, duration_s, subject, body, thread, stage, "
     "sentiment, score, tags, attributes, identifiers) "
-    "SELECT x.id, x.source, x.external_id, x.customer_id, x.channel, x.direction, "
-    "x.occurred_at, x.agent, x.status, x.duration_s, x.subject, x.body, x.thread, x.stage, "
-    "x.sentiment, x.score, "
-    "CASE WHEN x.tags IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(x.tags)) "
-    "END, x.attributes, x.identifiers "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, source text, external_id text, "
-    "customer_id uuid, channel text, direction text, occurred_at timestamptz, agent text, "
-    "status text, duration_s integer, subject text, body text, thread text, stage text, "
-    "sentiment text, score smallint, tags jsonb, attributes jsonb, identifiers jsonb) "
-    "ON CONFLICT DO NOTHING RETURNING id";
+    "SELECT id, source, external_id, customer_id, channel, direction, occurred_at, agent, "
+    "status, duration_s, subject, body, thread, stage, sentiment, score, "
+    "CASE WHEN tags IS NULL THEN NULL "
+    "ELSE ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)) END, "
+    "attributes::jsonb, identifiers::jsonb "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], "
+    "$7::timestamptz[], $8::text[], $9::text[], $10::integer[], $11::text[], $12::text[], "
+    "$13::text[], $14::text[], $15::text[], $16::smallint[], $17::text[], $18::text[], "
+    "$19::text[]) AS x(id, source, external_id, customer_id, channel, direction, "
+    "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
+    "tags, attributes, identifiers)";
 
 /* Read side. */
 
@@ -90,8 +95,8 @@ const struct db_statement store_statements[] = {
     {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 1},
     {STORE_MERGE, SQL_MERGE, 4},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 1},
-    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 1},
-    {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, 1},
+    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
+    {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},

@@ -21,7 +21,8 @@
 #define STORE_PROFILE          "tl_profile"  /* $1 uuid -> profile json or NULL */
 #define STORE_TIMELINE         "tl_timeline" /* -> timeline json or NULL */
 
-#define STORE_TIMELINE_NPARAMS 7
+#define STORE_TIMELINE_NPARAMS    7
+#define STORE_INTERACTION_COLUMNS 19
 
 extern const struct db_statement store_statements[];
 extern const int store_n_statements;
