@@ -165,44 +165,57 @@ static int send_json(PGconn *conn, const char *name, json_t *v)
     return rc;
 }
 
+/* Sends a statement whose parameters are the literals of n arrays, then frees them. */
+static int send_arrays(PGconn *conn, const char *name, struct pgarray *cols, int n)
+{
+    const char *params[STORE_INTERACTION_COLUMNS];
+    int rc = 0;
+    for (int c = 0; c < n; c++) {
+        params[c] = pgarray_text(&cols[c]);
+        rc |= params[c] == NULL ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = send_prepared(conn, name, n, params);
+    }
+    for (int c = 0; c < n; c++) {
+        pgarray_free(&cols[c]);
+    }
+    return rc;
+}
+
 /* Step one: lock the batch's identifiers, read what is known about them and its records. */
 static int send_step1(PGconn *conn, void *arg)
 {
     struct job *job = arg;
-    json_t *keys = json_array();
-    json_t *recs = json_array();
-    if (keys == NULL || recs == NULL) {
-        json_decref(keys);
-        json_decref(recs);
-        return -1;
+    struct pgarray keys[2], dups[4];
+    for (int c = 0; c < 4; c++) {
+        pgarray_init(&dups[c]);
     }
-    int rc = 0;
-    for (size_t i = 0; i < job->n && rc == 0; i++) {
+    for (int c = 0; c < 2; c++) {
+        pgarray_init(&keys[c]);
+    }
+    for (size_t i = 0; i < job->n; i++) {
         const struct record *r = job->items[i]->rec;
-        for (size_t k = 0; k < r->n_idents && rc == 0; k++) {
-            json_t *o = json_object();
-            rc |= o == NULL ? -1 : 0;
-            rc |= set_str(o, "k", normalize_kind_name(r->idents[k].kind));
-            rc |= set_str(o, "v", r->idents[k].value);
-            rc |= json_array_append_new(keys, o);
+        for (size_t k = 0; k < r->n_idents; k++) {
+            pgarray_add(&keys[0], normalize_kind_name(r->idents[k].kind));
+            pgarray_add(&keys[1], r->idents[k].value);
         }
-        json_t *d = json_object();
-        rc |= d == NULL ? -1 : 0;
-        rc |= json_object_set_new_nocheck(d, "n", json_integer((json_int_t)i));
-        rc |= set_str(d, "id", r->id);
-        rc |= set_str(d, "s", r->source);
-        rc |= set_str(d, "e", r->external_id);
-        rc |= json_object_set_new_nocheck(d, "x", json_boolean(r->id_given));
-        rc |= json_array_append_new(recs, d);
+        pgarray_add(&dups[0], r->id);
+        pgarray_add(&dups[1], r->id_given || r->external_id == NULL ? "t" : "f");
+        pgarray_add(&dups[2], r->source);
+        pgarray_add(&dups[3], r->external_id);
     }
-    if (rc != 0) {
-        json_decref(keys);
-        json_decref(recs);
-        return -1;
-    }
-    json_incref(keys);
-    if (send_json(conn, STORE_LOCK, keys) < 0 || send_json(conn, STORE_LOOKUP, keys) < 0 ||
-        send_json(conn, STORE_DUPLICATES, recs) < 0) {
+    const char *k[2] = {pgarray_text(&keys[0]), pgarray_text(&keys[1])};
+    int rc = k[0] != NULL && k[1] != NULL && send_prepared(conn, STORE_LOCK, 2, k) == 0 &&
+                     send_prepared(conn, STORE_LOOKUP, 2, k) == 0
+                 ? 0
+                 : -1;
+    pgarray_free(&keys[0]);
+    pgarray_free(&keys[1]);
+    if (rc < 0 || send_arrays(conn, STORE_DUPLICATES, dups, 4) < 0) {
+        for (int c = 0; c < 4; c++) {
+            pgarray_free(&dups[c]);
+        }
         return -1;
     }
     /* No Sync yet: the transaction stays open while the daemon plans step two. */
@@ -298,37 +311,55 @@ static int find_repeats(struct job *job)
     return 0;
 }
 
-/* The identifiers a record carried, as JSON, kept with the record. */
-static char *identifiers_json(const struct record *r)
+/* Appends s as a JSON string. Normalized identifiers hold no control characters, so only
+ * quotes and backslashes need escaping. Returns the new length, or 0 when it does not fit. */
+static size_t json_quote(char *out, size_t n, size_t cap, const char *s)
 {
-    json_t *ids = json_array();
-    for (size_t k = 0; ids != NULL && k < r->n_idents; k++) {
-        json_t *e = json_pack("{s:s, s:s, s:b}", "k", normalize_kind_name(r->idents[k].kind), "v",
-                              r->idents[k].value, "m", !r->idents[k].never_merge);
-        if (e == NULL || json_array_append_new(ids, e) < 0) {
-            json_decref(ids);
-            return NULL;
-        }
+    if (n + 2 >= cap) {
+        return 0;
     }
-    return dump(ids);
+    out[n++] = '"';
+    for (; *s != '\0'; s++) {
+        if (n + 4 >= cap) {
+            return 0;
+        }
+        if (*s == '"' || *s == '\\') {
+            out[n++] = '\\';
+        }
+        out[n++] = *s;
+    }
+    out[n++] = '"';
+    return n;
 }
 
-/* Sends a statement whose parameters are the literals of n arrays, then frees them. */
-static int send_arrays(PGconn *conn, const char *name, struct pgarray *cols, int n)
+/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record.
+ * Written by hand: jansson's allocations showed in profiles of the hot path. */
+static char *identifiers_json(const struct record *r)
 {
-    const char *params[STORE_INTERACTION_COLUMNS];
-    int rc = 0;
-    for (int c = 0; c < n; c++) {
-        params[c] = pgarray_text(&cols[c]);
-        rc |= params[c] == NULL ? -1 : 0;
+    size_t cap = 64;
+    for (size_t k = 0; k < r->n_idents; k++) {
+        cap += 2 * strlen(r->idents[k].value) + 40;
     }
-    if (rc == 0) {
-        rc = send_prepared(conn, name, n, params);
+    char *out = malloc(cap);
+    if (out == NULL) {
+        return NULL;
     }
-    for (int c = 0; c < n; c++) {
-        pgarray_free(&cols[c]);
+    size_t n = 0;
+    out[n++] = '[';
+    for (size_t k = 0; k < r->n_idents; k++) {
+        n += (size_t)snprintf(out + n, cap - n, "%s{\"k\":\"%s\",\"v\":", k ? "," : "",
+                              normalize_kind_name(r->idents[k].kind));
+        n = json_quote(out, n, cap, r->idents[k].value);
+        if (n == 0) {
+            free(out);
+            return NULL;
+        }
+        n += (size_t)snprintf(out + n, cap - n, ",\"m\":%s}",
+                              r->idents[k].never_merge ? "false" : "true");
     }
-    return rc;
+    out[n++] = ']';
+    out[n] = '\0';
+    return out;
 }
 
 static int send_interactions(PGconn *conn, struct job *job)
@@ -510,7 +541,7 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
         }
     } else if (st == PGRES_TUPLES_OK && index == 2) {
         for (int r = 0; r < PQntuples(res); r++) {
-            long n = strtol(PQgetvalue(res, r, 0), NULL, 10);
+            long n = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1; /* ordinality counts from 1 */
             if (n < 0 || (size_t)n >= job->n || job->skip[n]) {
                 continue;
             }

@@ -168,6 +168,15 @@ static long conn_reserve(struct conn *c)
     return (long)c->next++;
 }
 
+/* Puts a finished answer line (text, ending in '\n', taken over) into its slot. */
+static void conn_set_line(struct conn *c, unsigned long seq, char *line, size_t len)
+{
+    struct slot *s = &c->slots[seq % c->cap];
+    s->text = line;
+    s->len = len;
+    conn_flush_answers(c);
+}
+
 static void conn_set_answer(struct conn *c, unsigned long seq, json_t *obj)
 {
     char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -186,10 +195,7 @@ static void conn_set_answer(struct conn *c, unsigned long seq, json_t *obj)
     memcpy(line, src, len);
     line[len] = '\n';
     free(text);
-    struct slot *s = &c->slots[seq % c->cap];
-    s->text = line;
-    s->len = len + 1;
-    conn_flush_answers(c);
+    conn_set_line(c, seq, line, len + 1);
 }
 
 static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
@@ -219,9 +225,17 @@ static void on_stored(const struct batch_result *res, void *arg)
             } else {
                 ing->stats.accepted++;
             }
-            json_t *o = json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "id", res->id, "customer_id",
-                                  res->customer_id, "duplicate", res->duplicate);
-            conn_set_answer(c, t->seq, o);
+            /* The common answer, formatted directly: ids need no escaping. */
+            char *line = malloc(128);
+            if (line == NULL) {
+                conn_set_answer(c, t->seq, NULL);
+                break;
+            }
+            int n = snprintf(line, 128,
+                             "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\","
+                             "\"duplicate\":%s}\n",
+                             res->id, res->customer_id, res->duplicate ? "true" : "false");
+            conn_set_line(c, t->seq, line, (size_t)n);
             break;
         }
         case BATCH_INVALID:

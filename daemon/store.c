@@ -4,28 +4,27 @@
  * A batch is one transaction in two steps (see batch.c). First, under the batch's
  * identifier locks, what the database knows: */
 
-/* $1 [{"k":kind,"v":value}, …]: transaction-scoped advisory locks, in one global order. */
-static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::jsonb)";
+/* $1 kinds, $2 values: transaction-scoped advisory locks, in one global order. */
+static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::text[], $2::text[])";
 
-/* $1 as for SQL_LOCK: the identifiers already known and their customers, by customer.
+/* $1 kinds, $2 values: the identifiers already known and their customers, by customer.
  * Merges keep identifiers pointing at surviving customers only, so no redirect is needed. */
 static const char SQL_LOOKUP[] = "SELECT i.kind, i.value, i.customer_id "
-                                 "FROM jsonb_to_recordset($1::jsonb) AS x(k text, v text) "
+                                 "FROM unnest($1::text[], $2::text[]) AS x(k, v) "
                                  "JOIN touchline.identities i ON i.kind = x.k AND i.value = x.v "
                                  "ORDER BY i.customer_id";
 
-/* $1 [{"n":index,"id":uuid,"s":source,"e":external_id,"x":explicit id}, …]: records already
- * stored. An id derived from (source, external_id) needs only the second probe. */
+/* Records already stored, by position in the batch (from 1): $1 ids, $2 whether to probe
+ * the id (an id derived from (source, external_id) needs only the second probe), $3
+ * sources, $4 external ids (NULL for none). */
 static const char SQL_DUPLICATES[] =
     "SELECT x.n, i.id, i.customer_id "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id uuid, s text, e text, x boolean) "
-    "JOIN touchline.interactions i ON i.id = x.id "
-    "WHERE x.e IS NULL OR x.x "
+    "FROM unnest($1::uuid[], $2::boolean[]) WITH ORDINALITY AS x(id, probe, n) "
+    "JOIN touchline.interactions i ON i.id = x.id WHERE x.probe "
     "UNION ALL "
     "SELECT x.n, i.id, i.customer_id "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(n integer, id uuid, s text, e text, x boolean) "
-    "JOIN touchline.interactions i ON i.source = x.s AND i.external_id = x.e "
-    "WHERE x.e IS NOT NULL";
+    "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(s, e, n) "
+    "JOIN touchline.interactions i ON i.source = x.s AND i.external_id = x.e";
 
 /* Then the plan the daemon made from that, applied set-wise: */
 
@@ -89,9 +88,9 @@ static const char SQL_TIMELINE[] =
     "$6::timestamptz, $7::timestamptz)::text";
 
 const struct db_statement store_statements[] = {
-    {STORE_LOCK, SQL_LOCK, 1},
-    {STORE_LOOKUP, SQL_LOOKUP, 1},
-    {STORE_DUPLICATES, SQL_DUPLICATES, 1},
+    {STORE_LOCK, SQL_LOCK, 2},
+    {STORE_LOOKUP, SQL_LOOKUP, 2},
+    {STORE_DUPLICATES, SQL_DUPLICATES, 4},
     {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 1},
     {STORE_MERGE, SQL_MERGE, 4},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 1},

@@ -71,12 +71,11 @@ CREATE INDEX merges_merged ON touchline.merges (merged);
 -- Serializes identity work on the identifiers of a whole batch. Every writer takes these
 -- locks at the start of its transaction, in one global order, so two writers never
 -- deadlock on them and never both create a customer for the same new identifier.
--- p_keys: [{"k": kind, "v": value}, …].
-CREATE FUNCTION touchline.lock_identifiers(p_keys jsonb) RETURNS void
+CREATE FUNCTION touchline.lock_identifiers(p_kinds text[], p_values text[]) RETURNS void
 LANGUAGE sql AS $$
     SELECT count(pg_advisory_xact_lock(h))::int
       FROM (SELECT DISTINCT hashtextextended(x.k || ':' || x.v, 0) AS h
-              FROM jsonb_to_recordset(p_keys) AS x(k text, v text)
+              FROM unnest(p_kinds, p_values) AS x(k, v)
              ORDER BY 1) s;
     SELECT NULL::void;
 $$;
