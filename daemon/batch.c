@@ -455,26 +455,26 @@ static int send_step2(PGconn *conn, struct job *job)
         }
         index++;
     }
-    for (size_t m = 0; m < plan->n_merges; m++) {
-        const struct resolve_merge *mg = &plan->merges[m];
-        size_t len = 3 + mg->n_losers * (RECORD_UUID_LEN + 1);
-        char *losers = malloc(len);
-        if (losers == NULL) {
-            return -1;
+    if (plan->n_merges > 0) {
+        struct pgarray cols[5];
+        for (int c = 0; c < 5; c++) {
+            pgarray_init(&cols[c]);
         }
-        size_t o = 0;
-        losers[o++] = '{';
-        for (size_t l = 0; l < mg->n_losers; l++) {
-            o += (size_t)snprintf(losers + o, len - o, "%s%s", l ? "," : "", mg->losers[l]);
+        size_t merged = 0;
+        for (size_t m = 0; m < plan->n_merges; m++) {
+            const struct resolve_merge *mg = &plan->merges[m];
+            const struct record *r = job->items[mg->record]->rec;
+            for (size_t l = 0; l < mg->n_losers; l++) {
+                pgarray_add(&cols[0], mg->survivor);
+                pgarray_add(&cols[1], mg->losers[l]);
+                pgarray_add(&cols[2], mg->finals[l]);
+                pgarray_add(&cols[3], r->id);
+                pgarray_add(&cols[4], r->source);
+                merged++;
+            }
         }
-        snprintf(losers + o, len - o, "}");
-        const struct record *r = job->items[mg->record]->rec;
-        const char *params[4] = {mg->survivor, losers, r->id, r->source};
-        log_info("merging %zu customer(s) into %s because of record %s from %s", mg->n_losers,
-                 mg->survivor, r->id, r->source);
-        rc = send_prepared(conn, STORE_MERGE, 4, params);
-        free(losers);
-        if (rc < 0) {
+        log_info("merging %zu customer(s) in a batch of %zu records", merged, job->n);
+        if (send_arrays(conn, STORE_MERGE, cols, 5) < 0) {
             return -1;
         }
         index++;

@@ -29,6 +29,8 @@ struct priv {
     struct slot *table;
     size_t table_cap;
     const char **losers; /* storage for merge loser lists */
+    int *loser_nodes;
+    const char **finals; /* the customer each loser ends in */
     size_t n_losers, cap_losers;
 };
 
@@ -111,17 +113,24 @@ static const char *node_id(struct priv *p, int x)
     return nd->existing ? nd->id : nd->new_id;
 }
 
-static int push_loser(struct priv *p, const char *id)
+static int push_loser(struct priv *p, const char *id, int node)
 {
     if (p->n_losers == p->cap_losers) {
         size_t cap = p->cap_losers ? p->cap_losers * 2 : 16;
         const char **l = realloc(p->losers, cap * sizeof(*l));
-        if (l == NULL) {
+        if (l != NULL) {
+            p->losers = l;
+        }
+        int *ln = realloc(p->loser_nodes, cap * sizeof(*ln));
+        if (ln != NULL) {
+            p->loser_nodes = ln;
+        }
+        if (l == NULL || ln == NULL) {
             return -1;
         }
-        p->losers = l;
         p->cap_losers = cap;
     }
+    p->loser_nodes[p->n_losers] = node;
     p->losers[p->n_losers++] = id;
     return 0;
 }
@@ -145,6 +154,8 @@ void resolve_plan_free(struct resolve_plan *plan)
         free(p->nodes);
         free(p->table);
         free(p->losers);
+        free(p->loser_nodes);
+        free(p->finals);
         free(p);
     }
     for (size_t i = 0; i < plan->n_created; i++) {
@@ -269,7 +280,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
                 }
                 p->nodes[roots[j]].parent = survivor;
                 /* Customers this batch created never reach the database as such. */
-                if (p->nodes[roots[j]].existing && push_loser(p, p->nodes[roots[j]].id) < 0) {
+                if (p->nodes[roots[j]].existing &&
+                    push_loser(p, p->nodes[roots[j]].id, roots[j]) < 0) {
                     goto fail;
                 }
             }
@@ -294,8 +306,16 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         rec_node[i] = survivor;
     }
     /* Loser lists point into p->losers, which no longer moves. */
+    p->finals = calloc(p->n_losers + 1, sizeof(*p->finals));
+    if (p->finals == NULL) {
+        goto fail;
+    }
+    for (size_t l = 0; l < p->n_losers; l++) {
+        p->finals[l] = node_id(p, find(p, p->loser_nodes[l]));
+    }
     for (size_t m = 0; m < plan->n_merges; m++) {
         plan->merges[m].losers = &p->losers[merge_first[m]];
+        plan->merges[m].finals = &p->finals[merge_first[m]];
     }
 
     /* Names and traits, in record order, onto the customer each record ends with. */

@@ -21,11 +21,14 @@ struct resolve_known {
     const char *customer; /* uuid text; ids made by record_uuid7 sort by creation */
 };
 
-/* Existing customers merged because of record `record`: losers into survivor, in order. */
+/* Existing customers merged because of record `record`: losers into survivor, in order.
+ * finals[i] is the customer losers[i] ends in once the whole batch is applied (survivor,
+ * or whoever absorbs survivor later in the batch). */
 struct resolve_merge {
     size_t record;
     const char *survivor;
     const char **losers;
+    const char **finals;
     size_t n_losers;
 };
 

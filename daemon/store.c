@@ -34,9 +34,10 @@ static const char SQL_CREATE_CUSTOMERS[] =
     "SELECT x.id, x.name, coalesce(x.traits, '{}') "
     "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, name text, traits jsonb)";
 
-/* $1 survivor, $2 losers (uuid[] literal), $3 the record that caused it, $4 its source. */
+/* Every merge of the batch: $1 survivors, $2 losers, $3 final survivors, $4 records, $5
+ * sources, one element per merged-away customer (see touchline.merge_batch). */
 static const char SQL_MERGE[] =
-    "SELECT touchline.merge_customers($1::uuid, $2::uuid[], $3::uuid, 'ingest', $4)";
+    "SELECT touchline.merge_batch($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])";
 
 /* $1 [{"id","name","traits"}, …]: rows locked in id order so writers cannot deadlock. */
 static const char SQL_UPDATE_CUSTOMERS[] =
@@ -92,7 +93,7 @@ const struct db_statement store_statements[] = {
     {STORE_LOOKUP, SQL_LOOKUP, 2},
     {STORE_DUPLICATES, SQL_DUPLICATES, 4},
     {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 1},
-    {STORE_MERGE, SQL_MERGE, 4},
+    {STORE_MERGE, SQL_MERGE, 5},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 1},
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},

@@ -98,29 +98,30 @@ BEGIN
 END;
 $$;
 
--- Merges p_losers into p_survivor: identifiers, interactions and earlier merges follow the
--- survivor, and each loser keeps answering as a redirect. The caller holds the identifier
--- locks of the record that caused the merge; the losers' other identifiers are locked here
--- so that no concurrent writer can attach a new identifier or record to a loser meanwhile.
-CREATE FUNCTION touchline.merge_customers(p_survivor uuid, p_losers uuid[],
-                                          p_interaction uuid, p_reason text, p_actor text)
+-- Applies every merge of one ingest batch at once. One row per (merge, merged-away
+-- customer): p_survivor absorbed p_loser because of record p_record from p_source, and
+-- p_final is the customer p_loser ends in once the whole batch is applied (p_survivor, or
+-- whoever absorbs p_survivor later in the same batch). Identifiers, records and earlier
+-- redirects move straight to p_final; the history keeps each merge as it happened.
+CREATE FUNCTION touchline.merge_batch(p_survivor uuid[], p_loser uuid[], p_final uuid[],
+                                      p_record uuid[], p_source text[])
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     locked bigint[] := '{}';
     wanted bigint[];
-    loser  record;
+    r      record;
     saved  text := current_setting('lock_timeout');
 BEGIN
-    -- These locks are taken out of the batch's global order, so two merging writers can
-    -- wait on each other. PostgreSQL would break that cycle only after deadlock_timeout
-    -- (1 s, superuser-only); a short lock_timeout breaks it sooner, and the daemon retries
-    -- the batch on lock_not_available.
+    -- The losers' other identifiers are locked out of the batch's global order, so two
+    -- merging writers can wait on each other; PostgreSQL would break that cycle only after
+    -- deadlock_timeout (1 s, superuser-only). A short lock_timeout breaks it sooner and the
+    -- daemon retries the batch on lock_not_available.
     PERFORM set_config('lock_timeout', '200ms', true);
     LOOP
         SELECT coalesce(array_agg(DISTINCT hashtextextended(kind || ':' || value, 0)), '{}')
           INTO wanted
-          FROM touchline.identities WHERE customer_id = ANY (p_losers);
+          FROM touchline.identities WHERE customer_id = ANY (p_loser);
         EXIT WHEN wanted <@ locked;
         PERFORM pg_advisory_xact_lock(k)
            FROM (SELECT unnest(wanted) AS k EXCEPT SELECT unnest(locked) ORDER BY 1) s;
@@ -128,21 +129,30 @@ BEGIN
     END LOOP;
     PERFORM set_config('lock_timeout', saved, true);
 
-    FOR loser IN SELECT * FROM touchline.customers WHERE id = ANY (p_losers) ORDER BY id LOOP
+    FOR r IN SELECT c.name, c.traits, m.fin
+               FROM unnest(p_loser, p_final) WITH ORDINALITY AS m(los, fin, o)
+               JOIN touchline.customers c ON c.id = m.los
+              ORDER BY m.o LOOP
         UPDATE touchline.customers
-           SET name = coalesce(name, loser.name),
-               traits = loser.traits || traits
-         WHERE id = p_survivor;
+           SET name = coalesce(name, r.name), traits = r.traits || traits
+         WHERE id = r.fin;
     END LOOP;
-    UPDATE touchline.identities SET customer_id = p_survivor WHERE customer_id = ANY (p_losers);
-    UPDATE touchline.interactions SET customer_id = p_survivor
-     WHERE customer_id = ANY (p_losers);
-    -- Two statements rather than one with OR, so that each uses its index.
-    UPDATE touchline.customers SET merged_into = p_survivor
-     WHERE merged_into = ANY (p_losers);
-    UPDATE touchline.customers SET merged_into = p_survivor, merged_at = now()
-     WHERE id = ANY (p_losers);
+    -- Each statement also says "= ANY (p_loser)" so that the planner reaches the rows
+    -- through the index rather than joining the whole table to the list.
+    UPDATE touchline.identities i SET customer_id = m.fin
+      FROM unnest(p_loser, p_final) AS m(los, fin)
+     WHERE i.customer_id = ANY (p_loser) AND i.customer_id = m.los;
+    UPDATE touchline.interactions i SET customer_id = m.fin
+      FROM unnest(p_loser, p_final) AS m(los, fin)
+     WHERE i.customer_id = ANY (p_loser) AND i.customer_id = m.los;
+    UPDATE touchline.customers c SET merged_into = m.fin
+      FROM unnest(p_loser, p_final) AS m(los, fin)
+     WHERE c.merged_into = ANY (p_loser) AND c.merged_into = m.los;
+    UPDATE touchline.customers c SET merged_into = m.fin, merged_at = now()
+      FROM unnest(p_loser, p_final) AS m(los, fin)
+     WHERE c.id = ANY (p_loser) AND c.id = m.los;
     INSERT INTO touchline.merges (survivor, merged, interaction_id, reason, actor)
-    SELECT p_survivor, l, p_interaction, p_reason, p_actor FROM unnest(p_losers) AS l;
+    SELECT s, l, rec, 'ingest', src
+      FROM unnest(p_survivor, p_loser, p_record, p_source) AS x(s, l, rec, src);
 END;
 $$;
