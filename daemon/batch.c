@@ -1,6 +1,5 @@
 #include "batch.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -131,38 +130,9 @@ static void job_free(struct job *job)
     free(job);
 }
 
-/* Compact JSON text of v (stolen). NULL on allocation failure. */
-static char *dump(json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    return s;
-}
-
-static int set_str(json_t *o, const char *key, const char *v)
-{
-    if (v == NULL) {
-        return 0;
-    }
-    /* Record strings were validated as UTF-8 on the way in. */
-    return json_object_set_new_nocheck(o, key, json_stringn_nocheck(v, strlen(v)));
-}
-
 static int send_prepared(PGconn *conn, const char *name, int n, const char *const *params)
 {
     return PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) == 1 ? 0 : -1;
-}
-
-static int send_json(PGconn *conn, const char *name, json_t *v)
-{
-    char *text = dump(v);
-    if (text == NULL) {
-        return -1;
-    }
-    const char *params[1] = {text};
-    int rc = send_prepared(conn, name, 1, params);
-    free(text);
-    return rc;
 }
 
 /* Sends a statement whose parameters are the literals of n arrays, then frees them. */
@@ -405,24 +375,21 @@ static int send_interactions(PGconn *conn, struct job *job)
     return send_arrays(conn, STORE_ADD_INTERACTIONS, cols, STORE_INTERACTION_COLUMNS);
 }
 
-/* Customers to create or update: [{"id","name","traits"}]. */
-static json_t *customers_json(const char *const *ids, const char *const *names, char *const *traits,
-                              size_t n, size_t stride)
+/* Sends customers to create or update: ids, names and traits (JSON texts) as arrays. The
+ * plan's two structs share these fields, so one sender takes them through a stride. */
+static int send_customers(PGconn *conn, const char *statement, const char *const *ids,
+                          const char *const *names, char *const *traits, size_t n, size_t stride)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < n; i++) {
-        const char *id = *(const char *const *)((const char *)ids + i * stride);
-        const char *name = *(const char *const *)((const char *)names + i * stride);
-        const char *tr = *(char *const *)((const char *)traits + i * stride);
-        json_t *o = json_object();
-        if (o == NULL || set_str(o, "id", id) < 0 || set_str(o, "name", name) < 0 ||
-            (tr != NULL && json_object_set_new_nocheck(o, "traits", json_loads(tr, 0, NULL)) < 0) ||
-            json_array_append_new(arr, o) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
+    struct pgarray cols[3];
+    for (int c = 0; c < 3; c++) {
+        pgarray_init(&cols[c]);
     }
-    return arr;
+    for (size_t i = 0; i < n; i++) {
+        pgarray_add(&cols[0], *(const char *const *)((const char *)ids + i * stride));
+        pgarray_add(&cols[1], *(const char *const *)((const char *)names + i * stride));
+        pgarray_add(&cols[2], *(char *const *)((const char *)traits + i * stride));
+    }
+    return send_arrays(conn, statement, cols, 3);
 }
 
 /* Step two: apply the plan set-wise, then Sync, which commits. */
@@ -448,9 +415,8 @@ static int send_step2(PGconn *conn, struct job *job)
     int index = STEP1_STATEMENTS;
     if (plan->n_created > 0) {
         const struct resolve_new_customer *c = plan->created;
-        if (send_json(conn, STORE_CREATE_CUSTOMERS,
-                      customers_json(&c->id, &c->name, &c->traits_json, plan->n_created,
-                                     sizeof(*c))) < 0) {
+        if (send_customers(conn, STORE_CREATE_CUSTOMERS, &c->id, &c->name, &c->traits_json,
+                           plan->n_created, sizeof(*c)) < 0) {
             return -1;
         }
         index++;
@@ -481,9 +447,8 @@ static int send_step2(PGconn *conn, struct job *job)
     }
     if (plan->n_updates > 0) {
         const struct resolve_update *u = plan->updates;
-        if (send_json(conn, STORE_UPDATE_CUSTOMERS,
-                      customers_json(&u->id, &u->name, &u->traits_json, plan->n_updates,
-                                     sizeof(*u))) < 0) {
+        if (send_customers(conn, STORE_UPDATE_CUSTOMERS, &u->id, &u->name, &u->traits_json,
+                           plan->n_updates, sizeof(*u)) < 0) {
             return -1;
         }
         index++;

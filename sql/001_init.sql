@@ -132,6 +132,7 @@ BEGIN
     FOR r IN SELECT c.name, c.traits, m.fin
                FROM unnest(p_loser, p_final) WITH ORDINALITY AS m(los, fin, o)
                JOIN touchline.customers c ON c.id = m.los
+              WHERE c.id = ANY (p_loser)
               ORDER BY m.o LOOP
         UPDATE touchline.customers
            SET name = coalesce(name, r.name), traits = r.traits || traits
