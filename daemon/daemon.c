@@ -147,7 +147,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
     config_mask_dsn(d->cfg.database_dsn, masked, sizeof(masked));
     char err[1024];
     int applied =
-        migrate_apply(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
+        migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
     if (applied < 0) {
         log_error("database %s: %s", masked, err);
         return -1;

@@ -60,9 +60,14 @@ static void dispatch(struct db *db);
 static void set_last_error(struct db *db, const char *msg)
 {
     snprintf(db->last_error, sizeof(db->last_error), "%s", msg != NULL ? msg : "");
-    /* libpq messages end with a newline; logs and JSON do not want it. */
+    /* libpq messages span lines; logs and JSON want one. */
+    for (char *p = db->last_error; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\t') {
+            *p = ' ';
+        }
+    }
     size_t n = strlen(db->last_error);
-    while (n > 0 && (db->last_error[n - 1] == '\n' || db->last_error[n - 1] == ' ')) {
+    while (n > 0 && db->last_error[n - 1] == ' ') {
         db->last_error[--n] = '\0';
     }
 }

@@ -103,7 +103,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (migrate) {
-        int n = migrate_apply(cfg.database_dsn, cfg.database_connect_timeout_s, err, sizeof(err));
+        int n = migrate_run(cfg.database_dsn, cfg.database_connect_timeout_s, err, sizeof(err));
         config_free(&cfg);
         if (n < 0) {
             log_error("migration failed: %s", err);

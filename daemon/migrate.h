@@ -1,10 +1,9 @@
 /*
  * Schema migrations: the numbered files of sql/, compiled into the daemon, applied in order
  * inside one transaction under an advisory lock, and recorded in touchline.schema_migrations,
- * so that two daemons starting at once against one database cannot race.
- *
- * This runs once at start, before the event loop exists, on a connection of its own; that is
- * the one place where the daemon waits on PostgreSQL synchronously.
+ * so that two daemons starting at once against one database cannot race. The work runs on a
+ * connection of its own driven by an event loop with non-blocking libpq, like every other
+ * database call of the daemon.
  */
 #ifndef TOUCHLINED_MIGRATE_H
 #define TOUCHLINED_MIGRATE_H
@@ -20,10 +19,12 @@ struct migration {
 extern const struct migration migrate_embedded[];
 
 /*
- * Connects with dsn and applies the migrations not yet recorded. Returns the number applied
- * (0 when the schema was current), or -1 with err saying which migration failed and why.
+ * Connects with dsn and applies the migrations not yet recorded, running an event loop of
+ * its own until done (the daemon calls it before its listeners exist). Returns the number
+ * applied (0 when the schema was current), or -1 with err saying which step or migration
+ * failed and why.
  */
-int migrate_apply(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
+int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* The newest migration compiled in, for /readyz. */
