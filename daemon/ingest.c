@@ -49,10 +49,11 @@ struct conn {
     char *sources; /* allowed source patterns of the principal */
     bool skipping; /* discarding the rest of an over-long line */
     bool reading;
-    bool paused;  /* could not process input at the last check */
-    bool eof;     /* the client will send nothing more */
-    bool closing; /* close once every answer is written */
-    bool dead;    /* socket closed; freed when refs drop to 0 */
+    bool paused;    /* could not process input at the last check */
+    bool eof;       /* the client will send nothing more */
+    bool closing;   /* close once every answer is written */
+    bool dead;      /* socket closed; freed when refs drop to 0 */
+    bool lingering; /* answers sent and write side shut; waiting for the peer's EOF */
 };
 LIST_HEAD(conn_list, conn);
 
@@ -117,10 +118,51 @@ static void conn_close(struct conn *c, const char *why)
     c->ing->nconns--;
 }
 
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct conn *c = arg;
+    conn_ref(c);
+    conn_close(c, what & BEV_EVENT_TIMEOUT ? "peer did not close in time" : "peer closed");
+    conn_unref(c);
+}
+
+/*
+ * Ends a connection whose answers are all written. Closing a socket that still has unread
+ * input makes the kernel send a reset, and a reset can make the peer discard answers it
+ * has not read yet; so unless the peer already closed its side, shut down ours, discard
+ * what it still sends, and close on its EOF or after a short wait.
+ */
+static void conn_finish(struct conn *c, const char *why)
+{
+    if (c->dead || c->lingering) {
+        return;
+    }
+    if (c->eof) {
+        conn_close(c, why);
+        return;
+    }
+    log_debug("tcp %s finishing: %s (lines=%lu)", c->peer, why, c->lines);
+    c->lingering = true;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_setcb(c->bev, linger_read, NULL, linger_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    struct timeval tv = {2, 0};
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
 static bool conn_finished(const struct conn *c)
 {
-    return !c->dead && (c->closing || c->eof || c->ing->draining) && c->head == c->next &&
-           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+    return !c->dead && !c->lingering && (c->closing || c->eof || c->ing->draining) &&
+           c->head == c->next && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
 }
 
 /* Moves answers whose predecessors are all answered to the socket. */
@@ -247,7 +289,7 @@ static void on_stored(const struct batch_result *res, void *arg)
         }
         conn_update_reading(c);
         if (c->depth == 0 && conn_finished(c)) {
-            conn_close(c, "all answers written");
+            conn_finish(c, "all answers written");
         }
     }
     free(t);
@@ -376,7 +418,7 @@ static bool conn_can_process(const struct conn *c)
 
 static void conn_update_reading(struct conn *c)
 {
-    if (c->dead) {
+    if (c->dead || c->lingering) {
         return;
     }
     bool process = conn_can_process(c);
@@ -468,7 +510,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     conn_process(c);
     conn_update_reading(c);
     if (!c->dead && conn_finished(c)) {
-        conn_close(c, c->closing ? "closed after an error" : "end of input");
+        conn_finish(c, c->closing ? "closed after an error" : "end of input");
     }
     c->depth--;
     conn_unref(c);
@@ -481,7 +523,7 @@ static void on_write(struct bufferevent *bev, void *arg)
     conn_ref(c);
     c->depth++;
     if (conn_finished(c)) {
-        conn_close(c, c->closing ? "closed after an error" : "end of input");
+        conn_finish(c, c->closing ? "closed after an error" : "end of input");
     } else {
         conn_update_reading(c);
     }
@@ -657,7 +699,7 @@ void ingest_drain(struct ingest *ing)
         conn_ref(c);
         conn_update_reading(c);
         if (conn_finished(c)) {
-            conn_close(c, "draining");
+            conn_finish(c, "draining");
         }
         conn_unref(c);
     }

@@ -212,11 +212,75 @@ static void client_that_never_reads_is_paused_then_resumed(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/*
+ * SIGTERM while a client is still sending: every answer the daemon wrote reaches the
+ * client (the close is a FIN after the answers, not a reset that discards them), every
+ * "ok" is stored, and the daemon exits 0.
+ */
+static void drain_under_load_delivers_every_answer(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "drain", NULL);
+    enum { N = 3000 };
+    size_t cap = (size_t)N * 200, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (int i = 0; i < N; i++) {
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "{\"source\":\"drain\",\"external_id\":\"%d\",\"channel\":\"sms\","
+                              "\"occurred_at\":\"2026-11-20T10:00:00Z\",\"customer\":"
+                              "{\"phone\":\"+98912%07d\"}}\n",
+                              i, i % 700);
+    }
+    int fd = harness_connect(d.tcp_port);
+    assert_int_equal(harness_send(fd, buf, n), 0);
+    usleep(20000);
+    kill(d.pid, SIGTERM);
+    long ok = 0;
+    char line[512];
+    size_t used = 0;
+    int reset = 0;
+    for (;;) {
+        ssize_t r = recv(fd, line + used, sizeof(line) - used - 1, 0);
+        if (r < 0) {
+            reset = errno == ECONNRESET;
+            break;
+        }
+        if (r == 0) {
+            break;
+        }
+        used += (size_t)r;
+        line[used] = '\0';
+        char *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            if (strstr(line, "\"ok\":true") == NULL) {
+                fail_msg("not ok: %s", line);
+            }
+            ok++;
+            size_t rest = used - (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, rest + 1);
+            used = rest;
+        }
+    }
+    close(fd);
+    free(buf);
+    assert_int_equal(reset, 0);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_true(harness_log_contains(&d, "drained"));
+    PGconn *pg = harness_pg(d.dbname);
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), ok);
+    PQfinish(pg);
+    print_message("%ld of %d lines answered before the drain closed the connection\n", ok, N);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_record_in_the_middle_of_a_batch_is_rejected_alone),
         cmocka_unit_test(client_that_never_reads_is_paused_then_resumed),
+        cmocka_unit_test(drain_under_load_delivers_every_answer),
     };
     signal(SIGPIPE, SIG_IGN);
     return testmain_run(argc, argv, tests, NULL, NULL);
