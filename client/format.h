@@ -1,15 +1,26 @@
 /*
- * Rendering of what the API answers for people and for scripts: a customer's timeline as an
- * aligned table (by display width, so Persian and Arabic text lines up), as JSON, or as one
- * JSON object per line. Takes parsed documents and a stream, so tests compare the output
- * byte for byte without a network.
+ * What touchline prints: a customer's timeline as an aligned table for an agent at a terminal,
+ * as one JSON document, or as one JSON object per line for scripts. The functions take the
+ * documents the API answered (parsed, borrowed) and a stream, so tests compare the output byte
+ * for byte without a network or a terminal.
+ *
+ * The table is lined up by display width (textwidth), so Persian, Arabic, CJK and emoji line up
+ * with Latin text. Text is never reordered: right-to-left text goes out in its logical order,
+ * and a left-to-right mark follows every cell that holds right-to-left letters, so that a
+ * terminal that lays out bidirectional text keeps the columns in their order (a Persian agent
+ * name next to an Arabic summary would otherwise swap places). Cells are one line each: line
+ * breaks and control characters (escape sequences among them) become single spaces.
  */
 #ifndef TOUCHLINE_FORMAT_H
 #define TOUCHLINE_FORMAT_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
+
+#define FORMAT_DEFAULT_WIDTH 120
+#define FORMAT_MIN_WIDTH     80
 
 enum format_kind {
     FORMAT_TABLE,
@@ -19,22 +30,43 @@ enum format_kind {
 
 struct format_opts {
     enum format_kind kind;
-    bool utc;   /* times in UTC instead of the local zone (TZ) */
-    bool color; /* ANSI bold and dim; only for a terminal without NO_COLOR */
-    int width;  /* total table width in columns */
+    bool utc;     /* times in UTC with a Z, instead of the local zone (TZ) */
+    bool color;   /* ANSI bold titles and dim times; for a terminal without NO_COLOR */
+    size_t width; /* columns a table line may take; 0 for FORMAT_DEFAULT_WIDTH */
 };
 
-/* "table", "json", "ndjson". Returns 0, or -1. */
-int format_parse(const char *s, enum format_kind *out) __attribute__((warn_unused_result));
+/* Reads "table", "json" or "ndjson" into *out. Returns 0, or -1 for anything else. */
+int format_kind_parse(const char *s, enum format_kind *out) __attribute__((warn_unused_result));
 
 /*
- * Writes "2026-11-19T06:35:00.000000Z" as "2026-11-19 10:05" in the local zone, or
- * "2026-11-19 06:35Z" with utc. Unparseable input is copied as it is.
+ * Writes an RFC 3339 time ("2026-11-19T06:45:11.000000Z", any offset) to out as
+ * "2026-11-19 10:15" in the local zone (TZ, read again on each call), or "2026-11-19 06:45Z"
+ * with utc. Returns 0, or -1 when iso is not such a time (then out holds iso, cut to fit).
  */
-void format_time(const char *iso, bool utc, char *out, size_t outlen);
+int format_time(const char *iso, bool utc, char *out, size_t outlen);
 
-/* Writes a timeline: profile (may be NULL) and the items array, borrowed. */
-void format_timeline(FILE *out, const json_t *profile, const json_t *items,
-                     const struct format_opts *opts);
+/*
+ * s as one table cell: runs of line breaks, tabs, spaces and other control characters become
+ * one space, leading and trailing ones go, invalid UTF-8 becomes U+FFFD, and explicit
+ * direction embeddings, overrides and isolates (U+202A-202E, U+2066-2069) are dropped so that
+ * one cell cannot reorder the rest of the line. Returns a new string (the caller frees it), or
+ * NULL when out of memory.
+ */
+char *format_cell(const char *s) __attribute__((warn_unused_result));
+
+/*
+ * Writes the timeline of customer (the profile; may be NULL) with items (an array of
+ * interactions, newest first) in the form opts asks for: for FORMAT_TABLE a line naming the
+ * customer, their id and identities, then the table (or "(no interactions)"); for FORMAT_JSON
+ * {"customer":…,"items":[…]} indented by 2 with UTF-8 as it is; for FORMAT_NDJSON the items,
+ * one compact object a line. Both documents are borrowed. Returns 0, or -1 when out of memory
+ * or writing failed.
+ */
+int format_timeline(FILE *out, const json_t *customer, const json_t *items,
+                    const struct format_opts *opts) __attribute__((warn_unused_result));
+
+/* Writes each element of items as one compact JSON line (the items are borrowed), so that a
+ * long timeline can go out page by page. Returns 0, or -1 when writing failed. */
+int format_ndjson(FILE *out, const json_t *items) __attribute__((warn_unused_result));
 
 #endif

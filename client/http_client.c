@@ -1,9 +1,12 @@
 #include "http_client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,89 +15,166 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_BODY (64u << 20)
+/* Limits on what the server sends before the body: one header line, all of them. */
+#define MAX_HEADER_LINE 8192
+#define MAX_HEADERS     65536
+/* The request head: method, prefix and path, host, version, the Authorization line (three
+ * parts, all empty without a token), the body's headers. */
+#define REQUEST_HEAD                                                                               \
+    "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: touchline/%s\r\n"                                 \
+    "Accept: application/json\r\nConnection: close\r\n%s%s%s%s\r\n"
+/* Interim 1xx answers skipped before the real one; the daemon sends none. */
+#define MAX_INTERIM 8
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
+    if (err == NULL || errlen == 0) {
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
 
-int http_url_parse(const char *url, struct http_url *out, char *err, size_t errlen)
+/* True when s holds a byte that cannot go into a request line or header as it is. */
+static bool has_ctl_or_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c == 0x7F) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int http_client_url_parse(const char *url, struct http_client_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (strncmp(url, "https://", 8) == 0) {
-        errf(err, errlen, "%s: https is not supported; use http:// (or a TLS proxy)", url);
-        return -1;
+    if (strncasecmp(url, "https://", 8) == 0) {
+        errf(err, errlen,
+             "%s: https is not supported yet; use http:// (through a TLS proxy if need be)", url);
+        return HTTP_CLIENT_EURL;
     }
-    if (strncmp(url, "http://", 7) != 0) {
+    if (strncasecmp(url, "http://", 7) != 0) {
         errf(err, errlen, "%s: the URL must start with http://", url);
-        return -1;
+        return HTTP_CLIENT_EURL;
     }
-    const char *h = url + 7;
-    const char *slash = strchr(h, '/');
-    size_t hostport = slash != NULL ? (size_t)(slash - h) : strlen(h);
-    const char *hend = h + hostport;
-    const char *colon = NULL;
-    if (*h == '[') {
-        const char *close = memchr(h, ']', hostport);
+    if (strpbrk(url, "?#") != NULL) {
+        errf(err, errlen, "%s: a query or fragment has no place in the API's URL", url);
+        return HTTP_CLIENT_EURL;
+    }
+    const char *auth = url + 7;
+    size_t alen = strcspn(auth, "/");
+    const char *aend = auth + alen;
+    if (memchr(auth, '@', alen) != NULL) {
+        errf(err, errlen, "%s: user names in the URL are not supported; use --token", url);
+        return HTTP_CLIENT_EURL;
+    }
+    const char *host = auth, *hend, *colon = NULL;
+    if (*auth == '[') {
+        const char *close = memchr(auth, ']', alen);
         if (close == NULL) {
-            errf(err, errlen, "%s: unclosed [ in the host", url);
-            return -1;
+            errf(err, errlen, "%s: '[' without ']' around the IPv6 address", url);
+            return HTTP_CLIENT_EURL;
         }
-        if (close + 1 < hend && close[1] == ':') {
+        host = auth + 1;
+        hend = close;
+        if (close + 1 < aend) {
+            if (close[1] != ':') {
+                errf(err, errlen, "%s: unexpected text after the IPv6 address", url);
+                return HTTP_CLIENT_EURL;
+            }
             colon = close + 1;
         }
-        snprintf(out->host, sizeof(out->host), "%.*s", (int)(close - h - 1), h + 1);
     } else {
-        colon = memchr(h, ':', hostport);
-        size_t hl = colon != NULL ? (size_t)(colon - h) : hostport;
-        if (hl == 0 || hl >= sizeof(out->host)) {
-            errf(err, errlen, "%s: no host", url);
-            return -1;
-        }
-        snprintf(out->host, sizeof(out->host), "%.*s", (int)hl, h);
+        colon = memchr(auth, ':', alen);
+        hend = colon != NULL ? colon : aend;
     }
+    size_t hlen = (size_t)(hend - host);
+    if (hlen == 0) {
+        errf(err, errlen, "%s: no host", url);
+        return HTTP_CLIENT_EURL;
+    }
+    if (hlen >= sizeof(out->host) || has_ctl_or_space(host, hlen)) {
+        errf(err, errlen, "%s: not a host name", url);
+        return HTTP_CLIENT_EURL;
+    }
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
     out->port = 80;
     if (colon != NULL) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (end != hend || p < 1 || p > 65535) {
-            errf(err, errlen, "%s: bad port", url);
-            return -1;
+        long port = 0;
+        const char *p = colon + 1;
+        if (p == aend) {
+            errf(err, errlen, "%s: no port after ':'", url);
+            return HTTP_CLIENT_EURL;
         }
-        out->port = (int)p;
+        for (; p < aend; p++) {
+            if (*p < '0' || *p > '9' || port > 65535) {
+                break;
+            }
+            port = port * 10 + (*p - '0');
+        }
+        if (p != aend || port < 1 || port > 65535) {
+            errf(err, errlen, "%s: the port must be a number from 1 to 65535", url);
+            return HTTP_CLIENT_EURL;
+        }
+        out->port = (int)port;
     }
-    if (slash != NULL) {
-        size_t pl = strlen(slash);
-        while (pl > 0 && slash[pl - 1] == '/') {
-            pl--;
-        }
-        if (pl >= sizeof(out->prefix)) {
-            errf(err, errlen, "%s: path too long", url);
-            return -1;
-        }
-        snprintf(out->prefix, sizeof(out->prefix), "%.*s", (int)pl, slash);
+    size_t plen = strlen(aend);
+    while (plen > 0 && aend[plen - 1] == '/') {
+        plen--;
     }
+    if (plen >= sizeof(out->prefix) || has_ctl_or_space(aend, plen)) {
+        errf(err, errlen, "%s: unusable path", url);
+        return HTTP_CLIENT_EURL;
+    }
+    memcpy(out->prefix, aend, plen);
+    out->prefix[plen] = '\0';
     return 0;
 }
 
-int http_urlencode(const char *s, char *out, size_t outlen)
+int http_client_init(struct http_client *c, const char *url, const char *token, int timeout_ms,
+                     char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = http_client_url_parse(url, &c->url, err, errlen);
+    if (rc < 0) {
+        return rc;
+    }
+    if (token != NULL && token[0] != '\0') {
+        for (const char *p = token; *p != '\0'; p++) {
+            unsigned char ch = (unsigned char)*p;
+            /* A line break would end the header and let the token write others. */
+            if (ch < 0x20 || ch == 0x7F) {
+                errf(err, errlen, "the token holds a control character (a line break?)");
+                return HTTP_CLIENT_EURL;
+            }
+        }
+        c->token = token;
+    }
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_CLIENT_TIMEOUT_MS;
+    return 0;
+}
+
+static bool unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* Writes the encoding of s to out (room for 3 * strlen(s) + 1). Returns its length. */
+static size_t encode_into(char *out, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(out);
+    size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        int keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                   (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        if (n + (keep ? 1 : 3) + 1 > outlen) {
-            return -1;
-        }
-        if (keep) {
+        if (unreserved(*p)) {
             out[n++] = (char)*p;
         } else {
             out[n++] = '%';
@@ -103,8 +183,71 @@ int http_urlencode(const char *s, char *out, size_t outlen)
         }
     }
     out[n] = '\0';
+    return n;
+}
+
+char *http_client_urlencode(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > (SIZE_MAX - 1) / 3) {
+        return NULL;
+    }
+    char *out = malloc(3 * len + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    encode_into(out, s);
+    return out;
+}
+
+int http_client_query_add(char **path, const char *key, const char *value)
+{
+    size_t plen = strlen(*path), klen = strlen(key), vlen = strlen(value);
+    if (klen > SIZE_MAX / 8 || vlen > SIZE_MAX / 8 || plen > SIZE_MAX / 2) {
+        return HTTP_CLIENT_ENOMEM;
+    }
+    char sep = strchr(*path, '?') != NULL ? '&' : '?';
+    char *p = realloc(*path, plen + 3 * klen + 3 * vlen + 3);
+    if (p == NULL) {
+        return HTTP_CLIENT_ENOMEM;
+    }
+    *path = p;
+    p += plen;
+    *p++ = sep;
+    p += encode_into(p, key);
+    *p++ = '=';
+    encode_into(p, value);
     return 0;
 }
+
+void http_client_response_free(struct http_client_response *resp)
+{
+    if (resp == NULL) {
+        return;
+    }
+    free(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
+    resp->status = 0;
+}
+
+/* One exchange: the socket, its deadline, a read buffer, and whom to name in errors. */
+struct conn {
+    int fd;
+    long long deadline; /* CLOCK_MONOTONIC, ms */
+    int timeout_ms;
+    char where[300]; /* host:port, [v6]:port */
+    char *err;
+    size_t errlen;
+    char buf[16384];
+    size_t start, end; /* unread bytes are buf[start..end) */
+};
+
+/* The body as it arrives, capped at HTTP_CLIENT_MAX_BODY. */
+struct body {
+    char *data;
+    size_t len, cap;
+};
 
 static long long now_ms(void)
 {
@@ -113,6 +256,18 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Reports a failed step ("read from 127.0.0.1:8170: ...") for errno e. Returns the code. */
+static int conn_fail(struct conn *c, const char *what, int e)
+{
+    if (e == ETIMEDOUT) {
+        errf(c->err, c->errlen, "%s %s: no answer within %d ms", what, c->where, c->timeout_ms);
+        return HTTP_CLIENT_ETIMEOUT;
+    }
+    errf(c->err, c->errlen, "%s %s: %s", what, c->where, strerror(e));
+    return HTTP_CLIENT_EIO;
+}
+
+/* Waits until fd is ready for events or the deadline passes. Returns 0, or -1 with errno. */
 static int wait_fd(int fd, short events, long long deadline)
 {
     for (;;) {
@@ -122,7 +277,7 @@ static int wait_fd(int fd, short events, long long deadline)
             return -1;
         }
         struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, (int)left);
+        int r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
         if (r > 0) {
             return 0;
         }
@@ -136,7 +291,8 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
-static int connect_to(const struct http_url *url, long long deadline, char *err, size_t errlen)
+/* Connects c->fd to one of url's addresses. Returns 0 or a negative code, err set. */
+static int conn_open(struct conn *c, const struct http_client_url *url)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", url->port);
@@ -144,202 +300,424 @@ static int connect_to(const struct http_url *url, long long deadline, char *err,
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(url->host, port, &hints, &ai);
     if (gai != 0) {
-        errf(err, errlen, "resolve %s: %s", url->host, gai_strerror(gai));
-        return -1;
+        errf(c->err, c->errlen, "resolve %s: %s", url->host,
+             gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+        return HTTP_CLIENT_ERESOLVE;
     }
-    int fd = -1, saved = 0;
+    int last = ECONNREFUSED;
     for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        int fd =
+            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0) {
-            saved = errno;
+            last = errno;
             continue;
         }
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+            c->fd = fd;
             break;
         }
-        if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 0) {
+        if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, c->deadline) == 0) {
             int soerr = 0;
             socklen_t sl = sizeof(soerr);
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-            if (soerr == 0) {
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) {
+                c->fd = fd;
                 break;
             }
-            errno = soerr;
+            errno = soerr != 0 ? soerr : errno;
         }
-        saved = errno;
+        last = errno;
         close(fd);
-        fd = -1;
+        if (last == ETIMEDOUT) {
+            /* The deadline is spent; the other addresses would fail at once. */
+            break;
+        }
     }
     freeaddrinfo(ai);
-    if (fd < 0) {
-        errf(err, errlen, "connect to %s:%d: %s", url->host, url->port, strerror(saved));
-    }
-    return fd;
-}
-
-static int send_all(int fd, const char *buf, size_t len, long long deadline)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_fd(fd, POLLOUT, deadline) < 0) {
-                return -1;
-            }
-            continue;
-        }
-        return -1;
+    if (c->fd < 0) {
+        int rc = conn_fail(c, "connect to", last);
+        return rc == HTTP_CLIENT_EIO ? HTTP_CLIENT_ECONNECT : rc;
     }
     return 0;
 }
 
-/* Decodes a chunked body in place. Returns the decoded length, or -1. */
-static long dechunk(char *body, size_t len)
+static int conn_send(struct conn *c, const char *buf, size_t len)
 {
-    size_t in = 0, out = 0;
+    while (len > 0) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(c->fd, POLLOUT, c->deadline) < 0) {
+                return conn_fail(c, "send to", errno);
+            }
+        } else {
+            return conn_fail(c, "send to", n < 0 ? errno : EPIPE);
+        }
+    }
+    return 0;
+}
+
+/* Reads more into the buffer. Returns 1 when bytes came, 0 at the end of the stream, or a
+ * negative code with err set. */
+static int conn_fill(struct conn *c)
+{
+    if (c->start == c->end) {
+        c->start = c->end = 0;
+    } else if (c->end == sizeof(c->buf)) {
+        memmove(c->buf, c->buf + c->start, c->end - c->start);
+        c->end -= c->start;
+        c->start = 0;
+    }
     for (;;) {
-        char *end;
-        unsigned long size = strtoul(body + in, &end, 16);
-        char *crlf = strstr(end, "\r\n");
-        if (end == body + in || crlf == NULL) {
-            return -1;
+        ssize_t n = recv(c->fd, c->buf + c->end, sizeof(c->buf) - c->end, 0);
+        if (n > 0) {
+            c->end += (size_t)n;
+            return 1;
         }
-        in = (size_t)(crlf - body) + 2;
-        if (size == 0) {
-            return (long)out;
+        if (n == 0) {
+            return 0;
         }
-        if (in + size > len) {
-            return -1;
+        if (errno == EINTR) {
+            continue;
         }
-        memmove(body + out, body + in, size);
-        out += size;
-        in += size + 2;
-        if (in > len) {
-            return -1;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return conn_fail(c, "read from", errno);
+        }
+        if (wait_fd(c->fd, POLLIN, c->deadline) < 0) {
+            return conn_fail(c, "read from", errno);
         }
     }
 }
 
-int http_request(const struct http_url *url, const char *method, const char *path, const char *body,
-                 const char *token, int timeout_ms, struct http_response *resp, char *err,
-                 size_t errlen)
+/* Reads one line ending in LF into line (without CR LF, NUL-terminated). *budget is what may
+ * still be read of the headers. Returns 0 or a negative code with err set. */
+static int conn_line(struct conn *c, char *line, size_t cap, size_t *budget)
 {
-    memset(resp, 0, sizeof(*resp));
-    long long deadline = now_ms() + timeout_ms;
-    int fd = connect_to(url, deadline, err, errlen);
-    if (fd < 0) {
-        return -1;
-    }
-    int rc = -1;
-    char *buf = NULL;
-    size_t blen = body != NULL ? strlen(body) : 0;
-    char head[2048];
-    int hn = snprintf(head, sizeof(head),
-                      "%s %s%s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: touchline/%s\r\n"
-                      "Accept: application/json\r\nConnection: close\r\n%s%s%s"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      method, url->prefix, path, url->host, url->port, TOUCHLINE_VERSION,
-                      token != NULL ? "Authorization: Bearer " : "", token != NULL ? token : "",
-                      token != NULL ? "\r\n" : "", blen);
-    if (hn < 0 || (size_t)hn >= sizeof(head)) {
-        errf(err, errlen, "request too long");
-        goto out;
-    }
-    if (send_all(fd, head, (size_t)hn, deadline) < 0 ||
-        (blen > 0 && send_all(fd, body, blen, deadline) < 0)) {
-        errf(err, errlen, "send to %s:%d: %s", url->host, url->port, strerror(errno));
-        goto out;
-    }
-    size_t cap = 16384, n = 0;
-    buf = malloc(cap);
-    if (buf == NULL) {
-        errf(err, errlen, "out of memory");
-        goto out;
-    }
+    size_t n = 0;
     for (;;) {
-        if (n + 4096 > cap) {
-            if (cap >= MAX_BODY) {
-                errf(err, errlen, "response larger than %u bytes", MAX_BODY);
-                goto out;
+        while (c->start < c->end) {
+            char ch = c->buf[c->start++];
+            if (*budget == 0 || n + 1 >= cap) {
+                errf(c->err, c->errlen, "%s answered with headers over %s", c->where,
+                     *budget == 0 ? "64 KiB in all" : "8 KiB a line");
+                return HTTP_CLIENT_ETOOBIG;
             }
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                errf(err, errlen, "out of memory");
-                goto out;
+            (*budget)--;
+            if (ch == '\n') {
+                if (n > 0 && line[n - 1] == '\r') {
+                    n--;
+                }
+                line[n] = '\0';
+                return 0;
             }
-            buf = nb;
-            cap *= 2;
+            line[n++] = ch;
         }
-        ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
-        if (r > 0) {
-            n += (size_t)r;
-            continue;
+        int r = conn_fill(c);
+        if (r < 0) {
+            return r;
         }
         if (r == 0) {
+            errf(c->err, c->errlen, "%s closed the connection before the end of its headers",
+                 c->where);
+            return HTTP_CLIENT_EPROTOCOL;
+        }
+    }
+}
+
+static int body_reserve(struct conn *c, struct body *b, size_t more)
+{
+    if (more > HTTP_CLIENT_MAX_BODY - b->len) {
+        errf(c->err, c->errlen, "%s answered with a body over %zu MiB", c->where,
+             HTTP_CLIENT_MAX_BODY >> 20);
+        return HTTP_CLIENT_ETOOBIG;
+    }
+    size_t need = b->len + more + 1;
+    if (need <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap > 0 ? b->cap : 4096;
+    while (cap < need) {
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (p == NULL) {
+        errf(c->err, c->errlen, "out of memory reading the answer of %s", c->where);
+        return HTTP_CLIENT_ENOMEM;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Appends exactly n body bytes, or up to the end of the stream when to_eof. */
+static int conn_body(struct conn *c, struct body *b, size_t n, bool to_eof)
+{
+    int rc = body_reserve(c, b, to_eof ? 0 : n);
+    if (rc < 0) {
+        return rc;
+    }
+    for (;;) {
+        size_t have = c->end - c->start;
+        size_t take = to_eof ? have : (have < n ? have : n);
+        if (take > 0) {
+            rc = body_reserve(c, b, take);
+            if (rc < 0) {
+                return rc;
+            }
+            memcpy(b->data + b->len, c->buf + c->start, take);
+            b->len += take;
+            c->start += take;
+            n -= to_eof ? 0 : take;
+        }
+        if (!to_eof && n == 0) {
+            return 0;
+        }
+        int r = conn_fill(c);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            if (to_eof) {
+                return 0;
+            }
+            errf(c->err, c->errlen, "%s closed the connection %zu bytes before the end of the body",
+                 c->where, n);
+            return HTTP_CLIENT_EIO;
+        }
+    }
+}
+
+/* Reads a chunked body (RFC 9112 §7.1): size lines, data, CRLF, trailers up to a blank line. */
+static int conn_chunked(struct conn *c, struct body *b)
+{
+    char line[MAX_HEADER_LINE];
+    size_t budget = MAX_HEADERS;
+    for (;;) {
+        /* Chunk-size lines and trailers are small; their budget is the headers' one. */
+        int rc = conn_line(c, line, sizeof(line), &budget);
+        if (rc < 0) {
+            return rc;
+        }
+        size_t size = 0;
+        const char *p = line;
+        for (; isxdigit((unsigned char)*p); p++) {
+            int d = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
+            /* Past the cap the size only needs to stay past it, without overflowing. */
+            if (size <= HTTP_CLIENT_MAX_BODY) {
+                size = size * 16 + (size_t)d;
+            }
+        }
+        if (p == line || (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t')) {
+            errf(c->err, c->errlen, "%s sent a bad chunk size \"%.40s\"", c->where, line);
+            return HTTP_CLIENT_EPROTOCOL;
+        }
+        if (size == 0) {
             break;
         }
-        if (errno == EAGAIN || errno == EINTR) {
-            if (wait_fd(fd, POLLIN, deadline) < 0) {
-                errf(err, errlen, "read from %s:%d: %s", url->host, url->port, strerror(errno));
-                goto out;
-            }
-            continue;
+        if (size > HTTP_CLIENT_MAX_BODY) {
+            /* Let body_reserve word the error. */
+            size = HTTP_CLIENT_MAX_BODY + 1;
         }
-        errf(err, errlen, "read from %s:%d: %s", url->host, url->port, strerror(errno));
-        goto out;
+        rc = conn_body(c, b, size, false);
+        if (rc < 0) {
+            return rc;
+        }
+        rc = conn_line(c, line, sizeof(line), &budget);
+        if (rc < 0) {
+            return rc;
+        }
+        if (line[0] != '\0') {
+            errf(c->err, c->errlen, "%s sent a chunk longer than its size", c->where);
+            return HTTP_CLIENT_EPROTOCOL;
+        }
     }
-    buf[n] = '\0';
+    /* Trailers, which we have no use for. */
+    do {
+        int rc = conn_line(c, line, sizeof(line), &budget);
+        if (rc < 0) {
+            return rc;
+        }
+    } while (line[0] != '\0');
+    return 0;
+}
+
+/* What the headers say about the body. */
+struct head {
     int status;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        errf(err, errlen, "%s:%d did not answer HTTP", url->host, url->port);
-        goto out;
+    bool chunked;
+    bool has_length;
+    size_t length;
+};
+
+static int conn_head(struct conn *c, struct head *h)
+{
+    char line[MAX_HEADER_LINE];
+    size_t budget = MAX_HEADERS;
+    memset(h, 0, sizeof(*h));
+    int rc = conn_line(c, line, sizeof(line), &budget);
+    if (rc < 0) {
+        return rc;
     }
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (sep == NULL) {
-        errf(err, errlen, "truncated response from %s:%d", url->host, url->port);
-        goto out;
+    /* HTTP/1.x SP 3DIGIT [SP reason] */
+    if (strncmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]) || line[8] != ' ' ||
+        !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
+        !isdigit((unsigned char)line[11]) || (line[12] != '\0' && line[12] != ' ')) {
+        errf(c->err, c->errlen, "%s did not answer HTTP/1.x: \"%.60s\"", c->where, line);
+        return HTTP_CLIENT_EPROTOCOL;
     }
-    *sep = '\0';
-    char *b = sep + 4;
-    size_t bl = n - (size_t)(b - buf);
-    int chunked = 0;
-    for (char *line = strstr(buf, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
-        if (strncasecmp(line + 2, "Transfer-Encoding:", 18) == 0 &&
-            strstr(line + 20, "chunked") != NULL) {
-            chunked = 1;
+    h->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    for (;;) {
+        rc = conn_line(c, line, sizeof(line), &budget);
+        if (rc < 0) {
+            return rc;
+        }
+        if (line[0] == '\0') {
+            return 0;
+        }
+        char *colon = strchr(line, ':');
+        if (colon == NULL) {
+            errf(c->err, c->errlen, "%s sent a malformed header \"%.60s\"", c->where, line);
+            return HTTP_CLIENT_EPROTOCOL;
+        }
+        *colon = '\0';
+        char *v = colon + 1;
+        v += strspn(v, " \t");
+        size_t vl = strlen(v);
+        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
+            v[--vl] = '\0';
+        }
+        if (strcasecmp(line, "Transfer-Encoding") == 0) {
+            /* The last coding decides how the body ends. */
+            h->chunked = vl >= 7 && strcasecmp(v + vl - 7, "chunked") == 0;
+        } else if (strcasecmp(line, "Content-Length") == 0) {
+            size_t n = 0;
+            const char *p = v;
+            for (; *p >= '0' && *p <= '9'; p++) {
+                n = n > HTTP_CLIENT_MAX_BODY ? n : n * 10 + (size_t)(*p - '0');
+            }
+            if (p == v || *p != '\0' || (h->has_length && n != h->length)) {
+                errf(c->err, c->errlen, "%s sent a bad Content-Length \"%.40s\"", c->where, v);
+                return HTTP_CLIENT_EPROTOCOL;
+            }
+            h->has_length = true;
+            h->length = n;
         }
     }
-    if (chunked) {
-        long dl = dechunk(b, bl);
-        if (dl < 0) {
-            errf(err, errlen, "bad chunked response from %s:%d", url->host, url->port);
+}
+
+static int request(const struct http_client *hc, const char *method, const char *path,
+                   const char *json, struct http_client_response *resp, char *err, size_t errlen)
+{
+    memset(resp, 0, sizeof(*resp));
+    if (path[0] != '/' || has_ctl_or_space(path, strlen(path))) {
+        errf(err, errlen, "request path must start with '/' and hold no spaces: \"%.80s\"", path);
+        return HTTP_CLIENT_EURL;
+    }
+    int rc;
+    char *head = NULL;
+    struct body b = {0};
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        errf(err, errlen, "out of memory");
+        return HTTP_CLIENT_ENOMEM;
+    }
+    c->fd = -1;
+    c->err = err;
+    c->errlen = errlen;
+    c->timeout_ms = hc->timeout_ms > 0 ? hc->timeout_ms : HTTP_CLIENT_TIMEOUT_MS;
+    c->deadline = now_ms() + c->timeout_ms;
+    bool v6 = strchr(hc->url.host, ':') != NULL;
+    snprintf(c->where, sizeof(c->where), "%s%s%s:%d", v6 ? "[" : "", hc->url.host, v6 ? "]" : "",
+             hc->url.port);
+
+    char length[128] = "";
+    if (json != NULL) {
+        snprintf(length, sizeof(length),
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n", strlen(json));
+    }
+    char host[300];
+    if (hc->url.port == 80) {
+        snprintf(host, sizeof(host), "%s%s%s", v6 ? "[" : "", hc->url.host, v6 ? "]" : "");
+    } else {
+        snprintf(host, sizeof(host), "%s", c->where);
+    }
+
+    const char *bearer = hc->token != NULL ? "Authorization: Bearer " : "";
+    const char *token = hc->token != NULL ? hc->token : "";
+    const char *crlf = hc->token != NULL ? "\r\n" : "";
+    int hn = snprintf(NULL, 0, REQUEST_HEAD, method, hc->url.prefix, path, host, TOUCHLINE_VERSION,
+                      bearer, token, crlf, length);
+    head = hn >= 0 ? malloc((size_t)hn + 1) : NULL;
+    if (head == NULL) {
+        errf(err, errlen, "out of memory");
+        rc = HTTP_CLIENT_ENOMEM;
+        goto out;
+    }
+    snprintf(head, (size_t)hn + 1, REQUEST_HEAD, method, hc->url.prefix, path, host,
+             TOUCHLINE_VERSION, bearer, token, crlf, length);
+
+    rc = conn_open(c, &hc->url);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = conn_send(c, head, (size_t)hn);
+    if (rc == 0 && json != NULL) {
+        rc = conn_send(c, json, strlen(json));
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    struct head h;
+    int interim = 0;
+    do {
+        rc = conn_head(c, &h);
+        if (rc < 0) {
             goto out;
         }
-        bl = (size_t)dl;
-    }
-    resp->body = malloc(bl + 1);
-    if (resp->body == NULL) {
-        errf(err, errlen, "out of memory");
+    } while (h.status >= 100 && h.status < 200 && ++interim < MAX_INTERIM);
+    if (h.status < 200) {
+        errf(err, errlen, "%s sent only interim answers", c->where);
+        rc = HTTP_CLIENT_EPROTOCOL;
         goto out;
     }
-    memcpy(resp->body, b, bl);
-    resp->body[bl] = '\0';
-    resp->len = bl;
-    resp->status = status;
-    rc = 0;
+    if (h.status == 204 || h.status == 304) {
+        rc = body_reserve(c, &b, 0);
+    } else if (h.chunked) {
+        rc = conn_chunked(c, &b);
+    } else if (h.has_length) {
+        rc = conn_body(c, &b, h.length, false);
+    } else {
+        rc = conn_body(c, &b, 0, true);
+    }
+    if (rc < 0) {
+        goto out;
+    }
+    b.data[b.len] = '\0';
+    resp->status = h.status;
+    resp->body = b.data;
+    resp->len = b.len;
+    b.data = NULL;
 out:
-    free(buf);
-    close(fd);
+    free(b.data);
+    free(head);
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    free(c);
     return rc;
 }
 
-void http_response_free(struct http_response *resp)
+int http_client_get(const struct http_client *c, const char *path,
+                    struct http_client_response *resp, char *err, size_t errlen)
 {
-    free(resp->body);
-    resp->body = NULL;
-    resp->len = 0;
+    return request(c, "GET", path, NULL, resp, err, errlen);
+}
+
+int http_client_post_json(const struct http_client *c, const char *path, const char *json,
+                          struct http_client_response *resp, char *err, size_t errlen)
+{
+    return request(c, "POST", path, json != NULL ? json : "", resp, err, errlen);
 }

@@ -1,7 +1,12 @@
 /*
- * touchline: the command-line client of touchlined's HTTP API (CONTRACT §5).
+ * touchline: the command-line client of touchlined's HTTP API (CONTRACT §5). This file only
+ * reads arguments and picks exit statuses; the work is in the touchline_client library (api,
+ * format, http_client). A command is one entry of the table at the bottom: a name, a handler
+ * that parses its own options, and a line of help.
+ *
  * Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -9,191 +14,225 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "format.h"
 #include "http_client.h"
 
 enum {
-    EXIT_OK = 0,
     EXIT_NOT_FOUND = 1,
     EXIT_USAGE = 2,
-    EXIT_SERVER = 3,
+    EXIT_FAILED = 3,
 };
 
-#define TIMEOUT_MS  15000
-#define PAGE_MAX    500
-#define DEFAULT_URL "http://127.0.0.1:8170"
+#define DEFAULT_URL   "http://127.0.0.1:8170"
+#define DEFAULT_LIMIT 50
 
+/* What comes before the command: where the daemon is and how to prove who we are. */
 struct global {
-    struct http_url url;
-    const char *url_text;
+    const char *url;
     const char *token;
 };
 
 struct command {
     const char *name;
-    int (*run)(struct global *g, int argc, char **argv);
-    const char *summary;
+    int (*run)(const struct global *g, int argc, char **argv);
+    const char *help;
 };
 
-static void usage(FILE *out);
+static const char *const identifier_kinds[] = {"phone", "email", "chat", "web", "external"};
 
-/* Reports an HTTP error answer and returns the exit status it stands for. */
-static int report_error(const struct http_response *r, const char *what)
+static int exit_for(int api_result)
 {
-    json_t *j = json_loads(r->body, 0, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    fprintf(stderr, "touchline: %s: %s (HTTP %d)\n", what, msg != NULL ? msg : r->body, r->status);
-    json_decref(j);
-    return r->status == 404 ? EXIT_NOT_FOUND : r->status == 400 ? EXIT_USAGE : EXIT_SERVER;
+    switch (api_result) {
+    case API_OK:
+        return EXIT_SUCCESS;
+    case API_NOT_FOUND:
+        return EXIT_NOT_FOUND;
+    case API_INVALID:
+        /* The server refused what the user typed (a malformed phone number, a bad --since). */
+        return EXIT_USAGE;
+    }
+    return EXIT_FAILED;
 }
 
-/* GETs path and parses the JSON answer. Returns an exit status; *out set when 0. */
-static int get_json(struct global *g, const char *path, const char *what, json_t **out)
+/*
+ * Reports a getopt_long error for command cmd: optstring starts with ':' so that a missing
+ * value and an unknown option can be told apart. Returns EXIT_USAGE.
+ */
+static int bad_option(const char *cmd, int opt, char **argv)
 {
-    struct http_response r;
-    char err[512];
-    if (http_request(&g->url, "GET", path, NULL, g->token, TIMEOUT_MS, &r, err, sizeof(err)) < 0) {
-        fprintf(stderr, "touchline: %s: %s\n", what, err);
-        return EXIT_SERVER;
-    }
-    int rc = EXIT_OK;
-    if (r.status != 200) {
-        rc = report_error(&r, what);
+    const char *arg = optind > 0 ? argv[optind - 1] : "?";
+    if (opt == ':') {
+        fprintf(stderr, "touchline%s%s: option %s needs a value\n", cmd[0] ? " " : "", cmd, arg);
     } else {
-        json_error_t je;
-        *out = json_loads(r.body, 0, &je);
-        if (*out == NULL) {
-            fprintf(stderr, "touchline: %s: the server answered something that is not JSON: %s\n",
-                    what, je.text);
-            rc = EXIT_SERVER;
-        }
+        fprintf(stderr, "touchline%s%s: unknown option %s\n", cmd[0] ? " " : "", cmd, arg);
     }
-    http_response_free(&r);
-    return rc;
+    fprintf(stderr, "Try 'touchline%s%s --help'.\n", cmd[0] ? " " : "", cmd);
+    return EXIT_USAGE;
 }
 
-static int terminal_width(void)
+/* Table width: the terminal's when stdout is one (at least FORMAT_MIN_WIDTH), else the
+ * default. */
+static size_t table_width(void)
 {
     struct winsize ws;
     if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-        return ws.ws_col < 80 ? 80 : ws.ws_col;
+        return ws.ws_col < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : ws.ws_col;
     }
-    return 120;
+    return FORMAT_DEFAULT_WIDTH;
+}
+
+/* Colors only for a terminal, and not when NO_COLOR is set to something (no-color.org) or the
+ * terminal says it cannot. */
+static bool want_color(void)
+{
+    const char *no = getenv("NO_COLOR");
+    const char *term = getenv("TERM");
+    return isatty(STDOUT_FILENO) && (no == NULL || no[0] == '\0') &&
+           (term == NULL || strcmp(term, "dumb") != 0);
 }
 
 static void timeline_usage(FILE *out)
 {
-    fprintf(out, "Usage: touchline timeline (--phone N | --email E | --chat H | --web W |\n"
-                 "                           --external X | --customer ID) [options]\n"
-                 "Shows a customer's interactions on every channel, newest first.\n"
-                 "\n"
-                 "  --phone N        find the customer by phone number (any spelling: 0912..., \n"
-                 "                   +98 912..., Persian or Arabic-Indic digits)\n"
-                 "  --email E        ... by email address\n"
-                 "  --chat H         ... by chat handle, provider:handle (telegram:@sara_k)\n"
-                 "  --web W          ... by web id\n"
-                 "  --external X     ... by external id, system:id (shop:55120)\n"
-                 "  --customer ID    the customer id itself (a merged-away id works too)\n"
-                 "  --channel C      only this channel (phone, sms, email, chat, web, ...)\n"
-                 "  --since T        from this time on (RFC 3339, e.g. 2026-11-01T00:00:00Z)\n"
-                 "  --until T        before this time\n"
-                 "  --limit N        show at most N interactions (default 50)\n"
-                 "  --all            show every interaction\n"
-                 "  --format F       table (default), json or ndjson\n"
-                 "  --utc            show times in UTC instead of the local time zone\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
-                 "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
+    fprintf(out,
+            "Usage: touchline timeline (--phone N | --email E | --chat H | --web W |\n"
+            "                           --external X | --customer ID) [options]\n"
+            "Shows a customer's interactions on every channel, newest first.\n"
+            "\n"
+            "Whose timeline (exactly one):\n"
+            "  --phone N        by phone number, in any spelling: 0912 345 6789, +98 912...,\n"
+            "                   Persian or Arabic-Indic digits\n"
+            "  --email E        by email address\n"
+            "  --chat H         by chat handle, provider:handle (telegram:@sara_k)\n"
+            "  --web W          by web visitor or user id\n"
+            "  --external X     by another system's id, system:id (shop:55120)\n"
+            "  --customer ID    by customer id (a merged-away id shows the customer it became)\n"
+            "\n"
+            "Options:\n"
+            "  --channel C      only this channel: phone, sms, email, chat, web, social,\n"
+            "                   in_person or other\n"
+            "  --since T        from this time on (RFC 3339: 2026-11-01T00:00:00Z)\n"
+            "  --until T        before this time\n"
+            "  --limit N        show at most N interactions (default %d)\n"
+            "  --all            show every interaction\n"
+            "  --format F       table (default), json or ndjson\n"
+            "  --utc            times in UTC instead of the local time zone (TZ)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n",
+            DEFAULT_LIMIT);
 }
 
-static int cmd_timeline(struct global *g, int argc, char **argv)
+/* Gathers the pages of a timeline into one array, for the table and JSON forms. */
+static int collect(const json_t *items, void *arg)
 {
+    /* json_array_extend only reads items (it takes references to its elements). */
+    return json_array_extend(arg, (json_t *)items) == 0 ? 0 : API_FAILED;
+}
+
+/* Writes each page as it comes, for NDJSON: a long timeline need not fit in memory. */
+static int stream(const json_t *items, void *arg)
+{
+    (void)arg;
+    if (format_ndjson(stdout, items) < 0 || fflush(stdout) == EOF) {
+        return API_FAILED;
+    }
+    return 0;
+}
+
+static int cmd_timeline(const struct global *g, int argc, char **argv)
+{
+    enum {
+        OPT_CUSTOMER = 256,
+        OPT_CHANNEL,
+        OPT_SINCE,
+        OPT_UNTIL,
+        OPT_LIMIT,
+        OPT_ALL,
+        OPT_FORMAT,
+        OPT_UTC
+    };
+    /* The first five are identifier_kinds, in its order: their index names the kind. */
     static const struct option opts[] = {
-        {"phone", required_argument, NULL, 'p'},
-        {"email", required_argument, NULL, 'e'},
-        {"chat", required_argument, NULL, 'c'},
-        {"web", required_argument, NULL, 'w'},
-        {"external", required_argument, NULL, 'x'},
-        {"customer", required_argument, NULL, 'i'},
-        {"channel", required_argument, NULL, 'C'},
-        {"since", required_argument, NULL, 's'},
-        {"until", required_argument, NULL, 'u'},
-        {"limit", required_argument, NULL, 'l'},
-        {"all", no_argument, NULL, 'a'},
-        {"format", required_argument, NULL, 'f'},
-        {"utc", no_argument, NULL, 'Z'},
+        {"phone", required_argument, NULL, 0},
+        {"email", required_argument, NULL, 0},
+        {"chat", required_argument, NULL, 0},
+        {"web", required_argument, NULL, 0},
+        {"external", required_argument, NULL, 0},
+        {"customer", required_argument, NULL, OPT_CUSTOMER},
+        {"channel", required_argument, NULL, OPT_CHANNEL},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"utc", no_argument, NULL, OPT_UTC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *kind = NULL, *value = NULL, *channel = NULL, *since = NULL, *until = NULL;
-    long limit = 50;
+    const char *kind = NULL, *value = NULL;
+    struct api_timeline_query q = {.max = DEFAULT_LIMIT};
     bool all = false;
-    struct format_opts fo = {.kind = FORMAT_TABLE, .width = terminal_width()};
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    struct format_opts fo = {.kind = FORMAT_TABLE};
+    int opt, index = 0;
+    optind = 0; /* glibc: start afresh on this argv */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, &index)) != -1) {
         switch (opt) {
-        case 'p':
-        case 'e':
-        case 'c':
-        case 'w':
-        case 'x':
-        case 'i':
+        case 0:
+        case OPT_CUSTOMER:
             if (kind != NULL) {
-                fprintf(stderr, "touchline timeline: give one of --phone, --email, --chat, "
+                fprintf(stderr, "touchline timeline: give only one of --phone, --email, --chat, "
                                 "--web, --external, --customer\n");
                 return EXIT_USAGE;
             }
-            kind = opt == 'p'   ? "phone"
-                   : opt == 'e' ? "email"
-                   : opt == 'c' ? "chat"
-                   : opt == 'w' ? "web"
-                   : opt == 'x' ? "external"
-                                : "customer";
+            kind = opt == 0 ? identifier_kinds[index] : "customer";
             value = optarg;
             break;
-        case 'C':
-            channel = optarg;
+        case OPT_CHANNEL:
+            q.channel = optarg;
             break;
-        case 's':
-            since = optarg;
+        case OPT_SINCE:
+            q.since = optarg;
             break;
-        case 'u':
-            until = optarg;
+        case OPT_UNTIL:
+            q.until = optarg;
             break;
-        case 'l': {
+        case OPT_LIMIT: {
             char *end;
-            limit = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || limit < 1) {
+            errno = 0;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 || n == 0 ||
+                n > 1000000000ULL) {
                 fprintf(stderr, "touchline timeline: --limit: \"%s\" is not a positive number\n",
                         optarg);
                 return EXIT_USAGE;
             }
+            q.max = (size_t)n;
             break;
         }
-        case 'a':
+        case OPT_ALL:
             all = true;
             break;
-        case 'f':
-            if (format_parse(optarg, &fo.kind) < 0) {
+        case OPT_FORMAT:
+            if (format_kind_parse(optarg, &fo.kind) < 0) {
                 fprintf(stderr,
-                        "touchline timeline: --format: \"%s\" is not table, json or "
-                        "ndjson\n",
+                        "touchline timeline: --format: \"%s\" is not table, json or ndjson\n",
                         optarg);
                 return EXIT_USAGE;
             }
             break;
-        case 'Z':
+        case OPT_UTC:
             fo.utc = true;
             break;
         case 'h':
             timeline_usage(stdout);
-            return EXIT_OK;
+            return EXIT_SUCCESS;
         default:
-            timeline_usage(stderr);
-            return EXIT_USAGE;
+            return bad_option("timeline", opt, argv);
         }
     }
     if (optind < argc) {
@@ -201,83 +240,63 @@ static int cmd_timeline(struct global *g, int argc, char **argv)
         return EXIT_USAGE;
     }
     if (kind == NULL) {
-        fprintf(stderr, "touchline timeline: say whose timeline: --phone, --email, --chat, "
-                        "--web, --external or --customer\n");
-        timeline_usage(stderr);
+        fprintf(stderr, "touchline timeline: whose timeline? Give --phone, --email, --chat, "
+                        "--web, --external or --customer\n"
+                        "Try 'touchline timeline --help'.\n");
         return EXIT_USAGE;
     }
-    fo.color = fo.kind == FORMAT_TABLE && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+    if (all) {
+        q.max = 0;
+    }
+    fo.width = table_width();
+    fo.color = fo.kind == FORMAT_TABLE && want_color();
 
-    char path[2048];
-    char enc[1500] = "";
-    if (http_urlencode(value, enc, sizeof(enc)) < 0) {
-        fprintf(stderr, "touchline timeline: --%s: value too long\n", kind);
+    char err[512];
+    struct http_client hc;
+    if (http_client_init(&hc, g->url, g->token, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
         return EXIT_USAGE;
     }
-    if (strcmp(kind, "customer") == 0) {
-        snprintf(path, sizeof(path), "/v1/customers/%s", enc);
+    json_t *customer = NULL, *items = NULL;
+    int rc = strcmp(kind, "customer") == 0
+                 ? api_get_customer(&hc, value, &customer, err, sizeof(err))
+                 : api_find_customer(&hc, kind, value, &customer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    const char *id = json_string_value(json_object_get(customer, "id"));
+    if (id == NULL) {
+        fprintf(stderr, "touchline: the server answered a customer without an id\n");
+        rc = API_FAILED;
+        goto out;
+    }
+    if (fo.kind == FORMAT_NDJSON) {
+        rc = api_timeline(&hc, id, &q, stream, NULL, err, sizeof(err));
     } else {
-        snprintf(path, sizeof(path), "/v1/customers?%s=%s", kind, enc);
-    }
-    json_t *profile = NULL;
-    int rc = get_json(g, path, "finding the customer", &profile);
-    if (rc != EXIT_OK) {
-        return rc;
-    }
-    const char *id = json_string_value(json_object_get(profile, "id"));
-    json_t *items = json_array();
-    if (id == NULL || items == NULL) {
-        fprintf(stderr, "touchline: the server's customer has no id\n");
-        json_decref(profile);
-        json_decref(items);
-        return EXIT_SERVER;
-    }
-    char cursor[128] = "";
-    for (;;) {
-        size_t have = json_array_size(items);
-        long want = all ? PAGE_MAX : limit - (long)have;
-        if (want <= 0) {
-            break;
-        }
-        if (want > PAGE_MAX) {
-            want = PAGE_MAX;
-        }
-        int n = snprintf(path, sizeof(path), "/v1/customers/%s/timeline?limit=%ld", id, want);
-        const char *params[][2] = {
-            {"channel", channel}, {"since", since}, {"until", until}, {"before", cursor}};
-        for (size_t k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
-            if (params[k][1] == NULL || params[k][1][0] == '\0') {
-                continue;
-            }
-            char e[512] = "";
-            if (http_urlencode(params[k][1], e, sizeof(e)) < 0) {
-                fprintf(stderr, "touchline timeline: --%s: value too long\n", params[k][0]);
-                rc = EXIT_USAGE;
-                goto out;
-            }
-            n += snprintf(path + n, sizeof(path) - (size_t)n, "&%s=%s", params[k][0], e);
-        }
-        json_t *page = NULL;
-        rc = get_json(g, path, "reading the timeline", &page);
-        if (rc != EXIT_OK) {
-            goto out;
-        }
-        json_array_extend(items, json_object_get(page, "items"));
-        const char *next = json_string_value(json_object_get(page, "next_cursor"));
-        snprintf(cursor, sizeof(cursor), "%s", next != NULL ? next : "");
-        json_decref(page);
-        if (cursor[0] == '\0') {
-            break;
+        items = json_array();
+        if (items == NULL) {
+            snprintf(err, sizeof(err), "out of memory");
+            rc = API_FAILED;
+        } else {
+            rc = api_timeline(&hc, id, &q, collect, items, err, sizeof(err));
         }
     }
-    format_timeline(stdout, profile, items, &fo);
-    if (fo.kind == FORMAT_TABLE && json_array_size(items) == 0) {
-        printf("(no interactions)\n");
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    if ((fo.kind != FORMAT_NDJSON && format_timeline(stdout, customer, items, &fo) < 0) ||
+        fflush(stdout) == EOF) {
+        fprintf(stderr, "touchline: writing the output: %s\n",
+                errno != 0 ? strerror(errno) : "out of memory");
+        rc = API_FAILED;
     }
 out:
     json_decref(items);
-    json_decref(profile);
-    return rc;
+    json_decref(customer);
+    return exit_for(rc);
 }
 
 static const struct command commands[] = {
@@ -287,18 +306,21 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] COMMAND [options]\n"
-                 "Shows what customers told the company on every channel (touchlined's HTTP "
-                 "API).\n\nCommands:\n");
+                 "Shows what customers told the business on every channel, from touchlined.\n"
+                 "\n"
+                 "Commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
     }
     fprintf(out,
-            "\nOptions:\n"
-            "  --url URL      the daemon's HTTP API (default $TOUCHLINE_URL, else %s)\n"
+            "\n"
+            "Options:\n"
+            "  --url URL      touchlined's HTTP API (default $TOUCHLINE_URL, else %s)\n"
             "  --token TOKEN  bearer token (default $TOUCHLINE_TOKEN)\n"
-            "  -h, --help     show this help; COMMAND --help shows the command's\n"
+            "  -h, --help     show this help; 'touchline COMMAND --help' shows a command's\n"
             "  -V, --version  show the version\n"
-            "\nExit status: 0 ok, 1 not found, 2 usage, 3 server or network error.\n",
+            "\n"
+            "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.\n",
             DEFAULT_URL);
 }
 
@@ -311,42 +333,37 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct global g = {.url_text = getenv("TOUCHLINE_URL"), .token = getenv("TOUCHLINE_TOKEN")};
+    struct global g = {.url = getenv("TOUCHLINE_URL"), .token = getenv("TOUCHLINE_TOKEN")};
     int opt;
-    /* '+': stop at the command, whose options are its own. */
-    while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+    /* Times are shown in the zone TZ names. */
+    tzset();
+    opterr = 0;
+    /* '+': stop at the command; what follows it is the command's. */
+    while ((opt = getopt_long(argc, argv, "+:hV", opts, NULL)) != -1) {
         switch (opt) {
         case 'u':
-            g.url_text = optarg;
+            g.url = optarg;
             break;
         case 't':
             g.token = optarg;
             break;
         case 'h':
             usage(stdout);
-            return EXIT_OK;
+            return EXIT_SUCCESS;
         case 'V':
             printf("touchline %s\n", TOUCHLINE_VERSION);
-            return EXIT_OK;
+            return EXIT_SUCCESS;
         default:
-            usage(stderr);
-            return EXIT_USAGE;
+            return bad_option("", opt, argv);
         }
     }
     if (optind >= argc) {
+        fprintf(stderr, "touchline: no command\n");
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (g.url_text == NULL || g.url_text[0] == '\0') {
-        g.url_text = DEFAULT_URL;
-    }
-    if (g.token != NULL && g.token[0] == '\0') {
-        g.token = NULL;
-    }
-    char err[512];
-    if (http_url_parse(g.url_text, &g.url, err, sizeof(err)) < 0) {
-        fprintf(stderr, "touchline: --url: %s\n", err);
-        return EXIT_USAGE;
+    if (g.url == NULL || g.url[0] == '\0') {
+        g.url = DEFAULT_URL;
     }
     const char *name = argv[optind];
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -1,0 +1,246 @@
+#include "api.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "textwidth.h"
+
+/* How much of a body that is not a JSON error goes into a message. */
+#define SNIPPET_COLS 120
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Describes an error answer in err: the server's message when it sent one, else the start of
+ * the body (a proxy's page, say) on one line. */
+static void describe(const struct http_client *c, const struct http_client_response *r,
+                     const json_t *j, char *err, size_t errlen)
+{
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    if (msg != NULL && (r->status == 404 || r->status == 400)) {
+        errf(err, errlen, "%s", msg);
+        return;
+    }
+    if (msg != NULL) {
+        errf(err, errlen, "the server answered %d: %s", r->status, msg);
+        return;
+    }
+    char snippet[SNIPPET_COLS * 4 + 1];
+    size_t n = textwidth_prefix(r->body, r->len, SNIPPET_COLS, NULL);
+    memcpy(snippet, r->body, n);
+    snippet[n] = '\0';
+    for (char *p = snippet; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) {
+            *p = ' ';
+        }
+    }
+    errf(err, errlen, "%s:%d answered %d%s%s", c->url.host, c->url.port, r->status,
+         n > 0 ? ": " : "", snippet);
+}
+
+/* GETs path and parses the answer. Returns API_OK with *out set to a JSON object, or a
+ * negative enum api_result with err set. */
+static int get_object(const struct http_client *c, const char *path, json_t **out, char *err,
+                      size_t errlen)
+{
+    struct http_client_response r;
+    *out = NULL;
+    if (http_client_get(c, path, &r, err, errlen) < 0) {
+        return API_FAILED;
+    }
+    int rc;
+    json_error_t je;
+    json_t *j = json_loadb(r.body, r.len, 0, &je);
+    if (r.status == 200) {
+        if (json_is_object(j)) {
+            *out = j;
+            j = NULL;
+            rc = API_OK;
+        } else {
+            errf(err, errlen, "%s:%d answered something that is not a JSON object%s%s", c->url.host,
+                 c->url.port, j == NULL ? ": " : "", j == NULL ? je.text : "");
+            rc = API_FAILED;
+        }
+    } else {
+        describe(c, &r, j, err, errlen);
+        rc = r.status == 404 ? API_NOT_FOUND : r.status == 400 ? API_INVALID : API_FAILED;
+    }
+    json_decref(j);
+    http_client_response_free(&r);
+    return rc;
+}
+
+int api_find_customer(const struct http_client *c, const char *kind, const char *value,
+                      json_t **customer, char *err, size_t errlen)
+{
+    *customer = NULL;
+    char *path = strdup("/v1/customers");
+    if (path == NULL || http_client_query_add(&path, kind, value) < 0) {
+        free(path);
+        errf(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = get_object(c, path, customer, err, errlen);
+    free(path);
+    return rc;
+}
+
+/* "/v1/customers/<id><tail>", the id percent-encoded, or NULL. */
+static char *customer_path(const char *id, const char *tail)
+{
+    char *enc = http_client_urlencode(id);
+    if (enc == NULL) {
+        return NULL;
+    }
+    size_t n = strlen("/v1/customers/") + strlen(enc) + strlen(tail) + 1;
+    char *path = malloc(n);
+    if (path != NULL) {
+        snprintf(path, n, "/v1/customers/%s%s", enc, tail);
+    }
+    free(enc);
+    return path;
+}
+
+int api_get_customer(const struct http_client *c, const char *id, json_t **customer, char *err,
+                     size_t errlen)
+{
+    *customer = NULL;
+    char *path = customer_path(id, "");
+    if (path == NULL) {
+        errf(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = get_object(c, path, customer, err, errlen);
+    free(path);
+    return rc;
+}
+
+/* The path of one timeline page of at most limit items, or NULL when out of memory. */
+static char *page_path(const char *id, const struct api_timeline_query *q, size_t limit,
+                       const char *cursor)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%zu", limit);
+    char *path = customer_path(id, "/timeline");
+    if (path == NULL || http_client_query_add(&path, "limit", num) < 0) {
+        goto fail;
+    }
+    const char *params[][2] = {
+        {"channel", q->channel},
+        {"since", q->since},
+        {"until", q->until},
+        {"before", cursor},
+    };
+    for (size_t k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
+        if (params[k][1] != NULL && params[k][1][0] != '\0' &&
+            http_client_query_add(&path, params[k][0], params[k][1]) < 0) {
+            goto fail;
+        }
+    }
+    return path;
+fail:
+    free(path);
+    return NULL;
+}
+
+/* The first n elements of items, as a new array, or NULL. */
+static json_t *first(const json_t *items, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        if (json_array_append(a, json_array_get(items, i)) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
+                 api_items_fn fn, void *arg, char *err, size_t errlen)
+{
+    char *cursor = NULL, *path = NULL;
+    json_t *page = NULL, *cut = NULL;
+    size_t have = 0;
+    int rc = API_OK;
+    for (;;) {
+        size_t want = API_PAGE_MAX;
+        if (q->max > 0 && q->max - have < want) {
+            want = q->max - have;
+        }
+        path = page_path(id, q, want, cursor);
+        if (path == NULL) {
+            errf(err, errlen, "out of memory");
+            rc = API_FAILED;
+            goto out;
+        }
+        rc = get_object(c, path, &page, err, errlen);
+        if (rc < 0) {
+            goto out;
+        }
+        const json_t *items = json_object_get(page, "items");
+        const json_t *next = json_object_get(page, "next_cursor");
+        if (!json_is_array(items) ||
+            (next != NULL && !json_is_string(next) && !json_is_null(next))) {
+            errf(err, errlen, "%s:%d answered a timeline without an items array", c->url.host,
+                 c->url.port);
+            rc = API_FAILED;
+            goto out;
+        }
+        size_t n = json_array_size(items);
+        if (n > want) {
+            /* More than asked for: show no more than the user wants. */
+            cut = first(items, want);
+            if (cut == NULL) {
+                errf(err, errlen, "out of memory");
+                rc = API_FAILED;
+                goto out;
+            }
+            items = cut;
+            n = want;
+        }
+        rc = fn(items, arg);
+        if (rc < 0) {
+            goto out;
+        }
+        have += n;
+        const char *nc = json_string_value(next);
+        /* An empty page or a cursor that does not move would page for ever. */
+        if (nc == NULL || nc[0] == '\0' || n == 0 || (q->max > 0 && have >= q->max) ||
+            (cursor != NULL && strcmp(cursor, nc) == 0)) {
+            break;
+        }
+        free(cursor);
+        cursor = strdup(nc);
+        if (cursor == NULL) {
+            errf(err, errlen, "out of memory");
+            rc = API_FAILED;
+            goto out;
+        }
+        json_decref(cut);
+        json_decref(page);
+        free(path);
+        cut = page = NULL;
+        path = NULL;
+    }
+out:
+    json_decref(cut);
+    json_decref(page);
+    free(path);
+    free(cursor);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * The daemon's read API (CONTRACT §4) as touchline uses it: find a customer by an identifier
+ * or by id, and read their timeline page by page, following the opaque next_cursor. Answers
+ * come back as parsed JSON; error answers become an enum api_result and the server's own
+ * message ("no customer with phone +989123456789"), so that the command line can pick its exit
+ * status and say what went wrong. Blocking, like the HTTP client below it.
+ */
+#ifndef TOUCHLINE_API_H
+#define TOUCHLINE_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "http_client.h"
+
+/* Most items asked for in one request: the daemon's limit on ?limit=. */
+#define API_PAGE_MAX 500
+
+enum api_result {
+    API_OK = 0,
+    API_NOT_FOUND = -1, /* 404 */
+    API_INVALID = -2,   /* 400: the server refused what the user gave (a malformed phone...) */
+    API_FAILED = -3,    /* network, server error, or an answer that makes no sense */
+};
+
+/*
+ * GET /v1/customers?<kind>=<value>, kind one of phone, email, chat, web, external and value
+ * as the user wrote it (the server normalizes it). Returns API_OK with *customer set to the
+ * profile (the caller releases it with json_decref), or a negative enum api_result with err
+ * holding the server's message or what failed.
+ */
+int api_find_customer(const struct http_client *c, const char *kind, const char *value,
+                      json_t **customer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* GET /v1/customers/{id}: the profile; a merged-away id answers the survivor's. Returns as
+ * api_find_customer. */
+int api_get_customer(const struct http_client *c, const char *id, json_t **customer, char *err,
+                     size_t errlen) __attribute__((warn_unused_result));
+
+struct api_timeline_query {
+    const char *channel; /* NULL for every channel */
+    const char *since;   /* RFC 3339, or NULL */
+    const char *until;   /* RFC 3339, or NULL */
+    size_t max;          /* items wanted in all; 0 for every one */
+};
+
+/*
+ * Called with each page's items, newest first, never more than are still wanted; items is
+ * borrowed for the call. Returns 0 to go on, or a negative value to stop the paging with it.
+ */
+typedef int (*api_items_fn)(const json_t *items, void *arg);
+
+/*
+ * Reads the timeline of customer id (GET /v1/customers/{id}/timeline) page after page,
+ * following next_cursor until q->max items came or there are no more, and hands each page to
+ * fn. Returns API_OK, what fn returned when it was negative, or a negative enum api_result with
+ * err set.
+ */
+int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
+                 api_items_fn fn, void *arg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+#endif
