@@ -6,24 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "textwidth.h"
 
 /* How much of a body that is not a JSON error goes into a message. */
 #define SNIPPET_COLS 120
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Describes an error answer in err: the server's message when it sent one, else the start of
  * the body (a proxy's page, say) on one line. */
@@ -32,11 +19,11 @@ static void describe(const struct http_client *c, const struct http_client_respo
 {
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     if (msg != NULL && (r->status == 404 || r->status == 400)) {
-        errf(err, errlen, "%s", msg);
+        errmsg_set(err, errlen, "%s", msg);
         return;
     }
     if (msg != NULL) {
-        errf(err, errlen, "the server answered %d: %s", r->status, msg);
+        errmsg_set(err, errlen, "the server answered %d: %s", r->status, msg);
         return;
     }
     char snippet[SNIPPET_COLS * 4 + 1];
@@ -48,8 +35,8 @@ static void describe(const struct http_client *c, const struct http_client_respo
             *p = ' ';
         }
     }
-    errf(err, errlen, "%s:%d answered %d%s%s", c->url.host, c->url.port, r->status,
-         n > 0 ? ": " : "", snippet);
+    errmsg_set(err, errlen, "%s:%d answered %d%s%s", c->url.host, c->url.port, r->status,
+               n > 0 ? ": " : "", snippet);
 }
 
 /* GETs path and parses the answer. Returns API_OK with *out set to a JSON object, or a
@@ -71,8 +58,8 @@ static int get_object(const struct http_client *c, const char *path, json_t **ou
             j = NULL;
             rc = API_OK;
         } else {
-            errf(err, errlen, "%s:%d answered something that is not a JSON object%s%s", c->url.host,
-                 c->url.port, j == NULL ? ": " : "", j == NULL ? je.text : "");
+            errmsg_set(err, errlen, "%s:%d answered something that is not a JSON object%s%s",
+                       c->url.host, c->url.port, j == NULL ? ": " : "", j == NULL ? je.text : "");
             rc = API_FAILED;
         }
     } else {
@@ -91,7 +78,7 @@ int api_find_customer(const struct http_client *c, const char *kind, const char 
     char *path = strdup("/v1/customers");
     if (path == NULL || http_client_query_add(&path, kind, value) < 0) {
         free(path);
-        errf(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return API_FAILED;
     }
     int rc = get_object(c, path, customer, err, errlen);
@@ -121,7 +108,7 @@ int api_get_customer(const struct http_client *c, const char *id, json_t **custo
     *customer = NULL;
     char *path = customer_path(id, "");
     if (path == NULL) {
-        errf(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return API_FAILED;
     }
     int rc = get_object(c, path, customer, err, errlen);
@@ -184,7 +171,7 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
         }
         path = page_path(id, q, want, cursor);
         if (path == NULL) {
-            errf(err, errlen, "out of memory");
+            errmsg_set(err, errlen, "out of memory");
             rc = API_FAILED;
             goto out;
         }
@@ -196,8 +183,8 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
         const json_t *next = json_object_get(page, "next_cursor");
         if (!json_is_array(items) ||
             (next != NULL && !json_is_string(next) && !json_is_null(next))) {
-            errf(err, errlen, "%s:%d answered a timeline without an items array", c->url.host,
-                 c->url.port);
+            errmsg_set(err, errlen, "%s:%d answered a timeline without an items array", c->url.host,
+                       c->url.port);
             rc = API_FAILED;
             goto out;
         }
@@ -206,7 +193,7 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             /* More than asked for: show no more than the user wants. */
             cut = first(items, want);
             if (cut == NULL) {
-                errf(err, errlen, "out of memory");
+                errmsg_set(err, errlen, "out of memory");
                 rc = API_FAILED;
                 goto out;
             }
@@ -227,7 +214,7 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
         free(cursor);
         cursor = strdup(nc);
         if (cursor == NULL) {
-            errf(err, errlen, "out of memory");
+            errmsg_set(err, errlen, "out of memory");
             rc = API_FAILED;
             goto out;
         }

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+
 /* Limits on what the server sends before the body: one header line, all of them. */
 #define MAX_HEADER_LINE 8192
 #define MAX_HEADERS     65536
@@ -25,20 +27,6 @@
     "Accept: application/json\r\nConnection: close\r\n%s%s%s%s\r\n"
 /* Interim 1xx answers skipped before the real one; the daemon sends none. */
 #define MAX_INTERIM 8
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* True when s holds a byte that cannot go into a request line or header as it is. */
 static bool has_ctl_or_space(const char *s, size_t n)
@@ -56,37 +44,38 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
 {
     memset(out, 0, sizeof(*out));
     if (strncasecmp(url, "https://", 8) == 0) {
-        errf(err, errlen,
-             "%s: https is not supported yet; use http:// (through a TLS proxy if need be)", url);
+        errmsg_set(err, errlen,
+                   "%s: https is not supported yet; use http:// (through a TLS proxy if need be)",
+                   url);
         return HTTP_CLIENT_EURL;
     }
     if (strncasecmp(url, "http://", 7) != 0) {
-        errf(err, errlen, "%s: the URL must start with http://", url);
+        errmsg_set(err, errlen, "%s: the URL must start with http://", url);
         return HTTP_CLIENT_EURL;
     }
     if (strpbrk(url, "?#") != NULL) {
-        errf(err, errlen, "%s: a query or fragment has no place in the API's URL", url);
+        errmsg_set(err, errlen, "%s: a query or fragment has no place in the API's URL", url);
         return HTTP_CLIENT_EURL;
     }
     const char *auth = url + 7;
     size_t alen = strcspn(auth, "/");
     const char *aend = auth + alen;
     if (memchr(auth, '@', alen) != NULL) {
-        errf(err, errlen, "%s: user names in the URL are not supported; use --token", url);
+        errmsg_set(err, errlen, "%s: user names in the URL are not supported; use --token", url);
         return HTTP_CLIENT_EURL;
     }
     const char *host = auth, *hend, *colon = NULL;
     if (*auth == '[') {
         const char *close = memchr(auth, ']', alen);
         if (close == NULL) {
-            errf(err, errlen, "%s: '[' without ']' around the IPv6 address", url);
+            errmsg_set(err, errlen, "%s: '[' without ']' around the IPv6 address", url);
             return HTTP_CLIENT_EURL;
         }
         host = auth + 1;
         hend = close;
         if (close + 1 < aend) {
             if (close[1] != ':') {
-                errf(err, errlen, "%s: unexpected text after the IPv6 address", url);
+                errmsg_set(err, errlen, "%s: unexpected text after the IPv6 address", url);
                 return HTTP_CLIENT_EURL;
             }
             colon = close + 1;
@@ -97,11 +86,11 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
     }
     size_t hlen = (size_t)(hend - host);
     if (hlen == 0) {
-        errf(err, errlen, "%s: no host", url);
+        errmsg_set(err, errlen, "%s: no host", url);
         return HTTP_CLIENT_EURL;
     }
     if (hlen >= sizeof(out->host) || has_ctl_or_space(host, hlen)) {
-        errf(err, errlen, "%s: not a host name", url);
+        errmsg_set(err, errlen, "%s: not a host name", url);
         return HTTP_CLIENT_EURL;
     }
     memcpy(out->host, host, hlen);
@@ -111,7 +100,7 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
         long port = 0;
         const char *p = colon + 1;
         if (p == aend) {
-            errf(err, errlen, "%s: no port after ':'", url);
+            errmsg_set(err, errlen, "%s: no port after ':'", url);
             return HTTP_CLIENT_EURL;
         }
         for (; p < aend; p++) {
@@ -121,7 +110,7 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
             port = port * 10 + (*p - '0');
         }
         if (p != aend || port < 1 || port > 65535) {
-            errf(err, errlen, "%s: the port must be a number from 1 to 65535", url);
+            errmsg_set(err, errlen, "%s: the port must be a number from 1 to 65535", url);
             return HTTP_CLIENT_EURL;
         }
         out->port = (int)port;
@@ -131,7 +120,7 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
         plen--;
     }
     if (plen >= sizeof(out->prefix) || has_ctl_or_space(aend, plen)) {
-        errf(err, errlen, "%s: unusable path", url);
+        errmsg_set(err, errlen, "%s: unusable path", url);
         return HTTP_CLIENT_EURL;
     }
     memcpy(out->prefix, aend, plen);
@@ -152,7 +141,7 @@ int http_client_init(struct http_client *c, const char *url, const char *token, 
             unsigned char ch = (unsigned char)*p;
             /* A line break would end the header and let the token write others. */
             if (ch < 0x20 || ch == 0x7F) {
-                errf(err, errlen, "the token holds a control character (a line break?)");
+                errmsg_set(err, errlen, "the token holds a control character (a line break?)");
                 return HTTP_CLIENT_EURL;
             }
         }
@@ -260,10 +249,11 @@ static long long now_ms(void)
 static int conn_fail(struct conn *c, const char *what, int e)
 {
     if (e == ETIMEDOUT) {
-        errf(c->err, c->errlen, "%s %s: no answer within %d ms", what, c->where, c->timeout_ms);
+        errmsg_set(c->err, c->errlen, "%s %s: no answer within %d ms", what, c->where,
+                   c->timeout_ms);
         return HTTP_CLIENT_ETIMEOUT;
     }
-    errf(c->err, c->errlen, "%s %s: %s", what, c->where, strerror(e));
+    errmsg_set(c->err, c->errlen, "%s %s: %s", what, c->where, strerror(e));
     return HTTP_CLIENT_EIO;
 }
 
@@ -300,8 +290,8 @@ static int conn_open(struct conn *c, const struct http_client_url *url)
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(url->host, port, &hints, &ai);
     if (gai != 0) {
-        errf(c->err, c->errlen, "resolve %s: %s", url->host,
-             gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+        errmsg_set(c->err, c->errlen, "resolve %s: %s", url->host,
+                   gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
         return HTTP_CLIENT_ERESOLVE;
     }
     int last = ECONNREFUSED;
@@ -401,8 +391,8 @@ static int conn_line(struct conn *c, char *line, size_t cap, size_t *budget)
         while (c->start < c->end) {
             char ch = c->buf[c->start++];
             if (*budget == 0 || n + 1 >= cap) {
-                errf(c->err, c->errlen, "%s answered with headers over %s", c->where,
-                     *budget == 0 ? "64 KiB in all" : "8 KiB a line");
+                errmsg_set(c->err, c->errlen, "%s answered with headers over %s", c->where,
+                           *budget == 0 ? "64 KiB in all" : "8 KiB a line");
                 return HTTP_CLIENT_ETOOBIG;
             }
             (*budget)--;
@@ -420,8 +410,8 @@ static int conn_line(struct conn *c, char *line, size_t cap, size_t *budget)
             return r;
         }
         if (r == 0) {
-            errf(c->err, c->errlen, "%s closed the connection before the end of its headers",
-                 c->where);
+            errmsg_set(c->err, c->errlen, "%s closed the connection before the end of its headers",
+                       c->where);
             return HTTP_CLIENT_EPROTOCOL;
         }
     }
@@ -430,8 +420,8 @@ static int conn_line(struct conn *c, char *line, size_t cap, size_t *budget)
 static int body_reserve(struct conn *c, struct body *b, size_t more)
 {
     if (more > HTTP_CLIENT_MAX_BODY - b->len) {
-        errf(c->err, c->errlen, "%s answered with a body over %zu MiB", c->where,
-             HTTP_CLIENT_MAX_BODY >> 20);
+        errmsg_set(c->err, c->errlen, "%s answered with a body over %zu MiB", c->where,
+                   HTTP_CLIENT_MAX_BODY >> 20);
         return HTTP_CLIENT_ETOOBIG;
     }
     size_t need = b->len + more + 1;
@@ -444,7 +434,7 @@ static int body_reserve(struct conn *c, struct body *b, size_t more)
     }
     char *p = realloc(b->data, cap);
     if (p == NULL) {
-        errf(c->err, c->errlen, "out of memory reading the answer of %s", c->where);
+        errmsg_set(c->err, c->errlen, "out of memory reading the answer of %s", c->where);
         return HTTP_CLIENT_ENOMEM;
     }
     b->data = p;
@@ -483,8 +473,9 @@ static int conn_body(struct conn *c, struct body *b, size_t n, bool to_eof)
             if (to_eof) {
                 return 0;
             }
-            errf(c->err, c->errlen, "%s closed the connection %zu bytes before the end of the body",
-                 c->where, n);
+            errmsg_set(c->err, c->errlen,
+                       "%s closed the connection %zu bytes before the end of the body", c->where,
+                       n);
             return HTTP_CLIENT_EIO;
         }
     }
@@ -511,7 +502,7 @@ static int conn_chunked(struct conn *c, struct body *b)
             }
         }
         if (p == line || (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t')) {
-            errf(c->err, c->errlen, "%s sent a bad chunk size \"%.40s\"", c->where, line);
+            errmsg_set(c->err, c->errlen, "%s sent a bad chunk size \"%.40s\"", c->where, line);
             return HTTP_CLIENT_EPROTOCOL;
         }
         if (size == 0) {
@@ -530,7 +521,7 @@ static int conn_chunked(struct conn *c, struct body *b)
             return rc;
         }
         if (line[0] != '\0') {
-            errf(c->err, c->errlen, "%s sent a chunk longer than its size", c->where);
+            errmsg_set(c->err, c->errlen, "%s sent a chunk longer than its size", c->where);
             return HTTP_CLIENT_EPROTOCOL;
         }
     }
@@ -565,7 +556,7 @@ static int conn_head(struct conn *c, struct head *h)
     if (strncmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]) || line[8] != ' ' ||
         !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
         !isdigit((unsigned char)line[11]) || (line[12] != '\0' && line[12] != ' ')) {
-        errf(c->err, c->errlen, "%s did not answer HTTP/1.x: \"%.60s\"", c->where, line);
+        errmsg_set(c->err, c->errlen, "%s did not answer HTTP/1.x: \"%.60s\"", c->where, line);
         return HTTP_CLIENT_EPROTOCOL;
     }
     h->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
@@ -579,7 +570,7 @@ static int conn_head(struct conn *c, struct head *h)
         }
         char *colon = strchr(line, ':');
         if (colon == NULL) {
-            errf(c->err, c->errlen, "%s sent a malformed header \"%.60s\"", c->where, line);
+            errmsg_set(c->err, c->errlen, "%s sent a malformed header \"%.60s\"", c->where, line);
             return HTTP_CLIENT_EPROTOCOL;
         }
         *colon = '\0';
@@ -599,7 +590,8 @@ static int conn_head(struct conn *c, struct head *h)
                 n = n > HTTP_CLIENT_MAX_BODY ? n : n * 10 + (size_t)(*p - '0');
             }
             if (p == v || *p != '\0' || (h->has_length && n != h->length)) {
-                errf(c->err, c->errlen, "%s sent a bad Content-Length \"%.40s\"", c->where, v);
+                errmsg_set(c->err, c->errlen, "%s sent a bad Content-Length \"%.40s\"", c->where,
+                           v);
                 return HTTP_CLIENT_EPROTOCOL;
             }
             h->has_length = true;
@@ -613,7 +605,8 @@ static int request(const struct http_client *hc, const char *method, const char 
 {
     memset(resp, 0, sizeof(*resp));
     if (path[0] != '/' || has_ctl_or_space(path, strlen(path))) {
-        errf(err, errlen, "request path must start with '/' and hold no spaces: \"%.80s\"", path);
+        errmsg_set(err, errlen, "request path must start with '/' and hold no spaces: \"%.80s\"",
+                   path);
         return HTTP_CLIENT_EURL;
     }
     int rc;
@@ -621,7 +614,7 @@ static int request(const struct http_client *hc, const char *method, const char 
     struct body b = {0};
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        errf(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return HTTP_CLIENT_ENOMEM;
     }
     c->fd = -1;
@@ -652,7 +645,7 @@ static int request(const struct http_client *hc, const char *method, const char 
                       bearer, token, crlf, length);
     head = hn >= 0 ? malloc((size_t)hn + 1) : NULL;
     if (head == NULL) {
-        errf(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         rc = HTTP_CLIENT_ENOMEM;
         goto out;
     }
@@ -679,7 +672,7 @@ static int request(const struct http_client *hc, const char *method, const char 
         }
     } while (h.status >= 100 && h.status < 200 && ++interim < MAX_INTERIM);
     if (h.status < 200) {
-        errf(err, errlen, "%s sent only interim answers", c->where);
+        errmsg_set(err, errlen, "%s sent only interim answers", c->where);
         rc = HTTP_CLIENT_EPROTOCOL;
         goto out;
     }

@@ -11,6 +11,8 @@
 
 #include <openssl/crypto.h>
 
+#include "errmsg.h"
+
 enum opt_type {
     OPT_STRING,
     OPT_INT,
@@ -77,17 +79,6 @@ static const struct option_def options[] = {
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static char **str_slot(struct config *cfg, const struct option_def *o)
 {
     return (char **)((char *)cfg + o->offset);
@@ -121,11 +112,11 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
             end++;
         }
         if (errno != 0 || end == value || *end != '\0') {
-            errf(why, whylen, "\"%s\" is not an integer", value);
+            errmsg_set(why, whylen, "\"%s\" is not an integer", value);
             return -1;
         }
         if (v < o->min || v > o->max) {
-            errf(why, whylen, "%ld is out of range %ld-%ld", v, o->min, o->max);
+            errmsg_set(why, whylen, "%ld is out of range %ld-%ld", v, o->min, o->max);
             return -1;
         }
         *int_slot(cfg, o) = (int)v;
@@ -146,7 +137,7 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
             nv = strdup(value);
         }
         if (nv == NULL) {
-            errf(why, whylen, "out of memory");
+            errmsg_set(why, whylen, "out of memory");
             return -1;
         }
         free(*slot);
@@ -154,7 +145,7 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
         return 0;
     }
     }
-    errf(why, whylen, "unknown option type");
+    errmsg_set(why, whylen, "unknown option type");
     return -1;
 }
 
@@ -183,10 +174,10 @@ static char *reader(char *str, int num, void *stream)
     if (n > 0 && r[n - 1] == '\n') {
         st->next_line++;
     } else if (!feof(st->f) && !st->failed) {
-        errf(st->err, st->errlen,
-             "%s:%d: line longer than %d bytes (repeat a list key to split "
-             "a long list)",
-             st->path, st->line, num - 2);
+        errmsg_set(st->err, st->errlen,
+                   "%s:%d: line longer than %d bytes (repeat a list key to split "
+                   "a long list)",
+                   st->path, st->line, num - 2);
         st->failed = true;
     }
     return r;
@@ -200,20 +191,22 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     const struct option_def *o = find_option(section, name);
     if (o == NULL) {
-        errf(st->err, st->errlen, "%s:%d: unknown key \"%s\" in section [%s]", st->path, st->line,
-             name, section);
+        errmsg_set(st->err, st->errlen, "%s:%d: unknown key \"%s\" in section [%s]", st->path,
+                   st->line, name, section);
         st->failed = true;
         return 0;
     }
     size_t idx = (size_t)(o - options);
     if (st->seen[idx] && o->type != OPT_LIST) {
-        errf(st->err, st->errlen, "%s:%d: [%s] %s is set twice", st->path, st->line, section, name);
+        errmsg_set(st->err, st->errlen, "%s:%d: [%s] %s is set twice", st->path, st->line, section,
+                   name);
         st->failed = true;
         return 0;
     }
     char why[256];
     if (set_option(st->cfg, o, value, st->seen[idx], why, sizeof(why)) < 0) {
-        errf(st->err, st->errlen, "%s:%d: [%s] %s: %s", st->path, st->line, section, name, why);
+        errmsg_set(st->err, st->errlen, "%s:%d: [%s] %s: %s", st->path, st->line, section, name,
+                   why);
         st->failed = true;
         return 0;
     }
@@ -241,117 +234,113 @@ static char *trim_inplace(char *s)
     return s;
 }
 
-static int derive_never_merge(struct config *cfg, char *err, size_t errlen, const char *where)
+/* What one item of a comma-separated list option adds to the config. */
+typedef int (*item_fn)(struct config *cfg, char *item, char *err, size_t errlen, const char *where);
+
+/* Calls fn for each non-empty, trimmed item of a comma-separated list. Returns 0 or -1. */
+static int for_each_item(struct config *cfg, const char *list, item_fn fn, char *err, size_t errlen,
+                         const char *where)
 {
-    char *copy = strdup(cfg->identity_never_merge);
+    char *copy = strdup(list);
     if (copy == NULL) {
-        errf(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         return -1;
     }
-    int rc = -1;
+    int rc = 0;
     char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
+         tok = strtok_r(NULL, ",", &save)) {
         char *item = trim_inplace(tok);
-        if (*item == '\0') {
-            continue;
+        if (*item != '\0') {
+            rc = fn(cfg, item, err, errlen, where);
         }
-        char *colon = strchr(item, ':');
-        enum ident_kind kind;
-        if (colon == NULL) {
-            errf(err, errlen, "%s: [identity] never_merge: \"%s\" must be kind:value", where, item);
-            goto out;
-        }
-        *colon = '\0';
-        if (normalize_kind_parse(item, &kind) < 0) {
-            errf(err, errlen, "%s: [identity] never_merge: unknown identifier kind \"%s\"", where,
-                 item);
-            goto out;
-        }
-        char norm[NORMALIZE_MAX + 1];
-        const char *why;
-        if (normalize_identifier(kind, colon + 1, strlen(colon + 1), &cfg->record_opts.norm, norm,
-                                 &why) < 0) {
-            errf(err, errlen, "%s: [identity] never_merge: %s \"%s\" %s", where, item, colon + 1,
-                 why);
-            goto out;
-        }
-        char **grown = realloc(cfg->never_merge, (cfg->n_never_merge + 1) * sizeof(char *));
-        if (grown == NULL) {
-            errf(err, errlen, "out of memory");
-            goto out;
-        }
-        cfg->never_merge = grown;
-        size_t len = strlen(item) + strlen(norm) + 2;
-        char *entry = malloc(len);
-        if (entry == NULL) {
-            errf(err, errlen, "out of memory");
-            goto out;
-        }
-        snprintf(entry, len, "%s:%s", item, norm);
-        cfg->never_merge[cfg->n_never_merge++] = entry;
     }
-    cfg->record_opts.never_merge = (const char *const *)cfg->never_merge;
-    cfg->record_opts.n_never_merge = cfg->n_never_merge;
-    rc = 0;
-out:
     free(copy);
     return rc;
 }
 
-static int derive_tokens(struct config *cfg, char *err, size_t errlen, const char *where)
+static int add_never_merge(struct config *cfg, char *item, char *err, size_t errlen,
+                           const char *where)
 {
-    char *copy = strdup(cfg->auth_tokens);
-    if (copy == NULL) {
-        errf(err, errlen, "out of memory");
+    char *colon = strchr(item, ':');
+    enum ident_kind kind;
+    if (colon == NULL) {
+        errmsg_set(err, errlen, "%s: [identity] never_merge: \"%s\" must be kind:value", where,
+                   item);
         return -1;
     }
-    int rc = -1;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        char *item = trim_inplace(tok);
-        if (*item == '\0') {
-            continue;
-        }
-        char *c1 = strchr(item, ':');
-        if (c1 == NULL || c1 == item || c1[1] == '\0' || c1[1] == ':') {
-            errf(err, errlen, "%s: [auth] tokens: entry %zu must be name:secret[:sources]", where,
-                 cfg->n_tokens + 1);
-            goto out;
-        }
-        *c1 = '\0';
-        char *secret = c1 + 1;
-        char *c2 = strchr(secret, ':');
-        const char *sources = "*";
-        if (c2 != NULL) {
-            *c2 = '\0';
-            sources = c2 + 1;
-        }
-        if (strlen(secret) < 8) {
-            errf(err, errlen, "%s: [auth] tokens: the token of \"%s\" is shorter than 8 characters",
-                 where, item);
-            goto out;
-        }
-        struct config_token *grown =
-            realloc(cfg->tokens, (cfg->n_tokens + 1) * sizeof(struct config_token));
-        if (grown == NULL) {
-            errf(err, errlen, "out of memory");
-            goto out;
-        }
-        cfg->tokens = grown;
-        struct config_token *t = &cfg->tokens[cfg->n_tokens];
-        t->name = strdup(item);
-        t->secret = strdup(secret);
-        t->sources = strdup(sources);
-        cfg->n_tokens++;
-        if (t->name == NULL || t->secret == NULL || t->sources == NULL) {
-            errf(err, errlen, "out of memory");
-            goto out;
-        }
+    *colon = '\0';
+    if (normalize_kind_parse(item, &kind) < 0) {
+        errmsg_set(err, errlen, "%s: [identity] never_merge: unknown identifier kind \"%s\"", where,
+                   item);
+        return -1;
     }
-    rc = 0;
-out:
-    free(copy);
-    return rc;
+    char norm[NORMALIZE_MAX + 1];
+    const char *why;
+    if (normalize_identifier(kind, colon + 1, strlen(colon + 1), &cfg->record_opts.norm, norm,
+                             &why) < 0) {
+        errmsg_set(err, errlen, "%s: [identity] never_merge: %s \"%s\" %s", where, item, colon + 1,
+                   why);
+        return -1;
+    }
+    char **grown = realloc(cfg->never_merge, (cfg->n_never_merge + 1) * sizeof(char *));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->never_merge = grown;
+    size_t len = strlen(item) + strlen(norm) + 2;
+    char *entry = malloc(len);
+    if (entry == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(entry, len, "%s:%s", item, norm);
+    cfg->never_merge[cfg->n_never_merge++] = entry;
+    cfg->record_opts.never_merge = (const char *const *)cfg->never_merge;
+    cfg->record_opts.n_never_merge = cfg->n_never_merge;
+    return 0;
+}
+
+static int add_token(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+{
+    char *c1 = strchr(item, ':');
+    if (c1 == NULL || c1 == item || c1[1] == '\0' || c1[1] == ':') {
+        errmsg_set(err, errlen, "%s: [auth] tokens: entry %zu must be name:secret[:sources]", where,
+                   cfg->n_tokens + 1);
+        return -1;
+    }
+    *c1 = '\0';
+    char *secret = c1 + 1;
+    char *c2 = strchr(secret, ':');
+    const char *sources = "*";
+    if (c2 != NULL) {
+        *c2 = '\0';
+        sources = c2 + 1;
+    }
+    if (strlen(secret) < 8) {
+        errmsg_set(err, errlen,
+                   "%s: [auth] tokens: the token of \"%s\" is shorter than 8 characters", where,
+                   item);
+        return -1;
+    }
+    struct config_token *grown =
+        realloc(cfg->tokens, (cfg->n_tokens + 1) * sizeof(struct config_token));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->tokens = grown;
+    struct config_token *t = &cfg->tokens[cfg->n_tokens];
+    t->name = strdup(item);
+    t->secret = strdup(secret);
+    t->sources = strdup(sources);
+    cfg->n_tokens++;
+    if (t->name == NULL || t->secret == NULL || t->sources == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 static bool digits_only(const char *s, size_t maxlen)
@@ -408,26 +397,28 @@ static int validate(struct config *cfg, char *err, size_t errlen)
     char host[256];
     int port;
     if (config_split_listen(cfg->listen_tcp, host, sizeof(host), &port) < 0) {
-        errf(err, errlen, "%s: [listen] tcp: \"%s\" is not host:port", where, cfg->listen_tcp);
+        errmsg_set(err, errlen, "%s: [listen] tcp: \"%s\" is not host:port", where,
+                   cfg->listen_tcp);
         return -1;
     }
     if (config_split_listen(cfg->listen_http, host, sizeof(host), &port) < 0) {
-        errf(err, errlen, "%s: [listen] http: \"%s\" is not host:port", where, cfg->listen_http);
+        errmsg_set(err, errlen, "%s: [listen] http: \"%s\" is not host:port", where,
+                   cfg->listen_http);
         return -1;
     }
     if (log_level_parse(cfg->log_level, &cfg->level) < 0) {
-        errf(err, errlen, "%s: [log] level: \"%s\" is not error, warn, info or debug", where,
-             cfg->log_level);
+        errmsg_set(err, errlen, "%s: [log] level: \"%s\" is not error, warn, info or debug", where,
+                   cfg->log_level);
         return -1;
     }
     if (!digits_only(cfg->identity_default_country_code, 4)) {
-        errf(err, errlen, "%s: [identity] default_country_code: \"%s\" must be 1-4 digits", where,
-             cfg->identity_default_country_code);
+        errmsg_set(err, errlen, "%s: [identity] default_country_code: \"%s\" must be 1-4 digits",
+                   where, cfg->identity_default_country_code);
         return -1;
     }
     if (!digits_only(cfg->identity_trunk_prefix, 4)) {
-        errf(err, errlen, "%s: [identity] trunk_prefix: \"%s\" must be up to 4 digits", where,
-             cfg->identity_trunk_prefix);
+        errmsg_set(err, errlen, "%s: [identity] trunk_prefix: \"%s\" must be up to 4 digits", where,
+                   cfg->identity_trunk_prefix);
         return -1;
     }
     normalize_opts_default(&cfg->record_opts.norm);
@@ -435,10 +426,8 @@ static int validate(struct config *cfg, char *err, size_t errlen)
              cfg->identity_default_country_code);
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
-    if (derive_never_merge(cfg, err, errlen, where) < 0) {
-        return -1;
-    }
-    if (derive_tokens(cfg, err, errlen, where) < 0) {
+    if (for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0) {
         return -1;
     }
     return 0;
@@ -450,21 +439,22 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     char why[256];
     for (size_t i = 0; i < N_OPTIONS; i++) {
         if (set_option(cfg, &options[i], options[i].def, false, why, sizeof(why)) < 0) {
-            errf(err, errlen, "default of [%s] %s: %s", options[i].section, options[i].key, why);
+            errmsg_set(err, errlen, "default of [%s] %s: %s", options[i].section, options[i].key,
+                       why);
             return -1;
         }
     }
     if (path != NULL) {
         cfg->path = strdup(path);
         if (cfg->path == NULL) {
-            errf(err, errlen, "out of memory");
+            errmsg_set(err, errlen, "out of memory");
             return -1;
         }
         struct parse_state st = {
             .cfg = cfg, .path = path, .next_line = 1, .err = err, .errlen = errlen};
         st.f = fopen(path, "r");
         if (st.f == NULL) {
-            errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+            errmsg_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
             return -1;
         }
         int rc = ini_parse_stream(reader, &st, handler, &st);
@@ -473,8 +463,8 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
             return -1;
         }
         if (rc != 0) {
-            errf(err, errlen, "%s:%d: not an INI line (expected [section] or key = value)", path,
-                 rc > 0 ? rc : st.line);
+            errmsg_set(err, errlen, "%s:%d: not an INI line (expected [section] or key = value)",
+                       path, rc > 0 ? rc : st.line);
             return -1;
         }
     }
@@ -486,7 +476,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
             continue;
         }
         if (set_option(cfg, &options[i], v, false, why, sizeof(why)) < 0) {
-            errf(err, errlen, "environment %s: %s", name, why);
+            errmsg_set(err, errlen, "environment %s: %s", name, why);
             return -1;
         }
     }

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
+#include "errmsg.h"
+
 #define ATTRIBUTES_MAX (16 * 1024)
 #define BODY_MAX       65536
 #define TAGS_MAX       32
@@ -28,17 +30,6 @@ static const char *const known_fields[] = {
     "id",        "source", "external_id", "channel",    "direction", "occurred_at", "customer",
     "agent",     "status", "duration_s",  "subject",    "body",      "thread",      "stage",
     "sentiment", "score",  "tags",        "attributes", NULL};
-
-static void fail(char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(char *msg, size_t msglen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msglen, fmt, ap);
-    va_end(ap);
-}
 
 static bool in_set(const char *s, const char *const *set)
 {
@@ -93,7 +84,7 @@ json_t *record_parse_json(const char *line, size_t len, char *msg, size_t msglen
     json_error_t err;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (root == NULL) {
-        fail(msg, msglen, "invalid JSON at column %d: %s", err.column, err.text);
+        errmsg_set(msg, msglen, "invalid JSON at column %d: %s", err.column, err.text);
     }
     return root;
 }
@@ -108,18 +99,18 @@ static int get_string(json_t *obj, const char *field, size_t max, bool bytes, co
         return 0;
     }
     if (!json_is_string(v)) {
-        fail(msg, msglen, "%s: must be a string", field);
+        errmsg_set(msg, msglen, "%s: must be a string", field);
         return -1;
     }
     const char *s = json_string_value(v);
     if (json_string_length(v) != strlen(s)) {
-        fail(msg, msglen, "%s: must not contain NUL characters", field);
+        errmsg_set(msg, msglen, "%s: must not contain NUL characters", field);
         return -1;
     }
     size_t n = bytes ? strlen(s) : utf8_chars(s);
     if (n > max) {
-        fail(msg, msglen, "%s: is %zu %s long, the limit is %zu", field, n,
-             bytes ? "bytes" : "characters", max);
+        errmsg_set(msg, msglen, "%s: is %zu %s long, the limit is %zu", field, n,
+                   bytes ? "bytes" : "characters", max);
         return -1;
     }
     *out = s;
@@ -135,7 +126,8 @@ static int get_enum(json_t *obj, const char *field, const char *const *set, cons
     if (*out != NULL && !in_set(*out, set)) {
         char allowed[256], q[96];
         join_set(set, allowed, sizeof(allowed));
-        fail(msg, msglen, "%s: %s is not one of %s", field, quote(*out, q, sizeof(q)), allowed);
+        errmsg_set(msg, msglen, "%s: %s is not one of %s", field, quote(*out, q, sizeof(q)),
+                   allowed);
         return -1;
     }
     return 0;
@@ -150,12 +142,12 @@ static int get_integer(json_t *obj, const char *field, long long min, long long 
         return 0;
     }
     if (!json_is_integer(v)) {
-        fail(msg, msglen, "%s: must be an integer", field);
+        errmsg_set(msg, msglen, "%s: must be an integer", field);
         return -1;
     }
     long long x = json_integer_value(v);
     if (x < min || x > max) {
-        fail(msg, msglen, "%s: %lld is out of range %lld-%lld", field, x, min, max);
+        errmsg_set(msg, msglen, "%s: %lld is out of range %lld-%lld", field, x, min, max);
         return -1;
     }
     *has = true;
@@ -187,7 +179,7 @@ static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, 
     char q[96];
     const char *kname = normalize_kind_name(kind);
     if (normalize_identifier(kind, raw, rawlen, &opts->norm, norm, &why) < 0) {
-        fail(msg, msglen, "customer.%s: %s %s", kname, quote(raw, q, sizeof(q)), why);
+        errmsg_set(msg, msglen, "customer.%s: %s %s", kname, quote(raw, q, sizeof(q)), why);
         return -1;
     }
     for (size_t i = 0; i < rec->n_idents; i++) {
@@ -196,12 +188,12 @@ static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, 
         }
     }
     if (rec->n_idents >= RECORD_MAX_IDENTS) {
-        fail(msg, msglen, "customer: more than %d identifiers", RECORD_MAX_IDENTS);
+        errmsg_set(msg, msglen, "customer: more than %d identifiers", RECORD_MAX_IDENTS);
         return -1;
     }
     char *copy = strdup(norm);
     if (copy == NULL) {
-        fail(msg, msglen, "customer.%s: out of memory", kname);
+        errmsg_set(msg, msglen, "customer.%s: out of memory", kname);
         return -1;
     }
     struct record_ident *id = &rec->idents[rec->n_idents++];
@@ -223,11 +215,11 @@ static int parse_customer(struct record *rec, json_t *cust, const struct record_
                           char *msg, size_t msglen)
 {
     if (cust == NULL || json_is_null(cust)) {
-        fail(msg, msglen, "customer: missing (required, with at least one identifier)");
+        errmsg_set(msg, msglen, "customer: missing (required, with at least one identifier)");
         return -1;
     }
     if (!json_is_object(cust)) {
-        fail(msg, msglen, "customer: must be an object");
+        errmsg_set(msg, msglen, "customer: must be an object");
         return -1;
     }
     const char *key;
@@ -247,7 +239,7 @@ static int parse_customer(struct record *rec, json_t *cust, const struct record_
                 json_array_foreach(v, i, item)
                 {
                     if (!json_is_string(item)) {
-                        fail(msg, msglen, "customer.%s[%zu]: must be a string", key, i);
+                        errmsg_set(msg, msglen, "customer.%s[%zu]: must be a string", key, i);
                         return -1;
                     }
                     if (add_ident(rec, kind, json_string_value(item), json_string_length(item),
@@ -256,20 +248,21 @@ static int parse_customer(struct record *rec, json_t *cust, const struct record_
                     }
                 }
             } else if (!json_is_null(v)) {
-                fail(msg, msglen, "customer.%s: must be a string or an array of strings", key);
+                errmsg_set(msg, msglen, "customer.%s: must be a string or an array of strings",
+                           key);
                 return -1;
             }
         } else if (strcmp(key, "name") == 0) {
             if (!json_is_string(v) && !json_is_null(v)) {
-                fail(msg, msglen, "customer.name: must be a string");
+                errmsg_set(msg, msglen, "customer.name: must be a string");
                 return -1;
             }
             if (json_is_string(v)) {
                 rec->name = json_string_value(v);
                 if (utf8_chars(rec->name) > NAME_CHARS_MAX ||
                     strlen(rec->name) != json_string_length(v)) {
-                    fail(msg, msglen, "customer.name: longer than %d characters or has NUL",
-                         NAME_CHARS_MAX);
+                    errmsg_set(msg, msglen, "customer.name: longer than %d characters or has NUL",
+                               NAME_CHARS_MAX);
                     return -1;
                 }
             }
@@ -278,30 +271,30 @@ static int parse_customer(struct record *rec, json_t *cust, const struct record_
                 continue;
             }
             if (!json_is_object(v)) {
-                fail(msg, msglen, "customer.traits: must be an object");
+                errmsg_set(msg, msglen, "customer.traits: must be an object");
                 return -1;
             }
             rec->traits_json = json_dumps(v, JSON_COMPACT);
             if (rec->traits_json == NULL) {
-                fail(msg, msglen, "customer.traits: cannot be serialized");
+                errmsg_set(msg, msglen, "customer.traits: cannot be serialized");
                 return -1;
             }
             if (strlen(rec->traits_json) > ATTRIBUTES_MAX) {
-                fail(msg, msglen, "customer.traits: larger than %d bytes", ATTRIBUTES_MAX);
+                errmsg_set(msg, msglen, "customer.traits: larger than %d bytes", ATTRIBUTES_MAX);
                 return -1;
             }
         } else {
             char q[96];
-            fail(msg, msglen,
-                 "customer.%s: unknown field (known: phone, email, chat, web, "
-                 "external, name, traits)",
-                 quote(key, q, sizeof(q)) /* quoted */);
+            errmsg_set(msg, msglen,
+                       "customer.%s: unknown field (known: phone, email, chat, web, "
+                       "external, name, traits)",
+                       quote(key, q, sizeof(q)) /* quoted */);
             return -1;
         }
     }
     if (rec->n_idents == 0) {
-        fail(msg, msglen,
-             "customer: needs at least one identifier (phone, email, chat, web, external)");
+        errmsg_set(msg, msglen,
+                   "customer: needs at least one identifier (phone, email, chat, web, external)");
         return -1;
     }
     return 0;
@@ -313,11 +306,12 @@ static int parse_tags(struct record *rec, json_t *tags, char *msg, size_t msglen
         return 0;
     }
     if (!json_is_array(tags)) {
-        fail(msg, msglen, "tags: must be an array of strings");
+        errmsg_set(msg, msglen, "tags: must be an array of strings");
         return -1;
     }
     if (json_array_size(tags) > TAGS_MAX) {
-        fail(msg, msglen, "tags: %zu items, the limit is %d", json_array_size(tags), TAGS_MAX);
+        errmsg_set(msg, msglen, "tags: %zu items, the limit is %d", json_array_size(tags),
+                   TAGS_MAX);
         return -1;
     }
     size_t i;
@@ -325,17 +319,17 @@ static int parse_tags(struct record *rec, json_t *tags, char *msg, size_t msglen
     json_array_foreach(tags, i, t)
     {
         if (!json_is_string(t) || strlen(json_string_value(t)) != json_string_length(t)) {
-            fail(msg, msglen, "tags[%zu]: must be a string", i);
+            errmsg_set(msg, msglen, "tags[%zu]: must be a string", i);
             return -1;
         }
         if (utf8_chars(json_string_value(t)) > TAG_CHARS_MAX) {
-            fail(msg, msglen, "tags[%zu]: longer than %d characters", i, TAG_CHARS_MAX);
+            errmsg_set(msg, msglen, "tags[%zu]: longer than %d characters", i, TAG_CHARS_MAX);
             return -1;
         }
     }
     rec->tags_json = json_dumps(tags, JSON_COMPACT);
     if (rec->tags_json == NULL) {
-        fail(msg, msglen, "tags: out of memory");
+        errmsg_set(msg, msglen, "tags: out of memory");
         return -1;
     }
     return 0;
@@ -347,17 +341,18 @@ static int parse_attributes(struct record *rec, json_t *attrs, char *msg, size_t
         return 0;
     }
     if (!json_is_object(attrs)) {
-        fail(msg, msglen, "attributes: must be an object");
+        errmsg_set(msg, msglen, "attributes: must be an object");
         return -1;
     }
     rec->attributes_json = json_dumps(attrs, JSON_COMPACT);
     if (rec->attributes_json == NULL) {
-        fail(msg, msglen, "attributes: cannot be serialized");
+        errmsg_set(msg, msglen, "attributes: cannot be serialized");
         return -1;
     }
     size_t n = strlen(rec->attributes_json);
     if (n > ATTRIBUTES_MAX) {
-        fail(msg, msglen, "attributes: %zu bytes serialized, the limit is %d", n, ATTRIBUTES_MAX);
+        errmsg_set(msg, msglen, "attributes: %zu bytes serialized, the limit is %d", n,
+                   ATTRIBUTES_MAX);
         return -1;
     }
     return 0;
@@ -560,12 +555,12 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
 {
     *out = NULL;
     if (!json_is_object(root)) {
-        fail(msg, msglen, "a record must be a JSON object");
+        errmsg_set(msg, msglen, "a record must be a JSON object");
         return RECORD_EINVALID;
     }
     struct record *rec = calloc(1, sizeof(*rec));
     if (rec == NULL) {
-        fail(msg, msglen, "out of memory");
+        errmsg_set(msg, msglen, "out of memory");
         return RECORD_EINVALID;
     }
     rec->root = json_incref(root);
@@ -575,7 +570,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
     json_object_foreach(root, key, v)
     {
         if (!in_set(key, known_fields)) {
-            fail(msg, msglen, "%s: unknown field", quote(key, q, sizeof(q)));
+            errmsg_set(msg, msglen, "%s: unknown field", quote(key, q, sizeof(q)));
             goto invalid;
         }
     }
@@ -585,19 +580,19 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         goto invalid;
     }
     if (rec->source == NULL) {
-        fail(msg, msglen, "source: missing (required)");
+        errmsg_set(msg, msglen, "source: missing (required)");
         goto invalid;
     }
     if (!source_ok(rec->source)) {
-        fail(msg, msglen, "source: %s must be 1-64 characters of [A-Za-z0-9._:-]",
-             quote(rec->source, q, sizeof(q)));
+        errmsg_set(msg, msglen, "source: %s must be 1-64 characters of [A-Za-z0-9._:-]",
+                   quote(rec->source, q, sizeof(q)));
         goto invalid;
     }
     if (get_enum(root, "channel", channels, &rec->channel, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->channel == NULL) {
-        fail(msg, msglen, "channel: missing (required)");
+        errmsg_set(msg, msglen, "channel: missing (required)");
         goto invalid;
     }
     const char *ts;
@@ -605,15 +600,15 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         goto invalid;
     }
     if (ts == NULL) {
-        fail(msg, msglen, "occurred_at: missing (required)");
+        errmsg_set(msg, msglen, "occurred_at: missing (required)");
         goto invalid;
     }
     int64_t us;
     if (record_parse_time(ts, &us) < 0) {
-        fail(msg, msglen,
-             "occurred_at: %s is not an RFC 3339 timestamp "
-             "(2026-11-18T09:15:00+03:30 or ...Z)",
-             quote(ts, q, sizeof(q)));
+        errmsg_set(msg, msglen,
+                   "occurred_at: %s is not an RFC 3339 timestamp "
+                   "(2026-11-18T09:15:00+03:30 or ...Z)",
+                   quote(ts, q, sizeof(q)));
         goto invalid;
     }
     record_format_time(us, rec->occurred_at);
@@ -625,7 +620,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         goto invalid;
     }
     if (rec->external_id != NULL && rec->external_id[0] == '\0') {
-        fail(msg, msglen, "external_id: must not be empty");
+        errmsg_set(msg, msglen, "external_id: must not be empty");
         goto invalid;
     }
     const char *id;
@@ -634,7 +629,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
     }
     if (id != NULL) {
         if (record_canonical_uuid(id, rec->id) < 0) {
-            fail(msg, msglen, "id: %s is not a UUID", quote(id, q, sizeof(q)));
+            errmsg_set(msg, msglen, "id: %s is not a UUID", quote(id, q, sizeof(q)));
             goto invalid;
         }
         rec->id_given = true;
@@ -671,8 +666,8 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         if (!ok) {
             char allowed[256];
             join_set(statuses != NULL ? statuses : message_statuses, allowed, sizeof(allowed));
-            fail(msg, msglen, "status: %s is not a status of channel %s (%s)",
-                 quote(rec->status, q, sizeof(q)), rec->channel, allowed);
+            errmsg_set(msg, msglen, "status: %s is not a status of channel %s (%s)",
+                       quote(rec->status, q, sizeof(q)), rec->channel, allowed);
             goto invalid;
         }
     }
