@@ -8,21 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 
 /* Any constant will do as long as every touchlined uses the same one. */
 #define MIGRATION_LOCK "7463686972"
 
 /* Opens the transaction, waits for any other daemon migrating, and lists what is applied. */
-static const char SQL_BEGIN[] =
-    "BEGIN;"
-    "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ");"
-    "SET LOCAL client_min_messages = warning;"
-    "CREATE SCHEMA IF NOT EXISTS touchline;"
-    "CREATE TABLE IF NOT EXISTS touchline.schema_migrations ("
-    " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
-    "SELECT version FROM touchline.schema_migrations";
-static const char SQL_RECORD[] = "INSERT INTO touchline.schema_migrations (version) VALUES (";
+static const char SQL_BEGIN[] = "BEGIN;"
+                                "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ");"
+                                "SET LOCAL client_min_messages = warning;"
+                                "CREATE SCHEMA IF NOT EXISTS touchline;"
+                                "CREATE TABLE IF NOT EXISTS touchline.schema_migrations ("
+                                " version text PRIMARY KEY, checksum text NOT NULL,"
+                                " applied_at timestamptz NOT NULL DEFAULT now());"
+                                "SELECT version, checksum FROM touchline.schema_migrations";
+static const char SQL_RECORD[] =
+    "INSERT INTO touchline.schema_migrations (version, checksum) VALUES (";
 static const char SQL_COMMIT[] = "COMMIT";
 
 enum step {
@@ -51,6 +54,21 @@ struct migrate {
 };
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
+
+/* SHA-256 of a migration's text, in hex: a recorded migration whose file has changed since
+ * is refused rather than silently skipped. */
+static void checksum(const char *sql, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    out[0] = '\0';
+    if (EVP_Digest(sql, strlen(sql), md, &len, EVP_sha256(), NULL) != 1) {
+        return;
+    }
+    for (unsigned int i = 0; i < len && i < 32; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+}
 
 static void fail(struct migrate *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -123,8 +141,10 @@ static void next(struct migrate *m)
         return;
     }
     const struct migration *mg = &migrate_embedded[m->current];
+    char sum[65];
+    checksum(mg->sql, sum);
     char *lit = PQescapeLiteral(m->pg, mg->name, strlen(mg->name));
-    size_t len = strlen(mg->sql) + strlen(SQL_RECORD) + (lit != NULL ? strlen(lit) : 0) + 8;
+    size_t len = strlen(mg->sql) + strlen(SQL_RECORD) + (lit != NULL ? strlen(lit) : 0) + 80;
     char *sql = lit != NULL ? malloc(len) : NULL;
     if (sql == NULL) {
         PQfreemem(lit);
@@ -132,7 +152,7 @@ static void next(struct migrate *m)
         return;
     }
     /* The file and its record in one round trip; the newline ends a trailing comment. */
-    snprintf(sql, len, "%s\n;%s%s)", mg->sql, SQL_RECORD, lit);
+    snprintf(sql, len, "%s\n;%s%s, '%s')", mg->sql, SQL_RECORD, lit, sum);
     PQfreemem(lit);
     m->step = STEP_APPLY;
     send_sql(m, sql);
@@ -183,13 +203,24 @@ static void on_result(struct migrate *m, PGresult *res)
             return;
         }
     }
-    if (m->step == STEP_BEGIN && st == PGRES_TUPLES_OK && PQnfields(res) == 1 &&
+    if (m->step == STEP_BEGIN && st == PGRES_TUPLES_OK && PQnfields(res) == 2 &&
         strcmp(PQfname(res, 0), "version") == 0) {
         for (int r = 0; r < PQntuples(res); r++) {
             for (size_t i = 0; i < m->n_migrations; i++) {
-                if (strcmp(PQgetvalue(res, r, 0), migrate_embedded[i].name) == 0) {
-                    m->applied[i] = true;
+                if (strcmp(PQgetvalue(res, r, 0), migrate_embedded[i].name) != 0) {
+                    continue;
                 }
+                char sum[65];
+                checksum(migrate_embedded[i].sql, sum);
+                if (strcmp(PQgetvalue(res, r, 1), sum) != 0) {
+                    fail(m,
+                         "migration %s was applied with other contents than this touchlined's "
+                         "(checksum %.12s, expected %.12s): the database belongs to another "
+                         "version",
+                         migrate_embedded[i].name, PQgetvalue(res, r, 1), sum);
+                    return;
+                }
+                m->applied[i] = true;
             }
         }
     }
