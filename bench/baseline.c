@@ -62,18 +62,6 @@ static void usage(FILE *out)
                  "Exit status: 0 ok, 1 database error, 2 usage.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Every character of s in set, and 1 to max of them. */
 static bool valid_name(const char *s, const char *set, size_t max)
 {
@@ -126,12 +114,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case 'n':
-            if (parse_long(optarg, 1, 1000000000L, &o->records) < 0) {
+            if (gen_parse_long(optarg, 1, 1000000000L, &o->records) < 0) {
                 bad = "--records";
             }
             break;
         case 'b':
-            if (parse_long(optarg, 1, 10000000L, &o->batch) < 0) {
+            if (gen_parse_long(optarg, 1, 10000000L, &o->batch) < 0) {
                 bad = "--batch";
             }
             break;
@@ -142,7 +130,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->table = optarg;
             break;
         case OPT_CUSTOMERS:
-            if (parse_long(optarg, 1, 1000000000L, &o->gen.customers) < 0) {
+            if (gen_parse_long(optarg, 1, 1000000000L, &o->gen.customers) < 0) {
                 bad = "--customers";
             }
             break;
@@ -162,7 +150,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_SEED:
-            if (parse_long(optarg, 0, 0x7fffffffL, &v) < 0) {
+            if (gen_parse_long(optarg, 0, 0x7fffffffL, &v) < 0) {
                 bad = "--seed";
             }
             o->gen.seed = (uint64_t)v;

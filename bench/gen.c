@@ -1,5 +1,8 @@
 #include "gen.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -674,4 +677,16 @@ void gen_params(const struct gen_record *r, char *scratch, const char *values[GE
     values[k++] = r->tags >= 0 ? tags_pg[r->tags] : NULL;
     values[k++] = r->attributes[0] != '\0' ? r->attributes : NULL;
     values[k++] = ids;
+}
+
+int gen_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+        return -1;
+    }
+    *out = v;
+    return 0;
 }

@@ -78,4 +78,7 @@ void gen_params(const struct gen_record *r, char *scratch, const char *values[GE
 /* Formats a 16-byte id as the canonical 36-character UUID text plus NUL. */
 void gen_uuid_text(const uint8_t id[16], char out[37]);
 
+/* Parses a whole decimal number in [lo, hi] (command-line options). Returns 0, or -1. */
+int gen_parse_long(const char *s, long lo, long hi, long *out);
+
 #endif

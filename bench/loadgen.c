@@ -132,18 +132,6 @@ static void usage(FILE *out)
             "Exit status: 0 every record answered, 1 some not answered or a failure, 2 usage.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -219,18 +207,18 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->port = optarg;
             break;
         case 'c':
-            if (parse_long(optarg, 1, 100000, &v) < 0) {
+            if (gen_parse_long(optarg, 1, 100000, &v) < 0) {
                 bad = "--connections";
             }
             o->connections = (int)v;
             break;
         case 'n':
-            if (parse_long(optarg, 1, 1000000000L, &o->records) < 0) {
+            if (gen_parse_long(optarg, 1, 1000000000L, &o->records) < 0) {
                 bad = "--records";
             }
             break;
         case 'w':
-            if (parse_long(optarg, 1, 100000, &v) < 0) {
+            if (gen_parse_long(optarg, 1, 100000, &v) < 0) {
                 bad = "--window";
             }
             o->window = (int)v;
@@ -241,7 +229,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_CUSTOMERS:
-            if (parse_long(optarg, 1, 1000000000L, &o->gen.customers) < 0) {
+            if (gen_parse_long(optarg, 1, 1000000000L, &o->gen.customers) < 0) {
                 bad = "--customers";
             }
             break;
@@ -258,7 +246,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_SEED:
-            if (parse_long(optarg, 0, 0x7fffffffL, &v) < 0) {
+            if (gen_parse_long(optarg, 0, 0x7fffffffL, &v) < 0) {
                 bad = "--seed";
             }
             o->gen.seed = (uint64_t)v;
@@ -269,7 +257,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_IDLE:
-            if (parse_long(optarg, 1, 1000000, &o->idle) < 0) {
+            if (gen_parse_long(optarg, 1, 1000000, &o->idle) < 0) {
                 bad = "--idle";
             }
             break;
