@@ -48,7 +48,7 @@ static const struct option_def options[] = {
      true, "longest wait between reconnection attempts"},
     {"ingest", "max_line_bytes", OPT_INT, OFF(ingest_max_line_bytes), "65536", 1024, 64 << 20,
      false, true, "longer lines are answered too_large"},
-    {"ingest", "batch_max_records", OPT_INT, OFF(ingest_batch_max_records), "500", 1, 10000, false,
+    {"ingest", "batch_max_records", OPT_INT, OFF(ingest_batch_max_records), "1000", 1, 10000, false,
      true, "records written in one transaction at most"},
     {"ingest", "batch_max_delay_ms", OPT_INT, OFF(ingest_batch_max_delay_ms), "5", 0, 10000, false,
      true, "how long a record may wait for its batch to fill"},

@@ -185,7 +185,7 @@ static void file_overrides(void **state)
     assert_int_equal(cfg.level, LOG_DEBUG);
     /* Keys not in the file keep their defaults. */
     assert_int_equal(cfg.database_connect_timeout_s, 10);
-    assert_int_equal(cfg.ingest_batch_max_records, 500);
+    assert_int_equal(cfg.ingest_batch_max_records, 1000);
     config_free(&cfg);
 }
 
