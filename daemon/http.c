@@ -161,13 +161,15 @@ static int parse_query(const char *q, struct param *out, int max)
 
 int http_parse_cursor(const char *cursor, char ts[28], char id[37])
 {
-    const char *dash = strchr(cursor, '-');
-    if (dash == NULL || dash == cursor || dash - cursor > 20 || strlen(dash + 1) != 32) {
+    /* Microseconds since the epoch, negative before 1970, then '-' and the id's hex. */
+    bool neg = cursor[0] == '-';
+    const char *digits = neg ? cursor + 1 : cursor;
+    const char *dash = strchr(digits, '-');
+    if (dash == NULL || dash == digits || dash - digits > 19 || strlen(dash + 1) != 32) {
         return -1;
     }
     int64_t us = 0;
-    bool neg = cursor[0] == '-';
-    for (const char *p = cursor; p < dash; p++) {
+    for (const char *p = digits; p < dash; p++) {
         if (*p < '0' || *p > '9') {
             return -1;
         }
@@ -176,9 +178,9 @@ int http_parse_cursor(const char *cursor, char ts[28], char id[37])
         }
         us = us * 10 + (*p - '0');
     }
-    (void)neg;
+    us = neg ? -us : us;
     /* Years 1..9999 only, like the records themselves. */
-    if (us > 253402300799999999LL) {
+    if (us < -62135596800000000LL || us > 253402300799999999LL) {
         return -1;
     }
     const char *hex = dash + 1;
