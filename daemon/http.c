@@ -17,6 +17,7 @@
 #include "batch.h"
 #include "daemon.h"
 #include "db.h"
+#include "errmsg.h"
 #include "ingest.h"
 #include "log.h"
 #include "migrate.h"
@@ -321,11 +322,9 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
             value = p[i].value;
             kind = k;
         } else {
-            char msg[200];
-            snprintf(msg, sizeof(msg),
-                     "%.64s: unknown parameter (phone, email, chat, web, "
-                     "external)",
-                     p[i].key);
+            char msg[200], qk[72];
+            snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
+                     errmsg_quote(p[i].key, qk, sizeof(qk)));
             send_error(req, 400, "invalid_request", msg);
             return;
         }
@@ -338,8 +337,9 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
     char norm[NORMALIZE_MAX + 1];
     const char *why;
     if (normalize_identifier(kind, value, strlen(value), &cfg->record_opts.norm, norm, &why) < 0) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s: \"%.100s\" %s", kind_name, value, why);
+        char msg[300], qv[120];
+        snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
+                 why);
         send_error(req, 400, "invalid_request", msg);
         return;
     }
@@ -374,7 +374,7 @@ static void handle_profile(struct http *h, struct evhttp_request *req, const cha
 static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
                             const struct param *p, int np)
 {
-    char msg[300];
+    char msg[300], qv[72];
     long limit = TIMELINE_DEFAULT_LIMIT;
     const char *before = NULL, *channel = NULL, *since = NULL, *until = NULL;
     for (int i = 0; i < np; i++) {
@@ -385,8 +385,8 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             limit = strtol(v, &end, 10);
             if (errno != 0 || *v == '\0' || *end != '\0' || limit < 1 ||
                 limit > TIMELINE_MAX_LIMIT) {
-                snprintf(msg, sizeof(msg), "limit: \"%.32s\" must be an integer 1-%d", v,
-                         TIMELINE_MAX_LIMIT);
+                snprintf(msg, sizeof(msg), "limit: %s must be an integer 1-%d",
+                         errmsg_quote(v, qv, sizeof(qv)), TIMELINE_MAX_LIMIT);
                 send_error(req, 400, "invalid_request", msg);
                 return;
             }
@@ -400,7 +400,8 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             until = v;
         } else {
             snprintf(msg, sizeof(msg),
-                     "%.64s: unknown parameter (limit, before, channel, since, until)", k);
+                     "%s: unknown parameter (limit, before, channel, since, until)",
+                     errmsg_quote(k, qv, sizeof(qv)));
             send_error(req, 400, "invalid_request", msg);
             return;
         }
@@ -413,7 +414,8 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             ok = ok || strcmp(channel, channels[i]) == 0;
         }
         if (!ok) {
-            snprintf(msg, sizeof(msg), "channel: \"%.32s\" is not a channel", channel);
+            snprintf(msg, sizeof(msg), "channel: %s is not a channel",
+                     errmsg_quote(channel, qv, sizeof(qv)));
             send_error(req, 400, "invalid_request", msg);
             return;
         }
@@ -422,7 +424,8 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     int64_t us;
     if (since != NULL) {
         if (record_parse_time(since, &us) < 0) {
-            snprintf(msg, sizeof(msg), "since: \"%.40s\" is not an RFC 3339 timestamp", since);
+            snprintf(msg, sizeof(msg), "since: %s is not an RFC 3339 timestamp",
+                     errmsg_quote(since, qv, sizeof(qv)));
             send_error(req, 400, "invalid_request", msg);
             return;
         }
@@ -430,7 +433,8 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     }
     if (until != NULL) {
         if (record_parse_time(until, &us) < 0) {
-            snprintf(msg, sizeof(msg), "until: \"%.40s\" is not an RFC 3339 timestamp", until);
+            snprintf(msg, sizeof(msg), "until: %s is not an RFC 3339 timestamp",
+                     errmsg_quote(until, qv, sizeof(qv)));
             send_error(req, 400, "invalid_request", msg);
             return;
         }

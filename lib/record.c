@@ -63,22 +63,6 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-/*
- * Quotes a user value for a message, cut short so that a huge value cannot make a huge
- * message; the cut never splits a UTF-8 sequence.
- */
-static const char *quote(const char *s, char *buf, size_t buflen)
-{
-    size_t max = buflen - 8;
-    size_t len = strlen(s);
-    size_t n = len < max ? len : max;
-    while (n > 0 && n < len && ((unsigned char)s[n] & 0xC0) == 0x80) {
-        n--;
-    }
-    snprintf(buf, buflen, "\"%.*s%s\"", (int)n, s, n < len ? "..." : "");
-    return buf;
-}
-
 json_t *record_parse_json(const char *line, size_t len, char *msg, size_t msglen)
 {
     json_error_t err;
@@ -126,7 +110,7 @@ static int get_enum(json_t *obj, const char *field, const char *const *set, cons
     if (*out != NULL && !in_set(*out, set)) {
         char allowed[256], q[96];
         join_set(set, allowed, sizeof(allowed));
-        errmsg_set(msg, msglen, "%s: %s is not one of %s", field, quote(*out, q, sizeof(q)),
+        errmsg_set(msg, msglen, "%s: %s is not one of %s", field, errmsg_quote(*out, q, sizeof(q)),
                    allowed);
         return -1;
     }
@@ -179,7 +163,7 @@ static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, 
     char q[96];
     const char *kname = normalize_kind_name(kind);
     if (normalize_identifier(kind, raw, rawlen, &opts->norm, norm, &why) < 0) {
-        errmsg_set(msg, msglen, "customer.%s: %s %s", kname, quote(raw, q, sizeof(q)), why);
+        errmsg_set(msg, msglen, "customer.%s: %s %s", kname, errmsg_quote(raw, q, sizeof(q)), why);
         return -1;
     }
     for (size_t i = 0; i < rec->n_idents; i++) {
@@ -288,7 +272,7 @@ static int parse_customer(struct record *rec, json_t *cust, const struct record_
             errmsg_set(msg, msglen,
                        "customer.%s: unknown field (known: phone, email, chat, web, "
                        "external, name, traits)",
-                       quote(key, q, sizeof(q)) /* quoted */);
+                       errmsg_quote(key, q, sizeof(q)) /* quoted */);
             return -1;
         }
     }
@@ -570,7 +554,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
     json_object_foreach(root, key, v)
     {
         if (!in_set(key, known_fields)) {
-            errmsg_set(msg, msglen, "%s: unknown field", quote(key, q, sizeof(q)));
+            errmsg_set(msg, msglen, "%s: unknown field", errmsg_quote(key, q, sizeof(q)));
             goto invalid;
         }
     }
@@ -585,7 +569,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
     }
     if (!source_ok(rec->source)) {
         errmsg_set(msg, msglen, "source: %s must be 1-64 characters of [A-Za-z0-9._:-]",
-                   quote(rec->source, q, sizeof(q)));
+                   errmsg_quote(rec->source, q, sizeof(q)));
         goto invalid;
     }
     if (get_enum(root, "channel", channels, &rec->channel, msg, msglen) < 0) {
@@ -608,7 +592,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         errmsg_set(msg, msglen,
                    "occurred_at: %s is not an RFC 3339 timestamp "
                    "(2026-11-18T09:15:00+03:30 or ...Z)",
-                   quote(ts, q, sizeof(q)));
+                   errmsg_quote(ts, q, sizeof(q)));
         goto invalid;
     }
     record_format_time(us, rec->occurred_at);
@@ -629,7 +613,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
     }
     if (id != NULL) {
         if (record_canonical_uuid(id, rec->id) < 0) {
-            errmsg_set(msg, msglen, "id: %s is not a UUID", quote(id, q, sizeof(q)));
+            errmsg_set(msg, msglen, "id: %s is not a UUID", errmsg_quote(id, q, sizeof(q)));
             goto invalid;
         }
         rec->id_given = true;
@@ -667,7 +651,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
             char allowed[256];
             join_set(statuses != NULL ? statuses : message_statuses, allowed, sizeof(allowed));
             errmsg_set(msg, msglen, "status: %s is not a status of channel %s (%s)",
-                       quote(rec->status, q, sizeof(q)), rec->channel, allowed);
+                       errmsg_quote(rec->status, q, sizeof(q)), rec->channel, allowed);
             goto invalid;
         }
     }

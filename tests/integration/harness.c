@@ -154,7 +154,7 @@ static void kill_children(void)
     }
 }
 
-static void track_child(pid_t pid, bool add)
+void harness_track_child(pid_t pid, bool add)
 {
     static bool registered;
     if (!registered) {
@@ -197,7 +197,7 @@ static void spawn(struct harness_daemon *d, const char *const *env)
         _exit(127);
     }
     d->pid = pid;
-    track_child(pid, true);
+    harness_track_child(pid, true);
     long long deadline = harness_now_ms() + 20000;
     while (harness_now_ms() < deadline) {
         char *log = read_file(d->log_path, NULL);
@@ -268,7 +268,7 @@ int harness_stop(struct harness_daemon *d)
     while (harness_now_ms() < deadline) {
         pid_t r = waitpid(d->pid, &status, WNOHANG);
         if (r == d->pid) {
-            track_child(d->pid, false);
+            harness_track_child(d->pid, false);
             d->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }
@@ -276,7 +276,7 @@ int harness_stop(struct harness_daemon *d)
     }
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
-    track_child(d->pid, false);
+    harness_track_child(d->pid, false);
     d->pid = 0;
     return -1;
 }

@@ -47,6 +47,12 @@ void harness_restart(struct harness_daemon *d, const char *const *env);
  * signal or not exited in time (then it is killed). */
 int harness_stop(struct harness_daemon *d);
 
+/*
+ * Registers (add) or forgets a child process that must not outlive the test program: the
+ * ones still registered at exit (a failed assertion skipped their stop) are killed.
+ */
+void harness_track_child(pid_t pid, bool add);
+
 /* True when the daemon's log contains text. */
 bool harness_log_contains(const struct harness_daemon *d, const char *text);
 
