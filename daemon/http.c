@@ -36,17 +36,10 @@ struct http {
     int inflight;
 };
 
-enum query_kind {
-    QUERY_FIND,
-    QUERY_PROFILE,
-    QUERY_TIMELINE,
-};
-
 /* One request waiting for the database. */
 struct query {
     struct http *h;
     struct evhttp_request *req;
-    enum query_kind kind;
     const char *statement;
     int nparams;
     char *params[STORE_TIMELINE_NPARAMS];
@@ -246,13 +239,20 @@ static void query_done(enum db_outcome outcome, void *arg)
     q->h->inflight--;
     if (outcome == DB_LOST) {
         send_error(q->req, 503, "unavailable", "the database connection was lost; retry");
+    } else if (strncmp(q->sqlstate, "22", 2) == 0) {
+        log_debug("http query %s refused: %s", q->statement, q->errmsg);
+        send_error(q->req, 400, "invalid_request", q->errmsg);
+    } else if (strcmp(q->sqlstate, "P0002") == 0) {
+        /* A function's "no such thing", with a message naming it. */
+        send_error(q->req, 404, "not_found", q->errmsg);
+    } else if (strncmp(q->sqlstate, "40", 2) == 0 || strcmp(q->sqlstate, "55P03") == 0) {
+        /* Deadlock or serialization: a concurrent change to the same customers. */
+        log_warn("http query %s gave way to a concurrent change: %s (SQLSTATE %s)",
+                 q->statement, q->errmsg, q->sqlstate);
+        send_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
     } else if (q->sqlstate[0] != '\0') {
         log_error("http query %s failed: %s (SQLSTATE %s)", q->statement, q->errmsg, q->sqlstate);
-        if (strncmp(q->sqlstate, "22", 2) == 0) {
-            send_error(q->req, 400, "invalid_request", q->errmsg);
-        } else {
-            send_error(q->req, 500, "internal", "the query failed; see the daemon's log");
-        }
+        send_error(q->req, 500, "internal", "the query failed; see the daemon's log");
     } else if (!q->have_row || q->body == NULL) {
         send_error(q->req, 404, "not_found", q->not_found);
     } else {
@@ -275,8 +275,7 @@ static void query_run(struct http *h, struct query *q)
     h->inflight++;
 }
 
-static struct query *query_new(struct evhttp_request *req, enum query_kind kind,
-                               const char *statement, int nparams)
+static struct query *query_new(struct evhttp_request *req, const char *statement, int nparams)
 {
     struct query *q = calloc(1, sizeof(*q));
     if (q == NULL) {
@@ -284,7 +283,6 @@ static struct query *query_new(struct evhttp_request *req, enum query_kind kind,
         return NULL;
     }
     q->req = req;
-    q->kind = kind;
     q->statement = statement;
     q->nparams = nparams;
     return q;
@@ -343,7 +341,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         send_error(req, 400, "invalid_request", msg);
         return;
     }
-    struct query *q = query_new(req, QUERY_FIND, STORE_FIND, 2);
+    struct query *q = query_new(req, STORE_FIND, 2);
     if (q == NULL) {
         return;
     }
@@ -356,19 +354,78 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
     query_run(h, q);
 }
 
-static void handle_profile(struct http *h, struct evhttp_request *req, const char *id)
+/*
+ * Runs statement with params (n of them, NULL for SQL NULL) and answers its JSON, or 404
+ * with not_found when it answers NULL.
+ */
+static void run_statement(struct http *h, struct evhttp_request *req, const char *statement,
+                          const char *const *params, int n, const char *not_found)
 {
-    struct query *q = query_new(req, QUERY_PROFILE, STORE_PROFILE, 1);
+    struct query *q = query_new(req, statement, n);
     if (q == NULL) {
         return;
     }
-    snprintf(q->not_found, sizeof(q->not_found), "no customer %s", id);
-    if (query_param(q, 0, id) < 0) {
-        send_error(req, 500, "internal", "out of memory");
-        query_free(q);
-        return;
+    snprintf(q->not_found, sizeof(q->not_found), "%s", not_found);
+    for (int i = 0; i < n; i++) {
+        if (query_param(q, i, params[i]) < 0) {
+            send_error(req, 500, "internal", "out of memory");
+            query_free(q);
+            return;
+        }
     }
     query_run(h, q);
+}
+
+/*
+ * POST /v1/customers/{id}/merge {"from":"<id>"}: the body must be exactly that object, so
+ * that a typo in the key is an error rather than a merge of something else.
+ */
+static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
+                         const char *principal)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+    char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
+    json_error_t jerr;
+    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}",
+                 jerr.text);
+        send_error(req, 400, "invalid_request", msg);
+        return;
+    }
+    json_t *f = json_object_get(body, "from");
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "from") != 0) {
+            snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
+                     errmsg_quote(key, qv, sizeof(qv)));
+            send_error(req, 400, "invalid_request", msg);
+            json_decref(body);
+            return;
+        }
+    }
+    if (!json_is_string(f)) {
+        send_error(req, 400, "invalid_request",
+                   json_is_object(body) ? "from: missing or not a string"
+                                        : "body: send {\"from\":\"<customer id>\"}");
+        json_decref(body);
+        return;
+    }
+    if (!is_uuid(json_string_value(f), from)) {
+        snprintf(msg, sizeof(msg), "from: %s is not a customer id (a UUID)",
+                 errmsg_quote(json_string_value(f), qv, sizeof(qv)));
+        send_error(req, 400, "invalid_request", msg);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    snprintf(msg, sizeof(msg), "no customer %s", id);
+    const char *params[] = {id, from, principal};
+    run_statement(h, req, STORE_MERGE_MANUAL, params, 3, msg);
 }
 
 static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
@@ -445,7 +502,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         send_error(req, 400, "invalid_request", "before: not a cursor this API returned");
         return;
     }
-    struct query *q = query_new(req, QUERY_TIMELINE, STORE_TIMELINE, STORE_TIMELINE_NPARAMS);
+    struct query *q = query_new(req, STORE_TIMELINE, STORE_TIMELINE_NPARAMS);
     if (q == NULL) {
         return;
     }
@@ -493,10 +550,14 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool ready
     free(text);
 }
 
-/* Checks Authorization when tokens are configured. Returns true to go on. */
-static bool authorized(struct http *h, struct evhttp_request *req)
+/*
+ * Checks Authorization when tokens are configured, and names who asked in principal
+ * ("anonymous" without tokens). Returns true to go on.
+ */
+static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen)
 {
     const struct config *cfg = &h->d->cfg;
+    snprintf(principal, plen, "anonymous");
     if (cfg->n_tokens == 0) {
         return true;
     }
@@ -529,10 +590,12 @@ static bool authorized(struct http *h, struct evhttp_request *req)
         send_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
-    if (config_find_token(cfg, token) == NULL) {
+    const struct config_token *t = config_find_token(cfg, token);
+    if (t == NULL) {
         send_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
+    snprintf(principal, plen, "%s", t->name);
     return true;
 }
 
@@ -551,7 +614,8 @@ static void route(struct evhttp_request *req, void *arg)
         handle_health(h, req, strcmp(path, "/readyz") == 0);
         return;
     }
-    if (!authorized(h, req)) {
+    char principal[64];
+    if (!authorized(h, req, principal, sizeof(principal))) {
         return;
     }
     struct param params[MAX_PARAMS];
@@ -566,13 +630,13 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
-    if (method != EVHTTP_REQ_GET) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
-        goto out;
-    }
     const char *rest = path + plen;
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
-        handle_find(h, req, params, np);
+        if (method != EVHTTP_REQ_GET) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else {
+            handle_find(h, req, params, np);
+        }
         goto out;
     }
     rest++;
@@ -585,16 +649,45 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 400, "invalid_request", "customer id: not a UUID");
         goto out;
     }
-    if (slash == NULL) {
-        if (np > 0) {
-            send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
-            goto out;
-        }
-        handle_profile(h, req, id);
-    } else if (strcmp(slash, "/timeline") == 0) {
-        handle_timeline(h, req, id, params, np);
-    } else {
+    /* What each endpoint under /v1/customers/{id} answers to. */
+    const char *sub = slash != NULL ? slash : "";
+    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0;
+    if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
         send_error(req, 404, "not_found", "no such endpoint");
+        goto out;
+    }
+    if (get_only && method != EVHTTP_REQ_GET) {
+        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        goto out;
+    }
+    if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
+        send_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        goto out;
+    }
+    if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
+        send_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
+        goto out;
+    }
+    if (strcmp(sub, "/timeline") != 0 && np > 0) {
+        send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        goto out;
+    }
+    char not_found[128];
+    snprintf(not_found, sizeof(not_found), "no customer %s", id);
+    if (strcmp(sub, "/timeline") == 0) {
+        handle_timeline(h, req, id, params, np);
+    } else if (strcmp(sub, "/context") == 0) {
+        const char *p1[] = {id};
+        run_statement(h, req, STORE_CONTEXT, p1, 1, not_found);
+    } else if (strcmp(sub, "/merge") == 0) {
+        handle_merge(h, req, id, principal);
+    } else if (method == EVHTTP_REQ_DELETE) {
+        log_info("http: principal=%s erases customer %s", principal, id);
+        const char *p2[] = {id, principal};
+        run_statement(h, req, STORE_ERASE, p2, 2, not_found);
+    } else {
+        const char *p1[] = {id};
+        run_statement(h, req, STORE_PROFILE, p1, 1, not_found);
     }
 out:
     params_free(params, np);

@@ -89,6 +89,14 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
+static const char SQL_CONTEXT[] = "SELECT touchline.context_json($1::uuid)::text";
+
+/* Customer administration: each one function that takes the locks ingest takes. */
+static const char SQL_MERGE_MANUAL[] =
+    "SELECT touchline.merge_manual($1::uuid, $2::uuid, $3)::text";
+
+static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
+
 const struct db_statement store_statements[] = {
     {STORE_LOCK, SQL_LOCK, 2},
     {STORE_LOOKUP, SQL_LOOKUP, 2},
@@ -101,5 +109,8 @@ const struct db_statement store_statements[] = {
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},
+    {STORE_CONTEXT, SQL_CONTEXT, 1},
+    {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
+    {STORE_ERASE, SQL_ERASE, 2},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -23,10 +24,10 @@ static const char NO_SUCH_ID[] = "0190a000-0000-7000-8000-000000000000";
  * Frees what it allocated before failing, so that a failure shows no leak reports.
  */
 static json_t *request_json(const struct harness_daemon *d, const char *method, const char *path,
-                            const char *headers, int want_status)
+                            const char *payload, const char *headers, int want_status)
 {
     char *body = NULL;
-    int st = harness_http(d->http_port, method, path, NULL, headers, &body);
+    int st = harness_http(d->http_port, method, path, payload, headers, &body);
     char shown[1024];
     snprintf(shown, sizeof(shown), "%s", body != NULL ? body : "(no body)");
     json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
@@ -45,7 +46,7 @@ static json_t *request_json(const struct harness_daemon *d, const char *method, 
 static json_t *get_json_h(const struct harness_daemon *d, const char *path, const char *headers,
                           int want_status)
 {
-    return request_json(d, "GET", path, headers, want_status);
+    return request_json(d, "GET", path, NULL, headers, want_status);
 }
 
 static json_t *get_json(const struct harness_daemon *d, const char *path, int want_status)
@@ -55,9 +56,10 @@ static json_t *get_json(const struct harness_daemon *d, const char *path, int wa
 
 /* Asserts {"error":{"code":code,"message":"...needle..."}} with this status; code NULL: any. */
 static void assert_http_error(const struct harness_daemon *d, const char *method, const char *path,
-                              const char *headers, int status, const char *code, const char *needle)
+                              const char *payload, const char *headers, int status,
+                              const char *code, const char *needle)
 {
-    json_t *j = request_json(d, method, path, headers, status);
+    json_t *j = request_json(d, method, path, payload, headers, status);
     json_t *e = json_object_get(j, "error");
     const char *c = json_string_value(json_object_get(e, "code"));
     const char *m = json_string_value(json_object_get(e, "message"));
@@ -77,7 +79,7 @@ static void assert_http_error(const struct harness_daemon *d, const char *method
 static void assert_get_error(const struct harness_daemon *d, const char *path, int status,
                              const char *code, const char *needle)
 {
-    assert_http_error(d, "GET", path, NULL, status, code, needle);
+    assert_http_error(d, "GET", path, NULL, NULL, status, code, needle);
 }
 
 /*
@@ -478,16 +480,16 @@ static void timeline_newest_first_ties_by_id_descending(void **state)
 }
 
 /*
- * 120 entries in 40 groups of three sharing a timestamp, the oldest ten groups before 1970,
- * all with fractions of a second: pages of 50 end inside a tie (after 50 and 100 entries),
- * and the second cursor points before the epoch.
+ * 1 200 entries in 400 groups of three sharing a timestamp, the oldest 100 groups before
+ * 1970, all with fractions of a second: pages of 50 end inside ties, and the last cursors
+ * point before the epoch. Every entry comes exactly once, in order.
  */
 static void timeline_paging_returns_each_entry_once(void **state)
 {
     (void)state;
     struct harness_daemon d;
     harness_start(&d, "http_paging", NULL);
-    enum { N = 120, LIMIT = 50 };
+    enum { N = 1200, LIMIT = 50, PAGES = N / LIMIT };
     struct entry *want = calloc(N, sizeof(*want));
     char(*ids)[UUID_LEN + 1] = calloc(N, sizeof(*ids));
     char(*cust)[UUID_LEN + 1] = calloc(N, sizeof(*cust));
@@ -499,12 +501,13 @@ static void timeline_paging_returns_each_entry_once(void **state)
     assert_non_null(data);
     for (int i = 0; i < N; i++) {
         int g = i / 3;
-        if (g < 30) {
-            snprintf(want[i].ts, sizeof(want[i].ts), "2026-11-%02dT10:00:00.%06dZ", 30 - g,
-                     123456 + g);
+        if (g < 300) {
+            snprintf(want[i].ts, sizeof(want[i].ts), "2026-11-%02dT%02d:00:00.%06dZ", 28 - g / 24,
+                     23 - g % 24, 123456 + g);
         } else {
-            snprintf(want[i].ts, sizeof(want[i].ts), "1969-12-31T23:59:%02d.%06dZ",
-                     59 - (g - 30) * 5, 250000 + g);
+            int k = g - 300;
+            snprintf(want[i].ts, sizeof(want[i].ts), "1969-12-31T23:%02d:%02d.%06dZ", 59 - k / 10,
+                     59 - (k % 10) * 5, 250000 + g);
         }
         /* Sent oldest first, so that insertion order is no help. */
         n += (size_t)snprintf(data + n, cap - n,
@@ -538,15 +541,15 @@ static void timeline_paging_returns_each_entry_once(void **state)
         assert_true(json_is_string(next));
         snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
         json_decref(t);
-        assert_true(pages < 3);
+        assert_true(pages < PAGES);
     }
-    assert_int_equal(pages, 3);
+    assert_int_equal(pages, PAGES);
     assert_int_equal(seen, N);
     /* One page of everything gives the same order. */
     snprintf(path, sizeof(path), "/v1/customers/%s/timeline?limit=500", cust[0]);
     json_t *t = get_json(&d, path, 200);
-    assert_items(json_object_get(t, "items"), want, N, "limit=500");
-    assert_true(json_is_null(json_object_get(t, "next_cursor")));
+    assert_items(json_object_get(t, "items"), want, 500, "limit=500");
+    assert_true(json_is_string(json_object_get(t, "next_cursor")));
     json_decref(t);
     /* Without a limit: 50 entries. */
     snprintf(path, sizeof(path), "/v1/customers/%s/timeline", cust[0]);
@@ -816,6 +819,382 @@ static char *raw_get(int port, const char *path)
     return buf;
 }
 
+/* "YYYY-MM-DDTHH:MM:SSZ" for now - ago seconds. */
+static void ago(long ago_s, char out[32])
+{
+    time_t t = time(NULL) - ago_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The same time as the API writes it. */
+static void ago_api(long ago_s, char out[40])
+{
+    char t[32];
+    ago(ago_s, t);
+    snprintf(out, 40, "%.19s.000000Z", t);
+}
+
+/* The external_id of each item of an array of interactions, joined by ',' into out. */
+static void external_ids(json_t *items, char *out, size_t outlen)
+{
+    size_t n = 0;
+    json_t *it;
+    size_t i;
+    out[0] = '\0';
+    json_array_foreach(items, i, it)
+    {
+        const char *x = json_string_value(json_object_get(it, "external_id"));
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", i > 0 ? "," : "", x ? x : "?");
+        if (n >= outlen) {
+            break;
+        }
+    }
+}
+
+/*
+ * Layla's history over four weeks and five channels, and what the context says of it: the
+ * latest record per channel, which threads are open (the customer spoke last, or nobody
+ * tagged it resolved), the latest stage, sentiment and score, and the last seven days.
+ */
+static void context_of_a_scripted_history(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "http_context", NULL);
+    static const struct {
+        const char *xid, *channel, *direction, *thread, *extra;
+        long ago_s;
+    } script[] = {
+        {"e1", "email", "inbound", "T-1", ",\"subject\":\"طلب ٤٥٦\",\"stage\":\"pre_purchase\"",
+         10 * 86400},
+        {"e2", "email", "outbound", "T-1", ",\"subject\":\"Re: طلب ٤٥٦\",\"tags\":[\"resolved\"]",
+         9 * 86400},
+        {"w1", "web", "inbound", NULL, ",\"score\":9", 8 * 86400},
+        {"e3", "email", "inbound", "T-2", ",\"subject\":\"شكرا\",\"tags\":[\"resolved\"]",
+         5 * 86400},
+        {"c1", "chat", "inbound", "C-7",
+         ",\"body\":\"مرحبا، أريد تتبع طلبي رقم ٤٥٦\",\"sentiment\":\"negative\"", 3 * 86400},
+        {"c2", "chat", "outbound", "C-7", "", 3 * 86400 - 60},
+        {"p1", "phone", "inbound", NULL,
+         ",\"status\":\"answered\",\"stage\":\"purchase\",\"score\":4,\"duration_s\":95",
+         2 * 86400},
+        {"s1", "sms", "inbound", "S-1", ",\"sentiment\":\"neutral\",\"body\":\"وينك؟\"", 3600},
+    };
+    enum { N = sizeof(script) / sizeof(script[0]) };
+    char data[8192], when[32];
+    size_t n = 0;
+    for (int i = 0; i < N; i++) {
+        ago(script[i].ago_s, when);
+        char thread[64] = "";
+        if (script[i].thread != NULL) {
+            snprintf(thread, sizeof(thread), ",\"thread\":\"%s\"", script[i].thread);
+        }
+        n += (size_t)snprintf(data + n, sizeof(data) - n,
+                              "{\"source\":\"ctx\",\"external_id\":\"%s\",\"channel\":\"%s\","
+                              "\"direction\":\"%s\",\"occurred_at\":\"%s\",\"customer\":{"
+                              "\"phone\":\"+966 50 123 4567\",\"email\":\"layla@example.com\","
+                              "\"name\":\"ليلى العتيبي\"}%s%s}\n",
+                              script[i].xid, script[i].channel, script[i].direction, when, thread,
+                              script[i].extra);
+    }
+    char cust[N][UUID_LEN + 1];
+    ingest(&d, NULL, data, N, NULL, cust);
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/customers/%s/context", cust[0]);
+    json_t *c = get_json(&d, path, 200);
+
+    json_t *who = json_object_get(c, "customer");
+    assert_string_equal(json_string_value(json_object_get(who, "id")), cust[0]);
+    assert_string_equal(json_string_value(json_object_get(who, "name")), "ليلى العتيبي");
+    json_t *want_ids = json_loads("[{\"kind\":\"email\",\"value\":\"layla@example.com\"},"
+                                  "{\"kind\":\"phone\",\"value\":\"+966501234567\"}]",
+                                  0, NULL);
+    assert_json_equal(json_object_get(who, "identities"), want_ids, "identities");
+    json_decref(want_ids);
+
+    char want[64];
+    ago_api(3600, want);
+    assert_string_equal(json_string_value(json_object_get(c, "last_contact_at")), want);
+    json_int_t since = json_integer_value(json_object_get(c, "seconds_since_last_contact"));
+    assert_in_range(since, 3600, 3600 + 30);
+    assert_true(is_api_time(json_string_value(json_object_get(c, "now"))));
+
+    char got[256];
+    external_ids(json_object_get(c, "last_by_channel"), got, sizeof(got));
+    assert_string_equal(got, "s1,p1,c2,e3,w1");
+    json_t *chat = json_array_get(json_object_get(c, "last_by_channel"), 2);
+    assert_string_equal(json_string_value(json_object_get(chat, "direction")), "outbound");
+
+    /* T-1 was answered and resolved; T-2 is resolved but the customer wrote last. */
+    json_t *threads = json_object_get(c, "open_threads");
+    assert_int_equal(json_array_size(threads), 3);
+    static const struct {
+        const char *thread, *channel, *dir, *subject;
+        int records;
+        long first_ago, last_ago;
+    } open[] = {
+        {"S-1", "sms", "inbound", NULL, 1, 3600, 3600},
+        {"C-7", "chat", "outbound", NULL, 2, 3 * 86400, 3 * 86400 - 60},
+        {"T-2", "email", "inbound", "شكرا", 1, 5 * 86400, 5 * 86400},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *t = json_array_get(threads, i);
+        assert_string_equal(json_string_value(json_object_get(t, "thread")), open[i].thread);
+        assert_string_equal(json_string_value(json_object_get(t, "channel")), open[i].channel);
+        assert_string_equal(json_string_value(json_object_get(t, "last_direction")), open[i].dir);
+        assert_int_equal(json_integer_value(json_object_get(t, "records")), open[i].records);
+        ago_api(open[i].first_ago, want);
+        assert_string_equal(json_string_value(json_object_get(t, "first_at")), want);
+        ago_api(open[i].last_ago, want);
+        assert_string_equal(json_string_value(json_object_get(t, "last_at")), want);
+        if (open[i].subject != NULL) {
+            assert_string_equal(json_string_value(json_object_get(t, "subject")), open[i].subject);
+        } else {
+            assert_null(json_object_get(t, "subject"));
+        }
+    }
+
+    static const struct {
+        const char *key, *value;
+        long ago_s;
+    } latest[] = {
+        {"stage", "purchase", 2 * 86400},
+        {"sentiment", "neutral", 3600},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(c, latest[i].key);
+        assert_string_equal(json_string_value(json_object_get(v, "value")), latest[i].value);
+        ago_api(latest[i].ago_s, want);
+        assert_string_equal(json_string_value(json_object_get(v, "at")), want);
+    }
+    json_t *score = json_object_get(c, "score");
+    assert_int_equal(json_integer_value(json_object_get(score, "value")), 4);
+    ago_api(2 * 86400, want);
+    assert_string_equal(json_string_value(json_object_get(score, "at")), want);
+
+    /* e3, c1, c2, p1, s1: five records on email, chat, phone and sms. */
+    json_t *week = json_object_get(c, "last_7_days");
+    assert_int_equal(json_integer_value(json_object_get(week, "contacts")), 5);
+    assert_int_equal(json_integer_value(json_object_get(week, "channels")), 4);
+    json_decref(c);
+
+    /* A customer without records: nulls and zeros, no made-up values. */
+    ingest(&d, NULL,
+           "{\"source\":\"ctx\",\"external_id\":\"old\",\"channel\":\"sms\",\"occurred_at\":"
+           "\"2020-01-01T00:00:00Z\",\"customer\":{\"phone\":\"+966501110000\"}}\n",
+           1, NULL, cust);
+    snprintf(path, sizeof(path), "/v1/customers/%s/context", cust[0]);
+    c = get_json(&d, path, 200);
+    assert_true(json_is_null(json_object_get(c, "stage")));
+    assert_true(json_is_null(json_object_get(c, "sentiment")));
+    assert_true(json_is_null(json_object_get(c, "score")));
+    assert_int_equal(json_array_size(json_object_get(c, "open_threads")), 0);
+    assert_int_equal(json_array_size(json_object_get(c, "last_by_channel")), 1);
+    week = json_object_get(c, "last_7_days");
+    assert_int_equal(json_integer_value(json_object_get(week, "contacts")), 0);
+    json_decref(c);
+
+    snprintf(path, sizeof(path), "/v1/customers/%s/context", NO_SUCH_ID);
+    assert_get_error(&d, path, 404, "not_found", NO_SUCH_ID);
+    assert_get_error(&d, "/v1/customers/not-a-uuid/context", 400, "invalid_request", "customer id");
+    snprintf(path, sizeof(path), "/v1/customers/%s/context?limit=3", cust[0]);
+    assert_get_error(&d, path, 400, "invalid_request", "no parameters");
+    snprintf(path, sizeof(path), "/v1/customers/%s/context", cust[0]);
+    assert_http_error(&d, "POST", path, "{}", NULL, 405, "method_not_allowed", "GET");
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* Two customers, one of them merged into the other by hand; every way it can be refused. */
+static void merge_by_hand(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "http_merge", NULL);
+    char cust[3][UUID_LEN + 1];
+    ingest(&d, NULL,
+           "{\"source\":\"m\",\"external_id\":\"1\",\"channel\":\"phone\",\"occurred_at\":"
+           "\"2026-11-01T10:00:00Z\",\"customer\":{\"phone\":\"09121234567\",\"name\":\"Ali\"}}\n"
+           "{\"source\":\"m\",\"external_id\":\"2\",\"channel\":\"email\",\"occurred_at\":"
+           "\"2026-11-02T10:00:00Z\",\"customer\":{\"email\":\"ali@example.com\","
+           "\"traits\":{\"vip\":true}}}\n"
+           "{\"source\":\"m\",\"external_id\":\"3\",\"channel\":\"sms\",\"occurred_at\":"
+           "\"2026-11-03T10:00:00Z\",\"customer\":{\"phone\":\"09127654321\"}}\n",
+           3, NULL, cust);
+    assert_string_not_equal(cust[0], cust[1]);
+    char path[256], body[128];
+    /* The newer customer survives when asked to: the URL names the survivor. */
+    snprintf(path, sizeof(path), "/v1/customers/%s/merge", cust[1]);
+    snprintf(body, sizeof(body), "{\"from\":\"%s\"}", cust[0]);
+    json_t *p = request_json(&d, "POST", path, body, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(p, "id")), cust[1]);
+    assert_string_equal(json_string_value(json_object_get(p, "name")), "Ali");
+    assert_true(json_is_true(json_object_get(json_object_get(p, "traits"), "vip")));
+    assert_int_equal(json_integer_value(json_object_get(p, "interactions")), 2);
+    assert_int_equal(json_array_size(json_object_get(p, "identities")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "merged_ids"), 0)),
+                        cust[0]);
+    json_decref(p);
+
+    /* The merged-away id answers the survivor, its timeline too. */
+    snprintf(path, sizeof(path), "/v1/customers/%s", cust[0]);
+    p = get_json(&d, path, 200);
+    assert_string_equal(json_string_value(json_object_get(p, "id")), cust[1]);
+    json_decref(p);
+    snprintf(path, sizeof(path), "/v1/customers/%s/timeline", cust[0]);
+    p = get_json(&d, path, 200);
+    assert_string_equal(json_string_value(json_object_get(p, "customer_id")), cust[1]);
+    char got[64];
+    external_ids(json_object_get(p, "items"), got, sizeof(got));
+    assert_string_equal(got, "2,1");
+    json_decref(p);
+    /* New records of the merged-away customer's phone go to the survivor. */
+    char after[1][UUID_LEN + 1];
+    ingest(&d, NULL,
+           "{\"source\":\"m\",\"external_id\":\"4\",\"channel\":\"phone\",\"occurred_at\":"
+           "\"2026-11-04T10:00:00Z\",\"customer\":{\"phone\":\"+989121234567\"}}\n",
+           1, NULL, after);
+    assert_string_equal(after[0], cust[1]);
+    PGconn *pg = harness_pg(d.dbname);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM touchline.merges WHERE survivor = '%s' AND merged = '%s' "
+             "AND reason = 'manual' AND actor = 'anonymous'",
+             cust[1], cust[0]);
+    assert_int_equal(harness_sql_long(pg, sql), 1);
+    PQfinish(pg);
+
+    /* Refusals. */
+    snprintf(path, sizeof(path), "/v1/customers/%s/merge", cust[1]);
+    assert_http_error(&d, "POST", path, body, NULL, 400, "invalid_request", "already part");
+    snprintf(body, sizeof(body), "{\"from\":\"%s\"}", NO_SUCH_ID);
+    assert_http_error(&d, "POST", path, body, NULL, 404, "not_found", NO_SUCH_ID);
+    assert_http_error(&d, "POST", path, "{\"frm\":\"x\"}", NULL, 400, "invalid_request", "frm");
+    assert_http_error(&d, "POST", path, "{\"from\":\"x\"}", NULL, 400, "invalid_request", "from");
+    assert_http_error(&d, "POST", path, "{\"from\":7}", NULL, 400, "invalid_request", "from");
+    assert_http_error(&d, "POST", path, "[]", NULL, 400, "invalid_request", "body");
+    assert_http_error(&d, "POST", path, "{\"from\":", NULL, 400, "invalid_request", "JSON");
+    assert_http_error(&d, "POST", path, NULL, NULL, 400, "invalid_request", "body");
+    assert_http_error(&d, "GET", path, NULL, NULL, 405, "method_not_allowed", "POST");
+    snprintf(body, sizeof(body), "{\"from\":\"%s\"}", cust[2]);
+    snprintf(path, sizeof(path), "/v1/customers/%s/merge", NO_SUCH_ID);
+    assert_http_error(&d, "POST", path, body, NULL, 404, "not_found", NO_SUCH_ID);
+    assert_http_error(&d, "POST", "/v1/customers/nope/merge", body, NULL, 400, "invalid_request",
+                      "customer id");
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* Rows of any table of the touchline schema whose text contains any of the needles. */
+static long rows_mentioning(PGconn *pg, const char *const *needles, int n)
+{
+    PGresult *r = PQexec(pg, "SELECT table_name FROM information_schema.tables "
+                             "WHERE table_schema = 'touchline' AND table_type = 'BASE TABLE'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) >= 5);
+    long total = 0;
+    for (int t = 0; t < PQntuples(r); t++) {
+        for (int i = 0; i < n; i++) {
+            const char *params[] = {needles[i]};
+            char sql[256];
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM touchline.%s x "
+                     "WHERE strpos(lower(row_to_json(x)::text), lower($1)) > 0",
+                     PQgetvalue(r, t, 0));
+            PGresult *c = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+            assert_int_equal(PQresultStatus(c), PGRES_TUPLES_OK);
+            total += atol(PQgetvalue(c, 0, 0));
+            PQclear(c);
+        }
+    }
+    PQclear(r);
+    return total;
+}
+
+/*
+ * Erasing a person who was merged from two customers: no row of theirs stays in any table
+ * (ids, identifiers, names, content), one audit row says what was removed without saying
+ * who, and everyone else is untouched.
+ */
+static void erase_leaves_no_trace(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "http_erase", NULL);
+    char cust[5][UUID_LEN + 1];
+    ingest(&d, NULL,
+           "{\"source\":\"e\",\"external_id\":\"1\",\"channel\":\"phone\",\"occurred_at\":"
+           "\"2026-11-01T10:00:00Z\",\"customer\":{\"phone\":\"09121234567\","
+           "\"name\":\"نرگس\"}}\n"
+           "{\"source\":\"e\",\"external_id\":\"2\",\"channel\":\"email\",\"occurred_at\":"
+           "\"2026-11-02T10:00:00Z\",\"customer\":{\"email\":\"narges@example.com\"},"
+           "\"body\":\"secret-content-xyz\"}\n",
+           2, NULL, cust);
+    /* Then, once they are two customers, a record joining them and someone else's. */
+    ingest(&d, NULL,
+           "{\"source\":\"e\",\"external_id\":\"3\",\"channel\":\"chat\",\"occurred_at\":"
+           "\"2026-11-03T10:00:00Z\",\"customer\":{\"email\":\"narges@example.com\","
+           "\"phone\":\"+989121234567\",\"chat\":\"telegram:@narges\"}}\n"
+           "{\"source\":\"e\",\"external_id\":\"4\",\"channel\":\"sms\",\"occurred_at\":"
+           "\"2026-11-03T11:00:00Z\",\"customer\":{\"phone\":\"09120000000\"}}\n",
+           2, NULL, cust + 2);
+    assert_string_not_equal(cust[0], cust[1]);
+    char merged_away[UUID_LEN + 1], other[UUID_LEN + 1];
+    snprintf(merged_away, sizeof(merged_away), "%s",
+             strcmp(cust[0], cust[1]) < 0 ? cust[1] : cust[0]);
+    snprintf(other, sizeof(other), "%s", cust[3]);
+    const char *needles[] = {cust[0],   cust[1], "+989121234567",     "narges@example.com",
+                             "@narges", "نرگس",  "secret-content-xyz"};
+    PGconn *pg = harness_pg(d.dbname);
+    assert_true(rows_mentioning(pg, needles, 7) > 0);
+
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/customers/%s", merged_away);
+    json_t *e = request_json(&d, "DELETE", path, NULL, NULL, 200);
+    assert_true(json_is_true(json_object_get(e, "erased")));
+    assert_int_equal(json_integer_value(json_object_get(e, "customers")), 2);
+    assert_int_equal(json_integer_value(json_object_get(e, "identities")), 3);
+    assert_int_equal(json_integer_value(json_object_get(e, "interactions")), 3);
+    json_int_t audit = json_integer_value(json_object_get(e, "erasure_id"));
+    json_decref(e);
+
+    assert_int_equal(rows_mentioning(pg, needles, 7), 0);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM touchline.erasures WHERE id = %lld AND customers = 2 AND "
+             "identities = 3 AND interactions = 3 AND merges = 1 AND actor = 'anonymous'",
+             (long long)audit);
+    assert_int_equal(harness_sql_long(pg, sql), 1);
+    /* Everyone else is still there. */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM touchline.interactions WHERE customer_id = '%s'", other);
+    assert_int_equal(harness_sql_long(pg, sql), 1);
+    PQfinish(pg);
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "/v1/customers/%s", cust[i]);
+        assert_get_error(&d, path, 404, "not_found", cust[i]);
+        assert_http_error(&d, "DELETE", path, NULL, NULL, 404, "not_found", cust[i]);
+    }
+    assert_get_error(&d, "/v1/customers?phone=09121234567", 404, "not_found", NULL);
+    snprintf(path, sizeof(path), "/v1/customers/%s", other);
+    json_t *p = get_json(&d, path, 200);
+    json_decref(p);
+    /* The person writing again is a new customer. */
+    char again[1][UUID_LEN + 1];
+    ingest(&d, NULL,
+           "{\"source\":\"e\",\"external_id\":\"5\",\"channel\":\"sms\",\"occurred_at\":"
+           "\"2026-11-05T10:00:00Z\",\"customer\":{\"phone\":\"09121234567\"}}\n",
+           1, NULL, again);
+    assert_string_not_equal(again[0], cust[0]);
+    assert_string_not_equal(again[0], cust[1]);
+    assert_http_error(&d, "DELETE", "/v1/customers/nope", NULL, NULL, 400, "invalid_request",
+                      "customer id");
+    snprintf(path, sizeof(path), "/v1/customers/%s/timeline", other);
+    assert_http_error(&d, "DELETE", path, NULL, NULL, 405, "method_not_allowed", "GET");
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 static void health_ready_unknown_path_and_method(void **state)
 {
     (void)state;
@@ -841,7 +1220,7 @@ static void health_ready_unknown_path_and_method(void **state)
     char path[160];
     snprintf(path, sizeof(path), "/v1/customers/%s/nothing", NO_SUCH_ID);
     assert_get_error(&d, path, 404, "not_found", NULL);
-    assert_http_error(&d, "POST", "/v1/customers", NULL, 405, NULL, NULL);
+    assert_http_error(&d, "POST", "/v1/customers", NULL, NULL, 405, NULL, NULL);
     assert_int_equal(harness_stop(&d), 0);
 }
 
@@ -857,12 +1236,13 @@ static void bearer_and_basic_authentication(void **state)
            "\"customer\":{\"phone\":\"09121112233\"}}\n",
            1, NULL, cust);
     const char *path = "/v1/customers?phone=09121112233";
-    assert_http_error(&d, "GET", path, NULL, 401, "unauthorized", NULL);
-    assert_http_error(&d, "GET", path, "Authorization: Bearer wrong-token-9\r\n", 401,
+    assert_http_error(&d, "GET", path, NULL, NULL, 401, "unauthorized", NULL);
+    assert_http_error(&d, "GET", path, NULL, "Authorization: Bearer wrong-token-9\r\n", 401,
                       "unauthorized", NULL);
-    assert_http_error(&d, "GET", path, "Authorization: Bearer \r\n", 401, "unauthorized", NULL);
+    assert_http_error(&d, "GET", path, NULL, "Authorization: Bearer \r\n", 401, "unauthorized",
+                      NULL);
     /* base64("wrong-token-9:") */
-    assert_http_error(&d, "GET", path, "Authorization: Basic d3JvbmctdG9rZW4tOTo=\r\n", 401,
+    assert_http_error(&d, "GET", path, NULL, "Authorization: Basic d3JvbmctdG9rZW4tOTo=\r\n", 401,
                       "unauthorized", NULL);
     json_t *p = get_json_h(&d, path, "Authorization: Bearer reader-token-1\r\n", 200);
     assert_string_equal(json_string_value(json_object_get(p, "id")), cust[0]);
@@ -873,7 +1253,7 @@ static void bearer_and_basic_authentication(void **state)
     json_decref(p);
     char tl[160];
     snprintf(tl, sizeof(tl), "/v1/customers/%s/timeline", cust[0]);
-    assert_http_error(&d, "GET", tl, NULL, 401, "unauthorized", NULL);
+    assert_http_error(&d, "GET", tl, NULL, NULL, 401, "unauthorized", NULL);
     json_t *t = get_json_h(&d, tl, "Authorization: Bearer reader-token-1\r\n", 200);
     assert_int_equal(json_array_size(json_object_get(t, "items")), 1);
     json_decref(t);
@@ -897,6 +1277,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(timeline_channel_since_until),
         cmocka_unit_test(merged_away_id_answers_survivor),
         cmocka_unit_test(merge_chain_answers_final_survivor),
+        cmocka_unit_test(context_of_a_scripted_history),
+        cmocka_unit_test(merge_by_hand),
+        cmocka_unit_test(erase_leaves_no_trace),
         cmocka_unit_test(health_ready_unknown_path_and_method),
         cmocka_unit_test(bearer_and_basic_authentication),
     };
