@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -40,6 +41,7 @@ struct job {
     struct batch *b;
     struct lane *lane;
     size_t n;
+    struct timespec sent;
     struct item **items;
     /* Step one. */
     struct known_store known;
@@ -608,6 +610,12 @@ static void on_done(enum db_outcome outcome, void *arg)
                    "the database connection was lost; the record was not acknowledged, resend it");
         }
     } else if (job->failed_index < 0 && job->planned) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        metrics_observe(&b->stats.records, (double)job->n);
+        metrics_observe(&b->stats.commit_seconds, (double)(now.tv_sec - job->sent.tv_sec) +
+                                                      (now.tv_nsec - job->sent.tv_nsec) / 1e9);
+        b->stats.merges += job->plan.n_merges;
         finish_committed(b, job);
     } else {
         bool per_record = job->failed_index >= STEP1_STATEMENTS && !retryable(job->sqlstate);
@@ -729,6 +737,7 @@ static void try_flush(struct batch *b, bool force)
                                "it later");
             return;
         }
+        clock_gettime(CLOCK_MONOTONIC, &job->sent);
         l->busy = true;
         b->inflight_jobs++;
         b->inflight_records += n;
@@ -759,6 +768,11 @@ struct batch *batch_new(struct event_base *base, struct db *db, const struct bat
     b->base = base;
     b->db = db;
     b->p = *p;
+    static const double sizes[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000};
+    static const double seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,   0.25,   0.5,   1,    2.5,   10};
+    metrics_histogram_init(&b->stats.records, sizes, sizeof(sizes) / sizeof(sizes[0]));
+    metrics_histogram_init(&b->stats.commit_seconds, seconds, sizeof(seconds) / sizeof(seconds[0]));
     b->n_lanes = p->max_concurrent < 1           ? 1
                  : p->max_concurrent > MAX_LANES ? MAX_LANES
                                                  : (unsigned)p->max_concurrent;

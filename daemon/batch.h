@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "metrics.h"
 #include "record.h"
 
 enum batch_outcome {
@@ -68,6 +69,9 @@ struct batch_stats {
     unsigned long rejected;
     unsigned long unavailable;
     unsigned long retries;
+    unsigned long merges;                    /* customers merged away by committed batches */
+    struct metrics_histogram records;        /* records per committed batch */
+    struct metrics_histogram commit_seconds; /* from sending a batch to its COMMIT */
 };
 const struct batch_stats *batch_get_stats(const struct batch *b);
 

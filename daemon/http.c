@@ -20,6 +20,7 @@
 #include "errmsg.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "normalize.h"
 #include "record.h"
@@ -34,6 +35,12 @@ struct http {
     struct evhttp *evh;
     int port;
     int inflight;
+    /* Open client connections, to count them: libevent has no hook for a new one, so a
+     * connection is noted at its first request and forgotten when it closes. */
+    struct evhttp_connection **conns;
+    size_t n_conns, cap_conns;
+    unsigned long requests;
+    unsigned long merges_manual;
 };
 
 /* One request waiting for the database. */
@@ -247,8 +254,8 @@ static void query_done(enum db_outcome outcome, void *arg)
         send_error(q->req, 404, "not_found", q->errmsg);
     } else if (strncmp(q->sqlstate, "40", 2) == 0 || strcmp(q->sqlstate, "55P03") == 0) {
         /* Deadlock or serialization: a concurrent change to the same customers. */
-        log_warn("http query %s gave way to a concurrent change: %s (SQLSTATE %s)",
-                 q->statement, q->errmsg, q->sqlstate);
+        log_warn("http query %s gave way to a concurrent change: %s (SQLSTATE %s)", q->statement,
+                 q->errmsg, q->sqlstate);
         send_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
     } else if (q->sqlstate[0] != '\0') {
         log_error("http query %s failed: %s (SQLSTATE %s)", q->statement, q->errmsg, q->sqlstate);
@@ -256,6 +263,9 @@ static void query_done(enum db_outcome outcome, void *arg)
     } else if (!q->have_row || q->body == NULL) {
         send_error(q->req, 404, "not_found", q->not_found);
     } else {
+        if (strcmp(q->statement, STORE_MERGE_MANUAL) == 0) {
+            q->h->merges_manual++;
+        }
         send_json(q->req, 200, q->body, strlen(q->body));
     }
     query_free(q);
@@ -463,13 +473,8 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             return;
         }
     }
-    static const char *const channels[] = {"phone", "sms",    "email",     "chat",
-                                           "web",   "social", "in_person", "other"};
     if (channel != NULL) {
-        bool ok = false;
-        for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
-            ok = ok || strcmp(channel, channels[i]) == 0;
-        }
+        bool ok = record_channel_index(channel) >= 0;
         if (!ok) {
             snprintf(msg, sizeof(msg), "channel: %s is not a channel",
                      errmsg_quote(channel, qv, sizeof(qv)));
@@ -599,9 +604,133 @@ static bool authorized(struct http *h, struct evhttp_request *req, char *princip
     return true;
 }
 
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct http *h = arg;
+    for (size_t i = 0; i < h->n_conns; i++) {
+        if (h->conns[i] == evcon) {
+            h->conns[i] = h->conns[--h->n_conns];
+            return;
+        }
+    }
+}
+
+static void note_connection(struct http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < h->n_conns; i++) {
+        if (h->conns[i] == evcon) {
+            return;
+        }
+    }
+    if (h->n_conns == h->cap_conns) {
+        size_t cap = h->cap_conns == 0 ? 16 : h->cap_conns * 2;
+        struct evhttp_connection **c = realloc(h->conns, cap * sizeof(*c));
+        if (c == NULL) {
+            return; /* only the count is off */
+        }
+        h->conns = c;
+        h->cap_conns = cap;
+    }
+    h->conns[h->n_conns++] = evcon;
+    evhttp_connection_set_closecb(evcon, conn_closed, h);
+}
+
+/* GET /metrics: every module's counts, in the Prometheus text format. */
+static void handle_metrics(struct http *h, struct evhttp_request *req)
+{
+    struct daemon *d = h->d;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL) {
+        send_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    const struct ingest_stats *is = ingest_get_stats(d->ingest);
+    const struct batch_stats *bs = batch_get_stats(d->batch);
+    metrics_family(f, "touchline_build_info", "gauge", "Version of touchlined, always 1.");
+    metrics_sample(f, "touchline_build_info", "version=\"" TOUCHLINE_VERSION "\"", 1);
+    metrics_family(f, "touchline_start_time_seconds", "gauge",
+                   "When the daemon started, in seconds since the epoch.");
+    metrics_sample(f, "touchline_start_time_seconds", NULL, (double)d->started);
+    metrics_write_by_source(f, "touchline_records_accepted_total",
+                            "Records stored for the first time, by adapter source and channel.",
+                            &is->sources, is->accepted_by);
+    metrics_write_by_source(f, "touchline_records_duplicate_total",
+                            "Records answered duplicate:true (already stored), by source and "
+                            "channel.",
+                            &is->sources, is->duplicates_by);
+    metrics_family(f, "touchline_records_rejected_total", "counter",
+                   "Lines answered ok:false, by error code.");
+    for (int e = 0; e < INGEST_ERROR_COUNT; e++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "code=\"%s\"", ingest_error_code((enum ingest_error)e));
+        metrics_sample(f, "touchline_records_rejected_total", labels, (double)is->rejected[e]);
+    }
+    metrics_family(f, "touchline_records_pending", "gauge",
+                   "Records received and not yet answered (waiting for the database).");
+    metrics_sample(f, "touchline_records_pending", NULL, (double)batch_pending(d->batch));
+    metrics_write_histogram(f, "touchline_batch_records", "Records per committed batch.",
+                            &bs->records);
+    metrics_write_histogram(f, "touchline_batch_commit_seconds",
+                            "Time from sending a batch to the database to its COMMIT.",
+                            &bs->commit_seconds);
+    metrics_family(f, "touchline_batch_retries_total", "counter",
+                   "Batches written again after a conflict or a failing record.");
+    metrics_sample(f, "touchline_batch_retries_total", NULL, (double)bs->retries);
+    metrics_family(f, "touchline_merges_total", "counter",
+                   "Customers merged into another, by what caused it.");
+    metrics_sample(f, "touchline_merges_total", "reason=\"ingest\"", (double)bs->merges);
+    metrics_sample(f, "touchline_merges_total", "reason=\"manual\"", (double)h->merges_manual);
+    metrics_family(f, "touchline_database_connections", "gauge",
+                   "Database connections up (of database.pool_size).");
+    metrics_sample(f, "touchline_database_connections", NULL, (double)db_connections_up(d->db));
+    metrics_family(f, "touchline_database_connects_total", "counter",
+                   "Database connections established; more than the pool size means "
+                   "reconnects.");
+    metrics_sample(f, "touchline_database_connects_total", NULL, (double)db_connects_total(d->db));
+    metrics_family(f, "touchline_connections", "gauge", "Open client connections, by listener.");
+    metrics_sample(f, "touchline_connections", "listener=\"tcp\"",
+                   (double)ingest_connections(d->ingest));
+    metrics_sample(f, "touchline_connections", "listener=\"http\"", (double)h->n_conns);
+    metrics_family(f, "touchline_tcp_connections_total", "counter",
+                   "TCP ingest connections accepted.");
+    metrics_sample(f, "touchline_tcp_connections_total", NULL, (double)is->connections_total);
+    metrics_family(f, "touchline_tcp_lines_total", "counter", "Lines read on TCP connections.");
+    metrics_sample(f, "touchline_tcp_lines_total", NULL, (double)is->lines);
+    metrics_family(f, "touchline_tcp_read_pauses_total", "counter",
+                   "Times reading a TCP connection stopped for backpressure.");
+    metrics_sample(f, "touchline_tcp_read_pauses_total", NULL, (double)is->paused);
+    metrics_family(f, "touchline_http_requests_total", "counter", "HTTP requests received.");
+    metrics_sample(f, "touchline_http_requests_total", NULL, (double)h->requests);
+    if (fclose(f) != 0 || text == NULL) {
+        free(text);
+        send_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        free(text);
+        send_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    evbuffer_add(buf, text, len);
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
+}
+
 static void route(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
+    h->requests++;
+    note_connection(h, req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
@@ -612,6 +741,12 @@ static void route(struct evhttp_request *req, void *arg)
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         handle_health(h, req, strcmp(path, "/readyz") == 0);
+        return;
+    }
+    /* Unauthenticated like the health checks: scrapers rarely carry tokens, and the page
+     * holds counts, not customer data. */
+    if (strcmp(path, "/metrics") == 0) {
+        handle_metrics(h, req);
         return;
     }
     char principal[64];
@@ -744,6 +879,7 @@ void http_free(struct http *h)
     if (h->evh != NULL) {
         evhttp_free(h->evh);
     }
+    free(h->conns);
     free(h);
 }
 

@@ -61,6 +61,8 @@ struct ticket {
     struct conn *c;
     unsigned long seq;
     unsigned long line;
+    int source_slot; /* for the counters by source and channel */
+    int channel;
 };
 
 struct ingest {
@@ -264,8 +266,10 @@ static void on_stored(const struct batch_result *res, void *arg)
         case BATCH_STORED: {
             if (res->duplicate) {
                 ing->stats.duplicates++;
+                ing->stats.duplicates_by[t->source_slot][t->channel]++;
             } else {
                 ing->stats.accepted++;
+                ing->stats.accepted_by[t->source_slot][t->channel]++;
             }
             /* The common answer, formatted directly: ids need no escaping. */
             char *line = malloc(128);
@@ -397,6 +401,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     t->c = c;
     t->seq = (unsigned long)seq;
     t->line = lineno;
+    t->source_slot = metrics_source_slot(&ing->stats.sources, rec->source);
+    t->channel = record_channel_index(rec->channel);
     conn_ref(c);
     if (batch_submit(d->batch, rec, on_stored, t) < 0) {
         free(t);
@@ -466,7 +472,8 @@ static void conn_process(struct conn *c)
                 if (seq >= 0) {
                     char msg[128];
                     snprintf(msg, sizeof(msg), "line longer than max_line_bytes (%zu)", max_line);
-                    answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
+                    c->ing->stats.lines++;
+                answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
                 }
                 evbuffer_drain(in, avail);
                 c->skipping = true;
@@ -489,6 +496,7 @@ static void conn_process(struct conn *c)
             if (seq >= 0) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "line longer than max_line_bytes (%zu)", max_line);
+                c->ing->stats.lines++;
                 answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
             }
         } else {
@@ -684,6 +692,7 @@ void ingest_free(struct ingest *ing)
     if (ing->listener != NULL) {
         evconnlistener_free(ing->listener);
     }
+    metrics_sources_free(&ing->stats.sources);
     free(ing);
 }
 

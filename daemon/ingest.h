@@ -11,6 +11,7 @@
 #ifndef TOUCHLINED_INGEST_H
 #define TOUCHLINED_INGEST_H
 
+#include "metrics.h"
 #include <stddef.h>
 
 struct daemon;
@@ -37,6 +38,9 @@ size_t ingest_connections(const struct ingest *ing);
 int ingest_port(const struct ingest *ing);
 
 struct ingest_stats {
+    struct metrics_sources sources;
+    metrics_by_source accepted_by; /* stored for the first time */
+    metrics_by_source duplicates_by;
     unsigned long connections_total;
     unsigned long lines;
     unsigned long accepted;

@@ -15,8 +15,8 @@
 #define TAG_CHARS_MAX  64
 #define NAME_CHARS_MAX 256
 
-static const char *const channels[] = {"phone",  "sms",       "email", "chat", "web",
-                                       "social", "in_person", "other", NULL};
+const char *const record_channels[RECORD_CHANNELS + 1] = {
+    "phone", "sms", "email", "chat", "web", "social", "in_person", "other", NULL};
 static const char *const directions[] = {"inbound", "outbound", "internal", NULL};
 static const char *const phone_statuses[] = {"answered", "missed",    "busy",
                                              "failed",   "voicemail", NULL};
@@ -572,7 +572,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
                    errmsg_quote(rec->source, q, sizeof(q)));
         goto invalid;
     }
-    if (get_enum(root, "channel", channels, &rec->channel, msg, msglen) < 0) {
+    if (get_enum(root, "channel", record_channels, &rec->channel, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->channel == NULL) {
@@ -694,4 +694,14 @@ int record_parse(const char *line, size_t len, const struct record_opts *opts, s
     int rc = record_from_json(root, opts, out, msg, msglen);
     json_decref(root);
     return rc;
+}
+
+int record_channel_index(const char *channel)
+{
+    for (int i = 0; i < RECORD_CHANNELS; i++) {
+        if (strcmp(channel, record_channels[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
 }

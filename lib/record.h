@@ -91,6 +91,13 @@ int record_parse(const char *line, size_t len, const struct record_opts *opts, s
 /* Frees a record; NULL is fine. */
 void record_free(struct record *rec);
 
+/* The channels of CONTRACT §1, in a fixed order (NULL-terminated). */
+#define RECORD_CHANNELS 8
+extern const char *const record_channels[RECORD_CHANNELS + 1];
+
+/* The index of channel in record_channels, or -1. */
+int record_channel_index(const char *channel);
+
 /*
  * Parses an RFC 3339 timestamp ("2026-11-18T09:15:00+03:30", optional fraction, Z or
  * offset) into microseconds since the epoch, UTC. Returns 0 or -1.
