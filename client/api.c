@@ -39,14 +39,32 @@ static void describe(const struct http_client *c, const struct http_client_respo
                n > 0 ? ": " : "", snippet);
 }
 
-/* GETs path and parses the answer. Returns API_OK with *out set to a JSON object, or a
- * negative enum api_result with err set. */
-static int get_object(const struct http_client *c, const char *path, json_t **out, char *err,
-                      size_t errlen)
+enum method {
+    METHOD_GET,
+    METHOD_POST,
+    METHOD_DELETE,
+};
+
+/* Sends one request (body: JSON for a POST, else NULL) and parses the answer. Returns API_OK
+ * with *out set to a JSON object, or a negative enum api_result with err set. */
+static int call(const struct http_client *c, enum method m, const char *path, const char *body,
+                json_t **out, char *err, size_t errlen)
 {
     struct http_client_response r;
+    int sent = HTTP_CLIENT_EURL;
     *out = NULL;
-    if (http_client_get(c, path, &r, err, errlen) < 0) {
+    switch (m) {
+    case METHOD_GET:
+        sent = http_client_get(c, path, &r, err, errlen);
+        break;
+    case METHOD_POST:
+        sent = http_client_post_json(c, path, body, &r, err, errlen);
+        break;
+    case METHOD_DELETE:
+        sent = http_client_delete(c, path, &r, err, errlen);
+        break;
+    }
+    if (sent < 0) {
         return API_FAILED;
     }
     int rc;
@@ -69,6 +87,12 @@ static int get_object(const struct http_client *c, const char *path, json_t **ou
     json_decref(j);
     http_client_response_free(&r);
     return rc;
+}
+
+static int get_object(const struct http_client *c, const char *path, json_t **out, char *err,
+                      size_t errlen)
+{
+    return call(c, METHOD_GET, path, NULL, out, err, errlen);
 }
 
 int api_find_customer(const struct http_client *c, const char *kind, const char *value,
@@ -102,18 +126,34 @@ static char *customer_path(const char *id, const char *tail)
     return path;
 }
 
-int api_get_customer(const struct http_client *c, const char *id, json_t **customer, char *err,
-                     size_t errlen)
+/* Sends a request to "/v1/customers/<id><tail>". Returns as call. */
+static int customer_call(const struct http_client *c, enum method m, const char *id,
+                         const char *tail, const char *body, json_t **out, char *err, size_t errlen)
 {
-    *customer = NULL;
-    char *path = customer_path(id, "");
+    *out = NULL;
+    char *path = customer_path(id, tail);
     if (path == NULL) {
         errmsg_set(err, errlen, "out of memory");
         return API_FAILED;
     }
-    int rc = get_object(c, path, customer, err, errlen);
+    int rc = call(c, m, path, body, out, err, errlen);
     free(path);
     return rc;
+}
+
+int api_get_customer(const struct http_client *c, const char *id, json_t **customer, char *err,
+                     size_t errlen)
+{
+    return customer_call(c, METHOD_GET, id, "", NULL, customer, err, errlen);
+}
+
+int api_lookup(const struct http_client *c, const char *kind, const char *value, json_t **customer,
+               char *err, size_t errlen)
+{
+    if (strcmp(kind, "customer") == 0) {
+        return api_get_customer(c, value, customer, err, errlen);
+    }
+    return api_find_customer(c, kind, value, customer, err, errlen);
 }
 
 /* The path of one timeline page of at most limit items, or NULL when out of memory. */
@@ -230,4 +270,33 @@ out:
     free(path);
     free(cursor);
     return rc;
+}
+
+int api_context(const struct http_client *c, const char *id, json_t **context, char *err,
+                size_t errlen)
+{
+    return customer_call(c, METHOD_GET, id, "/context", NULL, context, err, errlen);
+}
+
+int api_merge(const struct http_client *c, const char *id, const char *from, json_t **survivor,
+              char *err, size_t errlen)
+{
+    *survivor = NULL;
+    /* jansson escapes the id: whatever the user typed, the body stays one JSON object. */
+    json_t *req = json_pack("{s:s}", "from", from);
+    char *body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = customer_call(c, METHOD_POST, id, "/merge", body, survivor, err, errlen);
+    free(body);
+    return rc;
+}
+
+int api_erase(const struct http_client *c, const char *id, json_t **erasure, char *err,
+              size_t errlen)
+{
+    return customer_call(c, METHOD_DELETE, id, "", NULL, erasure, err, errlen);
 }

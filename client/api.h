@@ -1,9 +1,10 @@
 /*
- * The daemon's read API (CONTRACT §4) as touchline uses it: find a customer by an identifier
- * or by id, and read their timeline page by page, following the opaque next_cursor. Answers
- * come back as parsed JSON; error answers become an enum api_result and the server's own
- * message ("no customer with phone +989123456789"), so that the command line can pick its exit
- * status and say what went wrong. Blocking, like the HTTP client below it.
+ * The daemon's customer API (CONTRACT §4) as touchline uses it: find a customer by an
+ * identifier or by id, read their timeline page by page (following the opaque next_cursor) and
+ * their context, merge two customers and erase one. Answers come back as parsed JSON objects;
+ * error answers become an enum api_result and the server's own message ("no customer with
+ * phone +989123456789"), so that the command line can pick its exit status and say what went
+ * wrong. Blocking, like the HTTP client below it.
  */
 #ifndef TOUCHLINE_API_H
 #define TOUCHLINE_API_H
@@ -38,6 +39,14 @@ int api_find_customer(const struct http_client *c, const char *kind, const char 
 int api_get_customer(const struct http_client *c, const char *id, json_t **customer, char *err,
                      size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * The customer a command line names: kind "customer" with an id (GET /v1/customers/{id}), or
+ * one of the identifier kinds with a value (as api_find_customer). Returns as
+ * api_find_customer.
+ */
+int api_lookup(const struct http_client *c, const char *kind, const char *value, json_t **customer,
+               char *err, size_t errlen) __attribute__((warn_unused_result));
+
 struct api_timeline_query {
     const char *channel; /* NULL for every channel */
     const char *since;   /* RFC 3339, or NULL */
@@ -60,5 +69,31 @@ typedef int (*api_items_fn)(const json_t *items, void *arg);
 int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
                  api_items_fn fn, void *arg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/*
+ * GET /v1/customers/{id}/context: what an agent needs when the customer calls or writes.
+ * Returns API_OK with *context set (the caller releases it with json_decref), or a negative
+ * enum api_result with err set.
+ */
+int api_context(const struct http_client *c, const char *id, json_t **context, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * POST /v1/customers/{id}/merge {"from":from}: merges customer from into customer id. Returns
+ * API_OK with *survivor set to the survivor's profile (the caller releases it), or a negative
+ * enum api_result with err set: API_INVALID when from is not an id or both are already one
+ * customer, API_NOT_FOUND when either is unknown.
+ */
+int api_merge(const struct http_client *c, const char *id, const char *from, json_t **survivor,
+              char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * DELETE /v1/customers/{id}: erases the customer, every customer merged into them and all their
+ * records. Returns API_OK with *erasure set to the server's account of it ({"erased":true,
+ * "erasure_id":…, "customers":…, "identities":…, "interactions":…}; the caller releases it),
+ * or a negative enum api_result with err set.
+ */
+int api_erase(const struct http_client *c, const char *id, json_t **erasure, char *err,
+              size_t errlen) __attribute__((warn_unused_result));
 
 #endif

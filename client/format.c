@@ -7,19 +7,46 @@
 
 #include "textwidth.h"
 
-/* Spaces between two columns. */
+/* Spaces between two columns, and between a label and its value. */
 #define GAP 2
-/* The summary is what the agent reads: other columns give up width before it is this narrow. */
-#define MIN_SUMMARY 24
+/* The last column (the summary, the subject) is what the agent reads: other columns give up
+ * width before it is this narrow. */
+#define MIN_LAST 24
+/* Labelled lines: a value gets at least this many columns, whatever the width. */
+#define MIN_VALUE 24
 /* A time the server sent that is not RFC 3339 is shown as it is, up to this many columns. */
 #define MAX_TIME 25
+/* The most columns a table has. */
+#define MAX_COLS 8
 
 #define LRM   "\xE2\x80\x8E"
 #define BOLD  "\033[1m"
 #define DIM   "\033[2m"
 #define RESET "\033[0m"
 
-enum column {
+/* One column of a table. */
+struct column {
+    const char *title;
+    size_t max;                 /* widest the column gets; 0 for no limit */
+    enum textwidth_align align; /* of the cells; titles are always left */
+    int give; /* on a narrow terminal columns give up width in this order, 1 first; 0 never */
+    bool dim; /* dimmed in color: the times, which the eye skips over */
+};
+
+/*
+ * Rows of cells under columns: the one table renderer of the client (timeline rows, open
+ * threads). Columns are as wide as their widest cell, up to their max; the last one takes the
+ * width that is left, at least MIN_LAST, and is not padded.
+ */
+struct table {
+    const struct column *cols;
+    size_t ncols; /* 2..MAX_COLS */
+    size_t nrows;
+    char **cells; /* nrows * ncols, owned; NULL shows as "-" */
+};
+
+/* Interactions, in the timeline and in the context's latest-per-channel rows. */
+enum item_column {
     COL_TIME,
     COL_CHANNEL,
     COL_DIRECTION,
@@ -29,17 +56,39 @@ enum column {
     NCOLS,
 };
 
-static const struct {
-    const char *title;
-    const char *key; /* the item's field shown, for the plain ones */
-    size_t max;      /* widest the column gets; 0 for no limit */
-} columns[NCOLS] = {
-    [COL_TIME] = {"TIME", "occurred_at", MAX_TIME},
-    [COL_CHANNEL] = {"CHANNEL", "channel", 10},
-    [COL_DIRECTION] = {"DIRECTION", "direction", 9},
-    [COL_STATUS] = {"STATUS", "status", 12},
-    [COL_AGENT] = {"AGENT", "agent", 16},
-    [COL_SUMMARY] = {"SUMMARY", NULL, 0},
+static const struct column item_columns[NCOLS] = {
+    [COL_TIME] = {"TIME", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
+    [COL_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 3, false},
+    [COL_DIRECTION] = {"DIRECTION", 9, TEXTWIDTH_LEFT, 0, false},
+    [COL_STATUS] = {"STATUS", 12, TEXTWIDTH_LEFT, 2, false},
+    [COL_AGENT] = {"AGENT", 16, TEXTWIDTH_LEFT, 1, false},
+    [COL_SUMMARY] = {"SUMMARY", 0, TEXTWIDTH_LEFT, 0, false},
+};
+
+/* The item's field each plain column shows. */
+static const char *const item_keys[NCOLS] = {
+    [COL_CHANNEL] = "channel",
+    [COL_DIRECTION] = "direction",
+    [COL_STATUS] = "status",
+    [COL_AGENT] = "agent",
+};
+
+/* The context's open threads. */
+enum thread_column {
+    THR_THREAD,
+    THR_CHANNEL,
+    THR_RECORDS,
+    THR_LAST,
+    THR_SUBJECT,
+    THR_NCOLS,
+};
+
+static const struct column thread_columns[THR_NCOLS] = {
+    [THR_THREAD] = {"THREAD", 24, TEXTWIDTH_LEFT, 1, false},
+    [THR_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 2, false},
+    [THR_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, false},
+    [THR_LAST] = {"LAST ACTIVITY", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
+    [THR_SUBJECT] = {"SUBJECT", 0, TEXTWIDTH_LEFT, 0, false},
 };
 
 int format_kind_parse(const char *s, enum format_kind *out)
@@ -262,45 +311,81 @@ static int field_text(const json_t *item, const char *key, char **out)
     return 0;
 }
 
-struct row {
-    char *cell[NCOLS]; /* NULL shows as "-" */
-};
-
-static void rows_free(struct row *rows, size_t n)
+/* The cell text of the time in field key: local or UTC, as the server wrote it when it does
+ * not parse; NULL when absent. */
+static int time_text(const json_t *obj, const char *key, bool utc, char **out)
 {
-    if (rows == NULL) {
-        return;
+    const char *when = json_string_value(json_object_get(obj, key));
+    *out = NULL;
+    if (when == NULL) {
+        return 0;
     }
-    for (size_t r = 0; r < n; r++) {
-        for (int c = 0; c < NCOLS; c++) {
-            free(rows[r].cell[c]);
-        }
-    }
-    free(rows);
+    char buf[64];
+    /* A time that does not parse is shown as the server wrote it. */
+    (void)format_time(when, utc, buf, sizeof(buf));
+    *out = format_cell(buf);
+    return *out != NULL ? 0 : -1;
 }
 
-static int row_fill(struct row *row, const json_t *item, bool utc)
+/* A table of nrows rows under cols, every cell NULL; NULL when out of memory. */
+static struct table *table_new(const struct column *cols, size_t ncols, size_t nrows)
 {
-    const char *when = json_string_value(json_object_get(item, "occurred_at"));
-    if (when != NULL) {
-        char buf[64];
-        /* A time that does not parse is shown as the server wrote it. */
-        (void)format_time(when, utc, buf, sizeof(buf));
-        row->cell[COL_TIME] = format_cell(buf);
-        if (row->cell[COL_TIME] == NULL) {
-            return -1;
-        }
+    struct table *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    t->cols = cols;
+    t->ncols = ncols;
+    t->nrows = nrows;
+    t->cells = calloc(nrows > 0 ? nrows * ncols : 1, sizeof(*t->cells));
+    if (t->cells == NULL) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void table_free(struct table *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    free(t);
+}
+
+/* Fills the cells of one interaction (item_columns). Returns 0, or -1 when out of memory. */
+static int item_fill(char **cell, const json_t *item, bool utc)
+{
+    if (time_text(item, "occurred_at", utc, &cell[COL_TIME]) < 0) {
+        return -1;
     }
     for (int c = COL_CHANNEL; c <= COL_AGENT; c++) {
-        if (field_text(item, columns[c].key, &row->cell[c]) < 0) {
+        if (field_text(item, item_keys[c], &cell[c]) < 0) {
             return -1;
         }
     }
     /* What the agent reads first: the subject, else the body. */
-    if (field_text(item, "subject", &row->cell[COL_SUMMARY]) < 0) {
+    if (field_text(item, "subject", &cell[COL_SUMMARY]) < 0) {
         return -1;
     }
-    if (row->cell[COL_SUMMARY] == NULL && field_text(item, "body", &row->cell[COL_SUMMARY]) < 0) {
+    if (cell[COL_SUMMARY] == NULL && field_text(item, "body", &cell[COL_SUMMARY]) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills the cells of one open thread (thread_columns). Returns 0, or -1 when out of memory. */
+static int thread_fill(char **cell, const json_t *thread, bool utc)
+{
+    if (field_text(thread, "thread", &cell[THR_THREAD]) < 0 ||
+        field_text(thread, "channel", &cell[THR_CHANNEL]) < 0 ||
+        field_text(thread, "records", &cell[THR_RECORDS]) < 0 ||
+        time_text(thread, "last_at", utc, &cell[THR_LAST]) < 0 ||
+        field_text(thread, "subject", &cell[THR_SUBJECT]) < 0) {
         return -1;
     }
     return 0;
@@ -395,114 +480,662 @@ out:
     return rc;
 }
 
-/* Column widths from the content; the summary takes what is left of width. */
-static void layout(const struct row *rows, size_t n, size_t width, size_t w[NCOLS])
+/* Column widths from the content; the last column takes what is left of width. */
+static void layout(const struct table *t, size_t width, size_t w[MAX_COLS])
 {
-    for (int c = 0; c < NCOLS; c++) {
-        w[c] = textwidth(columns[c].title);
+    size_t last = t->ncols - 1;
+    for (size_t c = 0; c < t->ncols; c++) {
+        w[c] = textwidth(t->cols[c].title);
     }
-    for (size_t r = 0; r < n; r++) {
-        for (int c = 0; c < COL_SUMMARY; c++) {
-            size_t cw = textwidth(shown(rows[r].cell[c]));
-            if (columns[c].max > 0 && cw > columns[c].max) {
-                cw = columns[c].max;
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < last; c++) {
+            size_t cw = textwidth(shown(t->cells[r * t->ncols + c]));
+            if (t->cols[c].max > 0 && cw > t->cols[c].max) {
+                cw = t->cols[c].max;
             }
             w[c] = cw > w[c] ? cw : w[c];
         }
     }
-    /* Narrow terminals: the agent, status and channel columns give way first. */
-    static const int give[] = {COL_AGENT, COL_STATUS, COL_CHANNEL};
-    for (size_t k = 0; k < sizeof(give) / sizeof(give[0]); k++) {
-        int c = give[k];
-        size_t used = 0;
-        for (int d = 0; d < COL_SUMMARY; d++) {
-            used += w[d] + GAP;
-        }
-        size_t floor = textwidth(columns[c].title);
-        size_t want = used + MIN_SUMMARY;
-        if (want > width && w[c] > floor) {
-            size_t over = want - width;
-            w[c] -= over < w[c] - floor ? over : w[c] - floor;
+    /* Narrow terminals: the columns that matter least give way first, down to their title. */
+    for (int rank = 1; rank <= (int)t->ncols; rank++) {
+        for (size_t c = 0; c < last; c++) {
+            if (t->cols[c].give != rank) {
+                continue;
+            }
+            size_t used = 0;
+            for (size_t d = 0; d < last; d++) {
+                used += w[d] + GAP;
+            }
+            size_t floor = textwidth(t->cols[c].title);
+            size_t want = used + MIN_LAST;
+            if (want > width && w[c] > floor) {
+                size_t over = want - width;
+                w[c] -= over < w[c] - floor ? over : w[c] - floor;
+            }
         }
     }
     size_t used = 0;
-    for (int c = 0; c < COL_SUMMARY; c++) {
+    for (size_t c = 0; c < last; c++) {
         used += w[c] + GAP;
     }
-    w[COL_SUMMARY] = width > used + MIN_SUMMARY ? width - used : MIN_SUMMARY;
+    w[last] = width > used + MIN_LAST ? width - used : MIN_LAST;
 }
 
 /* Writes one line of cells, the bold titles when title. Returns 0, or -1 out of memory. */
-static int table_line(FILE *out, const char *const cells[NCOLS], const size_t w[NCOLS], bool color,
-                      bool title)
+static int table_line(FILE *out, const struct table *t, const char *const cells[MAX_COLS],
+                      const size_t w[MAX_COLS], bool color, bool title)
 {
+    size_t last = t->ncols - 1;
     if (title && color) {
         fputs(BOLD, out);
     }
-    for (int c = 0; c < NCOLS; c++) {
+    for (size_t c = 0; c < t->ncols; c++) {
         const char *s = cells[c];
         /* The last column is not padded: no trailing spaces. */
-        char *t =
-            c < COL_SUMMARY ? textwidth_fit(s, w[c], TEXTWIDTH_LEFT) : textwidth_truncate(s, w[c]);
-        if (t == NULL) {
+        enum textwidth_align align = title ? TEXTWIDTH_LEFT : t->cols[c].align;
+        char *f = c < last ? textwidth_fit(s, w[c], align) : textwidth_truncate(s, w[c]);
+        if (f == NULL) {
             return -1;
         }
-        bool dim = color && !title && c == COL_TIME;
-        fprintf(out, "%s%s%s", dim ? DIM : "", t, dim ? RESET : "");
-        if (c < COL_SUMMARY) {
-            fprintf(out, "%s%*s", has_rtl(t) ? LRM : "", GAP, "");
+        bool dim = color && !title && t->cols[c].dim;
+        fprintf(out, "%s%s%s", dim ? DIM : "", f, dim ? RESET : "");
+        if (c < last) {
+            fprintf(out, "%s%*s", has_rtl(f) ? LRM : "", GAP, "");
         }
-        free(t);
+        free(f);
     }
     fputs(title && color ? RESET "\n" : "\n", out);
     return 0;
 }
 
-static int table(FILE *out, const json_t *customer, const json_t *items,
-                 const struct format_opts *o)
+/* Writes the titles and the rows of t, lined up in width columns. Returns 0, or -1 when out of
+ * memory. */
+static int table_write(FILE *out, const struct table *t, size_t width, bool color)
 {
-    size_t width = o->width > 0 ? o->width : FORMAT_DEFAULT_WIDTH;
-    size_t n = json_array_size(items);
-    struct row *rows = NULL;
-    int rc = -1;
-    if (customer != NULL && customer_line(out, customer, o, width) < 0) {
-        goto out;
+    size_t w[MAX_COLS];
+    const char *cells[MAX_COLS];
+    layout(t, width, w);
+    for (size_t c = 0; c < t->ncols; c++) {
+        cells[c] = t->cols[c].title;
     }
+    if (table_line(out, t, cells, w, color, true) < 0) {
+        return -1;
+    }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            cells[c] = shown(t->cells[r * t->ncols + c]);
+        }
+        if (table_line(out, t, cells, w, color, false) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Interactions (an array, newest first) as a table, or "(no interactions)". Returns 0, or -1
+ * when out of memory. */
+static int items_table(FILE *out, const json_t *items, const struct format_opts *o, size_t width)
+{
+    size_t n = json_array_size(items);
     if (n == 0) {
         fputs("(no interactions)\n", out);
-        rc = 0;
-        goto out;
+        return 0;
     }
-    rows = calloc(n, sizeof(*rows));
-    if (rows == NULL) {
+    int rc = -1;
+    struct table *t = table_new(item_columns, NCOLS, n);
+    if (t == NULL) {
         goto out;
     }
     for (size_t r = 0; r < n; r++) {
-        if (row_fill(&rows[r], json_array_get(items, r), o->utc) < 0) {
+        if (item_fill(t->cells + r * NCOLS, json_array_get(items, r), o->utc) < 0) {
             goto out;
         }
     }
-    size_t w[NCOLS];
-    layout(rows, n, width, w);
-    const char *cells[NCOLS];
-    for (int c = 0; c < NCOLS; c++) {
-        cells[c] = columns[c].title;
+    rc = table_write(out, t, width, o->color);
+out:
+    table_free(t);
+    return rc;
+}
+
+/* Open threads (an array, latest activity first) as a table, or "(none)". Returns 0, or -1
+ * when out of memory. */
+static int threads_table(FILE *out, const json_t *threads, const struct format_opts *o,
+                         size_t width)
+{
+    size_t n = json_array_size(threads);
+    if (n == 0) {
+        fputs("(none)\n", out);
+        return 0;
     }
-    if (table_line(out, cells, w, o->color, true) < 0) {
+    int rc = -1;
+    struct table *t = table_new(thread_columns, THR_NCOLS, n);
+    if (t == NULL) {
         goto out;
     }
     for (size_t r = 0; r < n; r++) {
-        for (int c = 0; c < NCOLS; c++) {
-            cells[c] = shown(rows[r].cell[c]);
+        if (thread_fill(t->cells + r * THR_NCOLS, json_array_get(threads, r), o->utc) < 0) {
+            goto out;
         }
-        if (table_line(out, cells, w, o->color, false) < 0) {
+    }
+    rc = table_write(out, t, width, o->color);
+out:
+    table_free(t);
+    return rc;
+}
+
+static size_t width_of(const struct format_opts *o)
+{
+    return o->width > 0 ? o->width : FORMAT_DEFAULT_WIDTH;
+}
+
+static int table(FILE *out, const json_t *customer, const json_t *items,
+                 const struct format_opts *o)
+{
+    size_t width = width_of(o);
+    if (customer != NULL && customer_line(out, customer, o, width) < 0) {
+        return -1;
+    }
+    return items_table(out, items, o, width);
+}
+
+/*
+ * Labelled lines, "Last seen     2026-11-21 18:40": the labels in a column as wide as the
+ * widest of them (by display width) plus GAP, each value on its own line, cut to what the
+ * width leaves.
+ */
+struct labels {
+    FILE *out;
+    size_t label_w;
+    size_t value_w;
+    bool color; /* bold labels */
+};
+
+static void labels_init(struct labels *l, FILE *out, const char *const *names, size_t n,
+                        const struct format_opts *o)
+{
+    size_t lw = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t w = textwidth(names[i]);
+        lw = w > lw ? w : lw;
+    }
+    size_t width = width_of(o);
+    l->out = out;
+    l->label_w = lw + GAP;
+    l->value_w = width > l->label_w + MIN_VALUE ? width - l->label_w : MIN_VALUE;
+    l->color = o->color;
+}
+
+/* Writes one line: label ("" under the previous one) and value (a cell; NULL shows as "-").
+ * Returns 0, or -1 when out of memory. */
+static int labelled(const struct labels *l, const char *label, const char *value)
+{
+    char *v = textwidth_truncate(shown(value), l->value_w);
+    if (v == NULL) {
+        return -1;
+    }
+    size_t lw = textwidth(label);
+    bool bold = l->color && label[0] != '\0';
+    fprintf(l->out, "%s%s%s%*s%s%s\n", bold ? BOLD : "", label, bold ? RESET : "",
+            (int)(lw < l->label_w ? l->label_w - lw : 0), "", v, has_rtl(v) ? LRM : "");
+    free(v);
+    return 0;
+}
+
+/* Key-value pairs shown under one label, the keys lined up: identities, traits. */
+struct pairs {
+    size_t n;
+    char **key; /* cells; NULL shows as "-" */
+    char **val;
+};
+
+static int pairs_alloc(struct pairs *p, size_t n)
+{
+    p->n = 0;
+    p->key = calloc(n > 0 ? n : 1, sizeof(*p->key));
+    p->val = calloc(n > 0 ? n : 1, sizeof(*p->val));
+    return p->key != NULL && p->val != NULL ? 0 : -1;
+}
+
+static void pairs_free(struct pairs *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->key[i]);
+        free(p->val[i]);
+    }
+    free(p->key);
+    free(p->val);
+}
+
+/* Writes the pairs as "key  value" lines under label ("-" when there are none). Returns 0, or
+ * -1 when out of memory. */
+static int pairs_write(const struct labels *l, const char *label, const struct pairs *p)
+{
+    if (p->n == 0) {
+        return labelled(l, label, NULL);
+    }
+    size_t kw = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t w = textwidth(shown(p->key[i]));
+        kw = w > kw ? w : kw;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const char *k = shown(p->key[i]);
+        char *line = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&line, &len);
+        if (m == NULL) {
+            return -1;
+        }
+        /* A right-to-left key is closed by a mark, so that the value stays to its right. */
+        fprintf(m, "%s%s%*s%s", k, has_rtl(k) ? LRM : "", (int)(kw - textwidth(k) + GAP), "",
+                shown(p->val[i]));
+        int rc = fclose(m) == 0 ? labelled(l, i == 0 ? label : "", line) : -1;
+        free(line);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The identities of a profile ([{"kind":…,"value":…}]) as pairs. Returns 0, or -1. */
+static int identity_pairs(const json_t *identities, struct pairs *p)
+{
+    if (pairs_alloc(p, json_array_size(identities)) < 0) {
+        return -1;
+    }
+    size_t i;
+    const json_t *e;
+    json_array_foreach(identities, i, e)
+    {
+        p->n++;
+        if (field_text(e, "kind", &p->key[i]) < 0 || field_text(e, "value", &p->val[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The traits of a profile (a JSON object) as pairs: strings as they are, other values as
+ * compact JSON. Returns 0, or -1. */
+static int trait_pairs(const json_t *traits, struct pairs *p)
+{
+    if (pairs_alloc(p, json_object_size(traits)) < 0) {
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    /* jansson's iteration macro wants a non-const object; it only reads it. */
+    json_object_foreach((json_t *)traits, k, v)
+    {
+        size_t i = p->n++;
+        char *dump = NULL;
+        const char *s = json_string_value(v);
+        if (s == NULL) {
+            dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (dump == NULL) {
+                return -1;
+            }
+            s = dump;
+        }
+        p->key[i] = format_cell(k);
+        p->val[i] = format_cell(s);
+        free(dump);
+        if (p->key[i] == NULL || p->val[i] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One channel's count, for ordering them. */
+struct channel_count {
+    const char *channel; /* borrowed from the profile */
+    json_int_t n;
+};
+
+/* The busiest channel first; equal counts by name, so that the order does not depend on the
+ * order of the server's keys (jsonb sorts them by length). */
+static int by_count(const void *a, const void *b)
+{
+    const struct channel_count *x = a, *y = b;
+    if (x->n != y->n) {
+        return x->n > y->n ? -1 : 1;
+    }
+    return strcmp(x->channel, y->channel);
+}
+
+/* "6: phone 4, chat 1, email 1" from a profile's interactions and counts; NULL (shown "-")
+ * when it has neither. Returns 0, or -1 when out of memory. */
+static int counts_text(const json_t *customer, char **out)
+{
+    char *total = NULL, *buf = NULL;
+    size_t len = 0, n = 0;
+    int rc = -1;
+    *out = NULL;
+    const json_t *counts = json_object_get(customer, "counts");
+    struct channel_count *cc = calloc(json_object_size(counts) + 1, sizeof(*cc));
+    if (cc == NULL || field_text(customer, "interactions", &total) < 0) {
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    /* jansson's iteration macro wants a non-const object; it only reads it. */
+    json_object_foreach((json_t *)counts, k, v)
+    {
+        if (json_is_integer(v)) {
+            cc[n].channel = k;
+            cc[n].n = json_integer_value(v);
+            n++;
+        }
+    }
+    if (total == NULL && n == 0) {
+        rc = 0;
+        goto out;
+    }
+    qsort(cc, n, sizeof(*cc), by_count);
+    FILE *m = open_memstream(&buf, &len);
+    if (m == NULL) {
+        goto out;
+    }
+    fputs(total != NULL ? total : "?", m);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(m, "%s%s %" JSON_INTEGER_FORMAT, i == 0 ? ": " : ", ", cc[i].channel, cc[i].n);
+    }
+    if (fclose(m) != 0) {
+        goto out;
+    }
+    /* Channel names come from the server: cleaned like any cell. */
+    *out = format_cell(buf);
+    rc = *out != NULL ? 0 : -1;
+out:
+    free(buf);
+    free(total);
+    free(cc);
+    return rc;
+}
+
+static int profile_lines(FILE *out, const json_t *c, const struct format_opts *o)
+{
+    static const char *const names[] = {"Name",       "Id",        "Identities",   "Traits",
+                                        "First seen", "Last seen", "Interactions", "Merged ids"};
+    struct labels l;
+    labels_init(&l, out, names, sizeof(names) / sizeof(names[0]), o);
+    char *name = NULL, *id = NULL, *first = NULL, *last = NULL, *counts = NULL;
+    struct pairs ids = {0}, traits = {0};
+    int rc = -1;
+    if (field_text(c, "name", &name) < 0 || field_text(c, "id", &id) < 0 ||
+        time_text(c, "first_seen", o->utc, &first) < 0 ||
+        time_text(c, "last_seen", o->utc, &last) < 0 || counts_text(c, &counts) < 0 ||
+        identity_pairs(json_object_get(c, "identities"), &ids) < 0 ||
+        trait_pairs(json_object_get(c, "traits"), &traits) < 0) {
+        goto out;
+    }
+    if (labelled(&l, "Name", name) < 0 || labelled(&l, "Id", id) < 0 ||
+        pairs_write(&l, "Identities", &ids) < 0 || pairs_write(&l, "Traits", &traits) < 0 ||
+        labelled(&l, "First seen", first) < 0 || labelled(&l, "Last seen", last) < 0 ||
+        labelled(&l, "Interactions", counts) < 0) {
+        goto out;
+    }
+    const json_t *merged = json_object_get(c, "merged_ids");
+    if (json_array_size(merged) == 0 && labelled(&l, "Merged ids", NULL) < 0) {
+        goto out;
+    }
+    size_t i;
+    const json_t *e;
+    json_array_foreach(merged, i, e)
+    {
+        char *cell = format_cell(json_is_string(e) ? json_string_value(e) : "?");
+        int r = cell != NULL ? labelled(&l, i == 0 ? "Merged ids" : "", cell) : -1;
+        free(cell);
+        if (r < 0) {
             goto out;
         }
     }
     rc = 0;
 out:
-    rows_free(rows, n);
+    pairs_free(&traits);
+    pairs_free(&ids);
+    free(counts);
+    free(last);
+    free(first);
+    free(id);
+    free(name);
     return rc;
+}
+
+/* "3 h ago": how long s seconds are, in the largest whole unit. */
+static void age_text(long long s, char *out, size_t outlen)
+{
+    bool future = s < 0;
+    unsigned long long a = future ? 0ULL - (unsigned long long)s : (unsigned long long)s;
+    const char *unit = "s";
+    if (a >= 86400) {
+        a /= 86400;
+        unit = "d";
+    } else if (a >= 3600) {
+        a /= 3600;
+        unit = "h";
+    } else if (a >= 60) {
+        a /= 60;
+        unit = "min";
+    } else if (!future) {
+        snprintf(out, outlen, "just now");
+        return;
+    }
+    /* A record dated after the server's clock: say so rather than "-2 h ago". */
+    snprintf(out, outlen, future ? "in %llu %s" : "%llu %s ago", a, unit);
+}
+
+/* Builds "<what> (<time>)" into *out; what or the time may be missing. Returns 0, or -1. */
+static int with_time(const char *what, const char *when, char **out)
+{
+    *out = NULL;
+    if (what == NULL && when == NULL) {
+        return 0;
+    }
+    size_t n = (what != NULL ? strlen(what) : 0) + (when != NULL ? strlen(when) : 0) + 4;
+    *out = malloc(n);
+    if (*out == NULL) {
+        return -1;
+    }
+    if (what != NULL && when != NULL) {
+        snprintf(*out, n, "%s (%s)", what, when);
+    } else {
+        snprintf(*out, n, "%s", what != NULL ? what : when);
+    }
+    return 0;
+}
+
+/* "3 h ago (2026-11-21 18:40)", "never" for a customer without interactions. */
+static int last_contact_text(const json_t *ctx, bool utc, char **out)
+{
+    char *when = NULL;
+    char age[64];
+    const json_t *secs = json_object_get(ctx, "seconds_since_last_contact");
+    *out = NULL;
+    if (time_text(ctx, "last_contact_at", utc, &when) < 0) {
+        return -1;
+    }
+    if (when == NULL && !json_is_number(secs)) {
+        free(when);
+        *out = strdup("never");
+        return *out != NULL ? 0 : -1;
+    }
+    /* The server counts the seconds against its own clock: the client's does not matter. */
+    if (json_is_number(secs)) {
+        age_text((long long)json_number_value(secs), age, sizeof(age));
+    }
+    int rc = with_time(json_is_number(secs) ? age : NULL, when, out);
+    free(when);
+    return rc;
+}
+
+/* "4 contacts on 2 channels". */
+static int recent_text(const json_t *ctx, char **out)
+{
+    const json_t *d = json_object_get(ctx, "last_7_days");
+    const json_t *contacts = json_object_get(d, "contacts");
+    const json_t *channels = json_object_get(d, "channels");
+    char buf[128];
+    *out = NULL;
+    if (!json_is_integer(contacts)) {
+        return 0;
+    }
+    json_int_t n = json_integer_value(contacts);
+    int len =
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT " contact%s", n, n == 1 ? "" : "s");
+    if (json_is_integer(channels) && n > 0) {
+        json_int_t k = json_integer_value(channels);
+        snprintf(buf + len, sizeof(buf) - (size_t)len, " on %" JSON_INTEGER_FORMAT " channel%s", k,
+                 k == 1 ? "" : "s");
+    }
+    *out = strdup(buf);
+    return *out != NULL ? 0 : -1;
+}
+
+/* "negative (2026-11-21 18:40)" from {"value":…,"at":…}; NULL (shown "-") for null. */
+static int valued_text(const json_t *ctx, const char *key, bool utc, char **out)
+{
+    const json_t *v = json_object_get(ctx, key);
+    char *value = NULL, *when = NULL;
+    *out = NULL;
+    int rc = -1;
+    if (field_text(v, "value", &value) < 0 || time_text(v, "at", utc, &when) < 0) {
+        goto out;
+    }
+    rc = value != NULL ? with_time(value, when, out) : 0;
+out:
+    free(when);
+    free(value);
+    return rc;
+}
+
+/* A section's title, bold in color, after an empty line. */
+static void heading(FILE *out, const char *title, bool color)
+{
+    fprintf(out, "\n%s%s%s\n", color ? BOLD : "", title, color ? RESET : "");
+}
+
+static int context_screen(FILE *out, const json_t *ctx, const struct format_opts *o)
+{
+    static const char *const names[] = {"Last contact", "Last 7 days", "Stage", "Sentiment",
+                                        "Score"};
+    static const char *const keys[] = {"stage", "sentiment", "score"};
+    size_t width = width_of(o);
+    struct labels l;
+    labels_init(&l, out, names, sizeof(names) / sizeof(names[0]), o);
+    char *text = NULL;
+    int rc = -1;
+    const json_t *customer = json_object_get(ctx, "customer");
+    if (json_is_object(customer) && customer_line(out, customer, o, width) < 0) {
+        goto out;
+    }
+    if (last_contact_text(ctx, o->utc, &text) < 0 || labelled(&l, names[0], text) < 0) {
+        goto out;
+    }
+    free(text);
+    if (recent_text(ctx, &text) < 0 || labelled(&l, names[1], text) < 0) {
+        goto out;
+    }
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        free(text);
+        if (valued_text(ctx, keys[k], o->utc, &text) < 0 || labelled(&l, names[2 + k], text) < 0) {
+            goto out;
+        }
+    }
+    heading(out, "Open threads", o->color);
+    if (threads_table(out, json_object_get(ctx, "open_threads"), o, width) < 0) {
+        goto out;
+    }
+    heading(out, "Latest on each channel", o->color);
+    if (items_table(out, json_object_get(ctx, "last_by_channel"), o, width) < 0) {
+        goto out;
+    }
+    rc = 0;
+out:
+    free(text);
+    return rc;
+}
+
+/* "سارا کریمی  0193…": who a profile is, on one line; NULL when it names no one. */
+static int who_text(const json_t *customer, char **out)
+{
+    char *name = NULL, *id = NULL;
+    *out = NULL;
+    int rc = -1;
+    if (field_text(customer, "name", &name) < 0 || field_text(customer, "id", &id) < 0) {
+        goto out;
+    }
+    if (name != NULL || id != NULL) {
+        size_t n = (name != NULL ? strlen(name) : 0) + (id != NULL ? strlen(id) : 0) + 8;
+        *out = malloc(n);
+        if (*out == NULL) {
+            goto out;
+        }
+        /* The mark keeps a right-to-left name from swapping places with the id. */
+        snprintf(*out, n, "%s%s%s%s", name != NULL ? name : "",
+                 name != NULL && has_rtl(name) ? LRM : "", name != NULL && id != NULL ? "  " : "",
+                 id != NULL ? id : "");
+    }
+    rc = 0;
+out:
+    free(id);
+    free(name);
+    return rc;
+}
+
+static int erasure_lines(FILE *out, const json_t *erasure, const json_t *customer,
+                         const struct format_opts *o)
+{
+    static const char *const names[] = {"Erased", "Customers", "Identities", "Interactions",
+                                        "Erasure id"};
+    static const char *const keys[] = {"customers", "identities", "interactions", "erasure_id"};
+    struct labels l;
+    labels_init(&l, out, names, sizeof(names) / sizeof(names[0]), o);
+    char *text = NULL;
+    int rc = -1;
+    if (who_text(customer, &text) < 0 || labelled(&l, names[0], text) < 0) {
+        goto out;
+    }
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        free(text);
+        if (field_text(erasure, keys[k], &text) < 0 || labelled(&l, names[1 + k], text) < 0) {
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(text);
+    return rc;
+}
+
+/* "3 identities" from the size n. */
+static void count_of(FILE *out, const char *sep, size_t n, const char *one, const char *many)
+{
+    fprintf(out, "%s%zu %s", sep, n, n == 1 ? one : many);
+}
+
+int format_erase_notice(FILE *out, const json_t *customer)
+{
+    char *who = NULL;
+    if (who_text(customer, &who) < 0) {
+        return -1;
+    }
+    const json_t *n = json_object_get(customer, "interactions");
+    fprintf(out, "this would erase %s%s for good, with everything recorded about them: ",
+            who != NULL ? "customer " : "the customer", who != NULL ? who : "");
+    count_of(out, "", json_array_size(json_object_get(customer, "identities")), "identity",
+             "identities");
+    if (json_is_integer(n) && json_integer_value(n) >= 0) {
+        count_of(out, ", ", (size_t)json_integer_value(n), "interaction", "interactions");
+    }
+    size_t merged = json_array_size(json_object_get(customer, "merged_ids"));
+    if (merged > 0) {
+        count_of(out, ", ", merged, "customer merged into them", "customers merged into them");
+    }
+    free(who);
+    return ferror(out) ? -1 : 0;
 }
 
 int format_ndjson(FILE *out, const json_t *items)
@@ -560,4 +1193,52 @@ int format_timeline(FILE *out, const json_t *customer, const json_t *items,
         rc = -1;
     }
     return rc;
+}
+
+/* The JSON forms of one answer: indented by 2, or compact on one line. */
+static int object_json(FILE *out, const json_t *obj, enum format_kind kind)
+{
+    size_t flags = kind == FORMAT_JSON ? JSON_INDENT(2) : JSON_COMPACT;
+    if (json_dumpf(obj, out, flags) < 0 || fputc('\n', out) == EOF) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes obj by opts: as a table by table_fn, else as JSON. Returns 0, or -1. */
+static int object_out(FILE *out, const json_t *obj, const struct format_opts *o,
+                      int (*table_fn)(FILE *, const json_t *, const struct format_opts *))
+{
+    int rc = -1;
+    switch (o->kind) {
+    case FORMAT_TABLE:
+        rc = table_fn(out, obj, o);
+        break;
+    case FORMAT_JSON:
+    case FORMAT_NDJSON:
+        rc = object_json(out, obj, o->kind);
+        break;
+    }
+    if (ferror(out)) {
+        rc = -1;
+    }
+    return rc;
+}
+
+int format_customer(FILE *out, const json_t *customer, const struct format_opts *o)
+{
+    return object_out(out, customer, o, profile_lines);
+}
+
+int format_context(FILE *out, const json_t *context, const struct format_opts *o)
+{
+    return object_out(out, context, o, context_screen);
+}
+
+int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
+                   const struct format_opts *o)
+{
+    int rc = o->kind == FORMAT_TABLE ? erasure_lines(out, erasure, customer, o)
+                                     : object_json(out, erasure, o->kind);
+    return ferror(out) ? -1 : rc;
 }

@@ -1,14 +1,16 @@
 /*
- * What touchline prints: a customer's timeline as an aligned table for an agent at a terminal,
- * as one JSON document, or as one JSON object per line for scripts. The functions take the
+ * What touchline prints: a customer's timeline, profile, context (the screen-pop) and the
+ * account of an erasure, as aligned tables and labelled lines for an agent at a terminal, as
+ * one JSON document, or as one JSON object per line for scripts. The functions take the
  * documents the API answered (parsed, borrowed) and a stream, so tests compare the output byte
- * for byte without a network or a terminal.
+ * for byte without a network or a terminal. Nothing here reads the clock: ages ("3 h ago") are
+ * the server's count of seconds, times follow TZ (or UTC), so the output depends on the input.
  *
- * The table is lined up by display width (textwidth), so Persian, Arabic, CJK and emoji line up
- * with Latin text. Text is never reordered: right-to-left text goes out in its logical order,
- * and a left-to-right mark follows every cell that holds right-to-left letters, so that a
- * terminal that lays out bidirectional text keeps the columns in their order (a Persian agent
- * name next to an Arabic summary would otherwise swap places). Cells are one line each: line
+ * Tables and labelled lines are lined up by display width (textwidth), so Persian, Arabic, CJK
+ * and emoji line up with Latin text. Text is never reordered: right-to-left text goes out in its
+ * logical order, and a left-to-right mark follows every cell that holds right-to-left letters, so
+ * that a terminal that lays out bidirectional text keeps the columns in their order (a Persian
+ * agent name next to an Arabic summary would otherwise swap places). Cells are one line each: line
  * breaks and control characters (escape sequences among them) become single spaces.
  */
 #ifndef TOUCHLINE_FORMAT_H
@@ -64,6 +66,46 @@ char *format_cell(const char *s) __attribute__((warn_unused_result));
  */
 int format_timeline(FILE *out, const json_t *customer, const json_t *items,
                     const struct format_opts *opts) __attribute__((warn_unused_result));
+
+/*
+ * Writes a customer's profile (the answer of GET /v1/customers/{id}; borrowed) in the form opts
+ * asks for: for FORMAT_TABLE labelled lines (name, id, identities, traits, first and last seen,
+ * interactions in all and per channel, busiest first, merged-away ids), the values cut to
+ * opts->width; for FORMAT_JSON the object indented by 2 with UTF-8 as it is; for FORMAT_NDJSON the
+ * object on one line. Returns 0, or -1 when out of memory or writing failed.
+ */
+int format_customer(FILE *out, const json_t *customer, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
+/*
+ * Writes a customer's context (the answer of GET /v1/customers/{id}/context; borrowed). For
+ * FORMAT_TABLE a screen-pop: the line naming the customer and their identities (as
+ * format_timeline's), then labelled lines for the last contact ("3 h ago" from the server's
+ * seconds_since_last_contact, and its time), contacts and channels in the last 7 days, the
+ * latest stage, sentiment and score with their times, then a table of the open threads and the
+ * latest interaction on each channel as timeline rows. The JSON forms as format_customer.
+ * Returns 0, or -1 when out of memory or writing failed.
+ */
+int format_context(FILE *out, const json_t *context, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
+/*
+ * Writes what an erasure removed: erasure is the server's answer to DELETE /v1/customers/{id},
+ * customer the profile looked up before it (may be NULL), both borrowed. For FORMAT_TABLE
+ * labelled lines: who was erased, how many customers, identities and interactions, and the
+ * erasure id; the JSON forms write the server's answer as format_customer does. Returns 0, or
+ * -1 when out of memory or writing failed.
+ */
+int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
+                   const struct format_opts *opts) __attribute__((warn_unused_result));
+
+/*
+ * Writes, without a line break, what erasing customer (a profile; borrowed) would remove:
+ * "this would erase customer <name>  <id> for good, with everything recorded about them:
+ * 3 identities, 41 interactions, 1 customer merged into them". Returns 0, or -1 when out of
+ * memory or writing failed.
+ */
+int format_erase_notice(FILE *out, const json_t *customer) __attribute__((warn_unused_result));
 
 /* Writes each element of items as one compact JSON line (the items are borrowed), so that a
  * long timeline can go out page by page. Returns 0, or -1 when writing failed. */

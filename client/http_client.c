@@ -714,3 +714,9 @@ int http_client_post_json(const struct http_client *c, const char *path, const c
 {
     return request(c, "POST", path, json != NULL ? json : "", resp, err, errlen);
 }
+
+int http_client_delete(const struct http_client *c, const char *path,
+                       struct http_client_response *resp, char *err, size_t errlen)
+{
+    return request(c, "DELETE", path, NULL, resp, err, errlen);
+}

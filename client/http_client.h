@@ -93,6 +93,11 @@ int http_client_post_json(const struct http_client *c, const char *path, const c
                           struct http_client_response *resp, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* DELETE path, without a body; otherwise as http_client_get. */
+int http_client_delete(const struct http_client *c, const char *path,
+                       struct http_client_response *resp, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Releases what resp owns and empties it; NULL and empty responses are fine. */
 void http_client_response_free(struct http_client_response *resp);
 

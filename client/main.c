@@ -1,15 +1,18 @@
 /*
- * touchline: the command-line client of touchlined's HTTP API (CONTRACT §5). This file only
- * reads arguments and picks exit statuses; the work is in the touchline_client library (api,
- * format, http_client). A command is one entry of the table at the bottom: a name, a handler
- * that parses its own options, and a line of help.
+ * touchline: the command-line client of touchlined's HTTP API (CONTRACT §5), and of its TCP
+ * ingest port for log and import. This file only reads arguments and picks exit statuses; the
+ * work is in the touchline_client library (api, format, http_client; importer, sender,
+ * tcp_client, cdr, mail). A command is one entry of the table at the bottom: a name, a
+ * handler that parses its own options, and a line of help.
  *
  * Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <regex.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,10 @@
 #include "api.h"
 #include "format.h"
 #include "http_client.h"
+#include "importer.h"
+#include "record.h"
+#include "sender.h"
+#include "tcp_client.h"
 
 enum {
     EXIT_NOT_FOUND = 1,
@@ -95,21 +102,263 @@ static bool want_color(void)
            (term == NULL || strcmp(term, "dumb") != 0);
 }
 
-static void timeline_usage(FILE *out)
+/* Options of the commands about one customer. The first five are identifier_kinds, in its
+ * order: their index names the kind. */
+enum {
+    OPT_CUSTOMER = 256,
+    OPT_FORMAT,
+    OPT_UTC,
+    OPT_CHANNEL,
+    OPT_SINCE,
+    OPT_UNTIL,
+    OPT_LIMIT,
+    OPT_ALL,
+    OPT_FROM,
+    OPT_YES,
+};
+
+static const struct option customer_options[] = {
+    {"phone", required_argument, NULL, 0},
+    {"email", required_argument, NULL, 0},
+    {"chat", required_argument, NULL, 0},
+    {"web", required_argument, NULL, 0},
+    {"external", required_argument, NULL, 0},
+    {"customer", required_argument, NULL, OPT_CUSTOMER},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"utc", no_argument, NULL, OPT_UTC},
+    {"channel", required_argument, NULL, OPT_CHANNEL},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"until", required_argument, NULL, OPT_UNTIL},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"yes", no_argument, NULL, OPT_YES},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* What a command takes beyond the selector, --format and --help. */
+enum {
+    TAKES_UTC = 1 << 0,
+    TAKES_PAGING = 1 << 1, /* --channel, --since, --until, --limit, --all */
+    TAKES_FROM = 1 << 2,
+    TAKES_YES = 1 << 3,
+};
+
+static unsigned option_needs(int opt)
+{
+    switch (opt) {
+    case OPT_UTC:
+        return TAKES_UTC;
+    case OPT_CHANNEL:
+    case OPT_SINCE:
+    case OPT_UNTIL:
+    case OPT_LIMIT:
+    case OPT_ALL:
+        return TAKES_PAGING;
+    case OPT_FROM:
+        return TAKES_FROM;
+    case OPT_YES:
+        return TAKES_YES;
+    default:
+        return 0;
+    }
+}
+
+/* The arguments of a command about one customer. */
+struct args {
+    const char *kind;  /* the selector: one of identifier_kinds, or "customer" for an id */
+    const char *value; /* borrowed from argv */
+    struct format_opts fo;
+    struct api_timeline_query q;
+    bool all;
+    const char *from;
+    bool yes;
+};
+
+/* Says how a selector can be given, under heading ("Whose timeline"). */
+static void selector_usage(FILE *out, const char *heading)
 {
     fprintf(out,
-            "Usage: touchline timeline (--phone N | --email E | --chat H | --web W |\n"
-            "                           --external X | --customer ID) [options]\n"
-            "Shows a customer's interactions on every channel, newest first.\n"
-            "\n"
-            "Whose timeline (exactly one):\n"
+            "%s (exactly one):\n"
             "  --phone N        by phone number, in any spelling: 0912 345 6789, +98 912...,\n"
             "                   Persian or Arabic-Indic digits\n"
             "  --email E        by email address\n"
             "  --chat H         by chat handle, provider:handle (telegram:@sara_k)\n"
             "  --web W          by web visitor or user id\n"
             "  --external X     by another system's id, system:id (shop:55120)\n"
-            "  --customer ID    by customer id (a merged-away id shows the customer it became)\n"
+            "  --customer ID    by customer id (a merged-away id shows the customer it became)\n",
+            heading);
+}
+
+/*
+ * Parses the options of command cmd ("timeline", "customer show"): exactly one selector,
+ * --format, --help, and what takes names; usage writes the command's help. Returns -1 with *a
+ * filled (width and color set for stdout), or the exit status to end with: EXIT_SUCCESS after
+ * --help, EXIT_USAGE after saying on stderr what was wrong.
+ */
+static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), int argc, char **argv,
+                      struct args *a)
+{
+    int opt, index = 0;
+    memset(a, 0, sizeof(*a));
+    a->fo.kind = FORMAT_TABLE;
+    a->q.max = DEFAULT_LIMIT;
+    optind = 0; /* glibc: start afresh on this argv */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", customer_options, &index)) != -1) {
+        if ((option_needs(opt) & ~takes) != 0) {
+            fprintf(stderr, "touchline %s: unknown option --%s\nTry 'touchline %s --help'.\n", cmd,
+                    customer_options[index].name, cmd);
+            return EXIT_USAGE;
+        }
+        switch (opt) {
+        case 0:
+        case OPT_CUSTOMER:
+            if (a->kind != NULL) {
+                fprintf(stderr,
+                        "touchline %s: give only one of --phone, --email, --chat, --web, "
+                        "--external, --customer\n",
+                        cmd);
+                return EXIT_USAGE;
+            }
+            a->kind = opt == 0 ? identifier_kinds[index] : "customer";
+            a->value = optarg;
+            break;
+        case OPT_FORMAT:
+            if (format_kind_parse(optarg, &a->fo.kind) < 0) {
+                fprintf(stderr, "touchline %s: --format: \"%s\" is not table, json or ndjson\n",
+                        cmd, optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_UTC:
+            a->fo.utc = true;
+            break;
+        case OPT_CHANNEL:
+            a->q.channel = optarg;
+            break;
+        case OPT_SINCE:
+            a->q.since = optarg;
+            break;
+        case OPT_UNTIL:
+            a->q.until = optarg;
+            break;
+        case OPT_LIMIT: {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 || n == 0 ||
+                n > 1000000000ULL) {
+                fprintf(stderr, "touchline %s: --limit: \"%s\" is not a positive number\n", cmd,
+                        optarg);
+                return EXIT_USAGE;
+            }
+            a->q.max = (size_t)n;
+            break;
+        }
+        case OPT_ALL:
+            a->all = true;
+            break;
+        case OPT_FROM:
+            a->from = optarg;
+            break;
+        case OPT_YES:
+            a->yes = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            return bad_option(cmd, opt, argv);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "touchline %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (a->kind == NULL) {
+        fprintf(stderr,
+                "touchline %s: which customer? Give --phone, --email, --chat, --web, "
+                "--external or --customer\n"
+                "Try 'touchline %s --help'.\n",
+                cmd, cmd);
+        return EXIT_USAGE;
+    }
+    if (a->all) {
+        a->q.max = 0;
+    }
+    a->fo.width = table_width();
+    a->fo.color = a->fo.kind == FORMAT_TABLE && want_color();
+    return -1;
+}
+
+/* Prepares hc for the daemon g names. Returns 0, or EXIT_USAGE after saying why. */
+static int open_api(const struct global *g, struct http_client *hc)
+{
+    char err[512];
+    if (http_client_init(hc, g->url, g->token, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Ends what a formatter wrote to stdout (ok: it succeeded; errno was 0 before it). Returns
+ * API_OK, or API_FAILED after saying what failed. */
+static int output_done(bool ok)
+{
+    if (!ok || fflush(stdout) == EOF) {
+        fprintf(stderr, "touchline: writing the output: %s\n",
+                errno != 0 ? strerror(errno) : "out of memory");
+        return API_FAILED;
+    }
+    return API_OK;
+}
+
+/* The id of a profile the server answered. Returns it (borrowed), or NULL after saying so. */
+static const char *profile_id(const json_t *profile)
+{
+    const char *id = json_string_value(json_object_get(profile, "id"));
+    if (id == NULL) {
+        fprintf(stderr, "touchline: the server answered a customer without an id\n");
+    }
+    return id;
+}
+
+/*
+ * The id of the customer a->kind/value names: the --customer value as it is (the server
+ * redirects a merged-away id), else the id of the profile found by the identifier, which is
+ * kept in *profile (the caller releases it). Returns an enum api_result, after saying what
+ * went wrong.
+ */
+static int target_id(const struct http_client *hc, const struct args *a, json_t **profile,
+                     const char **id)
+{
+    char err[512];
+    *profile = NULL;
+    *id = NULL;
+    if (strcmp(a->kind, "customer") == 0) {
+        *id = a->value;
+        return API_OK;
+    }
+    int rc = api_lookup(hc, a->kind, a->value, profile, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        return rc;
+    }
+    *id = profile_id(*profile);
+    return *id != NULL ? API_OK : API_FAILED;
+}
+
+static void timeline_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline timeline (--phone N | --email E | --chat H | --web W |\n"
+                 "                           --external X | --customer ID) [options]\n"
+                 "Shows a customer's interactions on every channel, newest first.\n"
+                 "\n");
+    selector_usage(out, "Whose timeline");
+    fprintf(out,
             "\n"
             "Options:\n"
             "  --channel C      only this channel: phone, sms, email, chat, web, social,\n"
@@ -145,15 +394,479 @@ static int stream(const json_t *items, void *arg)
 
 static int cmd_timeline(const struct global *g, int argc, char **argv)
 {
+    struct args a;
+    int done = parse_args("timeline", TAKES_UTC | TAKES_PAGING, timeline_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *customer = NULL, *items = NULL;
+    int rc = api_lookup(&hc, a.kind, a.value, &customer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    const char *id = profile_id(customer);
+    if (id == NULL) {
+        rc = API_FAILED;
+        goto out;
+    }
+    if (a.fo.kind == FORMAT_NDJSON) {
+        rc = api_timeline(&hc, id, &a.q, stream, NULL, err, sizeof(err));
+    } else {
+        items = json_array();
+        if (items == NULL) {
+            snprintf(err, sizeof(err), "out of memory");
+            rc = API_FAILED;
+        } else {
+            rc = api_timeline(&hc, id, &a.q, collect, items, err, sizeof(err));
+        }
+    }
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(a.fo.kind == FORMAT_NDJSON ||
+                     format_timeline(stdout, customer, items, &a.fo) == 0);
+out:
+    json_decref(items);
+    json_decref(customer);
+    return exit_for(rc);
+}
+
+static void context_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline context (--phone N | --email E | --chat H | --web W |\n"
+                 "                          --external X | --customer ID) [options]\n"
+                 "Shows what an agent needs when a customer calls or writes: who they are, how\n"
+                 "long ago they were last in touch, contacts in the last 7 days, their stage,\n"
+                 "sentiment and score, their open threads, and the latest interaction on each\n"
+                 "channel.\n"
+                 "\n");
+    selector_usage(out, "Whose context");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_context(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args("context", TAKES_UTC, context_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *context = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_context(&hc, id, &context, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_context(stdout, context, &a.fo) == 0);
+out:
+    json_decref(context);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static void customer_show_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline customer show (--phone N | --email E | --chat H | --web W |\n"
+                 "                                --external X | --customer ID) [options]\n"
+                 "Shows a customer's profile: name, id, identities, traits, first and last seen,\n"
+                 "interactions per channel, and the ids of the customers merged into them.\n"
+                 "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_show(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args("customer show", TAKES_UTC, customer_show_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL;
+    int rc = api_lookup(&hc, a.kind, a.value, &profile, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_customer(stdout, profile, &a.fo) == 0);
+out:
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static void customer_merge_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer merge (--phone N | --email E | --chat H | --web W |\n"
+            "                                 --external X | --customer ID) --from ID [options]\n"
+            "Merges customer --from into the customer the selector names, when the two turn out\n"
+            "to be one person: identities and interactions move over, and the merged-away id\n"
+            "keeps answering, redirected. Shows the profile of the customer that remains.\n"
+            "\n");
+    selector_usage(out, "Which customer remains");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --from ID        the id of the customer merged into it (required)\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 merged, 1 a customer not found, 2 usage (also when the two are\n"
+                 "already one customer), 3 server or network error.\n");
+}
+
+static int cmd_customer_merge(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args("customer merge", TAKES_UTC | TAKES_FROM, customer_merge_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    if (a.from == NULL || a.from[0] == '\0') {
+        fprintf(stderr, "touchline customer merge: which customer goes into it? Give --from ID\n"
+                        "Try 'touchline customer merge --help'.\n");
+        return EXIT_USAGE;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *survivor = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_merge(&hc, id, a.from, &survivor, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_customer(stdout, survivor, &a.fo) == 0);
+out:
+    json_decref(survivor);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static void customer_forget_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer forget (--phone N | --email E | --chat H | --web W |\n"
+            "                                  --external X | --customer ID) --yes [options]\n"
+            "Erases a customer for good: the customer, every customer merged into them, their\n"
+            "identities and all their interactions. What remains is an audit entry without\n"
+            "personal data: when, by whom, and how many records went. Without --yes nothing\n"
+            "is erased: it says what would be.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --yes            erase; without it, only say what would be erased\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 erased, 1 customer not found, 2 usage (also without --yes),\n"
+                 "3 server or network error.\n");
+}
+
+static int cmd_customer_forget(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args("customer forget", TAKES_YES, customer_forget_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *erasure = NULL;
+    /* The profile first, even for an id: to say whom --yes would erase, and to erase the
+     * customer a merged-away id became. */
+    int rc = api_lookup(&hc, a.kind, a.value, &profile, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    const char *id = profile_id(profile);
+    if (id == NULL) {
+        rc = API_FAILED;
+        goto out;
+    }
+    if (!a.yes) {
+        fputs("touchline customer forget: ", stderr);
+        if (format_erase_notice(stderr, profile) < 0) {
+            fputs("this would erase the customer", stderr);
+        }
+        fputs(".\nNothing was erased. Add --yes to erase for good.\n", stderr);
+        rc = API_INVALID;
+        goto out;
+    }
+    rc = api_erase(&hc, id, &erasure, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_erasure(stdout, erasure, profile, &a.fo) == 0);
+out:
+    json_decref(erasure);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static const struct command customer_commands[] = {
+    {"show", cmd_customer_show, "a customer's profile: identities, traits, counts per channel"},
+    {"merge", cmd_customer_merge, "merge another customer (--from ID) into this one"},
+    {"forget", cmd_customer_forget, "erase a customer and everything recorded about them"},
+};
+
+/* A command made of subcommands: "touchline customer show", "touchline import cdr". */
+struct command_group {
+    const char *name;
+    const char *usage;  /* the usage lines, then a line saying what it does */
+    const char *what;   /* named in "which subcommand? ..." */
+    const char *status; /* the exit status line */
+    const struct command *subs;
+    size_t n_subs;
+};
+
+static void group_usage(const struct command_group *grp, FILE *out)
+{
+    fprintf(out, "%s\nSubcommands:\n", grp->usage);
+    for (size_t i = 0; i < grp->n_subs; i++) {
+        fprintf(out, "  %-8s %s\n", grp->subs[i].name, grp->subs[i].help);
+    }
+    fprintf(out, "\n'touchline %s SUBCOMMAND --help' shows a subcommand's options.\n%s\n",
+            grp->name, grp->status);
+}
+
+static int run_group(const struct command_group *grp, const struct global *g, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "touchline %s: which subcommand? %s\n", grp->name, grp->what);
+        group_usage(grp, stderr);
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
+        group_usage(grp, stdout);
+        return EXIT_SUCCESS;
+    }
+    for (size_t i = 0; i < grp->n_subs; i++) {
+        if (strcmp(sub, grp->subs[i].name) == 0) {
+            return grp->subs[i].run(g, argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "touchline %s: unknown subcommand \"%s\"\n", grp->name, sub);
+    group_usage(grp, stderr);
+    return EXIT_USAGE;
+}
+
+static const struct command_group customer_group = {
+    "customer",
+    "Usage: touchline customer SUBCOMMAND (--phone N | --email E | --chat H |\n"
+    "                          --web W | --external X | --customer ID) [options]\n"
+    "Shows, merges or erases a customer.\n",
+    "show, merge or forget",
+    "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.",
+    customer_commands,
+    sizeof(customer_commands) / sizeof(customer_commands[0]),
+};
+
+static int cmd_customer(const struct global *g, int argc, char **argv)
+{
+    return run_group(&customer_group, g, argc, argv);
+}
+
+/*
+ * Commands that send records to the daemon's TCP port (CONTRACT §3): log, import cdr,
+ * import mail. The work is in importer.c; here are their options.
+ */
+
+/* Options every sending command takes, numbered clear of the other commands' options. */
+enum {
+    SEND_OPT_TCP = 1000,
+    SEND_OPT_TOKEN,
+    SEND_OPT_FORMAT,
+    SEND_OPT_SOURCE,
+};
+
+/* Where records go and how answers show, before the command's options change it. */
+static void send_target_init(struct importer_target *t, const struct global *g, const char *cmd)
+{
+    const char *tcp = getenv("TOUCHLINE_TCP");
+    memset(t, 0, sizeof(*t));
+    t->addr = tcp != NULL && tcp[0] != '\0' ? tcp : TCP_CLIENT_DEFAULT_ADDR;
+    t->token = g->token;
+    t->json = !isatty(STDOUT_FILENO);
+    t->cmd = cmd;
+    t->out = stdout;
+    t->err = stderr;
+}
+
+/* Applies --tcp, --token or --format. Returns 0, or EXIT_USAGE after saying why. */
+static int send_option(struct importer_target *t, int opt, const char *arg)
+{
+    switch (opt) {
+    case SEND_OPT_TCP:
+        t->addr = arg;
+        return 0;
+    case SEND_OPT_TOKEN:
+        t->token = arg;
+        return 0;
+    case SEND_OPT_FORMAT:
+        if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0) {
+            fprintf(stderr, "%s: --format: \"%s\" is not json or text\n", t->cmd, arg);
+            return EXIT_USAGE;
+        }
+        t->json = strcmp(arg, "json") == 0;
+        return 0;
+    }
+    return 0;
+}
+
+/* Reads a whole number for option name. Returns 0, or EXIT_USAGE after saying why. */
+static int whole_number(const char *cmd, const char *name, const char *arg, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (arg[0] == '\0' || *end != '\0' || errno != 0) {
+        fprintf(stderr, "%s: --%s: \"%s\" is not a whole number\n", cmd, name, arg);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+static const char send_common_help[] =
+    "  --tcp HOST:PORT  touchlined's TCP port (default $TOUCHLINE_TCP, "
+    "else " TCP_CLIENT_DEFAULT_ADDR ")\n"
+    "  --token T        the token, sent as the first line (default $TOUCHLINE_TOKEN)\n";
+
+static void log_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline log --channel C (--phone N | --email E | --chat H | --web W |\n"
+            "                     --external X)... --summary TEXT [options]\n"
+            "Sends one interaction record to touchlined, for scripts.\n"
+            "\n"
+            "The customer (at least one; each may be repeated, all name one person):\n"
+            "  --phone N, --email E, --chat provider:handle, --web W, --external system:id\n"
+            "  --name NAME        the customer's display name\n"
+            "\n"
+            "The interaction:\n"
+            "  --channel C        phone, sms, email, chat, web, social, in_person or other\n"
+            "  --summary TEXT     what happened (the record's body)\n"
+            "  --subject S        --direction inbound|outbound|internal   --agent A\n"
+            "  --status S         phone: answered, missed, busy, failed, voicemail;\n"
+            "                     messages: received, sent, delivered, read, failed\n"
+            "  --duration N       seconds          --thread T    conversation or ticket id\n"
+            "  --stage S          pre_purchase, purchase or post_purchase\n"
+            "  --sentiment S      positive, neutral or negative   --score N   0 to 10\n"
+            "  --tag T            a tag (repeatable)\n"
+            "  --occurred-at T    when (RFC 3339, default now)\n"
+            "  --source S         the sending system (default touchline-cli)\n"
+            "  --external-id X    its id there: sending the same one again stores nothing twice\n"
+            "\n"
+            "Options:\n"
+            "%s"
+            "  --format F         text (default on a terminal: \"stored <id> for customer <id>\")\n"
+            "                     or json (the daemon's answer line, the default otherwise)\n"
+            "  -h, --help         show this help\n"
+            "\n"
+            "Exit status: 0 stored (or already stored), 2 usage or the record was refused as\n"
+            "invalid, 3 network error, database unavailable or token refused.\n",
+            send_common_help);
+}
+
+/* Adds identifier value of kind to the customer object: a string, an array when repeated. */
+static int add_identifier(json_t *cust, const char *kind, const char *value)
+{
+    json_t *v = json_string(value);
+    if (v == NULL) {
+        fprintf(stderr, "touchline log: --%s: not valid UTF-8 text\n", kind);
+        return EXIT_USAGE;
+    }
+    json_t *old = json_object_get(cust, kind);
+    if (old == NULL) {
+        if (json_object_set_new(cust, kind, v) < 0) {
+            goto nomem;
+        }
+        return 0;
+    }
+    if (json_is_string(old)) {
+        json_t *arr = json_array();
+        if (arr == NULL || json_array_append(arr, old) < 0 ||
+            json_object_set_new(cust, kind, arr) < 0) {
+            json_decref(v);
+            goto nomem;
+        }
+        old = arr;
+    }
+    if (json_array_append_new(old, v) < 0) {
+        goto nomem;
+    }
+    return 0;
+nomem:
+    fprintf(stderr, "touchline log: out of memory\n");
+    return EXIT_FAILED;
+}
+
+static int cmd_log(const struct global *g, int argc, char **argv)
+{
     enum {
-        OPT_CUSTOMER = 256,
-        OPT_CHANNEL,
-        OPT_SINCE,
-        OPT_UNTIL,
-        OPT_LIMIT,
-        OPT_ALL,
-        OPT_FORMAT,
-        OPT_UTC
+        LOG_SUMMARY = 1100,
+        LOG_NAME,
+        LOG_DURATION,
+        LOG_SCORE,
+        LOG_TAG,
+        LOG_OCCURRED_AT,
+        LOG_EXTERNAL_ID,
+        LOG_FIELD, /* a string field named like its option */
     };
     /* The first five are identifier_kinds, in its order: their index names the kind. */
     static const struct option opts[] = {
@@ -162,145 +875,403 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
         {"chat", required_argument, NULL, 0},
         {"web", required_argument, NULL, 0},
         {"external", required_argument, NULL, 0},
-        {"customer", required_argument, NULL, OPT_CUSTOMER},
-        {"channel", required_argument, NULL, OPT_CHANNEL},
-        {"since", required_argument, NULL, OPT_SINCE},
-        {"until", required_argument, NULL, OPT_UNTIL},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"all", no_argument, NULL, OPT_ALL},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {"utc", no_argument, NULL, OPT_UTC},
+        {"channel", required_argument, NULL, LOG_FIELD},
+        {"subject", required_argument, NULL, LOG_FIELD},
+        {"direction", required_argument, NULL, LOG_FIELD},
+        {"agent", required_argument, NULL, LOG_FIELD},
+        {"status", required_argument, NULL, LOG_FIELD},
+        {"thread", required_argument, NULL, LOG_FIELD},
+        {"stage", required_argument, NULL, LOG_FIELD},
+        {"sentiment", required_argument, NULL, LOG_FIELD},
+        {"summary", required_argument, NULL, LOG_SUMMARY},
+        {"name", required_argument, NULL, LOG_NAME},
+        {"duration", required_argument, NULL, LOG_DURATION},
+        {"score", required_argument, NULL, LOG_SCORE},
+        {"tag", required_argument, NULL, LOG_TAG},
+        {"occurred-at", required_argument, NULL, LOG_OCCURRED_AT},
+        {"external-id", required_argument, NULL, LOG_EXTERNAL_ID},
+        {"source", required_argument, NULL, SEND_OPT_SOURCE},
+        {"tcp", required_argument, NULL, SEND_OPT_TCP},
+        {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *kind = NULL, *value = NULL;
-    struct api_timeline_query q = {.max = DEFAULT_LIMIT};
-    bool all = false;
-    struct format_opts fo = {.kind = FORMAT_TABLE};
-    int opt, index = 0;
+    const char *cmd = "touchline log";
+    struct importer_target t;
+    send_target_init(&t, g, cmd);
+    const char *source = "touchline-cli", *occurred_at = NULL;
+    json_t *rec = json_object(), *cust = json_object(), *tags = json_array();
+    int rc = EXIT_FAILED, opt, index = 0;
+    if (rec == NULL || cust == NULL || tags == NULL) {
+        goto nomem;
+    }
     optind = 0; /* glibc: start afresh on this argv */
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, &index)) != -1) {
+        const char *field = NULL; /* the record field a string option sets */
+        json_t *target = rec;
+        long long n;
         switch (opt) {
         case 0:
-        case OPT_CUSTOMER:
-            if (kind != NULL) {
-                fprintf(stderr, "touchline timeline: give only one of --phone, --email, --chat, "
-                                "--web, --external, --customer\n");
-                return EXIT_USAGE;
+            rc = add_identifier(cust, identifier_kinds[index], optarg);
+            if (rc != 0) {
+                goto out;
             }
-            kind = opt == 0 ? identifier_kinds[index] : "customer";
-            value = optarg;
+            continue;
+        case LOG_FIELD:
+            field = opts[index].name;
             break;
-        case OPT_CHANNEL:
-            q.channel = optarg;
+        case LOG_SUMMARY:
+            field = "body";
             break;
-        case OPT_SINCE:
-            q.since = optarg;
+        case LOG_NAME:
+            field = "name";
+            target = cust;
             break;
-        case OPT_UNTIL:
-            q.until = optarg;
+        case LOG_EXTERNAL_ID:
+            field = "external_id";
             break;
-        case OPT_LIMIT: {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(optarg, &end, 10);
-            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 || n == 0 ||
-                n > 1000000000ULL) {
-                fprintf(stderr, "touchline timeline: --limit: \"%s\" is not a positive number\n",
+        case LOG_DURATION:
+        case LOG_SCORE:
+            rc = whole_number(cmd, opts[index].name, optarg, &n);
+            if (rc != 0) {
+                goto out;
+            }
+            if (json_object_set_new(rec, opt == LOG_SCORE ? "score" : "duration_s",
+                                    json_integer(n)) < 0) {
+                goto nomem;
+            }
+            continue;
+        case LOG_TAG: {
+            json_t *v = json_string(optarg);
+            if (v == NULL) {
+                fprintf(stderr, "%s: --tag: not valid UTF-8 text\n", cmd);
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            if (json_array_append_new(tags, v) < 0) {
+                goto nomem;
+            }
+            continue;
+        }
+        case LOG_OCCURRED_AT:
+            occurred_at = optarg;
+            continue;
+        case SEND_OPT_SOURCE:
+            source = optarg;
+            continue;
+        case SEND_OPT_TCP:
+        case SEND_OPT_TOKEN:
+        case SEND_OPT_FORMAT:
+            rc = send_option(&t, opt, optarg);
+            if (rc != 0) {
+                goto out;
+            }
+            continue;
+        case 'h':
+            log_usage(stdout);
+            rc = EXIT_SUCCESS;
+            goto out;
+        default:
+            rc = bad_option("log", opt, argv);
+            goto out;
+        }
+        json_t *v = json_string(optarg);
+        if (v == NULL) {
+            fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd, opts[index].name);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (json_object_set_new(target, field, v) < 0) {
+            goto nomem;
+        }
+    }
+    rc = EXIT_USAGE;
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+        goto out;
+    }
+    const char *missing = json_object_get(rec, "channel") == NULL ? "--channel C"
+                          : json_object_size(cust) == (json_object_get(cust, "name") != NULL)
+                              ? "--phone, --email, --chat, --web or --external"
+                          : json_object_get(rec, "body") == NULL ? "--summary TEXT"
+                                                                 : NULL;
+    if (missing != NULL) {
+        fprintf(stderr, "%s: %s is required\nTry 'touchline log --help'.\n", cmd, missing);
+        goto out;
+    }
+    char now[RECORD_TS_LEN + 1];
+    if (occurred_at == NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        record_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, now);
+        occurred_at = now;
+    }
+    json_t *src = json_string(source), *when = json_string(occurred_at);
+    if (src == NULL || when == NULL) {
+        json_decref(src);
+        json_decref(when);
+        fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd,
+                src == NULL ? "source" : "occurred-at");
+        goto out;
+    }
+    if (json_object_set_new(rec, "source", src) < 0 ||
+        json_object_set_new(rec, "occurred_at", when) < 0 ||
+        json_object_set(rec, "customer", cust) < 0 ||
+        (json_array_size(tags) > 0 && json_object_set(rec, "tags", tags) < 0)) {
+        goto nomem;
+    }
+    rc = importer_send_one(&t, rec);
+    goto out;
+nomem:
+    fprintf(stderr, "%s: out of memory\n", cmd);
+    rc = EXIT_FAILED;
+out:
+    json_decref(tags);
+    json_decref(cust);
+    json_decref(rec);
+    return rc;
+}
+
+static void import_cdr_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline import cdr FILE [options]\n"
+            "Sends every call of an Asterisk Master.csv (cdr_csv, 16 to 18 columns: uniqueid\n"
+            "and userfield optional) to touchlined as a phone record; FILE - reads stdin.\n"
+            "Importing a file again stores nothing twice: the record's external_id is the\n"
+            "call's uniqueid, or a hash of the row when the file has none.\n"
+            "\n"
+            "How a call is read:\n"
+            "  It is inbound when its destination is internal: dst is an extension (a number\n"
+            "  of at most --extension-digits digits) or dcontext matches --inbound-context.\n"
+            "  Then the customer is src and the agent dst (or the peer of dstchannel).\n"
+            "  Otherwise it is outbound: the customer is dst and the agent src (or the peer\n"
+            "  of channel). A call between two extensions has no customer and is skipped.\n"
+            "  start is occurred_at, billsec duration_s; disposition ANSWERED, NO ANSWER, BUSY,\n"
+            "  FAILED is status answered, missed, busy, failed; the caller-ID name of clid\n"
+            "  (\"Sara\" <0912...>) is the customer's name on inbound calls.\n"
+            "\n"
+            "Options:\n"
+            "  --source S              the records' source (default asterisk): name the PBX,\n"
+            "                          asterisk-tehran-1, when there are several\n"
+            "  --tz-offset +HH:MM      the zone start is written in (default: the local time\n"
+            "                          zone, TZ); +00:00 for cdr.conf usegmtime=yes\n"
+            "  --inbound-context RE    calls whose dcontext matches this extended regular\n"
+            "                          expression are inbound (from-trunk|from-pstn)\n"
+            "  --extension-digits N    extensions have at most N digits (default %d)\n"
+            "%s"
+            "  -h, --help              show this help\n"
+            "\n"
+            "Prints \"N stored, D duplicate, R rejected\"; each rejected row is named with its\n"
+            "line number on stderr. The daemon's country code and trunk prefix turn national\n"
+            "numbers into international ones.\n"
+            "Exit status: 0 all stored, 2 usage or some rows rejected, 3 network error,\n"
+            "database unavailable or token refused.\n",
+            CDR_EXTENSION_DIGITS, send_common_help);
+}
+
+static int cmd_import_cdr(const struct global *g, int argc, char **argv)
+{
+    enum { CDR_TZ = 1200, CDR_CONTEXT, CDR_EXT_DIGITS };
+    static const struct option opts[] = {
+        {"source", required_argument, NULL, SEND_OPT_SOURCE},
+        {"tz-offset", required_argument, NULL, CDR_TZ},
+        {"inbound-context", required_argument, NULL, CDR_CONTEXT},
+        {"extension-digits", required_argument, NULL, CDR_EXT_DIGITS},
+        {"tcp", required_argument, NULL, SEND_OPT_TCP},
+        {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "touchline import cdr";
+    struct importer_target t;
+    send_target_init(&t, g, cmd);
+    struct cdr_opts co = {.source = "asterisk"};
+    regex_t re;
+    bool have_re = false;
+    int rc = EXIT_USAGE, opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        long long n;
+        switch (opt) {
+        case SEND_OPT_SOURCE:
+            co.source = optarg;
+            break;
+        case CDR_TZ:
+            if (cdr_parse_tz_offset(optarg, &co.tz_offset_min) < 0) {
+                fprintf(stderr, "%s: --tz-offset: \"%s\" is not an offset like +03:30\n", cmd,
                         optarg);
-                return EXIT_USAGE;
+                goto out;
             }
-            q.max = (size_t)n;
+            co.has_tz_offset = true;
+            break;
+        case CDR_CONTEXT: {
+            if (have_re) {
+                regfree(&re);
+                have_re = false;
+            }
+            int e = regcomp(&re, optarg, REG_EXTENDED | REG_NOSUB);
+            if (e != 0) {
+                char why[256];
+                regerror(e, &re, why, sizeof(why));
+                fprintf(stderr, "%s: --inbound-context: \"%s\": %s\n", cmd, optarg, why);
+                goto out;
+            }
+            have_re = true;
+            co.inbound_ctx = &re;
             break;
         }
-        case OPT_ALL:
-            all = true;
+        case CDR_EXT_DIGITS:
+            if (whole_number(cmd, "extension-digits", optarg, &n) != 0) {
+                goto out;
+            }
+            if (n < 1 || n > 15) {
+                fprintf(stderr, "%s: --extension-digits: %lld is not between 1 and 15\n", cmd, n);
+                goto out;
+            }
+            co.extension_digits = (unsigned)n;
             break;
-        case OPT_FORMAT:
-            if (format_kind_parse(optarg, &fo.kind) < 0) {
-                fprintf(stderr,
-                        "touchline timeline: --format: \"%s\" is not table, json or ndjson\n",
+        case SEND_OPT_TCP:
+        case SEND_OPT_TOKEN:
+            (void)send_option(&t, opt, optarg);
+            break;
+        case 'h':
+            import_cdr_usage(stdout);
+            rc = EXIT_SUCCESS;
+            goto out;
+        default:
+            rc = bad_option("import cdr", opt, argv);
+            goto out;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "%s: %s\nTry 'touchline import cdr --help'.\n", cmd,
+                optind >= argc ? "which file? Give the Master.csv to import"
+                               : "give one file only");
+        goto out;
+    }
+    rc = importer_cdr(&t, &co, argv[optind]);
+out:
+    if (have_re) {
+        regfree(&re);
+    }
+    return rc;
+}
+
+static void import_mail_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline import mail [options] < MESSAGE\n"
+            "Sends the RFC 5322 message on stdin to touchlined as an email record.\n"
+            "\n"
+            "Its Message-ID is the external_id (required: sending it again stores nothing\n"
+            "twice); From (inbound) or the first address of To (outbound) is the customer, the\n"
+            "other side the agent; Subject, Date and the first text/plain part (decoded, in\n"
+            "UTF-8, at most 64 KiB) are subject, occurred_at and body; the thread is the first\n"
+            "Message-ID of References, else In-Reply-To, else the message's own.\n"
+            "\n"
+            "Options:\n"
+            "  --direction D     inbound (default: a customer wrote) or outbound\n"
+            "  --source S        the records' source (default mail)\n"
+            "%s"
+            "  --format F        text (default on a terminal) or json (the daemon's answer)\n"
+            "  -h, --help        show this help\n"
+            "\n"
+            "Exit status: 0 stored (or already stored), 2 usage, a message that cannot be a\n"
+            "record, or one the daemon refused as invalid, 3 network error, database\n"
+            "unavailable or token refused.\n",
+            send_common_help);
+}
+
+static int cmd_import_mail(const struct global *g, int argc, char **argv)
+{
+    enum { MAIL_DIRECTION = 1300 };
+    static const struct option opts[] = {
+        {"direction", required_argument, NULL, MAIL_DIRECTION},
+        {"source", required_argument, NULL, SEND_OPT_SOURCE},
+        {"tcp", required_argument, NULL, SEND_OPT_TCP},
+        {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"format", required_argument, NULL, SEND_OPT_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "touchline import mail";
+    struct importer_target t;
+    send_target_init(&t, g, cmd);
+    struct mail_opts mo = {.source = "mail", .max_line = SENDER_MAX_LINE};
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case MAIL_DIRECTION:
+            if (strcmp(optarg, "inbound") != 0 && strcmp(optarg, "outbound") != 0) {
+                fprintf(stderr, "%s: --direction: \"%s\" is not inbound or outbound\n", cmd,
                         optarg);
                 return EXIT_USAGE;
             }
+            mo.outbound = strcmp(optarg, "outbound") == 0;
             break;
-        case OPT_UTC:
-            fo.utc = true;
+        case SEND_OPT_SOURCE:
+            mo.source = optarg;
+            break;
+        case SEND_OPT_TCP:
+        case SEND_OPT_TOKEN:
+        case SEND_OPT_FORMAT:
+            if (send_option(&t, opt, optarg) != 0) {
+                return EXIT_USAGE;
+            }
             break;
         case 'h':
-            timeline_usage(stdout);
+            import_mail_usage(stdout);
             return EXIT_SUCCESS;
         default:
-            return bad_option("timeline", opt, argv);
+            return bad_option("import mail", opt, argv);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "touchline timeline: unexpected argument \"%s\"\n", argv[optind]);
+        fprintf(stderr, "%s: unexpected argument \"%s\" (the message is read from stdin)\n", cmd,
+                argv[optind]);
         return EXIT_USAGE;
     }
-    if (kind == NULL) {
-        fprintf(stderr, "touchline timeline: whose timeline? Give --phone, --email, --chat, "
-                        "--web, --external or --customer\n"
-                        "Try 'touchline timeline --help'.\n");
+    if (isatty(STDIN_FILENO)) {
+        /* Rather than wait for a message typed by hand. */
+        fprintf(stderr, "%s: the message is read from stdin: touchline import mail < msg.eml\n",
+                cmd);
         return EXIT_USAGE;
     }
-    if (all) {
-        q.max = 0;
-    }
-    fo.width = table_width();
-    fo.color = fo.kind == FORMAT_TABLE && want_color();
+    return importer_mail(&t, &mo, stdin);
+}
 
-    char err[512];
-    struct http_client hc;
-    if (http_client_init(&hc, g->url, g->token, 0, err, sizeof(err)) < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        return EXIT_USAGE;
-    }
-    json_t *customer = NULL, *items = NULL;
-    int rc = strcmp(kind, "customer") == 0
-                 ? api_get_customer(&hc, value, &customer, err, sizeof(err))
-                 : api_find_customer(&hc, kind, value, &customer, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    const char *id = json_string_value(json_object_get(customer, "id"));
-    if (id == NULL) {
-        fprintf(stderr, "touchline: the server answered a customer without an id\n");
-        rc = API_FAILED;
-        goto out;
-    }
-    if (fo.kind == FORMAT_NDJSON) {
-        rc = api_timeline(&hc, id, &q, stream, NULL, err, sizeof(err));
-    } else {
-        items = json_array();
-        if (items == NULL) {
-            snprintf(err, sizeof(err), "out of memory");
-            rc = API_FAILED;
-        } else {
-            rc = api_timeline(&hc, id, &q, collect, items, err, sizeof(err));
-        }
-    }
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    if ((fo.kind != FORMAT_NDJSON && format_timeline(stdout, customer, items, &fo) < 0) ||
-        fflush(stdout) == EOF) {
-        fprintf(stderr, "touchline: writing the output: %s\n",
-                errno != 0 ? strerror(errno) : "out of memory");
-        rc = API_FAILED;
-    }
-out:
-    json_decref(items);
-    json_decref(customer);
-    return exit_for(rc);
+static const struct command import_commands[] = {
+    {"cdr", cmd_import_cdr, "the calls of an Asterisk Master.csv"},
+    {"mail", cmd_import_mail, "one RFC 5322 message, read from stdin"},
+};
+
+static const struct command_group import_group = {
+    "import",
+    "Usage: touchline import SUBCOMMAND [options]\n"
+    "Sends what another system recorded to touchlined, over its TCP port.\n",
+    "cdr or mail",
+    "Exit status: 0 ok, 2 usage or records rejected, 3 network or server error.",
+    import_commands,
+    sizeof(import_commands) / sizeof(import_commands[0]),
+};
+
+static int cmd_import(const struct global *g, int argc, char **argv)
+{
+    return run_group(&import_group, g, argc, argv);
 }
 
 static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
+    {"context", cmd_context, "what an agent needs when a customer calls or writes"},
+    {"customer", cmd_customer, "a customer's profile; merge two customers; erase one"},
+    {"log", cmd_log, "send one interaction record (for scripts)"},
+    {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
 };
 
 static void usage(FILE *out)

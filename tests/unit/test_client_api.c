@@ -1,8 +1,9 @@
 /*
- * The client's view of the read API, against a fake server: the exact requests for a lookup
- * and for each timeline page, paging by next_cursor up to --limit, a server that sends more
- * than asked or a cursor that does not move, and error answers turned into results and the
- * server's own message.
+ * The client's view of the customer API, against a fake server: the exact requests for a
+ * lookup, for each timeline page, for the context, a merge and an erasure; paging by
+ * next_cursor up to --limit, a server that sends more than asked or a cursor that does not
+ * move; and error answers (404, 400, 5xx, not JSON) turned into results and the server's own
+ * message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,184 @@ static void timeline_errors(void **state)
     fake_http_free(&f);
 }
 
+/* The body of what the server received (after the blank line). */
+static const char *request_body(const char *req)
+{
+    assert_non_null(req);
+    const char *b = strstr(req, "\r\n\r\n");
+    assert_non_null(b);
+    return b + 4;
+}
+
+static void lookup_by_id_or_by_identifier(void **state)
+{
+    (void)state;
+    struct fake_http f;
+    const char *answers[] = {
+        answer(0, 200, "{\"id\":\"" ID "\"}"),
+        answer(1, 200, "{\"id\":\"" ID "\"}"),
+    };
+    assert_int_equal(fake_http_start(&f, answers, 2, 0), 0);
+    struct http_client c;
+    client_for(&f, &c);
+    json_t *customer = NULL;
+    char err[256] = "";
+    assert_int_equal(api_lookup(&c, "customer", ID, &customer, err, sizeof(err)), API_OK);
+    json_decref(customer);
+    assert_int_equal(api_lookup(&c, "external", "shop:55 120", &customer, err, sizeof(err)),
+                     API_OK);
+    json_decref(customer);
+    fake_http_stop(&f);
+    expect_request_line(f.requests[0], "GET /v1/customers/" ID " HTTP/1.1");
+    expect_request_line(f.requests[1], "GET /v1/customers?external=shop%3A55%20120 HTTP/1.1");
+    fake_http_free(&f);
+}
+
+static void context_request_and_answer(void **state)
+{
+    (void)state;
+    struct fake_http f;
+    const char *answers[] = {
+        answer(0, 200,
+               "{\"customer\":{\"id\":\"" ID "\",\"name\":\"سارا کریمی\"},"
+               "\"seconds_since_last_contact\":300,\"open_threads\":[]}"),
+    };
+    assert_int_equal(fake_http_start(&f, answers, 1, 0), 0);
+    struct http_client c;
+    client_for(&f, &c);
+    json_t *ctx = NULL;
+    char err[256] = "";
+    assert_int_equal(api_context(&c, ID, &ctx, err, sizeof(err)), API_OK);
+    fake_http_stop(&f);
+    expect_request_line(f.requests[0], "GET /v1/customers/" ID "/context HTTP/1.1");
+    assert_int_equal(json_integer_value(json_object_get(ctx, "seconds_since_last_contact")), 300);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ctx, "customer"), "name")), "سارا کریمی");
+    json_decref(ctx);
+    fake_http_free(&f);
+}
+
+static void merge_posts_from_as_json(void **state)
+{
+    (void)state;
+    struct fake_http f;
+    const char *answers[] = {
+        answer(0, 200, "{\"id\":\"" ID "\",\"merged_ids\":[\"m1\"]}"),
+    };
+    assert_int_equal(fake_http_start(&f, answers, 1, 0), 0);
+    struct http_client c;
+    client_for(&f, &c);
+    json_t *survivor = NULL;
+    char err[256] = "";
+    /* A quote in the id cannot break the body out of its string. */
+    assert_int_equal(api_merge(&c, ID, "m1\",\"x\":\"", &survivor, err, sizeof(err)), API_OK);
+    fake_http_stop(&f);
+    expect_request_line(f.requests[0], "POST /v1/customers/" ID "/merge HTTP/1.1");
+    assert_non_null(strstr(f.requests[0], "\r\nContent-Type: application/json\r\n"));
+    assert_string_equal(request_body(f.requests[0]), "{\"from\":\"m1\\\",\\\"x\\\":\\\"\"}");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(survivor, "merged_ids"), 0)), "m1");
+    json_decref(survivor);
+    fake_http_free(&f);
+}
+
+static void erase_sends_delete(void **state)
+{
+    (void)state;
+    struct fake_http f;
+    const char *answers[] = {
+        answer(0, 200,
+               "{\"erased\":true,\"erasure_id\":12,\"customers\":2,\"identities\":3,"
+               "\"interactions\":41}"),
+    };
+    assert_int_equal(fake_http_start(&f, answers, 1, 0), 0);
+    struct http_client c;
+    client_for(&f, &c);
+    json_t *erasure = NULL;
+    char err[256] = "";
+    assert_int_equal(api_erase(&c, "a/b", &erasure, err, sizeof(err)), API_OK);
+    fake_http_stop(&f);
+    /* The id is one path segment: a slash in it cannot reach another endpoint. */
+    expect_request_line(f.requests[0], "DELETE /v1/customers/a%2Fb HTTP/1.1");
+    assert_string_equal(request_body(f.requests[0]), "");
+    assert_int_equal(json_integer_value(json_object_get(erasure, "erasure_id")), 12);
+    json_decref(erasure);
+    fake_http_free(&f);
+}
+
+/* Each of context, merge and erase: 404 is API_NOT_FOUND, 400 API_INVALID (both with the
+ * server's message as it is), 500 and 503 API_FAILED naming the status, a 200 that is not an
+ * object API_FAILED; nothing is handed back on an error. */
+static void context_merge_erase_error_answers(void **state)
+{
+    (void)state;
+    enum { CONTEXT, MERGE, ERASE };
+    static const char *const names[] = {"context", "merge", "erase"};
+    for (int call = CONTEXT; call <= ERASE; call++) {
+        struct fake_http f;
+        const char *answers[] = {
+            answer(0, 404,
+                   "{\"error\":{\"code\":\"not_found\",\"message\":\"no customer " ID "\"}}"),
+            answer(1, 400,
+                   "{\"error\":{\"code\":\"invalid_request\",\"message\":\"from: already one "
+                   "customer\"}}"),
+            answer(2, 500, "{\"error\":{\"code\":\"internal\",\"message\":\"boom\"}}"),
+            answer(3, 503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"no database\"}}"),
+            answer(4, 200, "[]"),
+        };
+        static const struct {
+            int rc;
+            const char *err;
+        } want[] = {
+            {API_NOT_FOUND, "no customer " ID},
+            {API_INVALID, "from: already one customer"},
+            {API_FAILED, "the server answered 500: boom"},
+            {API_FAILED, "the server answered 503: no database"},
+            {API_FAILED, NULL},
+        };
+        assert_int_equal(fake_http_start(&f, answers, 5, 0), 0);
+        struct http_client c;
+        client_for(&f, &c);
+        for (size_t i = 0; i < 5; i++) {
+            json_t *out = NULL;
+            char err[256] = "";
+            int rc = call == CONTEXT ? api_context(&c, ID, &out, err, sizeof(err))
+                     : call == MERGE ? api_merge(&c, ID, ID, &out, err, sizeof(err))
+                                     : api_erase(&c, ID, &out, err, sizeof(err));
+            if (rc != want[i].rc) {
+                fail_msg("%s, answer %zu: %d, want %d (%s)", names[call], i, rc, want[i].rc, err);
+            }
+            assert_null(out);
+            if (want[i].err != NULL) {
+                assert_string_equal(err, want[i].err);
+            } else {
+                assert_non_null(strstr(err, "not a JSON object"));
+            }
+        }
+        fake_http_stop(&f);
+        assert_int_equal(f.served, 5);
+        fake_http_free(&f);
+    }
+}
+
+/* Nobody listening: API_FAILED saying where it tried. */
+static void context_without_a_server(void **state)
+{
+    (void)state;
+    int port = fake_http_closed_port();
+    assert_true(port > 0);
+    char url[64], err[256] = "";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    struct http_client c;
+    assert_int_equal(http_client_init(&c, url, NULL, 2000, err, sizeof(err)), 0);
+    json_t *out = NULL;
+    assert_int_equal(api_context(&c, ID, &out, err, sizeof(err)), API_FAILED);
+    assert_null(out);
+    assert_non_null(strstr(err, "connect"));
+    assert_int_equal(api_erase(&c, ID, &out, err, sizeof(err)), API_FAILED);
+    assert_non_null(strstr(err, "connect"));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +434,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(timeline_all_stops_at_the_last_page),
         cmocka_unit_test(timeline_null_cursor_and_empty_page_end_it),
         cmocka_unit_test(timeline_errors),
+        cmocka_unit_test(lookup_by_id_or_by_identifier),
+        cmocka_unit_test(context_request_and_answer),
+        cmocka_unit_test(merge_posts_from_as_json),
+        cmocka_unit_test(erase_sends_delete),
+        cmocka_unit_test(context_merge_erase_error_answers),
+        cmocka_unit_test(context_without_a_server),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /*
- * What touchline prints, byte for byte against tests/fixtures/golden/: the table with a
- * Persian name, Persian and Arabic text lined up by display width, UTC and local times, cut
- * summaries, missing fields, colors; the JSON and NDJSON forms. The input is what the API
- * answers (golden/api-customer.json, golden/api-timeline.json).
+ * What touchline prints, byte for byte against tests/fixtures/golden/: the timeline table with
+ * a Persian name, Persian and Arabic text lined up by display width, UTC and local times, cut
+ * summaries, missing fields, colors; the JSON and NDJSON forms; the same for a customer's
+ * profile (labelled lines) and context (the screen-pop), and what an erasure prints. The input
+ * is what the API answers (golden/api-customer.json, api-timeline.json, api-profile.json,
+ * api-context.json).
  *
  * On a mismatch the test names the first differing line and writes what it got next to the
  * test binary as <golden>.actual, for diff -u. After a deliberate change of the output,
@@ -157,6 +159,54 @@ static void golden_table(const char *name, const struct format_opts *o)
     expect_golden(name, out, len);
     free(out);
     input_free(&in);
+}
+
+/* Sets TZ to tz (a POSIX zone string, so that the tests need no tzdata) and returns the old
+ * value, for tz_restore. */
+static char *tz_set(const char *tz)
+{
+    char *old = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
+    setenv("TZ", tz, 1);
+    tzset();
+    return old;
+}
+
+static void tz_restore(char *old)
+{
+    if (old != NULL) {
+        setenv("TZ", old, 1);
+    } else {
+        unsetenv("TZ");
+    }
+    free(old);
+    tzset();
+}
+
+#define TEHRAN "<+0330>-03:30"
+
+typedef int (*view_fn)(FILE *, const json_t *, const struct format_opts *);
+
+/* Renders doc with fn into a string (the caller frees it). */
+static char *render_view(view_fn fn, const json_t *doc, const struct format_opts *o)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    assert_int_equal(fn(f, doc, o), 0);
+    assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+/* Renders the API answer in fixture input with fn and compares it with golden file name. */
+static void golden_view(view_fn fn, const char *input, const char *name,
+                        const struct format_opts *o)
+{
+    json_t *doc = load_json(input);
+    char *out = render_view(fn, doc, o);
+    expect_golden(name, out, strlen(out));
+    free(out);
+    json_decref(doc);
 }
 
 static void table_utc(void **state)
@@ -350,6 +400,246 @@ static void format_names(void **state)
     assert_int_equal(k, FORMAT_TABLE);
 }
 
+/* The profile: labelled lines, identities and traits lined up under their label, the Persian
+ * name and address kept in logical order with a closing mark, CJK and emoji traits, other
+ * JSON values compact, a control sequence in a trait made harmless. */
+static void customer_table_utc(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 120};
+    golden_view(format_customer, "api-profile.json", "customer-utc.txt", &o);
+}
+
+static void customer_table_local_time_in_tehran(void **state)
+{
+    (void)state;
+    char *old = tz_set(TEHRAN);
+    struct format_opts o = {.kind = FORMAT_TABLE, .width = 120};
+    golden_view(format_customer, "api-profile.json", "customer-tehran.txt", &o);
+    tz_restore(old);
+}
+
+/* 80 columns: the long Persian address is cut with "…", the rest fits. */
+static void customer_table_cut_to_80_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 80};
+    golden_view(format_customer, "api-profile.json", "customer-80.txt", &o);
+}
+
+static void customer_json_and_ndjson(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_JSON};
+    golden_view(format_customer, "api-profile.json", "customer-out.json", &o);
+    o.kind = FORMAT_NDJSON;
+    golden_view(format_customer, "api-profile.json", "customer-out.ndjson", &o);
+}
+
+static void customer_table_sparse_profile(void **state)
+{
+    (void)state;
+    json_t *c = json_loads("{\"id\":\"01a2\",\"name\":\"\",\"identities\":[],\"traits\":{},"
+                           "\"counts\":{},\"first_seen\":null,\"merged_ids\":[]}",
+                           0, NULL);
+    assert_non_null(c);
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true};
+    char *out = render_view(format_customer, c, &o);
+    assert_string_equal(out, "Name          -\n"
+                             "Id            01a2\n"
+                             "Identities    -\n"
+                             "Traits        -\n"
+                             "First seen    -\n"
+                             "Last seen     -\n"
+                             "Interactions  -\n"
+                             "Merged ids    -\n");
+    free(out);
+    json_decref(c);
+}
+
+/* The screen-pop: who, "3 h ago" from the server's count, the last 7 days, stage, sentiment
+ * and score, open threads (a CJK and emoji thread, a long Persian subject), the latest
+ * interaction per channel with an Arabic message body. */
+static void context_table_utc(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 120};
+    golden_view(format_context, "api-context.json", "context-utc.txt", &o);
+}
+
+static void context_table_local_time_in_tehran(void **state)
+{
+    (void)state;
+    char *old = tz_set(TEHRAN);
+    struct format_opts o = {.kind = FORMAT_TABLE, .width = 120};
+    golden_view(format_context, "api-context.json", "context-tehran.txt", &o);
+    tz_restore(old);
+}
+
+/* 80 columns: the thread ids give way before the subjects, which are cut with "…". */
+static void context_table_cut_to_80_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 80};
+    golden_view(format_context, "api-context.json", "context-80.txt", &o);
+}
+
+static void context_table_colors(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .color = true, .width = 120};
+    golden_view(format_context, "api-context.json", "context-color.txt", &o);
+}
+
+static void context_json_and_ndjson(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_JSON};
+    golden_view(format_context, "api-context.json", "context-out.json", &o);
+    o.kind = FORMAT_NDJSON;
+    golden_view(format_context, "api-context.json", "context-out.ndjson", &o);
+}
+
+/* A customer nobody heard from: "never", no threads, no interactions, nulls as "-". */
+static void context_of_a_silent_customer(void **state)
+{
+    (void)state;
+    json_t *c = json_loads("{\"customer\":{\"id\":\"01a2\",\"name\":\"Ada\",\"identities\":"
+                           "[{\"kind\":\"web\",\"value\":\"anon-1\"}]},"
+                           "\"now\":\"2026-11-21T21:52:40Z\",\"last_contact_at\":null,"
+                           "\"seconds_since_last_contact\":null,\"last_by_channel\":[],"
+                           "\"open_threads\":[],\"stage\":null,\"sentiment\":null,"
+                           "\"score\":null,\"last_7_days\":{\"contacts\":0,\"channels\":0}}",
+                           0, NULL);
+    assert_non_null(c);
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true};
+    char *out = render_view(format_context, c, &o);
+    assert_string_equal(out, "Ada  01a2  web anon-1\n"
+                             "Last contact  never\n"
+                             "Last 7 days   0 contacts\n"
+                             "Stage         -\n"
+                             "Sentiment     -\n"
+                             "Score         -\n"
+                             "\n"
+                             "Open threads\n"
+                             "(none)\n"
+                             "\n"
+                             "Latest on each channel\n"
+                             "(no interactions)\n");
+    free(out);
+    json_decref(c);
+}
+
+/* "How long ago" is the server's count in its largest whole unit; one contact, one channel. */
+static void context_ages_and_counts(void **state)
+{
+    (void)state;
+    static const struct {
+        long long secs;
+        const char *line;
+    } cases[] = {
+        {0, "Last contact  just now (2026-11-21 18:40Z)\n"},
+        {59, "Last contact  just now (2026-11-21 18:40Z)\n"},
+        {60, "Last contact  1 min ago (2026-11-21 18:40Z)\n"},
+        {3599, "Last contact  59 min ago (2026-11-21 18:40Z)\n"},
+        {3600, "Last contact  1 h ago (2026-11-21 18:40Z)\n"},
+        {86399, "Last contact  23 h ago (2026-11-21 18:40Z)\n"},
+        {86400 * 40 + 5, "Last contact  40 d ago (2026-11-21 18:40Z)\n"},
+        {-7300, "Last contact  in 2 h (2026-11-21 18:40Z)\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *c = json_pack("{s:s, s:I, s:{s:i, s:i}}", "last_contact_at", "2026-11-21T18:40:05Z",
+                              "seconds_since_last_contact", (json_int_t)cases[i].secs,
+                              "last_7_days", "contacts", 1, "channels", 1);
+        assert_non_null(c);
+        struct format_opts o = {.kind = FORMAT_TABLE, .utc = true};
+        char *out = render_view(format_context, c, &o);
+        const char *nl = strchr(out, '\n');
+        assert_non_null(nl);
+        if (strncmp(out, cases[i].line, (size_t)(nl - out + 1)) != 0 ||
+            strlen(cases[i].line) != (size_t)(nl - out + 1)) {
+            fail_msg("%lld s: got \"%.*s\", want \"%s\"", cases[i].secs, (int)(nl - out), out,
+                     cases[i].line);
+        }
+        assert_non_null(strstr(out, "Last 7 days   1 contact on 1 channel\n"));
+        free(out);
+        json_decref(c);
+    }
+}
+
+static void erasure_in_every_form(void **state)
+{
+    (void)state;
+    json_t *erasure = json_loads("{\"erased\":true,\"erasure_id\":12,\"customers\":2,"
+                                 "\"identities\":3,\"interactions\":41}",
+                                 0, NULL);
+    json_t *customer = load_json("api-profile.json");
+    assert_non_null(erasure);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    struct format_opts o = {.kind = FORMAT_TABLE, .width = 120};
+    assert_int_equal(format_erasure(f, erasure, customer, &o), 0);
+    /* Without the profile, only the counts. */
+    assert_int_equal(format_erasure(f, erasure, NULL, &o), 0);
+    o.kind = FORMAT_JSON;
+    assert_int_equal(format_erasure(f, erasure, customer, &o), 0);
+    o.kind = FORMAT_NDJSON;
+    assert_int_equal(format_erasure(f, erasure, customer, &o), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(
+        buf, "Erased        سارا کریمی\u200e  01a204c2-159b-79d9-9586-9df2cd800a8a\u200e\n"
+             "Customers     2\n"
+             "Identities    3\n"
+             "Interactions  41\n"
+             "Erasure id    12\n"
+             "Erased        -\n"
+             "Customers     2\n"
+             "Identities    3\n"
+             "Interactions  41\n"
+             "Erasure id    12\n"
+             "{\n"
+             "  \"erased\": true,\n"
+             "  \"erasure_id\": 12,\n"
+             "  \"customers\": 2,\n"
+             "  \"identities\": 3,\n"
+             "  \"interactions\": 41\n"
+             "}\n"
+             "{\"erased\":true,\"erasure_id\":12,\"customers\":2,"
+             "\"identities\":3,\"interactions\":41}\n");
+    free(buf);
+    json_decref(customer);
+    json_decref(erasure);
+}
+
+static void erase_notice_says_what_would_go(void **state)
+{
+    (void)state;
+    json_t *customer = load_json("api-profile.json");
+    json_t *bare = json_loads("{\"id\":\"01a2\",\"identities\":[{\"kind\":\"web\",\"value\":"
+                              "\"x\"}],\"interactions\":1,\"merged_ids\":[]}",
+                              0, NULL);
+    assert_non_null(bare);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    assert_int_equal(format_erase_notice(f, customer), 0);
+    fputc('\n', f);
+    assert_int_equal(format_erase_notice(f, bare), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf, "this would erase customer سارا کریمی\u200e  "
+                             "01a204c2-159b-79d9-9586-9df2cd800a8a for good, with everything "
+                             "recorded about them: 5 identities, 11 interactions, 2 customers "
+                             "merged into them\n"
+                             "this would erase customer 01a2 for good, with everything recorded "
+                             "about them: 1 identity, 1 interaction");
+    free(buf);
+    json_decref(bare);
+    json_decref(customer);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +655,20 @@ int main(int argc, char **argv)
         cmocka_unit_test(cells_are_one_clean_line),
         cmocka_unit_test(times_in_utc_and_local),
         cmocka_unit_test(format_names),
+        cmocka_unit_test(customer_table_utc),
+        cmocka_unit_test(customer_table_local_time_in_tehran),
+        cmocka_unit_test(customer_table_cut_to_80_columns),
+        cmocka_unit_test(customer_json_and_ndjson),
+        cmocka_unit_test(customer_table_sparse_profile),
+        cmocka_unit_test(context_table_utc),
+        cmocka_unit_test(context_table_local_time_in_tehran),
+        cmocka_unit_test(context_table_cut_to_80_columns),
+        cmocka_unit_test(context_table_colors),
+        cmocka_unit_test(context_json_and_ndjson),
+        cmocka_unit_test(context_of_a_silent_customer),
+        cmocka_unit_test(context_ages_and_counts),
+        cmocka_unit_test(erasure_in_every_form),
+        cmocka_unit_test(erase_notice_says_what_would_go),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

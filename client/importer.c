@@ -1,0 +1,351 @@
+#include "importer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sender.h"
+
+/* Largest CSV read from stdin; a file is mapped instead, whatever its size. */
+#define CSV_STDIN_MAX ((size_t)1 << 30)
+
+/* What the single-record commands keep of their one answer. */
+struct one {
+    const struct importer_target *t;
+    int status;
+    bool answered;
+};
+
+/* Prints a refused record's answer; returns the exit status it calls for. */
+static int refused(const struct importer_target *t, const char *where,
+                   const struct sender_answer *a)
+{
+    fprintf(t->err, "%s: %s%s%s: %s%s\n", t->cmd, where, where[0] != '\0' ? ": " : "", a->error,
+            a->message, a->outcome == SENDER_UNAVAILABLE ? " (resending later is safe)" : "");
+    return a->outcome == SENDER_REJECTED ? IMPORTER_INVALID : IMPORTER_FAILED;
+}
+
+static void one_answer(size_t tag, const struct sender_answer *a, void *arg)
+{
+    (void)tag;
+    struct one *o = arg;
+    const struct importer_target *t = o->t;
+    o->answered = true;
+    if (t->json) {
+        fprintf(t->out, "%.*s\n", (int)(a->len > INT32_MAX ? INT32_MAX : a->len), a->line);
+    }
+    switch (a->outcome) {
+    case SENDER_STORED:
+    case SENDER_DUPLICATE:
+    case SENDER_SPOOLED:
+        o->status = IMPORTER_OK;
+        if (t->json) {
+            break;
+        }
+        if (a->outcome == SENDER_SPOOLED) {
+            fprintf(t->out,
+                    "spooled %s: the database is unreachable; the daemon stores it once it is "
+                    "back\n",
+                    a->id != NULL ? a->id : "?");
+        } else {
+            fprintf(t->out, "%s%s for customer %s\n",
+                    a->outcome == SENDER_STORED ? "stored " : "duplicate: already stored as ",
+                    a->id != NULL ? a->id : "?", a->customer_id != NULL ? a->customer_id : "?");
+        }
+        break;
+    case SENDER_REJECTED:
+    case SENDER_FORBIDDEN:
+    case SENDER_UNAVAILABLE:
+    case SENDER_UNKNOWN:
+        o->status = refused(t, "", a);
+        break;
+    }
+}
+
+/* Reports a sender failure; returns the exit status it calls for. */
+static int sender_failed(const struct importer_target *t, int rc, const char *err)
+{
+    fprintf(t->err, "%s: %s\n", t->cmd, err);
+    return rc == SENDER_EUSAGE ? IMPORTER_INVALID : IMPORTER_FAILED;
+}
+
+int importer_send_one(const struct importer_target *t, json_t *record)
+{
+    char err[512];
+    if (sender_check(record, err, sizeof(err)) < 0) {
+        fprintf(t->err, "%s: %s\n", t->cmd, err);
+        return IMPORTER_INVALID;
+    }
+    struct one o = {.t = t, .status = IMPORTER_FAILED};
+    struct sender *s = NULL;
+    int rc = sender_open(t->addr, t->token, one_answer, &o, &s, err, sizeof(err));
+    if (rc == 0) {
+        rc = sender_add(s, record, 0, err, sizeof(err));
+    }
+    if (rc == 0) {
+        rc = sender_close(s, err, sizeof(err));
+    }
+    sender_free(s);
+    if (rc < 0) {
+        return sender_failed(t, rc, err);
+    }
+    if (!o.answered) {
+        fprintf(t->err, "%s: the daemon did not answer\n", t->cmd);
+        return IMPORTER_FAILED;
+    }
+    fflush(t->out);
+    return o.status;
+}
+
+/* Reads all of in (at most max bytes). Returns a malloc'd buffer, or NULL with err set. */
+static char *read_all(FILE *in, size_t max, size_t *len, char *err, size_t errlen)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                snprintf(err, errlen, "the input is larger than %zu MiB", max >> 20);
+                free(buf);
+                return NULL;
+            }
+            cap = cap * 2 > max ? max : cap * 2;
+            char *p = realloc(buf, cap);
+            if (p == NULL) {
+                snprintf(err, errlen, "out of memory");
+                free(buf);
+                return NULL;
+            }
+            buf = p;
+        }
+        size_t r = fread(buf + n, 1, cap - n, in);
+        n += r;
+        if (r == 0) {
+            if (ferror(in)) {
+                snprintf(err, errlen, "reading the input: %s", strerror(errno));
+                free(buf);
+                return NULL;
+            }
+            break;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+int importer_mail(const struct importer_target *t, const struct mail_opts *opts, FILE *in)
+{
+    char err[512];
+    size_t len;
+    char *msg = read_all(in, IMPORTER_MAIL_MAX, &len, err, sizeof(err));
+    if (msg == NULL) {
+        fprintf(t->err, "%s: %s\n", t->cmd, err);
+        return IMPORTER_INVALID;
+    }
+    json_t *rec = NULL;
+    int rc = mail_to_record(msg, len, opts, &rec, err, sizeof(err));
+    free(msg);
+    if (rc < 0) {
+        fprintf(t->err, "%s: %s\n", t->cmd, err);
+        return rc == MAIL_EINVALID ? IMPORTER_INVALID : IMPORTER_FAILED;
+    }
+    rc = importer_send_one(t, rec);
+    json_decref(rec);
+    return rc;
+}
+
+/* The state of one CDR import. */
+struct cdr_run {
+    const struct importer_target *t;
+    size_t local_rejected; /* rows refused before sending: unmappable, invalid */
+    size_t internal;       /* calls between extensions: skipped */
+};
+
+static void cdr_answer(size_t line, const struct sender_answer *a, void *arg)
+{
+    struct cdr_run *run = arg;
+    if (a->outcome == SENDER_STORED || a->outcome == SENDER_DUPLICATE ||
+        a->outcome == SENDER_SPOOLED) {
+        return;
+    }
+    char where[32];
+    snprintf(where, sizeof(where), "line %zu", line);
+    (void)refused(run->t, where, a);
+}
+
+/* The file's bytes: mapped when it is a regular file, read when it is a pipe or stdin. */
+struct input {
+    char *data;
+    size_t len;
+    bool mapped;
+};
+
+static int input_open(struct input *in, const char *path, char *err, size_t errlen)
+{
+    memset(in, 0, sizeof(*in));
+    if (strcmp(path, "-") == 0) {
+        in->data = read_all(stdin, CSV_STDIN_MAX, &in->len, err, errlen);
+        return in->data != NULL ? 0 : -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (S_ISREG(st.st_mode)) {
+        in->len = (size_t)st.st_size;
+        if (in->len > 0) {
+            void *p = mmap(NULL, in->len, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p == MAP_FAILED) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                goto out;
+            }
+            in->data = p;
+            in->mapped = true;
+        }
+        rc = 0;
+        goto out;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    fd = -1; /* the FILE owns it now */
+    in->data = read_all(f, CSV_STDIN_MAX, &in->len, err, errlen);
+    fclose(f);
+    rc = in->data != NULL ? 0 : -1;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rc;
+}
+
+static void input_close(struct input *in)
+{
+    if (in->mapped) {
+        munmap(in->data, in->len);
+    } else {
+        free(in->data);
+    }
+    memset(in, 0, sizeof(*in));
+}
+
+int importer_cdr(const struct importer_target *t, const struct cdr_opts *opts, const char *path)
+{
+    char err[512];
+    struct input in;
+    if (input_open(&in, path, err, sizeof(err)) < 0) {
+        fprintf(t->err, "%s: %s\n", t->cmd, err);
+        return IMPORTER_INVALID;
+    }
+    struct cdr_run run = {.t = t};
+    struct sender *s = NULL;
+    struct cdr_row row = {0};
+    int status = IMPORTER_OK;
+    int rc = sender_open(t->addr, t->token, cdr_answer, &run, &s, err, sizeof(err));
+    if (rc < 0) {
+        status = sender_failed(t, rc, err);
+        goto out;
+    }
+    struct cdr_reader r;
+    cdr_reader_init(&r, in.data != NULL ? in.data : "", in.len);
+    for (;;) {
+        rc = cdr_reader_next(&r, &row, err, sizeof(err));
+        if (rc == CDR_END) {
+            break;
+        }
+        if (rc == CDR_ENOMEM) {
+            fprintf(t->err, "%s: out of memory\n", t->cmd);
+            status = IMPORTER_FAILED;
+            goto summary;
+        }
+        json_t *rec = NULL;
+        if (rc == CDR_ROW) {
+            rc = cdr_row_to_record(&row, opts, &rec, err, sizeof(err));
+        }
+        if (rc == CDR_INTERNAL) {
+            run.internal++;
+            continue;
+        }
+        if (rc == CDR_ENOMEM) {
+            fprintf(t->err, "%s: out of memory\n", t->cmd);
+            status = IMPORTER_FAILED;
+            goto summary;
+        }
+        if (rc == CDR_ROW && sender_check(rec, err, sizeof(err)) < 0) {
+            rc = CDR_EMAP;
+        }
+        if (rc != CDR_ROW) {
+            fprintf(t->err, "%s: line %zu: %s\n", t->cmd, row.line, err);
+            run.local_rejected++;
+            json_decref(rec);
+            continue;
+        }
+        rc = sender_add(s, rec, row.line, err, sizeof(err));
+        json_decref(rec);
+        if (rc < 0) {
+            status = sender_failed(t, rc, err);
+            goto summary;
+        }
+    }
+    rc = sender_close(s, err, sizeof(err));
+    if (rc < 0) {
+        status = sender_failed(t, rc, err);
+    }
+
+summary:;
+    const struct sender_counts *c = sender_counts(s);
+    size_t rejected = run.local_rejected + c->rejected;
+    size_t unanswered = sender_unanswered(s);
+    fprintf(t->out, "%zu stored, %zu duplicate, %zu rejected", c->stored + c->spooled, c->duplicate,
+            rejected);
+    if (c->spooled > 0) {
+        fprintf(t->out, ", %zu of them spooled until the database is back", c->spooled);
+    }
+    if (run.internal > 0) {
+        fprintf(t->out, ", %zu skipped (calls between extensions)", run.internal);
+    }
+    if (c->forbidden > 0) {
+        fprintf(t->out, ", %zu forbidden", c->forbidden);
+    }
+    if (c->unavailable > 0) {
+        fprintf(t->out, ", %zu unavailable", c->unavailable);
+    }
+    if (c->unknown > 0) {
+        fprintf(t->out, ", %zu with an answer not understood", c->unknown);
+    }
+    if (unanswered > 0) {
+        fprintf(t->out, ", %zu not acknowledged (importing the file again is safe)", unanswered);
+    }
+    fprintf(t->out, "\n");
+    fflush(t->out);
+    if (status == IMPORTER_OK) {
+        if (c->forbidden > 0 || c->unavailable > 0 || c->unknown > 0) {
+            status = IMPORTER_FAILED;
+        } else if (rejected > 0) {
+            status = IMPORTER_INVALID;
+        }
+    }
+out:
+    cdr_row_free(&row);
+    sender_free(s);
+    input_close(&in);
+    return status;
+}
