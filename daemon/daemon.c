@@ -10,6 +10,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "migrate.h"
+#include "notify.h"
 #include "store.h"
 
 /* How long a graceful stop may take before the daemon exits anyway. */
@@ -49,6 +50,7 @@ void daemon_stop(struct daemon *d)
         return;
     }
     d->draining = true;
+    notify_send("STOPPING=1\nSTATUS=draining: answering what is in flight");
     log_info("stopping: no new connections; answering what is in flight (pending=%zu "
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
@@ -121,11 +123,47 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     struct daemon *d = arg;
     if (sig == SIGHUP) {
         log_info("SIGHUP: reloading configuration");
+        /* The manager hears of a reload only once it has heard READY=1 (the pool has been up:
+         * see on_ready_check) and not while draining; READY=1 follows a failed reload too,
+         * since the daemon goes on serving with the configuration it had. */
+        bool tell = !d->draining && db_connects_total(d->db) > 0;
+        if (tell) {
+            notify_reloading();
+        }
         reload(d);
+        if (tell) {
+            notify_send("READY=1\nSTATUS=serving");
+        }
         return;
     }
     log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     daemon_stop(d);
+}
+
+/*
+ * Tells the service manager READY=1 once the daemon serves: the listeners are up when this
+ * first runs (at the end of daemon_init) and the database pool has a connection. The pool
+ * tells no one when it connects, so this looks again every 20 ms until it has; one-shot
+ * events need no field of their own and are freed with the loop.
+ */
+static void on_ready_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    if (d->draining) {
+        return;
+    }
+    if (!db_available(d->db)) {
+        static const struct timeval again = {0, 20 * 1000};
+        if (event_base_once(d->base, -1, EV_TIMEOUT, on_ready_check, d, &again) < 0) {
+            log_warn("cannot schedule the readiness check; the service manager is not told "
+                     "READY=1");
+        }
+        return;
+    }
+    notify_send("READY=1\nSTATUS=serving: tcp port %d, http port %d", ingest_port(d->ingest),
+                http_port(d->http));
 }
 
 void daemon_backlog_changed(struct daemon *d)
@@ -199,6 +237,9 @@ int daemon_init(struct daemon *d, struct config *cfg)
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
              d->cfg.ingest_batch_max_delay_ms);
+    if (notify_enabled()) {
+        on_ready_check(-1, 0, d);
+    }
     return 0;
 }
 
