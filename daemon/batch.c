@@ -92,7 +92,8 @@ static void try_flush(struct batch *b, bool force);
 static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
                    const char *id, const char *customer, const char *message)
 {
-    struct batch_result res = {.outcome = outcome, .duplicate = duplicate, .message = message};
+    struct batch_result res = {
+        .outcome = outcome, .duplicate = duplicate, .message = message, .rec = it->rec};
     snprintf(res.id, sizeof(res.id), "%s", id != NULL ? id : it->rec->id);
     snprintf(res.customer_id, sizeof(res.customer_id), "%s", customer != NULL ? customer : "");
     switch (outcome) {

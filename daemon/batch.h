@@ -29,6 +29,7 @@ struct batch_result {
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */
+    struct record *rec;  /* the record, valid during the callback only */
 };
 
 /* Called once per submitted record, from the event loop. */

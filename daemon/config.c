@@ -75,6 +75,11 @@ static const struct option_def options[] = {
      "name:secret[:source-pattern|...]; none: no authentication"},
     {"log", "level", OPT_STRING, OFF(log_level), "info", 0, 0, false, true,
      "error, warn, info or debug"},
+    {"spool", "dir", OPT_STRING, OFF(spool_dir), "", 0, 0, false, false,
+     "directory for records acknowledged while PostgreSQL is unavailable; empty: none "
+     "(such records are answered unavailable)"},
+    {"spool", "max_mb", OPT_INT, OFF(spool_max_mb), "1024", 1, 1 << 20, false, false,
+     "spool size limit in MiB; past it records are answered unavailable"},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

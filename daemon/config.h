@@ -50,6 +50,9 @@ struct config {
 
     char *log_level;
 
+    char *spool_dir; /* empty: no spool */
+    int spool_max_mb;
+
     /* Derived by config_load from the raw values above. */
     enum log_level level;
     struct record_opts record_opts;

@@ -6,11 +6,13 @@
 
 #include "batch.h"
 #include "db.h"
+#include "deliver.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "spool.h"
 #include "store.h"
 
 /* How long a graceful stop may take before the daemon exits anyway. */
@@ -22,10 +24,16 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct daemon *d = arg;
     batch_flush(d->batch);
-    bool idle =
-        ingest_drained(d->ingest) && batch_pending(d->batch) == 0 && http_inflight(d->http) == 0;
+    bool idle = ingest_drained(d->ingest) && batch_pending(d->batch) == 0 &&
+                deliver_pending(d->deliver) == 0 && http_inflight(d->http) == 0;
     if (idle) {
-        log_info("drained: every acknowledged record is committed; exiting");
+        if (d->spool != NULL && spool_records(d->spool) > 0) {
+            log_info("drained: every acknowledged record is committed or spooled (%zu records "
+                     "in %s, replayed at the next start); exiting",
+                     spool_records(d->spool), d->cfg.spool_dir);
+        } else {
+            log_info("drained: every acknowledged record is committed; exiting");
+        }
         event_base_loopexit(d->base, NULL);
         return;
     }
@@ -55,6 +63,7 @@ void daemon_stop(struct daemon *d)
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
     ingest_drain(d->ingest);
+    deliver_stop(d->deliver);
     batch_flush(d->batch);
     struct timeval now = {0, 0};
     evtimer_add(d->drain_timer, &now);
@@ -213,6 +222,23 @@ int daemon_init(struct daemon *d, struct config *cfg)
         log_error("cannot set up the database pool: out of memory");
         return -1;
     }
+    if (d->cfg.spool_dir[0] != '\0') {
+        struct spool_params sp = {
+            .dir = d->cfg.spool_dir,
+            .max_bytes = (uint64_t)d->cfg.spool_max_mb << 20,
+            .segment_bytes = SPOOL_SEGMENT_BYTES,
+        };
+        d->spool = spool_open(d->base, &sp, err, sizeof(err));
+        if (d->spool == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
+    d->deliver = deliver_new(d);
+    if (d->deliver == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
     d->ingest = ingest_new(d);
     if (d->ingest == NULL) {
         return -1;
@@ -256,9 +282,16 @@ void daemon_fini(struct daemon *d)
 {
     /* Database first: jobs still running are answered while connections and HTTP requests
      * they answer still exist. */
+    if (d->deliver != NULL) {
+        deliver_stop(d->deliver);
+    }
     db_free(d->db);
     d->db = NULL;
+    /* Then what is queued: records that the database did not take go to the spool, which
+     * writes them and answers before the connections go. */
     batch_free(d->batch);
+    spool_close(d->spool);
+    deliver_free(d->deliver);
     ingest_free(d->ingest);
     http_free(d->http);
     struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};

@@ -14,6 +14,8 @@
 
 struct db;
 struct batch;
+struct deliver;
+struct spool;
 struct ingest;
 struct http;
 
@@ -22,6 +24,8 @@ struct daemon {
     struct config cfg;
     struct db *db;
     struct batch *batch;
+    struct spool *spool; /* NULL when spool.dir is not set */
+    struct deliver *deliver;
     struct ingest *ingest;
     struct http *http;
     struct event *ev_term;

@@ -17,6 +17,7 @@
 #include "batch.h"
 #include "daemon.h"
 #include "db.h"
+#include "deliver.h"
 #include "errmsg.h"
 #include "ingest.h"
 #include "log.h"
@@ -24,6 +25,7 @@
 #include "migrate.h"
 #include "normalize.h"
 #include "record.h"
+#include "spool.h"
 #include "store.h"
 
 #define TIMELINE_DEFAULT_LIMIT 50
@@ -56,11 +58,6 @@ struct query {
     char *body; /* JSON text from the database, NULL when it answered NULL */
     char sqlstate[6];
     char errmsg[256];
-};
-
-struct param {
-    char *key;
-    char *value;
 };
 
 static void send_json(struct evhttp_request *req, int status, const char *body, size_t len)
@@ -107,7 +104,7 @@ static void send_error(struct evhttp_request *req, int status, const char *code,
     free(text);
 }
 
-static void params_free(struct param *p, int n)
+static void params_free(struct http_param *p, int n)
 {
     for (int i = 0; i < n; i++) {
         free(p[i].key);
@@ -115,11 +112,9 @@ static void params_free(struct param *p, int n)
     }
 }
 
-/*
- * Splits a query string into decoded pairs. '+' stays '+': phone numbers are written with it
- * far more often than form-encoded spaces are. Returns the count, or -1.
- */
-static int parse_query(const char *q, struct param *out, int max)
+/* '+' stays '+': phone numbers are written with it far more often than form-encoded spaces
+ * are. */
+int http_parse_query(const char *q, struct http_param *out, int max)
 {
     int n = 0;
     if (q == NULL) {
@@ -313,7 +308,8 @@ static bool is_uuid(const char *s, char out[RECORD_UUID_LEN + 1])
     return record_canonical_uuid(s, out) == 0;
 }
 
-static void handle_find(struct http *h, struct evhttp_request *req, const struct param *p, int np)
+static void handle_find(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                        int np)
 {
     const struct config *cfg = &h->d->cfg;
     const char *kind_name = NULL, *value = NULL;
@@ -439,7 +435,7 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
 }
 
 static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
-                            const struct param *p, int np)
+                            const struct http_param *p, int np)
 {
     char msg[300], qv[72];
     long limit = TIMELINE_DEFAULT_LIMIT;
@@ -526,24 +522,38 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     query_run(h, q);
 }
 
-static void handle_health(struct http *h, struct evhttp_request *req, bool ready)
+/* /healthz (readiness false) or /readyz. */
+static void handle_health(struct http *h, struct evhttp_request *req, bool readiness)
 {
     struct daemon *d = h->d;
-    if (!ready) {
+    if (!readiness) {
         static const char ok[] = "{\"status\":\"ok\"}";
         send_json(req, 200, ok, sizeof(ok) - 1);
         return;
     }
     bool db_up = db_available(d->db);
-    json_t *o =
-        json_pack("{s:b, s:b, s:s, s:i, s:I}", "ready", db_up && !d->draining, "database", db_up,
-                  "schema", migrate_latest(), "database_connections", db_connections_up(d->db),
-                  "pending_records", (json_int_t)batch_pending(d->batch));
+    uint64_t spool_bytes_now = d->spool != NULL ? spool_bytes(d->spool) : 0;
+    /* Not ready well before the spool is full, so that a balancer sends elsewhere while
+     * this instance can still take what is in flight. */
+    bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
+    bool ready = db_up && !d->draining && !spool_high;
+    json_t *o = json_pack("{s:b, s:b, s:s, s:i, s:I}", "ready", ready, "database", db_up, "schema",
+                          migrate_latest(), "database_connections", db_connections_up(d->db),
+                          "pending_records", (json_int_t)deliver_pending(d->deliver));
+    if (o != NULL && d->spool != NULL) {
+        json_object_set_new(
+            o, "spool",
+            json_pack("{s:b, s:I, s:I, s:I}", "spooling", deliver_spooling(d->deliver), "records",
+                      (json_int_t)spool_records(d->spool), "bytes", (json_int_t)spool_bytes_now,
+                      "max_bytes", (json_int_t)spool_max_bytes(d->spool)));
+    }
     if (o != NULL && !db_up) {
         json_object_set_new(o, "reason",
                             json_sprintf("database unreachable: %s", db_last_error(d->db)));
     } else if (o != NULL && d->draining) {
         json_object_set_new(o, "reason", json_string("shutting down"));
+    } else if (o != NULL && spool_high) {
+        json_object_set_new(o, "reason", json_string("the spool is over 90% full"));
     }
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -551,7 +561,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool ready
         send_error(req, 500, "internal", "out of memory");
         return;
     }
-    send_json(req, db_up && !d->draining ? 200 : 503, text, strlen(text));
+    send_json(req, ready ? 200 : 503, text, strlen(text));
     free(text);
 }
 
@@ -658,7 +668,8 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                    "When the daemon started, in seconds since the epoch.");
     metrics_sample(f, "touchline_start_time_seconds", NULL, (double)d->started);
     metrics_write_by_source(f, "touchline_records_accepted_total",
-                            "Records stored for the first time, by adapter source and channel.",
+                            "Records acknowledged (stored, or spooled) for the first time, by "
+                            "adapter source and channel.",
                             &is->sources, is->accepted_by);
     metrics_write_by_source(f, "touchline_records_duplicate_total",
                             "Records answered duplicate:true (already stored), by source and "
@@ -673,7 +684,27 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     }
     metrics_family(f, "touchline_records_pending", "gauge",
                    "Records received and not yet answered (waiting for the database).");
-    metrics_sample(f, "touchline_records_pending", NULL, (double)batch_pending(d->batch));
+    metrics_sample(f, "touchline_records_pending", NULL, (double)deliver_pending(d->deliver));
+    const struct deliver_stats *ds = deliver_get_stats(d->deliver);
+    metrics_family(f, "touchline_spool_records", "gauge",
+                   "Records in the spool not yet stored in PostgreSQL.");
+    metrics_sample(f, "touchline_spool_records", NULL,
+                   d->spool != NULL ? (double)spool_records(d->spool) : 0);
+    metrics_family(f, "touchline_spool_bytes", "gauge", "Bytes of the spool files.");
+    metrics_sample(f, "touchline_spool_bytes", NULL,
+                   d->spool != NULL ? (double)spool_bytes(d->spool) : 0);
+    metrics_family(f, "touchline_spooled_total", "counter",
+                   "Records acknowledged from the spool while PostgreSQL was unavailable.");
+    metrics_sample(f, "touchline_spooled_total", NULL, (double)ds->spooled);
+    metrics_family(f, "touchline_spool_replayed_total", "counter",
+                   "Spooled records since stored in PostgreSQL (or found stored already).");
+    metrics_sample(f, "touchline_spool_replayed_total", NULL, (double)ds->replayed);
+    metrics_family(f, "touchline_spool_rejected_total", "counter",
+                   "Spooled records PostgreSQL refused on replay (kept in rejected.ndjson).");
+    metrics_sample(f, "touchline_spool_rejected_total", NULL, (double)ds->replay_rejected);
+    metrics_family(f, "touchline_spool_refused_total", "counter",
+                   "Records answered unavailable because the spool was full or failing.");
+    metrics_sample(f, "touchline_spool_refused_total", NULL, (double)ds->spool_refused);
     metrics_write_histogram(f, "touchline_batch_records", "Records per committed batch.",
                             &bs->records);
     metrics_write_histogram(f, "touchline_batch_commit_seconds",
@@ -753,8 +784,8 @@ static void route(struct evhttp_request *req, void *arg)
     if (!authorized(h, req, principal, sizeof(principal))) {
         return;
     }
-    struct param params[MAX_PARAMS];
-    int np = parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
+    struct http_param params[MAX_PARAMS];
+    int np = http_parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
     if (np < 0) {
         send_error(req, 400, "invalid_request", "malformed query string");
         return;

@@ -26,4 +26,18 @@ int http_port(const struct http *h);
 int http_parse_cursor(const char *cursor, char ts[28], char id[37])
     __attribute__((warn_unused_result));
 
+/* One pair of a query string, percent-decoded; key and value are owned (free both). */
+struct http_param {
+    char *key;
+    char *value;
+};
+
+/*
+ * Splits a query string (NULL: none) into at most max decoded pairs at out, skipping empty
+ * ones. Returns the count, or -1 (then out holds nothing to free) when there are more than
+ * max pairs, a pair decodes to a NUL byte, or memory runs out. Pure; exposed for tests.
+ */
+int http_parse_query(const char *q, struct http_param *out, int max)
+    __attribute__((warn_unused_result));
+
 #endif

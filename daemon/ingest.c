@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "batch.h"
+#include "deliver.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -256,7 +257,7 @@ static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
     conn_set_answer(c, seq, o);
 }
 
-static void on_stored(const struct batch_result *res, void *arg)
+static void on_stored(const struct deliver_result *res, void *arg)
 {
     struct ticket *t = arg;
     struct conn *c = t->c;
@@ -277,10 +278,13 @@ static void on_stored(const struct batch_result *res, void *arg)
                 conn_set_answer(c, t->seq, NULL);
                 break;
             }
-            int n = snprintf(line, 128,
-                             "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\","
-                             "\"duplicate\":%s}\n",
-                             res->id, res->customer_id, res->duplicate ? "true" : "false");
+            int n =
+                res->spooled
+                    ? snprintf(line, 128, "{\"ok\":true,\"id\":\"%s\",\"spooled\":true}\n", res->id)
+                    : snprintf(line, 128,
+                               "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\","
+                               "\"duplicate\":%s}\n",
+                               res->id, res->customer_id, res->duplicate ? "true" : "false");
             conn_set_line(c, t->seq, line, (size_t)n);
             break;
         }
@@ -404,7 +408,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     t->source_slot = metrics_source_slot(&ing->stats.sources, rec->source);
     t->channel = record_channel_index(rec->channel);
     conn_ref(c);
-    if (batch_submit(d->batch, rec, on_stored, t) < 0) {
+    if (deliver_submit(d->deliver, rec, on_stored, t) < 0) {
         free(t);
         conn_unref(c);
         answer_error(c, (unsigned long)seq, lineno, INGEST_UNAVAILABLE, "out of memory");
@@ -473,7 +477,7 @@ static void conn_process(struct conn *c)
                     char msg[128];
                     snprintf(msg, sizeof(msg), "line longer than max_line_bytes (%zu)", max_line);
                     c->ing->stats.lines++;
-                answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
+                    answer_error(c, (unsigned long)seq, c->lines, INGEST_TOO_LARGE, msg);
                 }
                 evbuffer_drain(in, avail);
                 c->skipping = true;
@@ -722,7 +726,7 @@ int ingest_drained(const struct ingest *ing)
 void ingest_update_reading(struct ingest *ing)
 {
     const struct config *cfg = &ing->d->cfg;
-    size_t pending = batch_pending(ing->d->batch);
+    size_t pending = deliver_pending(ing->d->deliver);
     bool paused = ing->global_paused;
     if (!paused && pending >= (size_t)cfg->ingest_max_pending_records) {
         ing->global_paused = true;

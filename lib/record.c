@@ -63,12 +63,36 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
+/*
+ * Replaces each byte of s that does not start a valid UTF-8 sequence with '?'. jansson's error
+ * text quotes the input near the error as it found it, cut at a byte count, and a message
+ * travels to the client as a JSON string, which must be valid UTF-8: without this, the answer
+ * to a line with a bad byte near the error would lose its message.
+ */
+static void scrub_utf8(char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        unsigned cp;
+        int l = normalize_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (l < 0) {
+            s[i++] = '?';
+        } else {
+            i += (size_t)l;
+        }
+    }
+}
+
 json_t *record_parse_json(const char *line, size_t len, char *msg, size_t msglen)
 {
     json_error_t err;
     json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (root == NULL) {
-        errmsg_set(msg, msglen, "invalid JSON at column %d: %s", err.column, err.text);
+    if (root == NULL && msg != NULL && msglen > 0) {
+        errmsg_set(msg, msglen, "%s at column %d: %s",
+                   json_error_code(&err) == json_error_invalid_utf8 ? "invalid UTF-8"
+                                                                    : "invalid JSON",
+                   err.column, err.text);
+        scrub_utf8(msg);
     }
     return root;
 }
@@ -704,4 +728,17 @@ int record_channel_index(const char *channel)
         }
     }
     return -1;
+}
+
+char *record_to_line(struct record *rec, size_t *len)
+{
+    /* Replacing "id" leaves the strings the record borrows from root in place. */
+    if (json_object_set_new(rec->root, "id", json_string(rec->id)) < 0) {
+        return NULL;
+    }
+    char *text = json_dumps(rec->root, JSON_COMPACT);
+    if (text != NULL) {
+        *len = strlen(text);
+    }
+    return text;
 }

@@ -91,6 +91,13 @@ int record_parse(const char *line, size_t len, const struct record_opts *opts, s
 /* Frees a record; NULL is fine. */
 void record_free(struct record *rec);
 
+/*
+ * The record as one compact JSON line (no newline) carrying its final id, so that reading
+ * it back later gives the same record and the same idempotency key: what the spool keeps.
+ * malloc'd; NULL when out of memory.
+ */
+char *record_to_line(struct record *rec, size_t *len);
+
 /* The channels of CONTRACT §1, in a fixed order (NULL-terminated). */
 #define RECORD_CHANNELS 8
 extern const char *const record_channels[RECORD_CHANNELS + 1];

@@ -1,0 +1,340 @@
+#include "deliver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "spool.h"
+
+/* Spooled records handed to the batcher at once during replay. */
+#define REPLAY_WINDOW 2000
+/* How often to look whether replay can start (or go on after a failure). */
+#define REPLAY_TICK_MS 100
+
+static const struct timeval replay_tick = {0, REPLAY_TICK_MS * 1000};
+
+struct deliver {
+    struct daemon *d;
+    struct event *tick;
+    bool spooling;
+    bool stopping;
+    bool rewind_wanted; /* replay failed half way: start again once nothing is in flight */
+    size_t replay_inflight;
+    size_t appends_inflight;
+    unsigned long ticks;
+    size_t direct_inflight;
+    struct deliver_stats stats;
+};
+
+/* A record on its way: straight to the database, or to the spool. */
+struct sub {
+    struct deliver *dl;
+    deliver_cb cb;
+    void *arg;
+    char id[RECORD_UUID_LEN + 1];
+};
+
+/* A spooled record being replayed. */
+struct replay {
+    struct deliver *dl;
+    uint64_t token;
+};
+
+static void pump(struct deliver *dl);
+
+static void answer(struct sub *s, enum batch_outcome outcome, bool spooled, const char *message)
+{
+    struct deliver_result res = {.outcome = outcome, .spooled = spooled, .message = message};
+    snprintf(res.id, sizeof(res.id), "%s", s->id);
+    s->cb(&res, s->arg);
+    free(s);
+}
+
+static void on_spooled(int status, void *arg)
+{
+    struct sub *s = arg;
+    struct deliver *dl = s->dl;
+    dl->appends_inflight--;
+    if (status == 0) {
+        dl->stats.spooled++;
+        answer(s, BATCH_STORED, true, NULL);
+    } else {
+        dl->stats.spool_refused++;
+        answer(s, BATCH_UNAVAILABLE, false,
+               "the database is unavailable and the spool cannot be written; the record was "
+               "not stored, resend it later");
+    }
+    daemon_backlog_changed(dl->d);
+}
+
+/* Appends rec to the spool and answers s once that is durable. Takes s. */
+static void to_spool(struct deliver *dl, struct record *rec, struct sub *s)
+{
+    struct spool *sp = dl->d->spool;
+    if (!dl->spooling) {
+        dl->spooling = true;
+        log_warn("spool: the database does not take records; spooling them to %s until it "
+                 "does",
+                 dl->d->cfg.spool_dir);
+        evtimer_add(dl->tick, &replay_tick);
+    }
+    size_t len = 0;
+    char *line = record_to_line(rec, &len);
+    int rc = line != NULL ? spool_append(sp, line, len, on_spooled, s) : -ENOMEM;
+    free(line);
+    if (rc < 0) {
+        dl->stats.spool_refused++;
+        if (rc == -ENOSPC) {
+            log_warn("spool: full (%llu of %llu bytes); answering unavailable",
+                     (unsigned long long)spool_bytes(sp), (unsigned long long)spool_max_bytes(sp));
+        }
+        answer(s, BATCH_UNAVAILABLE, false,
+               rc == -ENOSPC ? "the database is unavailable and the spool is full; the "
+                               "record was not stored, resend it later"
+                             : "out of memory");
+        return;
+    }
+    dl->appends_inflight++;
+}
+
+static void on_stored(const struct batch_result *res, void *arg)
+{
+    struct sub *s = arg;
+    struct deliver *dl = s->dl;
+    dl->direct_inflight--;
+    if (res->outcome == BATCH_UNAVAILABLE && dl->d->spool != NULL && res->rec != NULL) {
+        /* Not acknowledged by the database, and perhaps not stored: the spool takes it, and
+         * replay finds it stored already if its batch did commit. */
+        to_spool(dl, res->rec, s);
+        return;
+    }
+    struct deliver_result out = {
+        .outcome = res->outcome, .duplicate = res->duplicate, .message = res->message};
+    memcpy(out.id, res->id, sizeof(out.id));
+    memcpy(out.customer_id, res->customer_id, sizeof(out.customer_id));
+    s->cb(&out, s->arg);
+    free(s);
+}
+
+int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *arg)
+{
+    struct sub *s = malloc(sizeof(*s));
+    if (s == NULL) {
+        record_free(rec);
+        return -1;
+    }
+    s->dl = dl;
+    s->cb = cb;
+    s->arg = arg;
+    memcpy(s->id, rec->id, sizeof(s->id));
+    struct daemon *d = dl->d;
+    if (d->spool != NULL && (dl->spooling || !db_available(d->db))) {
+        to_spool(dl, rec, s);
+        record_free(rec);
+        return 0;
+    }
+    dl->direct_inflight++;
+    if (batch_submit(d->batch, rec, on_stored, s) < 0) {
+        dl->direct_inflight--;
+        free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Keeps a replayed record the database refused, with why: it was acknowledged. */
+static void dead_letter(struct deliver *dl, const char *line, size_t len, const char *why)
+{
+    dl->stats.replay_rejected++;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/rejected.ndjson", dl->d->cfg.spool_dir);
+    log_error("spool: a spooled record was refused on replay (%s); kept in %s", why, path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("spool: cannot open %s: %s; the record is lost: %.*s", path, strerror(errno),
+                  (int)(len < 2000 ? len : 2000), line);
+        return;
+    }
+    char head[600];
+    int n = snprintf(head, sizeof(head), "{\"reason\":\"%.500s\"}\t", why);
+    if (write(fd, head, (size_t)n) < 0 || write(fd, line, len) < 0 || write(fd, "\n", 1) < 0 ||
+        fdatasync(fd) < 0) {
+        log_error("spool: cannot write %s: %s", path, strerror(errno));
+    }
+    close(fd);
+}
+
+/* Back to writing straight to the database once the spool is replayed in full. */
+static void check_replayed(struct deliver *dl)
+{
+    struct spool *sp = dl->d->spool;
+    if (dl->spooling && dl->replay_inflight == 0 && dl->appends_inflight == 0 && spool_empty(sp)) {
+        dl->spooling = false;
+        evtimer_del(dl->tick);
+        log_info("spool: replayed in full (%lu records so far); records go straight to the "
+                 "database again",
+                 dl->stats.replayed);
+    }
+}
+
+static void on_replayed(const struct batch_result *res, void *arg)
+{
+    struct replay *r = arg;
+    struct deliver *dl = r->dl;
+    struct spool *sp = dl->d->spool;
+    dl->replay_inflight--;
+    switch (res->outcome) {
+    case BATCH_STORED:
+        dl->stats.replayed++;
+        spool_done(sp, r->token);
+        break;
+    case BATCH_INVALID: {
+        size_t len = 0;
+        char *line = res->rec != NULL ? record_to_line(res->rec, &len) : NULL;
+        dead_letter(dl, line != NULL ? line : res->id, line != NULL ? len : strlen(res->id),
+                    res->message != NULL ? res->message : "refused");
+        free(line);
+        spool_done(sp, r->token);
+        break;
+    }
+    case BATCH_UNAVAILABLE:
+        dl->rewind_wanted = true;
+        break;
+    }
+    free(r);
+    if (dl->rewind_wanted && dl->replay_inflight == 0) {
+        /* Records after the failed one may have committed in other lanes: start again from
+         * the oldest record not done; the ones stored meanwhile answer duplicate. */
+        log_warn("spool: replay interrupted (the database failed again); resuming from the "
+                 "oldest record not yet stored");
+        spool_rewind(sp);
+        dl->rewind_wanted = false;
+        return; /* the tick resumes it */
+    }
+    pump(dl);
+    daemon_backlog_changed(dl->d);
+}
+
+/* Hands spooled records to the batcher while the database takes them. */
+static void pump(struct deliver *dl)
+{
+    struct daemon *d = dl->d;
+    struct spool *sp = d->spool;
+    if (!dl->spooling || dl->stopping || dl->rewind_wanted || !db_available(d->db)) {
+        return;
+    }
+    while (dl->replay_inflight < REPLAY_WINDOW) {
+        char *data = NULL;
+        size_t len = 0;
+        uint64_t token = 0;
+        int rc = spool_next(sp, &data, &len, &token);
+        if (rc <= 0) {
+            break; /* nothing more now, or a read error already logged: the tick retries */
+        }
+        struct record *rec = NULL;
+        char msg[RECORD_MSG_MAX];
+        if (record_parse(data, len, &d->cfg.record_opts, &rec, msg, sizeof(msg)) != RECORD_OK) {
+            /* Valid when spooled; the configuration (never_merge, trunk prefix) changed. */
+            dead_letter(dl, data, len, msg);
+            free(data);
+            spool_done(sp, token);
+            continue;
+        }
+        free(data);
+        struct replay *r = malloc(sizeof(*r));
+        if (r == NULL) {
+            record_free(rec);
+            dl->rewind_wanted = dl->replay_inflight > 0;
+            if (!dl->rewind_wanted) {
+                spool_rewind(sp);
+            }
+            return;
+        }
+        r->dl = dl;
+        r->token = token;
+        dl->replay_inflight++;
+        if (batch_submit(d->batch, rec, on_replayed, r) < 0) {
+            dl->replay_inflight--;
+            free(r);
+            dl->rewind_wanted = dl->replay_inflight > 0;
+            if (!dl->rewind_wanted) {
+                spool_rewind(sp);
+            }
+            return;
+        }
+    }
+    check_replayed(dl);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver *dl = arg;
+    (void)fd;
+    (void)what;
+    pump(dl);
+    /* Say how much waits, every 10 s while it lasts. */
+    if (dl->spooling && ++dl->ticks % (10000 / REPLAY_TICK_MS) == 0) {
+        struct spool *sp = dl->d->spool;
+        log_info("spool: %zu records (%llu bytes) waiting for the database; %lu replayed so far",
+                 spool_records(sp), (unsigned long long)spool_bytes(sp), dl->stats.replayed);
+    }
+    if (dl->spooling && !dl->stopping) {
+        evtimer_add(dl->tick, &replay_tick);
+    }
+}
+
+struct deliver *deliver_new(struct daemon *d)
+{
+    struct deliver *dl = calloc(1, sizeof(*dl));
+    if (dl == NULL) {
+        return NULL;
+    }
+    dl->d = d;
+    dl->tick = evtimer_new(d->base, on_tick, dl);
+    if (dl->tick == NULL) {
+        free(dl);
+        return NULL;
+    }
+    if (d->spool != NULL && !spool_empty(d->spool)) {
+        /* What a previous run left goes first. */
+        dl->spooling = true;
+        evtimer_add(dl->tick, &replay_tick);
+    }
+    return dl;
+}
+
+void deliver_free(struct deliver *dl)
+{
+    if (dl == NULL) {
+        return;
+    }
+    event_free(dl->tick);
+    free(dl);
+}
+
+size_t deliver_pending(const struct deliver *dl)
+{
+    return dl->direct_inflight + dl->appends_inflight + dl->replay_inflight;
+}
+
+bool deliver_spooling(const struct deliver *dl)
+{
+    return dl->spooling;
+}
+
+void deliver_stop(struct deliver *dl)
+{
+    dl->stopping = true;
+    evtimer_del(dl->tick);
+}
+
+const struct deliver_stats *deliver_get_stats(const struct deliver *dl)
+{
+    return &dl->stats;
+}

@@ -1,0 +1,65 @@
+/*
+ * Where an accepted record goes: to PostgreSQL through the batcher while the database takes
+ * records, or to the local spool while it does not (unreachable, or failing a batch), and
+ * from the spool back to PostgreSQL once it does again.
+ *
+ * Once one record has gone to the spool, every later one follows it there until the spool
+ * has been replayed in full: records reach the database in the order they were spooled,
+ * and a record spooled earlier is never overtaken by a newer one going straight to the
+ * database. Replay goes through the normal batch path with each record's original id, so a
+ * record already stored (say, a batch that committed as its connection broke) is answered
+ * duplicate rather than stored twice. A replayed record the database refuses is kept in
+ * <spool.dir>/rejected.ndjson with the reason, since it was acknowledged.
+ */
+#ifndef TOUCHLINED_DELIVER_H
+#define TOUCHLINED_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "batch.h"
+#include "record.h"
+
+struct daemon;
+struct deliver;
+
+struct deliver_result {
+    enum batch_outcome outcome;
+    bool duplicate;
+    bool spooled; /* durable in the spool, not yet in PostgreSQL: no customer id yet */
+    char id[RECORD_UUID_LEN + 1];
+    char customer_id[RECORD_UUID_LEN + 1];
+    const char *message; /* for errors; valid during the callback only */
+};
+
+typedef void (*deliver_cb)(const struct deliver_result *res, void *arg);
+
+struct deliver_stats {
+    unsigned long spooled;         /* records acknowledged from the spool */
+    unsigned long replayed;        /* spooled records since committed (or found stored) */
+    unsigned long replay_rejected; /* spooled records the database refused */
+    unsigned long spool_refused;   /* records answered unavailable: spool full or failing */
+};
+
+/* Uses d->batch, d->db, d->spool (NULL: no spool) and d->cfg. NULL when out of memory. */
+struct deliver *deliver_new(struct daemon *d);
+void deliver_free(struct deliver *dl);
+
+/* Takes rec; cb(arg) is called exactly once, possibly before this returns. Returns 0, or
+ * -1 when out of memory (cb is not called, rec is freed). */
+int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/* Records accepted and not yet answered (waiting for the database or for the disk), and
+ * spooled records being replayed. */
+size_t deliver_pending(const struct deliver *dl);
+
+/* True while records go to the spool rather than to the database. */
+bool deliver_spooling(const struct deliver *dl);
+
+/* Stops replaying (graceful stop): what is spooled stays for the next start. */
+void deliver_stop(struct deliver *dl);
+
+const struct deliver_stats *deliver_get_stats(const struct deliver *dl);
+
+#endif
