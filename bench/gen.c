@@ -281,9 +281,11 @@ static void ident_web(long c, struct gen_ident *id)
     memcpy(id->raw, id->norm, sizeof(id->raw));
 }
 
-static void format_time(struct rng *g, char *out, size_t cap)
+/* when: the time to write, or NULL to draw one from the 90 days before BASE_TIME. */
+static void format_time(struct rng *g, const int64_t *when, char *out, size_t cap)
 {
-    time_t t = (time_t)(BASE_TIME - (long)below(g, (uint32_t)SPAN_S));
+    time_t t =
+        when != NULL ? (time_t)*when : (time_t)(BASE_TIME - (long)below(g, (uint32_t)SPAN_S));
     struct tm tm;
     uint32_t p = below(g, 100);
     if (p < 70) {
@@ -304,17 +306,15 @@ static void format_time(struct rng *g, char *out, size_t cap)
 
 /* ---------------------------------------------------------------------------------------- */
 
-void gen_record(const struct gen_config *cfg, long index, struct gen_record *r)
+/* Record index for customer c from the record's random stream g (in gen_record, already
+ * advanced past the customer's draw); when as in format_time. */
+static void make_record(const struct gen_config *cfg, long index, struct rng g, long c,
+                        const int64_t *when, struct gen_record *r)
 {
     uint64_t run = hash_str(cfg->run);
-    struct rng g = {mix64(cfg->seed ^ mix64(run + (uint64_t)index))};
 
     r->index = index;
-    r->customer = (long)(unit(&g) * (double)cfg->customers);
-    if (r->customer >= cfg->customers) {
-        r->customer = cfg->customers - 1;
-    }
-    long c = r->customer;
+    r->customer = c;
 
     uint32_t p = below(&g, 100);
     r->channel = p < 30 ? "phone" : p < 50 ? "sms" : p < 70 ? "email" : p < 85 ? "chat" : "web";
@@ -332,7 +332,7 @@ void gen_record(const struct gen_config *cfg, long index, struct gen_record *r)
     } else {
         snprintf(r->external_id, sizeof(r->external_id), "%s-%ld", cfg->run, index);
     }
-    format_time(&g, r->occurred_at, sizeof(r->occurred_at));
+    format_time(&g, when, r->occurred_at, sizeof(r->occurred_at));
 
     /* Who. */
     if (unit(&g) < cfg->two_ids) {
@@ -428,6 +428,47 @@ void gen_record(const struct gen_config *cfg, long index, struct gen_record *r)
 
     make_uuid(next64(&g), mix64(run ^ (uint64_t)index), r->id);
     make_uuid(mix64((uint64_t)c ^ 0xc0ffeeULL), mix64((uint64_t)c + 17), r->customer_id);
+}
+
+static struct rng record_rng(const struct gen_config *cfg, long index)
+{
+    return (struct rng){mix64(cfg->seed ^ mix64(hash_str(cfg->run) + (uint64_t)index))};
+}
+
+void gen_record(const struct gen_config *cfg, long index, struct gen_record *r)
+{
+    struct rng g = record_rng(cfg, index);
+    long c = (long)(unit(&g) * (double)cfg->customers);
+    if (c >= cfg->customers) {
+        c = cfg->customers - 1;
+    }
+    make_record(cfg, index, g, c, NULL, r);
+}
+
+void gen_record_at(const struct gen_config *cfg, long index, long customer, int64_t when,
+                   struct gen_record *r)
+{
+    make_record(cfg, index, record_rng(cfg, index), customer, &when, r);
+}
+
+void gen_customer_identities(long c, struct gen_ident ids[GEN_CUSTOMER_IDS])
+{
+    /* Only the raw spellings use the stream; the normalized values depend on c alone. */
+    struct rng g = {mix64((uint64_t)c)};
+    ident_phone(&g, c, &ids[0]);
+    ident_email(&g, c, &ids[1]);
+    ident_chat(c, &ids[2]);
+    ident_web(c, &ids[3]);
+}
+
+uint64_t gen_hash64(uint64_t x)
+{
+    return mix64(x);
+}
+
+const char *gen_customer_name(long c)
+{
+    return display_names[c % (long)N_OF(display_names)];
 }
 
 /* ---------------------------------------------------------------------------------------- */

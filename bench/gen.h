@@ -59,6 +59,21 @@ struct gen_record {
 /* Fills *out with record index of the run described by cfg. Never fails, never allocates. */
 void gen_record(const struct gen_config *cfg, long index, struct gen_record *out);
 
+/* Like gen_record, but for customer number `customer` (any number ≥ 0, whatever
+ * cfg->customers says) and occurred_at at `when`, seconds since the epoch (written in one of the
+ * same spellings). customer_id stays the one gen_record would give; callers with ids of their own
+ * overwrite it. Never fails, never allocates. */
+void gen_record_at(const struct gen_config *cfg, long index, long customer, int64_t when,
+                   struct gen_record *out);
+
+/* The identifiers the records of customer c carry (one or two each), normalized (norm) as the
+ * daemon stores them in touchline.identities: phone, email, chat, web, in that order. */
+#define GEN_CUSTOMER_IDS 4
+void gen_customer_identities(long c, struct gen_ident ids[GEN_CUSTOMER_IDS]);
+
+/* The display name records of customer c carry when they carry one (borrowed, static). */
+const char *gen_customer_name(long c);
+
 /* Writes r as one NDJSON line (newline included) to buf. Returns its length, or 0 when it
  * does not fit in cap bytes. */
 size_t gen_json(const struct gen_record *r, char *buf, size_t cap);
@@ -74,6 +89,9 @@ extern const char gen_columns[];
 /* Text parameters for an INSERT of gen_columns: values[k] is NULL for SQL NULL. The strings
  * point into r or into scratch (which must hold GEN_LINE_MAX bytes); both must outlive use. */
 void gen_params(const struct gen_record *r, char *scratch, const char *values[GEN_NCOLUMNS]);
+
+/* A 64-bit mix of x (splitmix64's finalizer): counter-based random numbers for the tools. */
+uint64_t gen_hash64(uint64_t x);
 
 /* Formats a 16-byte id as the canonical 36-character UUID text plus NUL. */
 void gen_uuid_text(const uint8_t id[16], char out[37]);

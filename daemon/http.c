@@ -6,6 +6,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -883,6 +884,14 @@ struct http *http_new(struct daemon *d)
     if (bs == NULL) {
         log_error("http: cannot listen on %s: %s", d->cfg.listen_http, strerror(errno));
         goto fail;
+    }
+    /* Answers over 16 KiB go out in two writes; with Nagle on, the second waits for the
+     * client's delayed ACK, 40 ms on a keep-alive connection. Accepted sockets inherit the
+     * option from the listener on Linux. */
+    int one = 1;
+    if (setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) <
+        0) {
+        log_warn("http: cannot set TCP_NODELAY: %s; large answers may be delayed", strerror(errno));
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
