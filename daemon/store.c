@@ -7,24 +7,35 @@
 /* $1 kinds, $2 values: transaction-scoped advisory locks, in one global order. */
 static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::text[], $2::text[])";
 
-/* $1 kinds, $2 values: the identifiers already known and their customers, by customer.
- * Merges keep identifiers pointing at surviving customers only, so no redirect is needed. */
+/*
+ * $1 kinds, $2 values: the identifiers already known and their customers, by customer.
+ * Merges keep identifiers pointing at surviving customers only, so no redirect is needed.
+ *
+ * Each probe is a LATERAL subquery with LIMIT 1 (the key is unique), which the planner
+ * cannot flatten into a join: a plain join lets a custom plan, which sees a batch of 700
+ * identifiers, prefer hashing the whole identities table to 700 index probes, and a
+ * lookup that took 2 ms then took 30-100 ms, growing with the table.
+ */
 static const char SQL_LOOKUP[] = "SELECT i.kind, i.value, i.customer_id "
                                  "FROM unnest($1::text[], $2::text[]) AS x(k, v) "
-                                 "JOIN touchline.identities i ON i.kind = x.k AND i.value = x.v "
+                                 "CROSS JOIN LATERAL (SELECT kind, value, customer_id "
+                                 "FROM touchline.identities "
+                                 "WHERE kind = x.k AND value = x.v LIMIT 1) i "
                                  "ORDER BY i.customer_id";
 
 /* Records already stored, by position in the batch (from 1): $1 ids, $2 whether to probe
  * the id (an id derived from (source, external_id) needs only the second probe), $3
- * sources, $4 external ids (NULL for none). */
+ * sources, $4 external ids (NULL for none). Index probes forced as in SQL_LOOKUP. */
 static const char SQL_DUPLICATES[] =
     "SELECT x.n, i.id, i.customer_id "
     "FROM unnest($1::uuid[], $2::boolean[]) WITH ORDINALITY AS x(id, probe, n) "
-    "JOIN touchline.interactions i ON i.id = x.id WHERE x.probe "
+    "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
+    "WHERE id = x.id LIMIT 1) i WHERE x.probe "
     "UNION ALL "
     "SELECT x.n, i.id, i.customer_id "
     "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(s, e, n) "
-    "JOIN touchline.interactions i ON i.source = x.s AND i.external_id = x.e";
+    "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
+    "WHERE source = x.s AND external_id = x.e LIMIT 1) i";
 
 /* Then the plan the daemon made from that, applied set-wise: */
 
