@@ -45,11 +45,16 @@ void pgarray_add(struct pgarray *a, const char *s)
         a->len += 4;
     } else {
         a->buf[a->len++] = '"';
-        for (size_t i = 0; i < sl; i++) {
-            if (s[i] == '"' || s[i] == '\\') {
+        /* Runs without a quote or backslash are copied whole: message bodies are long. */
+        for (size_t i = 0; i < sl;) {
+            size_t run = strcspn(s + i, "\"\\");
+            memcpy(a->buf + a->len, s + i, run);
+            a->len += run;
+            i += run;
+            if (i < sl) {
                 a->buf[a->len++] = '\\';
+                a->buf[a->len++] = s[i++];
             }
-            a->buf[a->len++] = s[i];
         }
         a->buf[a->len++] = '"';
     }
