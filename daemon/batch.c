@@ -657,7 +657,7 @@ static void on_done(enum db_outcome outcome, void *arg)
 
 static const struct db_job_ops batch_ops = {send_step1, on_result, on_done};
 
-static void fail_all_queued(struct batch *b, const char *message)
+void batch_fail_queued(struct batch *b, const char *message)
 {
     for (unsigned l = 0; l < b->n_lanes; l++) {
         struct item *it;
@@ -726,23 +726,30 @@ static void try_flush(struct batch *b, bool force)
         }
         l->queued -= n;
         b->queued -= n;
+        /* Counted in flight before it is handed over: a send that fails at once answers the
+         * job (on_done) and frees it before db_submit returns. */
+        clock_gettime(CLOCK_MONOTONIC, &job->sent);
+        l->busy = true;
+        b->inflight_jobs++;
+        b->inflight_records += n;
+        b->stats.batches++;
         if (db_submit(b->db, &batch_ops, job) < 0) {
-            /* Put them back and answer everything queued: nothing can be written now. */
+            /* Not taken: put them back and answer everything queued, since nothing can be
+             * written now. */
+            l->busy = false;
+            b->inflight_jobs--;
+            b->inflight_records -= n;
+            b->stats.batches--;
             for (size_t i = n; i-- > 0;) {
                 TAILQ_INSERT_HEAD(&l->queue, job->items[i], link);
                 l->queued++;
                 b->queued++;
             }
             job_free(job);
-            fail_all_queued(b, "the database is unavailable; the record was not stored, resend "
-                               "it later");
+            batch_fail_queued(b, "the database is unavailable; the record was not stored, "
+                                 "resend it later");
             return;
         }
-        clock_gettime(CLOCK_MONOTONIC, &job->sent);
-        l->busy = true;
-        b->inflight_jobs++;
-        b->inflight_records += n;
-        b->stats.batches++;
     }
     if (waiting && !b->timer_armed) {
         struct timeval tv = {b->p.max_delay_ms / 1000, (b->p.max_delay_ms % 1000) * 1000};
@@ -793,7 +800,7 @@ void batch_free(struct batch *b)
     if (b == NULL) {
         return;
     }
-    fail_all_queued(b, "the daemon is shutting down; the record was not stored, resend it");
+    batch_fail_queued(b, "the daemon is shutting down; the record was not stored, resend it");
     event_free(b->timer);
     free(b);
 }

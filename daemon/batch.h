@@ -58,6 +58,9 @@ int batch_submit(struct batch *b, struct record *rec, batch_cb cb, void *arg)
 /* Records submitted and not yet answered. */
 size_t batch_pending(const struct batch *b);
 
+/* Answers BATCH_UNAVAILABLE, in order, every record queued and not yet sent. */
+void batch_fail_queued(struct batch *b, const char *message);
+
 /* Writes what is queued without waiting for the delay (drain on shutdown). */
 void batch_flush(struct batch *b);
 

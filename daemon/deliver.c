@@ -25,6 +25,10 @@ struct deliver {
     bool spooling;
     bool stopping;
     bool rewind_wanted; /* replay failed half way: start again once nothing is in flight */
+    bool full_logged;   /* "spool full" said once per episode */
+    bool in_pump;       /* a replay answered at once must not start pump() again */
+    unsigned rewinds;   /* in a row, for the backoff */
+    struct timeval resume_at;
     size_t replay_inflight;
     size_t appends_inflight;
     unsigned long ticks;
@@ -77,21 +81,23 @@ static void on_spooled(int status, void *arg)
 static void to_spool(struct deliver *dl, struct record *rec, struct sub *s)
 {
     struct spool *sp = dl->d->spool;
-    if (!dl->spooling) {
-        dl->spooling = true;
+    if (!evtimer_pending(dl->tick, NULL)) {
         log_warn("spool: the database does not take records; spooling them to %s until it "
                  "does",
                  dl->d->cfg.spool_dir);
         evtimer_add(dl->tick, &replay_tick);
     }
+    dl->spooling = true;
     size_t len = 0;
     char *line = record_to_line(rec, &len);
     int rc = line != NULL ? spool_append(sp, line, len, on_spooled, s) : -ENOMEM;
     free(line);
     if (rc < 0) {
         dl->stats.spool_refused++;
-        if (rc == -ENOSPC) {
-            log_warn("spool: full (%llu of %llu bytes); answering unavailable",
+        if (rc == -ENOSPC && !dl->full_logged) {
+            dl->full_logged = true;
+            log_warn("spool: full (%llu of %llu bytes); answering unavailable until replay "
+                     "makes room",
                      (unsigned long long)spool_bytes(sp), (unsigned long long)spool_max_bytes(sp));
         }
         answer(s, BATCH_UNAVAILABLE, false,
@@ -100,6 +106,7 @@ static void to_spool(struct deliver *dl, struct record *rec, struct sub *s)
                              : "out of memory");
         return;
     }
+    dl->full_logged = false;
     dl->appends_inflight++;
 }
 
@@ -135,6 +142,12 @@ int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *
     memcpy(s->id, rec->id, sizeof(s->id));
     struct daemon *d = dl->d;
     if (d->spool != NULL && (dl->spooling || !db_available(d->db))) {
+        if (!dl->spooling) {
+            /* Records still queued for the database are older than this one: they go to the
+             * spool first. */
+            dl->spooling = true;
+            batch_fail_queued(d->batch, "the database is unavailable");
+        }
         to_spool(dl, rec, s);
         record_free(rec);
         return 0;
@@ -163,9 +176,10 @@ static void dead_letter(struct deliver *dl, const char *line, size_t len, const 
     }
     char head[600];
     int n = snprintf(head, sizeof(head), "{\"reason\":\"%.500s\"}\t", why);
-    if (write(fd, head, (size_t)n) < 0 || write(fd, line, len) < 0 || write(fd, "\n", 1) < 0 ||
-        fdatasync(fd) < 0) {
-        log_error("spool: cannot write %s: %s", path, strerror(errno));
+    if (write(fd, head, (size_t)n) != n || write(fd, line, len) != (ssize_t)len ||
+        write(fd, "\n", 1) != 1 || fdatasync(fd) < 0) {
+        log_error("spool: cannot write %s: %s; the record is lost: %.*s", path, strerror(errno),
+                  (int)(len < 2000 ? len : 2000), line);
     }
     close(fd);
 }
@@ -192,6 +206,7 @@ static void on_replayed(const struct batch_result *res, void *arg)
     switch (res->outcome) {
     case BATCH_STORED:
         dl->stats.replayed++;
+        dl->rewinds = 0;
         spool_done(sp, r->token);
         break;
     case BATCH_INVALID: {
@@ -208,28 +223,55 @@ static void on_replayed(const struct batch_result *res, void *arg)
         break;
     }
     free(r);
-    if (dl->rewind_wanted && dl->replay_inflight == 0) {
-        /* Records after the failed one may have committed in other lanes: start again from
-         * the oldest record not done; the ones stored meanwhile answer duplicate. */
-        log_warn("spool: replay interrupted (the database failed again); resuming from the "
-                 "oldest record not yet stored");
-        spool_rewind(sp);
-        dl->rewind_wanted = false;
-        return; /* the tick resumes it */
+    if (!dl->in_pump) {
+        pump(dl);
     }
-    pump(dl);
     daemon_backlog_changed(dl->d);
 }
 
 /* Hands spooled records to the batcher while the database takes them. */
+static void pump_records(struct deliver *dl);
+
 static void pump(struct deliver *dl)
+{
+    dl->in_pump = true;
+    pump_records(dl);
+    dl->in_pump = false;
+}
+
+static void pump_records(struct deliver *dl)
 {
     struct daemon *d = dl->d;
     struct spool *sp = d->spool;
-    if (!dl->spooling || dl->stopping || dl->rewind_wanted || !db_available(d->db)) {
+    if (!dl->spooling || dl->stopping) {
         return;
     }
-    while (dl->replay_inflight < REPLAY_WINDOW) {
+    struct timeval now;
+    evutil_gettimeofday(&now, NULL);
+    if (dl->rewind_wanted) {
+        if (dl->replay_inflight > 0) {
+            return; /* the last answer of the interrupted replay comes back here */
+        }
+        /* Records after the failed one may have committed in other lanes: start again from
+         * the oldest record not done; the ones stored meanwhile answer duplicate. Each
+         * failure in a row doubles the wait (up to 25 s), so that a database that keeps
+         * failing, or a record it keeps failing on, costs a retry now and then rather than a
+         * busy loop. */
+        unsigned wait_ms = REPLAY_TICK_MS << (dl->rewinds < 8 ? dl->rewinds : 8);
+        dl->rewinds++;
+        log_warn("spool: replay interrupted (the database failed again); resuming from the "
+                 "oldest record not yet stored in %u ms",
+                 wait_ms);
+        spool_rewind(sp);
+        dl->rewind_wanted = false;
+        struct timeval wait = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+        evutil_timeradd(&now, &wait, &dl->resume_at);
+        return;
+    }
+    if (evutil_timercmp(&now, &dl->resume_at, <)) {
+        return;
+    }
+    while (dl->replay_inflight < REPLAY_WINDOW && !dl->rewind_wanted && db_available(d->db)) {
         char *data = NULL;
         size_t len = 0;
         uint64_t token = 0;
@@ -250,10 +292,7 @@ static void pump(struct deliver *dl)
         struct replay *r = malloc(sizeof(*r));
         if (r == NULL) {
             record_free(rec);
-            dl->rewind_wanted = dl->replay_inflight > 0;
-            if (!dl->rewind_wanted) {
-                spool_rewind(sp);
-            }
+            dl->rewind_wanted = true;
             return;
         }
         r->dl = dl;
@@ -262,10 +301,7 @@ static void pump(struct deliver *dl)
         if (batch_submit(d->batch, rec, on_replayed, r) < 0) {
             dl->replay_inflight--;
             free(r);
-            dl->rewind_wanted = dl->replay_inflight > 0;
-            if (!dl->rewind_wanted) {
-                spool_rewind(sp);
-            }
+            dl->rewind_wanted = true;
             return;
         }
     }

@@ -69,6 +69,7 @@ struct spool {
     /* The loop's own: the segment being read. */
     int read_fd;
     uint64_t read_seq;
+    uint64_t open_failed_seq;
 };
 
 static void seg_path(const struct spool *s, uint64_t seq, char *out, size_t outlen)
@@ -173,6 +174,8 @@ static bool seg_all_done(const struct seg *g)
 
 /* --- The writer thread. --- */
 
+static void writer_notify(struct spool *s);
+
 /* Starts a new active segment. Under mu for the list; the file work happens outside. */
 static int writer_roll(struct spool *s)
 {
@@ -254,11 +257,20 @@ static int writer_put(struct spool *s, struct req **group, size_t n, size_t byte
         rc = -errno;
     }
     if (rc < 0) {
-        /* Leave the file as it was, so that what follows is framed correctly. */
+        /* What follows goes to a new segment: this one may end in a partial write, which is
+         * past its recorded size (never read back, and cut off at the next start). */
         if (ftruncate(s->active_fd, (off_t)before) < 0) {
             log_error("spool: cannot cut a failed write off the active segment: %s",
                       strerror(errno));
         }
+        close(s->active_fd);
+        s->active_fd = -1;
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->n_segs; i++) {
+            s->segs[i].active = false;
+        }
+        pthread_mutex_unlock(&s->mu);
+        writer_notify(s); /* the loop may now delete it, if everything in it is done */
         return rc;
     }
     pthread_mutex_lock(&s->mu);
@@ -763,7 +775,11 @@ int spool_next(struct spool *s, char **data, size_t *len, uint64_t *token)
         s->read_fd = open(path, O_RDONLY | O_CLOEXEC);
         if (s->read_fd < 0) {
             int e = errno;
-            log_error("spool: cannot open %s: %s", path, strerror(e));
+            /* Retried every replay tick: said once per segment. */
+            if (s->open_failed_seq != seq) {
+                s->open_failed_seq = seq;
+                log_error("spool: cannot open %s: %s; replay waits for it", path, strerror(e));
+            }
             return -e;
         }
         s->read_seq = seq;
@@ -786,7 +802,11 @@ int spool_next(struct spool *s, char **data, size_t *len, uint64_t *token)
     }
     if (rc < 0) {
         free(buf);
-        give_up_segment(s, seq, off, path, rc);
+        /* Only a record that is not there as written is given up; running out of memory
+         * is not the record's fault, and the next tick tries again. */
+        if (rc == -EIO) {
+            give_up_segment(s, seq, off, path, rc);
+        }
         return rc;
     }
     buf[n] = '\0';

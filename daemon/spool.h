@@ -67,8 +67,9 @@ int spool_next(struct spool *s, char **data, size_t *len, uint64_t *token)
 void spool_done(struct spool *s, uint64_t token);
 
 /*
- * Reading starts again from the oldest record not yet done (after a replay failed half
- * way; records done since stay done). Only when no record read is still outstanding.
+ * Reading starts again from the start of every segment still kept (after a replay failed
+ * half way), so records already done in those segments come back once more: replay finds
+ * them stored and answers them duplicate. Only when no record read is still outstanding.
  */
 void spool_rewind(struct spool *s);
 
