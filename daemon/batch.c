@@ -351,6 +351,18 @@ static int send_interactions(PGconn *conn, struct job *job)
         snprintf(duration, sizeof(duration), "%lld", r->duration_s);
         snprintf(score, sizeof(score), "%d", r->score);
         char *idents = identifiers_json(r);
+        /* Tags as an array literal of their own, which the server casts to text[] as it
+         * reads the column: cheaper than parsing them as JSON row by row. */
+        struct pgarray tags;
+        pgarray_init(&tags);
+        json_t *tj = r->tags_json != NULL ? json_object_get(r->root, "tags") : NULL;
+        size_t ti;
+        json_t *tv;
+        json_array_foreach(tj, ti, tv)
+        {
+            pgarray_add(&tags, json_string_value(tv));
+        }
+        const char *tags_text = tj != NULL ? pgarray_text(&tags) : NULL;
         const char *v[STORE_INTERACTION_COLUMNS] = {
             r->id,          r->source,
             r->external_id, job->plan.record_customer[i],
@@ -360,14 +372,15 @@ static int send_interactions(PGconn *conn, struct job *job)
             r->subject,     r->body,
             r->thread,      r->stage,
             r->sentiment,   r->has_score ? score : NULL,
-            r->tags_json,   r->attributes_json,
+            tags_text,      r->attributes_json,
             idents,
         };
-        rc = idents == NULL ? -1 : 0;
+        rc = idents == NULL || (tj != NULL && tags_text == NULL) ? -1 : 0;
         for (int c = 0; c < STORE_INTERACTION_COLUMNS && rc == 0; c++) {
             pgarray_add(&cols[c], v[c]);
         }
         free(idents);
+        pgarray_free(&tags);
     }
     if (rc != 0) {
         for (int c = 0; c < STORE_INTERACTION_COLUMNS; c++) {

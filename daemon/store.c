@@ -71,15 +71,15 @@ static const char SQL_ADD_IDENTITIES[] =
     "INSERT INTO touchline.identities (kind, value, customer_id) "
     "SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) ORDER BY 1, 2";
 
-/* $1..$19: one array per column; tags, attributes and identifiers as JSON texts. */
+/* $1..$19: one array per column; tags as array literals, attributes and identifiers as JSON
+ * texts. */
 static const char SQL_ADD_INTERACTIONS[] =
     "INSERT INTO touchline.interactions (id, source, external_id, customer_id, channel, "
     "direction, occurred_at, agent, status, duration_s, subject, body, thread, stage, "
     "sentiment, score, tags, attributes, identifiers) "
     "SELECT id, source, external_id, customer_id, channel, direction, occurred_at, agent, "
     "status, duration_s, subject, body, thread, stage, sentiment, score, "
-    "CASE WHEN tags IS NULL THEN NULL "
-    "ELSE ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)) END, "
+    "tags::text[], "
     "attributes::jsonb, identifiers::jsonb "
     "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], "
     "$7::timestamptz[], $8::text[], $9::text[], $10::integer[], $11::text[], $12::text[], "

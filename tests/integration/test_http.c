@@ -589,7 +589,8 @@ static void timeline_channel_since_until(void **state)
         "\"2026-11-19T12:00:00.25+01:00\",\"customer\":{\"email\":\"filter@example.com\"},"
         "\"agent\":\"ali\",\"status\":\"answered\",\"duration_s\":42,\"subject\":\"refund\","
         "\"body\":\"خرید\",\"thread\":\"T-9\",\"stage\":\"post_purchase\",\"sentiment\":"
-        "\"positive\",\"score\":9,\"tags\":[\"vip\",\"refund\"],\"attributes\":{\"queue\":\"q1\","
+        "\"positive\",\"score\":9,\"tags\":[\"vip\",\"re,fund {x}\",\"q\\\"t\\\\s\",\"NULL\"],"
+        "\"attributes\":{\"queue\":\"q1\","
         "\"n\":[1,null]}}\n");
     char ids[N + 1][UUID_LEN + 1], cust[N + 1][UUID_LEN + 1];
     ingest(&d, NULL, data, N + 1, ids, cust);
@@ -648,7 +649,8 @@ static void timeline_channel_since_until(void **state)
         "\"2026-11-19T11:00:00.250000Z\",\"agent\":\"ali\",\"status\":\"answered\","
         "\"duration_s\":42,\"subject\":\"refund\",\"body\":\"خرید\",\"thread\":\"T-9\","
         "\"stage\":\"post_purchase\",\"sentiment\":\"positive\",\"score\":9,\"tags\":[\"vip\","
-        "\"refund\"],\"attributes\":{\"queue\":\"q1\",\"n\":[1,null]}}",
+        "\"re,fund "
+        "{x}\",\"q\\\"t\\\\s\",\"NULL\"],\"attributes\":{\"queue\":\"q1\",\"n\":[1,null]}}",
         0, NULL);
     assert_non_null(want);
     assert_json_equal(json_array_get(items, 0), want, "full item");
