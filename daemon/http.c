@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "batch.h"
@@ -33,11 +35,25 @@
 #define TIMELINE_MAX_LIMIT     500
 #define MAX_PARAMS             16
 
+/*
+ * A connection that has not yet sent a whole request. libevent's timeouts restart with
+ * every byte read, so a client that sends its headers a byte a second would hold the
+ * connection for ever; this deadline cuts it off http.timeout_s after it connected. The
+ * extra reference keeps the bufferevent (and its socket) alive until the deadline is gone.
+ */
+struct pending_conn {
+    struct http *h;
+    struct bufferevent *bev;
+    struct event *timer;
+    LIST_ENTRY(pending_conn) link;
+};
+
 struct http {
     struct daemon *d;
     struct evhttp *evh;
     int port;
     int inflight;
+    LIST_HEAD(, pending_conn) pending;
     /* Open client connections, to count them: libevent has no hook for a new one, so a
      * connection is noted at its first request and forgotten when it closes. */
     struct evhttp_connection **conns;
@@ -615,6 +631,68 @@ static bool authorized(struct http *h, struct evhttp_request *req, char *princip
     return true;
 }
 
+static void pending_free(struct pending_conn *p)
+{
+    LIST_REMOVE(p, link);
+    event_free(p->timer);
+    bufferevent_decref(p->bev);
+    free(p);
+}
+
+static void on_header_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct pending_conn *p = arg;
+    (void)fd;
+    (void)what;
+    evutil_socket_t s = bufferevent_getfd(p->bev);
+    if (s >= 0) {
+        /* libevent then sees the end of the connection and closes it as usual. */
+        log_info("http: a client sent no complete request in %d s; closing its connection",
+                 p->h->d->cfg.http_timeout_s);
+        shutdown(s, SHUT_RDWR);
+    }
+    pending_free(p);
+}
+
+/* evhttp's hook for making each new connection's bufferevent: where the deadline starts. */
+static struct bufferevent *new_bufferevent(struct event_base *base, void *arg)
+{
+    struct http *h = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct pending_conn *p = bev != NULL ? calloc(1, sizeof(*p)) : NULL;
+    if (p == NULL) {
+        return bev; /* served without a deadline */
+    }
+    p->h = h;
+    p->bev = bev;
+    p->timer = evtimer_new(base, on_header_deadline, p);
+    struct timeval tv = {h->d->cfg.http_timeout_s, 0};
+    if (p->timer == NULL || evtimer_add(p->timer, &tv) < 0) {
+        if (p->timer != NULL) {
+            event_free(p->timer);
+        }
+        free(p);
+        return bev;
+    }
+    bufferevent_incref(bev);
+    LIST_INSERT_HEAD(&h->pending, p, link);
+    return bev;
+}
+
+/* A whole request came: its connection's header deadline is met. */
+static void request_arrived(struct http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    for (struct pending_conn *p = LIST_FIRST(&h->pending); p != NULL && bev != NULL;
+         p = LIST_NEXT(p, link)) {
+        if (p->bev == bev) {
+            pending_free(p);
+            return;
+        }
+    }
+}
+
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct http *h = arg;
@@ -762,6 +840,7 @@ static void route(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
     h->requests++;
+    request_arrived(h, req);
     note_connection(h, req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
@@ -905,6 +984,7 @@ struct http *http_new(struct daemon *d)
     evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                            EVHTTP_REQ_HEAD);
     evhttp_set_gencb(h->evh, route, h);
+    evhttp_set_bevcb(h->evh, new_bufferevent, h);
     return h;
 fail:
     http_free(h);
@@ -918,6 +998,9 @@ void http_free(struct http *h)
     }
     if (h->evh != NULL) {
         evhttp_free(h->evh);
+    }
+    while (!LIST_EMPTY(&h->pending)) {
+        pending_free(LIST_FIRST(&h->pending));
     }
     free(h->conns);
     free(h);
