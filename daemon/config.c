@@ -63,7 +63,8 @@ static const struct option_def options[] = {
     {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "16777216", 1024, 1 << 30, false,
      false, "larger request bodies are answered 413"},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
-     "close an HTTP connection that sends nothing this long"},
+     "close an HTTP connection idle this long, or without a whole first request "
+     "this long after connecting"},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
      false, false, "country code put in place of the trunk prefix of a national number"},
     {"identity", "trunk_prefix", OPT_STRING, OFF(identity_trunk_prefix), "0", 0, 0, false, false,
