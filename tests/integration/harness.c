@@ -169,6 +169,38 @@ void harness_track_child(pid_t pid, bool add)
     }
 }
 
+/* Words of TOUCHLINE_TEST_DAEMON_WRAPPER used at most. */
+#define MAX_WRAPPER_ARGS 32
+
+/* True when the daemon runs under a wrapper such as valgrind, and so much slower. */
+static bool daemon_wrapped(void)
+{
+    const char *w = getenv("TOUCHLINE_TEST_DAEMON_WRAPPER");
+    return w != NULL && w[0] != '\0';
+}
+
+/*
+ * Execs the daemon (in the child). TOUCHLINE_TEST_DAEMON_WRAPPER, split at white space, goes
+ * in front of its command line: scripts/test --valgrind sets it to "valgrind ..." so that
+ * every integration test's daemon runs under memcheck. The wrapper must exec the daemon in
+ * the same process, as valgrind does, since tests signal and wait for that pid.
+ */
+static void exec_daemon(const char *bin)
+{
+    char *argv[MAX_WRAPPER_ARGS + 3];
+    int n = 0;
+    char *words = daemon_wrapped() ? strdup(getenv("TOUCHLINE_TEST_DAEMON_WRAPPER")) : NULL;
+    char *save = NULL;
+    for (char *w = words != NULL ? strtok_r(words, " \t", &save) : NULL;
+         w != NULL && n < MAX_WRAPPER_ARGS; w = strtok_r(NULL, " \t", &save)) {
+        argv[n++] = w;
+    }
+    argv[n++] = (char *)bin;
+    argv[n++] = (char *)"-v";
+    argv[n] = NULL;
+    execvp(argv[0], argv);
+}
+
 static void spawn(struct harness_daemon *d, const char *const *env)
 {
     const char *bin = getenv("TOUCHLINE_TEST_DAEMON");
@@ -193,12 +225,13 @@ static void spawn(struct harness_daemon *d, const char *const *env)
         for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
             putenv((char *)env[i]);
         }
-        execl(bin, bin, "-v", (char *)NULL);
+        exec_daemon(bin);
         _exit(127);
     }
     d->pid = pid;
     harness_track_child(pid, true);
-    long long deadline = harness_now_ms() + 20000;
+    int start_s = daemon_wrapped() ? 120 : 20;
+    long long deadline = harness_now_ms() + start_s * 1000LL;
     while (harness_now_ms() < deadline) {
         char *log = read_file(d->log_path, NULL);
         const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
@@ -213,7 +246,7 @@ static void spawn(struct harness_daemon *d, const char *const *env)
             if (d->tcp_port > 0 && d->http_port > 0) {
                 /* Wait for the pool: records sent before it is up would wait anyway, but
                  * tests of "unavailable" need a known starting point. */
-                for (int i = 0; i < 200; i++) {
+                for (int i = 0; i < (daemon_wrapped() ? 3000 : 200); i++) {
                     char *body = NULL;
                     int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
                     free(body);
@@ -237,7 +270,7 @@ static void spawn(struct harness_daemon *d, const char *const *env)
     char *out = read_file(d->log_path, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    fail_msg("touchlined did not start within 20 s:\n%s", out ? out : "");
+    fail_msg("touchlined did not start within %d s:\n%s", start_s, out ? out : "");
 }
 
 void harness_start(struct harness_daemon *d, const char *name, const char *const *env)
@@ -486,4 +519,35 @@ int harness_run(const char *cmd, char **out)
         free(buf);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+json_t *harness_parse_answer(const char *line)
+{
+    json_error_t err;
+    json_t *j = json_loads(line, 0, &err);
+    if (j == NULL) {
+        fail_msg("answer is not JSON: %s (%s)", line, err.text);
+    }
+    return j;
+}
+
+void harness_assert_error_answer(const char *line, const char *code, const char *needle,
+                                 long lineno)
+{
+    json_t *j = harness_parse_answer(line);
+    const char *c = json_string_value(json_object_get(j, "error"));
+    const char *m = json_string_value(json_object_get(j, "message"));
+    if (!json_is_false(json_object_get(j, "ok")) || c == NULL || strcmp(c, code) != 0) {
+        fail_msg("expected error %s, got: %s", code, line);
+    }
+    if (m == NULL || m[0] == '\0') {
+        fail_msg("error answer without a message: %s", line);
+    }
+    if (needle != NULL && strstr(m, needle) == NULL) {
+        fail_msg("message does not name \"%s\": %s", needle, line);
+    }
+    if (lineno > 0) {
+        assert_int_equal(json_integer_value(json_object_get(j, "line")), lineno);
+    }
+    json_decref(j);
 }

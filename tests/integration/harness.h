@@ -7,6 +7,7 @@
 #ifndef TOUCHLINE_HARNESS_H
 #define TOUCHLINE_HARNESS_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,6 +68,17 @@ char *harness_read_line(int fd, int timeout_ms);
 
 /* Sends one line and returns the one answer line (malloc'd). Fails the test on timeout. */
 char *harness_roundtrip(int fd, const char *line);
+
+/* Parses one answer line as JSON (a new reference); fails the test when it is not JSON. */
+json_t *harness_parse_answer(const char *line);
+
+/*
+ * Asserts an error answer {"ok":false,"error":code,...} whose message is there and contains
+ * needle (NULL: any), for line lineno (0: any). An answer without its message is as useless
+ * to an adapter's operator as none.
+ */
+void harness_assert_error_answer(const char *line, const char *code, const char *needle,
+                                 long lineno);
 
 /*
  * HTTP request to 127.0.0.1:port. Returns the status code (or -1) and the body in *body
