@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
 #include <openssl/crypto.h>
 
 #include "errmsg.h"
@@ -557,11 +558,91 @@ static void mask_password_params(const char *src, char *out, size_t outlen, char
     out[n < outlen ? n : outlen - 1] = '\0';
 }
 
+/* Appends len bytes of s to out (outlen bytes, n used), cutting at the end; keeps the NUL. */
+static void append(char *out, size_t outlen, size_t *n, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len && *n + 1 < outlen; i++) {
+        out[(*n)++] = s[i];
+    }
+    out[*n] = '\0';
+}
+
+/*
+ * The DSN as libpq reads it, every option set written as keyword='value' and the password
+ * as ***: the fallback when the textual masking below may have missed a password written in
+ * a form it does not know. "(a DSN libpq cannot parse)" when libpq cannot read it either.
+ */
+static void mask_dsn_rebuilt(const char *dsn, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    if (opts == NULL) {
+        static const char none[] = "(a DSN libpq cannot parse)";
+        append(out, outlen, &n, none, sizeof(none) - 1);
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+        if (n > 0) {
+            append(out, outlen, &n, " ", 1);
+        }
+        append(out, outlen, &n, o->keyword, strlen(o->keyword));
+        if (strcmp(o->keyword, "password") == 0) {
+            append(out, outlen, &n, "=***", 4);
+            continue;
+        }
+        append(out, outlen, &n, "='", 2);
+        for (const char *v = o->val; *v != '\0'; v++) {
+            if (*v == '\'' || *v == '\\') {
+                append(out, outlen, &n, "\\", 1);
+            }
+            append(out, outlen, &n, v, 1);
+        }
+        append(out, outlen, &n, "'", 1);
+    }
+    PQconninfoFree(opts);
+}
+
+/* True when libpq would find a password in dsn and that password shows in text. */
+static bool password_shows(const char *dsn, const char *text)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    if (opts == NULL) {
+        /* Unreadable for libpq: it connects to nothing, but say nothing of it either. */
+        return true;
+    }
+    bool shows = false;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0' &&
+            strstr(text, o->val) != NULL) {
+            shows = true;
+        }
+    }
+    PQconninfoFree(opts);
+    return shows;
+}
+
+static void mask_dsn_text(const char *dsn, char *out, size_t outlen);
+
 void config_mask_dsn(const char *dsn, char *out, size_t outlen)
 {
     if (outlen == 0) {
         return;
     }
+    mask_dsn_text(dsn, out, outlen);
+    /* The text masking keeps the DSN as the operator wrote it; libpq, which reads more
+     * forms than it knows (any white space, percent-encoded keywords...), has the last word
+     * on whether the password still shows. */
+    if (password_shows(dsn, out)) {
+        mask_dsn_rebuilt(dsn, out, outlen);
+    }
+}
+
+static void mask_dsn_text(const char *dsn, char *out, size_t outlen)
+{
     /* Both key=value DSNs and postgresql://user:pass@host/db?password=... URIs. */
     if (strncmp(dsn, "postgres://", 11) == 0 || strncmp(dsn, "postgresql://", 13) == 0) {
         char tmp[2048];

@@ -579,6 +579,27 @@ static void mask_dsn_uri_query_password(void **state)
     }
 }
 
+/* Forms libpq reads that a textual mask could miss (found by fuzz/fuzz_config.c). */
+static void mask_dsn_forms_only_libpq_knows(void **state)
+{
+    (void)state;
+    static const char *const dsns[] = {
+        "host=db\tpassword=topsecret9",          "password\n=topsecret9 host=db",
+        "user='a b'password=topsecret9",         "postgresql://h/db?pass%77ord=topsecret9",
+        "host=db password=top&secret9 dbname=t", "host=db password=topsecret9 password=x",
+    };
+    char out[512];
+    for (size_t i = 0; i < sizeof(dsns) / sizeof(dsns[0]); i++) {
+        config_mask_dsn(dsns[i], out, sizeof(out));
+        if (strstr(out, "topsecret9") != NULL || strstr(out, "top&secret9") != NULL) {
+            fail_msg("password leaked from \"%s\": \"%s\"", dsns[i], out);
+        }
+    }
+    /* What libpq cannot read is not shown at all. */
+    config_mask_dsn("host='unterminated password=topsecret9", out, sizeof(out));
+    assert_null(strstr(out, "topsecret9"));
+}
+
 static void mask_dsn_small_buffer(void **state)
 {
     (void)state;
@@ -681,6 +702,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(mask_dsn_keyword_form, setup, teardown),
         cmocka_unit_test_setup_teardown(mask_dsn_uri_form, setup, teardown),
         cmocka_unit_test_setup_teardown(mask_dsn_uri_query_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(mask_dsn_forms_only_libpq_knows, setup, teardown),
         cmocka_unit_test_setup_teardown(mask_dsn_small_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(print_hides_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(print_round_trips, setup, teardown),
