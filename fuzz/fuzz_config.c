@@ -52,8 +52,10 @@ static char *dsn_password(const char *dsn)
         return NULL;
     }
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        /* A password spelled only with what the masked text itself is made of (keywords,
+         * '=', quotes, the *** of the mask) would be "found" in it by accident. */
         if (strcmp(o->keyword, "password") == 0 && o->val != NULL && strlen(o->val) >= 6 &&
-            strstr(o->val, "***") == NULL) {
+            o->val[strspn(o->val, "abcdefghijklmnopqrstuvwxyz_=*' ")] != '\0') {
             const char *first = strstr(dsn, o->val);
             if (first != NULL && strstr(first + 1, o->val) == NULL) {
                 found = strdup(o->val);
