@@ -102,7 +102,7 @@ long harness_sql_long(PGconn *pg, const char *sql)
     return v;
 }
 
-static char *read_file(const char *path, size_t *len)
+char *harness_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -130,7 +130,7 @@ static char *read_file(const char *path, size_t *len)
 
 bool harness_log_contains(const struct harness_daemon *d, const char *text)
 {
-    char *log = read_file(d->log_path, NULL);
+    char *log = harness_read_file(d->log_path, NULL);
     bool found = log != NULL && strstr(log, text) != NULL;
     free(log);
     return found;
@@ -233,7 +233,7 @@ static void spawn(struct harness_daemon *d, const char *const *env)
     int start_s = daemon_wrapped() ? 120 : 20;
     long long deadline = harness_now_ms() + start_s * 1000LL;
     while (harness_now_ms() < deadline) {
-        char *log = read_file(d->log_path, NULL);
+        char *log = harness_read_file(d->log_path, NULL);
         const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
         if (p != NULL) {
             const char *t = strstr(p, "(port ");
@@ -262,12 +262,12 @@ static void spawn(struct harness_daemon *d, const char *const *env)
         free(log);
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            char *out = read_file(d->log_path, NULL);
+            char *out = harness_read_file(d->log_path, NULL);
             fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
         }
         usleep(20000);
     }
-    char *out = read_file(d->log_path, NULL);
+    char *out = harness_read_file(d->log_path, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     fail_msg("touchlined did not start within %d s:\n%s", start_s, out ? out : "");
@@ -279,7 +279,7 @@ void harness_start(struct harness_daemon *d, const char *name, const char *const
     snprintf(d->dbname, sizeof(d->dbname), "t_%.40s_%d", name, (int)getpid());
     harness_create_db(d->dbname);
     harness_dsn(d->dbname, d->dsn, sizeof(d->dsn));
-    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    const char *tmp = harness_tmp_dir();
     snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", tmp, d->dbname);
     spawn(d, env);
 }
@@ -486,7 +486,7 @@ char *harness_fixture(const char *name, size_t *len)
     assert_non_null(dir);
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    char *buf = read_file(path, len);
+    char *buf = harness_read_file(path, len);
     if (buf == NULL) {
         fail_msg("cannot read fixture %s", path);
     }
@@ -550,4 +550,22 @@ void harness_assert_error_answer(const char *line, const char *code, const char 
         assert_int_equal(json_integer_value(json_object_get(j, "line")), lineno);
     }
     json_decref(j);
+}
+
+const char *harness_tmp_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    return tmp != NULL ? tmp : "/tmp";
+}
+
+void harness_write_file(const char *path, const char *text)
+{
+    /* Written aside and renamed, so that a reader never sees half a file. */
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
 }

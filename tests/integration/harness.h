@@ -90,6 +90,16 @@ int harness_http(int port, const char *method, const char *path, const char *pay
 /* Reads a fixture file (tests/fixtures/name) into a malloc'd NUL-terminated buffer. */
 char *harness_fixture(const char *name, size_t *len);
 
+/* A file's whole text (NUL-terminated, malloc'd; its length in *len unless NULL), or NULL
+ * when it cannot be opened. */
+char *harness_read_file(const char *path, size_t *len);
+
+/* Replaces a file's text at once (written aside, then renamed). Fails the test on error. */
+void harness_write_file(const char *path, const char *text);
+
+/* $TMPDIR, or /tmp. */
+const char *harness_tmp_dir(void);
+
 /* Runs a command line via /bin/sh, capturing stdout into *out (malloc'd). Returns the exit
  * status, or -1. */
 int harness_run(const char *cmd, char **out);

@@ -355,7 +355,7 @@ static void import_cdr_pipelines_a_large_file(void **state)
     const char *env[] = {"TOUCHLINE_INGEST_MAX_INFLIGHT_PER_CONNECTION=64", NULL};
     struct harness_daemon d;
     harness_start(&d, "send_cdr_big", env);
-    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    const char *tmp = harness_tmp_dir();
     char path[512];
     snprintf(path, sizeof(path), "%s/touchline-big-%d.csv", tmp, (int)getpid());
     FILE *f = fopen(path, "w");

@@ -29,46 +29,6 @@ static const char *daemon_bin(void)
     return bin;
 }
 
-static const char *tmp_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    return tmp != NULL ? tmp : "/tmp";
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    size_t cap = 4096, n = 0, r;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    /* Written aside and renamed, so that a reader never sees half a file. */
-    char tmp[600];
-    snprintf(tmp, sizeof(tmp), "%s.new", path);
-    FILE *f = fopen(tmp, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 /*
  * Runs touchlined with args (a shell-quoted argument string) and env (shell assignments,
  * may be ""), TOUCHLINE_CONFIG unset. Returns the exit status; *out gets stdout and *err
@@ -77,12 +37,13 @@ static void write_text(const char *path, const char *text)
 static int run_daemon(const char *env, const char *args, char **out, char **err)
 {
     char err_path[512];
-    snprintf(err_path, sizeof(err_path), "%s/touchlined-cli-%d.err", tmp_dir(), (int)getpid());
+    snprintf(err_path, sizeof(err_path), "%s/touchlined-cli-%d.err", harness_tmp_dir(),
+             (int)getpid());
     char cmd[4096];
     snprintf(cmd, sizeof(cmd), "env -u TOUCHLINE_CONFIG %s '%s' %s 2>'%s'", env, daemon_bin(), args,
              err_path);
     int st = harness_run(cmd, out);
-    *err = read_text(err_path);
+    *err = harness_read_file(err_path, NULL);
     assert_non_null(*err);
     unlink(err_path);
     return st;
@@ -198,8 +159,9 @@ static void config_file_unknown_key_exits_2(void **state)
 {
     (void)state;
     char path[512];
-    snprintf(path, sizeof(path), "%s/touchlined-unknown-key-%d.conf", tmp_dir(), (int)getpid());
-    write_text(path, "# a comment\n[log]\nlevel = info\n\n[ingest]\nmax_lines = 5\n");
+    snprintf(path, sizeof(path), "%s/touchlined-unknown-key-%d.conf", harness_tmp_dir(),
+             (int)getpid());
+    harness_write_file(path, "# a comment\n[log]\nlevel = info\n\n[ingest]\nmax_lines = 5\n");
     char args[600], *out, *err;
     snprintf(args, sizeof(args), "--check-config -c '%s'", path);
     assert_int_equal(run_daemon("", args, &out, &err), 2);
@@ -375,7 +337,7 @@ static void wait_started(struct harness_daemon *d)
 {
     long long deadline = harness_now_ms() + 20000;
     while (harness_now_ms() < deadline) {
-        char *log = read_text(d->log_path);
+        char *log = harness_read_file(d->log_path, NULL);
         const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
         const char *t = p != NULL ? strstr(p, "(port ") : NULL;
         const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
@@ -396,12 +358,12 @@ static void wait_started(struct harness_daemon *d)
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
             harness_track_child(d->pid, false);
             d->pid = 0;
-            char *out = read_text(d->log_path);
+            char *out = harness_read_file(d->log_path, NULL);
             fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
         }
         usleep(20000);
     }
-    char *out = read_text(d->log_path);
+    char *out = harness_read_file(d->log_path, NULL);
     fail_msg("touchlined did not become ready within 20 s:\n%s", out ? out : "");
 }
 
@@ -419,13 +381,14 @@ static void init_daemon(struct harness_daemon *d, const char *db, const char *ta
     memset(d, 0, sizeof(*d));
     snprintf(d->dbname, sizeof(d->dbname), "%s", db);
     harness_dsn(db, d->dsn, sizeof(d->dsn));
-    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s-%s.log", tmp_dir(), db, tag);
+    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s-%s.log", harness_tmp_dir(), db,
+             tag);
 }
 
 /* The "applied=N" of the daemon's "schema current" log line, or -1. */
 static int applied_in_log(const struct harness_daemon *d)
 {
-    char *log = read_text(d->log_path);
+    char *log = harness_read_file(d->log_path, NULL);
     const char *p = log != NULL ? strstr(log, "schema current: applied=") : NULL;
     int n = p != NULL ? atoi(p + strlen("schema current: applied=")) : -1;
     free(log);
@@ -619,7 +582,7 @@ static void sigterm_with_records_in_flight_drains(void **state)
 /* True when the log has a line containing both a and b. */
 static bool log_has_line(const struct harness_daemon *d, const char *a, const char *b)
 {
-    char *log = read_text(d->log_path);
+    char *log = harness_read_file(d->log_path, NULL);
     bool found = false;
     char *save = NULL;
     for (char *line = log != NULL ? strtok_r(log, "\n", &save) : NULL; line != NULL && !found;
@@ -654,8 +617,8 @@ static void sighup_reloads_config_file(void **state)
     struct harness_daemon d;
     init_daemon(&d, db, "hup");
     char conf[512];
-    snprintf(conf, sizeof(conf), "%s/touchlined-%s.conf", tmp_dir(), db);
-    write_text(conf, "[log]\nlevel = info\n");
+    snprintf(conf, sizeof(conf), "%s/touchlined-%s.conf", harness_tmp_dir(), db);
+    harness_write_file(conf, "[log]\nlevel = info\n");
     const char *args[] = {"-c", conf, NULL};
     spawn(&d, args);
     wait_started(&d);
@@ -665,16 +628,16 @@ static void sighup_reloads_config_file(void **state)
     free(a);
     assert_true(harness_log_contains(&d, "info "));
     assert_false(harness_log_contains(&d, "debug "));
-    write_text(conf, "[log]\nlevel = debug\n");
+    harness_write_file(conf, "[log]\nlevel = debug\n");
     assert_int_equal(kill(d.pid, SIGHUP), 0);
     if (!wait_log_line(&d, "configuration reloaded", "level=debug")) {
-        char *log = read_text(d.log_path);
+        char *log = harness_read_file(d.log_path, NULL);
         fail_msg("no reload in the log:\n%s", log != NULL ? log : "");
     }
     /* A new connection is now logged at debug level. */
     int fd2 = harness_connect(d.tcp_port);
     if (!wait_log_line(&d, "debug", "connected")) {
-        char *log = read_text(d.log_path);
+        char *log = harness_read_file(d.log_path, NULL);
         fail_msg("no debug line for a new connection:\n%s", log != NULL ? log : "");
     }
     /* The connection made before the reload still works, and so does the new one. */
@@ -687,7 +650,7 @@ static void sighup_reloads_config_file(void **state)
     close(fd1);
     close(fd2);
     /* A broken file is refused and the running configuration stays. */
-    write_text(conf, "[log]\nlevel = loud\n");
+    harness_write_file(conf, "[log]\nlevel = loud\n");
     assert_int_equal(kill(d.pid, SIGHUP), 0);
     assert_true(wait_log_line(&d, "reload failed", "loud"));
     int fd3 = harness_connect(d.tcp_port);

@@ -55,12 +55,6 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers */
 
-static const char *tmp_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    return tmp != NULL ? tmp : "/tmp";
-}
-
 static bool sanitized(void)
 {
     const char *s = getenv("TOUCHLINE_TEST_SANITIZED");
@@ -92,36 +86,11 @@ static void sleep_ms(long ms)
     }
 }
 
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    size_t cap = 4096, n = 0, r;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len != NULL) {
-        *len = n;
-    }
-    return buf;
-}
-
 /* The last lines of the daemon's log, for failure messages (malloc'd). */
 static char *log_tail(const struct harness_daemon *d)
 {
     size_t len = 0;
-    char *log = read_text(d->log_path, &len);
+    char *log = harness_read_file(d->log_path, &len);
     if (log == NULL) {
         char *none = strdup("(no log)");
         assert_non_null(none);
@@ -136,7 +105,7 @@ static char *log_tail(const struct harness_daemon *d)
 /* A fresh spool directory under $TMPDIR. */
 static void make_spool_dir(char *out, size_t outlen, const char *name)
 {
-    snprintf(out, outlen, "%s/touchline-faults-%s-XXXXXX", tmp_dir(), name);
+    snprintf(out, outlen, "%s/touchline-faults-%s-XXXXXX", harness_tmp_dir(), name);
     if (mkdtemp(out) == NULL) {
         fail_msg("mkdtemp %s: %s", out, strerror(errno));
     }
@@ -345,7 +314,8 @@ static void start_on_cluster(struct harness_daemon *d, const struct cluster *c, 
     pg_exec(pg, sql);
     PQfinish(pg);
     cluster_dsn(c, d->dbname, d->dsn, sizeof(d->dsn));
-    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", tmp_dir(), d->dbname);
+    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", harness_tmp_dir(),
+             d->dbname);
     harness_restart(d, env);
 }
 
@@ -1183,7 +1153,7 @@ static bool process_gone(pid_t pid)
     }
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    char *stat_text = read_text(path, NULL);
+    char *stat_text = harness_read_file(path, NULL);
     /* "pid (comm) S ...": the state follows the last ')'. */
     const char *paren = stat_text != NULL ? strrchr(stat_text, ')') : NULL;
     bool zombie = paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
@@ -1201,7 +1171,7 @@ static void cluster_crash_restart(struct cluster *c)
 {
     char path[700];
     snprintf(path, sizeof(path), "%s/data/postmaster.pid", c->dir);
-    char *text = read_text(path, NULL);
+    char *text = harness_read_file(path, NULL);
     if (text == NULL) {
         fail_msg("cannot read %s: %s", path, strerror(errno));
     }
@@ -1292,7 +1262,7 @@ static bool outage_restart_in_replay(struct fault *f)
     }
     PQfinish(admin);
     size_t log_before = 0;
-    free(read_text(d->log_path, &log_before));
+    free(harness_read_file(d->log_path, &log_before));
     long long t = harness_now_ms();
     cluster_crash_restart(c);
     long long restart_ms = harness_now_ms() - t;
@@ -1303,7 +1273,7 @@ static bool outage_restart_in_replay(struct fault *f)
     deadline = harness_now_ms() + 10000;
     while (!interrupted && harness_now_ms() < deadline) {
         size_t len = 0;
-        char *log = read_text(d->log_path, &len);
+        char *log = harness_read_file(d->log_path, &len);
         const char *since = log != NULL && len >= log_before ? log + log_before : "";
         interrupted = strstr(since, "spool: replay interrupted") != NULL ||
                       strstr(since, "retried after SQLSTATE") != NULL;

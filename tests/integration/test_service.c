@@ -20,52 +20,12 @@
 #include "harness.h"
 #include "testmain.h"
 
-static const char *tmp_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    return tmp != NULL ? tmp : "/tmp";
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    size_t cap = 4096, n = 0, r;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    /* Written aside and renamed, so that the daemon never reads half a file. */
-    char tmp[600];
-    snprintf(tmp, sizeof(tmp), "%s.new", path);
-    FILE *f = fopen(tmp, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 /* Fails the test showing (the end of) the daemon's log. */
 static void fail_with_log(const struct harness_daemon *d, const char *what)
 {
     /* fail_msg does not return: the log is copied to the stack so that nothing leaks. */
     char tail[8192] = "(none)";
-    char *log = read_text(d->log_path);
+    char *log = harness_read_file(d->log_path, NULL);
     if (log != NULL) {
         size_t n = strlen(log);
         snprintf(tail, sizeof(tail), "%s", n >= sizeof(tail) ? log + n - sizeof(tail) + 1 : log);
@@ -172,7 +132,8 @@ static void spawn(struct harness_daemon *d, const char *name, const char *conf, 
     snprintf(d->dbname, sizeof(d->dbname), "t_%s_%d", name, (int)getpid());
     harness_create_db(d->dbname);
     harness_dsn(d->dbname, d->dsn, sizeof(d->dsn));
-    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", tmp_dir(), d->dbname);
+    snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", harness_tmp_dir(),
+             d->dbname);
     const char *bin = getenv("TOUCHLINE_TEST_DAEMON");
     if (bin == NULL) {
         fail_msg("TOUCHLINE_TEST_DAEMON is not set: run through ctest");
@@ -209,7 +170,7 @@ static void spawn(struct harness_daemon *d, const char *name, const char *conf, 
 /* Reads the ports from the daemon's "started" log line; fails when it is not there. */
 static void read_ports(struct harness_daemon *d)
 {
-    char *log = read_text(d->log_path);
+    char *log = harness_read_file(d->log_path, NULL);
     const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
     const char *t = p != NULL ? strstr(p, "(port ") : NULL;
     const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
@@ -272,10 +233,10 @@ static void notify_ready_reload_stop(void **state)
 {
     (void)state;
     char sock[300], conf[300];
-    snprintf(sock, sizeof(sock), "%s/tl-notify-%d.sock", tmp_dir(), (int)getpid());
-    snprintf(conf, sizeof(conf), "%s/touchlined-service-%d.conf", tmp_dir(), (int)getpid());
+    snprintf(sock, sizeof(sock), "%s/tl-notify-%d.sock", harness_tmp_dir(), (int)getpid());
+    snprintf(conf, sizeof(conf), "%s/touchlined-service-%d.conf", harness_tmp_dir(), (int)getpid());
     int nfd = notify_listen(sock);
-    write_text(conf, "[log]\nlevel = info\n[ingest]\nmax_inflight_per_connection = 1000\n");
+    harness_write_file(conf, "[log]\nlevel = info\n[ingest]\nmax_inflight_per_connection = 1000\n");
     struct harness_daemon d;
     spawn(&d, "service", conf, sock);
 
@@ -299,7 +260,7 @@ static void notify_ready_reload_stop(void **state)
     assert_false(harness_log_contains(&d, "debug "));
 
     /* SIGHUP with a new log level and a new limit: RELOADING=1, then READY=1. */
-    write_text(conf, "[log]\nlevel = debug\n[ingest]\nmax_inflight_per_connection = 7\n");
+    harness_write_file(conf, "[log]\nlevel = debug\n[ingest]\nmax_inflight_per_connection = 7\n");
     assert_int_equal(kill(d.pid, SIGHUP), 0);
     expect_message(&d, nfd, "RELOADING=1", msg, sizeof(msg));
     if (strstr(msg, "MONOTONIC_USEC=") == NULL) {
@@ -321,7 +282,7 @@ static void notify_ready_reload_stop(void **state)
     PQfinish(pg);
 
     /* A reload the daemon refuses still ends with READY=1: it serves as before. */
-    write_text(conf, "[log]\nlevel = loud\n");
+    harness_write_file(conf, "[log]\nlevel = loud\n");
     assert_int_equal(kill(d.pid, SIGHUP), 0);
     expect_message(&d, nfd, "RELOADING=1", msg, sizeof(msg));
     expect_message(&d, nfd, "READY=1", msg, sizeof(msg));
