@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "gen.h"
+#include "pgexec.h"
 
 #define COPY_FLUSH (128 * 1024)
 
@@ -183,19 +184,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Runs sql, which must not return rows. Returns 0 or -1 (reported). */
-static int exec(PGconn *pg, const char *sql)
-{
-    PGresult *r = PQexec(pg, sql);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "baseline: %s\n  in: %.200s\n", PQresultErrorMessage(r), sql);
-        rc = -1;
-    }
-    PQclear(r);
-    return rc;
-}
-
 /* The table: touchline.interactions' columns and indexes (sql/001_init.sql). */
 static int create_table(PGconn *pg, const char *t)
 {
@@ -215,7 +203,7 @@ static int create_table(PGconn *pg, const char *t)
              " WHERE external_id IS NOT NULL;"
              "CREATE INDEX %s_timeline ON bench.%s (customer_id, occurred_at DESC, id DESC);",
              t, t, t, t, t, t);
-    return exec(pg, sql);
+    return pgexec(pg, "baseline", sql);
 }
 
 static int run_copy(PGconn *pg, const struct options *o)
@@ -231,7 +219,7 @@ static int run_copy(PGconn *pg, const struct options *o)
     }
     for (long done = 0; done < o->records;) {
         long n = o->records - done < o->batch ? o->records - done : o->batch;
-        if (exec(pg, "BEGIN") < 0) {
+        if (pgexec(pg, "baseline", "BEGIN") < 0) {
             goto out;
         }
         PGresult *r = PQexec(pg, copy_sql);
@@ -270,7 +258,7 @@ static int run_copy(PGconn *pg, const struct options *o)
             }
             PQclear(r);
         }
-        if (failed || exec(pg, "COMMIT") < 0) {
+        if (failed || pgexec(pg, "baseline", "COMMIT") < 0) {
             goto out;
         }
         done += n;

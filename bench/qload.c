@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "gen.h"
+#include "pgexec.h"
 
 #define COPY_CHUNK     (1024 * 1024) /* bytes per PQputCopyData */
 #define PROGRESS_EVERY 500000        /* interactions between progress lines */
@@ -349,19 +350,6 @@ static int plan_make(struct plan *p, const struct options *o, int64_t now)
 /* ---------------------------------------------------------------------------------------- */
 /* Database */
 
-/* Runs sql, which must not return rows. Returns 0 or -1 (reported). */
-static int exec(PGconn *pg, const char *sql)
-{
-    PGresult *r = PQexec(pg, sql);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "qload: %s  in: %.300s\n", PQresultErrorMessage(r), sql);
-        rc = -1;
-    }
-    PQclear(r);
-    return rc;
-}
-
 /* The single value sql returns, copied into out. Returns 0 or -1 (reported). */
 static int query_value(PGconn *pg, const char *sql, char *out, size_t cap)
 {
@@ -602,19 +590,22 @@ static int load(PGconn *pg, const struct plan *p, const struct options *o, doubl
         fprintf(stderr, "qload: out of memory\n");
         goto out;
     }
-    if (exec(pg, "BEGIN") < 0 || exec(pg, "SET LOCAL maintenance_work_mem = '1GB'") < 0 ||
-        exec(pg, "SET LOCAL client_min_messages = warning") < 0 ||
-        exec(pg, "TRUNCATE touchline.interactions, touchline.identities, touchline.merges, "
-                 "touchline.customers") < 0 ||
-        exec(pg, "CREATE SCHEMA IF NOT EXISTS bench") < 0 ||
-        exec(pg, "CREATE TABLE IF NOT EXISTS bench.query_dataset (interactions bigint NOT NULL, "
-                 "customers bigint NOT NULL, days integer NOT NULL, skew double precision NOT "
-                 "NULL, seed bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())") < 0 ||
-        exec(pg, "TRUNCATE bench.query_dataset") < 0 || indexes_read(pg, &ix) < 0) {
+    if (pgexec(pg, "qload", "BEGIN") < 0 ||
+        pgexec(pg, "qload", "SET LOCAL maintenance_work_mem = '1GB'") < 0 ||
+        pgexec(pg, "qload", "SET LOCAL client_min_messages = warning") < 0 ||
+        pgexec(pg, "qload",
+               "TRUNCATE touchline.interactions, touchline.identities, touchline.merges, "
+               "touchline.customers") < 0 ||
+        pgexec(pg, "qload", "CREATE SCHEMA IF NOT EXISTS bench") < 0 ||
+        pgexec(pg, "qload",
+               "CREATE TABLE IF NOT EXISTS bench.query_dataset (interactions bigint NOT NULL, "
+               "customers bigint NOT NULL, days integer NOT NULL, skew double precision NOT "
+               "NULL, seed bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())") < 0 ||
+        pgexec(pg, "qload", "TRUNCATE bench.query_dataset") < 0 || indexes_read(pg, &ix) < 0) {
         goto out;
     }
     for (int k = 0; k < ix.n; k++) {
-        if (exec(pg, ix.drop[k]) < 0) {
+        if (pgexec(pg, "qload", ix.drop[k]) < 0) {
             goto out;
         }
     }
@@ -634,7 +625,7 @@ static int load(PGconn *pg, const struct plan *p, const struct options *o, doubl
         if (!o->quiet) {
             fprintf(stderr, "qload: %s\n", ix.create[k]);
         }
-        if (exec(pg, ix.create[k]) < 0) {
+        if (pgexec(pg, "qload", ix.create[k]) < 0) {
             goto out;
         }
     }
@@ -644,7 +635,7 @@ static int load(PGconn *pg, const struct plan *p, const struct options *o, doubl
              "INSERT INTO bench.query_dataset (interactions, customers, days, skew, seed) "
              "VALUES (%ld, %ld, %ld, %.17g, %ld)",
              p->n_events, p->n_customers, o->days, o->alpha, o->seed);
-    if (exec(pg, sql) < 0 || exec(pg, "COMMIT") < 0) {
+    if (pgexec(pg, "qload", sql) < 0 || pgexec(pg, "qload", "COMMIT") < 0) {
         goto out;
     }
     rc = 0;
@@ -727,9 +718,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "qload: committed; VACUUM ANALYZE and CHECKPOINT\n");
     }
     /* Outside the transaction: VACUUM cannot run inside one. */
-    if (exec(pg, "VACUUM (ANALYZE) touchline.customers, touchline.identities, "
-                 "touchline.interactions") < 0 ||
-        exec(pg, "CHECKPOINT") < 0) {
+    if (pgexec(pg, "qload",
+               "VACUUM (ANALYZE) touchline.customers, touchline.identities, "
+               "touchline.interactions") < 0 ||
+        pgexec(pg, "qload", "CHECKPOINT") < 0) {
         goto out;
     }
     double vacuum_s = now_s() - t1;
