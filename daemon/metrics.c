@@ -25,8 +25,13 @@ void metrics_observe(struct metrics_histogram *h, double v)
 
 int metrics_source_slot(struct metrics_sources *s, const char *source)
 {
+    /* Called for every record: look where the previous one was found first. */
+    if (s->last > 0 && s->last <= s->n && strcmp(s->names[s->last - 1], source) == 0) {
+        return s->last - 1;
+    }
     for (int i = 0; i < s->n; i++) {
         if (strcmp(s->names[i], source) == 0) {
+            s->last = i + 1;
             return i;
         }
     }
@@ -34,6 +39,7 @@ int metrics_source_slot(struct metrics_sources *s, const char *source)
         char *copy = strdup(source);
         if (copy != NULL) {
             s->names[s->n] = copy;
+            s->last = s->n + 1;
             return s->n++;
         }
     }
@@ -50,6 +56,7 @@ void metrics_sources_free(struct metrics_sources *s)
         s->names[i] = NULL;
     }
     s->n = 0;
+    s->last = 0;
 }
 
 void metrics_family(FILE *f, const char *name, const char *type, const char *help)

@@ -36,6 +36,7 @@ void metrics_observe(struct metrics_histogram *h, double v);
 struct metrics_sources {
     char *names[METRICS_SOURCE_SLOTS]; /* the last is "_other" once used */
     int n;
+    int last; /* the slot found last (plus one; 0: none): records come in runs of a source */
 };
 
 typedef unsigned long metrics_by_source[METRICS_SOURCE_SLOTS][RECORD_CHANNELS];
