@@ -184,7 +184,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* The table: touchline.interactions' columns and indexes (sql/001_init.sql). */
+/* The table: touchline.interactions' columns, collations and indexes (sql/001_init.sql,
+ * sql/004_byte_keys.sql). */
 static int create_table(PGconn *pg, const char *t)
 {
     char sql[2048];
@@ -193,7 +194,8 @@ static int create_table(PGconn *pg, const char *t)
              "CREATE SCHEMA IF NOT EXISTS bench;"
              "DROP TABLE IF EXISTS bench.%s;"
              "CREATE TABLE bench.%s ("
-             " id uuid PRIMARY KEY, source text NOT NULL, external_id text,"
+             " id uuid PRIMARY KEY, source text COLLATE \"C\" NOT NULL,"
+             " external_id text COLLATE \"C\","
              " customer_id uuid NOT NULL, channel text NOT NULL, direction text NOT NULL,"
              " occurred_at timestamptz NOT NULL, received_at timestamptz NOT NULL DEFAULT now(),"
              " agent text, status text, duration_s integer, subject text, body text,"

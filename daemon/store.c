@@ -69,7 +69,8 @@ static const char SQL_UPDATE_CUSTOMERS[] =
  * $1 kinds, $2 values, $3 customers. */
 static const char SQL_ADD_IDENTITIES[] =
     "INSERT INTO touchline.identities (kind, value, customer_id) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) ORDER BY 1, 2";
+    "SELECT k, v, c FROM unnest($1::text[], $2::text[], $3::uuid[]) AS x(k, v, c) "
+    "ORDER BY k COLLATE \"C\", v COLLATE \"C\"";
 
 /* $1..$19: one array per column; tags as array literals, attributes and identifiers as JSON
  * texts. */
