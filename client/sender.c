@@ -70,7 +70,14 @@ int sender_check(json_t *record, char *msg, size_t msglen)
     normalize_opts_default(&opts.norm);
     struct record *rec = NULL;
     char m[RECORD_MSG_MAX];
-    int rc = record_from_json(record, &opts, &rec, m, sizeof(m));
+    /* Checked as the daemon will read it: as the text it is sent as. */
+    char *text = json_dumps(record, JSON_COMPACT);
+    if (text == NULL) {
+        errmsg_set(msg, msglen, "out of memory");
+        return -1;
+    }
+    int rc = record_parse(text, strlen(text), &opts, &rec, m, sizeof(m));
+    free(text);
     record_free(rec);
     if (rc == RECORD_OK) {
         return 0;

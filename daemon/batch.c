@@ -355,14 +355,10 @@ static int send_interactions(PGconn *conn, struct job *job)
          * reads the column: cheaper than parsing them as JSON row by row. */
         struct pgarray tags;
         pgarray_init(&tags);
-        json_t *tj = r->tags_json != NULL ? json_object_get(r->root, "tags") : NULL;
-        size_t ti;
-        json_t *tv;
-        json_array_foreach(tj, ti, tv)
-        {
-            pgarray_add(&tags, json_string_value(tv));
+        for (size_t t = 0; t < r->n_tags; t++) {
+            pgarray_add(&tags, r->tags[t]);
         }
-        const char *tags_text = tj != NULL ? pgarray_text(&tags) : NULL;
+        const char *tags_text = r->tags_json != NULL ? pgarray_text(&tags) : NULL;
         const char *v[STORE_INTERACTION_COLUMNS] = {
             r->id,          r->source,
             r->external_id, job->plan.record_customer[i],
@@ -375,7 +371,7 @@ static int send_interactions(PGconn *conn, struct job *job)
             tags_text,      r->attributes_json,
             idents,
         };
-        rc = idents == NULL || (tj != NULL && tags_text == NULL) ? -1 : 0;
+        rc = idents == NULL || (r->tags_json != NULL && tags_text == NULL) ? -1 : 0;
         for (int c = 0; c < STORE_INTERACTION_COLUMNS && rc == 0; c++) {
             pgarray_add(&cols[c], v[c]);
         }

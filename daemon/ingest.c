@@ -305,11 +305,13 @@ static void on_stored(const struct deliver_result *res, void *arg)
     conn_unref(c);
 }
 
-static void handle_auth(struct conn *c, unsigned long seq, unsigned long line, json_t *root)
+static void handle_auth(struct conn *c, unsigned long seq, unsigned long line,
+                        const struct jsondoc *doc)
 {
     const struct config *cfg = &c->ing->d->cfg;
-    json_t *tok = json_object_get(root, "auth");
-    if (json_object_size(root) != 1 || !json_is_string(tok)) {
+    const struct jsondoc_value *root = jsondoc_root(doc);
+    const struct jsondoc_value *tok = jsondoc_get(doc, root, "auth");
+    if (root->count != 1 || tok->type != JSONDOC_STRING) {
         answer_error(c, seq, line, INGEST_INVALID_RECORD,
                      "auth: a control object is {\"auth\":\"<token>\"} and nothing else");
         return;
@@ -318,7 +320,7 @@ static void handle_auth(struct conn *c, unsigned long seq, unsigned long line, j
         snprintf(c->principal, sizeof(c->principal), "anonymous");
         c->authed = true;
     } else {
-        const struct config_token *t = config_find_token(cfg, json_string_value(tok));
+        const struct config_token *t = config_find_token(cfg, tok->text);
         if (t == NULL) {
             log_warn("tcp %s: authentication failed", c->peer);
             answer_error(c, seq, line, INGEST_UNAUTHORIZED, "auth: unknown token");
@@ -356,8 +358,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_JSON, "empty line");
         return;
     }
-    json_t *root = record_parse_json(line, len, msg, sizeof(msg));
-    if (root == NULL) {
+    struct jsondoc *doc = jsondoc_parse(line, len, msg, sizeof(msg));
+    if (doc == NULL) {
         if (d->cfg.n_tokens > 0 && !c->authed) {
             answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
                          "authentication required: send {\"auth\":\"<token>\"} first");
@@ -367,21 +369,20 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_JSON, msg);
         return;
     }
-    if (json_is_object(root) && json_object_get(root, "auth") != NULL) {
-        handle_auth(c, (unsigned long)seq, lineno, root);
-        json_decref(root);
+    if (jsondoc_get(doc, jsondoc_root(doc), "auth") != NULL) {
+        handle_auth(c, (unsigned long)seq, lineno, doc);
+        jsondoc_free(doc);
         return;
     }
     if (d->cfg.n_tokens > 0 && !c->authed) {
-        json_decref(root);
+        jsondoc_free(doc);
         answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
                      "authentication required: send {\"auth\":\"<token>\"} first");
         c->closing = true;
         return;
     }
     struct record *rec = NULL;
-    int rc = record_from_json(root, &d->cfg.record_opts, &rec, msg, sizeof(msg));
-    json_decref(root);
+    int rc = record_from_doc(doc, &d->cfg.record_opts, &rec, msg, sizeof(msg));
     if (rc != RECORD_OK) {
         answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_RECORD, msg);
         return;

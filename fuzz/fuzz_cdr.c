@@ -46,11 +46,11 @@ static void check_record(json_t *rec)
         fuzzcheck_fail("a mapped row does not serialize");
     }
     char msg[RECORD_MSG_MAX];
-    json_t *back = record_parse_json(line, strlen(line), msg, sizeof(msg));
+    struct jsondoc *back = jsondoc_parse(line, strlen(line), msg, sizeof(msg));
     if (back == NULL) {
         fuzzcheck_fail("a mapped row serializes to a line the daemon cannot parse: %s", msg);
     }
-    json_decref(back);
+    jsondoc_free(back);
     free(line);
 }
 

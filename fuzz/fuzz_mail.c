@@ -31,11 +31,11 @@ static void check_record(json_t *rec, size_t max_line)
         fuzzcheck_fail("the record does not serialize");
     }
     char msg[RECORD_MSG_MAX];
-    json_t *back = record_parse_json(line, strlen(line), msg, sizeof(msg));
+    struct jsondoc *back = jsondoc_parse(line, strlen(line), msg, sizeof(msg));
     if (back == NULL) {
         fuzzcheck_fail("the record serializes to a line the daemon cannot parse: %s", msg);
     }
-    json_decref(back);
+    jsondoc_free(back);
     json_t *body = json_object_get(rec, "body");
     size_t blen = json_is_string(body) ? json_string_length(body) : 0;
     if (blen > MAIL_BODY_MAX) {

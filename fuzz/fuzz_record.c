@@ -27,11 +27,11 @@ static void check_json_text(const char *what, const char *text)
         return;
     }
     char msg[RECORD_MSG_MAX];
-    json_t *j = record_parse_json(text, strlen(text), msg, sizeof(msg));
+    struct jsondoc *j = jsondoc_parse(text, strlen(text), msg, sizeof(msg));
     if (j == NULL) {
         fuzzcheck_fail("%s is not JSON: %s", what, msg);
     }
-    json_decref(j);
+    jsondoc_free(j);
 }
 
 static void check_record(const struct record *rec, const struct record_opts *opts)

@@ -11,7 +11,6 @@
 
 #define ATTRIBUTES_MAX (16 * 1024)
 #define BODY_MAX       65536
-#define TAGS_MAX       32
 #define TAG_CHARS_MAX  64
 #define NAME_CHARS_MAX 256
 
@@ -63,59 +62,22 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-/*
- * Replaces each byte of s that does not start a valid UTF-8 sequence with '?'. jansson's error
- * text quotes the input near the error as it found it, cut at a byte count, and a message
- * travels to the client as a JSON string, which must be valid UTF-8: without this, the answer
- * to a line with a bad byte near the error would lose its message.
- */
-static void scrub_utf8(char *s)
-{
-    size_t n = strlen(s), i = 0;
-    while (i < n) {
-        unsigned cp;
-        int l = normalize_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        if (l < 0) {
-            s[i++] = '?';
-        } else {
-            i += (size_t)l;
-        }
-    }
-}
-
-json_t *record_parse_json(const char *line, size_t len, char *msg, size_t msglen)
-{
-    json_error_t err;
-    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (root == NULL && msg != NULL && msglen > 0) {
-        errmsg_set(msg, msglen, "%s at column %d: %s",
-                   json_error_code(&err) == json_error_invalid_utf8 ? "invalid UTF-8"
-                                                                    : "invalid JSON",
-                   err.column, err.text);
-        scrub_utf8(msg);
-    }
-    return root;
-}
-
 /* Optional string field with a length limit in characters (or bytes when bytes is set). */
-static int get_string(json_t *obj, const char *field, size_t max, bool bytes, const char **out,
-                      char *msg, size_t msglen)
+static int get_string(const struct jsondoc *doc, const struct jsondoc_value *obj, const char *field,
+                      size_t max, bool bytes, const char **out, char *msg, size_t msglen)
 {
-    json_t *v = json_object_get(obj, field);
+    const struct jsondoc_value *v = jsondoc_get(doc, obj, field);
     *out = NULL;
-    if (v == NULL || json_is_null(v)) {
+    if (v == NULL || v->type == JSONDOC_NULL) {
         return 0;
     }
-    if (!json_is_string(v)) {
+    if (v->type != JSONDOC_STRING) {
         errmsg_set(msg, msglen, "%s: must be a string", field);
         return -1;
     }
-    const char *s = json_string_value(v);
-    if (json_string_length(v) != strlen(s)) {
-        errmsg_set(msg, msglen, "%s: must not contain NUL characters", field);
-        return -1;
-    }
-    size_t n = bytes ? strlen(s) : utf8_chars(s);
+    /* The parser refuses NUL characters, so the text is all of the string. */
+    const char *s = v->text;
+    size_t n = bytes ? v->len : utf8_chars(s);
     if (n > max) {
         errmsg_set(msg, msglen, "%s: is %zu %s long, the limit is %zu", field, n,
                    bytes ? "bytes" : "characters", max);
@@ -125,10 +87,10 @@ static int get_string(json_t *obj, const char *field, size_t max, bool bytes, co
     return 0;
 }
 
-static int get_enum(json_t *obj, const char *field, const char *const *set, const char **out,
-                    char *msg, size_t msglen)
+static int get_enum(const struct jsondoc *doc, const struct jsondoc_value *obj, const char *field,
+                    const char *const *set, const char **out, char *msg, size_t msglen)
 {
-    if (get_string(obj, field, 64, false, out, msg, msglen) < 0) {
+    if (get_string(doc, obj, field, 64, false, out, msg, msglen) < 0) {
         return -1;
     }
     if (*out != NULL && !in_set(*out, set)) {
@@ -141,19 +103,20 @@ static int get_enum(json_t *obj, const char *field, const char *const *set, cons
     return 0;
 }
 
-static int get_integer(json_t *obj, const char *field, long long min, long long max, bool *has,
-                       long long *out, char *msg, size_t msglen)
+static int get_integer(const struct jsondoc *doc, const struct jsondoc_value *obj,
+                       const char *field, long long min, long long max, bool *has, long long *out,
+                       char *msg, size_t msglen)
 {
-    json_t *v = json_object_get(obj, field);
+    const struct jsondoc_value *v = jsondoc_get(doc, obj, field);
     *has = false;
-    if (v == NULL || json_is_null(v)) {
+    if (v == NULL || v->type == JSONDOC_NULL) {
         return 0;
     }
-    if (!json_is_integer(v)) {
+    if (v->type != JSONDOC_INTEGER) {
         errmsg_set(msg, msglen, "%s: must be an integer", field);
         return -1;
     }
-    long long x = json_integer_value(v);
+    long long x = v->integer;
     if (x < min || x > max) {
         errmsg_set(msg, msglen, "%s: %lld is out of range %lld-%lld", field, x, min, max);
         return -1;
@@ -219,76 +182,82 @@ static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, 
     return 0;
 }
 
-static int parse_customer(struct record *rec, json_t *cust, const struct record_opts *opts,
-                          char *msg, size_t msglen)
+/* An object-valued field as compact JSON text of at most ATTRIBUTES_MAX bytes, in *out. */
+static int dump_object(const struct jsondoc *doc, const struct jsondoc_value *v, const char *field,
+                       char **out, char *msg, size_t msglen)
 {
-    if (cust == NULL || json_is_null(cust)) {
+    if (v->type != JSONDOC_OBJECT) {
+        errmsg_set(msg, msglen, "%s: must be an object", field);
+        return -1;
+    }
+    size_t n = 0;
+    *out = jsondoc_dump(doc, v, NULL, NULL, &n);
+    if (*out == NULL) {
+        errmsg_set(msg, msglen, "%s: out of memory", field);
+        return -1;
+    }
+    if (n > ATTRIBUTES_MAX) {
+        errmsg_set(msg, msglen, "%s: %zu bytes serialized, the limit is %d", field, n,
+                   ATTRIBUTES_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_customer(struct record *rec, const struct jsondoc_value *cust,
+                          const struct record_opts *opts, char *msg, size_t msglen)
+{
+    if (cust == NULL || cust->type == JSONDOC_NULL) {
         errmsg_set(msg, msglen, "customer: missing (required, with at least one identifier)");
         return -1;
     }
-    if (!json_is_object(cust)) {
+    if (cust->type != JSONDOC_OBJECT) {
         errmsg_set(msg, msglen, "customer: must be an object");
         return -1;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(cust, key, v)
-    {
+    const struct jsondoc *doc = rec->doc;
+    for (const struct jsondoc_value *v = jsondoc_child(doc, cust); v != NULL;
+         v = jsondoc_next(doc, v)) {
+        const char *key = v->key;
         enum ident_kind kind;
         if (normalize_kind_parse(key, &kind) == 0) {
-            if (json_is_string(v)) {
-                if (add_ident(rec, kind, json_string_value(v), json_string_length(v), opts, msg,
-                              msglen) < 0) {
+            if (v->type == JSONDOC_STRING) {
+                if (add_ident(rec, kind, v->text, v->len, opts, msg, msglen) < 0) {
                     return -1;
                 }
-            } else if (json_is_array(v)) {
-                size_t i;
-                json_t *item;
-                json_array_foreach(v, i, item)
-                {
-                    if (!json_is_string(item)) {
+            } else if (v->type == JSONDOC_ARRAY) {
+                size_t i = 0;
+                for (const struct jsondoc_value *item = jsondoc_child(doc, v); item != NULL;
+                     item = jsondoc_next(doc, item), i++) {
+                    if (item->type != JSONDOC_STRING) {
                         errmsg_set(msg, msglen, "customer.%s[%zu]: must be a string", key, i);
                         return -1;
                     }
-                    if (add_ident(rec, kind, json_string_value(item), json_string_length(item),
-                                  opts, msg, msglen) < 0) {
+                    if (add_ident(rec, kind, item->text, item->len, opts, msg, msglen) < 0) {
                         return -1;
                     }
                 }
-            } else if (!json_is_null(v)) {
+            } else if (v->type != JSONDOC_NULL) {
                 errmsg_set(msg, msglen, "customer.%s: must be a string or an array of strings",
                            key);
                 return -1;
             }
         } else if (strcmp(key, "name") == 0) {
-            if (!json_is_string(v) && !json_is_null(v)) {
+            if (v->type != JSONDOC_STRING && v->type != JSONDOC_NULL) {
                 errmsg_set(msg, msglen, "customer.name: must be a string");
                 return -1;
             }
-            if (json_is_string(v)) {
-                rec->name = json_string_value(v);
-                if (utf8_chars(rec->name) > NAME_CHARS_MAX ||
-                    strlen(rec->name) != json_string_length(v)) {
-                    errmsg_set(msg, msglen, "customer.name: longer than %d characters or has NUL",
+            if (v->type == JSONDOC_STRING) {
+                rec->name = v->text;
+                if (utf8_chars(rec->name) > NAME_CHARS_MAX) {
+                    errmsg_set(msg, msglen, "customer.name: longer than %d characters",
                                NAME_CHARS_MAX);
                     return -1;
                 }
             }
         } else if (strcmp(key, "traits") == 0) {
-            if (json_is_null(v)) {
-                continue;
-            }
-            if (!json_is_object(v)) {
-                errmsg_set(msg, msglen, "customer.traits: must be an object");
-                return -1;
-            }
-            rec->traits_json = json_dumps(v, JSON_COMPACT);
-            if (rec->traits_json == NULL) {
-                errmsg_set(msg, msglen, "customer.traits: cannot be serialized");
-                return -1;
-            }
-            if (strlen(rec->traits_json) > ATTRIBUTES_MAX) {
-                errmsg_set(msg, msglen, "customer.traits: larger than %d bytes", ATTRIBUTES_MAX);
+            if (v->type != JSONDOC_NULL &&
+                dump_object(doc, v, "customer.traits", &rec->traits_json, msg, msglen) < 0) {
                 return -1;
             }
         } else {
@@ -308,59 +277,36 @@ static int parse_customer(struct record *rec, json_t *cust, const struct record_
     return 0;
 }
 
-static int parse_tags(struct record *rec, json_t *tags, char *msg, size_t msglen)
+static int parse_tags(struct record *rec, const struct jsondoc_value *tags, char *msg,
+                      size_t msglen)
 {
-    if (tags == NULL || json_is_null(tags)) {
+    if (tags == NULL || tags->type == JSONDOC_NULL) {
         return 0;
     }
-    if (!json_is_array(tags)) {
+    if (tags->type != JSONDOC_ARRAY) {
         errmsg_set(msg, msglen, "tags: must be an array of strings");
         return -1;
     }
-    if (json_array_size(tags) > TAGS_MAX) {
-        errmsg_set(msg, msglen, "tags: %zu items, the limit is %d", json_array_size(tags),
-                   TAGS_MAX);
+    if (tags->count > RECORD_TAGS_MAX) {
+        errmsg_set(msg, msglen, "tags: %u items, the limit is %d", tags->count, RECORD_TAGS_MAX);
         return -1;
     }
-    size_t i;
-    json_t *t;
-    json_array_foreach(tags, i, t)
-    {
-        if (!json_is_string(t) || strlen(json_string_value(t)) != json_string_length(t)) {
+    size_t i = 0;
+    for (const struct jsondoc_value *t = jsondoc_child(rec->doc, tags); t != NULL;
+         t = jsondoc_next(rec->doc, t), i++) {
+        if (t->type != JSONDOC_STRING) {
             errmsg_set(msg, msglen, "tags[%zu]: must be a string", i);
             return -1;
         }
-        if (utf8_chars(json_string_value(t)) > TAG_CHARS_MAX) {
+        if (utf8_chars(t->text) > TAG_CHARS_MAX) {
             errmsg_set(msg, msglen, "tags[%zu]: longer than %d characters", i, TAG_CHARS_MAX);
             return -1;
         }
+        rec->tags[rec->n_tags++] = t->text;
     }
-    rec->tags_json = json_dumps(tags, JSON_COMPACT);
+    rec->tags_json = jsondoc_dump(rec->doc, tags, NULL, NULL, NULL);
     if (rec->tags_json == NULL) {
         errmsg_set(msg, msglen, "tags: out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-static int parse_attributes(struct record *rec, json_t *attrs, char *msg, size_t msglen)
-{
-    if (attrs == NULL || json_is_null(attrs)) {
-        return 0;
-    }
-    if (!json_is_object(attrs)) {
-        errmsg_set(msg, msglen, "attributes: must be an object");
-        return -1;
-    }
-    rec->attributes_json = json_dumps(attrs, JSON_COMPACT);
-    if (rec->attributes_json == NULL) {
-        errmsg_set(msg, msglen, "attributes: cannot be serialized");
-        return -1;
-    }
-    size_t n = strlen(rec->attributes_json);
-    if (n > ATTRIBUTES_MAX) {
-        errmsg_set(msg, msglen, "attributes: %zu bytes serialized, the limit is %d", n,
-                   ATTRIBUTES_MAX);
         return -1;
     }
     return 0;
@@ -554,37 +500,38 @@ void record_free(struct record *rec)
     free(rec->tags_json);
     free(rec->attributes_json);
     free(rec->traits_json);
-    json_decref(rec->root);
+    jsondoc_free(rec->doc);
     free(rec);
 }
 
-int record_from_json(json_t *root, const struct record_opts *opts, struct record **out, char *msg,
-                     size_t msglen)
+int record_from_doc(struct jsondoc *doc, const struct record_opts *opts, struct record **out,
+                    char *msg, size_t msglen)
 {
     *out = NULL;
-    if (!json_is_object(root)) {
+    const struct jsondoc_value *root = jsondoc_root(doc);
+    if (root->type != JSONDOC_OBJECT) {
         errmsg_set(msg, msglen, "a record must be a JSON object");
+        jsondoc_free(doc);
         return RECORD_EINVALID;
     }
     struct record *rec = calloc(1, sizeof(*rec));
     if (rec == NULL) {
         errmsg_set(msg, msglen, "out of memory");
+        jsondoc_free(doc);
         return RECORD_EINVALID;
     }
-    rec->root = json_incref(root);
+    rec->doc = doc;
     char q[96];
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        if (!in_set(key, known_fields)) {
-            errmsg_set(msg, msglen, "%s: unknown field", errmsg_quote(key, q, sizeof(q)));
+    for (const struct jsondoc_value *v = jsondoc_child(doc, root); v != NULL;
+         v = jsondoc_next(doc, v)) {
+        if (!in_set(v->key, known_fields)) {
+            errmsg_set(msg, msglen, "%s: unknown field", errmsg_quote(v->key, q, sizeof(q)));
             goto invalid;
         }
     }
 
     /* Required fields first, in the order the contract lists them. */
-    if (get_string(root, "source", 64, false, &rec->source, msg, msglen) < 0) {
+    if (get_string(doc, root, "source", 64, false, &rec->source, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->source == NULL) {
@@ -596,7 +543,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
                    errmsg_quote(rec->source, q, sizeof(q)));
         goto invalid;
     }
-    if (get_enum(root, "channel", record_channels, &rec->channel, msg, msglen) < 0) {
+    if (get_enum(doc, root, "channel", record_channels, &rec->channel, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->channel == NULL) {
@@ -604,7 +551,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         goto invalid;
     }
     const char *ts;
-    if (get_string(root, "occurred_at", 64, false, &ts, msg, msglen) < 0) {
+    if (get_string(doc, root, "occurred_at", 64, false, &ts, msg, msglen) < 0) {
         goto invalid;
     }
     if (ts == NULL) {
@@ -620,11 +567,11 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         goto invalid;
     }
     record_format_time(us, rec->occurred_at);
-    if (parse_customer(rec, json_object_get(root, "customer"), opts, msg, msglen) < 0) {
+    if (parse_customer(rec, jsondoc_get(doc, root, "customer"), opts, msg, msglen) < 0) {
         goto invalid;
     }
 
-    if (get_string(root, "external_id", 256, false, &rec->external_id, msg, msglen) < 0) {
+    if (get_string(doc, root, "external_id", 256, false, &rec->external_id, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->external_id != NULL && rec->external_id[0] == '\0') {
@@ -632,7 +579,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         goto invalid;
     }
     const char *id;
-    if (get_string(root, "id", 64, false, &id, msg, msglen) < 0) {
+    if (get_string(doc, root, "id", 64, false, &id, msg, msglen) < 0) {
         goto invalid;
     }
     if (id != NULL) {
@@ -648,13 +595,13 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         uuid_generate_random(u);
         uuid_unparse_lower(u, rec->id);
     }
-    if (get_enum(root, "direction", directions, &rec->direction, msg, msglen) < 0) {
+    if (get_enum(doc, root, "direction", directions, &rec->direction, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->direction == NULL) {
         rec->direction = "inbound";
     }
-    if (get_string(root, "agent", 128, false, &rec->agent, msg, msglen) < 0) {
+    if (get_string(doc, root, "agent", 128, false, &rec->agent, msg, msglen) < 0) {
         goto invalid;
     }
     const char *const *statuses = NULL;
@@ -664,7 +611,7 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
                strcmp(rec->channel, "other") != 0) {
         statuses = message_statuses;
     }
-    if (get_string(root, "status", 64, false, &rec->status, msg, msglen) < 0) {
+    if (get_string(doc, root, "status", 64, false, &rec->status, msg, msglen) < 0) {
         goto invalid;
     }
     if (rec->status != NULL) {
@@ -680,23 +627,28 @@ int record_from_json(json_t *root, const struct record_opts *opts, struct record
         }
     }
     long long x;
-    if (get_integer(root, "duration_s", 0, 2147483647LL, &rec->has_duration, &x, msg, msglen) < 0) {
+    if (get_integer(doc, root, "duration_s", 0, 2147483647LL, &rec->has_duration, &x, msg, msglen) <
+        0) {
         goto invalid;
     }
     rec->duration_s = rec->has_duration ? x : 0;
-    if (get_string(root, "subject", 512, false, &rec->subject, msg, msglen) < 0 ||
-        get_string(root, "body", BODY_MAX, true, &rec->body, msg, msglen) < 0 ||
-        get_string(root, "thread", 256, false, &rec->thread, msg, msglen) < 0 ||
-        get_enum(root, "stage", stages, &rec->stage, msg, msglen) < 0 ||
-        get_enum(root, "sentiment", sentiments, &rec->sentiment, msg, msglen) < 0) {
+    if (get_string(doc, root, "subject", 512, false, &rec->subject, msg, msglen) < 0 ||
+        get_string(doc, root, "body", BODY_MAX, true, &rec->body, msg, msglen) < 0 ||
+        get_string(doc, root, "thread", 256, false, &rec->thread, msg, msglen) < 0 ||
+        get_enum(doc, root, "stage", stages, &rec->stage, msg, msglen) < 0 ||
+        get_enum(doc, root, "sentiment", sentiments, &rec->sentiment, msg, msglen) < 0) {
         goto invalid;
     }
-    if (get_integer(root, "score", 0, 10, &rec->has_score, &x, msg, msglen) < 0) {
+    if (get_integer(doc, root, "score", 0, 10, &rec->has_score, &x, msg, msglen) < 0) {
         goto invalid;
     }
     rec->score = rec->has_score ? (int)x : 0;
-    if (parse_tags(rec, json_object_get(root, "tags"), msg, msglen) < 0 ||
-        parse_attributes(rec, json_object_get(root, "attributes"), msg, msglen) < 0) {
+    if (parse_tags(rec, jsondoc_get(doc, root, "tags"), msg, msglen) < 0) {
+        goto invalid;
+    }
+    const struct jsondoc_value *attrs = jsondoc_get(doc, root, "attributes");
+    if (attrs != NULL && attrs->type != JSONDOC_NULL &&
+        dump_object(doc, attrs, "attributes", &rec->attributes_json, msg, msglen) < 0) {
         goto invalid;
     }
     *out = rec;
@@ -711,13 +663,11 @@ int record_parse(const char *line, size_t len, const struct record_opts *opts, s
                  char *msg, size_t msglen)
 {
     *out = NULL;
-    json_t *root = record_parse_json(line, len, msg, msglen);
-    if (root == NULL) {
+    struct jsondoc *doc = jsondoc_parse(line, len, msg, msglen);
+    if (doc == NULL) {
         return RECORD_EJSON;
     }
-    int rc = record_from_json(root, opts, out, msg, msglen);
-    json_decref(root);
-    return rc;
+    return record_from_doc(doc, opts, out, msg, msglen);
 }
 
 int record_channel_index(const char *channel)
@@ -730,15 +680,7 @@ int record_channel_index(const char *channel)
     return -1;
 }
 
-char *record_to_line(struct record *rec, size_t *len)
+char *record_to_line(const struct record *rec, size_t *len)
 {
-    /* Replacing "id" leaves the strings the record borrows from root in place. */
-    if (json_object_set_new(rec->root, "id", json_string(rec->id)) < 0) {
-        return NULL;
-    }
-    char *text = json_dumps(rec->root, JSON_COMPACT);
-    if (text != NULL) {
-        *len = strlen(text);
-    }
-    return text;
+    return jsondoc_dump(rec->doc, jsondoc_root(rec->doc), "id", rec->id, len);
 }

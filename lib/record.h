@@ -7,14 +7,15 @@
 #ifndef TOUCHLINE_RECORD_H
 #define TOUCHLINE_RECORD_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jsondoc.h"
 #include "normalize.h"
 
 #define RECORD_MAX_IDENTS 32
+#define RECORD_TAGS_MAX   32
 #define RECORD_MSG_MAX    512
 #define RECORD_UUID_LEN   36
 #define RECORD_TS_LEN     27 /* 2026-11-18T05:45:00.000000Z */
@@ -39,11 +40,11 @@ struct record_opts {
 };
 
 /*
- * A validated record. The string fields borrow from root, which the record owns; NULL means
+ * A validated record. The string fields borrow from doc, which the record owns; NULL means
  * absent. attributes_json, traits_json and tags_json are compact JSON texts, owned.
  */
 struct record {
-    json_t *root;
+    struct jsondoc *doc;
     char id[RECORD_UUID_LEN + 1];
     bool id_given; /* the record carried its id rather than having it derived */
     const char *source;
@@ -63,6 +64,8 @@ struct record {
     bool has_score;
     int score;
     char *tags_json;
+    size_t n_tags;
+    const char *tags[RECORD_TAGS_MAX];
     char *attributes_json;
     const char *name;
     char *traits_json;
@@ -71,18 +74,13 @@ struct record {
 };
 
 /*
- * Parses len bytes as one JSON value. Returns a new reference, or NULL with msg filled
- * (invalid JSON, invalid UTF-8, duplicate key, nesting too deep).
+ * Validates a parsed line (jsondoc_parse) as a record, taking doc whatever the outcome. On
+ * success returns RECORD_OK and *out, a new record that owns doc. Otherwise returns
+ * RECORD_EINVALID with msg naming the field ("occurred_at: \"yesterday\" is not an RFC 3339
+ * timestamp").
  */
-json_t *record_parse_json(const char *line, size_t len, char *msg, size_t msglen);
-
-/*
- * Validates a parsed JSON value as a record. On success returns RECORD_OK and *out, a new
- * record that takes its own reference to root. Otherwise returns RECORD_EINVALID with msg
- * naming the field ("occurred_at: \"yesterday\" is not an RFC 3339 timestamp").
- */
-int record_from_json(json_t *root, const struct record_opts *opts, struct record **out, char *msg,
-                     size_t msglen) __attribute__((warn_unused_result));
+int record_from_doc(struct jsondoc *doc, const struct record_opts *opts, struct record **out,
+                    char *msg, size_t msglen) __attribute__((warn_unused_result));
 
 /* Parses and validates one line: RECORD_OK, RECORD_EJSON or RECORD_EINVALID. */
 int record_parse(const char *line, size_t len, const struct record_opts *opts, struct record **out,
@@ -96,7 +94,7 @@ void record_free(struct record *rec);
  * it back later gives the same record and the same idempotency key: what the spool keeps.
  * malloc'd; NULL when out of memory.
  */
-char *record_to_line(struct record *rec, size_t *len);
+char *record_to_line(const struct record *rec, size_t *len);
 
 /* The channels of CONTRACT §1, in a fixed order (NULL-terminated). */
 #define RECORD_CHANNELS 8
