@@ -761,17 +761,33 @@ static void columns_count_characters(void **state)
     /* { " a " : " س ل ا م " , x: x is the 13th character and the 17th byte. */
     REFUSED_AT("{\"a\":\"" SALAM "\",x", "invalid JSON at column 13: ");
     REFUSED_AT("{\"a\":\"" SALAM "\",}", "invalid JSON at column 13: ");
-    REFUSED_AT("{\"a\":\"" SALAM "\",\"b\":01}", "invalid JSON at column 17: ");
+    REFUSED_AT("{\"a\":\"" SALAM "\",\"b\":01}", "invalid JSON at column 17 in \"b\": ");
     /* An emoji is one character of four bytes, a Persian letter one of two. */
     REFUSED_AT("[\"" GRIN "\",]", "invalid JSON at column 6: ");
     REFUSED_AT("[\"" THUMB GRIN "\" 1]", "invalid JSON at column 8: ");
     REFUSED_AT("[\"" MARHABA ZWNJ "\", 01]", "invalid JSON at column 12: ");
-    REFUSED_AT("{\"" SALAM "\":tru}", "invalid JSON at column 9: ");
+    REFUSED_AT("{\"" SALAM "\":tru}", "invalid JSON at column 9 in \"" SALAM "\": ");
     /* Column 1 is the first character. */
     REFUSED_AT("x", "invalid JSON at column 1: ");
     REFUSED_AT("", "invalid JSON at column 1: ");
     REFUSED_AT("[1,", "invalid JSON at column 4: ");
     REFUSED_AT("   ]", "invalid JSON at column 4: ");
+}
+
+/* An error inside a member's value names the innermost member, so that the sender of a
+ * long line knows which field to fix; an error between members names none. */
+static void messages_name_the_member(void **state)
+{
+    (void)state;
+    REFUSED_AT("{\"source\":\"x\",\"score\":18446744073709551616}",
+               "invalid JSON at column 23 in \"score\": integer out of range");
+    REFUSED_AT("{\"attributes\":{\"codes\":[1,\"\xff\"]}}",
+               "invalid UTF-8 at column 28 in \"codes\": ");
+    REFUSED_AT("{\"attributes\":{\"a\" 1}}", "invalid JSON at column 20 in \"attributes\": ");
+    REFUSED_AT("{\"subject\":\"a\\qb\"}",
+               "invalid JSON at column 14 in \"subject\": invalid escape");
+    REFUSED_AT("{\"a\":1 \"b\":2}", "invalid JSON at column 8: ");
+    REFUSED_AT("{\"a\":{\"b\":1},\"a\":2}", "invalid JSON at column 19: duplicate key \"a\"");
 }
 
 /* ---- Numbers ---- */
@@ -1616,6 +1632,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(strings_unterminated_refused),
         cmocka_unit_test(strings_invalid_utf8_refused),
         cmocka_unit_test(columns_count_characters),
+        cmocka_unit_test(messages_name_the_member),
         cmocka_unit_test(numbers_grammar_refused),
         cmocka_unit_test(numbers_integer_bounds),
         cmocka_unit_test(numbers_reals),
