@@ -1,7 +1,8 @@
 /*
  * Shared main() for the cmocka programs: each program defines its cases in one array and
  * calls testmain_run(), which runs only the case named by argv[1] when one is given (that is
- * how CTest runs them, one CTest test per case) or every case otherwise.
+ * how CTest runs them, one CTest test per case) or every case otherwise; and the helpers
+ * several programs need.
  */
 #ifndef TOUCHLINE_TESTMAIN_H
 #define TOUCHLINE_TESTMAIN_H
@@ -17,5 +18,8 @@
 
 /* Applies argv[1], if any, as the cmocka test filter. */
 void testmain_filter(int argc, char **argv);
+
+/* A string of n copies of unit, for inputs at and past a limit. The caller frees it. */
+char *testmain_repeat(const char *unit, size_t n);
 
 #endif

@@ -223,19 +223,6 @@ static void round_trip_at(const struct jsondoc *doc, const struct jsondoc_value 
 
 #define ROUND_TRIP(doc, v) round_trip_at((doc), (v), __LINE__)
 
-/* A string of n copies of unit. Free it. */
-static char *repeat(const char *unit, size_t n)
-{
-    size_t ul = strlen(unit);
-    char *s = malloc(ul * n + 1);
-    assert_non_null(s);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(s + i * ul, unit, ul);
-    }
-    s[ul * n] = '\0';
-    return s;
-}
-
 /*
  * An object of n members "k001": 1, "k002": 2, ..., except that the first member is named
  * first_key and the last last_key when they are not NULL (JSON text, escapes allowed). Free it.
@@ -275,7 +262,7 @@ static char *nested_arrays(size_t depth)
 /* depth nested objects {"a":{"a":...{}}}, the innermost empty. Free it. */
 static char *nested_objects(size_t depth)
 {
-    char *open = repeat("{\"a\":", depth - 1), *close = repeat("}", depth - 1);
+    char *open = testmain_repeat("{\"a\":", depth - 1), *close = testmain_repeat("}", depth - 1);
     size_t ol = strlen(open), cl = strlen(close);
     char *s = malloc(ol + 2 + cl + 1);
     assert_non_null(s);
@@ -422,7 +409,7 @@ static void many_values(void **state)
     (void)state;
     /* Far more values than the first allocation holds, so that it grows while parsing. */
     const size_t n = 20000;
-    char *body = repeat("[1,\"ab\",{\"k\":null}],", n);
+    char *body = testmain_repeat("[1,\"ab\",{\"k\":null}],", n);
     size_t bl = strlen(body);
     body[bl - 1] = ']';
     char *text = malloc(bl + 2);
@@ -1037,7 +1024,7 @@ static void objects_duplicate_key_message_long(void **state)
 {
     (void)state;
     /* A 300-letter Persian key: quoted cut short, never in the middle of a letter. */
-    char *key = repeat(SALAM, 75);
+    char *key = testmain_repeat(SALAM, 75);
     for (size_t n = 2; n <= 100; n += 98) {
         char *text = object_of(n, key, key);
         char msg[MSG_MAX];

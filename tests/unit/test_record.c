@@ -40,19 +40,6 @@ static void set_str(json_t *root, const char *field, const char *value)
     assert_int_equal(json_object_set_new(root, field, s), 0);
 }
 
-/* A string of n copies of unit. Free it. */
-static char *repeat(const char *unit, size_t n)
-{
-    size_t ul = strlen(unit);
-    char *s = malloc(ul * n + 1);
-    assert_non_null(s);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(s + i * ul, unit, ul);
-    }
-    s[ul * n] = '\0';
-    return s;
-}
-
 /* Validates root (a reference the helper consumes) as the line it serializes to. */
 static int from_json(json_t *root, const struct record_opts *opts, struct record **rec, char *msg,
                      size_t msglen)
@@ -687,7 +674,7 @@ static void enums_stage_sentiment(void **state)
 static void limit_source(void **state)
 {
     (void)state;
-    char *s64 = repeat("a", 64), *s65 = repeat("a", 65);
+    char *s64 = testmain_repeat("a", 64), *s65 = testmain_repeat("a", 65);
     json_t *r = base_record();
     set_str(r, "source", s64);
     struct record *rec = ACCEPT(r);
@@ -714,7 +701,7 @@ static void limit_source(void **state)
 static void limit_subject_in_characters(void **state)
 {
     (void)state;
-    char *s512 = repeat(PERSIAN_S, 512), *s513 = repeat(PERSIAN_S, 513);
+    char *s512 = testmain_repeat(PERSIAN_S, 512), *s513 = testmain_repeat(PERSIAN_S, 513);
     assert_int_equal(strlen(s512), 1024);
     json_t *r = base_record();
     set_str(r, "subject", s512);
@@ -731,7 +718,7 @@ static void limit_subject_in_characters(void **state)
 static void limit_body_in_bytes(void **state)
 {
     (void)state;
-    char *b = repeat("x", 65536);
+    char *b = testmain_repeat("x", 65536);
     json_t *r = base_record();
     set_str(r, "body", b);
     struct record *rec = ACCEPT(r);
@@ -739,20 +726,20 @@ static void limit_body_in_bytes(void **state)
     record_free(rec);
     free(b);
 
-    b = repeat("x", 65537);
+    b = testmain_repeat("x", 65537);
     r = base_record();
     set_str(r, "body", b);
     REJECT(r, "body");
     free(b);
 
     /* 32 768 Persian letters are 65 536 bytes; one more is over the byte limit. */
-    b = repeat(PERSIAN_S, 32768);
+    b = testmain_repeat(PERSIAN_S, 32768);
     r = base_record();
     set_str(r, "body", b);
     rec = ACCEPT(r);
     record_free(rec);
     free(b);
-    b = repeat(PERSIAN_S, 32769);
+    b = testmain_repeat(PERSIAN_S, 32769);
     r = base_record();
     set_str(r, "body", b);
     REJECT(r, "body");
@@ -767,7 +754,8 @@ static void limit_other_strings(void **state)
         size_t max;
     } cases[] = {{"agent", 128}, {"external_id", 256}, {"thread", 256}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *ok = repeat(PERSIAN_S, cases[i].max), *over = repeat(PERSIAN_S, cases[i].max + 1);
+        char *ok = testmain_repeat(PERSIAN_S, cases[i].max),
+             *over = testmain_repeat(PERSIAN_S, cases[i].max + 1);
         json_t *r = base_record();
         set_str(r, cases[i].field, ok);
         struct record *rec = ACCEPT(r);
@@ -804,7 +792,7 @@ static void limit_tags(void **state)
     json_object_set_new(r, "tags", tags);
     REJECT(r, "tags");
 
-    char *t64 = repeat(PERSIAN_S, 64), *t65 = repeat(PERSIAN_S, 65);
+    char *t64 = testmain_repeat(PERSIAN_S, 64), *t65 = testmain_repeat(PERSIAN_S, 65);
     r = base_record();
     json_object_set_new(r, "tags", json_pack("[s,s]", "ok", t64));
     rec = ACCEPT(r);
@@ -827,7 +815,7 @@ static void limit_attributes(void **state)
 {
     (void)state;
     /* {"k":"xxx..."} is the value plus 8 bytes serialized. */
-    char *v = repeat("x", 16384 - 8);
+    char *v = testmain_repeat("x", 16384 - 8);
     json_t *r = base_record();
     json_object_set_new(r, "attributes", json_pack("{s:s}", "k", v));
     struct record *rec = ACCEPT(r);
@@ -835,7 +823,7 @@ static void limit_attributes(void **state)
     record_free(rec);
     free(v);
 
-    v = repeat("x", 16384 - 7);
+    v = testmain_repeat("x", 16384 - 7);
     r = base_record();
     json_object_set_new(r, "attributes", json_pack("{s:s}", "k", v));
     REJECT(r, "attributes");
