@@ -149,18 +149,27 @@ static void string_is_at(const char *text, const char *bytes, size_t n, int line
 
 #define STRING_IS(text, bytes) string_is_at((text), (bytes), sizeof(bytes) - 1, __LINE__)
 
+/* Asserts that jsondoc_dump(doc, v, set_key, set_value) writes want, and the length it says. */
+static void dump_of_is_at(const struct jsondoc *doc, const struct jsondoc_value *v,
+                          const char *set_key, const char *set_value, const char *want, int line)
+{
+    size_t len = 0;
+    char *out = jsondoc_dump(doc, v, set_key, set_value, &len);
+    if (out == NULL || strcmp(out, want) != 0 || len != strlen(want)) {
+        fail_msg("line %d: dumped as \"%s\" (%zu bytes), expected \"%s\"", line,
+                 out != NULL ? out : "(null)", len, want);
+    }
+    free(out);
+}
+
+#define DUMP_OF_IS(doc, v, key, value, want)                                                       \
+    dump_of_is_at((doc), (v), (key), (value), (want), __LINE__)
+
 /* The dump of the root of text, compared with expected. */
 static void dump_is_at(const char *text, const char *expected, int line)
 {
     struct jsondoc *doc = parse_ok_at(text, strlen(text), line);
-    size_t len = 0;
-    char *out = jsondoc_dump(doc, jsondoc_root(doc), NULL, NULL, &len);
-    assert_non_null(out);
-    if (strcmp(out, expected) != 0) {
-        fail_msg("line %d: dumped as %s, expected %s", line, out, expected);
-    }
-    assert_int_equal(len, strlen(expected));
-    free(out);
+    dump_of_is_at(doc, jsondoc_root(doc), NULL, NULL, expected, line);
     jsondoc_free(doc);
 }
 
@@ -1366,14 +1375,8 @@ static void dump_nested_value(void **state)
     assert_int_equal(len, strlen(out));
     free(out);
     const struct jsondoc_value *b = jsondoc_get(doc, a, "b");
-    out = jsondoc_dump(doc, b, NULL, NULL, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "[1,{\"c\":\"" SALAM "\"}]");
-    free(out);
-    out = jsondoc_dump(doc, jsondoc_next(doc, jsondoc_child(doc, b)), NULL, NULL, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"c\":\"" SALAM "\"}");
-    free(out);
+    DUMP_OF_IS(doc, b, NULL, NULL, "[1,{\"c\":\"" SALAM "\"}]");
+    DUMP_OF_IS(doc, jsondoc_next(doc, jsondoc_child(doc, b)), NULL, NULL, "{\"c\":\"" SALAM "\"}");
     const struct jsondoc_value *e = jsondoc_get(doc, root, "e");
     out = jsondoc_dump(doc, jsondoc_child(doc, e), NULL, NULL, &len);
     assert_non_null(out);
@@ -1389,10 +1392,7 @@ static void dump_nested_value(void **state)
     assert_non_null(out);
     assert_string_equal(out, "-7");
     free(out);
-    out = jsondoc_dump(doc, jsondoc_get(doc, a, "d"), NULL, NULL, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "null");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_get(doc, a, "d"), NULL, NULL, "null");
     ROUND_TRIP(doc, a);
     ROUND_TRIP(doc, b);
     ROUND_TRIP(doc, e);
@@ -1413,10 +1413,7 @@ static void dump_len(void **state)
     assert_int_equal(len, sizeof(want) - 1);
     free(out);
     /* len is optional. */
-    out = jsondoc_dump(doc, root, NULL, NULL, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, want);
-    free(out);
+    DUMP_OF_IS(doc, root, NULL, NULL, want);
     /* With set_key, len counts the member written. */
     out = jsondoc_dump(doc, root, "id", "x", &len);
     assert_non_null(out);
@@ -1441,49 +1438,28 @@ static void dump_set_key_replaces(void **state)
     /* Whatever the member held is replaced by the string, an object included. */
     jsondoc_free(doc);
     doc = PARSE_OK("{\"src\":{\"x\":[1,2]},\"a\":1}");
-    out = jsondoc_dump(doc, jsondoc_root(doc), "src", "y", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"src\":\"y\",\"a\":1}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), "src", "y", "{\"src\":\"y\",\"a\":1}");
     jsondoc_free(doc);
     /* The only member, and the last one. */
     doc = PARSE_OK("{\"src\":1}");
-    out = jsondoc_dump(doc, jsondoc_root(doc), "src", "y", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"src\":\"y\"}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), "src", "y", "{\"src\":\"y\"}");
     jsondoc_free(doc);
     doc = PARSE_OK("{\"a\":1,\"b\":2,\"src\":3}");
-    out = jsondoc_dump(doc, jsondoc_root(doc), "src", "y", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"src\":\"y\",\"a\":1,\"b\":2}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), "src", "y", "{\"src\":\"y\",\"a\":1,\"b\":2}");
     jsondoc_free(doc);
     /* A member sent escaped is the same member. */
     doc = PARSE_OK("{\"\\u0073rc\":1,\"" SALAM "\":2}");
-    out = jsondoc_dump(doc, jsondoc_root(doc), "src", "y", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"src\":\"y\",\"" SALAM "\":2}");
-    free(out);
-    out = jsondoc_dump(doc, jsondoc_root(doc), SALAM, MARHABA, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"" SALAM "\":\"" MARHABA "\",\"src\":1}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), "src", "y", "{\"src\":\"y\",\"" SALAM "\":2}");
+    DUMP_OF_IS(doc, jsondoc_root(doc), SALAM, MARHABA, "{\"" SALAM "\":\"" MARHABA "\",\"src\":1}");
     /* A key that only starts like a member's is another key. */
-    out = jsondoc_dump(doc, jsondoc_root(doc), "sr", "y", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"sr\":\"y\",\"src\":1,\"" SALAM "\":2}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), "sr", "y", "{\"sr\":\"y\",\"src\":1,\"" SALAM "\":2}");
     jsondoc_free(doc);
     /* The document itself is not changed by a dump. */
     doc = PARSE_OK("{\"src\":\"old\"}");
     out = jsondoc_dump(doc, jsondoc_root(doc), "src", "new", NULL);
     free(out);
     assert_string_equal(jsondoc_get(doc, jsondoc_root(doc), "src")->text, "old");
-    out = jsondoc_dump(doc, jsondoc_root(doc), NULL, NULL, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"src\":\"old\"}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), NULL, NULL, "{\"src\":\"old\"}");
     jsondoc_free(doc);
 }
 
@@ -1506,22 +1482,14 @@ static void dump_set_key_adds(void **state)
     assert_int_equal(len, 13);
     free(out);
     /* Key and value are escaped like any string. */
-    out = jsondoc_dump(doc, jsondoc_root(doc), "k\"\n", "v\\\t\x01" SALAM, NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"k\\\"\\n\":\"v\\\\\\t\\u0001" SALAM "\"}");
-    free(out);
-    out = jsondoc_dump(doc, jsondoc_root(doc), "", "", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"\":\"\"}");
-    free(out);
+    DUMP_OF_IS(doc, jsondoc_root(doc), "k\"\n", "v\\\t\x01" SALAM,
+               "{\"k\\\"\\n\":\"v\\\\\\t\\u0001" SALAM "\"}");
+    DUMP_OF_IS(doc, jsondoc_root(doc), "", "", "{\"\":\"\"}");
     jsondoc_free(doc);
     /* On a nested object, applied to that object. */
     doc = PARSE_OK("{\"o\":{\"a\":1}}");
     const struct jsondoc_value *o = jsondoc_get(doc, jsondoc_root(doc), "o");
-    out = jsondoc_dump(doc, o, "a", "x", NULL);
-    assert_non_null(out);
-    assert_string_equal(out, "{\"a\":\"x\"}");
-    free(out);
+    DUMP_OF_IS(doc, o, "a", "x", "{\"a\":\"x\"}");
     jsondoc_free(doc);
 }
 
