@@ -7,7 +7,6 @@
  * plain table shaped like touchline.interactions, with its indexes, and no identity
  * resolution (customer_id is derived from the customer number).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,14 +134,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                 bad = "--customers";
             }
             break;
-        case OPT_TWO_IDS: {
-            char *end;
-            o->gen.two_ids = strtod(optarg, &end);
-            if (end == optarg || *end != '\0' || !(o->gen.two_ids >= 0 && o->gen.two_ids <= 1)) {
+        case OPT_TWO_IDS:
+            if (gen_parse_double(optarg, 0, 1, &o->gen.two_ids) < 0) {
                 bad = "--two-ids";
             }
             break;
-        }
         case OPT_RUN:
             if (!valid_name(optarg, RUN_CHARS, 32)) {
                 bad = "--run";

@@ -731,3 +731,15 @@ int gen_parse_long(const char *s, long lo, long hi, long *out)
     *out = v;
     return 0;
 }
+
+int gen_parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

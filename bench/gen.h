@@ -99,4 +99,7 @@ void gen_uuid_text(const uint8_t id[16], char out[37]);
 /* Parses a whole decimal number in [lo, hi] (command-line options). Returns 0, or -1. */
 int gen_parse_long(const char *s, long lo, long hi, long *out);
 
+/* Parses a whole decimal real in [lo, hi] (command-line options). Returns 0, or -1. */
+int gen_parse_double(const char *s, double lo, double hi, double *out);
+
 #endif

@@ -132,18 +132,6 @@ static void usage(FILE *out)
             "Exit status: 0 every record answered, 1 some not answered or a failure, 2 usage.\n");
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int valid_run(const char *s)
 {
     size_t n = strlen(s);
@@ -224,7 +212,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->window = (int)v;
             break;
         case 'r':
-            if (parse_double(optarg, 0, 1e9, &o->rate) < 0) {
+            if (gen_parse_double(optarg, 0, 1e9, &o->rate) < 0) {
                 bad = "--rate";
             }
             break;
@@ -234,7 +222,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_TWO_IDS:
-            if (parse_double(optarg, 0, 1, &o->gen.two_ids) < 0) {
+            if (gen_parse_double(optarg, 0, 1, &o->gen.two_ids) < 0) {
                 bad = "--two-ids";
             }
             break;
@@ -252,7 +240,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->gen.seed = (uint64_t)v;
             break;
         case OPT_TIMEOUT:
-            if (parse_double(optarg, 0.1, 1e6, &o->timeout_s) < 0) {
+            if (gen_parse_double(optarg, 0.1, 1e6, &o->timeout_s) < 0) {
                 bad = "--timeout";
             }
             break;
@@ -262,12 +250,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_HOLD:
-            if (parse_double(optarg, 0, 1e7, &o->hold_s) < 0) {
+            if (gen_parse_double(optarg, 0, 1e7, &o->hold_s) < 0) {
                 bad = "--hold";
             }
             break;
         case 'i':
-            if (parse_double(optarg, 0, 1e6, &o->interval_s) < 0) {
+            if (gen_parse_double(optarg, 0, 1e6, &o->interval_s) < 0) {
                 bad = "--interval";
             }
             break;

@@ -127,18 +127,6 @@ static void usage(FILE *out)
             "Exit status: 0 every answer right, 1 some wrong or missing or a failure, 2 usage.\n");
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Returns 0, 2 after a usage error, or -1 after --help. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -221,7 +209,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             break;
         case OPT_TIMEOUT:
-            if (parse_double(optarg, 0.1, 1e6, &o->timeout_s) < 0) {
+            if (gen_parse_double(optarg, 0.1, 1e6, &o->timeout_s) < 0) {
                 bad = "--timeout";
             }
             break;

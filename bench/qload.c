@@ -17,7 +17,6 @@
  *
  * A benchmark tool, not part of the daemon: blocking libpq on one connection is all it needs.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -140,16 +139,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                 bad = "--days";
             }
             break;
-        case OPT_SKEW: {
-            char *end;
-            errno = 0;
-            o->alpha = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' ||
-                !(o->alpha >= 1.05 && o->alpha <= 10)) {
+        case OPT_SKEW:
+            if (gen_parse_double(optarg, 1.05, 10, &o->alpha) < 0) {
                 bad = "--skew (1.05 to 10)";
             }
             break;
-        }
         case OPT_SEED:
             if (gen_parse_long(optarg, 0, 0x7fffffffL, &o->seed) < 0) {
                 bad = "--seed";
