@@ -179,29 +179,36 @@ static bool daemon_wrapped(void)
     return w != NULL && w[0] != '\0';
 }
 
+/* Longest argument list harness_spawn passes after the binary. */
+#define MAX_DAEMON_ARGS 8
+
 /*
- * Execs the daemon (in the child). TOUCHLINE_TEST_DAEMON_WRAPPER, split at white space, goes
- * in front of its command line: scripts/test --valgrind sets it to "valgrind ..." so that
- * every integration test's daemon runs under memcheck. The wrapper must exec the daemon in
- * the same process, as valgrind does, since tests signal and wait for that pid.
+ * Execs the daemon (in the child) with args. When wrap is set, TOUCHLINE_TEST_DAEMON_WRAPPER,
+ * split at white space, goes in front of its command line: scripts/test --valgrind sets it to
+ * "valgrind ..." so that every integration test's daemon runs under memcheck. The wrapper must
+ * exec the daemon in the same process, as valgrind does, since tests signal and wait for that
+ * pid.
  */
-static void exec_daemon(const char *bin)
+static void exec_daemon(const char *bin, const char *const *args, bool wrap)
 {
-    char *argv[MAX_WRAPPER_ARGS + 3];
+    char *argv[MAX_WRAPPER_ARGS + MAX_DAEMON_ARGS + 2];
     int n = 0;
-    char *words = daemon_wrapped() ? strdup(getenv("TOUCHLINE_TEST_DAEMON_WRAPPER")) : NULL;
+    char *words = wrap && daemon_wrapped() ? strdup(getenv("TOUCHLINE_TEST_DAEMON_WRAPPER")) : NULL;
     char *save = NULL;
     for (char *w = words != NULL ? strtok_r(words, " \t", &save) : NULL;
          w != NULL && n < MAX_WRAPPER_ARGS; w = strtok_r(NULL, " \t", &save)) {
         argv[n++] = w;
     }
     argv[n++] = (char *)bin;
-    argv[n++] = (char *)"-v";
+    for (int i = 0; args != NULL && args[i] != NULL && i < MAX_DAEMON_ARGS; i++) {
+        argv[n++] = (char *)args[i];
+    }
     argv[n] = NULL;
     execvp(argv[0], argv);
 }
 
-static void spawn(struct harness_daemon *d, const char *const *env)
+void harness_spawn(struct harness_daemon *d, const char *const *args, const char *const *env,
+                   bool wrap)
 {
     const char *bin = getenv("TOUCHLINE_TEST_DAEMON");
     if (bin == NULL) {
@@ -223,43 +230,56 @@ static void spawn(struct harness_daemon *d, const char *const *env)
         setenv("TOUCHLINE_IDENTITY_DEFAULT_COUNTRY_CODE", "98", 1);
         unsetenv("TOUCHLINE_CONFIG");
         for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
-            putenv((char *)env[i]);
+            if (strchr(env[i], '=') != NULL) {
+                putenv((char *)env[i]);
+            } else {
+                unsetenv(env[i]);
+            }
         }
-        exec_daemon(bin);
+        exec_daemon(bin, args, wrap);
         _exit(127);
     }
     d->pid = pid;
     harness_track_child(pid, true);
+}
+
+bool harness_read_ports(struct harness_daemon *d)
+{
+    char *log = harness_read_file(d->log_path, NULL);
+    const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
+    const char *t = p != NULL ? strstr(p, "(port ") : NULL;
+    const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
+    if (h != NULL) {
+        d->tcp_port = atoi(t + 6);
+        d->http_port = atoi(h + 6);
+    }
+    free(log);
+    return d->tcp_port > 0 && d->http_port > 0;
+}
+
+/* Starts the daemon, verbose, and waits until it logs its ports and its pool is up. */
+static void spawn(struct harness_daemon *d, const char *const *env)
+{
+    static const char *const verbose[] = {"-v", NULL};
+    harness_spawn(d, verbose, env, true);
+    pid_t pid = d->pid;
     int start_s = daemon_wrapped() ? 120 : 20;
     long long deadline = harness_now_ms() + start_s * 1000LL;
     while (harness_now_ms() < deadline) {
-        char *log = harness_read_file(d->log_path, NULL);
-        const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
-        if (p != NULL) {
-            const char *t = strstr(p, "(port ");
-            const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
-            if (t != NULL && h != NULL) {
-                d->tcp_port = atoi(t + 6);
-                d->http_port = atoi(h + 6);
-            }
-            free(log);
-            if (d->tcp_port > 0 && d->http_port > 0) {
-                /* Wait for the pool: records sent before it is up would wait anyway, but
-                 * tests of "unavailable" need a known starting point. */
-                for (int i = 0; i < (daemon_wrapped() ? 3000 : 200); i++) {
-                    char *body = NULL;
-                    int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
-                    free(body);
-                    if (st == 200) {
-                        return;
-                    }
-                    usleep(20000);
+        if (harness_read_ports(d)) {
+            /* Wait for the pool: records sent before it is up would wait anyway, but
+             * tests of "unavailable" need a known starting point. */
+            for (int i = 0; i < (daemon_wrapped() ? 3000 : 200); i++) {
+                char *body = NULL;
+                int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
+                free(body);
+                if (st == 200) {
+                    return;
                 }
-                return;
+                usleep(20000);
             }
-            break;
+            return;
         }
-        free(log);
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             char *out = harness_read_file(d->log_path, NULL);

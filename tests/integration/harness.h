@@ -44,6 +44,19 @@ void harness_start(struct harness_daemon *d, const char *name, const char *const
 /* Starts touchlined on an existing database (d->dbname set), e.g. after a restart. */
 void harness_restart(struct harness_daemon *d, const char *const *env);
 
+/*
+ * Forks touchlined on d->dsn with the tests' environment (listeners on free ports, country
+ * code 98, no TOUCHLINE_CONFIG), stdout and stderr into d->log_path. args go after the binary
+ * (NULL-terminated, at most 8, may be NULL); env entries "KEY=VALUE" are set and "KEY" alone
+ * removed. With wrap, TOUCHLINE_TEST_DAEMON_WRAPPER (valgrind) goes in front. Sets d->pid and
+ * does not wait: harness_start is the one that waits until the daemon is ready.
+ */
+void harness_spawn(struct harness_daemon *d, const char *const *args, const char *const *env,
+                   bool wrap);
+
+/* Reads the ports from the daemon's "started" log line into d; true once both are there. */
+bool harness_read_ports(struct harness_daemon *d);
+
 /* Sends SIGTERM and waits (up to 30 s). Returns the exit status, or -1 if killed by a
  * signal or not exited in time (then it is killed). */
 int harness_stop(struct harness_daemon *d);

@@ -297,39 +297,13 @@ static void migrate_creates_schema_once(void **state)
 }
 
 /*
- * Starts touchlined (no -v) on d->dsn with listeners on free ports, stdout and stderr into
- * d->log_path, extra arguments args (NULL-terminated, may be NULL). Does not wait.
+ * Starts touchlined (no -v, so that the configured log level shows, and never under the
+ * valgrind wrapper: these tests time its start) with extra arguments args. Does not wait.
  */
 static void spawn(struct harness_daemon *d, const char *const *args)
 {
-    const char *bin = daemon_bin();
-    const char *argv[8] = {bin};
-    int argc = 1;
-    for (int i = 0; args != NULL && args[i] != NULL && argc < 7; i++) {
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-    unlink(d->log_path);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        setenv("TOUCHLINE_DATABASE_DSN", d->dsn, 1);
-        setenv("TOUCHLINE_LISTEN_TCP", "127.0.0.1:0", 1);
-        setenv("TOUCHLINE_LISTEN_HTTP", "127.0.0.1:0", 1);
-        setenv("TOUCHLINE_IDENTITY_DEFAULT_COUNTRY_CODE", "98", 1);
-        unsetenv("TOUCHLINE_CONFIG");
-        unsetenv("TOUCHLINE_LOG_LEVEL");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    d->pid = pid;
-    harness_track_child(pid, true);
+    static const char *const env[] = {"TOUCHLINE_LOG_LEVEL", NULL};
+    harness_spawn(d, args, env, false);
 }
 
 /* Waits until the daemon logs its ports and answers /readyz with 200. */
@@ -337,16 +311,7 @@ static void wait_started(struct harness_daemon *d)
 {
     long long deadline = harness_now_ms() + 20000;
     while (harness_now_ms() < deadline) {
-        char *log = harness_read_file(d->log_path, NULL);
-        const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
-        const char *t = p != NULL ? strstr(p, "(port ") : NULL;
-        const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
-        if (h != NULL) {
-            d->tcp_port = atoi(t + 6);
-            d->http_port = atoi(h + 6);
-        }
-        free(log);
-        if (d->tcp_port > 0 && d->http_port > 0) {
+        if (harness_read_ports(d)) {
             char *body = NULL;
             int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
             free(body);

@@ -134,52 +134,18 @@ static void spawn(struct harness_daemon *d, const char *name, const char *conf, 
     harness_dsn(d->dbname, d->dsn, sizeof(d->dsn));
     snprintf(d->log_path, sizeof(d->log_path), "%s/touchlined-%s.log", harness_tmp_dir(),
              d->dbname);
-    const char *bin = getenv("TOUCHLINE_TEST_DAEMON");
-    if (bin == NULL) {
-        fail_msg("TOUCHLINE_TEST_DAEMON is not set: run through ctest");
-    }
-    unlink(d->log_path);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        setenv("TOUCHLINE_DATABASE_DSN", d->dsn, 1);
-        setenv("TOUCHLINE_LISTEN_TCP", "127.0.0.1:0", 1);
-        setenv("TOUCHLINE_LISTEN_HTTP", "127.0.0.1:0", 1);
-        setenv("TOUCHLINE_IDENTITY_DEFAULT_COUNTRY_CODE", "98", 1);
-        setenv("NOTIFY_SOCKET", notify, 1);
-        unsetenv("TOUCHLINE_CONFIG");
-        unsetenv("TOUCHLINE_LOG_LEVEL");
-        unsetenv("TOUCHLINE_INGEST_MAX_INFLIGHT_PER_CONNECTION");
-        if (conf != NULL) {
-            execl(bin, bin, "-c", conf, (char *)NULL);
-        } else {
-            execl(bin, bin, (char *)NULL);
-        }
-        _exit(127);
-    }
-    d->pid = pid;
-    harness_track_child(pid, true);
+    char notify_env[512];
+    snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", notify);
+    const char *const env[] = {notify_env, "TOUCHLINE_LOG_LEVEL",
+                               "TOUCHLINE_INGEST_MAX_INFLIGHT_PER_CONNECTION", NULL};
+    const char *const args[] = {"-c", conf, NULL};
+    harness_spawn(d, conf != NULL ? args : NULL, env, false);
 }
 
 /* Reads the ports from the daemon's "started" log line; fails when it is not there. */
 static void read_ports(struct harness_daemon *d)
 {
-    char *log = harness_read_file(d->log_path, NULL);
-    const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
-    const char *t = p != NULL ? strstr(p, "(port ") : NULL;
-    const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
-    if (h != NULL) {
-        d->tcp_port = atoi(t + 6);
-        d->http_port = atoi(h + 6);
-    }
-    free(log);
-    if (d->tcp_port <= 0 || d->http_port <= 0) {
+    if (!harness_read_ports(d)) {
         fail_with_log(d, "READY=1 came before the daemon logged its ports");
     }
 }
