@@ -1,5 +1,6 @@
 #include "testmain.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,4 +21,49 @@ char *testmain_repeat(const char *unit, size_t n)
     }
     s[ul * n] = '\0';
     return s;
+}
+
+char *testmain_read_stream(FILE *f, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[n] = '\0';
+    if (len != NULL) {
+        *len = n;
+    }
+    return buf;
+}
+
+char *testmain_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *buf = testmain_read_stream(f, len);
+    fclose(f);
+    return buf;
+}
+
+char *testmain_fixture(const char *name, size_t *len)
+{
+    const char *dir = getenv("TOUCHLINE_TEST_FIXTURES");
+    assert_non_null(dir);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char *buf = testmain_read_file(path, len);
+    if (buf == NULL) {
+        fail_msg("cannot read fixture %s", path);
+    }
+    return buf;
 }

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #define testmain_run(argc, argv, tests, setup, teardown)                                           \
@@ -18,6 +19,17 @@
 
 /* Applies argv[1], if any, as the cmocka test filter. */
 void testmain_filter(int argc, char **argv);
+
+/* Everything left to read from f (NUL-terminated, malloc'd; its length in *len unless NULL). */
+char *testmain_read_stream(FILE *f, size_t *len);
+
+/* A file's whole text (NUL-terminated, malloc'd; its length in *len unless NULL), or NULL
+ * when it cannot be opened. */
+char *testmain_read_file(const char *path, size_t *len);
+
+/* A fixture's whole text (tests/fixtures/name, found through TOUCHLINE_TEST_FIXTURES, which
+ * CTest sets), NUL-terminated and malloc'd; fails the test when it cannot be read. */
+char *testmain_fixture(const char *name, size_t *len);
 
 /* A string of n copies of unit, for inputs at and past a limit. The caller frees it. */
 char *testmain_repeat(const char *unit, size_t n);

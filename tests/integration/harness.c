@@ -102,35 +102,9 @@ long harness_sql_long(PGconn *pg, const char *sql)
     return v;
 }
 
-char *harness_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len != NULL) {
-        *len = n;
-    }
-    return buf;
-}
-
 bool harness_log_contains(const struct harness_daemon *d, const char *text)
 {
-    char *log = harness_read_file(d->log_path, NULL);
+    char *log = testmain_read_file(d->log_path, NULL);
     bool found = log != NULL && strstr(log, text) != NULL;
     free(log);
     return found;
@@ -245,7 +219,7 @@ void harness_spawn(struct harness_daemon *d, const char *const *args, const char
 
 bool harness_read_ports(struct harness_daemon *d)
 {
-    char *log = harness_read_file(d->log_path, NULL);
+    char *log = testmain_read_file(d->log_path, NULL);
     const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
     const char *t = p != NULL ? strstr(p, "(port ") : NULL;
     const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
@@ -282,12 +256,12 @@ static void spawn(struct harness_daemon *d, const char *const *env)
         }
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            char *out = harness_read_file(d->log_path, NULL);
+            char *out = testmain_read_file(d->log_path, NULL);
             fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
         }
         usleep(20000);
     }
-    char *out = harness_read_file(d->log_path, NULL);
+    char *out = testmain_read_file(d->log_path, NULL);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     fail_msg("touchlined did not start within %d s:\n%s", start_s, out ? out : "");
@@ -500,38 +474,13 @@ int harness_http(int port, const char *method, const char *path, const char *pay
     return status;
 }
 
-char *harness_fixture(const char *name, size_t *len)
-{
-    const char *dir = getenv("TOUCHLINE_TEST_FIXTURES");
-    assert_non_null(dir);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    char *buf = harness_read_file(path, len);
-    if (buf == NULL) {
-        fail_msg("cannot read fixture %s", path);
-    }
-    return buf;
-}
-
 int harness_run(const char *cmd, char **out)
 {
     FILE *p = popen(cmd, "r");
     if (p == NULL) {
         return -1;
     }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n - 1 < 1024) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[n] = '\0';
+    char *buf = testmain_read_stream(p, NULL);
     int st = pclose(p);
     if (out != NULL) {
         *out = buf;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "testmain.h"
+
 struct harness_daemon {
     pid_t pid;
     int tcp_port;
@@ -99,13 +101,6 @@ void harness_assert_error_answer(const char *line, const char *code, const char 
  */
 int harness_http(int port, const char *method, const char *path, const char *payload,
                  const char *extra_headers, char **body);
-
-/* Reads a fixture file (tests/fixtures/name) into a malloc'd NUL-terminated buffer. */
-char *harness_fixture(const char *name, size_t *len);
-
-/* A file's whole text (NUL-terminated, malloc'd; its length in *len unless NULL), or NULL
- * when it cannot be opened. */
-char *harness_read_file(const char *path, size_t *len);
 
 /* Replaces a file's text at once (written aside, then renamed). Fails the test on error. */
 void harness_write_file(const char *path, const char *text);

@@ -48,7 +48,7 @@ static int client_stream(const struct harness_daemon *d, enum stream which, cons
 static void load_sample(const struct harness_daemon *d)
 {
     size_t len;
-    char *data = harness_fixture("sample.ndjson", &len);
+    char *data = testmain_fixture("sample.ndjson", &len);
     int fd = harness_connect(d->tcp_port);
     assert_int_equal(harness_send(fd, data, len), 0);
     for (int i = 0; i < 16; i++) {
@@ -135,7 +135,7 @@ static void timeline_of_sample_customer_by_persian_digits(void **state)
     struct harness_daemon d;
     harness_start(&d, "client", NULL);
     size_t len;
-    char *data = harness_fixture("sample.ndjson", &len);
+    char *data = testmain_fixture("sample.ndjson", &len);
     int fd = harness_connect(d.tcp_port);
     assert_int_equal(harness_send(fd, data, len), 0);
     for (int i = 0; i < 16; i++) {

@@ -43,7 +43,7 @@ static int run_daemon(const char *env, const char *args, char **out, char **err)
     snprintf(cmd, sizeof(cmd), "env -u TOUCHLINE_CONFIG %s '%s' %s 2>'%s'", env, daemon_bin(), args,
              err_path);
     int st = harness_run(cmd, out);
-    *err = harness_read_file(err_path, NULL);
+    *err = testmain_read_file(err_path, NULL);
     assert_non_null(*err);
     unlink(err_path);
     return st;
@@ -323,12 +323,12 @@ static void wait_started(struct harness_daemon *d)
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
             harness_track_child(d->pid, false);
             d->pid = 0;
-            char *out = harness_read_file(d->log_path, NULL);
+            char *out = testmain_read_file(d->log_path, NULL);
             fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
         }
         usleep(20000);
     }
-    char *out = harness_read_file(d->log_path, NULL);
+    char *out = testmain_read_file(d->log_path, NULL);
     fail_msg("touchlined did not become ready within 20 s:\n%s", out ? out : "");
 }
 
@@ -353,7 +353,7 @@ static void init_daemon(struct harness_daemon *d, const char *db, const char *ta
 /* The "applied=N" of the daemon's "schema current" log line, or -1. */
 static int applied_in_log(const struct harness_daemon *d)
 {
-    char *log = harness_read_file(d->log_path, NULL);
+    char *log = testmain_read_file(d->log_path, NULL);
     const char *p = log != NULL ? strstr(log, "schema current: applied=") : NULL;
     int n = p != NULL ? atoi(p + strlen("schema current: applied=")) : -1;
     free(log);
@@ -547,7 +547,7 @@ static void sigterm_with_records_in_flight_drains(void **state)
 /* True when the log has a line containing both a and b. */
 static bool log_has_line(const struct harness_daemon *d, const char *a, const char *b)
 {
-    char *log = harness_read_file(d->log_path, NULL);
+    char *log = testmain_read_file(d->log_path, NULL);
     bool found = false;
     char *save = NULL;
     for (char *line = log != NULL ? strtok_r(log, "\n", &save) : NULL; line != NULL && !found;
@@ -596,13 +596,13 @@ static void sighup_reloads_config_file(void **state)
     harness_write_file(conf, "[log]\nlevel = debug\n");
     assert_int_equal(kill(d.pid, SIGHUP), 0);
     if (!wait_log_line(&d, "configuration reloaded", "level=debug")) {
-        char *log = harness_read_file(d.log_path, NULL);
+        char *log = testmain_read_file(d.log_path, NULL);
         fail_msg("no reload in the log:\n%s", log != NULL ? log : "");
     }
     /* A new connection is now logged at debug level. */
     int fd2 = harness_connect(d.tcp_port);
     if (!wait_log_line(&d, "debug", "connected")) {
-        char *log = harness_read_file(d.log_path, NULL);
+        char *log = testmain_read_file(d.log_path, NULL);
         fail_msg("no debug line for a new connection:\n%s", log != NULL ? log : "");
     }
     /* The connection made before the reload still works, and so does the new one. */

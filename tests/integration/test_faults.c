@@ -90,7 +90,7 @@ static void sleep_ms(long ms)
 static char *log_tail(const struct harness_daemon *d)
 {
     size_t len = 0;
-    char *log = harness_read_file(d->log_path, &len);
+    char *log = testmain_read_file(d->log_path, &len);
     if (log == NULL) {
         char *none = strdup("(no log)");
         assert_non_null(none);
@@ -1153,7 +1153,7 @@ static bool process_gone(pid_t pid)
     }
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    char *stat_text = harness_read_file(path, NULL);
+    char *stat_text = testmain_read_file(path, NULL);
     /* "pid (comm) S ...": the state follows the last ')'. */
     const char *paren = stat_text != NULL ? strrchr(stat_text, ')') : NULL;
     bool zombie = paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
@@ -1171,7 +1171,7 @@ static void cluster_crash_restart(struct cluster *c)
 {
     char path[700];
     snprintf(path, sizeof(path), "%s/data/postmaster.pid", c->dir);
-    char *text = harness_read_file(path, NULL);
+    char *text = testmain_read_file(path, NULL);
     if (text == NULL) {
         fail_msg("cannot read %s: %s", path, strerror(errno));
     }
@@ -1262,7 +1262,7 @@ static bool outage_restart_in_replay(struct fault *f)
     }
     PQfinish(admin);
     size_t log_before = 0;
-    free(harness_read_file(d->log_path, &log_before));
+    free(testmain_read_file(d->log_path, &log_before));
     long long t = harness_now_ms();
     cluster_crash_restart(c);
     long long restart_ms = harness_now_ms() - t;
@@ -1273,7 +1273,7 @@ static bool outage_restart_in_replay(struct fault *f)
     deadline = harness_now_ms() + 10000;
     while (!interrupted && harness_now_ms() < deadline) {
         size_t len = 0;
-        char *log = harness_read_file(d->log_path, &len);
+        char *log = testmain_read_file(d->log_path, &len);
         const char *since = log != NULL && len >= log_before ? log + log_before : "";
         interrupted = strstr(since, "spool: replay interrupted") != NULL ||
                       strstr(since, "retried after SQLSTATE") != NULL;

@@ -50,7 +50,7 @@ static void sample_fixture_end_to_end(void **state)
     struct harness_daemon d;
     harness_start(&d, "sample", NULL);
     size_t len;
-    char *data = harness_fixture("sample.ndjson", &len);
+    char *data = testmain_fixture("sample.ndjson", &len);
     int fd = harness_connect(d.tcp_port);
     assert_int_equal(harness_send(fd, data, len), 0);
     char ids[16][40], cust[16][40];
@@ -90,7 +90,7 @@ static void malformed_fixture_each_line_answered(void **state)
     struct harness_daemon d;
     harness_start(&d, "malformed", NULL);
     size_t len;
-    char *data = harness_fixture("malformed.ndjson", &len);
+    char *data = testmain_fixture("malformed.ndjson", &len);
     int fd = harness_connect(d.tcp_port);
     assert_int_equal(harness_send(fd, data, len), 0);
     static const struct {

@@ -25,7 +25,7 @@ static void fail_with_log(const struct harness_daemon *d, const char *what)
 {
     /* fail_msg does not return: the log is copied to the stack so that nothing leaks. */
     char tail[8192] = "(none)";
-    char *log = harness_read_file(d->log_path, NULL);
+    char *log = testmain_read_file(d->log_path, NULL);
     if (log != NULL) {
         size_t n = strlen(log);
         snprintf(tail, sizeof(tail), "%s", n >= sizeof(tail) ? log + n - sizeof(tail) + 1 : log);

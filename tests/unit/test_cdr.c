@@ -13,23 +13,12 @@
 #include "cdr.h"
 #include "testmain.h"
 
+/* A fixture of tests/fixtures/cdr/. */
 static char *fixture(const char *name, size_t *len)
 {
-    const char *dir = getenv("TOUCHLINE_TEST_FIXTURES");
-    if (dir == NULL) {
-        fail_msg("TOUCHLINE_TEST_FIXTURES is not set (ctest sets it to tests/fixtures)");
-    }
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/cdr/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fail_msg("cannot open %s", path);
-    }
-    char *buf = malloc(1 << 20);
-    assert_non_null(buf);
-    *len = fread(buf, 1, 1 << 20, f);
-    fclose(f);
-    return buf;
+    char path[256];
+    snprintf(path, sizeof(path), "cdr/%s", name);
+    return testmain_fixture(path, len);
 }
 
 /* Reads every row of buf into rows (at most max) and returns how many; parse errors fail. */
