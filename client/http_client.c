@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,10 +11,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "errmsg.h"
+#include "netconn.h"
 
 /* Limits on what the server sends before the body: one header line, all of them. */
 #define MAX_HEADER_LINE 8192
@@ -238,13 +237,6 @@ struct body {
     size_t len, cap;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reports a failed step ("read from 127.0.0.1:8170: ...") for errno e. Returns the code. */
 static int conn_fail(struct conn *c, const char *what, int e)
 {
@@ -257,77 +249,19 @@ static int conn_fail(struct conn *c, const char *what, int e)
     return HTTP_CLIENT_EIO;
 }
 
-/* Waits until fd is ready for events or the deadline passes. Returns 0, or -1 with errno. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-        if (r > 0) {
-            return 0;
-        }
-        if (r == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
 /* Connects c->fd to one of url's addresses. Returns 0 or a negative code, err set. */
 static int conn_open(struct conn *c, const struct http_client_url *url)
 {
-    char port[16];
-    snprintf(port, sizeof(port), "%d", url->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(url->host, port, &hints, &ai);
-    if (gai != 0) {
-        errmsg_set(c->err, c->errlen, "resolve %s: %s", url->host,
-                   gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+    switch (netconn_open(url->host, url->port, c->deadline, &c->fd, c->err, c->errlen)) {
+    case 0:
+        return 0;
+    case NETCONN_ERESOLVE:
         return HTTP_CLIENT_ERESOLVE;
-    }
-    int last = ECONNREFUSED;
-    for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
-        int fd =
-            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            c->fd = fd;
-            break;
-        }
-        if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, c->deadline) == 0) {
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) {
-                c->fd = fd;
-                break;
-            }
-            errno = soerr != 0 ? soerr : errno;
-        }
-        last = errno;
-        close(fd);
-        if (last == ETIMEDOUT) {
-            /* The deadline is spent; the other addresses would fail at once. */
-            break;
-        }
-    }
-    freeaddrinfo(ai);
-    if (c->fd < 0) {
-        int rc = conn_fail(c, "connect to", last);
+    default: {
+        int rc = conn_fail(c, "connect to", errno);
         return rc == HTTP_CLIENT_EIO ? HTTP_CLIENT_ECONNECT : rc;
     }
-    return 0;
+    }
 }
 
 static int conn_send(struct conn *c, const char *buf, size_t len)
@@ -340,7 +274,7 @@ static int conn_send(struct conn *c, const char *buf, size_t len)
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (wait_fd(c->fd, POLLOUT, c->deadline) < 0) {
+            if (netconn_wait(c->fd, POLLOUT, c->deadline) < 0) {
                 return conn_fail(c, "send to", errno);
             }
         } else {
@@ -376,7 +310,7 @@ static int conn_fill(struct conn *c)
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             return conn_fail(c, "read from", errno);
         }
-        if (wait_fd(c->fd, POLLIN, c->deadline) < 0) {
+        if (netconn_wait(c->fd, POLLIN, c->deadline) < 0) {
             return conn_fail(c, "read from", errno);
         }
     }
@@ -621,7 +555,7 @@ static int request(const struct http_client *hc, const char *method, const char 
     c->err = err;
     c->errlen = errlen;
     c->timeout_ms = hc->timeout_ms > 0 ? hc->timeout_ms : HTTP_CLIENT_TIMEOUT_MS;
-    c->deadline = now_ms() + c->timeout_ms;
+    c->deadline = netconn_now_ms() + c->timeout_ms;
     bool v6 = strchr(hc->url.host, ':') != NULL;
     snprintf(c->where, sizeof(c->where), "%s%s%s:%d", v6 ? "[" : "", hc->url.host, v6 ? "]" : "",
              hc->url.port);

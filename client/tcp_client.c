@@ -1,7 +1,6 @@
 #include "tcp_client.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "errmsg.h"
+#include "netconn.h"
 
 /* Queued bytes above which tcp_client_send drives the socket until they drop below LOW. */
 #define QUEUE_HIGH ((size_t)256 * 1024)
@@ -35,13 +34,6 @@ struct tcp_client {
     char *in;
     size_t in_len, in_cap; /* bytes of an answer line not yet complete */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int tcp_client_parse_addr(const char *addr, char *host, size_t hostlen, int *port, char *err,
                           size_t errlen)
@@ -113,40 +105,6 @@ static int fail(const struct tcp_client *c, const char *what, int e, char *err, 
     return TCP_CLIENT_EIO;
 }
 
-/* Waits until fd is writable (the non-blocking connect finished) or timeout_ms pass. */
-static int wait_connected(int fd, int timeout_ms)
-{
-    long long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int r = poll(&p, 1, (int)left);
-        if (r > 0) {
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) {
-                return -1;
-            }
-            if (soerr != 0) {
-                errno = soerr;
-                return -1;
-            }
-            return 0;
-        }
-        if (r == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
 int tcp_client_connect(const char *addr, int timeout_ms, tcp_client_answer_fn fn, void *arg,
                        struct tcp_client **out, char *err, size_t errlen)
 {
@@ -169,41 +127,19 @@ int tcp_client_connect(const char *addr, int timeout_ms, tcp_client_answer_fn fn
     snprintf(c->where, sizeof(c->where), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host,
              port);
 
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host, portstr, &hints, &ai);
-    if (gai != 0) {
-        errmsg_set(err, errlen, "resolve %s: %s", host,
-                   gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+    switch (netconn_open(host, port, netconn_now_ms() + c->timeout_ms, &c->fd, err, errlen)) {
+    case 0:
+        break;
+    case NETCONN_ERESOLVE:
         rc = TCP_CLIENT_ERESOLVE;
         goto out;
-    }
-    int last = ECONNREFUSED;
-    for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
-        int fd =
-            socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
-            (errno == EINPROGRESS && wait_connected(fd, c->timeout_ms) == 0)) {
-            c->fd = fd;
-            break;
-        }
-        last = errno;
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    if (c->fd < 0) {
-        if (last == ETIMEDOUT) {
+    default:
+        if (errno == ETIMEDOUT) {
             errmsg_set(err, errlen, "connect to %s: no answer within %d ms", c->where,
                        c->timeout_ms);
             rc = TCP_CLIENT_ETIMEOUT;
         } else {
-            errmsg_set(err, errlen, "connect to %s: %s", c->where, strerror(last));
+            errmsg_set(err, errlen, "connect to %s: %s", c->where, strerror(errno));
             rc = TCP_CLIENT_ECONNECT;
         }
         goto out;
