@@ -1,8 +1,13 @@
 #include "testmain.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 void testmain_filter(int argc, char **argv)
 {
@@ -66,4 +71,25 @@ char *testmain_fixture(const char *name, size_t *len)
         fail_msg("cannot read fixture %s", path);
     }
     return buf;
+}
+
+int testmain_notify_listen(const char *name)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(name);
+    assert_true(len < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, name, len);
+    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+    if (name[0] == '@') {
+        sa.sun_path[0] = '\0';
+        salen--;
+    } else {
+        unlink(name);
+    }
+    if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
+        fail_msg("bind %s: %s", name, strerror(errno));
+    }
+    return fd;
 }

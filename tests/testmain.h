@@ -31,6 +31,13 @@ char *testmain_read_file(const char *path, size_t *len);
  * CTest sets), NUL-terminated and malloc'd; fails the test when it cannot be read. */
 char *testmain_fixture(const char *name, size_t *len);
 
+/*
+ * A datagram socket bound to name, as a service manager makes its notification socket: a
+ * path (a stale file there is removed first), or a name in the abstract namespace when it
+ * starts with '@'. Fails the test when it cannot bind.
+ */
+int testmain_notify_listen(const char *name);
+
 /* A string of n copies of unit, for inputs at and past a limit. The caller frees it. */
 char *testmain_repeat(const char *unit, size_t n);
 

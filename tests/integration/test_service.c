@@ -34,31 +34,6 @@ static void fail_with_log(const struct harness_daemon *d, const char *what)
     fail_msg("%s; the daemon's log:\n%s", what, tail);
 }
 
-/*
- * A datagram socket bound to name, as a service manager makes it: a path, or a name in the
- * abstract namespace when it starts with '@'.
- */
-static int notify_listen(const char *name)
-{
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t len = strlen(name);
-    assert_true(len < sizeof(sa.sun_path));
-    memcpy(sa.sun_path, name, len);
-    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-    if (name[0] == '@') {
-        sa.sun_path[0] = '\0';
-        salen--;
-    } else {
-        unlink(name);
-    }
-    if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
-        fail_msg("bind %s: %s", name, strerror(errno));
-    }
-    return fd;
-}
-
 /* True when msg (lines "KEY=VALUE") has the line want. */
 static bool has_line(const char *msg, const char *want)
 {
@@ -201,7 +176,7 @@ static void notify_ready_reload_stop(void **state)
     char sock[300], conf[300];
     snprintf(sock, sizeof(sock), "%s/tl-notify-%d.sock", harness_tmp_dir(), (int)getpid());
     snprintf(conf, sizeof(conf), "%s/touchlined-service-%d.conf", harness_tmp_dir(), (int)getpid());
-    int nfd = notify_listen(sock);
+    int nfd = testmain_notify_listen(sock);
     harness_write_file(conf, "[log]\nlevel = info\n[ingest]\nmax_inflight_per_connection = 1000\n");
     struct harness_daemon d;
     spawn(&d, "service", conf, sock);
@@ -269,7 +244,7 @@ static void notify_abstract_socket(void **state)
     (void)state;
     char name[108];
     snprintf(name, sizeof(name), "@touchline-test-notify-%d", (int)getpid());
-    int nfd = notify_listen(name);
+    int nfd = testmain_notify_listen(name);
     struct harness_daemon d;
     spawn(&d, "service_abstract", NULL, name);
     char msg[512];

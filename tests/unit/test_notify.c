@@ -23,26 +23,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A datagram socket bound to name (a path, or "@..." for the abstract namespace). */
-static int listen_at(const char *name)
-{
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t len = strlen(name);
-    assert_true(len < sizeof(sa.sun_path));
-    memcpy(sa.sun_path, name, len);
-    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
-    if (name[0] == '@') {
-        sa.sun_path[0] = '\0';
-        salen--;
-    }
-    if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
-        fail_msg("bind %s: %s", name, strerror(errno));
-    }
-    return fd;
-}
-
 /* The next datagram on fd as a string, or fails after a second. */
 static void receive(int fd, char *buf, size_t len)
 {
@@ -59,8 +39,7 @@ static void path_socket_gets_the_message(void **state)
     char path[108];
     const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
     snprintf(path, sizeof(path), "%s/tl-notify-unit-%d.sock", tmp, (int)getpid());
-    unlink(path);
-    int fd = listen_at(path);
+    int fd = testmain_notify_listen(path);
     setenv("NOTIFY_SOCKET", path, 1);
     assert_true(notify_enabled());
     assert_int_equal(notify_send("READY=1\nSTATUS=serving: tcp port %d", 5170), 1);
@@ -82,7 +61,7 @@ static void abstract_socket_gets_the_message(void **state)
     (void)state;
     char name[64];
     snprintf(name, sizeof(name), "@touchline-notify-unit-%d", (int)getpid());
-    int fd = listen_at(name);
+    int fd = testmain_notify_listen(name);
     setenv("NOTIFY_SOCKET", name, 1);
     assert_int_equal(notify_send("STOPPING=1"), 1);
     char buf[64];
