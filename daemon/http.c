@@ -743,9 +743,8 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     const struct batch_stats *bs = batch_get_stats(d->batch);
     metrics_family(f, "touchline_build_info", "gauge", "Version of touchlined, always 1.");
     metrics_sample(f, "touchline_build_info", "version=\"" TOUCHLINE_VERSION "\"", 1);
-    metrics_family(f, "touchline_start_time_seconds", "gauge",
-                   "When the daemon started, in seconds since the epoch.");
-    metrics_sample(f, "touchline_start_time_seconds", NULL, (double)d->started);
+    metrics_write_one(f, "touchline_start_time_seconds", "gauge",
+                      "When the daemon started, in seconds since the epoch.", (double)d->started);
     metrics_write_by_source(f, "touchline_records_accepted_total",
                             "Records acknowledged (stored, or spooled) for the first time, by "
                             "adapter source and channel.",
@@ -761,62 +760,59 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
         snprintf(labels, sizeof(labels), "code=\"%s\"", ingest_error_code((enum ingest_error)e));
         metrics_sample(f, "touchline_records_rejected_total", labels, (double)is->rejected[e]);
     }
-    metrics_family(f, "touchline_records_pending", "gauge",
-                   "Records received and not yet answered (waiting for the database).");
-    metrics_sample(f, "touchline_records_pending", NULL, (double)deliver_pending(d->deliver));
+    metrics_write_one(f, "touchline_records_pending", "gauge",
+                      "Records received and not yet answered (waiting for the database).",
+                      (double)deliver_pending(d->deliver));
     const struct deliver_stats *ds = deliver_get_stats(d->deliver);
-    metrics_family(f, "touchline_spool_records", "gauge",
-                   "Records in the spool not yet stored in PostgreSQL.");
-    metrics_sample(f, "touchline_spool_records", NULL,
-                   d->spool != NULL ? (double)spool_records(d->spool) : 0);
-    metrics_family(f, "touchline_spool_bytes", "gauge", "Bytes of the spool files.");
-    metrics_sample(f, "touchline_spool_bytes", NULL,
-                   d->spool != NULL ? (double)spool_bytes(d->spool) : 0);
-    metrics_family(f, "touchline_spooled_total", "counter",
-                   "Records acknowledged from the spool while PostgreSQL was unavailable.");
-    metrics_sample(f, "touchline_spooled_total", NULL, (double)ds->spooled);
-    metrics_family(f, "touchline_spool_replayed_total", "counter",
-                   "Spooled records since stored in PostgreSQL (or found stored already).");
-    metrics_sample(f, "touchline_spool_replayed_total", NULL, (double)ds->replayed);
-    metrics_family(f, "touchline_spool_rejected_total", "counter",
-                   "Spooled records PostgreSQL refused on replay (kept in rejected.ndjson).");
-    metrics_sample(f, "touchline_spool_rejected_total", NULL, (double)ds->replay_rejected);
-    metrics_family(f, "touchline_spool_refused_total", "counter",
-                   "Records answered unavailable because the spool was full or failing.");
-    metrics_sample(f, "touchline_spool_refused_total", NULL, (double)ds->spool_refused);
+    metrics_write_one(f, "touchline_spool_records", "gauge",
+                      "Records in the spool not yet stored in PostgreSQL.",
+                      d->spool != NULL ? (double)spool_records(d->spool) : 0);
+    metrics_write_one(f, "touchline_spool_bytes", "gauge", "Bytes of the spool files.",
+                      d->spool != NULL ? (double)spool_bytes(d->spool) : 0);
+    metrics_write_one(f, "touchline_spooled_total", "counter",
+                      "Records acknowledged from the spool while PostgreSQL was unavailable.",
+                      (double)ds->spooled);
+    metrics_write_one(f, "touchline_spool_replayed_total", "counter",
+                      "Spooled records since stored in PostgreSQL (or found stored already).",
+                      (double)ds->replayed);
+    metrics_write_one(f, "touchline_spool_rejected_total", "counter",
+                      "Spooled records PostgreSQL refused on replay (kept in rejected.ndjson).",
+                      (double)ds->replay_rejected);
+    metrics_write_one(f, "touchline_spool_refused_total", "counter",
+                      "Records answered unavailable because the spool was full or failing.",
+                      (double)ds->spool_refused);
     metrics_write_histogram(f, "touchline_batch_records", "Records per committed batch.",
                             &bs->records);
     metrics_write_histogram(f, "touchline_batch_commit_seconds",
                             "Time from sending a batch to the database to its COMMIT.",
                             &bs->commit_seconds);
-    metrics_family(f, "touchline_batch_retries_total", "counter",
-                   "Batches written again after a conflict or a failing record.");
-    metrics_sample(f, "touchline_batch_retries_total", NULL, (double)bs->retries);
+    metrics_write_one(f, "touchline_batch_retries_total", "counter",
+                      "Batches written again after a conflict or a failing record.",
+                      (double)bs->retries);
     metrics_family(f, "touchline_merges_total", "counter",
                    "Customers merged into another, by what caused it.");
     metrics_sample(f, "touchline_merges_total", "reason=\"ingest\"", (double)bs->merges);
     metrics_sample(f, "touchline_merges_total", "reason=\"manual\"", (double)h->merges_manual);
-    metrics_family(f, "touchline_database_connections", "gauge",
-                   "Database connections up (of database.pool_size).");
-    metrics_sample(f, "touchline_database_connections", NULL, (double)db_connections_up(d->db));
-    metrics_family(f, "touchline_database_connects_total", "counter",
-                   "Database connections established; more than the pool size means "
-                   "reconnects.");
-    metrics_sample(f, "touchline_database_connects_total", NULL, (double)db_connects_total(d->db));
+    metrics_write_one(f, "touchline_database_connections", "gauge",
+                      "Database connections up (of database.pool_size).",
+                      (double)db_connections_up(d->db));
+    metrics_write_one(f, "touchline_database_connects_total", "counter",
+                      "Database connections established; more than the pool size means "
+                      "reconnects.",
+                      (double)db_connects_total(d->db));
     metrics_family(f, "touchline_connections", "gauge", "Open client connections, by listener.");
     metrics_sample(f, "touchline_connections", "listener=\"tcp\"",
                    (double)ingest_connections(d->ingest));
     metrics_sample(f, "touchline_connections", "listener=\"http\"", (double)h->n_conns);
-    metrics_family(f, "touchline_tcp_connections_total", "counter",
-                   "TCP ingest connections accepted.");
-    metrics_sample(f, "touchline_tcp_connections_total", NULL, (double)is->connections_total);
-    metrics_family(f, "touchline_tcp_lines_total", "counter", "Lines read on TCP connections.");
-    metrics_sample(f, "touchline_tcp_lines_total", NULL, (double)is->lines);
-    metrics_family(f, "touchline_tcp_read_pauses_total", "counter",
-                   "Times reading a TCP connection stopped for backpressure.");
-    metrics_sample(f, "touchline_tcp_read_pauses_total", NULL, (double)is->paused);
-    metrics_family(f, "touchline_http_requests_total", "counter", "HTTP requests received.");
-    metrics_sample(f, "touchline_http_requests_total", NULL, (double)h->requests);
+    metrics_write_one(f, "touchline_tcp_connections_total", "counter",
+                      "TCP ingest connections accepted.", (double)is->connections_total);
+    metrics_write_one(f, "touchline_tcp_lines_total", "counter", "Lines read on TCP connections.",
+                      (double)is->lines);
+    metrics_write_one(f, "touchline_tcp_read_pauses_total", "counter",
+                      "Times reading a TCP connection stopped for backpressure.",
+                      (double)is->paused);
+    metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
+                      (double)h->requests);
     if (fclose(f) != 0 || text == NULL) {
         free(text);
         send_error(req, 500, "internal", "out of memory");

@@ -79,6 +79,12 @@ void metrics_sample(FILE *f, const char *name, const char *labels, double value)
     }
 }
 
+void metrics_write_one(FILE *f, const char *name, const char *type, const char *help, double value)
+{
+    metrics_family(f, name, type, help);
+    metrics_sample(f, name, NULL, value);
+}
+
 void metrics_write_histogram(FILE *f, const char *name, const char *help,
                              const struct metrics_histogram *h)
 {

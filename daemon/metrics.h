@@ -51,6 +51,9 @@ void metrics_family(FILE *f, const char *name, const char *type, const char *hel
 /* One sample; labels is NULL or a preformatted {a="b"} list without braces. */
 void metrics_sample(FILE *f, const char *name, const char *labels, double value);
 
+/* A family of one sample without labels: its HELP and TYPE lines, then the value. */
+void metrics_write_one(FILE *f, const char *name, const char *type, const char *help, double value);
+
 /* A histogram family with its _bucket, _sum and _count samples. */
 void metrics_write_histogram(FILE *f, const char *name, const char *help,
                              const struct metrics_histogram *h);
