@@ -1,8 +1,11 @@
 #include "daemon.h"
 
+#include <event2/event.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "batch.h"
 #include "db.h"
@@ -17,6 +20,25 @@
 
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DRAIN_DEADLINE_S 30
+
+struct daemon {
+    struct event_base *base;
+    struct config cfg;
+    struct db *db;
+    struct batch *batch;
+    struct spool *spool; /* NULL when spool.dir is not set */
+    struct deliver *deliver;
+    struct ingest *ingest;
+    struct http *http;
+    struct event *ev_term;
+    struct event *ev_int;
+    struct event *ev_hup;
+    struct event *drain_deadline;
+    struct event *drain_timer;
+    bool draining;
+    int exit_code;
+    time_t started;
+};
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -52,7 +74,8 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
-void daemon_stop(struct daemon *d)
+/* Starts the graceful stop (SIGTERM, SIGINT). */
+static void daemon_stop(struct daemon *d)
 {
     if (d->draining) {
         return;
@@ -63,6 +86,7 @@ void daemon_stop(struct daemon *d)
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
     ingest_drain(d->ingest);
+    http_set_draining(d->http);
     deliver_stop(d->deliver);
     batch_flush(d->batch);
     struct timeval now = {0, 0};
@@ -72,6 +96,13 @@ void daemon_stop(struct daemon *d)
         struct timeval tv = {DRAIN_DEADLINE_S, 0};
         evtimer_add(d->drain_deadline, &tv);
     }
+}
+
+/* Backpressure: every ingest path pauses at max_pending_records and resumes at half. */
+static void set_watermarks(struct daemon *d)
+{
+    size_t high = (size_t)d->cfg.ingest_max_pending_records;
+    deliver_set_watermarks(d->deliver, high, high / 2);
 }
 
 static void reload(struct daemon *d)
@@ -105,6 +136,7 @@ static void reload(struct daemon *d)
         batch_set_params(d->batch, &bp);
     }
     if (apply & CONFIG_APPLY_INGEST) {
+        set_watermarks(d);
         ingest_update_reading(d->ingest);
     }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
@@ -163,16 +195,8 @@ static void on_ready_check(evutil_socket_t fd, short what, void *arg)
                 http_port(d->http));
 }
 
-void daemon_backlog_changed(struct daemon *d)
+static int daemon_init(struct daemon *d, struct config *cfg)
 {
-    if (d->ingest != NULL) {
-        ingest_update_reading(d->ingest);
-    }
-}
-
-int daemon_init(struct daemon *d, struct config *cfg)
-{
-    memset(d, 0, sizeof(*d));
     d->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
     d->started = time(NULL);
@@ -222,16 +246,30 @@ int daemon_init(struct daemon *d, struct config *cfg)
             return -1;
         }
     }
-    d->deliver = deliver_new(d);
+    struct deliver_params dlp = {
+        .base = d->base, .batch = d->batch, .db = d->db, .spool = d->spool, .cfg = &d->cfg};
+    d->deliver = deliver_new(&dlp);
     if (d->deliver == NULL) {
         log_error("out of memory");
         return -1;
     }
-    d->ingest = ingest_new(d);
+    set_watermarks(d);
+    struct ingest_params ip = {.base = d->base, .cfg = &d->cfg, .deliver = d->deliver};
+    d->ingest = ingest_new(&ip);
     if (d->ingest == NULL) {
         return -1;
     }
-    d->http = http_new(d);
+    struct http_params hp = {
+        .base = d->base,
+        .cfg = &d->cfg,
+        .db = d->db,
+        .batch = d->batch,
+        .deliver = d->deliver,
+        .spool = d->spool,
+        .ingest = d->ingest,
+        .started = d->started,
+    };
+    d->http = http_new(&hp);
     if (d->http == NULL) {
         return -1;
     }
@@ -266,8 +304,26 @@ int daemon_run(struct daemon *d)
     return d->exit_code;
 }
 
-void daemon_fini(struct daemon *d)
+struct daemon *daemon_new(struct config *cfg)
 {
+    struct daemon *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        log_error("out of memory");
+        config_free(cfg);
+        return NULL;
+    }
+    if (daemon_init(d, cfg) < 0) {
+        daemon_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void daemon_free(struct daemon *d)
+{
+    if (d == NULL) {
+        return;
+    }
     /* Database first: jobs still running are answered while connections and HTTP requests
      * they answer still exist. */
     if (d->deliver != NULL) {
@@ -292,5 +348,5 @@ void daemon_fini(struct daemon *d)
         event_base_free(d->base);
     }
     config_free(&d->cfg);
-    memset(d, 0, sizeof(*d));
+    free(d);
 }

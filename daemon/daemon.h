@@ -1,59 +1,27 @@
 /*
- * The daemon context: the one struct that owns the event loop, the configuration, the
- * database pool, the batcher and the listeners, passed to every callback. There is no other
- * mutable state. Signals arrive as events: SIGTERM/SIGINT drain and stop, SIGHUP reloads.
+ * The daemon: the one place that wires the modules together. It owns the event loop, the
+ * configuration, the database pool, the batcher, the deliverer, the spool and the listeners,
+ * hands each module its collaborators in its constructor, and keeps its own state private.
+ * Signals arrive as events: SIGTERM/SIGINT drain and stop, SIGHUP reloads.
  */
 #ifndef TOUCHLINED_DAEMON_H
 #define TOUCHLINED_DAEMON_H
 
-#include <event2/event.h>
-#include <stdbool.h>
-#include <time.h>
-
 #include "config.h"
 
-struct db;
-struct batch;
-struct deliver;
-struct spool;
-struct ingest;
-struct http;
-
-struct daemon {
-    struct event_base *base;
-    struct config cfg;
-    struct db *db;
-    struct batch *batch;
-    struct spool *spool; /* NULL when spool.dir is not set */
-    struct deliver *deliver;
-    struct ingest *ingest;
-    struct http *http;
-    struct event *ev_term;
-    struct event *ev_int;
-    struct event *ev_hup;
-    struct event *drain_deadline;
-    struct event *drain_timer;
-    bool draining;
-    int exit_code;
-    time_t started;
-};
+struct daemon;
 
 /*
- * Sets up everything from cfg (takes ownership of its contents): migrations, database pool,
- * listeners. Returns 0, or -1 with the reason logged; call daemon_fini() either way.
+ * Sets up everything from cfg (takes ownership of its contents; cfg is left empty):
+ * migrations, database pool, spool, listeners. Returns the daemon, or NULL with the reason
+ * logged (everything it had set up is freed).
  */
-int daemon_init(struct daemon *d, struct config *cfg) __attribute__((warn_unused_result));
+struct daemon *daemon_new(struct config *cfg) __attribute__((warn_unused_result));
 
 /* Runs the loop until drained after SIGTERM/SIGINT. Returns the exit code. */
 int daemon_run(struct daemon *d);
 
-/* Starts the graceful stop (as SIGTERM does). Callable from callbacks. */
-void daemon_stop(struct daemon *d);
-
-/* Frees everything; safe after a failed init. */
-void daemon_fini(struct daemon *d);
-
-/* Called when the records waiting for the database changed, to apply backpressure. */
-void daemon_backlog_changed(struct daemon *d);
+/* Frees everything. NULL is fine. */
+void daemon_free(struct daemon *d);
 
 #endif

@@ -2,12 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "config.h"
 #include "db.h"
 #include "jsonw.h"
 #include "log.h"
@@ -20,9 +21,21 @@
 
 static const struct timeval replay_tick = {0, REPLAY_TICK_MS * 1000};
 
+/* An ingest path's pause and resume callbacks (Fluent Bit's cb_pause / cb_resume). */
+struct flow {
+    deliver_flow_cb pause;
+    deliver_flow_cb resume;
+    void *arg;
+};
+
 struct deliver {
-    struct daemon *d;
+    struct deliver_params p;
     struct event *tick;
+    /* Backpressure: above high records pending every path is paused, at low resumed. */
+    size_t high, low;
+    bool paused;
+    struct flow *flows;
+    size_t n_flows;
     bool spooling;
     bool stopping;
     bool rewind_wanted; /* replay failed half way: start again once nothing is in flight */
@@ -53,6 +66,28 @@ struct replay {
 
 static void pump(struct deliver *dl);
 
+/* Pauses or resumes every ingest path as the backlog crosses a watermark. Called after every
+ * change of deliver_pending(). */
+static void check_backlog(struct deliver *dl)
+{
+    size_t pending = deliver_pending(dl);
+    bool was = dl->paused;
+    if (!dl->paused && pending >= dl->high) {
+        dl->paused = true;
+        log_info("%zu records wait for the database; reading paused", pending);
+    } else if (dl->paused && pending <= dl->low) {
+        dl->paused = false;
+        log_info("backlog down to %zu records; reading resumed", pending);
+    }
+    if (was == dl->paused) {
+        return;
+    }
+    for (size_t i = 0; i < dl->n_flows; i++) {
+        const struct flow *f = &dl->flows[i];
+        (dl->paused ? f->pause : f->resume)(f->arg);
+    }
+}
+
 static void answer(struct sub *s, enum batch_outcome outcome, bool spooled, const char *message)
 {
     struct deliver_result res = {.outcome = outcome, .spooled = spooled, .message = message};
@@ -75,17 +110,17 @@ static void on_spooled(int status, void *arg)
                "the database is unavailable and the spool cannot be written; the record was "
                "not stored, resend it later");
     }
-    daemon_backlog_changed(dl->d);
+    check_backlog(dl);
 }
 
 /* Appends rec to the spool and answers s once that is durable. Takes s. */
 static void to_spool(struct deliver *dl, struct record *rec, struct sub *s)
 {
-    struct spool *sp = dl->d->spool;
+    struct spool *sp = dl->p.spool;
     if (!evtimer_pending(dl->tick, NULL)) {
         log_warn("spool: the database does not take records; spooling them to %s until it "
                  "does",
-                 dl->d->cfg.spool_dir);
+                 dl->p.cfg->spool_dir);
         evtimer_add(dl->tick, &replay_tick);
     }
     dl->spooling = true;
@@ -116,7 +151,7 @@ static void on_stored(const struct batch_result *res, void *arg)
     struct sub *s = arg;
     struct deliver *dl = s->dl;
     dl->direct_inflight--;
-    if (res->outcome == BATCH_UNAVAILABLE && dl->d->spool != NULL && res->rec != NULL) {
+    if (res->outcome == BATCH_UNAVAILABLE && dl->p.spool != NULL && res->rec != NULL) {
         /* Not acknowledged by the database, and perhaps not stored: the spool takes it, and
          * replay finds it stored already if its batch did commit. */
         to_spool(dl, res->rec, s);
@@ -128,6 +163,7 @@ static void on_stored(const struct batch_result *res, void *arg)
     memcpy(out.customer_id, res->customer_id, sizeof(out.customer_id));
     s->cb(&out, s->arg);
     free(s);
+    check_backlog(dl);
 }
 
 int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *arg)
@@ -141,24 +177,25 @@ int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *
     s->cb = cb;
     s->arg = arg;
     memcpy(s->id, rec->id, sizeof(s->id));
-    struct daemon *d = dl->d;
-    if (d->spool != NULL && (dl->spooling || !db_available(d->db))) {
+    if (dl->p.spool != NULL && (dl->spooling || !db_available(dl->p.db))) {
         if (!dl->spooling) {
             /* Records still queued for the database are older than this one: they go to the
              * spool first. */
             dl->spooling = true;
-            batch_fail_queued(d->batch, "the database is unavailable");
+            batch_fail_queued(dl->p.batch, "the database is unavailable");
         }
         to_spool(dl, rec, s);
         record_free(rec);
+        check_backlog(dl);
         return 0;
     }
     dl->direct_inflight++;
-    if (batch_submit(d->batch, rec, on_stored, s) < 0) {
+    if (batch_submit(dl->p.batch, rec, on_stored, s) < 0) {
         dl->direct_inflight--;
         free(s);
         return -1;
     }
+    check_backlog(dl);
     return 0;
 }
 
@@ -167,7 +204,7 @@ static void dead_letter(struct deliver *dl, const char *line, size_t len, const 
 {
     dl->stats.replay_rejected++;
     char path[4096];
-    snprintf(path, sizeof(path), "%s/rejected.ndjson", dl->d->cfg.spool_dir);
+    snprintf(path, sizeof(path), "%s/rejected.ndjson", dl->p.cfg->spool_dir);
     log_error("spool: a spooled record was refused on replay (%s); kept in %s", why, path);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -196,7 +233,7 @@ static void dead_letter(struct deliver *dl, const char *line, size_t len, const 
 /* Back to writing straight to the database once the spool is replayed in full. */
 static void check_replayed(struct deliver *dl)
 {
-    struct spool *sp = dl->d->spool;
+    struct spool *sp = dl->p.spool;
     if (dl->spooling && dl->replay_inflight == 0 && dl->appends_inflight == 0 && spool_empty(sp)) {
         dl->spooling = false;
         evtimer_del(dl->tick);
@@ -210,7 +247,7 @@ static void on_replayed(const struct batch_result *res, void *arg)
 {
     struct replay *r = arg;
     struct deliver *dl = r->dl;
-    struct spool *sp = dl->d->spool;
+    struct spool *sp = dl->p.spool;
     dl->replay_inflight--;
     switch (res->outcome) {
     case BATCH_STORED:
@@ -235,7 +272,7 @@ static void on_replayed(const struct batch_result *res, void *arg)
     if (!dl->in_pump) {
         pump(dl);
     }
-    daemon_backlog_changed(dl->d);
+    check_backlog(dl);
 }
 
 /* Hands spooled records to the batcher while the database takes them. */
@@ -250,8 +287,7 @@ static void pump(struct deliver *dl)
 
 static void pump_records(struct deliver *dl)
 {
-    struct daemon *d = dl->d;
-    struct spool *sp = d->spool;
+    struct spool *sp = dl->p.spool;
     if (!dl->spooling || dl->stopping) {
         return;
     }
@@ -280,7 +316,7 @@ static void pump_records(struct deliver *dl)
     if (evutil_timercmp(&now, &dl->resume_at, <)) {
         return;
     }
-    while (dl->replay_inflight < REPLAY_WINDOW && !dl->rewind_wanted && db_available(d->db)) {
+    while (dl->replay_inflight < REPLAY_WINDOW && !dl->rewind_wanted && db_available(dl->p.db)) {
         char *data = NULL;
         size_t len = 0;
         uint64_t token = 0;
@@ -290,7 +326,7 @@ static void pump_records(struct deliver *dl)
         }
         struct record *rec = NULL;
         char msg[RECORD_MSG_MAX];
-        if (record_parse(data, len, &d->cfg.record_opts, &rec, msg, sizeof(msg)) != RECORD_OK) {
+        if (record_parse(data, len, &dl->p.cfg->record_opts, &rec, msg, sizeof(msg)) != RECORD_OK) {
             /* Valid when spooled; the configuration (never_merge, trunk prefix) changed. */
             dead_letter(dl, data, len, msg);
             free(data);
@@ -307,7 +343,7 @@ static void pump_records(struct deliver *dl)
         r->dl = dl;
         r->token = token;
         dl->replay_inflight++;
-        if (batch_submit(d->batch, rec, on_replayed, r) < 0) {
+        if (batch_submit(dl->p.batch, rec, on_replayed, r) < 0) {
             dl->replay_inflight--;
             free(r);
             dl->rewind_wanted = true;
@@ -325,7 +361,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     pump(dl);
     /* Say how much waits, every 10 s while it lasts. */
     if (dl->spooling && ++dl->ticks % (10000 / REPLAY_TICK_MS) == 0) {
-        struct spool *sp = dl->d->spool;
+        struct spool *sp = dl->p.spool;
         log_info("spool: %zu records (%llu bytes) waiting for the database; %lu replayed so far",
                  spool_records(sp), (unsigned long long)spool_bytes(sp), dl->stats.replayed);
     }
@@ -334,19 +370,21 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct deliver *deliver_new(struct daemon *d)
+struct deliver *deliver_new(const struct deliver_params *p)
 {
     struct deliver *dl = calloc(1, sizeof(*dl));
     if (dl == NULL) {
         return NULL;
     }
-    dl->d = d;
-    dl->tick = evtimer_new(d->base, on_tick, dl);
+    dl->p = *p;
+    dl->high = SIZE_MAX;
+    dl->low = SIZE_MAX;
+    dl->tick = evtimer_new(p->base, on_tick, dl);
     if (dl->tick == NULL) {
         free(dl);
         return NULL;
     }
-    if (d->spool != NULL && !spool_empty(d->spool)) {
+    if (p->spool != NULL && !spool_empty(p->spool)) {
         /* What a previous run left goes first. */
         dl->spooling = true;
         evtimer_add(dl->tick, &replay_tick);
@@ -360,7 +398,34 @@ void deliver_free(struct deliver *dl)
         return;
     }
     event_free(dl->tick);
+    free(dl->flows);
     free(dl);
+}
+
+int deliver_add_flow(struct deliver *dl, deliver_flow_cb pause, deliver_flow_cb resume, void *arg)
+{
+    struct flow *grown = realloc(dl->flows, (dl->n_flows + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        return -1;
+    }
+    dl->flows = grown;
+    dl->flows[dl->n_flows++] = (struct flow){pause, resume, arg};
+    if (dl->paused) {
+        pause(arg);
+    }
+    return 0;
+}
+
+void deliver_set_watermarks(struct deliver *dl, size_t high, size_t low)
+{
+    dl->high = high;
+    dl->low = low < high ? low : high;
+    check_backlog(dl);
+}
+
+bool deliver_paused(const struct deliver *dl)
+{
+    return dl->paused;
 }
 
 size_t deliver_pending(const struct deliver *dl)

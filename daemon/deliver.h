@@ -14,13 +14,17 @@
 #ifndef TOUCHLINED_DELIVER_H
 #define TOUCHLINED_DELIVER_H
 
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "batch.h"
 #include "record.h"
 
-struct daemon;
+struct db;
+struct batch;
+struct spool;
+struct config;
 struct deliver;
 
 struct deliver_result {
@@ -41,12 +45,41 @@ struct deliver_stats {
     unsigned long spool_refused;   /* records answered unavailable: spool full or failing */
 };
 
-/* Uses d->batch, d->db, d->spool (NULL: no spool) and d->cfg. NULL when out of memory. */
-struct deliver *deliver_new(struct daemon *d);
+/* The collaborators, all borrowed for the life of the deliverer. */
+struct deliver_params {
+    struct event_base *base;
+    struct batch *batch;
+    struct db *db;            /* whether the database takes records now */
+    struct spool *spool;      /* NULL: no spool */
+    const struct config *cfg; /* spool.dir, and record_opts to read spooled records back */
+};
+
+/* NULL when out of memory. */
+struct deliver *deliver_new(const struct deliver_params *p);
 void deliver_free(struct deliver *dl);
 
+/*
+ * Backpressure flows down from here. An ingest path (TCP, HTTP) registers a pause and a resume
+ * callback; when the records accepted and not yet answered (deliver_pending) reach the high
+ * watermark every path is paused, and when they fall to the low watermark every path is
+ * resumed: the shape of Fluent Bit's cb_pause / cb_resume. A path registered while paused is
+ * paused at once. The callbacks run from the loop, inside deliver_submit or an answer, and
+ * must only stop or start reading (not submit). Returns 0, or -1 when out of memory.
+ */
+typedef void (*deliver_flow_cb)(void *arg);
+int deliver_add_flow(struct deliver *dl, deliver_flow_cb pause, deliver_flow_cb resume, void *arg)
+    __attribute__((warn_unused_result));
+
+/* Sets the watermarks (at start and on reload: [ingest] max_pending_records and half of it)
+ * and pauses or resumes at once if the backlog is already past them. Until called, nothing
+ * is paused. */
+void deliver_set_watermarks(struct deliver *dl, size_t high, size_t low);
+
+/* True while the ingest paths are paused. */
+bool deliver_paused(const struct deliver *dl);
+
 /* Takes rec; cb(arg) is called exactly once, possibly before this returns. Returns 0, or
- * -1 when out of memory (cb is not called, rec is freed). */
+ * -1 when out of memory (cb is not called, rec is freed). Any ingest path may call it. */
 int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *arg)
     __attribute__((warn_unused_result));
 

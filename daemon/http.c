@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 
 #include "batch.h"
-#include "daemon.h"
+#include "config.h"
 #include "db.h"
 #include "deliver.h"
 #include "errmsg.h"
@@ -50,7 +50,8 @@ struct pending_conn {
 };
 
 struct http {
-    struct daemon *d;
+    struct http_params p;
+    bool draining;
     struct evhttp *evh;
     int port;
     int inflight;
@@ -300,7 +301,7 @@ static const struct db_job_ops query_ops = {query_send, query_result, query_done
 static void query_run(struct http *h, struct query *q)
 {
     q->h = h;
-    if (db_submit(h->d->db, &query_ops, q) < 0) {
+    if (db_submit(h->p.db, &query_ops, q) < 0) {
         send_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
         query_free(q);
         return;
@@ -339,7 +340,7 @@ static bool is_uuid(const char *s, char out[RECORD_UUID_LEN + 1])
 static void handle_find(struct http *h, struct evhttp_request *req, const struct http_param *p,
                         int np)
 {
-    const struct config *cfg = &h->d->cfg;
+    const struct config *cfg = h->p.cfg;
     const char *kind_name = NULL, *value = NULL;
     enum ident_kind kind = IDENT_PHONE;
     for (int i = 0; i < np; i++) {
@@ -552,7 +553,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
 /* /healthz (readiness false) or /readyz. */
 static void handle_health(struct http *h, struct evhttp_request *req, bool readiness)
 {
-    struct daemon *d = h->d;
+    const struct http_params *d = &h->p;
     if (!readiness) {
         static const char ok[] = "{\"status\":\"ok\"}";
         send_json(req, 200, ok, sizeof(ok) - 1);
@@ -563,7 +564,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     /* Not ready well before the spool is full, so that a balancer sends elsewhere while
      * this instance can still take what is in flight. */
     bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
-    bool ready = db_up && !d->draining && !spool_high;
+    bool ready = db_up && !h->draining && !spool_high;
     struct jsonw w;
     jsonw_init(&w);
     jsonw_object_begin(&w);
@@ -594,7 +595,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     reason[0] = '\0';
     if (!db_up) {
         snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
-    } else if (d->draining) {
+    } else if (h->draining) {
         snprintf(reason, sizeof(reason), "shutting down");
     } else if (spool_high) {
         snprintf(reason, sizeof(reason), "the spool is over 90%% full");
@@ -620,7 +621,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
  */
 static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen)
 {
-    const struct config *cfg = &h->d->cfg;
+    const struct config *cfg = h->p.cfg;
     snprintf(principal, plen, "anonymous");
     if (cfg->n_tokens == 0) {
         return true;
@@ -680,7 +681,7 @@ static void on_header_deadline(evutil_socket_t fd, short what, void *arg)
     if (s >= 0) {
         /* libevent then sees the end of the connection and closes it as usual. */
         log_info("http: a client sent no complete request in %d s; closing its connection",
-                 p->h->d->cfg.http_timeout_s);
+                 p->h->p.cfg->http_timeout_s);
         shutdown(s, SHUT_RDWR);
     }
     pending_free(p);
@@ -698,7 +699,7 @@ static struct bufferevent *new_bufferevent(struct event_base *base, void *arg)
     p->h = h;
     p->bev = bev;
     p->timer = evtimer_new(base, on_header_deadline, p);
-    struct timeval tv = {h->d->cfg.http_timeout_s, 0};
+    struct timeval tv = {h->p.cfg->http_timeout_s, 0};
     if (p->timer == NULL || evtimer_add(p->timer, &tv) < 0) {
         if (p->timer != NULL) {
             event_free(p->timer);
@@ -763,7 +764,7 @@ static void note_connection(struct http *h, struct evhttp_request *req)
 /* GET /metrics: every module's counts, in the Prometheus text format. */
 static void handle_metrics(struct http *h, struct evhttp_request *req)
 {
-    struct daemon *d = h->d;
+    const struct http_params *d = &h->p;
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -967,14 +968,15 @@ out:
     params_free(params, np);
 }
 
-struct http *http_new(struct daemon *d)
+struct http *http_new(const struct http_params *p)
 {
     struct http *h = calloc(1, sizeof(*h));
     if (h == NULL) {
         log_error("http: out of memory");
         return NULL;
     }
-    h->d = d;
+    h->p = *p;
+    const struct http_params *d = &h->p;
     h->evh = evhttp_new(d->base);
     if (h->evh == NULL) {
         log_error("http: cannot create the server");
@@ -982,14 +984,14 @@ struct http *http_new(struct daemon *d)
     }
     char host[256];
     int port;
-    if (config_split_listen(d->cfg.listen_http, host, sizeof(host), &port) < 0) {
-        log_error("http: bad listen address %s", d->cfg.listen_http);
+    if (config_split_listen(d->cfg->listen_http, host, sizeof(host), &port) < 0) {
+        log_error("http: bad listen address %s", d->cfg->listen_http);
         goto fail;
     }
     struct evhttp_bound_socket *bs =
         evhttp_bind_socket_with_handle(h->evh, host, (ev_uint16_t)port);
     if (bs == NULL) {
-        log_error("http: cannot listen on %s: %s", d->cfg.listen_http, strerror(errno));
+        log_error("http: cannot listen on %s: %s", d->cfg->listen_http, strerror(errno));
         goto fail;
     }
     /* Answers over 16 KiB go out in two writes; with Nagle on, the second waits for the
@@ -1006,8 +1008,8 @@ struct http *http_new(struct daemon *d)
         h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
-    evhttp_set_timeout(h->evh, d->cfg.http_timeout_s);
-    evhttp_set_max_body_size(h->evh, (ev_ssize_t)d->cfg.http_max_body_bytes);
+    evhttp_set_timeout(h->evh, d->cfg->http_timeout_s);
+    evhttp_set_max_body_size(h->evh, (ev_ssize_t)d->cfg->http_max_body_bytes);
     evhttp_set_max_headers_size(h->evh, 64 * 1024);
     evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                            EVHTTP_REQ_HEAD);
@@ -1017,6 +1019,11 @@ struct http *http_new(struct daemon *d)
 fail:
     http_free(h);
     return NULL;
+}
+
+void http_set_draining(struct http *h)
+{
+    h->draining = true;
 }
 
 void http_free(struct http *h)

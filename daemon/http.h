@@ -6,11 +6,35 @@
 #ifndef TOUCHLINED_HTTP_H
 #define TOUCHLINED_HTTP_H
 
-struct daemon;
+#include <event2/event.h>
+#include <time.h>
+
+struct batch;
+struct config;
+struct db;
+struct deliver;
+struct ingest;
+struct spool;
 struct http;
 
-/* Listens on cfg listen_http. Borrows d. NULL with the reason logged. */
-struct http *http_new(struct daemon *d);
+/* The collaborators, all borrowed for the life of the server: queries go to db; the rest is
+ * read for /readyz and /metrics. */
+struct http_params {
+    struct event_base *base;
+    const struct config *cfg; /* read at each use */
+    struct db *db;
+    struct batch *batch;
+    struct deliver *deliver;
+    struct spool *spool; /* NULL: no spool */
+    struct ingest *ingest;
+    time_t started;
+};
+
+/* Listens on cfg->listen_http. NULL with the reason logged. */
+struct http *http_new(const struct http_params *p);
+
+/* The daemon is stopping: /readyz answers 503 "shutting down" from now on. */
+void http_set_draining(struct http *h);
 
 /* Stops accepting and frees; requests in flight are dropped. NULL is fine. */
 void http_free(struct http *h);

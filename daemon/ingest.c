@@ -16,8 +16,8 @@
 #include <sys/socket.h>
 
 #include "batch.h"
+#include "config.h"
 #include "deliver.h"
-#include "daemon.h"
 #include "jsonw.h"
 #include "log.h"
 
@@ -67,7 +67,9 @@ struct ticket {
 };
 
 struct ingest {
-    struct daemon *d;
+    struct event_base *base;
+    const struct config *cfg;
+    struct deliver *deliver;
     struct evconnlistener *listener;
     struct conn_list conns;
     size_t nconns;
@@ -312,14 +314,13 @@ static void on_stored(const struct deliver_result *res, void *arg)
         }
     }
     free(t);
-    daemon_backlog_changed(ing->d);
     conn_unref(c);
 }
 
 static void handle_auth(struct conn *c, unsigned long seq, unsigned long line,
                         const struct jsondoc *doc)
 {
-    const struct config *cfg = &c->ing->d->cfg;
+    const struct config *cfg = c->ing->cfg;
     const struct jsondoc_value *root = jsondoc_root(doc);
     const struct jsondoc_value *tok = jsondoc_get(doc, root, "auth");
     if (root->count != 1 || tok->type != JSONDOC_STRING) {
@@ -363,7 +364,7 @@ static void handle_auth(struct conn *c, unsigned long seq, unsigned long line,
 static void handle_line(struct conn *c, const char *line, size_t len)
 {
     struct ingest *ing = c->ing;
-    struct daemon *d = ing->d;
+    const struct config *cfg = ing->cfg;
     unsigned long lineno = c->lines;
     long seq = conn_reserve(c);
     if (seq < 0) {
@@ -379,7 +380,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     }
     struct jsondoc *doc = jsondoc_parse(line, len, msg, sizeof(msg));
     if (doc == NULL) {
-        if (d->cfg.n_tokens > 0 && !c->authed) {
+        if (cfg->n_tokens > 0 && !c->authed) {
             answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
                          "authentication required: send {\"auth\":\"<token>\"} first");
             c->closing = true;
@@ -393,7 +394,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         jsondoc_free(doc);
         return;
     }
-    if (d->cfg.n_tokens > 0 && !c->authed) {
+    if (cfg->n_tokens > 0 && !c->authed) {
         jsondoc_free(doc);
         answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
                      "authentication required: send {\"auth\":\"<token>\"} first");
@@ -401,12 +402,12 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         return;
     }
     struct record *rec = NULL;
-    int rc = record_from_doc(doc, &d->cfg.record_opts, &rec, msg, sizeof(msg));
+    int rc = record_from_doc(doc, &cfg->record_opts, &rec, msg, sizeof(msg));
     if (rc != RECORD_OK) {
         answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_RECORD, msg);
         return;
     }
-    if (d->cfg.n_tokens > 0) {
+    if (cfg->n_tokens > 0) {
         struct config_token t = {.name = c->principal, .sources = c->sources};
         if (c->sources == NULL || !config_token_allows(&t, rec->source)) {
             snprintf(msg, sizeof(msg), "source: principal %s may not write records of source %s",
@@ -428,13 +429,11 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     t->source_slot = metrics_source_slot(&ing->stats.sources, rec->source);
     t->channel = record_channel_index(rec->channel);
     conn_ref(c);
-    if (deliver_submit(d->deliver, rec, on_stored, t) < 0) {
+    if (deliver_submit(ing->deliver, rec, on_stored, t) < 0) {
         free(t);
         conn_unref(c);
         answer_error(c, (unsigned long)seq, lineno, INGEST_UNAVAILABLE, "out of memory");
-        return;
     }
-    daemon_backlog_changed(d);
 }
 
 /* True when the connection may take another line from its input buffer. */
@@ -442,7 +441,7 @@ static bool conn_can_process(const struct conn *c)
 {
     const struct ingest *ing = c->ing;
     return !c->dead && !c->closing && !ing->draining && !ing->global_paused &&
-           c->next - c->head < (unsigned long)ing->d->cfg.ingest_max_inflight_per_connection &&
+           c->next - c->head < (unsigned long)ing->cfg->ingest_max_inflight_per_connection &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) < OUT_HIGH_WATER;
 }
 
@@ -474,7 +473,7 @@ static void conn_update_reading(struct conn *c)
 static void conn_process(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    size_t max_line = (size_t)c->ing->d->cfg.ingest_max_line_bytes;
+    size_t max_line = (size_t)c->ing->cfg->ingest_max_line_bytes;
     while (conn_can_process(c)) {
         if (c->skipping) {
             struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
@@ -596,8 +595,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     (void)socklen;
     struct ingest *ing = arg;
-    struct daemon *d = ing->d;
-    if (ing->draining || ing->nconns >= (size_t)d->cfg.ingest_max_connections) {
+    const struct config *cfg = ing->cfg;
+    if (ing->draining || ing->nconns >= (size_t)cfg->ingest_max_connections) {
         log_warn("tcp: connection refused: %s",
                  ing->draining ? "draining" : "max_connections reached");
         evutil_closesocket(fd);
@@ -609,7 +608,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->ing = ing;
-    c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = bufferevent_socket_new(ing->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
         evutil_closesocket(fd);
         free(c);
@@ -634,10 +633,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     ing->stats.connections_total++;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* The input buffer never holds more than one line beyond the limit. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)d->cfg.ingest_max_line_bytes + 2);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)cfg->ingest_max_line_bytes + 2);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_HIGH_WATER / 2, 0);
-    if (d->cfg.ingest_idle_timeout_s > 0) {
-        struct timeval tv = {d->cfg.ingest_idle_timeout_s, 0};
+    if (cfg->ingest_idle_timeout_s > 0) {
+        struct timeval tv = {cfg->ingest_idle_timeout_s, 0};
         bufferevent_set_timeouts(c->bev, &tv, NULL);
     }
     c->reading = false;
@@ -654,19 +653,43 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     log_error("tcp accept failed: %s", evutil_socket_error_to_string(err));
 }
 
-struct ingest *ingest_new(struct daemon *d)
+/* Backpressure from deliver: every connection stops reading, or reads again. */
+static void set_paused(struct ingest *ing, bool paused)
+{
+    ing->global_paused = paused;
+    struct conn *c, *tmp;
+    for (c = LIST_FIRST(&ing->conns); c != NULL; c = tmp) {
+        tmp = LIST_NEXT(c, link);
+        conn_update_reading(c);
+    }
+}
+
+static void on_pause(void *arg)
+{
+    set_paused(arg, true);
+}
+
+static void on_resume(void *arg)
+{
+    set_paused(arg, false);
+}
+
+struct ingest *ingest_new(const struct ingest_params *p)
 {
     struct ingest *ing = calloc(1, sizeof(*ing));
     if (ing == NULL) {
         log_error("tcp: out of memory");
         return NULL;
     }
-    ing->d = d;
+    ing->base = p->base;
+    ing->cfg = p->cfg;
+    ing->deliver = p->deliver;
     LIST_INIT(&ing->conns);
+    const struct config *cfg = p->cfg;
     char host[256];
     int port;
-    if (config_split_listen(d->cfg.listen_tcp, host, sizeof(host), &port) < 0) {
-        log_error("tcp: bad listen address %s", d->cfg.listen_tcp);
+    if (config_split_listen(cfg->listen_tcp, host, sizeof(host), &port) < 0) {
+        log_error("tcp: bad listen address %s", cfg->listen_tcp);
         goto fail;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -677,16 +700,15 @@ struct ingest *ingest_new(struct daemon *d)
     snprintf(portstr, sizeof(portstr), "%d", port);
     int gai = getaddrinfo(host, portstr, &hints, &ai);
     if (gai != 0) {
-        log_error("tcp: cannot resolve listen address %s: %s", d->cfg.listen_tcp,
-                  gai_strerror(gai));
+        log_error("tcp: cannot resolve listen address %s: %s", cfg->listen_tcp, gai_strerror(gai));
         goto fail;
     }
-    ing->listener =
-        evconnlistener_new_bind(d->base, on_accept, ing, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-                                1024, ai->ai_addr, (int)ai->ai_addrlen);
+    ing->listener = evconnlistener_new_bind(ing->base, on_accept, ing,
+                                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+                                            ai->ai_addr, (int)ai->ai_addrlen);
     freeaddrinfo(ai);
     if (ing->listener == NULL) {
-        log_error("tcp: cannot listen on %s: %s", d->cfg.listen_tcp, strerror(errno));
+        log_error("tcp: cannot listen on %s: %s", cfg->listen_tcp, strerror(errno));
         goto fail;
     }
     evconnlistener_set_error_cb(ing->listener, on_accept_error);
@@ -695,6 +717,11 @@ struct ingest *ingest_new(struct daemon *d)
     if (getsockname(evconnlistener_get_fd(ing->listener), (struct sockaddr *)&bound, &blen) == 0) {
         ing->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                                                 : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    }
+    if (deliver_add_flow(ing->deliver, on_pause, on_resume, ing) < 0) {
+        log_error("tcp: out of memory");
+        evconnlistener_free(ing->listener);
+        goto fail;
     }
     return ing;
 fail:
@@ -745,19 +772,6 @@ int ingest_drained(const struct ingest *ing)
 
 void ingest_update_reading(struct ingest *ing)
 {
-    const struct config *cfg = &ing->d->cfg;
-    size_t pending = deliver_pending(ing->d->deliver);
-    bool paused = ing->global_paused;
-    if (!paused && pending >= (size_t)cfg->ingest_max_pending_records) {
-        ing->global_paused = true;
-        log_info("tcp: %zu records wait for the database; reading paused", pending);
-    } else if (paused && pending <= (size_t)cfg->ingest_max_pending_records / 2) {
-        ing->global_paused = false;
-        log_info("tcp: backlog down to %zu records; reading resumed", pending);
-    }
-    if (paused == ing->global_paused) {
-        return;
-    }
     struct conn *c, *tmp;
     for (c = LIST_FIRST(&ing->conns); c != NULL; c = tmp) {
         tmp = LIST_NEXT(c, link);

@@ -5,20 +5,32 @@
  * answer, and an "ok" only once the batcher reports the record committed.
  *
  * Reading stops (per connection) while too many of its lines are unanswered or its output
- * is not being read, and (for every connection) while too many records wait for the
- * database; it resumes below half of each bound.
+ * is not being read, resuming below half of each bound; and (for every connection) while
+ * deliver says so: ingest registers its pause and resume callbacks there
+ * (deliver_add_flow).
  */
 #ifndef TOUCHLINED_INGEST_H
 #define TOUCHLINED_INGEST_H
 
-#include "metrics.h"
+#include <event2/event.h>
 #include <stddef.h>
 
-struct daemon;
+#include "metrics.h"
+
+struct config;
+struct deliver;
 struct ingest;
 
-/* Listens on cfg listen_tcp. Borrows d. NULL with the reason logged. */
-struct ingest *ingest_new(struct daemon *d);
+/* The collaborators, all borrowed for the life of the listener. */
+struct ingest_params {
+    struct event_base *base;
+    const struct config *cfg; /* read at each use, so reloads apply */
+    struct deliver *deliver;  /* takes every record; pauses and resumes reading */
+};
+
+/* Listens on cfg->listen_tcp and registers with deliver for backpressure. NULL with the
+ * reason logged. */
+struct ingest *ingest_new(const struct ingest_params *p);
 
 /* Closes every connection at once and frees. NULL is fine. */
 void ingest_free(struct ingest *ing);
@@ -29,7 +41,7 @@ void ingest_drain(struct ingest *ing);
 /* True once draining and no connection is left. */
 int ingest_drained(const struct ingest *ing);
 
-/* Re-evaluates every connection's reading after a limit or the global backlog changed. */
+/* Re-evaluates every connection's reading after a limit changed (reload). */
 void ingest_update_reading(struct ingest *ing);
 
 size_t ingest_connections(const struct ingest *ing);

@@ -128,12 +128,12 @@ int main(int argc, char **argv)
     }
     /* A client that vanishes must not kill the daemon; write errors are handled per socket. */
     signal(SIGPIPE, SIG_IGN);
-    struct daemon d;
     int rc = 1;
-    if (daemon_init(&d, &cfg) == 0) {
-        rc = daemon_run(&d);
+    struct daemon *d = daemon_new(&cfg);
+    if (d != NULL) {
+        rc = daemon_run(d);
     }
-    daemon_fini(&d);
+    daemon_free(d);
     config_free(&cfg);
     return rc;
 }

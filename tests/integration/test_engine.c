@@ -148,6 +148,76 @@ static void bad_record_in_a_batch_of_1000_costs_log_n_transactions(void **state)
     PQfinish(pg);
 }
 
+/* The pending_records of /readyz. */
+static long pending_records(const struct harness_daemon *d)
+{
+    char *body = NULL;
+    harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
+    assert_non_null(body);
+    const char *p = strstr(body, "\"pending_records\":");
+    assert_non_null(p);
+    long n = strtol(p + strlen("\"pending_records\":"), NULL, 10);
+    free(body);
+    return n;
+}
+
+/*
+ * Backpressure for every connection: while the database does not commit, reading stops once
+ * [ingest] max_pending_records records wait for it, on every connection, and starts again
+ * (every record answered) once the backlog falls to half of that.
+ */
+static void backlog_at_max_pending_records_pauses_every_connection(void **state)
+{
+    (void)state;
+    enum { HIGH = 40, PER_CONN = 100 };
+    const char *env[] = {"TOUCHLINE_INGEST_MAX_PENDING_RECORDS=40",
+                         "TOUCHLINE_INGEST_BATCH_MAX_RECORDS=10", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "backlog", env);
+    /* Holds every batch at its insert until this transaction ends. */
+    PGconn *lock = harness_pg(d.dbname);
+    exec_ok(lock, "BEGIN");
+    exec_ok(lock, "LOCK TABLE touchline.interactions IN ACCESS EXCLUSIVE MODE");
+    int fds[2];
+    for (int k = 0; k < 2; k++) {
+        fds[k] = harness_connect(d.tcp_port);
+        char buf[PER_CONN * 220];
+        size_t n = 0;
+        for (int i = 0; i < PER_CONN; i++) {
+            n +=
+                (size_t)snprintf(buf + n, sizeof(buf) - n,
+                                 "{\"source\":\"bp\",\"external_id\":\"%d-%d\",\"channel\":\"sms\","
+                                 "\"occurred_at\":\"2026-11-20T10:00:00Z\",\"customer\":"
+                                 "{\"phone\":\"+98912%07d\"}}\n",
+                                 k, i, k * PER_CONN + i);
+        }
+        assert_int_equal(harness_send(fds[k], buf, n), 0);
+    }
+    long long deadline = harness_now_ms() + 20000;
+    while (!harness_log_contains(&d, "reading paused") && harness_now_ms() < deadline) {
+        usleep(10000);
+    }
+    assert_true(harness_log_contains(&d, "reading paused"));
+    /* Both connections stopped taking lines at the bound, though 200 were sent. */
+    usleep(200000);
+    assert_int_equal(pending_records(&d), HIGH);
+    exec_ok(lock, "COMMIT");
+    PQfinish(lock);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < PER_CONN; i++) {
+            char *a = harness_read_line(fds[k], 30000);
+            assert_non_null(a);
+            if (strstr(a, "\"ok\":true") == NULL) {
+                fail_msg("connection %d line %d: %s", k, i + 1, a);
+            }
+            free(a);
+        }
+        close(fds[k]);
+    }
+    assert_true(harness_log_contains(&d, "reading resumed"));
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 static long rss_kb(pid_t pid)
 {
     char path[64];
@@ -356,6 +426,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(bad_record_in_the_middle_of_a_batch_is_rejected_alone),
         cmocka_unit_test(bad_record_in_a_batch_of_1000_costs_log_n_transactions),
         cmocka_unit_test(client_that_never_reads_is_paused_then_resumed),
+        cmocka_unit_test(backlog_at_max_pending_records_pauses_every_connection),
         cmocka_unit_test(drain_under_load_delivers_every_answer),
     };
     signal(SIGPIPE, SIG_IGN);
