@@ -8,17 +8,11 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "jsonw.h"
 #include "log.h"
-#include "pgarray.h"
-#include "resolve.h"
-#include "store.h"
+#include "txn.h"
 
 /* Whole-batch retries (deadlocks, lock timeouts) before a record is answered unavailable. */
 #define MAX_ATTEMPTS 20
-
-/* Statements of the first step: lock, lookup, duplicates. */
-#define STEP1_STATEMENTS 3
 
 struct item {
     TAILQ_ENTRY(item) link;
@@ -33,34 +27,14 @@ struct item {
 };
 TAILQ_HEAD(item_queue, item);
 
-/* What the first step learned, copied out of the results. */
-struct known_store {
-    struct resolve_known *rows;
-    size_t n;
-    char *arena;
-};
-
+/* A batch in flight: its items, and the transaction that writes them. */
 struct job {
     struct batch *b;
     struct lane *lane;
     size_t n;
     struct timespec sent;
     struct item **items;
-    /* Step one. */
-    struct known_store known;
-    bool *skip;   /* duplicate of a stored record or of an earlier one in the batch */
-    long *dup_of; /* index of the earlier record in this batch, or -1 */
-    char (*dup_id)[RECORD_UUID_LEN + 1];
-    char (*dup_customer)[RECORD_UUID_LEN + 1];
-    /* Step two. */
-    struct resolve_plan plan;
-    bool planned;
-    int interactions_index; /* statement index of the insert, -1 if none */
-    bool *inserted;
-    /* The first error. */
-    int failed_index;
-    char sqlstate[6];
-    char errmsg[300];
+    struct txn *txn;
 };
 
 /*
@@ -124,402 +98,9 @@ static void job_free(struct job *job)
     if (job == NULL) {
         return;
     }
-    resolve_plan_free(&job->plan);
-    free(job->known.rows);
-    free(job->known.arena);
-    free(job->skip);
-    free(job->dup_of);
-    free(job->dup_id);
-    free(job->dup_customer);
-    free(job->inserted);
+    txn_free(job->txn);
     free(job->items);
     free(job);
-}
-
-static int send_prepared(PGconn *conn, const char *name, int n, const char *const *params)
-{
-    return PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) == 1 ? 0 : -1;
-}
-
-/* Sends a statement whose parameters are the literals of n arrays, then frees them. */
-static int send_arrays(PGconn *conn, const char *name, struct pgarray *cols, int n)
-{
-    const char *params[STORE_INTERACTION_COLUMNS];
-    int rc = 0;
-    for (int c = 0; c < n; c++) {
-        params[c] = pgarray_text(&cols[c]);
-        rc |= params[c] == NULL ? -1 : 0;
-    }
-    if (rc == 0) {
-        rc = send_prepared(conn, name, n, params);
-    }
-    for (int c = 0; c < n; c++) {
-        pgarray_free(&cols[c]);
-    }
-    return rc;
-}
-
-/* Step one: lock the batch's identifiers, read what is known about them and its records. */
-static int send_step1(PGconn *conn, void *arg)
-{
-    struct job *job = arg;
-    struct pgarray keys[2], dups[4];
-    for (int c = 0; c < 4; c++) {
-        pgarray_init(&dups[c]);
-    }
-    for (int c = 0; c < 2; c++) {
-        pgarray_init(&keys[c]);
-    }
-    for (size_t i = 0; i < job->n; i++) {
-        const struct record *r = job->items[i]->rec;
-        for (size_t k = 0; k < r->n_idents; k++) {
-            pgarray_add(&keys[0], normalize_kind_name(r->idents[k].kind));
-            pgarray_add(&keys[1], r->idents[k].value);
-        }
-        pgarray_add(&dups[0], r->id);
-        pgarray_add(&dups[1], r->id_given || r->external_id == NULL ? "t" : "f");
-        pgarray_add(&dups[2], r->source);
-        pgarray_add(&dups[3], r->external_id);
-    }
-    const char *k[2] = {pgarray_text(&keys[0]), pgarray_text(&keys[1])};
-    int rc = k[0] != NULL && k[1] != NULL && send_prepared(conn, STORE_LOCK, 2, k) == 0 &&
-                     send_prepared(conn, STORE_LOOKUP, 2, k) == 0
-                 ? 0
-                 : -1;
-    pgarray_free(&keys[0]);
-    pgarray_free(&keys[1]);
-    if (rc < 0 || send_arrays(conn, STORE_DUPLICATES, dups, 4) < 0) {
-        for (int c = 0; c < 4; c++) {
-            pgarray_free(&dups[c]);
-        }
-        return -1;
-    }
-    /* No Sync yet: the transaction stays open while the daemon plans step two. */
-    return PQsendFlushRequest(conn) == 1 ? 0 : -1;
-}
-
-static int copy_known(struct job *job, const PGresult *res)
-{
-    int rows = PQntuples(res);
-    size_t bytes = 0;
-    for (int r = 0; r < rows; r++) {
-        bytes += (size_t)PQgetlength(res, r, 1) + (size_t)PQgetlength(res, r, 2) + 2;
-    }
-    job->known.rows = calloc((size_t)rows + 1, sizeof(*job->known.rows));
-    job->known.arena = malloc(bytes + 1);
-    if (job->known.rows == NULL || job->known.arena == NULL) {
-        return -1;
-    }
-    char *a = job->known.arena;
-    for (int r = 0; r < rows; r++) {
-        struct resolve_known *k = &job->known.rows[job->known.n];
-        if (normalize_kind_parse(PQgetvalue(res, r, 0), &k->kind) < 0) {
-            continue;
-        }
-        size_t vl = (size_t)PQgetlength(res, r, 1);
-        memcpy(a, PQgetvalue(res, r, 1), vl + 1);
-        k->value = a;
-        a += vl + 1;
-        size_t cl = (size_t)PQgetlength(res, r, 2);
-        memcpy(a, PQgetvalue(res, r, 2), cl + 1);
-        k->customer = a;
-        a += cl + 1;
-        job->known.n++;
-    }
-    return 0;
-}
-
-static int cmp_str(const char *a, const char *b)
-{
-    return strcmp(a != NULL ? a : "", b != NULL ? b : "");
-}
-
-struct sort_ctx {
-    const struct job *job;
-    int key; /* 0: id, 1: (source, external_id) */
-};
-
-static int cmp_items(const void *pa, const void *pb, void *arg)
-{
-    const struct sort_ctx *ctx = arg;
-    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    const struct record *ra = ctx->job->items[a]->rec, *rb = ctx->job->items[b]->rec;
-    int c = ctx->key == 0 ? strcmp(ra->id, rb->id)
-                          : (cmp_str(ra->source, rb->source) != 0
-                                 ? cmp_str(ra->source, rb->source)
-                                 : cmp_str(ra->external_id, rb->external_id));
-    return c != 0 ? c : (a < b ? -1 : a > b);
-}
-
-/* Marks records repeated inside the batch as duplicates of their first occurrence. */
-static int find_repeats(struct job *job)
-{
-    size_t *order = malloc(job->n * sizeof(*order));
-    if (order == NULL) {
-        return -1;
-    }
-    for (int key = 0; key < 2; key++) {
-        for (size_t i = 0; i < job->n; i++) {
-            order[i] = i;
-        }
-        struct sort_ctx ctx = {job, key};
-        qsort_r(order, job->n, sizeof(*order), cmp_items, &ctx);
-        for (size_t i = 1; i < job->n; i++) {
-            const struct record *prev = job->items[order[i - 1]]->rec;
-            const struct record *cur = job->items[order[i]]->rec;
-            bool same = key == 0 ? strcmp(prev->id, cur->id) == 0
-                                 : cur->external_id != NULL && prev->external_id != NULL &&
-                                       strcmp(prev->source, cur->source) == 0 &&
-                                       strcmp(prev->external_id, cur->external_id) == 0;
-            size_t later = order[i];
-            if (same && !job->skip[later]) {
-                /* Point at the earliest occurrence, itself possibly stored already. */
-                long first = (long)order[i - 1];
-                while (job->dup_of[first] >= 0) {
-                    first = job->dup_of[first];
-                }
-                job->skip[later] = true;
-                job->dup_of[later] = first;
-            }
-        }
-    }
-    free(order);
-    return 0;
-}
-
-/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record. */
-static char *identifiers_json(const struct record *r)
-{
-    struct jsonw w;
-    jsonw_init(&w);
-    jsonw_array_begin(&w);
-    for (size_t k = 0; k < r->n_idents; k++) {
-        jsonw_object_begin(&w);
-        jsonw_key(&w, "k");
-        jsonw_string(&w, normalize_kind_name(r->idents[k].kind));
-        jsonw_key(&w, "v");
-        jsonw_string(&w, r->idents[k].value);
-        jsonw_key(&w, "m");
-        jsonw_bool(&w, !r->idents[k].never_merge);
-        jsonw_object_end(&w);
-    }
-    jsonw_array_end(&w);
-    return jsonw_take(&w, NULL);
-}
-
-static int send_interactions(PGconn *conn, struct job *job)
-{
-    struct pgarray cols[STORE_INTERACTION_COLUMNS];
-    for (int c = 0; c < STORE_INTERACTION_COLUMNS; c++) {
-        pgarray_init(&cols[c]);
-    }
-    int rc = 0;
-    for (size_t i = 0; i < job->n && rc == 0; i++) {
-        if (job->skip[i]) {
-            continue;
-        }
-        const struct record *r = job->items[i]->rec;
-        char duration[24], score[8];
-        snprintf(duration, sizeof(duration), "%lld", r->duration_s);
-        snprintf(score, sizeof(score), "%d", r->score);
-        char *idents = identifiers_json(r);
-        /* Tags as an array literal of their own, which the server casts to text[] as it
-         * reads the column: cheaper than parsing them as JSON row by row. */
-        struct pgarray tags;
-        pgarray_init(&tags);
-        for (size_t t = 0; t < r->n_tags; t++) {
-            pgarray_add(&tags, r->tags[t]);
-        }
-        const char *tags_text = r->tags_json != NULL ? pgarray_text(&tags) : NULL;
-        const char *v[STORE_INTERACTION_COLUMNS] = {
-            r->id,          r->source,
-            r->external_id, job->plan.record_customer[i],
-            r->channel,     r->direction,
-            r->occurred_at, r->agent,
-            r->status,      r->has_duration ? duration : NULL,
-            r->subject,     r->body,
-            r->thread,      r->stage,
-            r->sentiment,   r->has_score ? score : NULL,
-            tags_text,      r->attributes_json,
-            idents,
-        };
-        rc = idents == NULL || (r->tags_json != NULL && tags_text == NULL) ? -1 : 0;
-        for (int c = 0; c < STORE_INTERACTION_COLUMNS && rc == 0; c++) {
-            pgarray_add(&cols[c], v[c]);
-        }
-        free(idents);
-        pgarray_free(&tags);
-    }
-    if (rc != 0) {
-        for (int c = 0; c < STORE_INTERACTION_COLUMNS; c++) {
-            pgarray_free(&cols[c]);
-        }
-        return -1;
-    }
-    return send_arrays(conn, STORE_ADD_INTERACTIONS, cols, STORE_INTERACTION_COLUMNS);
-}
-
-/* Sends customers to create or update: ids, names and traits (JSON texts) as arrays. The
- * plan's two structs share these fields, so one sender takes them through a stride. */
-static int send_customers(PGconn *conn, const char *statement, const char *const *ids,
-                          const char *const *names, char *const *traits, size_t n, size_t stride)
-{
-    struct pgarray cols[3];
-    for (int c = 0; c < 3; c++) {
-        pgarray_init(&cols[c]);
-    }
-    for (size_t i = 0; i < n; i++) {
-        pgarray_add(&cols[0], *(const char *const *)((const char *)ids + i * stride));
-        pgarray_add(&cols[1], *(const char *const *)((const char *)names + i * stride));
-        pgarray_add(&cols[2], *(char *const *)((const char *)traits + i * stride));
-    }
-    return send_arrays(conn, statement, cols, 3);
-}
-
-/* Step two: apply the plan set-wise, then Sync, which commits. */
-static int send_step2(PGconn *conn, struct job *job)
-{
-    if (find_repeats(job) < 0) {
-        return -1;
-    }
-    struct record **recs = malloc(job->n * sizeof(*recs));
-    if (recs == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < job->n; i++) {
-        recs[i] = job->items[i]->rec;
-    }
-    int rc = resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, &job->plan);
-    free(recs);
-    if (rc < 0) {
-        return -1;
-    }
-    job->planned = true;
-    struct resolve_plan *plan = &job->plan;
-    int index = STEP1_STATEMENTS;
-    if (plan->n_created > 0) {
-        const struct resolve_new_customer *c = plan->created;
-        if (send_customers(conn, STORE_CREATE_CUSTOMERS, &c->id, &c->name, &c->traits_json,
-                           plan->n_created, sizeof(*c)) < 0) {
-            return -1;
-        }
-        index++;
-    }
-    if (plan->n_merges > 0) {
-        struct pgarray cols[5];
-        for (int c = 0; c < 5; c++) {
-            pgarray_init(&cols[c]);
-        }
-        size_t merged = 0;
-        for (size_t m = 0; m < plan->n_merges; m++) {
-            const struct resolve_merge *mg = &plan->merges[m];
-            const struct record *r = job->items[mg->record]->rec;
-            for (size_t l = 0; l < mg->n_losers; l++) {
-                pgarray_add(&cols[0], mg->survivor);
-                pgarray_add(&cols[1], mg->losers[l]);
-                pgarray_add(&cols[2], mg->finals[l]);
-                pgarray_add(&cols[3], r->id);
-                pgarray_add(&cols[4], r->source);
-                merged++;
-            }
-        }
-        log_info("merging %zu customer(s) in a batch of %zu records", merged, job->n);
-        if (send_arrays(conn, STORE_MERGE, cols, 5) < 0) {
-            return -1;
-        }
-        index++;
-    }
-    if (plan->n_updates > 0) {
-        const struct resolve_update *u = plan->updates;
-        if (send_customers(conn, STORE_UPDATE_CUSTOMERS, &u->id, &u->name, &u->traits_json,
-                           plan->n_updates, sizeof(*u)) < 0) {
-            return -1;
-        }
-        index++;
-    }
-    if (plan->n_identities > 0) {
-        struct pgarray cols[3];
-        for (int c = 0; c < 3; c++) {
-            pgarray_init(&cols[c]);
-        }
-        for (size_t i = 0; i < plan->n_identities; i++) {
-            pgarray_add(&cols[0], normalize_kind_name(plan->identities[i].kind));
-            pgarray_add(&cols[1], plan->identities[i].value);
-            pgarray_add(&cols[2], plan->identities[i].customer);
-        }
-        if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 3) < 0) {
-            return -1;
-        }
-        index++;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < job->n; i++) {
-        count += !job->skip[i];
-    }
-    job->interactions_index = -1;
-    if (count > 0) {
-        if (send_interactions(conn, job) < 0) {
-            return -1;
-        }
-        job->interactions_index = index;
-    }
-    return PQpipelineSync(conn) == 1 ? 0 : -1;
-}
-
-static void note_error(struct job *job, const PGresult *res, int index)
-{
-    if (job->failed_index >= 0) {
-        return;
-    }
-    job->failed_index = index;
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state != NULL ? state : "");
-    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    snprintf(job->errmsg, sizeof(job->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
-}
-
-static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
-{
-    struct job *job = arg;
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_FATAL_ERROR) {
-        note_error(job, res, index);
-    } else if (st == PGRES_TUPLES_OK && index == 1) {
-        if (copy_known(job, res) < 0) {
-            return -1;
-        }
-    } else if (st == PGRES_TUPLES_OK && index == 2) {
-        for (int r = 0; r < PQntuples(res); r++) {
-            long n = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1; /* ordinality counts from 1 */
-            if (n < 0 || (size_t)n >= job->n || job->skip[n]) {
-                continue;
-            }
-            job->skip[n] = true;
-            snprintf(job->dup_id[n], sizeof(job->dup_id[n]), "%s", PQgetvalue(res, r, 1));
-            snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
-                     PQgetvalue(res, r, 2));
-        }
-    } else if (st == PGRES_COMMAND_OK && index == job->interactions_index) {
-        /* All or nothing: the insert has no ON CONFLICT. */
-        for (size_t i = 0; i < job->n; i++) {
-            job->inserted[i] = !job->skip[i];
-        }
-    }
-    if (index == STEP1_STATEMENTS - 1) {
-        if (job->failed_index >= 0) {
-            return PQpipelineSync(conn) == 1 ? 0 : -1;
-        }
-        return send_step2(conn, job);
-    }
-    return 0;
-}
-
-/* Errors that say nothing about the records themselves: run the batch again. */
-static bool retryable(const char *sqlstate)
-{
-    return strncmp(sqlstate, "40", 2) == 0 || strcmp(sqlstate, "55P03") == 0 ||
-           strncmp(sqlstate, "53", 2) == 0 || strncmp(sqlstate, "57", 2) == 0 ||
-           strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
 }
 
 /* Puts items back at the head of their lane, in their original order; attempt: count this
@@ -540,34 +121,23 @@ static void requeue(struct batch *b, struct item **items, size_t n, bool attempt
 
 static void finish_committed(struct batch *b, struct job *job)
 {
-    /* A record repeated inside the batch is answered as its first occurrence was stored. */
-    for (size_t i = 0; i < job->n; i++) {
-        long first = job->dup_of[i];
-        if (first < 0) {
-            continue;
-        }
-        if (job->dup_customer[first][0] != '\0') {
-            memcpy(job->dup_id[i], job->dup_id[first], sizeof(job->dup_id[i]));
-            memcpy(job->dup_customer[i], job->dup_customer[first], sizeof(job->dup_customer[i]));
-        } else if (job->inserted[first]) {
-            snprintf(job->dup_id[i], sizeof(job->dup_id[i]), "%s", job->items[first]->rec->id);
-            snprintf(job->dup_customer[i], sizeof(job->dup_customer[i]), "%s",
-                     job->plan.record_customer[first]);
-        }
-    }
     size_t again = 0;
     for (size_t i = 0; i < job->n; i++) {
-        struct item *it = job->items[i];
-        if (job->skip[i] && job->dup_customer[i][0] != '\0') {
-            answer(b, it, BATCH_STORED, true, job->dup_id[i], job->dup_customer[i], NULL);
+        const char *id, *customer;
+        switch (txn_record(job->txn, i, &id, &customer)) {
+        case TXN_STORED:
+            answer(b, job->items[i], BATCH_STORED, false, NULL, customer, NULL);
             job->items[i] = NULL;
-        } else if (!job->skip[i] && job->inserted[i]) {
-            answer(b, it, BATCH_STORED, false, NULL, job->plan.record_customer[i], NULL);
+            break;
+        case TXN_DUPLICATE:
+            answer(b, job->items[i], BATCH_STORED, true, id, customer, NULL);
             job->items[i] = NULL;
-        } else {
+            break;
+        case TXN_AGAIN:
             /* Stored meanwhile by another writer (or repeating such a record): a retry
              * finds it and answers duplicate. */
             again++;
+            break;
         }
     }
     if (again > 0) {
@@ -576,6 +146,18 @@ static void finish_committed(struct batch *b, struct job *job)
                  again);
         requeue(b, job->items, job->n, true);
     }
+}
+
+static int job_send(PGconn *conn, void *arg)
+{
+    struct job *job = arg;
+    return txn_send(conn, job->txn);
+}
+
+static int job_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    struct job *job = arg;
+    return txn_result(conn, res, index, job->txn);
 }
 
 static void on_done(enum db_outcome outcome, void *arg)
@@ -592,23 +174,23 @@ static void on_done(enum db_outcome outcome, void *arg)
             answer(b, job->items[i], BATCH_UNAVAILABLE, false, NULL, NULL,
                    "the database connection was lost; the record was not acknowledged, resend it");
         }
-    } else if (job->failed_index < 0 && job->planned) {
+    } else if (txn_end(job->txn) == TXN_COMMITTED) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         metrics_observe(&b->stats.records, (double)job->n);
         metrics_observe(&b->stats.commit_seconds, (double)(now.tv_sec - job->sent.tv_sec) +
                                                       (now.tv_nsec - job->sent.tv_nsec) / 1e9);
-        b->stats.merges += job->plan.n_merges;
+        b->stats.merges += txn_merges(job->txn);
         finish_committed(b, job);
     } else {
-        bool per_record = job->failed_index >= STEP1_STATEMENTS && !retryable(job->sqlstate);
+        bool per_record = txn_end(job->txn) == TXN_FAILED_ON_RECORDS;
+        const char *sqlstate = txn_sqlstate(job->txn), *errmsg = txn_errmsg(job->txn);
         b->stats.retries++;
         if (per_record && job->n == 1) {
             char msg[400];
-            snprintf(msg, sizeof(msg), "rejected by the database: %s", job->errmsg);
+            snprintf(msg, sizeof(msg), "rejected by the database: %s", errmsg);
             log_warn("record %s from source %s rejected by the database: %s (SQLSTATE %s)",
-                     job->items[0]->rec->id, job->items[0]->rec->source, job->errmsg,
-                     job->sqlstate);
+                     job->items[0]->rec->id, job->items[0]->rec->source, errmsg, sqlstate);
             answer(b, job->items[0], BATCH_INVALID, false, NULL, NULL, msg);
             job->items[0] = NULL;
         } else if (per_record) {
@@ -619,7 +201,7 @@ static void on_done(enum db_outcome outcome, void *arg)
             size_t half = job->n / 2;
             log_warn("batch of %zu records failed (SQLSTATE %s: %s); writing it again as two "
                      "batches of %zu and %zu",
-                     job->n, job->sqlstate, job->errmsg, half, job->n - half);
+                     job->n, sqlstate, errmsg, half, job->n - half);
             job->items[0]->chunk = half;
             job->items[half]->chunk = job->n - half;
             requeue(b, job->items, job->n, false);
@@ -628,7 +210,7 @@ static void on_done(enum db_outcome outcome, void *arg)
             return;
         } else {
             log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
-                     job->sqlstate[0] ? job->sqlstate : "-", job->errmsg);
+                     sqlstate[0] ? sqlstate : "-", errmsg);
         }
         /* Records that keep failing for reasons outside themselves are answered so that
          * they cannot circle forever. */
@@ -657,7 +239,7 @@ static void on_done(enum db_outcome outcome, void *arg)
     try_flush(b, true);
 }
 
-static const struct db_job_ops batch_ops = {send_step1, on_result, on_done};
+static const struct db_job_ops batch_ops = {job_send, job_result, on_done};
 
 void batch_fail_queued(struct batch *b, const char *message)
 {
@@ -672,30 +254,36 @@ void batch_fail_queued(struct batch *b, const char *message)
     }
 }
 
-static struct job *job_new(struct batch *b, size_t n)
+/* A job of the first n items of lane l, taken off its queue. */
+static struct job *job_new(struct batch *b, struct lane *l, size_t n)
 {
     struct job *job = calloc(1, sizeof(*job));
-    if (job == NULL) {
+    struct record **recs = malloc(n * sizeof(*recs));
+    if (job == NULL || recs == NULL || (job->items = calloc(n, sizeof(*job->items))) == NULL) {
+        free(recs);
+        job_free(job);
         return NULL;
     }
     job->b = b;
+    job->lane = l;
     job->n = n;
-    job->failed_index = -1;
-    job->interactions_index = -1;
-    job->items = calloc(n, sizeof(*job->items));
-    job->skip = calloc(n, sizeof(*job->skip));
-    job->dup_of = malloc(n * sizeof(*job->dup_of));
-    job->dup_id = calloc(n, sizeof(*job->dup_id));
-    job->dup_customer = calloc(n, sizeof(*job->dup_customer));
-    job->inserted = calloc(n, sizeof(*job->inserted));
-    if (job->items == NULL || job->skip == NULL || job->dup_of == NULL || job->dup_id == NULL ||
-        job->dup_customer == NULL || job->inserted == NULL) {
+    struct item *it = TAILQ_FIRST(&l->queue);
+    for (size_t i = 0; i < n; i++, it = TAILQ_NEXT(it, link)) {
+        job->items[i] = it;
+        recs[i] = it->rec;
+    }
+    job->txn = txn_new(recs, n);
+    free(recs);
+    if (job->txn == NULL) {
         job_free(job);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        job->dup_of[i] = -1;
+        TAILQ_REMOVE(&l->queue, job->items[i], link);
+        job->items[i]->chunk = 0;
     }
+    l->queued -= n;
+    b->queued -= n;
     return job;
 }
 
@@ -717,19 +305,11 @@ static void try_flush(struct batch *b, bool force)
         if (chunk != 0 && chunk < n) {
             n = chunk;
         }
-        struct job *job = job_new(b, n);
+        struct job *job = job_new(b, l, n);
         if (job == NULL) {
             log_error("out of memory forming a batch of %zu records; retrying on the next one", n);
             return;
         }
-        job->lane = l;
-        for (size_t i = 0; i < n; i++) {
-            job->items[i] = TAILQ_FIRST(&l->queue);
-            TAILQ_REMOVE(&l->queue, job->items[i], link);
-            job->items[i]->chunk = 0;
-        }
-        l->queued -= n;
-        b->queued -= n;
         /* Counted in flight before it is handed over: a send that fails at once answers the
          * job (on_done) and frees it before db_submit returns. */
         clock_gettime(CLOCK_MONOTONIC, &job->sent);

@@ -1,12 +1,12 @@
 /*
- * Coalesces records from every ingest connection into batches bounded by count and time,
- * and writes each batch to PostgreSQL as one pipelined transaction: one statement locking
- * the batch's identifiers, then one touchline.ingest() call per record, then Sync. Every
- * record's submitter is called back exactly once, only after the transaction committed (or
- * with the reason it was not stored). A batch the database rejects because of some record is
- * written again as two halves, the failing half halved again, until the record stands alone
- * and is answered BATCH_INVALID (O(log n) transactions); deadlocks and serialization failures
- * retry the whole batch.
+ * The batcher: coalesces records from every ingest path into batches bounded by count and
+ * time, spread over lanes (one per database connection, by an identifier hash, so that two
+ * batches in flight rarely wait for each other's identifier locks), and hands each batch to
+ * the database pool as one transaction (txn.c). Every record's submitter is called back
+ * exactly once, only after the transaction committed (or with the reason it was not stored).
+ * A batch the database rejects because of some record is written again as two halves, the
+ * failing half halved again, until the record stands alone and is answered BATCH_INVALID
+ * (O(log n) transactions); deadlocks and serialization failures retry the whole batch.
  */
 #ifndef TOUCHLINED_BATCH_H
 #define TOUCHLINED_BATCH_H

@@ -72,8 +72,9 @@ static const char SQL_ADD_IDENTITIES[] =
     "SELECT k, v, c FROM unnest($1::text[], $2::text[], $3::uuid[]) AS x(k, v, c) "
     "ORDER BY k COLLATE \"C\", v COLLATE \"C\"";
 
-/* $1..$19: one array per column; tags as array literals, attributes and identifiers as JSON
- * texts. */
+/* $1..$19: one array per column, named by enum store_interaction_column (store.h) in this
+ * order; tags as array literals, attributes and identifiers as JSON texts. */
+_Static_assert(STORE_IC_COUNT == 19, "SQL_ADD_INTERACTIONS takes $1..$19, one per column");
 static const char SQL_ADD_INTERACTIONS[] =
     "INSERT INTO touchline.interactions (id, source, external_id, customer_id, channel, "
     "direction, occurred_at, agent, status, duration_s, subject, body, thread, stage, "
@@ -117,7 +118,7 @@ const struct db_statement store_statements[] = {
     {STORE_MERGE, SQL_MERGE, 5},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
-    {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
+    {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_IC_COUNT},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},

@@ -24,8 +24,35 @@
 #define STORE_MERGE_MANUAL     "tl_merge_manual" /* $1 into, $2 from, $3 actor -> profile */
 #define STORE_ERASE            "tl_erase"        /* $1 uuid, $2 actor -> erasure json or NULL */
 
-#define STORE_TIMELINE_NPARAMS    7
-#define STORE_INTERACTION_COLUMNS 19
+#define STORE_TIMELINE_NPARAMS 7
+
+/*
+ * The parameters of STORE_ADD_INTERACTIONS, by name: $1 is STORE_IC_ID, and so on, in the
+ * order of the columns SQL_ADD_INTERACTIONS (store.c) lists. Each is an array literal with
+ * one element per record. Bound in one place, txn.c's bind_interaction.
+ */
+enum store_interaction_column {
+    STORE_IC_ID,          /* uuid */
+    STORE_IC_SOURCE,      /* text */
+    STORE_IC_EXTERNAL_ID, /* text */
+    STORE_IC_CUSTOMER_ID, /* uuid */
+    STORE_IC_CHANNEL,     /* text */
+    STORE_IC_DIRECTION,   /* text */
+    STORE_IC_OCCURRED_AT, /* timestamptz */
+    STORE_IC_AGENT,       /* text */
+    STORE_IC_STATUS,      /* text */
+    STORE_IC_DURATION_S,  /* integer */
+    STORE_IC_SUBJECT,     /* text */
+    STORE_IC_BODY,        /* text */
+    STORE_IC_THREAD,      /* text */
+    STORE_IC_STAGE,       /* text */
+    STORE_IC_SENTIMENT,   /* text */
+    STORE_IC_SCORE,       /* smallint */
+    STORE_IC_TAGS,        /* a text[] literal of its own */
+    STORE_IC_ATTRIBUTES,  /* JSON text */
+    STORE_IC_IDENTIFIERS, /* JSON text: [{"k":kind,"v":value,"m":mergeable}] */
+    STORE_IC_COUNT,
+};
 
 extern const struct db_statement store_statements[];
 extern const int store_n_statements;

@@ -1,0 +1,576 @@
+#include "txn.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "log.h"
+#include "pgarray.h"
+#include "resolve.h"
+#include "store.h"
+
+/* The statement each step runs. */
+static const char *const step_statement[TXN_STEP_COUNT] = {
+    [TXN_LOCK] = STORE_LOCK,
+    [TXN_LOOKUP] = STORE_LOOKUP,
+    [TXN_DUPLICATES] = STORE_DUPLICATES,
+    [TXN_CREATE_CUSTOMERS] = STORE_CREATE_CUSTOMERS,
+    [TXN_MERGE] = STORE_MERGE,
+    [TXN_UPDATE_CUSTOMERS] = STORE_UPDATE_CUSTOMERS,
+    [TXN_ADD_IDENTITIES] = STORE_ADD_IDENTITIES,
+    [TXN_ADD_INTERACTIONS] = STORE_ADD_INTERACTIONS,
+};
+
+/* What the lookup learned, copied out of its result. */
+struct known_store {
+    struct resolve_known *rows;
+    size_t n;
+    char *arena;
+};
+
+struct txn {
+    struct record **recs;
+    size_t n;
+    /* The steps sent, in order: sent[i] is what the i-th result answers. */
+    enum txn_step sent[TXN_STEP_COUNT];
+    int n_sent;
+    /* The first half. */
+    struct known_store known;
+    bool *skip;   /* duplicate of a stored record or of an earlier one in the batch */
+    long *dup_of; /* index of the earlier record in this batch, or -1 */
+    char (*dup_id)[RECORD_UUID_LEN + 1];
+    char (*dup_customer)[RECORD_UUID_LEN + 1];
+    /* The second half. */
+    struct resolve_plan plan;
+    bool planned;
+    bool inserted; /* the insert of the records succeeded (all or nothing) */
+    bool settled;  /* repeats resolved after the commit */
+    /* The first error. */
+    bool failed;
+    enum txn_step failed_step;
+    char sqlstate[6];
+    char errmsg[300];
+};
+
+void txn_free(struct txn *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    resolve_plan_free(&t->plan);
+    free(t->known.rows);
+    free(t->known.arena);
+    free(t->skip);
+    free(t->dup_of);
+    free(t->dup_id);
+    free(t->dup_customer);
+    free(t->recs);
+    free(t);
+}
+
+struct txn *txn_new(struct record *const *recs, size_t n)
+{
+    struct txn *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    t->n = n;
+    t->recs = malloc(n * sizeof(*t->recs));
+    t->skip = calloc(n, sizeof(*t->skip));
+    t->dup_of = malloc(n * sizeof(*t->dup_of));
+    t->dup_id = calloc(n, sizeof(*t->dup_id));
+    t->dup_customer = calloc(n, sizeof(*t->dup_customer));
+    if (t->recs == NULL || t->skip == NULL || t->dup_of == NULL || t->dup_id == NULL ||
+        t->dup_customer == NULL) {
+        txn_free(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->recs[i] = recs[i];
+        t->dup_of[i] = -1;
+    }
+    return t;
+}
+
+/* Sends the statement of a step and notes which step the next result answers. */
+static int send_step(struct txn *t, PGconn *conn, enum txn_step step, int n,
+                     const char *const *params)
+{
+    if (PQsendQueryPrepared(conn, step_statement[step], n, params, NULL, NULL, 0) != 1) {
+        return -1;
+    }
+    t->sent[t->n_sent++] = step;
+    return 0;
+}
+
+/* Sends a step whose parameters are the literals of n arrays, then frees them. */
+static int send_arrays(struct txn *t, PGconn *conn, enum txn_step step, struct pgarray *cols, int n)
+{
+    const char *params[STORE_IC_COUNT];
+    int rc = 0;
+    for (int c = 0; c < n; c++) {
+        params[c] = pgarray_text(&cols[c]);
+        rc |= params[c] == NULL ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = send_step(t, conn, step, n, params);
+    }
+    for (int c = 0; c < n; c++) {
+        pgarray_free(&cols[c]);
+    }
+    return rc;
+}
+
+/* The first half: lock the batch's identifiers, read what is known about them and its
+ * records, and keep the transaction open (a flush request, no Sync) while the plan is made. */
+int txn_send(PGconn *conn, void *arg)
+{
+    struct txn *t = arg;
+    struct pgarray keys[2], dups[4];
+    for (int c = 0; c < 4; c++) {
+        pgarray_init(&dups[c]);
+    }
+    for (int c = 0; c < 2; c++) {
+        pgarray_init(&keys[c]);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const struct record *r = t->recs[i];
+        for (size_t k = 0; k < r->n_idents; k++) {
+            pgarray_add(&keys[0], normalize_kind_name(r->idents[k].kind));
+            pgarray_add(&keys[1], r->idents[k].value);
+        }
+        pgarray_add(&dups[0], r->id);
+        pgarray_add(&dups[1], r->id_given || r->external_id == NULL ? "t" : "f");
+        pgarray_add(&dups[2], r->source);
+        pgarray_add(&dups[3], r->external_id);
+    }
+    const char *k[2] = {pgarray_text(&keys[0]), pgarray_text(&keys[1])};
+    int rc = k[0] != NULL && k[1] != NULL && send_step(t, conn, TXN_LOCK, 2, k) == 0 &&
+                     send_step(t, conn, TXN_LOOKUP, 2, k) == 0
+                 ? 0
+                 : -1;
+    pgarray_free(&keys[0]);
+    pgarray_free(&keys[1]);
+    if (rc < 0 || send_arrays(t, conn, TXN_DUPLICATES, dups, 4) < 0) {
+        for (int c = 0; c < 4; c++) {
+            pgarray_free(&dups[c]);
+        }
+        return -1;
+    }
+    /* No Sync yet: the transaction stays open while the daemon plans step two. */
+    return PQsendFlushRequest(conn) == 1 ? 0 : -1;
+}
+
+static int copy_known(struct txn *t, const PGresult *res)
+{
+    int rows = PQntuples(res);
+    size_t bytes = 0;
+    for (int r = 0; r < rows; r++) {
+        bytes += (size_t)PQgetlength(res, r, 1) + (size_t)PQgetlength(res, r, 2) + 2;
+    }
+    t->known.rows = calloc((size_t)rows + 1, sizeof(*t->known.rows));
+    t->known.arena = malloc(bytes + 1);
+    if (t->known.rows == NULL || t->known.arena == NULL) {
+        return -1;
+    }
+    char *a = t->known.arena;
+    for (int r = 0; r < rows; r++) {
+        struct resolve_known *k = &t->known.rows[t->known.n];
+        if (normalize_kind_parse(PQgetvalue(res, r, 0), &k->kind) < 0) {
+            continue;
+        }
+        size_t vl = (size_t)PQgetlength(res, r, 1);
+        memcpy(a, PQgetvalue(res, r, 1), vl + 1);
+        k->value = a;
+        a += vl + 1;
+        size_t cl = (size_t)PQgetlength(res, r, 2);
+        memcpy(a, PQgetvalue(res, r, 2), cl + 1);
+        k->customer = a;
+        a += cl + 1;
+        t->known.n++;
+    }
+    return 0;
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "");
+}
+
+struct sort_ctx {
+    const struct txn *t;
+    int key; /* 0: id, 1: (source, external_id) */
+};
+
+static int cmp_items(const void *pa, const void *pb, void *arg)
+{
+    const struct sort_ctx *ctx = arg;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    const struct record *ra = ctx->t->recs[a], *rb = ctx->t->recs[b];
+    int c = ctx->key == 0 ? strcmp(ra->id, rb->id)
+                          : (cmp_str(ra->source, rb->source) != 0
+                                 ? cmp_str(ra->source, rb->source)
+                                 : cmp_str(ra->external_id, rb->external_id));
+    return c != 0 ? c : (a < b ? -1 : a > b);
+}
+
+/* Marks records repeated inside the batch as duplicates of their first occurrence. */
+static int find_repeats(struct txn *t)
+{
+    size_t *order = malloc(t->n * sizeof(*order));
+    if (order == NULL) {
+        return -1;
+    }
+    for (int key = 0; key < 2; key++) {
+        for (size_t i = 0; i < t->n; i++) {
+            order[i] = i;
+        }
+        struct sort_ctx ctx = {t, key};
+        qsort_r(order, t->n, sizeof(*order), cmp_items, &ctx);
+        for (size_t i = 1; i < t->n; i++) {
+            const struct record *prev = t->recs[order[i - 1]];
+            const struct record *cur = t->recs[order[i]];
+            bool same = key == 0 ? strcmp(prev->id, cur->id) == 0
+                                 : cur->external_id != NULL && prev->external_id != NULL &&
+                                       strcmp(prev->source, cur->source) == 0 &&
+                                       strcmp(prev->external_id, cur->external_id) == 0;
+            size_t later = order[i];
+            if (same && !t->skip[later]) {
+                /* Point at the earliest occurrence, itself possibly stored already. */
+                long first = (long)order[i - 1];
+                while (t->dup_of[first] >= 0) {
+                    first = t->dup_of[first];
+                }
+                t->skip[later] = true;
+                t->dup_of[later] = first;
+            }
+        }
+    }
+    free(order);
+    return 0;
+}
+
+/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record. */
+static char *identifiers_json(const struct record *r)
+{
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_array_begin(&w);
+    for (size_t k = 0; k < r->n_idents; k++) {
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "k");
+        jsonw_string(&w, normalize_kind_name(r->idents[k].kind));
+        jsonw_key(&w, "v");
+        jsonw_string(&w, r->idents[k].value);
+        jsonw_key(&w, "m");
+        jsonw_bool(&w, !r->idents[k].never_merge);
+        jsonw_object_end(&w);
+    }
+    jsonw_array_end(&w);
+    return jsonw_take(&w, NULL);
+}
+
+/*
+ * The one place the insert's parameters are bound, by name (their order is SQL_ADD_INTERACTIONS's,
+ * in store.c): one row of v for record i. duration, score and tags are buffers for the text of
+ * those columns. Returns 0, or -1 when out of memory (v[STORE_IC_IDENTIFIERS] is then NULL).
+ */
+static int bind_interaction(const struct txn *t, size_t i, const char *v[STORE_IC_COUNT],
+                            char duration[24], char score[8], struct pgarray *tags)
+{
+    const struct record *r = t->recs[i];
+    snprintf(duration, 24, "%lld", r->duration_s);
+    snprintf(score, 8, "%d", r->score);
+    /* Tags as an array literal of their own, which the server casts to text[] as it reads
+     * the column: cheaper than parsing them as JSON row by row. */
+    for (size_t g = 0; g < r->n_tags; g++) {
+        pgarray_add(tags, r->tags[g]);
+    }
+    v[STORE_IC_ID] = r->id;
+    v[STORE_IC_SOURCE] = r->source;
+    v[STORE_IC_EXTERNAL_ID] = r->external_id;
+    v[STORE_IC_CUSTOMER_ID] = t->plan.record_customer[i];
+    v[STORE_IC_CHANNEL] = r->channel;
+    v[STORE_IC_DIRECTION] = r->direction;
+    v[STORE_IC_OCCURRED_AT] = r->occurred_at;
+    v[STORE_IC_AGENT] = r->agent;
+    v[STORE_IC_STATUS] = r->status;
+    v[STORE_IC_DURATION_S] = r->has_duration ? duration : NULL;
+    v[STORE_IC_SUBJECT] = r->subject;
+    v[STORE_IC_BODY] = r->body;
+    v[STORE_IC_THREAD] = r->thread;
+    v[STORE_IC_STAGE] = r->stage;
+    v[STORE_IC_SENTIMENT] = r->sentiment;
+    v[STORE_IC_SCORE] = r->has_score ? score : NULL;
+    v[STORE_IC_TAGS] = r->tags_json != NULL ? pgarray_text(tags) : NULL;
+    v[STORE_IC_ATTRIBUTES] = r->attributes_json;
+    v[STORE_IC_IDENTIFIERS] = identifiers_json(r);
+    return v[STORE_IC_IDENTIFIERS] == NULL || (r->tags_json != NULL && v[STORE_IC_TAGS] == NULL)
+               ? -1
+               : 0;
+}
+
+static int send_interactions(PGconn *conn, struct txn *t)
+{
+    struct pgarray cols[STORE_IC_COUNT];
+    for (int c = 0; c < STORE_IC_COUNT; c++) {
+        pgarray_init(&cols[c]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < t->n && rc == 0; i++) {
+        if (t->skip[i]) {
+            continue;
+        }
+        const char *v[STORE_IC_COUNT];
+        char duration[24], score[8];
+        struct pgarray tags;
+        pgarray_init(&tags);
+        rc = bind_interaction(t, i, v, duration, score, &tags);
+        for (int c = 0; c < STORE_IC_COUNT && rc == 0; c++) {
+            pgarray_add(&cols[c], v[c]);
+        }
+        free((char *)v[STORE_IC_IDENTIFIERS]);
+        pgarray_free(&tags);
+    }
+    if (rc != 0) {
+        for (int c = 0; c < STORE_IC_COUNT; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return -1;
+    }
+    return send_arrays(t, conn, TXN_ADD_INTERACTIONS, cols, STORE_IC_COUNT);
+}
+
+/* Sends customers to create or update: ids, names and traits (JSON texts) as arrays. The
+ * plan's two structs share these fields, so one sender takes them through a stride. */
+static int send_customers(struct txn *t, PGconn *conn, enum txn_step step, const char *const *ids,
+                          const char *const *names, char *const *traits, size_t n, size_t stride)
+{
+    struct pgarray cols[3];
+    for (int c = 0; c < 3; c++) {
+        pgarray_init(&cols[c]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pgarray_add(&cols[0], *(const char *const *)((const char *)ids + i * stride));
+        pgarray_add(&cols[1], *(const char *const *)((const char *)names + i * stride));
+        pgarray_add(&cols[2], *(char *const *)((const char *)traits + i * stride));
+    }
+    return send_arrays(t, conn, step, cols, 3);
+}
+
+/* The second half: plan, apply the plan set-wise, then Sync, which commits. */
+static int send_step2(PGconn *conn, struct txn *t)
+{
+    if (find_repeats(t) < 0) {
+        return -1;
+    }
+    if (resolve_batch(t->recs, t->skip, t->n, t->known.rows, t->known.n, &t->plan) < 0) {
+        return -1;
+    }
+    t->planned = true;
+    struct resolve_plan *plan = &t->plan;
+    if (plan->n_created > 0) {
+        const struct resolve_new_customer *c = plan->created;
+        if (send_customers(t, conn, TXN_CREATE_CUSTOMERS, &c->id, &c->name, &c->traits_json,
+                           plan->n_created, sizeof(*c)) < 0) {
+            return -1;
+        }
+    }
+    if (plan->n_merges > 0) {
+        struct pgarray cols[5];
+        for (int c = 0; c < 5; c++) {
+            pgarray_init(&cols[c]);
+        }
+        size_t merged = 0;
+        for (size_t m = 0; m < plan->n_merges; m++) {
+            const struct resolve_merge *mg = &plan->merges[m];
+            const struct record *r = t->recs[mg->record];
+            for (size_t l = 0; l < mg->n_losers; l++) {
+                pgarray_add(&cols[0], mg->survivor);
+                pgarray_add(&cols[1], mg->losers[l]);
+                pgarray_add(&cols[2], mg->finals[l]);
+                pgarray_add(&cols[3], r->id);
+                pgarray_add(&cols[4], r->source);
+                merged++;
+            }
+        }
+        log_info("merging %zu customer(s) in a batch of %zu records", merged, t->n);
+        if (send_arrays(t, conn, TXN_MERGE, cols, 5) < 0) {
+            return -1;
+        }
+    }
+    if (plan->n_updates > 0) {
+        const struct resolve_update *u = plan->updates;
+        if (send_customers(t, conn, TXN_UPDATE_CUSTOMERS, &u->id, &u->name, &u->traits_json,
+                           plan->n_updates, sizeof(*u)) < 0) {
+            return -1;
+        }
+    }
+    if (plan->n_identities > 0) {
+        struct pgarray cols[3];
+        for (int c = 0; c < 3; c++) {
+            pgarray_init(&cols[c]);
+        }
+        for (size_t i = 0; i < plan->n_identities; i++) {
+            pgarray_add(&cols[0], normalize_kind_name(plan->identities[i].kind));
+            pgarray_add(&cols[1], plan->identities[i].value);
+            pgarray_add(&cols[2], plan->identities[i].customer);
+        }
+        if (send_arrays(t, conn, TXN_ADD_IDENTITIES, cols, 3) < 0) {
+            return -1;
+        }
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        count += !t->skip[i];
+    }
+    if (count > 0 && send_interactions(conn, t) < 0) {
+        return -1;
+    }
+    return PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static void note_error(struct txn *t, const PGresult *res, enum txn_step step)
+{
+    if (t->failed) {
+        return;
+    }
+    t->failed = true;
+    t->failed_step = step;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(t->sqlstate, sizeof(t->sqlstate), "%s", state != NULL ? state : "");
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(t->errmsg, sizeof(t->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
+}
+
+/* Records the duplicates the database found, by position in the batch (from 1). */
+static void read_duplicates(struct txn *t, const PGresult *res)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        long n = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+        if (n < 0 || (size_t)n >= t->n || t->skip[n]) {
+            continue;
+        }
+        t->skip[n] = true;
+        snprintf(t->dup_id[n], sizeof(t->dup_id[n]), "%s", PQgetvalue(res, r, 1));
+        snprintf(t->dup_customer[n], sizeof(t->dup_customer[n]), "%s", PQgetvalue(res, r, 2));
+    }
+}
+
+int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    struct txn *t = arg;
+    if (index < 0 || index >= t->n_sent) {
+        return 0; /* the statements aborted after an error: nothing of ours */
+    }
+    enum txn_step step = t->sent[index];
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_FATAL_ERROR) {
+        note_error(t, res, step);
+    } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        switch (step) {
+        case TXN_LOOKUP:
+            if (copy_known(t, res) < 0) {
+                return -1;
+            }
+            break;
+        case TXN_DUPLICATES:
+            read_duplicates(t, res);
+            break;
+        case TXN_ADD_INTERACTIONS:
+            /* All or nothing: the insert has no ON CONFLICT. */
+            t->inserted = true;
+            break;
+        case TXN_LOCK:
+        case TXN_CREATE_CUSTOMERS:
+        case TXN_MERGE:
+        case TXN_UPDATE_CUSTOMERS:
+        case TXN_ADD_IDENTITIES:
+        case TXN_STEP_COUNT:
+            break;
+        }
+    }
+    /* The end of the first half: plan and send the second, or end here after an error. */
+    if (step == TXN_DUPLICATES) {
+        if (t->failed) {
+            return PQpipelineSync(conn) == 1 ? 0 : -1;
+        }
+        return send_step2(conn, t);
+    }
+    return 0;
+}
+
+/* Errors that say nothing about the records themselves: run the batch again. */
+static bool retryable(const char *sqlstate)
+{
+    return strncmp(sqlstate, "40", 2) == 0 || strcmp(sqlstate, "55P03") == 0 ||
+           strncmp(sqlstate, "53", 2) == 0 || strncmp(sqlstate, "57", 2) == 0 ||
+           strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
+}
+
+/* A record repeated inside the batch is answered as its first occurrence was stored. */
+static void settle(struct txn *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        long first = t->dup_of[i];
+        if (first < 0) {
+            continue;
+        }
+        if (t->dup_customer[first][0] != '\0') {
+            memcpy(t->dup_id[i], t->dup_id[first], sizeof(t->dup_id[i]));
+            memcpy(t->dup_customer[i], t->dup_customer[first], sizeof(t->dup_customer[i]));
+        } else if (t->inserted && !t->skip[first]) {
+            snprintf(t->dup_id[i], sizeof(t->dup_id[i]), "%s", t->recs[first]->id);
+            snprintf(t->dup_customer[i], sizeof(t->dup_customer[i]), "%s",
+                     t->plan.record_customer[first]);
+        }
+    }
+    t->settled = true;
+}
+
+enum txn_end txn_end(struct txn *t)
+{
+    if (!t->failed && t->planned) {
+        if (!t->settled) {
+            settle(t);
+        }
+        return TXN_COMMITTED;
+    }
+    return t->failed && t->failed_step >= TXN_CREATE_CUSTOMERS && !retryable(t->sqlstate)
+               ? TXN_FAILED_ON_RECORDS
+               : TXN_FAILED_RETRY;
+}
+
+const char *txn_sqlstate(const struct txn *t)
+{
+    return t->sqlstate;
+}
+
+const char *txn_errmsg(const struct txn *t)
+{
+    return t->errmsg;
+}
+
+enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const char **customer)
+{
+    if (t->skip[i] && t->dup_customer[i][0] != '\0') {
+        *id = t->dup_id[i];
+        *customer = t->dup_customer[i];
+        return TXN_DUPLICATE;
+    }
+    if (!t->skip[i] && t->inserted) {
+        *id = t->recs[i]->id;
+        *customer = t->plan.record_customer[i];
+        return TXN_STORED;
+    }
+    *id = t->recs[i]->id;
+    *customer = "";
+    return TXN_AGAIN;
+}
+
+size_t txn_merges(const struct txn *t)
+{
+    return t->plan.n_merges;
+}

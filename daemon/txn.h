@@ -1,0 +1,72 @@
+/*
+ * One batch as one PostgreSQL transaction, in two halves on one pipeline (libpq_pipeline.c's
+ * send_step / recv_step shape): first the batch's identifiers are locked and what the
+ * database knows about them and about the records is read (a flush request, no Sync, so the
+ * transaction stays open); then the daemon plans identity resolution (resolve.c) and applies
+ * the plan set-wise, and the Sync commits. Every statement is a named step; results are
+ * matched to the step that was sent, never to a position.
+ *
+ * A txn only speaks SQL: which records go into it, when it is retried and whom to answer is
+ * the batcher's (batch.c).
+ */
+#ifndef TOUCHLINED_TXN_H
+#define TOUCHLINED_TXN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "record.h"
+
+enum txn_step {
+    TXN_LOCK,             /* advisory locks on the batch's identifiers, in one global order */
+    TXN_LOOKUP,           /* the identifiers already known, and their customers */
+    TXN_DUPLICATES,       /* records of the batch already stored */
+    TXN_CREATE_CUSTOMERS, /* the customers the plan creates */
+    TXN_MERGE,            /* the merges the plan makes */
+    TXN_UPDATE_CUSTOMERS, /* names and traits of existing customers */
+    TXN_ADD_IDENTITIES,   /* identifiers new to the database */
+    TXN_ADD_INTERACTIONS, /* the records themselves */
+    TXN_STEP_COUNT,
+};
+
+/* How a transaction ended, once its pipeline's Sync arrived. */
+enum txn_end {
+    TXN_COMMITTED,
+    TXN_FAILED_ON_RECORDS, /* a write step failed for something in the records: bisect */
+    TXN_FAILED_RETRY,      /* deadlock, lock timeout, server going away: run it again */
+};
+
+/* What became of one record of a committed transaction. */
+enum txn_fate {
+    TXN_STORED,    /* inserted now */
+    TXN_DUPLICATE, /* already stored (or repeated in the batch): id and customer are the stored */
+    TXN_AGAIN,     /* stored meanwhile by another writer: write it again to learn its customer */
+};
+
+struct txn;
+
+/* A transaction for n records (n > 0), borrowed until txn_free. NULL when out of memory. */
+struct txn *txn_new(struct record *const *recs, size_t n);
+void txn_free(struct txn *t);
+
+/* The db_job_ops send and result of the transaction (arg is the txn): see db.h. */
+int txn_send(PGconn *conn, void *arg) __attribute__((warn_unused_result));
+int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
+    __attribute__((warn_unused_result));
+
+/* After the pipeline ended (DB_DONE): how. */
+enum txn_end txn_end(struct txn *t);
+
+/* The first error (empty when none): SQLSTATE and primary message; the step that failed. */
+const char *txn_sqlstate(const struct txn *t);
+const char *txn_errmsg(const struct txn *t);
+
+/* After TXN_COMMITTED: the fate of record i, with its stored id and customer (valid until
+ * txn_free). */
+enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const char **customer);
+
+/* After TXN_COMMITTED: customers merged away. */
+size_t txn_merges(const struct txn *t);
+
+#endif
