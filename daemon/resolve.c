@@ -1,9 +1,19 @@
 #include "resolve.h"
 
-#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "jsondoc.h"
+#include "jsonw.h"
+
+static void default_new_id(char out[RECORD_UUID_LEN + 1], void *arg)
+{
+    (void)arg;
+    record_uuid7(out);
+}
+
+const struct resolve_env resolve_env_default = {default_new_id, NULL};
 
 /* A customer as the plan sees it: one the database has, or one this batch creates. */
 struct node {
@@ -13,17 +23,18 @@ struct node {
     const char *id;
     char new_id[RECORD_UUID_LEN + 1];
     const char *name;
-    json_t *traits;
 };
 
 struct slot {
-    const char *kind; /* kind name, static */
+    bool used;
+    enum ident_kind kind;
     const char *value;
     int node;
     bool known; /* the database has it */
 };
 
 struct priv {
+    const struct resolve_env *env;
     struct node *nodes;
     size_t n_nodes, cap_nodes;
     struct slot *table;
@@ -34,14 +45,11 @@ struct priv {
     size_t n_losers, cap_losers;
 };
 
-static uint64_t hash_ident(const char *kind, const char *value)
+static uint64_t hash_ident(enum ident_kind kind, const char *value)
 {
-    /* FNV-1a over "kind:value". */
+    /* FNV-1a over the kind and the value. */
     uint64_t h = 1469598103934665603ULL;
-    for (const char *p = kind; *p != '\0'; p++) {
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    }
-    h = (h ^ ':') * 1099511628211ULL;
+    h = (h ^ (unsigned)kind) * 1099511628211ULL;
     for (const char *p = value; *p != '\0'; p++) {
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     }
@@ -49,13 +57,13 @@ static uint64_t hash_ident(const char *kind, const char *value)
 }
 
 /* Finds the slot of an identifier, or the empty slot where it would go. */
-static struct slot *lookup(struct priv *p, const char *kind, const char *value)
+static struct slot *lookup(struct priv *p, enum ident_kind kind, const char *value)
 {
     size_t mask = p->table_cap - 1;
     size_t i = (size_t)hash_ident(kind, value) & mask;
     for (;;) {
         struct slot *s = &p->table[i];
-        if (s->kind == NULL || (s->kind == kind && strcmp(s->value, value) == 0)) {
+        if (!s->used || (s->kind == kind && strcmp(s->value, value) == 0)) {
             return s;
         }
         i = (i + 1) & mask;
@@ -91,7 +99,7 @@ static int add_node(struct priv *p, bool existing, const char *id, size_t order)
     if (existing) {
         nd->id = id;
     } else {
-        record_uuid7(nd->new_id);
+        p->env->new_id(nd->new_id, p->env->arg);
         nd->id = NULL; /* set when the array stops moving */
     }
     return idx;
@@ -148,9 +156,6 @@ void resolve_plan_free(struct resolve_plan *plan)
 {
     struct priv *p = plan->priv;
     if (p != NULL) {
-        for (size_t i = 0; i < p->n_nodes; i++) {
-            json_decref(p->nodes[i].traits);
-        }
         free(p->nodes);
         free(p->table);
         free(p->losers);
@@ -172,14 +177,126 @@ void resolve_plan_free(struct resolve_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
+/* A member of some record's traits, for merging them key by key. */
+struct member {
+    const char *key;
+    size_t key_len;
+    size_t seq; /* later members win */
+    const struct jsondoc *doc;
+    const struct jsondoc_value *value;
+};
+
+static int cmp_members(const void *pa, const void *pb)
+{
+    const struct member *a = pa, *b = pb;
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+    if (c != 0) {
+        return c;
+    }
+    if (a->key_len != b->key_len) {
+        return a->key_len < b->key_len ? -1 : 1;
+    }
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/*
+ * The traits of records which[0..n_docs) (in record order), merged key by key, the latest
+ * winning (CONTRACT §2), as one JSON object in *out; NULL when there are none. Returns 0, or
+ * -1 when out of memory or a record's traits are not a JSON object.
+ */
+static int merge_traits(struct record *const *recs, const size_t *which, size_t n_docs, char **out)
+{
+    *out = NULL;
+    size_t n_members = 0;
+    if (n_docs == 0) {
+        return 0;
+    }
+    struct jsondoc **docs = calloc(n_docs, sizeof(*docs));
+    struct member *members = NULL;
+    int rc = -1;
+    size_t d = 0;
+    if (docs == NULL) {
+        goto out;
+    }
+    for (; d < n_docs; d++) {
+        char msg[128];
+        const char *t = recs[which[d]]->traits_json;
+        docs[d] = jsondoc_parse(t, strlen(t), msg, sizeof(msg));
+        if (docs[d] == NULL || jsondoc_root(docs[d])->type != JSONDOC_OBJECT) {
+            goto out;
+        }
+        n_members += jsondoc_root(docs[d])->count;
+    }
+    members = calloc(n_members + 1, sizeof(*members));
+    if (members == NULL) {
+        goto out;
+    }
+    size_t m = 0;
+    for (d = 0; d < n_docs; d++) {
+        for (const struct jsondoc_value *v = jsondoc_child(docs[d], jsondoc_root(docs[d]));
+             v != NULL; v = jsondoc_next(docs[d], v)) {
+            members[m] = (struct member){v->key, v->key_len, m, docs[d], v};
+            m++;
+        }
+    }
+    qsort(members, m, sizeof(*members), cmp_members);
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    for (size_t k = 0; k < m; k++) {
+        bool last = k + 1 == m || members[k + 1].key_len != members[k].key_len ||
+                    memcmp(members[k + 1].key, members[k].key, members[k].key_len) != 0;
+        if (!last) {
+            continue;
+        }
+        size_t len = 0;
+        char *value = jsondoc_dump(members[k].doc, members[k].value, NULL, NULL, &len);
+        if (value == NULL) {
+            jsonw_free(&w);
+            goto out;
+        }
+        jsonw_key(&w, members[k].key);
+        jsonw_json(&w, value, len);
+        free(value);
+    }
+    jsonw_object_end(&w);
+    *out = jsonw_take(&w, NULL);
+    rc = *out != NULL ? 0 : -1;
+out:
+    for (d = 0; docs != NULL && d < n_docs; d++) {
+        jsondoc_free(docs[d]);
+    }
+    free(docs);
+    free(members);
+    return rc;
+}
+
+/* Record indices with traits, ordered by the customer they end with, then by index. */
+struct by_root {
+    size_t i;
+    int root;
+};
+
+static int cmp_by_root(const void *pa, const void *pb)
+{
+    const struct by_root *a = pa, *b = pb;
+    if (a->root != b->root) {
+        return a->root < b->root ? -1 : 1;
+    }
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
 int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
-                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
+                  const struct resolve_known *known, size_t n_known, const struct resolve_env *env,
+                  struct resolve_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
     struct priv *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         return -1;
     }
+    p->env = env;
     plan->priv = p;
     size_t n_idents = n_known;
     for (size_t i = 0; i < n; i++) {
@@ -188,6 +305,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
     p->table_cap = pow2_at_least(n_idents * 2 + 1);
     p->table = calloc(p->table_cap, sizeof(*p->table));
     int *rec_node = calloc(n + 1, sizeof(*rec_node));
+    struct by_root *traited = NULL;
+    size_t *which = NULL;
     plan->record_customer = calloc(n + 1, sizeof(*plan->record_customer));
     plan->merges = calloc(n + 1, sizeof(*plan->merges));
     size_t *merge_first = calloc(n + 1, sizeof(*merge_first));
@@ -198,9 +317,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
 
     /* What the database knows; each existing customer becomes one node. */
     for (size_t k = 0; k < n_known; k++) {
-        const char *kname = normalize_kind_name(known[k].kind);
-        struct slot *s = lookup(p, kname, known[k].value);
-        if (s->kind != NULL) {
+        struct slot *s = lookup(p, known[k].kind, known[k].value);
+        if (s->used) {
             continue;
         }
         /* known is sorted by customer: a new customer starts a new node. */
@@ -211,7 +329,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         if (node < 0 && (node = add_node(p, true, known[k].customer, 0)) < 0) {
             goto fail;
         }
-        s->kind = kname;
+        s->used = true;
+        s->kind = known[k].kind;
         s->value = known[k].value;
         s->node = node;
         s->known = true;
@@ -233,8 +352,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
                 continue;
             }
             any_mergeable = true;
-            struct slot *s = lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
-            if (s->kind == NULL) {
+            struct slot *s = lookup(p, r->idents[k].kind, r->idents[k].value);
+            if (!s->used) {
                 continue;
             }
             int root = find(p, s->node);
@@ -249,9 +368,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         if (nroots == 0 && !any_mergeable) {
             /* Only shared identifiers: attach to whoever already has one. */
             for (size_t k = 0; k < r->n_idents; k++) {
-                struct slot *s =
-                    lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
-                if (s->kind != NULL) {
+                struct slot *s = lookup(p, r->idents[k].kind, r->idents[k].value);
+                if (s->used) {
                     int root = find(p, s->node);
                     if (nroots == 0 || older(p, root, roots[0])) {
                         roots[0] = root;
@@ -295,9 +413,10 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
             }
         }
         for (size_t k = 0; k < r->n_idents; k++) {
-            struct slot *s = lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
-            if (s->kind == NULL) {
-                s->kind = normalize_kind_name(r->idents[k].kind);
+            struct slot *s = lookup(p, r->idents[k].kind, r->idents[k].value);
+            if (!s->used) {
+                s->used = true;
+                s->kind = r->idents[k].kind;
                 s->value = r->idents[k].value;
                 s->node = survivor;
                 s->known = false;
@@ -328,18 +447,6 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         if (r->name != NULL) {
             nd->name = r->name;
         }
-        if (r->traits_json != NULL) {
-            json_t *t = json_loads(r->traits_json, 0, NULL);
-            if (t == NULL) {
-                goto fail;
-            }
-            if (nd->traits == NULL) {
-                nd->traits = t;
-            } else {
-                json_object_update(nd->traits, t);
-                json_decref(t);
-            }
-        }
         plan->record_customer[i] = node_id(p, find(p, rec_node[i]));
     }
 
@@ -349,13 +456,30 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
     if (plan->created == NULL || plan->updates == NULL || plan->identities == NULL) {
         goto fail;
     }
+    traited = calloc(n + 1, sizeof(*traited));
+    which = calloc(n + 1, sizeof(*which));
+    if (traited == NULL || which == NULL) {
+        goto fail;
+    }
+    size_t n_traited = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rec_node[i] >= 0 && recs[i]->traits_json != NULL) {
+            traited[n_traited++] = (struct by_root){i, find(p, rec_node[i])};
+        }
+    }
+    qsort(traited, n_traited, sizeof(*traited), cmp_by_root);
+    size_t cursor = 0;
     for (size_t x = 0; x < p->n_nodes; x++) {
         struct node *nd = &p->nodes[x];
         if (find(p, (int)x) != (int)x) {
             continue;
         }
+        size_t n_which = 0;
+        while (cursor < n_traited && traited[cursor].root == (int)x) {
+            which[n_which++] = traited[cursor++].i;
+        }
         char *traits = NULL;
-        if (nd->traits != NULL && (traits = json_dumps(nd->traits, JSON_COMPACT)) == NULL) {
+        if (merge_traits(recs, which, n_which, &traits) < 0) {
             goto fail;
         }
         if (!nd->existing) {
@@ -372,22 +496,24 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
     }
     for (size_t t = 0; t < p->table_cap; t++) {
         struct slot *s = &p->table[t];
-        if (s->kind == NULL || s->known) {
+        if (!s->used || s->known) {
             continue;
         }
         struct resolve_identity *id = &plan->identities[plan->n_identities++];
-        if (normalize_kind_parse(s->kind, &id->kind) < 0) {
-            goto fail;
-        }
+        id->kind = s->kind;
         id->value = s->value;
         id->customer = node_id(p, find(p, s->node));
     }
     free(rec_node);
     free(merge_first);
+    free(traited);
+    free(which);
     return 0;
 fail:
     free(rec_node);
     free(merge_first);
+    free(traited);
+    free(which);
     resolve_plan_free(plan);
     return -1;
 }

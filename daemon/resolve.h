@@ -4,7 +4,9 @@
  * identifier locks), it decides, exactly as if the records were applied one by one (CONTRACT
  * §2), which customers to create, which existing customers to merge into which, which
  * identifiers to add, and the customer each record ends up with when the batch commits.
- * The database then applies the plan with a handful of set-wise statements. Pure code.
+ * The database then applies the plan with a handful of set-wise statements. Pure code: no
+ * I/O, no clock and no randomness of its own (new ids come from env), so a plan is a
+ * function of the records, what is known and env.
  */
 #ifndef TOUCHLINED_RESOLVE_H
 #define TOUCHLINED_RESOLVE_H
@@ -66,14 +68,28 @@ struct resolve_plan {
 };
 
 /*
- * Plans the batch. recs[i] with skip[i] set (duplicates) take no part. Borrows recs and
- * known for the plan's lifetime; known must be sorted by customer. The customer created first is
- * the one with the smallest id; customers created by this batch are newer than any existing one.
- * Returns 0, or -1 on allocation failure.
+ * Where new customer ids come from. The daemon uses record_uuid7 (resolve_env_default), whose
+ * ids carry the clock and sort by creation; tests pass a generator of their own, so that a
+ * plan is a function of its input.
+ */
+struct resolve_env {
+    void (*new_id)(char out[RECORD_UUID_LEN + 1], void *arg);
+    void *arg;
+};
+
+/* record_uuid7: time-ordered, random. */
+extern const struct resolve_env resolve_env_default;
+
+/*
+ * Plans the batch. recs[i] with skip[i] set (duplicates; skip may be NULL) take no part.
+ * Borrows recs, known and env for the plan's lifetime; known must be sorted by customer. A
+ * customer created earlier must have the smaller id, and customers created by this batch
+ * must be newer (greater ids) than any existing one: env->new_id is called in creation order.
+ * Returns 0, or -1 on allocation failure or traits that are not a JSON object.
  */
 int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
-                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
-    __attribute__((warn_unused_result));
+                  const struct resolve_known *known, size_t n_known, const struct resolve_env *env,
+                  struct resolve_plan *plan) __attribute__((warn_unused_result));
 
 /* Frees what resolve_batch allocated; safe on a zeroed plan. */
 void resolve_plan_free(struct resolve_plan *plan);

@@ -366,7 +366,8 @@ static int send_step2(PGconn *conn, struct txn *t)
     if (find_repeats(t) < 0) {
         return -1;
     }
-    if (resolve_batch(t->recs, t->skip, t->n, t->known.rows, t->known.n, &t->plan) < 0) {
+    if (resolve_batch(t->recs, t->skip, t->n, t->known.rows, t->known.n, &resolve_env_default,
+                      &t->plan) < 0) {
         return -1;
     }
     t->planned = true;
