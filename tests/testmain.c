@@ -9,6 +9,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+void testmain_list(int argc, char **argv, const struct CMUnitTest *tests, size_t n)
+{
+    if (argc != 2 || strcmp(argv[1], "--list") != 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        printf("%s\n", tests[i].name);
+    }
+    exit(fflush(stdout) == 0 ? 0 : 1);
+}
+
 void testmain_filter(int argc, char **argv)
 {
     if (argc > 1) {

@@ -1,8 +1,8 @@
 /*
  * Shared main() for the cmocka programs: each program defines its cases in one array and
- * calls testmain_run(), which runs only the case named by argv[1] when one is given (that is
- * how CTest runs them, one CTest test per case) or every case otherwise; and the helpers
- * several programs need.
+ * calls testmain_run(), which lists them with --list (how CTest finds them), runs only the
+ * case named by argv[1] when one is given (how CTest runs them, one CTest test per case) or
+ * every case otherwise; and the helpers several programs need.
  */
 #ifndef TOUCHLINE_TESTMAIN_H
 #define TOUCHLINE_TESTMAIN_H
@@ -15,7 +15,15 @@
 #include <cmocka.h>
 
 #define testmain_run(argc, argv, tests, setup, teardown)                                           \
-    (testmain_filter((argc), (argv)), cmocka_run_group_tests((tests), (setup), (teardown)))
+    (testmain_list((argc), (argv), (tests), sizeof(tests) / sizeof((tests)[0])),                   \
+     testmain_filter((argc), (argv)), cmocka_run_group_tests((tests), (setup), (teardown)))
+
+/*
+ * With "--list" as argv[1]: prints the name of each case, one a line, and exits 0. CTest
+ * learns the cases this way when the program is built (tests/discover_cases.cmake), so that
+ * a case is registered however its line is written.
+ */
+void testmain_list(int argc, char **argv, const struct CMUnitTest *tests, size_t n);
 
 /* Applies argv[1], if any, as the cmocka test filter. */
 void testmain_filter(int argc, char **argv);

@@ -189,6 +189,21 @@ void harness_spawn(struct harness_daemon *d, const char *const *args, const char
         fail_msg("TOUCHLINE_TEST_DAEMON is not set: run through ctest");
     }
     unlink(d->log_path);
+    if (d->notify_ours) {
+        close(d->notify_fd);
+        d->notify_ours = false;
+    }
+    bool manager_given = false;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        manager_given = manager_given || strncmp(env[i], "NOTIFY_SOCKET=", 14) == 0;
+    }
+    static unsigned spawned;
+    char notify[108];
+    snprintf(notify, sizeof(notify), "@touchline-harness-%d-%u", (int)getpid(), ++spawned);
+    if (!manager_given) {
+        d->notify_fd = testmain_notify_listen(notify);
+        d->notify_ours = true;
+    }
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -203,6 +218,11 @@ void harness_spawn(struct harness_daemon *d, const char *const *args, const char
         setenv("TOUCHLINE_LISTEN_HTTP", "127.0.0.1:0", 1);
         setenv("TOUCHLINE_IDENTITY_DEFAULT_COUNTRY_CODE", "98", 1);
         unsetenv("TOUCHLINE_CONFIG");
+        if (!manager_given) {
+            setenv("NOTIFY_SOCKET", notify, 1);
+        } else {
+            unsetenv("NOTIFY_SOCKET");
+        }
         for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
             if (strchr(env[i], '=') != NULL) {
                 putenv((char *)env[i]);
@@ -217,54 +237,62 @@ void harness_spawn(struct harness_daemon *d, const char *const *args, const char
     harness_track_child(pid, true);
 }
 
-bool harness_read_ports(struct harness_daemon *d)
+bool harness_ports_from_ready(struct harness_daemon *d, const char *msg)
 {
-    char *log = testmain_read_file(d->log_path, NULL);
-    const char *p = log != NULL ? strstr(log, " started: tcp=") : NULL;
-    const char *t = p != NULL ? strstr(p, "(port ") : NULL;
-    const char *h = t != NULL ? strstr(t + 6, "(port ") : NULL;
-    if (h != NULL) {
-        d->tcp_port = atoi(t + 6);
-        d->http_port = atoi(h + 6);
+    const char *t = strstr(msg, "tcp port ");
+    const char *h = strstr(msg, "http port ");
+    if (strstr(msg, "READY=1") == NULL || t == NULL || h == NULL) {
+        return false;
     }
-    free(log);
+    d->tcp_port = atoi(t + strlen("tcp port "));
+    d->http_port = atoi(h + strlen("http port "));
     return d->tcp_port > 0 && d->http_port > 0;
 }
 
-/* Starts the daemon, verbose, and waits until it logs its ports and its pool is up. */
+bool harness_wait_ready(struct harness_daemon *d, int timeout_ms)
+{
+    assert_true(d->notify_ours);
+    long long deadline = harness_now_ms() + timeout_ms;
+    while (harness_now_ms() < deadline) {
+        struct pollfd p = {.fd = d->notify_fd, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0) {
+            char msg[1024];
+            ssize_t n = recv(d->notify_fd, msg, sizeof(msg) - 1, 0);
+            if (n > 0) {
+                msg[n] = '\0';
+                if (harness_ports_from_ready(d, msg)) {
+                    return true;
+                }
+            }
+            continue;
+        }
+        int status;
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            harness_track_child(d->pid, false);
+            d->pid = 0;
+            return false;
+        }
+    }
+    return false;
+}
+
+/* Starts the daemon, verbose, and waits for its READY=1: listeners up, pool connected. */
 static void spawn(struct harness_daemon *d, const char *const *env)
 {
     static const char *const verbose[] = {"-v", NULL};
     harness_spawn(d, verbose, env, true);
     pid_t pid = d->pid;
     int start_s = daemon_wrapped() ? 120 : 20;
-    long long deadline = harness_now_ms() + start_s * 1000LL;
-    while (harness_now_ms() < deadline) {
-        if (harness_read_ports(d)) {
-            /* Wait for the pool: records sent before it is up would wait anyway, but
-             * tests of "unavailable" need a known starting point. */
-            for (int i = 0; i < (daemon_wrapped() ? 3000 : 200); i++) {
-                char *body = NULL;
-                int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
-                free(body);
-                if (st == 200) {
-                    return;
-                }
-                usleep(20000);
-            }
-            return;
-        }
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            char *out = testmain_read_file(d->log_path, NULL);
-            fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
-        }
-        usleep(20000);
+    if (harness_wait_ready(d, start_s * 1000)) {
+        return;
     }
     char *out = testmain_read_file(d->log_path, NULL);
+    if (d->pid == 0) {
+        fail_msg("touchlined exited at start:\n%s", out ? out : "");
+    }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    fail_msg("touchlined did not start within %d s:\n%s", start_s, out ? out : "");
+    fail_msg("touchlined did not say READY=1 within %d s:\n%s", start_s, out ? out : "");
 }
 
 void harness_start(struct harness_daemon *d, const char *name, const char *const *env)
@@ -286,6 +314,10 @@ void harness_restart(struct harness_daemon *d, const char *const *env)
 
 int harness_stop(struct harness_daemon *d)
 {
+    if (d->notify_ours) {
+        close(d->notify_fd);
+        d->notify_ours = false;
+    }
     if (d->pid <= 0) {
         return -1;
     }

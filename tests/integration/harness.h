@@ -22,6 +22,10 @@ struct harness_daemon {
     char dbname[64];
     char dsn[256];
     char log_path[256];
+    /* The notification socket the harness made and named in NOTIFY_SOCKET (as a service
+     * manager does), when notify_ours; the daemon says READY=1 and its ports there. */
+    bool notify_ours;
+    int notify_fd;
 };
 
 /* DSN of the test cluster's database dbname. */
@@ -50,14 +54,24 @@ void harness_restart(struct harness_daemon *d, const char *const *env);
  * Forks touchlined on d->dsn with the tests' environment (listeners on free ports, country
  * code 98, no TOUCHLINE_CONFIG), stdout and stderr into d->log_path. args go after the binary
  * (NULL-terminated, at most 8, may be NULL); env entries "KEY=VALUE" are set and "KEY" alone
- * removed. With wrap, TOUCHLINE_TEST_DAEMON_WRAPPER (valgrind) goes in front. Sets d->pid and
- * does not wait: harness_start is the one that waits until the daemon is ready.
+ * removed. With wrap, TOUCHLINE_TEST_DAEMON_WRAPPER (valgrind) goes in front. Unless env sets
+ * NOTIFY_SOCKET itself, the harness binds a notification socket of its own and names it in
+ * NOTIFY_SOCKET. Sets d->pid and does not wait: harness_wait_ready does.
  */
 void harness_spawn(struct harness_daemon *d, const char *const *args, const char *const *env,
                    bool wrap);
 
-/* Reads the ports from the daemon's "started" log line into d; true once both are there. */
-bool harness_read_ports(struct harness_daemon *d);
+/* Reads the ports from a READY=1 message of the daemon ("STATUS=serving: tcp port N, http
+ * port M") into d; true once both are there. */
+bool harness_ports_from_ready(struct harness_daemon *d, const char *msg);
+
+/*
+ * Waits up to timeout_ms for READY=1 with the ports on the harness's notification socket
+ * (the daemon says it once its listeners are up and its database pool has a connection).
+ * True when it came; false on timeout or when the daemon exited first (d->pid is then
+ * reaped and 0).
+ */
+bool harness_wait_ready(struct harness_daemon *d, int timeout_ms);
 
 /* Sends SIGTERM and waits (up to 30 s). Returns the exit status, or -1 if killed by a
  * signal or not exited in time (then it is killed). */

@@ -306,30 +306,15 @@ static void spawn(struct harness_daemon *d, const char *const *args)
     harness_spawn(d, args, env, false);
 }
 
-/* Waits until the daemon logs its ports and answers /readyz with 200. */
+/* Waits until the daemon says READY=1 with its ports on the notification socket. */
 static void wait_started(struct harness_daemon *d)
 {
-    long long deadline = harness_now_ms() + 20000;
-    while (harness_now_ms() < deadline) {
-        if (harness_read_ports(d)) {
-            char *body = NULL;
-            int st = harness_http(d->http_port, "GET", "/readyz", NULL, NULL, &body);
-            free(body);
-            if (st == 200) {
-                return;
-            }
-        }
-        int status;
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            harness_track_child(d->pid, false);
-            d->pid = 0;
-            char *out = testmain_read_file(d->log_path, NULL);
-            fail_msg("touchlined exited at start (status %d):\n%s", status, out ? out : "");
-        }
-        usleep(20000);
+    if (harness_wait_ready(d, 20000)) {
+        return;
     }
     char *out = testmain_read_file(d->log_path, NULL);
-    fail_msg("touchlined did not become ready within 20 s:\n%s", out ? out : "");
+    fail_msg("touchlined %s:\n%s", d->pid == 0 ? "exited at start" : "not ready within 20 s",
+             out ? out : "");
 }
 
 /* harness_stop for a daemon of this file. */
