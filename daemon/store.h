@@ -1,14 +1,17 @@
 /*
  * Every SQL statement the daemon runs after start-up, as named constants in one place, and
- * the list of them that each database connection prepares. The logic they call lives in
- * sql/ as functions in the touchline schema; statements here only pass parameters.
+ * the list of them that each database connection prepares. Merges, erasure and the read-side
+ * JSON live in sql/ as functions of the touchline schema; the write path's set-wise
+ * statements (lock, lookup, duplicates, inserts, updates) are written out in store.c, each
+ * with its parameters described beside it. txn.c runs the write path, http.c the rest.
  */
 #ifndef TOUCHLINED_STORE_H
 #define TOUCHLINED_STORE_H
 
 #include "db.h"
 
-/* Statement names, prepared on every connection; parameters are described in store.c. */
+/* Statement names, prepared on every connection; parameters are described in store.c (and,
+ * for STORE_ADD_INTERACTIONS, named below). */
 #define STORE_LOCK             "tl_lock"
 #define STORE_LOOKUP           "tl_lookup"
 #define STORE_DUPLICATES       "tl_duplicates"

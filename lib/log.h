@@ -1,8 +1,9 @@
 /*
  * Logging: one line per event on stderr, "<UTC timestamp> <level> <message> key=value ...".
  * The level is checked before anything is formatted, so debug lines cost nothing when off.
- * The level lives in a struct passed by the caller's context; the default logger is the one
- * the daemon context owns, installed with log_set_level() before the event loop starts.
+ * The level is process-wide, the one piece of state kept outside a context (stderr is
+ * process-wide too): log.c holds it, the daemon sets it with log_set_level() from its
+ * configuration at start and again when a reload changes [log] level.
  */
 #ifndef TOUCHLINE_LOG_H
 #define TOUCHLINE_LOG_H
