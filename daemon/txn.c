@@ -159,7 +159,7 @@ int txn_send(PGconn *conn, void *arg)
         }
         return -1;
     }
-    /* No Sync yet: the transaction stays open while the daemon plans step two. */
+    /* No Sync yet: the transaction stays open while the daemon plans the second half. */
     return PQsendFlushRequest(conn) == 1 ? 0 : -1;
 }
 
