@@ -546,7 +546,9 @@ static void status(struct follower *f, const char *what)
     fprintf(out, "%s: %s %s at line %zu: %zu stored, %zu duplicate, %zu rejected", f->t->cmd, what,
             f->fd >= 0 ? f->name : f->fo->path, f->fd >= 0 ? line_at(f, f->committed) : (size_t)1,
             f->stored, f->duplicate, f->rejected);
-    importer_cdr_skipped(out, f->internal, f->withheld);
+    char skipped[128];
+    importer_cdr_skipped(skipped, sizeof(skipped), f->internal, f->withheld);
+    fputs(skipped, out);
     fprintf(out, ", %zu awaiting an answer%s\n", f->inflight,
             f->s == NULL ? " (the daemon is not reachable)" : "");
     fflush(out);

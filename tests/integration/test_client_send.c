@@ -486,6 +486,63 @@ static void import_mail_stores_the_decoded_message(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/*
+ * A whole Maildir (new/ and cur/, as Postfix or Dovecot deliver it), the company's domain
+ * setting each message's direction: HTML-only mail in windows-1256 stored as its text, KOI8-R
+ * and Latin-1 decoded, mail within the company skipped and counted, the one message without
+ * a Message-ID named by its file; imported again, every message is a duplicate.
+ */
+static void import_maildir_once_each(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "send_maildir", NULL);
+    char *out = NULL;
+    const char *args = "import mail --maildir maildir --source mail-gw --company-domain "
+                       "shop.example.ir";
+    expect_run(2, &d, "", args, NULL, false, &out);
+    assert_string_equal(out, "5 stored, 0 duplicate, 1 rejected, 1 skipped (within the company)\n");
+    free(out);
+    expect_run(2, &d, "", args, NULL, true, &out);
+    expect_in(out, "maildir/new/1763720100.M107P2207.mx1: Message-ID: missing");
+    expect_in(out, "0 stored, 5 duplicate, 1 rejected, 1 skipped (within the company)\n");
+    free(out);
+    /* The same through the environment, as a service's unit would set it. */
+    expect_run(2, &d, "TOUCHLINE_COMPANY_DOMAINS=example.org,shop.example.ir",
+               "import mail --maildir maildir --source mail-gw", NULL, false, &out);
+    assert_string_equal(out, "0 stored, 5 duplicate, 1 rejected, 1 skipped (within the company)\n");
+    free(out);
+    PGconn *pg = harness_pg(d.dbname);
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), 5);
+    PQfinish(pg);
+
+    /* The HTML-only question and the shop's answer, on one timeline, one thread. */
+    json_t *customer = NULL;
+    json_t *items = timeline_of(&d, "email=m.rezaei%40example.com", &customer, NULL);
+    assert_int_equal(json_array_size(items), 2);
+    json_t *answer = json_array_get(items, 0), *question = json_array_get(items, 1);
+    assert_string_equal(field(question, "direction"), "inbound");
+    assert_string_equal(field(question, "subject"), "پيگيري سفارش");
+    expect_in(field(question, "body"), "سفارش شماره ۵۵۱۲۰ هنوز نرسيده است.");
+    assert_null(strstr(field(question, "body"), "color"));
+    assert_string_equal(field(answer, "direction"), "outbound");
+    assert_string_equal(field(answer, "agent"), "support@shop.example.ir");
+    assert_string_equal(field(answer, "thread"), field(question, "thread"));
+    json_decref(items);
+    json_decref(customer);
+    items = timeline_of(&d, "email=jose%40example.ru", &customer, NULL);
+    assert_string_equal(field(customer, "name"), "José Pérez");
+    assert_string_equal(field(json_array_get(items, 0), "body"),
+                        "Здравствуйте, заказ 4410 пришёл повреждённым.");
+    json_decref(items);
+    json_decref(customer);
+
+    expect_run(2, &d, "", "import mail --maildir no-such-dir", NULL, true, &out);
+    expect_in(out, "no-such-dir/new");
+    free(out);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +552,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(import_cdr_rejections_name_their_lines),
         cmocka_unit_test(import_cdr_pipelines_a_large_file),
         cmocka_unit_test(import_cdr_freepbx_defaults),
+        cmocka_unit_test(import_maildir_once_each),
         cmocka_unit_test(import_mail_stores_the_decoded_message),
     };
     signal(SIGPIPE, SIG_IGN);
