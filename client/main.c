@@ -1,9 +1,11 @@
 /*
  * touchline: the command-line client of touchlined's HTTP API (CONTRACT §5), and of its TCP
- * ingest port for log and import. This file only reads arguments and picks exit statuses; the
- * work is in the touchline_client library (api, format, http_client; importer, sender,
- * tcp_client, cdr, mail). A command is one entry of the table at the bottom: a name, a
- * handler that parses its own options, and a line of help.
+ * ingest port for log and import. This file reads each command's options, calls the
+ * touchline_client library with them, says on stderr what went wrong and picks the exit
+ * status. What commands compute lives in the library: the HTTP calls (api, http_client), the
+ * tables and JSON shown (format), the record `log` sends (logrecord), and sending records
+ * (importer, sender, tcp_client, cdr, mail). A command is one entry of the table at the
+ * bottom: a name, a handler that parses its own options, and a line of help.
  *
  * Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.
  */
@@ -24,7 +26,8 @@
 #include "format.h"
 #include "http_client.h"
 #include "importer.h"
-#include "record.h"
+#include "logrecord.h"
+#include "normalize.h"
 #include "sender.h"
 #include "tcp_client.h"
 
@@ -48,8 +51,6 @@ struct command {
     int (*run)(const struct global *g, int argc, char **argv);
     const char *help;
 };
-
-static const char *const identifier_kinds[] = {"phone", "email", "chat", "web", "external"};
 
 static int exit_for(int api_result)
 {
@@ -102,8 +103,8 @@ static bool want_color(void)
            (term == NULL || strcmp(term, "dumb") != 0);
 }
 
-/* Options of the commands about one customer. The first five are identifier_kinds, in its
- * order: their index names the kind. */
+/* Options of the commands about one customer. The first five are the identifier kinds, in
+ * enum ident_kind's order: their index names the kind. */
 enum {
     OPT_CUSTOMER = 256,
     OPT_FORMAT,
@@ -167,7 +168,7 @@ static unsigned option_needs(int opt)
 
 /* The arguments of a command about one customer. */
 struct args {
-    const char *kind;  /* the selector: one of identifier_kinds, or "customer" for an id */
+    const char *kind;  /* the selector: an identifier kind, or "customer" for an id */
     const char *value; /* borrowed from argv */
     struct format_opts fo;
     struct api_timeline_query q;
@@ -222,7 +223,7 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
                         cmd);
                 return EXIT_USAGE;
             }
-            a->kind = opt == 0 ? identifier_kinds[index] : "customer";
+            a->kind = opt == 0 ? normalize_kind_name((enum ident_kind)index) : "customer";
             a->value = optarg;
             break;
         case OPT_FORMAT:
@@ -823,58 +824,31 @@ static void log_usage(FILE *out)
             send_common_help);
 }
 
-/* Adds identifier value of kind to the customer object: a string, an array when repeated. */
-static int add_identifier(json_t *cust, const char *kind, const char *value)
+/* Says what a logrecord_* failure means for option (without its dashes). Returns the exit
+ * status. */
+static int log_failed(const char *cmd, const char *option, int result)
 {
-    json_t *v = json_string(value);
-    if (v == NULL) {
-        fprintf(stderr, "touchline log: --%s: not valid UTF-8 text\n", kind);
+    if (result == LOGRECORD_NOT_UTF8) {
+        fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd, option);
         return EXIT_USAGE;
     }
-    json_t *old = json_object_get(cust, kind);
-    if (old == NULL) {
-        if (json_object_set_new(cust, kind, v) < 0) {
-            goto nomem;
-        }
-        return 0;
-    }
-    if (json_is_string(old)) {
-        json_t *arr = json_array();
-        if (arr == NULL || json_array_append(arr, old) < 0 ||
-            json_object_set_new(cust, kind, arr) < 0) {
-            json_decref(v);
-            goto nomem;
-        }
-        old = arr;
-    }
-    if (json_array_append_new(old, v) < 0) {
-        goto nomem;
-    }
-    return 0;
-nomem:
-    fprintf(stderr, "touchline log: out of memory\n");
+    fprintf(stderr, "%s: %s\n", cmd,
+            result == LOGRECORD_NOMEM ? "out of memory" : "an option logrecord does not know");
     return EXIT_FAILED;
 }
 
 static int cmd_log(const struct global *g, int argc, char **argv)
 {
     enum {
-        LOG_SUMMARY = 1100,
-        LOG_NAME,
-        LOG_DURATION,
-        LOG_SCORE,
-        LOG_TAG,
-        LOG_OCCURRED_AT,
-        LOG_EXTERNAL_ID,
-        LOG_FIELD, /* a string field named like its option */
+        LOG_FIELD = 1100, /* a text option: logrecord_set knows its field */
+        LOG_NUMBER,       /* a whole-number option: logrecord_set_number */
     };
-    /* The first five are identifier_kinds, in its order: their index names the kind. */
     static const struct option opts[] = {
-        {"phone", required_argument, NULL, 0},
-        {"email", required_argument, NULL, 0},
-        {"chat", required_argument, NULL, 0},
-        {"web", required_argument, NULL, 0},
-        {"external", required_argument, NULL, 0},
+        {"phone", required_argument, NULL, LOG_FIELD},
+        {"email", required_argument, NULL, LOG_FIELD},
+        {"chat", required_argument, NULL, LOG_FIELD},
+        {"web", required_argument, NULL, LOG_FIELD},
+        {"external", required_argument, NULL, LOG_FIELD},
         {"channel", required_argument, NULL, LOG_FIELD},
         {"subject", required_argument, NULL, LOG_FIELD},
         {"direction", required_argument, NULL, LOG_FIELD},
@@ -883,14 +857,14 @@ static int cmd_log(const struct global *g, int argc, char **argv)
         {"thread", required_argument, NULL, LOG_FIELD},
         {"stage", required_argument, NULL, LOG_FIELD},
         {"sentiment", required_argument, NULL, LOG_FIELD},
-        {"summary", required_argument, NULL, LOG_SUMMARY},
-        {"name", required_argument, NULL, LOG_NAME},
-        {"duration", required_argument, NULL, LOG_DURATION},
-        {"score", required_argument, NULL, LOG_SCORE},
-        {"tag", required_argument, NULL, LOG_TAG},
-        {"occurred-at", required_argument, NULL, LOG_OCCURRED_AT},
-        {"external-id", required_argument, NULL, LOG_EXTERNAL_ID},
-        {"source", required_argument, NULL, SEND_OPT_SOURCE},
+        {"summary", required_argument, NULL, LOG_FIELD},
+        {"name", required_argument, NULL, LOG_FIELD},
+        {"duration", required_argument, NULL, LOG_NUMBER},
+        {"score", required_argument, NULL, LOG_NUMBER},
+        {"tag", required_argument, NULL, LOG_FIELD},
+        {"occurred-at", required_argument, NULL, LOG_FIELD},
+        {"external-id", required_argument, NULL, LOG_FIELD},
+        {"source", required_argument, NULL, LOG_FIELD},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
@@ -900,67 +874,37 @@ static int cmd_log(const struct global *g, int argc, char **argv)
     const char *cmd = "touchline log";
     struct importer_target t;
     send_target_init(&t, g, cmd);
-    const char *source = "touchline-cli", *occurred_at = NULL;
-    json_t *rec = json_object(), *cust = json_object(), *tags = json_array();
+    json_t *rec = NULL;
     int rc = EXIT_FAILED, opt, index = 0;
-    if (rec == NULL || cust == NULL || tags == NULL) {
-        goto nomem;
+    struct logrecord *lr = logrecord_new();
+    if (lr == NULL) {
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        goto out;
     }
     optind = 0; /* glibc: start afresh on this argv */
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, &index)) != -1) {
-        const char *field = NULL; /* the record field a string option sets */
-        json_t *target = rec;
         long long n;
+        int r;
         switch (opt) {
-        case 0:
-            rc = add_identifier(cust, identifier_kinds[index], optarg);
-            if (rc != 0) {
+        case LOG_FIELD:
+            r = logrecord_set(lr, opts[index].name, optarg);
+            if (r != LOGRECORD_OK) {
+                rc = log_failed(cmd, opts[index].name, r);
                 goto out;
             }
-            continue;
-        case LOG_FIELD:
-            field = opts[index].name;
             break;
-        case LOG_SUMMARY:
-            field = "body";
-            break;
-        case LOG_NAME:
-            field = "name";
-            target = cust;
-            break;
-        case LOG_EXTERNAL_ID:
-            field = "external_id";
-            break;
-        case LOG_DURATION:
-        case LOG_SCORE:
+        case LOG_NUMBER:
             rc = whole_number(cmd, opts[index].name, optarg, &n);
             if (rc != 0) {
                 goto out;
             }
-            if (json_object_set_new(rec, opt == LOG_SCORE ? "score" : "duration_s",
-                                    json_integer(n)) < 0) {
-                goto nomem;
-            }
-            continue;
-        case LOG_TAG: {
-            json_t *v = json_string(optarg);
-            if (v == NULL) {
-                fprintf(stderr, "%s: --tag: not valid UTF-8 text\n", cmd);
-                rc = EXIT_USAGE;
+            r = logrecord_set_number(lr, opts[index].name, n);
+            if (r != LOGRECORD_OK) {
+                rc = log_failed(cmd, opts[index].name, r);
                 goto out;
             }
-            if (json_array_append_new(tags, v) < 0) {
-                goto nomem;
-            }
-            continue;
-        }
-        case LOG_OCCURRED_AT:
-            occurred_at = optarg;
-            continue;
-        case SEND_OPT_SOURCE:
-            source = optarg;
-            continue;
+            break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
         case SEND_OPT_FORMAT:
@@ -968,7 +912,7 @@ static int cmd_log(const struct global *g, int argc, char **argv)
             if (rc != 0) {
                 goto out;
             }
-            continue;
+            break;
         case 'h':
             log_usage(stdout);
             rc = EXIT_SUCCESS;
@@ -977,60 +921,29 @@ static int cmd_log(const struct global *g, int argc, char **argv)
             rc = bad_option("log", opt, argv);
             goto out;
         }
-        json_t *v = json_string(optarg);
-        if (v == NULL) {
-            fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd, opts[index].name);
-            rc = EXIT_USAGE;
-            goto out;
-        }
-        if (json_object_set_new(target, field, v) < 0) {
-            goto nomem;
-        }
     }
     rc = EXIT_USAGE;
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument \"%s\"\n", cmd, argv[optind]);
         goto out;
     }
-    const char *missing = json_object_get(rec, "channel") == NULL ? "--channel C"
-                          : json_object_size(cust) == (json_object_get(cust, "name") != NULL)
-                              ? "--phone, --email, --chat, --web or --external"
-                          : json_object_get(rec, "body") == NULL ? "--summary TEXT"
-                                                                 : NULL;
+    const char *missing = logrecord_missing(lr);
     if (missing != NULL) {
         fprintf(stderr, "%s: %s is required\nTry 'touchline log --help'.\n", cmd, missing);
         goto out;
     }
-    char now[RECORD_TS_LEN + 1];
-    if (occurred_at == NULL) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        record_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, now);
-        occurred_at = now;
-    }
-    json_t *src = json_string(source), *when = json_string(occurred_at);
-    if (src == NULL || when == NULL) {
-        json_decref(src);
-        json_decref(when);
-        fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd,
-                src == NULL ? "source" : "occurred-at");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const char *bad = NULL;
+    int r = logrecord_build(lr, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &rec, &bad);
+    if (r != LOGRECORD_OK) {
+        rc = log_failed(cmd, bad, r);
         goto out;
     }
-    if (json_object_set_new(rec, "source", src) < 0 ||
-        json_object_set_new(rec, "occurred_at", when) < 0 ||
-        json_object_set(rec, "customer", cust) < 0 ||
-        (json_array_size(tags) > 0 && json_object_set(rec, "tags", tags) < 0)) {
-        goto nomem;
-    }
     rc = importer_send_one(&t, rec);
-    goto out;
-nomem:
-    fprintf(stderr, "%s: out of memory\n", cmd);
-    rc = EXIT_FAILED;
 out:
-    json_decref(tags);
-    json_decref(cust);
     json_decref(rec);
+    logrecord_free(lr);
     return rc;
 }
 
