@@ -44,6 +44,7 @@ enum {
 struct global {
     const char *url;
     const char *token;
+    bool url_given; /* by --url, not by the environment or the default */
 };
 
 struct command {
@@ -116,6 +117,7 @@ enum {
     OPT_ALL,
     OPT_FROM,
     OPT_YES,
+    OPT_BEFORE,
 };
 
 static const struct option customer_options[] = {
@@ -132,6 +134,7 @@ static const struct option customer_options[] = {
     {"until", required_argument, NULL, OPT_UNTIL},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"all", no_argument, NULL, OPT_ALL},
+    {"before", required_argument, NULL, OPT_BEFORE},
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
     {"help", no_argument, NULL, 'h'},
@@ -141,7 +144,7 @@ static const struct option customer_options[] = {
 /* What a command takes beyond the selector, --format and --help. */
 enum {
     TAKES_UTC = 1 << 0,
-    TAKES_PAGING = 1 << 1, /* --channel, --since, --until, --limit, --all */
+    TAKES_PAGING = 1 << 1, /* --channel, --since, --until, --limit, --all, --before */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
 };
@@ -156,6 +159,7 @@ static unsigned option_needs(int opt)
     case OPT_UNTIL:
     case OPT_LIMIT:
     case OPT_ALL:
+    case OPT_BEFORE:
         return TAKES_PAGING;
     case OPT_FROM:
         return TAKES_FROM;
@@ -172,6 +176,7 @@ struct args {
     const char *value; /* borrowed from argv */
     struct format_opts fo;
     struct api_timeline_query q;
+    const char *limit; /* --limit as given, or NULL */
     bool all;
     const char *from;
     bool yes;
@@ -256,8 +261,12 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
                 return EXIT_USAGE;
             }
             a->q.max = (size_t)n;
+            a->limit = optarg;
             break;
         }
+        case OPT_BEFORE:
+            a->q.before = optarg;
+            break;
         case OPT_ALL:
             a->all = true;
             break;
@@ -359,21 +368,27 @@ static void timeline_usage(FILE *out)
                  "Shows a customer's interactions on every channel, newest first.\n"
                  "\n");
     selector_usage(out, "Whose timeline");
-    fprintf(out,
-            "\n"
-            "Options:\n"
-            "  --channel C      only this channel: phone, sms, email, chat, web, social,\n"
-            "                   in_person or other\n"
-            "  --since T        from this time on (RFC 3339: 2026-11-01T00:00:00Z)\n"
-            "  --until T        before this time\n"
-            "  --limit N        show at most N interactions (default %d)\n"
-            "  --all            show every interaction\n"
-            "  --format F       table (default), json or ndjson\n"
-            "  --utc            times in UTC instead of the local time zone (TZ)\n"
-            "  -h, --help       show this help\n"
-            "\n"
-            "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n",
-            DEFAULT_LIMIT);
+    fprintf(
+        out,
+        "\n"
+        "Options:\n"
+        "  --channel C      only this channel: phone, sms, email, chat, web, social,\n"
+        "                   in_person or other\n"
+        "  --since T        from this time on (RFC 3339: 2026-11-01T00:00:00Z)\n"
+        "  --until T        before this time\n"
+        "  --limit N        show at most N interactions (default %d); when there are more,\n"
+        "                   the table ends with the command that shows the next ones\n"
+        "  --before CURSOR  start after this cursor: a next_cursor of --format json, or\n"
+        "                   what that last line names\n"
+        "  --all            show every interaction, page after page; with --format ndjson\n"
+        "                   each page is written as it comes (for scripts)\n"
+        "  --format F       table (default), json ({\"customer\", \"items\", \"next_cursor\"}:\n"
+        "                   null when nothing follows) or ndjson\n"
+        "  --utc            times in UTC instead of the local time zone (TZ)\n"
+        "  -h, --help       show this help\n"
+        "\n"
+        "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n",
+        DEFAULT_LIMIT);
 }
 
 /* Gathers the pages of a timeline into one array, for the table and JSON forms. */
@@ -393,6 +408,45 @@ static int stream(const json_t *items, void *arg)
     return 0;
 }
 
+/*
+ * Writes the table's last line when more interactions follow the ones shown: the command that
+ * shows them, which is this one with --before next (never the token: a secret stays out of
+ * the output). Returns 0, or -1 when writing failed.
+ */
+static int more_line(const struct global *g, const struct args *a, const char *next)
+{
+    char selector[32];
+    const char *words[24];
+    size_t n = 0;
+    snprintf(selector, sizeof(selector), "--%s", a->kind);
+    words[n++] = "touchline";
+    if (g->url_given) {
+        words[n++] = "--url";
+        words[n++] = g->url;
+    }
+    words[n++] = "timeline";
+    words[n++] = selector;
+    words[n++] = a->value;
+    const char *const given[][2] = {
+        {"--channel", a->q.channel},
+        {"--since", a->q.since},
+        {"--until", a->q.until},
+        {"--limit", a->limit},
+    };
+    for (size_t k = 0; k < sizeof(given) / sizeof(given[0]); k++) {
+        if (given[k][1] != NULL) {
+            words[n++] = given[k][0];
+            words[n++] = given[k][1];
+        }
+    }
+    if (a->fo.utc) {
+        words[n++] = "--utc";
+    }
+    words[n++] = "--before";
+    words[n++] = next;
+    return format_more(stdout, words, n);
+}
+
 static int cmd_timeline(const struct global *g, int argc, char **argv)
 {
     struct args a;
@@ -404,7 +458,7 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
     if (open_api(g, &hc) != 0) {
         return EXIT_USAGE;
     }
-    char err[512];
+    char err[512], *next = NULL;
     json_t *customer = NULL, *items = NULL;
     int rc = api_lookup(&hc, a.kind, a.value, &customer, err, sizeof(err));
     if (rc < 0) {
@@ -417,14 +471,14 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
         goto out;
     }
     if (a.fo.kind == FORMAT_NDJSON) {
-        rc = api_timeline(&hc, id, &a.q, stream, NULL, err, sizeof(err));
+        rc = api_timeline(&hc, id, &a.q, stream, NULL, &next, err, sizeof(err));
     } else {
         items = json_array();
         if (items == NULL) {
             snprintf(err, sizeof(err), "out of memory");
             rc = API_FAILED;
         } else {
-            rc = api_timeline(&hc, id, &a.q, collect, items, err, sizeof(err));
+            rc = api_timeline(&hc, id, &a.q, collect, items, &next, err, sizeof(err));
         }
     }
     if (rc < 0) {
@@ -432,9 +486,14 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
         goto out;
     }
     errno = 0;
-    rc = output_done(a.fo.kind == FORMAT_NDJSON ||
-                     format_timeline(stdout, customer, items, &a.fo) == 0);
+    bool ok =
+        a.fo.kind == FORMAT_NDJSON || format_timeline(stdout, customer, items, next, &a.fo) == 0;
+    if (ok && a.fo.kind == FORMAT_TABLE && next != NULL) {
+        ok = more_line(g, &a, next) == 0;
+    }
+    rc = output_done(ok);
 out:
+    free(next);
     json_decref(items);
     json_decref(customer);
     return exit_for(rc);
@@ -1227,6 +1286,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'u':
             g.url = optarg;
+            g.url_given = true;
             break;
         case 't':
             g.token = optarg;
