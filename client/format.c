@@ -1151,7 +1151,7 @@ int format_ndjson(FILE *out, const json_t *items)
     return 0;
 }
 
-static int document(FILE *out, const json_t *customer, const json_t *items)
+static int document(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor)
 {
     int rc = -1;
     json_t *doc = json_object();
@@ -1161,7 +1161,9 @@ static int document(FILE *out, const json_t *customer, const json_t *items)
     }
     /* jansson takes a reference even to what it only reads; the casts do not write. */
     if (json_object_set(doc, "customer", customer != NULL ? (json_t *)customer : json_null()) < 0 ||
-        json_object_set(doc, "items", items != NULL ? (json_t *)items : none) < 0) {
+        json_object_set(doc, "items", items != NULL ? (json_t *)items : none) < 0 ||
+        json_object_set_new(doc, "next_cursor",
+                            next_cursor != NULL ? json_string(next_cursor) : json_null()) < 0) {
         goto out;
     }
     if (json_dumpf(doc, out, JSON_INDENT(2)) < 0 || fputc('\n', out) == EOF) {
@@ -1174,7 +1176,7 @@ out:
     return rc;
 }
 
-int format_timeline(FILE *out, const json_t *customer, const json_t *items,
+int format_timeline(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor,
                     const struct format_opts *o)
 {
     int rc = -1;
@@ -1183,7 +1185,7 @@ int format_timeline(FILE *out, const json_t *customer, const json_t *items,
         rc = table(out, customer, items, o);
         break;
     case FORMAT_JSON:
-        rc = document(out, customer, items);
+        rc = document(out, customer, items, next_cursor);
         break;
     case FORMAT_NDJSON:
         rc = format_ndjson(out, items);
@@ -1241,4 +1243,52 @@ int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
     int rc = o->kind == FORMAT_TABLE ? erasure_lines(out, erasure, customer, o)
                                      : object_json(out, erasure, o->kind);
     return ferror(out) ? -1 : rc;
+}
+
+/* True when word can go to a POSIX shell as it is, without quotes. */
+static bool shell_safe(const char *word)
+{
+    if (word[0] == '\0') {
+        return false;
+    }
+    for (const char *p = word; *p != '\0'; p++) {
+        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-",
+                   *p) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int format_shell_words(FILE *out, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            fputc(' ', out);
+        }
+        if (shell_safe(words[i])) {
+            fputs(words[i], out);
+            continue;
+        }
+        /* In single quotes everything is literal but the quote itself: '\'' writes one. */
+        fputc('\'', out);
+        for (const char *p = words[i]; *p != '\0'; p++) {
+            if (*p == '\'') {
+                fputs("'\\''", out);
+            } else {
+                fputc(*p, out);
+            }
+        }
+        fputc('\'', out);
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+int format_more(FILE *out, const char *const *words, size_t n)
+{
+    fputs("More interactions: ", out);
+    if (format_shell_words(out, words, n) < 0 || fputc('\n', out) == EOF) {
+        return -1;
+    }
+    return 0;
 }

@@ -59,6 +59,48 @@ static void input_load(struct input *in)
     assert_true(json_is_array(in->items));
 }
 
+/* The JSON form carries the cursor of the next page, to be passed back as --before. */
+static void json_document_keeps_the_next_cursor(void **state)
+{
+    (void)state;
+    json_t *items = json_loads("[{\"id\":\"a\"}]", 0, NULL);
+    assert_non_null(items);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    struct format_opts o = {.kind = FORMAT_JSON};
+    assert_int_equal(format_timeline(f, NULL, items, "1763625600000000-0193ab", &o), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf,
+                        "{\n  \"customer\": null,\n  \"items\": [\n    {\n      \"id\": \"a\"\n"
+                        "    }\n  ],\n  \"next_cursor\": \"1763625600000000-0193ab\"\n}\n");
+    free(buf);
+    json_decref(items);
+}
+
+/* The last line of a table with more to see: a command that can be pasted back as it is. */
+static void more_line_quotes_for_the_shell(void **state)
+{
+    (void)state;
+    const char *words[] = {"touchline",  "timeline",
+                           "--phone",    "0912 345 6789",
+                           "--chat",     "telegram:@sara_k",
+                           "--external", "it's",
+                           "--since",    "",
+                           "--before",   "1763625600000000-0193ab"};
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    assert_int_equal(format_more(f, words, sizeof(words) / sizeof(words[0])), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf, "More interactions: touchline timeline --phone '0912 345 6789' "
+                             "--chat telegram:@sara_k --external 'it'\\''s' --since '' "
+                             "--before 1763625600000000-0193ab\n");
+    free(buf);
+}
+
 static void input_free(struct input *in)
 {
     json_decref(in->customer);
@@ -73,7 +115,7 @@ static char *render(const json_t *customer, const json_t *items, const struct fo
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
     assert_non_null(f);
-    assert_int_equal(format_timeline(f, customer, items, o), 0);
+    assert_int_equal(format_timeline(f, customer, items, NULL, o), 0);
     assert_int_equal(fclose(f), 0);
     *len = n;
     return buf;
@@ -306,7 +348,8 @@ static void table_without_items(void **state)
     free(out);
     o.kind = FORMAT_JSON;
     out = render(NULL, items, &o, &len);
-    assert_string_equal(out, "{\n  \"customer\": null,\n  \"items\": []\n}\n");
+    assert_string_equal(out,
+                        "{\n  \"customer\": null,\n  \"items\": [],\n  \"next_cursor\": null\n}\n");
     free(out);
     o.kind = FORMAT_NDJSON;
     out = render(customer, items, &o, &len);
@@ -646,6 +689,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table_utc),
         cmocka_unit_test(table_default_width_is_120),
+        cmocka_unit_test(json_document_keeps_the_next_cursor),
+        cmocka_unit_test(more_line_quotes_for_the_shell),
         cmocka_unit_test(table_local_time_in_tehran),
         cmocka_unit_test(table_cut_to_80_columns),
         cmocka_unit_test(table_colors),
