@@ -553,7 +553,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     /* Not ready well before the spool is full, so that a balancer sends elsewhere while
      * this instance can still take what is in flight. */
     bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
-    bool ready = db_up && !d->draining && !spool_high;
+    bool ready = db_up && !d->leaving && !spool_high;
     json_t *o = json_pack("{s:b, s:b, s:s, s:i, s:I}", "ready", ready, "database", db_up, "schema",
                           migrate_latest(), "database_connections", db_connections_up(d->db),
                           "pending_records", (json_int_t)deliver_pending(d->deliver));
@@ -567,7 +567,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     if (o != NULL && !db_up) {
         json_object_set_new(o, "reason",
                             json_sprintf("database unreachable: %s", db_last_error(d->db)));
-    } else if (o != NULL && d->draining) {
+    } else if (o != NULL && d->leaving) {
         json_object_set_new(o, "reason", json_string("shutting down"));
     } else if (o != NULL && spool_high) {
         json_object_set_new(o, "reason", json_string("the spool is over 90% full"));
