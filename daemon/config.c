@@ -39,6 +39,9 @@ static const struct option_def options[] = {
      "TCP ingest protocol (CONTRACT section 3), host:port"},
     {"listen", "http", OPT_STRING, OFF(listen_http), "127.0.0.1:8170", 0, 0, false, false,
      "HTTP API, host:port"},
+    {"listen", "shutdown_delay_s", OPT_INT, OFF(listen_shutdown_delay_s), "0", 0, 300, false, true,
+     "after SIGTERM, keep serving this long with /readyz answering 503, so that a load "
+     "balancer takes this daemon out of rotation before it stops accepting"},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
      "libpq connection string"},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,

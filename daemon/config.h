@@ -25,6 +25,7 @@ struct config {
 
     char *listen_tcp;
     char *listen_http;
+    int listen_shutdown_delay_s;
 
     char *database_dsn;
     int database_pool_size;

@@ -57,6 +57,7 @@ void daemon_stop(struct daemon *d)
     if (d->draining) {
         return;
     }
+    d->leaving = true;
     d->draining = true;
     notify_send("STOPPING=1\nSTATUS=draining: answering what is in flight");
     log_info("stopping: no new connections; answering what is in flight (pending=%zu "
@@ -145,8 +146,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    int delay = d->cfg.listen_shutdown_delay_s;
+    if (sig == SIGTERM && delay > 0 && !d->leaving && d->leave_timer != NULL) {
+        /* A balancer polling /readyz sees 503 and stops sending new connections here while
+         * this daemon still serves; only then does it stop accepting. A second signal during
+         * the delay stops at once. */
+        d->leaving = true;
+        notify_send("STATUS=leaving the load balancer's rotation for %d s", delay);
+        log_info("SIGTERM received: /readyz answers 503 for %d s (listen.shutdown_delay_s), "
+                 "then stopping",
+                 delay);
+        struct timeval tv = {delay, 0};
+        evtimer_add(d->leave_timer, &tv);
+        return;
+    }
     log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     daemon_stop(d);
+}
+
+static void on_leave_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_stop(arg);
 }
 
 /*
@@ -251,9 +273,10 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
+    d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
-        evsignal_add(d->ev_hup, NULL) < 0) {
+        d->leave_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
     }
@@ -294,7 +317,8 @@ void daemon_fini(struct daemon *d)
     deliver_free(d->deliver);
     ingest_free(d->ingest);
     http_free(d->http);
-    struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
+    struct event *evs[] = {d->ev_term,        d->ev_int,      d->ev_hup,
+                           d->drain_deadline, d->drain_timer, d->leave_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

@@ -563,7 +563,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     /* Not ready well before the spool is full, so that a balancer sends elsewhere while
      * this instance can still take what is in flight. */
     bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
-    bool ready = db_up && !d->draining && !spool_high;
+    bool ready = db_up && !d->leaving && !spool_high;
     struct jsonw w;
     jsonw_init(&w);
     jsonw_object_begin(&w);
@@ -594,7 +594,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     reason[0] = '\0';
     if (!db_up) {
         snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
-    } else if (d->draining) {
+    } else if (d->leaving) {
         snprintf(reason, sizeof(reason), "shutting down");
     } else if (spool_high) {
         snprintf(reason, sizeof(reason), "the spool is over 90%% full");
