@@ -194,15 +194,13 @@ static void three_daemons_spread_identifiers_resolve_exactly(void **state)
     /* Each person's identifiers (the person's number is in each of them), by the customer
      * they end in after redirects. */
     long split =
-        harness_sql_long(pg, "SELECT count(*) FROM (SELECT (regexp_match(i.value, "
-                             "'^(?:\\+98913|person|visitor-)0*([0-9]+)'))[1] AS person "
+        harness_sql_long(pg, "SELECT count(*) FROM (SELECT " PERSON " AS person "
                              "FROM touchline.identities i GROUP BY 1 "
                              "HAVING count(DISTINCT touchline.survivor(i.customer_id)) > 1) s");
     long shared =
         harness_sql_long(pg, "SELECT count(*) FROM (SELECT touchline.survivor(i.customer_id) FROM "
                              "touchline.identities i GROUP BY 1 "
-                             "HAVING count(DISTINCT (regexp_match(i.value, "
-                             "'^(?:\\+98913|person|visitor-)0*([0-9]+)'))[1]) > 1) s");
+                             "HAVING count(DISTINCT " PERSON ") > 1) s");
     long identities = harness_sql_long(pg, "SELECT count(*) FROM touchline.identities");
     long customers =
         harness_sql_long(pg, "SELECT count(*) FROM touchline.customers WHERE merged_into IS NULL");
