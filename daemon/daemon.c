@@ -78,53 +78,41 @@ void daemon_stop(struct daemon *d)
 static void reload(struct daemon *d)
 {
     struct config fresh;
-    char err[512];
-    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0) {
+    char err[512], fixed[512];
+    unsigned apply = 0;
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0 ||
+        config_reload(&d->cfg, &fresh, &apply, fixed, sizeof(fixed), err, sizeof(err)) < 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
         config_free(&fresh);
         return;
     }
-    struct config *cur = &d->cfg;
-    if (strcmp(fresh.listen_tcp, cur->listen_tcp) != 0 ||
-        strcmp(fresh.listen_http, cur->listen_http) != 0 ||
-        strcmp(fresh.database_dsn, cur->database_dsn) != 0 ||
-        fresh.database_pool_size != cur->database_pool_size) {
-        log_warn("reload: listeners and database settings change only on restart");
-    }
-    /* Swap in what can change at run time; the rest stays as started. */
-    char *level = cur->log_level;
-    cur->log_level = fresh.log_level;
-    fresh.log_level = level;
-    cur->level = fresh.level;
-    log_set_level(cur->level);
-    cur->database_connect_timeout_s = fresh.database_connect_timeout_s;
-    cur->database_reconnect_max_s = fresh.database_reconnect_max_s;
-    cur->ingest_max_line_bytes = fresh.ingest_max_line_bytes;
-    cur->ingest_batch_max_records = fresh.ingest_batch_max_records;
-    cur->ingest_batch_max_delay_ms = fresh.ingest_batch_max_delay_ms;
-    cur->ingest_max_inflight_per_connection = fresh.ingest_max_inflight_per_connection;
-    cur->ingest_max_pending_records = fresh.ingest_max_pending_records;
-    cur->ingest_max_connections = fresh.ingest_max_connections;
-    cur->ingest_idle_timeout_s = fresh.ingest_idle_timeout_s;
-    char *tokens_raw = cur->auth_tokens;
-    struct config_token *tokens = cur->tokens;
-    size_t n_tokens = cur->n_tokens;
-    cur->auth_tokens = fresh.auth_tokens;
-    cur->tokens = fresh.tokens;
-    cur->n_tokens = fresh.n_tokens;
-    fresh.auth_tokens = tokens_raw;
-    fresh.tokens = tokens;
-    fresh.n_tokens = n_tokens;
     config_free(&fresh);
-    db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
-    struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                              cur->database_pool_size};
-    batch_set_params(d->batch, &bp);
-    ingest_update_reading(d->ingest);
+    if (fixed[0] != '\0') {
+        log_warn("reload: %s changed but take effect only on restart; keeping the running "
+                 "values",
+                 fixed);
+    }
+    struct config *cur = &d->cfg;
+    /* The hooks of what changed; everything else is read where it is used. */
+    if (apply & CONFIG_APPLY_LOG) {
+        log_set_level(cur->level);
+    }
+    if (apply & CONFIG_APPLY_DATABASE) {
+        db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+    }
+    if (apply & CONFIG_APPLY_BATCH) {
+        struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
+                                  cur->database_pool_size};
+        batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_INGEST) {
+        ingest_update_reading(d->ingest);
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu",
+             "max_inflight_per_connection=%d tokens=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens,
+             cur->n_never_merge);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
