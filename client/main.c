@@ -83,15 +83,33 @@ static int bad_option(const char *cmd, int opt, char **argv)
     return EXIT_USAGE;
 }
 
-/* Table width: the terminal's when stdout is one (at least FORMAT_MIN_WIDTH), else the
- * default. */
+/*
+ * Table width: COLUMNS when it is set to a number (as a user sets it to fit a window or a
+ * page), else the terminal's when stdout is one (FORMAT_DEFAULT_WIDTH when it does not say);
+ * never less than FORMAT_MIN_WIDTH. Output to
+ * a pipe or a file without COLUMNS keeps every value whole (FORMAT_FULL_WIDTH).
+ */
 static size_t table_width(void)
 {
-    struct winsize ws;
-    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-        return ws.ws_col < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    size_t cols = 0;
+    if (env != NULL && env[0] >= '0' && env[0] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(env, &end, 10);
+        if (*end == '\0' && errno == 0 && v > 0 && v < 100000) {
+            cols = v;
+        }
     }
-    return FORMAT_DEFAULT_WIDTH;
+    struct winsize ws;
+    if (cols == 0 && isatty(STDOUT_FILENO)) {
+        cols = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col
+                                                                           : FORMAT_DEFAULT_WIDTH;
+    }
+    if (cols == 0) {
+        return FORMAT_FULL_WIDTH;
+    }
+    return cols < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : cols;
 }
 
 /* Colors only for a terminal, and not when NO_COLOR is set to something (no-color.org) or the
