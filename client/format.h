@@ -21,8 +21,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <stdint.h>
+
 #define FORMAT_DEFAULT_WIDTH 120
-#define FORMAT_MIN_WIDTH     80
+/* The narrowest terminal tables are laid out for: a time and the summary still fit. */
+#define FORMAT_MIN_WIDTH 40
+/* A width for a pipe or a file: no value is cut and no column left out. */
+#define FORMAT_FULL_WIDTH SIZE_MAX
 
 enum format_kind {
     FORMAT_TABLE,
@@ -34,7 +39,8 @@ struct format_opts {
     enum format_kind kind;
     bool utc;     /* times in UTC with a Z, instead of the local zone (TZ) */
     bool color;   /* ANSI bold titles and dim times; for a terminal without NO_COLOR */
-    size_t width; /* columns a table line may take; 0 for FORMAT_DEFAULT_WIDTH */
+    size_t width; /* columns a table line may take; 0 for FORMAT_DEFAULT_WIDTH; on a narrow
+                     one the summary narrows, then the least useful columns go */
 };
 
 /* Reads "table", "json" or "ndjson" into *out. Returns 0, or -1 for anything else. */

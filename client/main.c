@@ -49,7 +49,7 @@ struct global {
 
 struct command {
     const char *name;
-    int (*run)(const struct global *g, int argc, char **argv);
+    int (*run)(struct global *g, int argc, char **argv);
     const char *help;
 };
 
@@ -83,15 +83,33 @@ static int bad_option(const char *cmd, int opt, char **argv)
     return EXIT_USAGE;
 }
 
-/* Table width: the terminal's when stdout is one (at least FORMAT_MIN_WIDTH), else the
- * default. */
+/*
+ * Table width: COLUMNS when it is set to a number (as a user sets it to fit a window or a
+ * page), else the terminal's when stdout is one (FORMAT_DEFAULT_WIDTH when it does not say);
+ * never less than FORMAT_MIN_WIDTH. Output to
+ * a pipe or a file without COLUMNS keeps every value whole (FORMAT_FULL_WIDTH).
+ */
 static size_t table_width(void)
 {
-    struct winsize ws;
-    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-        return ws.ws_col < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    size_t cols = 0;
+    if (env != NULL && env[0] >= '0' && env[0] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(env, &end, 10);
+        if (*end == '\0' && errno == 0 && v > 0 && v < 100000) {
+            cols = v;
+        }
     }
-    return FORMAT_DEFAULT_WIDTH;
+    struct winsize ws;
+    if (cols == 0 && isatty(STDOUT_FILENO)) {
+        cols = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col
+                                                                           : FORMAT_DEFAULT_WIDTH;
+    }
+    if (cols == 0) {
+        return FORMAT_FULL_WIDTH;
+    }
+    return cols < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : cols;
 }
 
 /* Colors only for a terminal, and not when NO_COLOR is set to something (no-color.org) or the
@@ -120,6 +138,24 @@ enum {
     OPT_BEFORE,
 };
 
+/* The global options, also taken after the command (touchline timeline --phone N --url U):
+ * numbered clear of every command's own options. */
+enum {
+    OPT_GLOBAL_URL = 900,
+    OPT_GLOBAL_TOKEN,
+};
+
+/* Applies a global option given after the command. */
+static void global_option(struct global *g, int opt, const char *arg)
+{
+    if (opt == OPT_GLOBAL_URL) {
+        g->url = arg;
+        g->url_given = true;
+    } else {
+        g->token = arg;
+    }
+}
+
 static const struct option customer_options[] = {
     {"phone", required_argument, NULL, 0},
     {"email", required_argument, NULL, 0},
@@ -137,6 +173,8 @@ static const struct option customer_options[] = {
     {"before", required_argument, NULL, OPT_BEFORE},
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
+    {"url", required_argument, NULL, OPT_GLOBAL_URL},
+    {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -203,8 +241,8 @@ static void selector_usage(FILE *out, const char *heading)
  * filled (width and color set for stdout), or the exit status to end with: EXIT_SUCCESS after
  * --help, EXIT_USAGE after saying on stderr what was wrong.
  */
-static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), int argc, char **argv,
-                      struct args *a)
+static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*usage)(FILE *),
+                      int argc, char **argv, struct args *a)
 {
     int opt, index = 0;
     memset(a, 0, sizeof(*a));
@@ -266,6 +304,10 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
         }
         case OPT_BEFORE:
             a->q.before = optarg;
+            break;
+        case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_TOKEN:
+            global_option(g, opt, optarg);
             break;
         case OPT_ALL:
             a->all = true;
@@ -447,10 +489,10 @@ static int more_line(const struct global *g, const struct args *a, const char *n
     return format_more(stdout, words, n);
 }
 
-static int cmd_timeline(const struct global *g, int argc, char **argv)
+static int cmd_timeline(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("timeline", TAKES_UTC | TAKES_PAGING, timeline_usage, argc, argv, &a);
+    int done = parse_args(g, "timeline", TAKES_UTC | TAKES_PAGING, timeline_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -518,10 +560,10 @@ static void context_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
-static int cmd_context(const struct global *g, int argc, char **argv)
+static int cmd_context(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("context", TAKES_UTC, context_usage, argc, argv, &a);
+    int done = parse_args(g, "context", TAKES_UTC, context_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -566,10 +608,10 @@ static void customer_show_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
-static int cmd_customer_show(const struct global *g, int argc, char **argv)
+static int cmd_customer_show(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("customer show", TAKES_UTC, customer_show_usage, argc, argv, &a);
+    int done = parse_args(g, "customer show", TAKES_UTC, customer_show_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -612,11 +654,11 @@ static void customer_merge_usage(FILE *out)
                  "already one customer), 3 server or network error.\n");
 }
 
-static int cmd_customer_merge(const struct global *g, int argc, char **argv)
+static int cmd_customer_merge(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done =
-        parse_args("customer merge", TAKES_UTC | TAKES_FROM, customer_merge_usage, argc, argv, &a);
+    int done = parse_args(g, "customer merge", TAKES_UTC | TAKES_FROM, customer_merge_usage, argc,
+                          argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -670,10 +712,10 @@ static void customer_forget_usage(FILE *out)
                  "3 server or network error.\n");
 }
 
-static int cmd_customer_forget(const struct global *g, int argc, char **argv)
+static int cmd_customer_forget(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("customer forget", TAKES_YES, customer_forget_usage, argc, argv, &a);
+    int done = parse_args(g, "customer forget", TAKES_YES, customer_forget_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -743,7 +785,7 @@ static void group_usage(const struct command_group *grp, FILE *out)
             grp->name, grp->status);
 }
 
-static int run_group(const struct command_group *grp, const struct global *g, int argc, char **argv)
+static int run_group(const struct command_group *grp, struct global *g, int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "touchline %s: which subcommand? %s\n", grp->name, grp->what);
@@ -776,7 +818,7 @@ static const struct command_group customer_group = {
     sizeof(customer_commands) / sizeof(customer_commands[0]),
 };
 
-static int cmd_customer(const struct global *g, int argc, char **argv)
+static int cmd_customer(struct global *g, int argc, char **argv)
 {
     return run_group(&customer_group, g, argc, argv);
 }
@@ -896,7 +938,7 @@ static int log_failed(const char *cmd, const char *option, int result)
     return EXIT_FAILED;
 }
 
-static int cmd_log(const struct global *g, int argc, char **argv)
+static int cmd_log(struct global *g, int argc, char **argv)
 {
     enum {
         LOG_FIELD = 1100, /* a text option: logrecord_set knows its field */
@@ -926,6 +968,7 @@ static int cmd_log(const struct global *g, int argc, char **argv)
         {"source", required_argument, NULL, LOG_FIELD},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -963,6 +1006,10 @@ static int cmd_log(const struct global *g, int argc, char **argv)
                 rc = log_failed(cmd, opts[index].name, r);
                 goto out;
             }
+            break;
+        case OPT_GLOBAL_URL:
+            /* Taken, as before the command, though records go to the TCP port. */
+            global_option(g, opt, optarg);
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
@@ -1044,7 +1091,7 @@ static void import_cdr_usage(FILE *out)
             CDR_EXTENSION_DIGITS, send_common_help);
 }
 
-static int cmd_import_cdr(const struct global *g, int argc, char **argv)
+static int cmd_import_cdr(struct global *g, int argc, char **argv)
 {
     enum { CDR_TZ = 1200, CDR_CONTEXT, CDR_EXT_DIGITS };
     static const struct option opts[] = {
@@ -1054,6 +1101,7 @@ static int cmd_import_cdr(const struct global *g, int argc, char **argv)
         {"extension-digits", required_argument, NULL, CDR_EXT_DIGITS},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1105,6 +1153,10 @@ static int cmd_import_cdr(const struct global *g, int argc, char **argv)
                 goto out;
             }
             co.extension_digits = (unsigned)n;
+            break;
+        case OPT_GLOBAL_URL:
+            /* Taken, as before the command, though records go to the TCP port. */
+            global_option(g, opt, optarg);
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
@@ -1158,7 +1210,7 @@ static void import_mail_usage(FILE *out)
             send_common_help);
 }
 
-static int cmd_import_mail(const struct global *g, int argc, char **argv)
+static int cmd_import_mail(struct global *g, int argc, char **argv)
 {
     enum { MAIL_DIRECTION = 1300 };
     static const struct option opts[] = {
@@ -1166,6 +1218,7 @@ static int cmd_import_mail(const struct global *g, int argc, char **argv)
         {"source", required_argument, NULL, SEND_OPT_SOURCE},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1189,6 +1242,10 @@ static int cmd_import_mail(const struct global *g, int argc, char **argv)
             break;
         case SEND_OPT_SOURCE:
             mo.source = optarg;
+            break;
+        case OPT_GLOBAL_URL:
+            /* Taken, as before the command, though records go to the TCP port. */
+            global_option(g, opt, optarg);
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
@@ -1233,7 +1290,7 @@ static const struct command_group import_group = {
     sizeof(import_commands) / sizeof(import_commands[0]),
 };
 
-static int cmd_import(const struct global *g, int argc, char **argv)
+static int cmd_import(struct global *g, int argc, char **argv)
 {
     return run_group(&import_group, g, argc, argv);
 }
@@ -1260,6 +1317,7 @@ static void usage(FILE *out)
             "Options:\n"
             "  --url URL      touchlined's HTTP API (default $TOUCHLINE_URL, else %s)\n"
             "  --token TOKEN  bearer token (default $TOUCHLINE_TOKEN)\n"
+            "                 (both may also come after the command, among its options)\n"
             "  -h, --help     show this help; 'touchline COMMAND --help' shows a command's\n"
             "  -V, --version  show the version\n"
             "\n"

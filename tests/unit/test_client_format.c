@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "textwidth.h"
 #include "testmain.h"
 
 static char *fixture_path(const char *name)
@@ -192,6 +193,21 @@ static void expect_golden(const char *name, const char *got, size_t len)
     free(path);
 }
 
+/* Fails unless every line of out takes at most width columns on a terminal (a narrow table
+ * that wraps is what the golden files must not hold). Colors' escapes would count: not for
+ * them. */
+static void expect_lines_fit(const char *out, size_t width)
+{
+    for (const char *line = out; *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (textwidth_n(line, len) > width) {
+            fail_msg("a line wider than %zu columns: %.*s", width, (int)len, line);
+        }
+        line += len + (eol != NULL);
+    }
+}
+
 static void golden_table(const char *name, const struct format_opts *o)
 {
     struct input in;
@@ -199,6 +215,9 @@ static void golden_table(const char *name, const struct format_opts *o)
     size_t len;
     char *out = render(in.customer, in.items, o, &len);
     expect_golden(name, out, len);
+    if (o->kind == FORMAT_TABLE && !o->color && o->width != FORMAT_FULL_WIDTH) {
+        expect_lines_fit(out, o->width > 0 ? o->width : FORMAT_DEFAULT_WIDTH);
+    }
     free(out);
     input_free(&in);
 }
@@ -247,6 +266,9 @@ static void golden_view(view_fn fn, const char *input, const char *name,
     json_t *doc = load_json(input);
     char *out = render_view(fn, doc, o);
     expect_golden(name, out, strlen(out));
+    if (o->kind == FORMAT_TABLE && !o->color && o->width != FORMAT_FULL_WIDTH) {
+        expect_lines_fit(out, o->width > 0 ? o->width : FORMAT_DEFAULT_WIDTH);
+    }
     free(out);
     json_decref(doc);
 }
@@ -288,6 +310,31 @@ static void table_cut_to_80_columns(void **state)
     (void)state;
     struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 80};
     golden_table("timeline-80.txt", &o);
+}
+
+/* 60 columns: the summary at its narrowest, direction and agent left out, the Persian and
+ * Arabic cells still lined up. */
+static void table_at_60_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 60};
+    golden_table("timeline-60.txt", &o);
+}
+
+/* 40 columns: only the time and the summary; no line wider than 40. */
+static void table_at_40_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 40};
+    golden_table("timeline-40.txt", &o);
+}
+
+/* A pipe: every value whole, the columns still lined up. */
+static void table_full_width_cuts_nothing(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = FORMAT_FULL_WIDTH};
+    golden_table("timeline-full.txt", &o);
 }
 
 static void table_colors(void **state)
@@ -470,6 +517,13 @@ static void customer_table_cut_to_80_columns(void **state)
     golden_view(format_customer, "api-profile.json", "customer-80.txt", &o);
 }
 
+static void customer_table_at_40_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 40};
+    golden_view(format_customer, "api-profile.json", "customer-40.txt", &o);
+}
+
 static void customer_json_and_ndjson(void **state)
 {
     (void)state;
@@ -508,6 +562,17 @@ static void context_table_utc(void **state)
     (void)state;
     struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 120};
     golden_view(format_context, "api-context.json", "context-utc.txt", &o);
+}
+
+/* The screen-pop's two tables at 60 and 40 columns: threads lose records, then channel and
+ * thread; the latest per channel as the timeline. */
+static void context_table_at_60_and_40_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 60};
+    golden_view(format_context, "api-context.json", "context-60.txt", &o);
+    o.width = 40;
+    golden_view(format_context, "api-context.json", "context-40.txt", &o);
 }
 
 static void context_table_local_time_in_tehran(void **state)
@@ -693,6 +758,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(more_line_quotes_for_the_shell),
         cmocka_unit_test(table_local_time_in_tehran),
         cmocka_unit_test(table_cut_to_80_columns),
+        cmocka_unit_test(table_at_60_columns),
+        cmocka_unit_test(table_at_40_columns),
+        cmocka_unit_test(table_full_width_cuts_nothing),
         cmocka_unit_test(table_colors),
         cmocka_unit_test(json_document),
         cmocka_unit_test(ndjson_one_item_a_line),
@@ -704,9 +772,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(customer_table_utc),
         cmocka_unit_test(customer_table_local_time_in_tehran),
         cmocka_unit_test(customer_table_cut_to_80_columns),
+        cmocka_unit_test(customer_table_at_40_columns),
         cmocka_unit_test(customer_json_and_ndjson),
         cmocka_unit_test(customer_table_sparse_profile),
         cmocka_unit_test(context_table_utc),
+        cmocka_unit_test(context_table_at_60_and_40_columns),
         cmocka_unit_test(context_table_local_time_in_tehran),
         cmocka_unit_test(context_table_cut_to_80_columns),
         cmocka_unit_test(context_table_colors),
