@@ -17,7 +17,8 @@
 enum opt_type {
     OPT_STRING,
     OPT_INT,
-    OPT_LIST, /* comma-separated; a key repeated in the file appends */
+    OPT_SECONDS, /* an int of seconds, which may be written with a unit: 90s, 30m, 1h, 2d */
+    OPT_LIST,    /* comma-separated; a key repeated in the file appends */
 };
 
 struct option_def {
@@ -82,6 +83,10 @@ static const struct option_def options[] = {
      "(such records are answered unavailable)"},
     {"spool", "max_mb", OPT_INT, OFF(spool_max_mb), "1024", 1, 1 << 20, false, false,
      "spool size limit in MiB; past it records are answered unavailable"},
+    {"analytics", "callback_sla", OPT_SECONDS, OFF(analytics_callback_sla_s), "3600", 1,
+     86400 * 365, false, true,
+     "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
+     "2d)"},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -111,12 +116,25 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
                       bool append, char *why, size_t whylen)
 {
     switch (o->type) {
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_SECONDS: {
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
         while (*end == ' ') {
             end++;
+        }
+        if (o->type == OPT_SECONDS && errno == 0 && end != value && *end != '\0' &&
+            end[1] == '\0') {
+            long unit = *end == 's'   ? 1
+                        : *end == 'm' ? 60
+                        : *end == 'h' ? 3600
+                        : *end == 'd' ? 86400
+                                      : 0;
+            if (unit > 0 && v >= 0 && v <= o->max) {
+                v *= unit;
+                end++;
+            }
         }
         if (errno != 0 || end == value || *end != '\0') {
             errmsg_set(why, whylen, "\"%s\" is not an integer", value);
@@ -496,7 +514,7 @@ void config_free(struct config *cfg)
         return;
     }
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type != OPT_INT) {
+        if (options[i].type != OPT_INT && options[i].type != OPT_SECONDS) {
             free(*str_slot(cfg, &options[i]));
         }
     }
@@ -675,7 +693,7 @@ void config_print(const struct config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", o->section);
             section = o->section;
         }
-        if (o->type == OPT_INT) {
+        if (o->type == OPT_INT || o->type == OPT_SECONDS) {
             fprintf(out, "%s = %d\n", o->key, *int_slot((struct config *)cfg, o));
             continue;
         }
