@@ -17,7 +17,8 @@
 enum opt_type {
     OPT_STRING,
     OPT_INT,
-    OPT_LIST, /* comma-separated; a key repeated in the file appends */
+    OPT_SECONDS, /* an int of seconds, which may be written with a unit: 90s, 30m, 1h, 2d */
+    OPT_LIST,    /* comma-separated; a key repeated in the file appends */
 };
 
 struct option_def {
@@ -44,7 +45,8 @@ static const struct option_def options[] = {
      "HTTP API, host:port", 0},
     {"listen", "shutdown_delay_s", OPT_INT, OFF(listen_shutdown_delay_s), "0", 0, 300, false, true,
      "after SIGTERM, keep serving this long with /readyz answering 503, so that a load "
-     "balancer takes this daemon out of rotation before it stops accepting", 0},
+     "balancer takes this daemon out of rotation before it stops accepting",
+     0},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
      "libpq connection string", 0},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,
@@ -93,9 +95,20 @@ static const struct option_def options[] = {
      0},
     {"spool", "max_mb", OPT_INT, OFF(spool_max_mb), "1024", 1, 1 << 20, false, false,
      "spool size limit in MiB; past it records are answered unavailable", 0},
+    {"analytics", "callback_sla", OPT_SECONDS, OFF(analytics_callback_sla_s), "3600", 1,
+     86400 * 365, false, true,
+     "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
+     "2d)",
+     0},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Options held in an int: counts, and durations in seconds. */
+static bool is_int(const struct option_def *o)
+{
+    return o->type == OPT_INT || o->type == OPT_SECONDS;
+}
 
 static char **str_slot(struct config *cfg, const struct option_def *o)
 {
@@ -122,12 +135,25 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
                       bool append, char *why, size_t whylen)
 {
     switch (o->type) {
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_SECONDS: {
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
         while (*end == ' ') {
             end++;
+        }
+        if (o->type == OPT_SECONDS && errno == 0 && end != value && *end != '\0' &&
+            end[1] == '\0') {
+            long unit = *end == 's'   ? 1
+                        : *end == 'm' ? 60
+                        : *end == 'h' ? 3600
+                        : *end == 'd' ? 86400
+                                      : 0;
+            if (unit > 0 && v >= 0 && v <= o->max) {
+                v *= unit;
+                end++;
+            }
         }
         if (errno != 0 || end == value || *end != '\0') {
             errmsg_set(why, whylen, "\"%s\" is not an integer", value);
@@ -528,7 +554,7 @@ void config_free(struct config *cfg)
         return;
     }
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type != OPT_INT) {
+        if (!is_int(&options[i])) {
             free(*str_slot(cfg, &options[i]));
         }
     }
@@ -539,7 +565,7 @@ void config_free(struct config *cfg)
 
 static bool option_equal(struct config *a, struct config *b, const struct option_def *o)
 {
-    if (o->type == OPT_INT) {
+    if (is_int(o)) {
         return *int_slot(a, o) == *int_slot(b, o);
     }
     const char *x = *str_slot(a, o), *y = *str_slot(b, o);
@@ -548,7 +574,7 @@ static bool option_equal(struct config *a, struct config *b, const struct option
 
 static void swap_slots(struct config *a, struct config *b, const struct option_def *o)
 {
-    if (o->type == OPT_INT) {
+    if (is_int(o)) {
         int t = *int_slot(a, o);
         *int_slot(a, o) = *int_slot(b, o);
         *int_slot(b, o) = t;
@@ -575,7 +601,7 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
         int n = snprintf(fixed + nfixed, fixedlen - nfixed, "%s[%s] %s", nfixed > 0 ? ", " : "",
                          o->section, o->key);
         nfixed = n > 0 && (size_t)n < fixedlen - nfixed ? nfixed + (size_t)n : nfixed;
-        if (o->type == OPT_INT) {
+        if (is_int(o)) {
             *int_slot(fresh, o) = *int_slot(cur, o);
             continue;
         }
@@ -777,7 +803,7 @@ void config_print(const struct config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", o->section);
             section = o->section;
         }
-        if (o->type == OPT_INT) {
+        if (is_int(o)) {
             fprintf(out, "%s = %d\n", o->key, *int_slot((struct config *)cfg, o));
             continue;
         }

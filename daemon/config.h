@@ -54,6 +54,8 @@ struct config {
     char *spool_dir; /* empty: no spool */
     int spool_max_mb;
 
+    int analytics_callback_sla_s;
+
     /* Derived by config_load from the raw values above. */
     enum log_level level;
     struct record_opts record_opts;

@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "analytics.h"
 #include "batch.h"
 #include "daemon.h"
 #include "db.h"
@@ -549,6 +550,29 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     query_run(h, q);
 }
 
+/* GET /v1/stats, /v1/missed and /v1/customers/{id}/journey: parse, then one statement. */
+static void handle_analytics(struct http *h, struct evhttp_request *req, const char *statement,
+                             const char *id, const struct http_param *p, int np)
+{
+    struct analytics_query aq;
+    char msg[300], not_found[128] = "";
+    int sla = h->d->cfg.analytics_callback_sla_s;
+    int rc;
+    if (strcmp(statement, STORE_STATS) == 0) {
+        rc = analytics_parse_stats(p, np, sla, &aq, msg, sizeof(msg));
+    } else if (strcmp(statement, STORE_MISSED) == 0) {
+        rc = analytics_parse_missed(p, np, sla, &aq, msg, sizeof(msg));
+    } else {
+        rc = analytics_parse_journey(id, p, np, &aq, msg, sizeof(msg));
+        snprintf(not_found, sizeof(not_found), "no customer %s", id);
+    }
+    if (rc < 0) {
+        send_error(req, 400, "invalid_request", msg);
+        return;
+    }
+    run_statement(h, req, statement, aq.values, aq.n, not_found);
+}
+
 /* /healthz (readiness false) or /readyz. */
 static void handle_health(struct http *h, struct evhttp_request *req, bool readiness)
 {
@@ -898,6 +922,14 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 400, "invalid_request", "malformed query string");
         return;
     }
+    if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else {
+            handle_analytics(h, req, path[4] == 's' ? STORE_STATS : STORE_MISSED, NULL, params, np);
+        }
+        goto out;
+    }
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
@@ -925,7 +957,8 @@ static void route(struct evhttp_request *req, void *arg)
     }
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
-    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0;
+    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
+                    strcmp(sub, "/journey") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
         send_error(req, 404, "not_found", "no such endpoint");
         goto out;
@@ -942,7 +975,7 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
         goto out;
     }
-    if (strcmp(sub, "/timeline") != 0 && np > 0) {
+    if (strcmp(sub, "/timeline") != 0 && strcmp(sub, "/journey") != 0 && np > 0) {
         send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
         goto out;
     }
@@ -950,9 +983,13 @@ static void route(struct evhttp_request *req, void *arg)
     snprintf(not_found, sizeof(not_found), "no customer %s", id);
     if (strcmp(sub, "/timeline") == 0) {
         handle_timeline(h, req, id, params, np);
+    } else if (strcmp(sub, "/journey") == 0) {
+        handle_analytics(h, req, STORE_JOURNEY, id, params, np);
     } else if (strcmp(sub, "/context") == 0) {
-        const char *p1[] = {id};
-        run_statement(h, req, STORE_CONTEXT, p1, 1, not_found);
+        char sla[16];
+        snprintf(sla, sizeof(sla), "%d", h->d->cfg.analytics_callback_sla_s);
+        const char *p2[] = {id, sla};
+        run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
     } else if (method == EVHTTP_REQ_DELETE) {
