@@ -550,7 +550,7 @@ static void status(struct follower *f, const char *what)
     importer_cdr_skipped(skipped, sizeof(skipped), f->internal, f->withheld);
     fputs(skipped, out);
     fprintf(out, ", %zu awaiting an answer%s\n", f->inflight,
-            f->s == NULL ? " (the daemon is not reachable)" : "");
+            f->s == NULL && f->connect_ms > 0 ? " (the daemon is not reachable)" : "");
     fflush(out);
 }
 
