@@ -49,6 +49,13 @@ static const struct option_def options[] = {
      0},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
      "libpq connection string", 0},
+    {"database", "read_dsn", OPT_STRING, OFF(database_read_dsn), "", 0, 0, true, false,
+     "libpq connection string of a streaming replica for profile, timeline, lookup and stats "
+     "reads; empty: every read goes to dsn",
+     0},
+    {"database", "read_max_lag_s", OPT_INT, OFF(database_read_max_lag_s), "5", 0, 86400, false,
+     true, "reads go to the primary while the replica is more than this many seconds behind",
+     CONFIG_APPLY_DATABASE},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,
      "connections to PostgreSQL", 0},
     {"database", "connect_timeout_s", OPT_INT, OFF(database_connect_timeout_s), "10", 1, 3600,

@@ -28,6 +28,8 @@ struct config {
     int listen_shutdown_delay_s;
 
     char *database_dsn;
+    char *database_read_dsn; /* empty: reads go to the primary too */
+    int database_read_max_lag_s;
     int database_pool_size;
     int database_connect_timeout_s;
     int database_reconnect_max_s;

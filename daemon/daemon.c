@@ -12,6 +12,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "replica.h"
 #include "spool.h"
 #include "store.h"
 
@@ -99,6 +100,7 @@ static void reload(struct daemon *d)
     }
     if (apply & CONFIG_APPLY_DATABASE) {
         db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+        replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
     }
     if (apply & CONFIG_APPLY_BATCH) {
         struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
@@ -225,6 +227,15 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .n_statements = store_n_statements,
     };
     d->db = db_new(d->base, &dp);
+    if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
+        struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
+        rp.db.dsn = d->cfg.database_read_dsn;
+        d->replica = replica_new(d->base, &rp);
+        if (d->replica == NULL) {
+            log_error("cannot set up the read replica's pool: out of memory");
+            return -1;
+        }
+    }
     struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
                               d->cfg.database_pool_size};
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
@@ -296,6 +307,8 @@ void daemon_fini(struct daemon *d)
     if (d->deliver != NULL) {
         deliver_stop(d->deliver);
     }
+    replica_free(d->replica);
+    d->replica = NULL;
     db_free(d->db);
     d->db = NULL;
     /* Then what is queued: records that the database did not take go to the spool, which

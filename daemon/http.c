@@ -30,6 +30,7 @@
 #include "migrate.h"
 #include "normalize.h"
 #include "record.h"
+#include "replica.h"
 #include "spool.h"
 #include "store.h"
 
@@ -297,11 +298,28 @@ static void query_done(enum db_outcome outcome, void *arg)
 
 static const struct db_job_ops query_ops = {query_send, query_result, query_done};
 
+/*
+ * Reads that may be answered from a replica's slightly older data (docs/scaling.md). The
+ * context (screen pop) stays on the primary: an agent's screen must show the record that
+ * just arrived; so do merges and erasure, which write.
+ */
+static bool replica_may_answer(const char *statement)
+{
+    static const char *const reads[] = {STORE_FIND, STORE_PROFILE, STORE_TIMELINE, STORE_STATS};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        if (strcmp(statement, reads[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Takes ownership of q. */
 static void query_run(struct http *h, struct query *q)
 {
     q->h = h;
-    if (db_submit(h->d->db, &query_ops, q) < 0) {
+    struct db *db = replica_may_answer(q->statement) ? replica_pick(h->d->replica) : NULL;
+    if (db_submit(db != NULL ? db : h->d->db, &query_ops, q) < 0) {
         send_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
         query_free(q);
         return;
@@ -869,6 +887,14 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    if (d->replica != NULL) {
+        metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
+                          "How far the read replica is behind the primary (-1: unknown).",
+                          replica_lag_s(d->replica));
+        metrics_write_one(f, "touchline_replica_fallbacks_total", "counter",
+                          "Reads sent to the primary because the replica was down or behind.",
+                          (double)replica_fallbacks(d->replica));
+    }
     if (fclose(f) != 0 || text == NULL) {
         free(text);
         send_error(req, 500, "internal", "out of memory");
