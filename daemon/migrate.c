@@ -39,6 +39,11 @@ enum step {
 
 struct migrate {
     struct event_base *base;
+    migrate_done_fn done;
+    void *done_arg;
+    struct event *finish_ev; /* calls done from a stack of its own */
+    bool unreachable;        /* the failure was reaching the database: worth retrying */
+    char errbuf[1024];
     struct pgconn *pc;
     PGconn *pg; /* pgconn_pg(pc) once connected */
     enum step step;
@@ -47,8 +52,6 @@ struct migrate {
     size_t n_migrations;
     int count;
     bool failed;
-    char *err;
-    size_t errlen;
 };
 
 /* SHA-256 of a migration's text, in hex: a recorded migration whose file has changed since
@@ -66,6 +69,28 @@ static void checksum(const char *sql, char out[65])
     }
 }
 
+/* The owner hears of the end once the pgconn callback that ended it has returned, so that
+ * it may free m from done. */
+static void on_finish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct migrate *m = arg;
+    /* Closing the connection rolls back whatever a failure left open. */
+    pgconn_close(m->pc);
+    if (m->failed) {
+        m->done(-1, m->unreachable, m->errbuf, m->done_arg);
+    } else {
+        m->done(m->count, false, NULL, m->done_arg);
+    }
+}
+
+static void finish(struct migrate *m)
+{
+    static const struct timeval now = {0, 0};
+    evtimer_add(m->finish_ev, &now);
+}
+
 static void fail(struct migrate *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fail(struct migrate *m, const char *fmt, ...)
@@ -73,12 +98,12 @@ static void fail(struct migrate *m, const char *fmt, ...)
     if (!m->failed) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(m->err, m->errlen, fmt, ap);
+        vsnprintf(m->errbuf, sizeof(m->errbuf), fmt, ap);
         va_end(ap);
     }
     m->failed = true;
     m->step = STEP_DONE;
-    event_base_loopexit(m->base, NULL);
+    finish(m);
 }
 
 /* Sends sql (one or more statements) and waits for its results. */
@@ -134,7 +159,7 @@ static void step_done(struct migrate *m)
         return;
     case STEP_COMMIT:
         m->step = STEP_DONE;
-        event_base_loopexit(m->base, NULL);
+        finish(m);
         return;
     case STEP_CONNECT:
     case STEP_DONE:
@@ -204,6 +229,7 @@ static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, v
 {
     (void)pc;
     struct migrate *m = arg;
+    m->unreachable = true;
     switch (loss) {
     case PGCONN_CONNECT_FAILED:
         fail(m, "cannot connect to the database: %s", why);
@@ -219,39 +245,83 @@ static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, v
 
 static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost};
 
-int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
+struct migrate *migrate_start(struct event_base *base, const char *dsn, int connect_timeout_s,
+                              migrate_done_fn done, void *arg)
 {
-    struct migrate m = {.err = err, .errlen = errlen};
-    int rc = -1;
-    for (const struct migration *mg = migrate_embedded; mg->name != NULL; mg++) {
-        m.n_migrations++;
+    struct migrate *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return NULL;
     }
-    m.applied = calloc(m.n_migrations + 1, sizeof(*m.applied));
-    m.base = event_base_new();
-    m.pc = m.base != NULL ? pgconn_new(m.base, &migrate_ops, &m) : NULL;
-    if (m.applied == NULL || m.pc == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
+    m->base = base;
+    m->done = done;
+    m->done_arg = arg;
+    for (const struct migration *mg = migrate_embedded; mg->name != NULL; mg++) {
+        m->n_migrations++;
+    }
+    m->applied = calloc(m->n_migrations + 1, sizeof(*m->applied));
+    m->finish_ev = evtimer_new(base, on_finish, m);
+    m->pc = pgconn_new(base, &migrate_ops, m);
+    if (m->applied == NULL || m->finish_ev == NULL || m->pc == NULL) {
+        migrate_free(m);
+        return NULL;
     }
     char why[512];
-    if (pgconn_start(m.pc, dsn, "touchlined-migrate", connect_timeout_s, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "cannot connect to the database: %s", why);
-        goto out;
+    if (pgconn_start(m->pc, dsn, "touchlined-migrate", connect_timeout_s, why, sizeof(why)) < 0) {
+        /* The DSN's syntax was checked with the configuration, so this is the environment
+         * (a host name that does not resolve yet): worth trying again. */
+        m->unreachable = true;
+        fail(m, "cannot connect to the database: %s", why);
     }
-    event_base_dispatch(m.base);
-    if (!m.failed && m.step == STEP_DONE) {
-        rc = m.count;
-    } else if (!m.failed) {
+    return m;
+}
+
+void migrate_free(struct migrate *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    pgconn_free(m->pc);
+    if (m->finish_ev != NULL) {
+        event_free(m->finish_ev);
+    }
+    free(m->applied);
+    free(m);
+}
+
+struct run_result {
+    struct event_base *base;
+    int applied;
+    char *err;
+    size_t errlen;
+};
+
+static void run_done(int applied, bool unreachable, const char *err, void *arg)
+{
+    (void)unreachable;
+    struct run_result *r = arg;
+    r->applied = applied;
+    if (applied < 0) {
+        snprintf(r->err, r->errlen, "%s", err);
+    }
+    event_base_loopexit(r->base, NULL);
+}
+
+int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
+{
+    struct run_result r = {.applied = -1, .err = err, .errlen = errlen};
+    snprintf(err, errlen, "out of memory");
+    r.base = event_base_new();
+    struct migrate *m =
+        r.base != NULL ? migrate_start(r.base, dsn, connect_timeout_s, run_done, &r) : NULL;
+    if (m != NULL) {
         snprintf(err, errlen, "migration stopped before it finished");
+        event_base_dispatch(r.base);
     }
-out:
-    /* Closing the connection rolls back whatever a failure left open. */
-    pgconn_free(m.pc);
-    if (m.base != NULL) {
-        event_base_free(m.base);
+    migrate_free(m);
+    if (r.base != NULL) {
+        event_base_free(r.base);
     }
-    free(m.applied);
-    return rc;
+    return r.applied;
 }
 
 const char *migrate_latest(void)
