@@ -1246,16 +1246,25 @@ static void import_mail_usage(FILE *out)
 {
     fprintf(out,
             "Usage: touchline import mail [options] < MESSAGE\n"
-            "Sends the RFC 5322 message on stdin to touchlined as an email record.\n"
+            "       touchline import mail --maildir DIR [options]\n"
+            "Sends the RFC 5322 message on stdin, or every message of a Maildir (new/ and\n"
+            "cur/), to touchlined as email records.\n"
             "\n"
             "Its Message-ID is the external_id (required: sending it again stores nothing\n"
             "twice); From (inbound) or the first address of To (outbound) is the customer, the\n"
-            "other side the agent; Subject, Date and the first text/plain part (decoded, in\n"
+            "other side the agent; Subject, Date and the first text/plain part (else the\n"
+            "text of the first text/html part; decoded from any charset iconv knows, in\n"
             "UTF-8, at most 64 KiB) are subject, occurred_at and body; the thread is the first\n"
             "Message-ID of References, else In-Reply-To, else the message's own.\n"
             "\n"
             "Options:\n"
-            "  --direction D     inbound (default: a customer wrote) or outbound\n"
+            "  --maildir DIR     import every message of this Maildir (again: nothing twice)\n"
+            "  --company-domain D  the business's own mail domain (repeatable; default\n"
+            "                    $TOUCHLINE_COMPANY_DOMAINS, comma-separated): a message from\n"
+            "                    it is outbound to the first address outside it, any other is\n"
+            "                    inbound; one within the company is skipped and counted\n"
+            "  --direction D     inbound (default: a customer wrote) or outbound, without\n"
+            "                    --company-domain\n"
             "  --source S        the records' source (default mail)\n"
             "%s"
             "  --format F        text (default on a terminal) or json (the daemon's answer)\n"
@@ -1269,8 +1278,10 @@ static void import_mail_usage(FILE *out)
 
 static int cmd_import_mail(struct global *g, int argc, char **argv)
 {
-    enum { MAIL_DIRECTION = 1300 };
+    enum { MAIL_DIRECTION = 1300, MAIL_MAILDIR, MAIL_COMPANY };
     static const struct option opts[] = {
+        {"maildir", required_argument, NULL, MAIL_MAILDIR},
+        {"company-domain", required_argument, NULL, MAIL_COMPANY},
         {"direction", required_argument, NULL, MAIL_DIRECTION},
         {"source", required_argument, NULL, SEND_OPT_SOURCE},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
@@ -1284,7 +1295,12 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
     struct importer_target t;
     send_target_init(&t, g, cmd);
     struct mail_opts mo = {.source = "mail", .max_line = SENDER_MAX_LINE};
-    int opt;
+    const char *maildir = NULL;
+    enum { MAX_DOMAINS = 64 };
+    const char *domains[MAX_DOMAINS];
+    char *env_domains = NULL;
+    mo.company_domains = domains;
+    int opt, rc = EXIT_USAGE;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1297,6 +1313,16 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
             }
             mo.outbound = strcmp(optarg, "outbound") == 0;
             break;
+        case MAIL_MAILDIR:
+            maildir = optarg;
+            break;
+        case MAIL_COMPANY:
+            if (mo.ncompany == MAX_DOMAINS) {
+                fprintf(stderr, "%s: --company-domain: at most %d\n", cmd, MAX_DOMAINS);
+                goto out;
+            }
+            domains[mo.ncompany++] = optarg;
+            break;
         case SEND_OPT_SOURCE:
             mo.source = optarg;
             break;
@@ -1308,33 +1334,50 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
         case SEND_OPT_TOKEN:
         case SEND_OPT_FORMAT:
             if (send_option(&t, opt, optarg) != 0) {
-                return EXIT_USAGE;
+                goto out;
             }
             break;
         case 'h':
             import_mail_usage(stdout);
-            return EXIT_SUCCESS;
+            rc = EXIT_SUCCESS;
+            goto out;
         default:
-            return bad_option("import mail", opt, argv);
+            rc = bad_option("import mail", opt, argv);
+            goto out;
+        }
+    }
+    const char *env = getenv("TOUCHLINE_COMPANY_DOMAINS");
+    if (mo.ncompany == 0 && env != NULL && (env_domains = strdup(env)) != NULL) {
+        char *save = NULL;
+        for (char *d = strtok_r(env_domains, ", ", &save); d != NULL && mo.ncompany < MAX_DOMAINS;
+             d = strtok_r(NULL, ", ", &save)) {
+            domains[mo.ncompany++] = d;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument \"%s\" (the message is read from stdin)\n", cmd,
                 argv[optind]);
-        return EXIT_USAGE;
+        goto out;
+    }
+    if (maildir != NULL) {
+        rc = importer_maildir(&t, &mo, maildir);
+        goto out;
     }
     if (isatty(STDIN_FILENO)) {
         /* Rather than wait for a message typed by hand. */
         fprintf(stderr, "%s: the message is read from stdin: touchline import mail < msg.eml\n",
                 cmd);
-        return EXIT_USAGE;
+        goto out;
     }
-    return importer_mail(&t, &mo, stdin);
+    rc = importer_mail(&t, &mo, stdin);
+out:
+    free(env_domains);
+    return rc;
 }
 
 static const struct command import_commands[] = {
     {"cdr", cmd_import_cdr, "the calls of an Asterisk Master.csv"},
-    {"mail", cmd_import_mail, "one RFC 5322 message, read from stdin"},
+    {"mail", cmd_import_mail, "one RFC 5322 message from stdin, or a whole Maildir"},
 };
 
 static const struct command_group import_group = {
