@@ -25,6 +25,7 @@
 #include "api.h"
 #include "format.h"
 #include "http_client.h"
+#include "follow.h"
 #include "importer.h"
 #include "logrecord.h"
 #include "normalize.h"
@@ -1081,6 +1082,16 @@ static void import_cdr_usage(FILE *out)
             "                          expression are inbound (from-trunk|from-pstn)\n"
             "  --extension-digits N    extensions have at most N digits (default %d)\n"
             "%s"
+            "\n"
+            "Following (--follow): FILE is read as Asterisk appends to it, across rotation\n"
+            "and truncation (like tail -F), until SIGTERM; only complete rows are sent.\n"
+            "  --follow                keep reading FILE as it grows\n"
+            "  --state PATH            where the position acknowledged so far is kept\n"
+            "                          (default FILE" FOLLOW_STATE_SUFFIX "): a restart goes on\n"
+            "                          from there, skipping nothing and resending nothing\n"
+            "  --from-end              without a state file, start at the end of FILE\n"
+            "                          (default: at its first line)\n"
+            "  --status-interval S     a status line every S seconds (default %d; 0: none)\n"
             "  -h, --help              show this help\n"
             "\n"
             "Prints \"N stored, D duplicate, R rejected\"; each rejected row is named with its\n"
@@ -1088,13 +1099,25 @@ static void import_cdr_usage(FILE *out)
             "numbers into international ones.\n"
             "Exit status: 0 all stored, 2 usage or some rows rejected, 3 network error,\n"
             "database unavailable or token refused.\n",
-            CDR_EXTENSION_DIGITS, send_common_help);
+            CDR_EXTENSION_DIGITS, send_common_help, FOLLOW_STATUS_INTERVAL);
 }
 
 static int cmd_import_cdr(struct global *g, int argc, char **argv)
 {
-    enum { CDR_TZ = 1200, CDR_CONTEXT, CDR_EXT_DIGITS };
+    enum {
+        CDR_TZ = 1200,
+        CDR_CONTEXT,
+        CDR_EXT_DIGITS,
+        CDR_FOLLOW,
+        CDR_STATE,
+        CDR_FROM_END,
+        CDR_STATUS_INTERVAL
+    };
     static const struct option opts[] = {
+        {"follow", no_argument, NULL, CDR_FOLLOW},
+        {"state", required_argument, NULL, CDR_STATE},
+        {"from-end", no_argument, NULL, CDR_FROM_END},
+        {"status-interval", required_argument, NULL, CDR_STATUS_INTERVAL},
         {"source", required_argument, NULL, SEND_OPT_SOURCE},
         {"tz-offset", required_argument, NULL, CDR_TZ},
         {"inbound-context", required_argument, NULL, CDR_CONTEXT},
@@ -1109,6 +1132,8 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
     struct importer_target t;
     send_target_init(&t, g, cmd);
     struct cdr_opts co = {.source = "asterisk"};
+    struct follow_opts fo = {.status_interval_s = FOLLOW_STATUS_INTERVAL};
+    bool follow = false;
     regex_t re;
     bool have_re = false;
     int rc = EXIT_USAGE, opt;
@@ -1158,6 +1183,25 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
+        case CDR_FOLLOW:
+            follow = true;
+            break;
+        case CDR_STATE:
+            fo.state_path = optarg;
+            break;
+        case CDR_FROM_END:
+            fo.from_end = true;
+            break;
+        case CDR_STATUS_INTERVAL:
+            if (whole_number(cmd, "status-interval", optarg, &n) != 0) {
+                goto out;
+            }
+            if (n < 0 || n > 86400) {
+                fprintf(stderr, "%s: --status-interval: %lld is not between 0 and 86400\n", cmd, n);
+                goto out;
+            }
+            fo.status_interval_s = (unsigned)n;
+            break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
             (void)send_option(&t, opt, optarg);
@@ -1175,6 +1219,19 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         fprintf(stderr, "%s: %s\nTry 'touchline import cdr --help'.\n", cmd,
                 optind >= argc ? "which file? Give the Master.csv to import"
                                : "give one file only");
+        goto out;
+    }
+    if (follow) {
+        if (strcmp(argv[optind], "-") == 0) {
+            fprintf(stderr, "%s: --follow reads a file, not stdin\n", cmd);
+            goto out;
+        }
+        fo.path = argv[optind];
+        rc = follow_cdr(&t, &co, &fo);
+        goto out;
+    }
+    if (fo.state_path != NULL || fo.from_end) {
+        fprintf(stderr, "%s: --state and --from-end go with --follow\n", cmd);
         goto out;
     }
     rc = importer_cdr(&t, &co, argv[optind]);
