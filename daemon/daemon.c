@@ -7,6 +7,7 @@
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
+#include "hin.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -114,6 +115,26 @@ static void reload(struct daemon *d)
     fresh.auth_tokens = tokens_raw;
     fresh.tokens = tokens;
     fresh.n_tokens = n_tokens;
+    /* The Segment, Twilio and Chatwoot credentials and mappings. */
+#define SWAP(field)                                                                                \
+    do {                                                                                           \
+        __typeof__(cur->field) tmp_ = cur->field;                                                  \
+        cur->field = fresh.field;                                                                  \
+        fresh.field = tmp_;                                                                        \
+    } while (0)
+    SWAP(segment_write_keys);
+    SWAP(segment_user_id);
+    SWAP(twilio_auth_tokens);
+    SWAP(twilio_public_url);
+    SWAP(twilio_source);
+    SWAP(chatwoot_hooks);
+    SWAP(write_keys);
+    SWAP(n_write_keys);
+    SWAP(chatwoot);
+    SWAP(n_chatwoot);
+    SWAP(twilio_tokens);
+    SWAP(n_twilio_tokens);
+#undef SWAP
     config_free(&fresh);
     db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
     struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
@@ -182,6 +203,11 @@ void daemon_backlog_changed(struct daemon *d)
     }
 }
 
+static void on_backlog_changed(void *arg)
+{
+    daemon_backlog_changed(arg);
+}
+
 int daemon_init(struct daemon *d, struct config *cfg)
 {
     memset(d, 0, sizeof(*d));
@@ -243,6 +269,18 @@ int daemon_init(struct daemon *d, struct config *cfg)
     if (d->ingest == NULL) {
         return -1;
     }
+    struct hin_deps hd = {
+        .deliver = d->deliver,
+        .cfg = &d->cfg,
+        .stats = ingest_shared_stats(d->ingest),
+        .backlog_changed = on_backlog_changed,
+        .arg = d,
+    };
+    d->hin = hin_new(&hd);
+    if (d->hin == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
     d->http = http_new(d);
     if (d->http == NULL) {
         return -1;
@@ -294,6 +332,7 @@ void daemon_fini(struct daemon *d)
     deliver_free(d->deliver);
     ingest_free(d->ingest);
     http_free(d->http);
+    hin_free(d->hin);
     struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {

@@ -121,8 +121,10 @@ static void on_stored(const struct batch_result *res, void *arg)
         to_spool(dl, res->rec, s);
         return;
     }
-    struct deliver_result out = {
-        .outcome = res->outcome, .duplicate = res->duplicate, .message = res->message};
+    struct deliver_result out = {.outcome = res->outcome,
+                                 .duplicate = res->duplicate,
+                                 .updated = res->updated,
+                                 .message = res->message};
     memcpy(out.id, res->id, sizeof(out.id));
     memcpy(out.customer_id, res->customer_id, sizeof(out.customer_id));
     s->cb(&out, s->arg);
@@ -368,6 +370,18 @@ void deliver_stop(struct deliver *dl)
 {
     dl->stopping = true;
     evtimer_del(dl->tick);
+}
+
+size_t deliver_format_answer(const struct deliver_result *res, char *buf, size_t cap)
+{
+    /* Formatted directly: ids need no escaping, and this is every record's answer. */
+    int n = res->spooled
+                ? snprintf(buf, cap, "{\"ok\":true,\"id\":\"%s\",\"spooled\":true}", res->id)
+                : snprintf(buf, cap,
+                           "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\",\"duplicate\":%s%s}",
+                           res->id, res->customer_id, res->duplicate ? "true" : "false",
+                           res->updated ? ",\"updated\":true" : "");
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
 const struct deliver_stats *deliver_get_stats(const struct deliver *dl)

@@ -272,20 +272,15 @@ static void on_stored(const struct deliver_result *res, void *arg)
                 ing->stats.accepted++;
                 ing->stats.accepted_by[t->source_slot][t->channel]++;
             }
-            /* The common answer, formatted directly: ids need no escaping. */
-            char *line = malloc(128);
+            ing->stats.updated += res->updated;
+            char *line = malloc(DELIVER_ANSWER_MAX + 1);
             if (line == NULL) {
                 conn_set_answer(c, t->seq, NULL);
                 break;
             }
-            int n =
-                res->spooled
-                    ? snprintf(line, 128, "{\"ok\":true,\"id\":\"%s\",\"spooled\":true}\n", res->id)
-                    : snprintf(line, 128,
-                               "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\","
-                               "\"duplicate\":%s}\n",
-                               res->id, res->customer_id, res->duplicate ? "true" : "false");
-            conn_set_line(c, t->seq, line, (size_t)n);
+            size_t n = deliver_format_answer(res, line, DELIVER_ANSWER_MAX);
+            line[n++] = '\n';
+            conn_set_line(c, t->seq, line, n);
             break;
         }
         case BATCH_INVALID:
@@ -757,6 +752,11 @@ int ingest_port(const struct ingest *ing)
 }
 
 const struct ingest_stats *ingest_get_stats(const struct ingest *ing)
+{
+    return &ing->stats;
+}
+
+struct ingest_stats *ingest_shared_stats(struct ingest *ing)
 {
     return &ing->stats;
 }

@@ -45,6 +45,7 @@ struct ingest_stats {
     unsigned long lines;
     unsigned long accepted;
     unsigned long duplicates;
+    unsigned long updated;     /* duplicates that moved a stored record's status forward */
     unsigned long rejected[8]; /* by enum ingest_error */
     unsigned long paused;      /* times reading was paused */
 };
@@ -61,5 +62,8 @@ enum ingest_error {
 
 const char *ingest_error_code(enum ingest_error e);
 const struct ingest_stats *ingest_get_stats(const struct ingest *ing);
+
+/* The same counters, for the HTTP ways in to count their records with the TCP ones. */
+struct ingest_stats *ingest_shared_stats(struct ingest *ing);
 
 #endif

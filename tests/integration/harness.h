@@ -102,6 +102,13 @@ void harness_assert_error_answer(const char *line, const char *code, const char 
 int harness_http(int port, const char *method, const char *path, const char *payload,
                  const char *extra_headers, char **body);
 
+/*
+ * The same with plen bytes of payload (may hold NUL bytes) and a Content-Type (NULL:
+ * application/json, "": none).
+ */
+int harness_http_raw(int port, const char *method, const char *path, const char *content_type,
+                     const char *payload, size_t plen, const char *extra_headers, char **body);
+
 /* Replaces a file's text at once (written aside, then renamed). Fails the test on error. */
 void harness_write_file(const char *path, const char *text);
 
