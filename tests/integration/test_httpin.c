@@ -8,6 +8,8 @@
  * a thousand events through its own batching.
  */
 #include <jansson.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,6 +386,105 @@ static void interactions_bad_inputs_store_nothing(void **state)
     json_decref(j);
     free(z);
     assert_int_equal(records(&d), 1);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* Sends a whole HTTP request on a new connection without reading the answer; returns the
+ * socket. */
+static int send_request(int port, const char *path, const char *ctype, const char *body)
+{
+    int fd = harness_connect(port);
+    char *req = NULL;
+    assert_true(asprintf(&req,
+                         "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" AUTH
+                         "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+                         path, ctype, strlen(body), body) > 0);
+    assert_int_equal(harness_send(fd, req, strlen(req)), 0);
+    free(req);
+    return fd;
+}
+
+/* Everything the peer sends until it closes (head and body), within 20 s. */
+static char *read_all(int fd)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    long long deadline = harness_now_ms() + 20000;
+    while (harness_now_ms() < deadline && n + 1 < cap) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0) {
+            continue;
+        }
+        ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+        if (r <= 0) {
+            break;
+        }
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * While more records wait for the database than [ingest] max_pending_records, a request is
+ * answered 503 with Retry-After before its body is read; the records already taken are
+ * answered once the database takes them.
+ */
+static void interactions_shed_load_with_retry_after(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TOUCHLINE_INGEST_MAX_PENDING_RECORDS=2",
+                                      "TOUCHLINE_AUTH_TOKENS=shop:shop-token-1:*", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "hin_shed", env);
+    /* The database holds the batch: a lock on the records' table. */
+    PGconn *pg = harness_pg(d.dbname);
+    PGresult *r = PQexec(pg, "BEGIN; LOCK TABLE touchline.interactions IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    static const char three[] =
+        "{\"source\":\"web-shop\",\"external_id\":\"s1\",\"channel\":\"web\",\"occurred_at\":"
+        "\"2026-12-01T08:00:00Z\",\"customer\":{\"web\":\"anon-1\"}}\n"
+        "{\"source\":\"web-shop\",\"external_id\":\"s2\",\"channel\":\"web\",\"occurred_at\":"
+        "\"2026-12-01T08:00:00Z\",\"customer\":{\"web\":\"anon-2\"}}\n"
+        "{\"source\":\"web-shop\",\"external_id\":\"s3\",\"channel\":\"web\",\"occurred_at\":"
+        "\"2026-12-01T08:00:00Z\",\"customer\":{\"web\":\"anon-3\"}}\n";
+    int first = send_request(d.http_port, "/v1/interactions", "application/x-ndjson", three);
+    /* Wait until the daemon holds them (its pending gauge), then ask again. */
+    long long deadline = harness_now_ms() + 10000;
+    bool held = false;
+    while (!held && harness_now_ms() < deadline) {
+        char *m = NULL;
+        assert_int_equal(harness_http(d.http_port, "GET", "/metrics", NULL, NULL, &m), 200);
+        held = strstr(m, "\ntouchline_records_pending 3\n") != NULL;
+        free(m);
+        usleep(held ? 0 : 20000);
+    }
+    assert_true(held);
+    int second = send_request(d.http_port, "/v1/interactions", "application/x-ndjson", three);
+    char *shed = read_all(second);
+    close(second);
+    char shown[600];
+    snprintf(shown, sizeof(shown), "%.500s", shed);
+    bool is_503 = strncmp(shed, "HTTP/1.1 503", 12) == 0 && strstr(shed, "Retry-After: 1") &&
+                  strstr(shed, "\"unavailable\"") && strstr(shed, "max_pending_records");
+    free(shed);
+    if (!is_503) {
+        fail_msg("wanted 503 with Retry-After while shedding, got: %s", shown);
+    }
+    r = PQexec(pg, "COMMIT");
+    PQclear(r);
+    PQfinish(pg);
+    char *ok = read_all(first);
+    close(first);
+    snprintf(shown, sizeof(shown), "%.500s", ok);
+    bool is_200 = strncmp(ok, "HTTP/1.1 200", 12) == 0 && strstr(ok, "\"accepted\":3");
+    free(ok);
+    if (!is_200) {
+        fail_msg("wanted the held request answered 200 once the database took it, got: %s", shown);
+    }
+    assert_int_equal(records(&d), 3);
     assert_int_equal(harness_stop(&d), 0);
 }
 
@@ -899,6 +1000,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interactions_ndjson_array_and_single),
         cmocka_unit_test(interactions_bad_inputs_store_nothing),
+        cmocka_unit_test(interactions_shed_load_with_retry_after),
         cmocka_unit_test(status_updates_move_forward_only),
         cmocka_unit_test(segment_batch_maps_every_call),
         cmocka_unit_test(segment_refusals),
