@@ -13,6 +13,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "replica.h"
 #include "spool.h"
 #include "store.h"
 
@@ -58,6 +59,7 @@ void daemon_stop(struct daemon *d)
     if (d->draining) {
         return;
     }
+    d->leaving = true;
     d->draining = true;
     notify_send("STOPPING=1\nSTATUS=draining: answering what is in flight");
     log_info("stopping: no new connections; answering what is in flight (pending=%zu "
@@ -78,73 +80,42 @@ void daemon_stop(struct daemon *d)
 static void reload(struct daemon *d)
 {
     struct config fresh;
-    char err[512];
-    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0) {
+    char err[512], fixed[512];
+    unsigned apply = 0;
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0 ||
+        config_reload(&d->cfg, &fresh, &apply, fixed, sizeof(fixed), err, sizeof(err)) < 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
         config_free(&fresh);
         return;
     }
-    struct config *cur = &d->cfg;
-    if (strcmp(fresh.listen_tcp, cur->listen_tcp) != 0 ||
-        strcmp(fresh.listen_http, cur->listen_http) != 0 ||
-        strcmp(fresh.database_dsn, cur->database_dsn) != 0 ||
-        fresh.database_pool_size != cur->database_pool_size) {
-        log_warn("reload: listeners and database settings change only on restart");
-    }
-    /* Swap in what can change at run time; the rest stays as started. */
-    char *level = cur->log_level;
-    cur->log_level = fresh.log_level;
-    fresh.log_level = level;
-    cur->level = fresh.level;
-    log_set_level(cur->level);
-    cur->database_connect_timeout_s = fresh.database_connect_timeout_s;
-    cur->database_reconnect_max_s = fresh.database_reconnect_max_s;
-    cur->ingest_max_line_bytes = fresh.ingest_max_line_bytes;
-    cur->ingest_batch_max_records = fresh.ingest_batch_max_records;
-    cur->ingest_batch_max_delay_ms = fresh.ingest_batch_max_delay_ms;
-    cur->ingest_max_inflight_per_connection = fresh.ingest_max_inflight_per_connection;
-    cur->ingest_max_pending_records = fresh.ingest_max_pending_records;
-    cur->ingest_max_connections = fresh.ingest_max_connections;
-    cur->ingest_idle_timeout_s = fresh.ingest_idle_timeout_s;
-    char *tokens_raw = cur->auth_tokens;
-    struct config_token *tokens = cur->tokens;
-    size_t n_tokens = cur->n_tokens;
-    cur->auth_tokens = fresh.auth_tokens;
-    cur->tokens = fresh.tokens;
-    cur->n_tokens = fresh.n_tokens;
-    fresh.auth_tokens = tokens_raw;
-    fresh.tokens = tokens;
-    fresh.n_tokens = n_tokens;
-    /* The Segment, Twilio and Chatwoot credentials and mappings. */
-#define SWAP(field)                                                                                \
-    do {                                                                                           \
-        __typeof__(cur->field) tmp_ = cur->field;                                                  \
-        cur->field = fresh.field;                                                                  \
-        fresh.field = tmp_;                                                                        \
-    } while (0)
-    SWAP(segment_write_keys);
-    SWAP(segment_user_id);
-    SWAP(twilio_auth_tokens);
-    SWAP(twilio_public_url);
-    SWAP(twilio_source);
-    SWAP(chatwoot_hooks);
-    SWAP(write_keys);
-    SWAP(n_write_keys);
-    SWAP(chatwoot);
-    SWAP(n_chatwoot);
-    SWAP(twilio_tokens);
-    SWAP(n_twilio_tokens);
-#undef SWAP
     config_free(&fresh);
-    db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
-    struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                              cur->database_pool_size};
-    batch_set_params(d->batch, &bp);
-    ingest_update_reading(d->ingest);
+    if (fixed[0] != '\0') {
+        log_warn("reload: %s changed but take effect only on restart; keeping the running "
+                 "values",
+                 fixed);
+    }
+    struct config *cur = &d->cfg;
+    /* The hooks of what changed; everything else is read where it is used. */
+    if (apply & CONFIG_APPLY_LOG) {
+        log_set_level(cur->level);
+    }
+    if (apply & CONFIG_APPLY_DATABASE) {
+        db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+        replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
+    }
+    if (apply & CONFIG_APPLY_BATCH) {
+        struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
+                                  cur->database_pool_size};
+        batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_INGEST) {
+        ingest_update_reading(d->ingest);
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu",
+             "max_inflight_per_connection=%d tokens=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens,
+             cur->n_never_merge);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -166,8 +137,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    int delay = d->cfg.listen_shutdown_delay_s;
+    if (sig == SIGTERM && delay > 0 && !d->leaving && d->leave_timer != NULL) {
+        /* A balancer polling /readyz sees 503 and stops sending new connections here while
+         * this daemon still serves; only then does it stop accepting. A second signal during
+         * the delay stops at once. */
+        d->leaving = true;
+        notify_send("STATUS=leaving the load balancer's rotation for %d s", delay);
+        log_info("SIGTERM received: /readyz answers 503 for %d s (listen.shutdown_delay_s), "
+                 "then stopping",
+                 delay);
+        struct timeval tv = {delay, 0};
+        evtimer_add(d->leave_timer, &tv);
+        return;
+    }
     log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     daemon_stop(d);
+}
+
+static void on_leave_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_stop(arg);
 }
 
 /*
@@ -241,6 +233,15 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .n_statements = store_n_statements,
     };
     d->db = db_new(d->base, &dp);
+    if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
+        struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
+        rp.db.dsn = d->cfg.database_read_dsn;
+        d->replica = replica_new(d->base, &rp);
+        if (d->replica == NULL) {
+            log_error("cannot set up the read replica's pool: out of memory");
+            return -1;
+        }
+    }
     struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
                               d->cfg.database_pool_size};
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
@@ -289,9 +290,10 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
+    d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
-        evsignal_add(d->ev_hup, NULL) < 0) {
+        d->leave_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
     }
@@ -323,6 +325,8 @@ void daemon_fini(struct daemon *d)
     if (d->deliver != NULL) {
         deliver_stop(d->deliver);
     }
+    replica_free(d->replica);
+    d->replica = NULL;
     db_free(d->db);
     d->db = NULL;
     /* Then what is queued: records that the database did not take go to the spool, which
@@ -333,7 +337,8 @@ void daemon_fini(struct daemon *d)
     ingest_free(d->ingest);
     http_free(d->http);
     hin_free(d->hin);
-    struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
+    struct event *evs[] = {d->ev_term,        d->ev_int,      d->ev_hup,
+                           d->drain_deadline, d->drain_timer, d->leave_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

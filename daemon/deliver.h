@@ -61,15 +61,13 @@ bool deliver_spooling(const struct deliver *dl);
 /* Stops replaying (graceful stop): what is spooled stays for the next start. */
 void deliver_stop(struct deliver *dl);
 
-/* Room for any answer deliver_format_answer writes. */
-#define DELIVER_ANSWER_MAX 160
+struct jsonw;
 
 /*
- * The answer object of a stored (or spooled, or duplicate) record, as the TCP protocol and
- * the HTTP API give it (CONTRACT §3), without a newline, into buf (DELIVER_ANSWER_MAX bytes).
- * Returns its length. Pure.
+ * The answer object of a stored (or spooled, or duplicate, or updated) record, as the TCP
+ * protocol and the HTTP API give it (CONTRACT §3), into w. Pure.
  */
-size_t deliver_format_answer(const struct deliver_result *res, char *buf, size_t cap);
+void deliver_write_answer(const struct deliver_result *res, struct jsonw *w);
 
 const struct deliver_stats *deliver_get_stats(const struct deliver *dl);
 

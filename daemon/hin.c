@@ -18,6 +18,7 @@
 #include "errmsg.h"
 #include "httpreply.h"
 #include "intake.h"
+#include "jsonw.h"
 #include "log.h"
 #include "record.h"
 
@@ -297,37 +298,45 @@ static void reply_results(struct evhttp_request *req, const struct intake *in, b
         status = intake_rejected(in, INGEST_UNAVAILABLE) > 0 ? 503 : 400;
         code = status == 503 ? INGEST_UNAVAILABLE : INGEST_INVALID_RECORD;
     }
-    struct evbuffer *buf = evbuffer_new();
-    if (buf == NULL) {
-        httpreply_error(req, 503, "unavailable", "out of memory");
-        return;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    if (segment && status == 200) {
+        jsonw_key(&w, "success");
+        jsonw_bool(&w, true);
     }
-    int rc = evbuffer_add_printf(buf, segment && status == 200 ? "{\"success\":true,\"results\":["
-                                                               : "{\"results\":[");
-    for (size_t i = 0; i < intake_count(in) && rc >= 0; i++) {
-        if (i > 0) {
-            rc = evbuffer_add(buf, ",", 1);
-        }
-        rc = rc < 0 ? rc : intake_write_answer(in, i, buf);
+    jsonw_key(&w, "results");
+    jsonw_array_begin(&w);
+    for (size_t i = 0; i < intake_count(in); i++) {
+        intake_write_answer(in, i, &w);
     }
+    jsonw_array_end(&w);
     size_t ok = intake_ok(in);
-    rc = rc < 0 ? rc
-                : evbuffer_add_printf(buf, "],\"accepted\":%zu,\"rejected\":%zu", ok,
-                                      intake_count(in) - ok);
-    if (rc >= 0 && status != 200 && status != 207) {
-        json_t *e =
-            json_pack("{s:s, s:s}", "code", ingest_error_code(code), "message", first_message(in));
-        char *text = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
-        json_decref(e);
-        rc = text == NULL ? -1 : evbuffer_add_printf(buf, ",\"error\":%s", text);
-        free(text);
+    jsonw_key(&w, "accepted");
+    jsonw_int(&w, (long long)ok);
+    jsonw_key(&w, "rejected");
+    jsonw_int(&w, (long long)(intake_count(in) - ok));
+    if (status != 200 && status != 207) {
+        jsonw_key(&w, "error");
+        httpreply_write_error(&w, ingest_error_code(code), first_message(in));
     }
-    rc = rc < 0 ? rc : evbuffer_add(buf, "}\n", 2);
-    if (rc < 0) {
-        evbuffer_free(buf);
+    jsonw_object_end(&w);
+    size_t len = 0;
+    char *text = jsonw_take(&w, &len);
+    if (text == NULL) {
         httpreply_error(req, 503, "unavailable", "out of memory");
         return;
     }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL || evbuffer_add(buf, text, len) < 0 || evbuffer_add(buf, "\n", 1) < 0) {
+        free(text);
+        if (buf != NULL) {
+            evbuffer_free(buf);
+        }
+        httpreply_error(req, 503, "unavailable", "out of memory");
+        return;
+    }
+    free(text);
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     evhttp_add_header(hdr, "Content-Type", "application/json; charset=utf-8");
     if (status == 503) {
@@ -885,9 +894,15 @@ static void chatwoot(struct hin *h, struct evhttp_request *req, bool draining)
     jsondoc_free(doc);
     if (ignored) {
         h->stats.ignored++;
-        json_t *o = json_pack("{s:b, s:s}", "ignored", 1, "reason", msg);
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
+        struct jsonw w;
+        jsonw_init(&w);
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "ignored");
+        jsonw_bool(&w, true);
+        jsonw_key(&w, "reason");
+        jsonw_string(&w, msg);
+        jsonw_object_end(&w);
+        char *text = jsonw_take(&w, NULL);
         static const char plain[] = "{\"ignored\":true}";
         httpreply_json(req, 200, text != NULL ? text : plain,
                        text != NULL ? strlen(text) : strlen(plain));

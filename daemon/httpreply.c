@@ -1,12 +1,13 @@
 #include "httpreply.h"
 
 #include <event2/buffer.h>
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "jsonw.h"
 
 const char *httpreply_reason(int status)
 {
@@ -53,9 +54,14 @@ void httpreply_json(struct evhttp_request *req, int status, const char *body, si
 
 void httpreply_error(struct evhttp_request *req, int status, const char *code, const char *message)
 {
-    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "error");
+    httpreply_write_error(&w, code, message);
+    jsonw_object_end(&w);
+    size_t len = 0;
+    char *text = jsonw_take(&w, &len);
     if (text == NULL) {
         static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
                                        "memory\"}}";
@@ -68,8 +74,18 @@ void httpreply_error(struct evhttp_request *req, int status, const char *code, c
     } else if (status == 503) {
         evhttp_add_header(h, "Retry-After", "1");
     }
-    httpreply_json(req, status, text, strlen(text));
+    httpreply_json(req, status, text, len);
     free(text);
+}
+
+void httpreply_write_error(struct jsonw *w, const char *code, const char *message)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "code");
+    jsonw_string(w, code);
+    jsonw_key(w, "message");
+    jsonw_string(w, message);
+    jsonw_object_end(w);
 }
 
 int httpreply_basic_user(struct evhttp_request *req, char *out, size_t cap)

@@ -18,6 +18,11 @@ void httpreply_json(struct evhttp_request *req, int status, const char *body, si
  * 503 adds Retry-After: 1. */
 void httpreply_error(struct evhttp_request *req, int status, const char *code, const char *message);
 
+struct jsonw;
+
+/* {"code":code,"message":message} into w: the value of an error answer's "error". */
+void httpreply_write_error(struct jsonw *w, const char *code, const char *message);
+
 /*
  * The user name of an "Authorization: Basic" header, decoded, into out (cap bytes).
  * Returns 0, or -1 when there is no such header or it does not decode.

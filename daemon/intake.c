@@ -1,10 +1,10 @@
 #include "intake.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "log.h"
 
 /* One record's place in the answer, and what deliver's callback needs to find it. */
@@ -225,29 +225,18 @@ size_t intake_rejected(const struct intake *in, enum ingest_error code)
     return n;
 }
 
-int intake_write_answer(const struct intake *in, size_t i, struct evbuffer *out)
+void intake_write_answer(const struct intake *in, size_t i, struct jsonw *w)
 {
     const struct intake_result *r = &in->items[i];
     if (r->ok) {
-        char buf[DELIVER_ANSWER_MAX];
         struct deliver_result res = {.outcome = BATCH_STORED,
                                      .duplicate = r->duplicate,
                                      .spooled = r->spooled,
                                      .updated = r->updated};
         memcpy(res.id, r->id, sizeof(res.id));
         memcpy(res.customer_id, r->customer_id, sizeof(res.customer_id));
-        size_t n = deliver_format_answer(&res, buf, sizeof(buf));
-        return evbuffer_add(out, buf, n);
+        deliver_write_answer(&res, w);
+        return;
     }
-    json_t *o =
-        json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", ingest_error_code(r->error), "message",
-                  r->message != NULL ? r->message : "out of memory", "line", (json_int_t)(i + 1));
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL) {
-        return -1;
-    }
-    int rc = evbuffer_add(out, text, strlen(text));
-    free(text);
-    return rc;
+    ingest_write_error(w, r->error, r->message != NULL ? r->message : "out of memory", i + 1);
 }

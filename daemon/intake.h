@@ -15,8 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <event2/buffer.h>
-
 #include "deliver.h"
 #include "ingest.h"
 #include "record.h"
@@ -68,11 +66,9 @@ const struct intake_result *intake_result(const struct intake *in, size_t i);
 size_t intake_ok(const struct intake *in);
 size_t intake_rejected(const struct intake *in, enum ingest_error code);
 
-/*
- * Appends item i's answer object (as on TCP, with "line": i + 1 on errors) to out as compact
- * JSON. Returns 0, or -1 when out of memory.
- */
-int intake_write_answer(const struct intake *in, size_t i, struct evbuffer *out)
-    __attribute__((warn_unused_result));
+struct jsonw;
+
+/* Writes item i's answer object (as on TCP, with "line": i + 1 on errors) into w. */
+void intake_write_answer(const struct intake *in, size_t i, struct jsonw *w);
 
 #endif
