@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "errmsg.h"
+#include "jsonw.h"
 #include "record.h"
 
 /* A member's text when it is a non-empty string, else NULL. */
@@ -35,54 +36,187 @@ static const char *scalar(const struct jsondoc *doc, const struct jsondoc_value 
                : NULL;
 }
 
-/* v as a jansson value (a copy), or NULL. */
-static json_t *to_json(const struct jsondoc *doc, const struct jsondoc_value *v)
+/* ---------------------------------------------------------------------------------------- */
+/* A record being built: its fields, then written once with the JSON writer. */
+
+#define MAX_VALUES 8
+
+struct ident_list {
+    const char *kind;
+    size_t n;
+    char values[MAX_VALUES][300];
+};
+
+struct recb {
+    const char *source, *external_id, *channel, *direction, *status;
+    const char *subject, *body, *thread, *agent, *name;
+    int64_t occurred_us;
+    struct ident_list idents[IDENT_KIND_COUNT];
+    struct jsonw traits; /* an object's members, begun on first use */
+    bool has_traits;
+    struct jsonw attrs;
+    bool has_attrs;
+    const char *tag;
+};
+
+static void recb_init(struct recb *rb)
 {
-    size_t len = 0;
-    char *text = jsondoc_dump(doc, v, NULL, NULL, &len);
-    json_t *j = text != NULL ? json_loadb(text, len, JSON_DECODE_ANY, NULL) : NULL;
-    free(text);
-    return j;
+    memset(rb, 0, sizeof(*rb));
+    static const char *const kinds[IDENT_KIND_COUNT] = {"phone", "email", "chat", "web",
+                                                        "external"};
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        rb->idents[k].kind = kinds[k];
+    }
+    jsonw_init(&rb->traits);
+    jsonw_init(&rb->attrs);
 }
 
-/* Adds kind: value to customer, turning the member into an array at the second value and
- * leaving out repeats. */
-static void add_ident(json_t *customer, const char *kind, const char *value)
+static void recb_free(struct recb *rb)
+{
+    jsonw_free(&rb->traits);
+    jsonw_free(&rb->attrs);
+}
+
+/* Adds an identifier, leaving out repeats and empty values. */
+static void add_ident(struct recb *rb, enum ident_kind kind, const char *value)
 {
     if (value == NULL || value[0] == '\0') {
         return;
     }
-    json_t *cur = json_object_get(customer, kind);
-    if (cur == NULL) {
-        json_object_set_new(customer, kind, json_string(value));
-        return;
-    }
-    if (json_is_string(cur)) {
-        if (strcmp(json_string_value(cur), value) == 0) {
-            return;
-        }
-        json_t *arr = json_array();
-        json_array_append(arr, cur);
-        json_array_append_new(arr, json_string(value));
-        json_object_set_new(customer, kind, arr);
-        return;
-    }
-    size_t i;
-    json_t *e;
-    json_array_foreach(cur, i, e)
-    {
-        if (strcmp(json_string_value(e), value) == 0) {
+    struct ident_list *l = &rb->idents[kind];
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->values[i], value) == 0) {
             return;
         }
     }
-    json_array_append_new(cur, json_string(value));
+    if (l->n < MAX_VALUES) {
+        snprintf(l->values[l->n++], sizeof(l->values[0]), "%s", value);
+    }
 }
 
-static void set_time(json_t *rec, int64_t us)
+/* The writer of the attributes (or traits) object, begun on first use. */
+static struct jsonw *attrs(struct recb *rb)
 {
+    if (!rb->has_attrs) {
+        jsonw_object_begin(&rb->attrs);
+        rb->has_attrs = true;
+    }
+    return &rb->attrs;
+}
+
+static struct jsonw *traits(struct recb *rb)
+{
+    if (!rb->has_traits) {
+        jsonw_object_begin(&rb->traits);
+        rb->has_traits = true;
+    }
+    return &rb->traits;
+}
+
+static void attr_string(struct recb *rb, const char *key, const char *value)
+{
+    if (value != NULL && value[0] != '\0') {
+        jsonw_key(attrs(rb), key);
+        jsonw_string(&rb->attrs, value);
+    }
+}
+
+/* Writes v of doc into w as it was sent. */
+static void write_value(struct jsonw *w, const struct jsondoc *doc, const struct jsondoc_value *v)
+{
+    size_t len = 0;
+    char *text = jsondoc_dump(doc, v, NULL, NULL, &len);
+    if (text == NULL) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_json(w, text, len);
+    free(text);
+}
+
+/* Takes a sub-writer's object as text, or NULL when it was never begun or failed. */
+static char *take_object(struct jsonw *w, bool begun, size_t *len)
+{
+    if (!begun) {
+        return NULL;
+    }
+    jsonw_object_end(w);
+    return jsonw_take(w, len);
+}
+
+static void key_string(struct jsonw *w, const char *key, const char *value)
+{
+    if (value != NULL) {
+        jsonw_key(w, key);
+        jsonw_string(w, value);
+    }
+}
+
+/* The record as JSON text (malloc'd), or NULL when out of memory (err says so). Frees rb. */
+static char *recb_take(struct recb *rb, char *err, size_t errlen)
+{
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    key_string(&w, "source", rb->source);
+    key_string(&w, "external_id", rb->external_id);
+    key_string(&w, "channel", rb->channel);
+    key_string(&w, "direction", rb->direction);
     char ts[RECORD_TS_LEN + 1];
-    record_format_time(us, ts);
-    json_object_set_new(rec, "occurred_at", json_string(ts));
+    record_format_time(rb->occurred_us, ts);
+    key_string(&w, "occurred_at", ts);
+    jsonw_key(&w, "customer");
+    jsonw_object_begin(&w);
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        const struct ident_list *l = &rb->idents[k];
+        if (l->n == 0) {
+            continue;
+        }
+        jsonw_key(&w, l->kind);
+        if (l->n == 1) {
+            jsonw_string(&w, l->values[0]);
+            continue;
+        }
+        jsonw_array_begin(&w);
+        for (size_t i = 0; i < l->n; i++) {
+            jsonw_string(&w, l->values[i]);
+        }
+        jsonw_array_end(&w);
+    }
+    key_string(&w, "name", rb->name);
+    size_t tl = 0;
+    char *t = take_object(&rb->traits, rb->has_traits, &tl);
+    if (t != NULL) {
+        jsonw_key(&w, "traits");
+        jsonw_json(&w, t, tl);
+        free(t);
+    }
+    jsonw_object_end(&w);
+    key_string(&w, "agent", rb->agent);
+    key_string(&w, "status", rb->status);
+    key_string(&w, "subject", rb->subject);
+    key_string(&w, "body", rb->body);
+    key_string(&w, "thread", rb->thread);
+    if (rb->tag != NULL) {
+        jsonw_key(&w, "tags");
+        jsonw_array_begin(&w);
+        jsonw_string(&w, rb->tag);
+        jsonw_array_end(&w);
+    }
+    size_t al = 0;
+    char *a = take_object(&rb->attrs, rb->has_attrs, &al);
+    if (a != NULL) {
+        jsonw_key(&w, "attributes");
+        jsonw_json(&w, a, al);
+        free(a);
+    }
+    jsonw_object_end(&w);
+    recb_free(rb);
+    char *text = jsonw_take(&w, NULL);
+    if (text == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+    }
+    return text;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -91,9 +225,17 @@ static void set_time(json_t *rec, int64_t us)
 static const char *const segment_types[] = {"track", "identify", "page", "screen",
                                             "group", "alias",    NULL};
 
-/* Takes email, phone and name from traits into customer; the rest into out_traits. */
-static void segment_traits(const struct jsondoc *doc, const struct jsondoc_value *traits,
-                           json_t *customer, json_t *out_traits)
+/* A message's traits, context.traits first, so that the message's own win. */
+#define MAX_TRAITS 64
+struct trait_set {
+    size_t n;
+    const struct jsondoc_value *v[MAX_TRAITS];
+};
+
+/* Takes email, phone and name from traits as identifiers and name; the rest into set, a key
+ * seen again replacing the earlier value. */
+static void segment_traits(struct recb *rb, const struct jsondoc *doc,
+                           const struct jsondoc_value *traits, struct trait_set *set)
 {
     if (traits == NULL) {
         return;
@@ -102,15 +244,19 @@ static void segment_traits(const struct jsondoc *doc, const struct jsondoc_value
          t = jsondoc_next(doc, t)) {
         bool text = t->type == JSONDOC_STRING && t->len > 0;
         if (strcmp(t->key, "email") == 0 && text) {
-            add_ident(customer, "email", t->text);
+            add_ident(rb, IDENT_EMAIL, t->text);
         } else if (strcmp(t->key, "phone") == 0 && text) {
-            add_ident(customer, "phone", t->text);
+            add_ident(rb, IDENT_PHONE, t->text);
         } else if (strcmp(t->key, "name") == 0 && text) {
-            json_object_set_new(customer, "name", json_string(t->text));
+            rb->name = t->text;
         } else {
-            json_t *v = to_json(doc, t);
-            if (v != NULL) {
-                json_object_set_new(out_traits, t->key, v);
+            size_t i = 0;
+            while (i < set->n && strcmp(set->v[i]->key, t->key) != 0) {
+                i++;
+            }
+            if (i < MAX_TRAITS) {
+                set->v[i] = t;
+                set->n += i == set->n;
             }
         }
     }
@@ -147,9 +293,8 @@ static int segment_time(const struct jsondoc *doc, const struct jsondoc_value *m
     return 0;
 }
 
-json_t *adapt_segment(const struct jsondoc *doc, const struct jsondoc_value *msg, const char *type,
-                      const struct adapt_segment_opts *opts, int64_t now_us, char *err,
-                      size_t errlen)
+char *adapt_segment(const struct jsondoc *doc, const struct jsondoc_value *msg, const char *type,
+                    const struct adapt_segment_opts *opts, int64_t now_us, char *err, size_t errlen)
 {
     if (msg->type != JSONDOC_OBJECT) {
         errmsg_set(err, errlen, "a message must be a JSON object");
@@ -169,11 +314,12 @@ json_t *adapt_segment(const struct jsondoc *doc, const struct jsondoc_value *msg
     const char *user_id = scalar(doc, msg, "userId");
     const char *anon_id = scalar(doc, msg, "anonymousId");
     const char *previous_id = scalar(doc, msg, "previousId");
+    bool group = strcmp(type, "group") == 0, alias = strcmp(type, "alias") == 0;
     if (user_id == NULL && anon_id == NULL) {
         errmsg_set(err, errlen, "userId or anonymousId is required");
         return NULL;
     }
-    if (strcmp(type, "alias") == 0 && (previous_id == NULL || user_id == NULL)) {
+    if (alias && (previous_id == NULL || user_id == NULL)) {
         errmsg_set(err, errlen, "alias: previousId and userId are required");
         return NULL;
     }
@@ -181,45 +327,37 @@ json_t *adapt_segment(const struct jsondoc *doc, const struct jsondoc_value *msg
         errmsg_set(err, errlen, "event: a track call needs the event's name");
         return NULL;
     }
-    int64_t us;
-    if (segment_time(doc, msg, now_us, &us, err, errlen) < 0) {
+    struct recb rb;
+    recb_init(&rb);
+    if (segment_time(doc, msg, now_us, &rb.occurred_us, err, errlen) < 0) {
+        recb_free(&rb);
         return NULL;
     }
-    json_t *rec = json_object();
-    json_t *customer = json_object();
-    json_t *traits = json_object();
-    json_object_set_new(rec, "source", json_string(opts->source));
-    const char *message_id = scalar(doc, msg, "messageId");
-    if (message_id != NULL) {
-        json_object_set_new(rec, "external_id", json_string(message_id));
+    rb.source = opts->source;
+    rb.external_id = scalar(doc, msg, "messageId");
+    rb.channel = "web";
+    rb.direction = "inbound";
+    add_ident(&rb, IDENT_WEB, anon_id);
+    if (opts->user_id_system != NULL && opts->user_id_system[0] != '\0') {
+        char ext[300];
+        snprintf(ext, sizeof(ext), "%s:%s", opts->user_id_system, user_id != NULL ? user_id : "");
+        add_ident(&rb, IDENT_EXTERNAL, user_id != NULL ? ext : NULL);
+    } else {
+        add_ident(&rb, IDENT_WEB, user_id);
     }
-    json_object_set_new(rec, "channel", json_string("web"));
-    json_object_set_new(rec, "direction", json_string("inbound"));
-    set_time(rec, us);
-    add_ident(customer, "web", anon_id);
-    const char *ids[2] = {user_id, strcmp(type, "alias") == 0 ? previous_id : NULL};
-    for (int i = 0; i < 2; i++) {
-        if (ids[i] == NULL) {
-            continue;
-        }
-        if (opts->user_id_system != NULL && opts->user_id_system[0] != '\0' && ids[i] == user_id) {
-            char ext[300];
-            snprintf(ext, sizeof(ext), "%s:%s", opts->user_id_system, ids[i]);
-            add_ident(customer, "external", ext);
-        } else {
-            add_ident(customer, "web", ids[i]);
-        }
-    }
+    /* alias: the earlier id (anonymous, or a user id before login) is one with userId. */
+    add_ident(&rb, IDENT_WEB, alias ? previous_id : NULL);
+    struct trait_set set = {0};
     const struct jsondoc_value *context = obj(doc, msg, "context");
-    segment_traits(doc, obj(doc, context, "traits"), customer, traits);
+    segment_traits(&rb, doc, obj(doc, context, "traits"), &set);
     /* A group's traits describe the group (a company), not the person. */
-    if (strcmp(type, "group") != 0) {
-        segment_traits(doc, obj(doc, msg, "traits"), customer, traits);
+    if (!group) {
+        segment_traits(&rb, doc, obj(doc, msg, "traits"), &set);
     }
-    if (json_object_size(traits) > 0) {
-        json_object_set(customer, "traits", traits);
+    for (size_t i = 0; i < set.n; i++) {
+        jsonw_key(traits(&rb), set.v[i]->key);
+        write_value(&rb.traits, doc, set.v[i]);
     }
-    json_object_set_new(rec, "customer", customer);
     const char *subject = NULL;
     if (strcmp(type, "track") == 0) {
         subject = str(doc, msg, "event");
@@ -229,30 +367,28 @@ json_t *adapt_segment(const struct jsondoc *doc, const struct jsondoc_value *msg
             subject = str(doc, obj(doc, msg, "properties"), "title");
         }
     }
-    json_object_set_new(rec, "subject", json_string(subject != NULL ? subject : type));
+    rb.subject = subject != NULL ? subject : type;
     const struct jsondoc_value *props = obj(doc, msg, "properties");
-    json_t *attrs = props != NULL ? to_json(doc, props) : NULL;
-    if (strcmp(type, "group") == 0) {
-        attrs = attrs != NULL ? attrs : json_object();
-        const char *group_id = scalar(doc, msg, "groupId");
-        if (group_id != NULL) {
-            json_object_set_new(attrs, "group_id", json_string(group_id));
+    for (const struct jsondoc_value *v = props != NULL ? jsondoc_child(doc, props) : NULL;
+         v != NULL; v = jsondoc_next(doc, v)) {
+        if (group && (strcmp(v->key, "group_id") == 0 || strcmp(v->key, "group_traits") == 0)) {
+            continue;
         }
+        jsonw_key(attrs(&rb), v->key);
+        write_value(&rb.attrs, doc, v);
+    }
+    if (group) {
+        attr_string(&rb, "group_id", scalar(doc, msg, "groupId"));
         const struct jsondoc_value *gt = obj(doc, msg, "traits");
         if (gt != NULL) {
-            json_object_set_new(attrs, "group_traits", to_json(doc, gt));
+            jsonw_key(attrs(&rb), "group_traits");
+            write_value(&rb.attrs, doc, gt);
         }
-    }
-    if (attrs != NULL && json_object_size(attrs) > 0) {
-        json_object_set_new(rec, "attributes", attrs);
-    } else {
-        json_decref(attrs);
     }
     char tag[32];
     snprintf(tag, sizeof(tag), "segment:%s", type);
-    json_object_set_new(rec, "tags", json_pack("[s]", tag));
-    json_decref(traits);
-    return rec;
+    rb.tag = tag;
+    return recb_take(&rb, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -286,19 +422,19 @@ const char *adapt_twilio_status(const char *s)
 
 /* The customer of a Twilio address: "whatsapp:+98…" is a WhatsApp chat handle (and the
  * phone number it is), anything else a phone number. Returns the channel. */
-static const char *twilio_customer(json_t *customer, const char *addr)
+static const char *twilio_customer(struct recb *rb, const char *addr)
 {
     if (strncasecmp(addr, "whatsapp:", 9) == 0) {
-        add_ident(customer, "chat", addr);
-        add_ident(customer, "phone", addr + 9);
+        add_ident(rb, IDENT_CHAT, addr);
+        add_ident(rb, IDENT_PHONE, addr + 9);
         return "chat";
     }
-    add_ident(customer, "phone", addr);
+    add_ident(rb, IDENT_PHONE, addr);
     return "sms";
 }
 
-json_t *adapt_twilio(const struct http_param *p, int n, bool status, const char *source,
-                     int64_t now_us, char *err, size_t errlen)
+char *adapt_twilio(const struct http_param *p, int n, bool status, const char *source,
+                   int64_t now_us, char *err, size_t errlen)
 {
     const char *sid = adapt_param(p, n, "MessageSid");
     if (sid == NULL) {
@@ -326,43 +462,30 @@ json_t *adapt_twilio(const struct http_param *p, int n, bool status, const char 
                    errmsg_quote(tw_status != NULL ? tw_status : "", q, sizeof(q)));
         return NULL;
     }
-    json_t *rec = json_object();
-    json_t *customer = json_object();
-    json_t *attrs = json_object();
-    json_object_set_new(rec, "source", json_string(source));
-    json_object_set_new(rec, "external_id", json_string(sid));
-    const char *channel = twilio_customer(customer, who);
-    json_object_set_new(rec, "channel", json_string(channel));
-    json_object_set_new(rec, "direction", json_string(status ? "outbound" : "inbound"));
-    set_time(rec, now_us);
-    json_object_set_new(rec, "customer", customer);
-    json_object_set_new(rec, "status", json_string(st));
-    const char *body = adapt_param(p, n, "Body");
-    if (!status && body != NULL) {
-        json_object_set_new(rec, "body", json_string(body));
-    }
-    const char *other = status ? from : to;
-    if (other != NULL) {
-        json_object_set_new(attrs, status ? "from" : "to", json_string(other));
-    }
+    struct recb rb;
+    recb_init(&rb);
+    rb.source = source;
+    rb.external_id = sid;
+    rb.channel = twilio_customer(&rb, who);
+    rb.direction = status ? "outbound" : "inbound";
+    rb.occurred_us = now_us;
+    rb.status = st;
+    rb.body = status ? NULL : adapt_param(p, n, "Body");
+    attr_string(&rb, status ? "from" : "to", status ? from : to);
     static const char *const keep[][2] = {
         {"AccountSid", "account_sid"}, {"MessagingServiceSid", "messaging_service_sid"},
         {"ErrorCode", "error_code"},   {"ErrorMessage", "error_message"},
         {"FromCity", "from_city"},     {"FromCountry", "from_country"},
     };
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-        const char *v = adapt_param(p, n, keep[i][0]);
-        if (v != NULL && v[0] != '\0') {
-            json_object_set_new(attrs, keep[i][1], json_string(v));
-        }
+        attr_string(&rb, keep[i][1], adapt_param(p, n, keep[i][0]));
     }
-    if (status && tw_status != NULL) {
-        json_object_set_new(attrs, "twilio_status", json_string(tw_status));
-    }
+    attr_string(&rb, "twilio_status", status ? tw_status : NULL);
     const char *num = adapt_param(p, n, "NumMedia");
     long nmedia = num != NULL ? strtol(num, NULL, 10) : 0;
     if (nmedia > 0) {
-        json_t *media = json_array();
+        jsonw_key(attrs(&rb), "media");
+        jsonw_array_begin(&rb.attrs);
         for (long i = 0; i < nmedia && i < 10; i++) {
             char k[32];
             snprintf(k, sizeof(k), "MediaUrl%ld", i);
@@ -370,17 +493,15 @@ json_t *adapt_twilio(const struct http_param *p, int n, bool status, const char 
             snprintf(k, sizeof(k), "MediaContentType%ld", i);
             const char *type = adapt_param(p, n, k);
             if (url != NULL) {
-                json_t *m = json_pack("{s:s}", "url", url);
-                if (type != NULL) {
-                    json_object_set_new(m, "content_type", json_string(type));
-                }
-                json_array_append_new(media, m);
+                jsonw_object_begin(&rb.attrs);
+                key_string(&rb.attrs, "url", url);
+                key_string(&rb.attrs, "content_type", type);
+                jsonw_object_end(&rb.attrs);
             }
         }
-        json_object_set_new(attrs, "media", media);
+        jsonw_array_end(&rb.attrs);
     }
-    json_object_set_new(rec, "attributes", attrs);
-    return rec;
+    return recb_take(&rb, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -417,8 +538,8 @@ static int64_t chatwoot_time(const struct jsondoc *doc, const struct jsondoc_val
     return now_us;
 }
 
-json_t *adapt_chatwoot(const struct jsondoc *doc, const char *source, int64_t now_us, bool *ignored,
-                       char *err, size_t errlen)
+char *adapt_chatwoot(const struct jsondoc *doc, const char *source, int64_t now_us, bool *ignored,
+                     char *err, size_t errlen)
 {
     const struct jsondoc_value *root = jsondoc_root(doc);
     *ignored = false;
@@ -453,7 +574,9 @@ json_t *adapt_chatwoot(const struct jsondoc *doc, const char *source, int64_t no
     bool incoming = strcmp(mtype, "incoming") == 0;
     if (!incoming && strcmp(mtype, "outgoing") != 0 && strcmp(mtype, "template") != 0) {
         *ignored = true; /* activity messages: "assigned to …", "resolved" */
-        errmsg_set(err, errlen, "message_type %s is not recorded", mtype);
+        char q[64];
+        errmsg_set(err, errlen, "message_type %s is not recorded",
+                   errmsg_quote(mtype, q, sizeof(q)));
         return NULL;
     }
     /* The contact: the sender of an incoming message, else the conversation's. */
@@ -477,84 +600,59 @@ json_t *adapt_chatwoot(const struct jsondoc *doc, const char *source, int64_t no
             provider = chatwoot_channels[i][2];
         }
     }
-    json_t *rec = json_object();
-    json_t *customer = json_object();
-    json_object_set_new(rec, "source", json_string(source));
-    json_object_set_new(rec, "external_id", json_string(id));
-    json_object_set_new(rec, "channel", json_string(channel));
+    struct recb rb;
+    recb_init(&rb);
+    rb.source = source;
+    rb.external_id = id;
+    rb.channel = channel;
     const struct jsondoc_value *priv = jsondoc_get(doc, root, "private");
     bool internal = priv != NULL && priv->type == JSONDOC_TRUE;
-    json_object_set_new(rec, "direction",
-                        json_string(internal   ? "internal"
-                                    : incoming ? "inbound"
-                                               : "outbound"));
-    set_time(rec, chatwoot_time(doc, root, now_us));
-    add_ident(customer, "phone", str(doc, contact, "phone_number"));
-    add_ident(customer, "email", str(doc, contact, "email"));
+    rb.direction = internal ? "internal" : incoming ? "inbound" : "outbound";
+    rb.occurred_us = chatwoot_time(doc, root, now_us);
+    add_ident(&rb, IDENT_PHONE, str(doc, contact, "phone_number"));
+    add_ident(&rb, IDENT_EMAIL, str(doc, contact, "email"));
+    char ext[300];
     const char *ident = scalar(doc, contact, "identifier");
     if (ident != NULL) {
-        char ext[300];
         snprintf(ext, sizeof(ext), "chatwoot:%s", ident);
-        add_ident(customer, "external", ext);
+        add_ident(&rb, IDENT_EXTERNAL, ext);
     }
     if (provider != NULL) {
         /* The contact's id in the inbox's channel: a WhatsApp number, a Telegram user id, the
          * web widget's visitor token; else Chatwoot's own contact id. */
         const char *handle = str(doc, obj(doc, conv, "contact_inbox"), "source_id");
-        char chat[300];
         const char *cid = scalar(doc, contact, "id");
+        char chat[300];
         if (handle != NULL) {
             snprintf(chat, sizeof(chat), "%s:%s", provider, handle);
-            add_ident(customer, "chat", chat);
+            add_ident(&rb, IDENT_CHAT, chat);
         } else if (cid != NULL) {
             snprintf(chat, sizeof(chat), "chatwoot:contact-%s", cid);
-            add_ident(customer, "chat", chat);
+            add_ident(&rb, IDENT_CHAT, chat);
         }
     }
-    const char *cname = str(doc, contact, "name");
-    if (cname != NULL) {
-        json_object_set_new(customer, "name", json_string(cname));
+    rb.name = str(doc, contact, "name");
+    rb.agent = !incoming ? str(doc, sender, "name") : NULL;
+    rb.status = incoming ? "received" : "sent";
+    rb.body = str(doc, root, "content");
+    rb.thread = scalar(doc, conv, "display_id");
+    if (rb.thread == NULL) {
+        rb.thread = scalar(doc, conv, "id");
     }
-    json_object_set_new(rec, "customer", customer);
-    if (!incoming && sender != NULL && str(doc, sender, "name") != NULL) {
-        json_object_set_new(rec, "agent", json_string(str(doc, sender, "name")));
-    }
-    json_object_set_new(rec, "status", json_string(incoming ? "received" : "sent"));
-    const char *content = str(doc, root, "content");
-    if (content != NULL) {
-        json_object_set_new(rec, "body", json_string(content));
-    }
-    const char *conv_id = scalar(doc, conv, "display_id");
-    if (conv_id == NULL) {
-        conv_id = scalar(doc, conv, "id");
-    }
-    if (conv_id != NULL) {
-        json_object_set_new(rec, "thread", json_string(conv_id));
-    }
-    json_t *attrs = json_object();
-    const char *inbox = str(doc, obj(doc, root, "inbox"), "name");
-    if (inbox != NULL) {
-        json_object_set_new(attrs, "inbox", json_string(inbox));
-    }
-    if (ctype != NULL) {
-        json_object_set_new(attrs, "chatwoot_channel", json_string(ctype));
-    }
+    attr_string(&rb, "inbox", str(doc, obj(doc, root, "inbox"), "name"));
+    attr_string(&rb, "chatwoot_channel", ctype);
     const struct jsondoc_value *att = jsondoc_get(doc, root, "attachments");
     if (att != NULL && att->type == JSONDOC_ARRAY && att->count > 0) {
-        json_t *urls = json_array();
-        for (const struct jsondoc_value *a = jsondoc_child(doc, att); a != NULL;
-             a = jsondoc_next(doc, a)) {
-            const char *u = str(doc, a, "data_url");
+        jsonw_key(attrs(&rb), "attachments");
+        jsonw_array_begin(&rb.attrs);
+        for (const struct jsondoc_value *x = jsondoc_child(doc, att); x != NULL;
+             x = jsondoc_next(doc, x)) {
+            const char *u = str(doc, x, "data_url");
             if (u != NULL) {
-                json_array_append_new(urls, json_string(u));
+                jsonw_string(&rb.attrs, u);
             }
         }
-        json_object_set_new(attrs, "attachments", urls);
+        jsonw_array_end(&rb.attrs);
     }
-    if (json_object_size(attrs) > 0) {
-        json_object_set_new(rec, "attributes", attrs);
-    } else {
-        json_decref(attrs);
-    }
-    return rec;
+    return recb_take(&rb, err, errlen);
 }

@@ -2,7 +2,6 @@
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -452,31 +451,27 @@ static int submit_text(struct hreq *r, const char *text, size_t len, const struc
     return intake_submit(r->in, rec);
 }
 
-/* A record built by an adapter mapping (taken), or its error. */
-static int submit_json(struct hreq *r, json_t *rec, const struct config_token *tok)
+/* A record an adapter mapping wrote (taken; NULL: refused with msg). */
+static int submit_mapped(struct hreq *r, char *rec, const char *msg)
 {
-    char *text = json_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
-    if (text == NULL) {
-        return intake_reject(r->in, INGEST_UNAVAILABLE, "out of memory");
+    if (rec == NULL) {
+        return intake_reject(r->in, INGEST_INVALID_RECORD, msg);
     }
-    int rc = submit_text(r, text, strlen(text), tok);
-    free(text);
+    int rc = submit_text(r, rec, strlen(rec), NULL);
+    free(rec);
     return rc;
 }
 
 /* A request of one record, as a webhook's mapping made it (taken; NULL: refused with msg). */
-static void submit_one(struct hin *h, struct evhttp_request *req, enum hreq_kind kind, json_t *rec,
+static void submit_one(struct hin *h, struct evhttp_request *req, enum hreq_kind kind, char *rec,
                        const char *msg)
 {
     struct hreq *r = hreq_new(h, req, kind);
     if (r == NULL) {
-        json_decref(rec);
+        free(rec);
         return;
     }
-    int rc =
-        rec != NULL ? submit_json(r, rec, NULL) : intake_reject(r->in, INGEST_INVALID_RECORD, msg);
-    if (rc < 0) {
+    if (submit_mapped(r, rec, msg) < 0) {
         reject_oom(r->in);
     }
     hreq_seal(r);
@@ -684,9 +679,7 @@ static void segment(struct hin *h, struct evhttp_request *req, const char *type,
             rc = intake_reject(r->in, INGEST_TOO_LARGE, msg);
             continue;
         }
-        json_t *rec = adapt_segment(doc, m, type, &opts, now, msg, sizeof(msg));
-        rc = rec != NULL ? submit_json(r, rec, NULL)
-                         : intake_reject(r->in, INGEST_INVALID_RECORD, msg);
+        rc = submit_mapped(r, adapt_segment(doc, m, type, &opts, now, msg, sizeof(msg)), msg);
     }
     jsondoc_free(doc);
     if (rc < 0) {
@@ -833,7 +826,7 @@ static void twilio(struct hin *h, struct evhttp_request *req, bool status, bool 
         return;
     }
     char msg[RECORD_MSG_MAX];
-    json_t *rec = adapt_twilio(p, n, status, cfg->twilio_source, now_us(), msg, sizeof(msg));
+    char *rec = adapt_twilio(p, n, status, cfg->twilio_source, now_us(), msg, sizeof(msg));
     http_params_free(p, n);
     submit_one(h, req, HREQ_TWILIO, rec, msg);
 }
@@ -890,7 +883,7 @@ static void chatwoot(struct hin *h, struct evhttp_request *req, bool draining)
         return;
     }
     bool ignored = false;
-    json_t *rec = adapt_chatwoot(doc, hook->sources, now_us(), &ignored, msg, sizeof(msg));
+    char *rec = adapt_chatwoot(doc, hook->sources, now_us(), &ignored, msg, sizeof(msg));
     jsondoc_free(doc);
     if (ignored) {
         h->stats.ignored++;
