@@ -134,14 +134,23 @@ static void write_value(struct jsonw *w, const struct jsondoc *doc, const struct
     free(text);
 }
 
-/* Takes a sub-writer's object as text, or NULL when it was never begun or failed. */
-static char *take_object(struct jsonw *w, bool begun, size_t *len)
+/* Ends a sub-writer's object and writes it into w as member key, when it was begun. */
+static void put_object(struct jsonw *w, const char *key, struct jsonw *sub, bool begun)
 {
     if (!begun) {
-        return NULL;
+        return;
     }
-    jsonw_object_end(w);
-    return jsonw_take(w, len);
+    jsonw_object_end(sub);
+    size_t len = 0;
+    char *text = jsonw_take(sub, &len);
+    if (text == NULL) {
+        jsonw_key(w, key);
+        jsonw_null(w); /* refused by record_parse, which says which field */
+        return;
+    }
+    jsonw_key(w, key);
+    jsonw_json(w, text, len);
+    free(text);
 }
 
 static void key_string(struct jsonw *w, const char *key, const char *value)
@@ -184,13 +193,7 @@ static char *recb_take(struct recb *rb, char *err, size_t errlen)
         jsonw_array_end(&w);
     }
     key_string(&w, "name", rb->name);
-    size_t tl = 0;
-    char *t = take_object(&rb->traits, rb->has_traits, &tl);
-    if (t != NULL) {
-        jsonw_key(&w, "traits");
-        jsonw_json(&w, t, tl);
-        free(t);
-    }
+    put_object(&w, "traits", &rb->traits, rb->has_traits);
     jsonw_object_end(&w);
     key_string(&w, "agent", rb->agent);
     key_string(&w, "status", rb->status);
@@ -203,13 +206,7 @@ static char *recb_take(struct recb *rb, char *err, size_t errlen)
         jsonw_string(&w, rb->tag);
         jsonw_array_end(&w);
     }
-    size_t al = 0;
-    char *a = take_object(&rb->attrs, rb->has_attrs, &al);
-    if (a != NULL) {
-        jsonw_key(&w, "attributes");
-        jsonw_json(&w, a, al);
-        free(a);
-    }
+    put_object(&w, "attributes", &rb->attrs, rb->has_attrs);
     jsonw_object_end(&w);
     recb_free(rb);
     char *text = jsonw_take(&w, NULL);
