@@ -19,6 +19,7 @@ struct deliver;
 struct spool;
 struct ingest;
 struct http;
+struct hin;
 
 struct daemon {
     struct event_base *base;
@@ -29,6 +30,7 @@ struct daemon {
     struct spool *spool; /* NULL when spool.dir is not set */
     struct deliver *deliver;
     struct ingest *ingest;
+    struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
     struct event *ev_term;
     struct event *ev_int;
