@@ -12,6 +12,7 @@
 #define TOUCHLINED_BATCH_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -27,6 +28,7 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
+    bool updated; /* a duplicate whose status moved the stored record's forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */

@@ -28,6 +28,8 @@ struct config {
     int listen_shutdown_delay_s;
 
     char *database_dsn;
+    char *database_read_dsn; /* empty: reads go to the primary too */
+    int database_read_max_lag_s;
     int database_pool_size;
     int database_connect_timeout_s;
     int database_reconnect_max_s;
@@ -42,6 +44,13 @@ struct config {
 
     int http_max_body_bytes;
     int http_timeout_s;
+
+    char *segment_write_keys; /* comma-separated name:key:source */
+    char *segment_user_id;    /* "web", or "external:<system>" */
+    char *twilio_auth_tokens; /* comma-separated */
+    char *twilio_public_url;  /* scheme://host[:port] as Twilio reaches the daemon */
+    char *twilio_source;
+    char *chatwoot_hooks; /* comma-separated name:secret:source */
 
     char *identity_default_country_code;
     char *identity_trunk_prefix;
@@ -63,6 +72,14 @@ struct config {
     size_t n_never_merge;
     struct config_token *tokens;
     size_t n_tokens;
+    /* Segment write keys and Chatwoot hooks, each {name, secret, source}: the one source they
+     * write is in .sources. */
+    struct config_token *write_keys;
+    size_t n_write_keys;
+    struct config_token *chatwoot;
+    size_t n_chatwoot;
+    char **twilio_tokens;
+    size_t n_twilio_tokens;
 };
 
 /*
@@ -105,6 +122,10 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen);
 
 /* The token entry whose secret equals token (constant-time compare), or NULL. */
 const struct config_token *config_find_token(const struct config *cfg, const char *token);
+
+/* The entry of n whose secret equals secret (constant-time compare), or NULL. */
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret);
 
 /* True when principal tok may write records of this source. */
 bool config_token_allows(const struct config_token *tok, const char *source);

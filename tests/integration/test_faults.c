@@ -1503,6 +1503,101 @@ static void corrupt_spool_tail_repaired_at_start(void **state)
     cluster_done(&c);
 }
 
+/* NDJSON of n records of round k for POST /v1/interactions (malloc'd). */
+static char *http_round(int k, int n)
+{
+    size_t cap = (size_t)n * 300 + 1;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(body + len, cap - len,
+                                "{\"source\":\"http-faults\",\"external_id\":\"h-%d-%d\","
+                                "\"channel\":\"chat\",\"occurred_at\":\"2026-12-05T10:00:00Z\","
+                                "\"customer\":{\"chat\":\"telegram:@user_%d\"},\"body\":"
+                                "\"سلام %d-%d\"}\n",
+                                k, i, i % 50, k, i);
+    }
+    return body;
+}
+
+/*
+ * POST /v1/interactions while PostgreSQL is stopped: every request is answered 200 with each
+ * record "spooled":true, and every record is in PostgreSQL, once, after it comes back.
+ */
+static void http_ingest_spools_while_pg_stopped(void **state)
+{
+    (void)state;
+    struct cluster c = {0};
+    cluster_start(&c, "http");
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "http");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+    struct harness_daemon d;
+    start_on_cluster(&d, &c, "http", env);
+    enum { ROUNDS = 5, PER_ROUND = 100 };
+    long stored_direct = 0, spooled = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+        if (k == 1) {
+            cluster_stop(&c);
+            /* From here on the daemon knows the database is away. */
+            long long deadline = harness_now_ms() + 20000;
+            bool down = false;
+            while (!down && harness_now_ms() < deadline) {
+                json_t *doc = readyz(&d);
+                down = json_is_false(json_object_get(doc, "database"));
+                json_decref(doc);
+                usleep(down ? 0 : 50000);
+            }
+            assert_true(down);
+        }
+        char *body = http_round(k, PER_ROUND);
+        char *answer = NULL;
+        int st = harness_http_raw(d.http_port, "POST", "/v1/interactions", "application/x-ndjson",
+                                  body, strlen(body), NULL, &answer);
+        free(body);
+        json_t *j = answer != NULL ? json_loads(answer, 0, NULL) : NULL;
+        if (st != 200 || j == NULL) {
+            char shown[600];
+            snprintf(shown, sizeof(shown), "%.500s", answer != NULL ? answer : "(none)");
+            free(answer);
+            json_decref(j);
+            fail_msg("round %d: status %d: %s", k, st, shown);
+        }
+        free(answer);
+        json_t *results = json_object_get(j, "results");
+        assert_int_equal(json_array_size(results), PER_ROUND);
+        for (size_t i = 0; i < PER_ROUND; i++) {
+            json_t *r = json_array_get(results, i);
+            assert_true(json_is_true(json_object_get(r, "ok")));
+            bool sp = json_is_true(json_object_get(r, "spooled"));
+            /* Up: committed, with a customer. Down: spooled, without one yet. */
+            assert_int_equal(sp, k > 0);
+            assert_int_equal(json_object_get(r, "customer_id") != NULL, k == 0);
+            spooled += sp;
+            stored_direct += !sp;
+        }
+        json_decref(j);
+    }
+    cluster_start(&c, NULL);
+    wait_spool_empty(&d);
+    PGconn *pg = pg_connect(d.dsn);
+    long stored = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions WHERE "
+                                       "source = 'http-faults'");
+    long bodies = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions WHERE body = "
+                                       "'سلام ' || substr(external_id, 3)");
+    PQfinish(pg);
+    printf("faults http_ingest: acked=%d stored=%ld spooled=%ld direct=%ld\n", ROUNDS * PER_ROUND,
+           stored, spooled, stored_direct);
+    assert_int_equal(stored, ROUNDS * PER_ROUND);
+    assert_int_equal(bodies, ROUNDS * PER_ROUND);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_spool_dir_empty(spool);
+    remove_spool_dir(spool);
+    cluster_done(&c);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Two daemons behind HAProxy (packaging/haproxy.cfg, docs/scaling.md) */
 
@@ -1752,6 +1847,110 @@ static void haproxy_failover_loses_nothing(void **state)
     load_free(L);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Starting while PostgreSQL is away (docs/scaling.md) */
+
+/*
+ * With a spool, the daemon starts while its database is not there: first with a host name
+ * that does not resolve (as in a compose file whose database container is not up yet),
+ * then with PostgreSQL stopped. It listens, acknowledges into the spool, says in /readyz
+ * that the migrations wait, and once PostgreSQL starts it migrates, replays, and every
+ * acknowledged record is stored once.
+ */
+static void starts_without_database_and_stores_everything_once(void **state)
+{
+    (void)state;
+    long long t0 = harness_now_ms();
+    struct cluster c = {0};
+    cluster_start(&c, "nodb");
+    struct harness_daemon d;
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "nodb");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+
+    /* A host name that does not resolve: up, spooling, and saying why. */
+    memset(&d, 0, sizeof(d));
+    snprintf(d.dbname, sizeof(d.dbname), "f_nodb_%d", (int)getpid());
+    snprintf(d.dsn, sizeof(d.dsn), "host=touchline-db-not-yet.invalid dbname=%s connect_timeout=2",
+             d.dbname);
+    snprintf(d.log_path, sizeof(d.log_path), "%s/touchlined-%s-dns.log", harness_tmp_dir(),
+             d.dbname);
+    harness_restart(&d, env);
+    int fd = harness_connect(d.tcp_port);
+    char *a = harness_roundtrip(fd, "{\"source\":\"nodb-dns\",\"external_id\":\"1\","
+                                    "\"channel\":\"sms\",\"occurred_at\":\"2026-11-20T10:00:00Z\","
+                                    "\"customer\":{\"phone\":\"+989121112222\"}}");
+    bool dns_spooled = strstr(a, "\"spooled\":true") != NULL;
+    free(a);
+    close(fd);
+    json_t *doc = readyz(&d);
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    bool dns_said = json_is_string(json_object_get(doc, "migrations")) &&
+                    strcmp(json_string_value(json_object_get(doc, "migrations")), "pending") == 0 &&
+                    reason != NULL && strstr(reason, "migrations") != NULL;
+    json_decref(doc);
+    int dns_stop = harness_stop(&d);
+    remove_spool_dir(spool);
+    make_spool_dir(spool, sizeof(spool), "nodb");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+
+    /* PostgreSQL stopped: a fresh database of the private cluster, then the cluster down. */
+    start_on_cluster(&d, &c, "nodb", env);
+    assert_int_equal(harness_stop(&d), 0);
+    char dsn[256];
+    cluster_dsn(&c, "postgres", dsn, sizeof(dsn));
+    PGconn *pg = pg_connect(dsn);
+    PQsetNoticeProcessor(pg, quiet_notice, NULL);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", d.dbname);
+    pg_exec(pg, sql);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", d.dbname);
+    pg_exec(pg, sql); /* empty: the migrations are still to be applied */
+    PQfinish(pg);
+    cluster_stop(&c);
+    harness_restart(&d, env);
+
+    struct load *L = load_new("nodb", sanitized() ? 2000 : 6000, 2000);
+    load_start(L, d.tcp_port);
+    wait_acked(L, L->n / 2);
+    size_t acked_down = load_acked(L);
+    doc = readyz(&d);
+    bool pending = json_is_string(json_object_get(doc, "migrations")) &&
+                   strcmp(json_string_value(json_object_get(doc, "migrations")), "pending") == 0;
+    json_decref(doc);
+    cluster_start(&c, NULL);
+    load_wait(L, &d, t0 + LOAD_DEADLINE_MS);
+    struct totals t;
+    load_totals(L, &t);
+    wait_spool_empty(&d);
+    doc = readyz(&d);
+    bool current = json_is_string(json_object_get(doc, "migrations")) &&
+                   strcmp(json_string_value(json_object_get(doc, "migrations")), "current") == 0;
+    json_decref(doc);
+    int st = harness_stop(&d);
+    struct tally y;
+    tally(L, d.dsn, &y);
+    char extra[200];
+    snprintf(extra, sizeof(extra),
+             " unresolvable_host_spooled=%s acked_while_down=%zu migrations=%s->%s",
+             dns_spooled && dns_said && dns_stop == 0 ? "yes" : "no", acked_down,
+             pending ? "pending" : "?", current ? "current" : "?");
+    report_and_check("nodb", L, &t, &y, t0, extra);
+    assert_true(dns_spooled);
+    assert_true(dns_said);
+    assert_int_equal(dns_stop, 0);
+    assert_true(acked_down > 0);
+    assert_true(pending && current);
+    assert_true(t.spooled > 0);
+    assert_int_equal(t.unavailable, 0);
+    assert_int_equal(st, 0);
+    assert_spool_dir_empty(spool);
+    remove_spool_dir(spool);
+    load_free(L);
+    cluster_done(&c);
+}
+
 int main(int argc, char **argv)
 {
     /* A worker writing to a connection the daemon just dropped must see EPIPE, not die. */
@@ -1764,6 +1963,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(kill9_while_spooling_and_replaying),
         cmocka_unit_test(corrupt_spool_tail_repaired_at_start),
         cmocka_unit_test(haproxy_failover_loses_nothing),
+        cmocka_unit_test(starts_without_database_and_stores_everything_once),
+        cmocka_unit_test(http_ingest_spools_while_pg_stopped),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }
