@@ -55,8 +55,18 @@ static void append_rows(const char *path, int first, int last)
     }
 }
 
+/* Starts the follower on path; extra (NULL or up to two words) goes at the end. */
+static void start_with(struct follower *fl, const struct harness_daemon *d, const char *dir,
+                       const char *path, int run, const char *const *extra);
+
 static void start(struct follower *fl, const struct harness_daemon *d, const char *dir,
                   const char *path, int run)
+{
+    start_with(fl, d, dir, path, run, NULL);
+}
+
+static void start_with(struct follower *fl, const struct harness_daemon *d, const char *dir,
+                       const char *path, int run, const char *const *extra)
 {
     snprintf(fl->log, sizeof(fl->log), "%s/follow-%d.log", dir, run);
     char tcp[64];
@@ -70,9 +80,27 @@ static void start(struct follower *fl, const struct harness_daemon *d, const cha
         }
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
-        execl(getenv("TOUCHLINE_TEST_CLIENT"), "touchline", "import", "cdr", "--follow", path,
-              "--tcp", tcp, "--source", "asterisk-follow", "--tz-offset", "+03:30",
-              "--status-interval", "1", (char *)NULL);
+        const char *argv[20] = {"touchline",
+                                "import",
+                                "cdr",
+                                "--follow",
+                                "",
+                                "--tcp",
+                                "",
+                                "--source",
+                                "asterisk-follow",
+                                "--tz-offset",
+                                "+03:30",
+                                "--status-interval",
+                                "1"};
+        int n = 13;
+        argv[4] = path;
+        argv[6] = tcp;
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 19; i++) {
+            argv[n++] = extra[i];
+        }
+        argv[n] = NULL;
+        execv(getenv("TOUCHLINE_TEST_CLIENT"), (char *const *)argv);
         _exit(127);
     }
     fl->pid = pid;
@@ -344,12 +372,67 @@ static void idle_close_is_noticed(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* --state puts the position where the unit keeps it (the CDR directory is Asterisk's, not
+ * writable); --from-end starts a first run at the end, leaving the history out. */
+static void state_path_and_from_end(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "follow_state", NULL);
+    PGconn *pg = harness_pg(d.dbname);
+    char dir[256], path[300], statef[330], cmd[1024];
+    snprintf(dir, sizeof(dir), "%s/touchline-follow-s-%d", harness_tmp_dir(), (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s/cdr' '%s/state'", dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/cdr/Master.csv", dir);
+    snprintf(statef, sizeof(statef), "%s/state/asterisk-1.state", dir);
+    append_rows(path, 1, 20);
+    const char *extra[] = {"--state", statef, "--from-end", NULL};
+    struct follower fl;
+    start_with(&fl, &d, dir, path, 1, extra);
+    wait_state_at_end(statef, path);
+    expect_log(&fl, "at line 21:");
+    append_rows(path, 21, 22);
+    wait_count(pg, 2, &fl);
+    int st = stop(&fl, SIGTERM);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* Only the state file named was written. */
+    char beside[340];
+    snprintf(beside, sizeof(beside), "%s.touchline-state", path);
+    assert_int_not_equal(access(beside, F_OK), 0);
+    /* A restart with the same state (--from-end has no say once there is one). */
+    append_rows(path, 23, 23);
+    start_with(&fl, &d, dir, path, 2, extra);
+    wait_count(pg, 3, &fl);
+    wait_state_at_end(statef, path);
+    st = stop(&fl, SIGTERM);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    expect_log(&fl, "1 stored, 0 duplicate, 0 rejected");
+    /* A state file that is not one: refused, exit 2, nothing sent. */
+    harness_write_file(statef, "offset banana\n");
+    start_with(&fl, &d, dir, path, 3, extra);
+    long long deadline = harness_now_ms() + 30000;
+    while (waitpid(fl.pid, &st, WNOHANG) != fl.pid) {
+        assert_true(harness_now_ms() < deadline);
+        usleep(10000);
+    }
+    harness_track_child(fl.pid, false);
+    assert_int_equal(WEXITSTATUS(st), 2);
+    expect_log(&fl, "not one this command wrote");
+    assert_int_equal(count(pg), 3);
+    PQfinish(pg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(follows_rotates_restarts_and_never_resends),
         cmocka_unit_test(truncation_and_a_daemon_restart),
         cmocka_unit_test(idle_close_is_noticed),
+        cmocka_unit_test(state_path_and_from_end),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }
