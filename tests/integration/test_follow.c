@@ -391,7 +391,7 @@ static void state_path_and_from_end(void **state)
     struct follower fl;
     start_with(&fl, &d, dir, path, 1, extra);
     wait_state_at_end(statef, path);
-    expect_log(&fl, "at line 21:");
+    wait_log(&fl, "at line 21:");
     append_rows(path, 21, 22);
     wait_count(pg, 2, &fl);
     int st = stop(&fl, SIGTERM);
