@@ -1405,10 +1405,14 @@ static void stats_usage(FILE *out)
             "network error.\n");
 }
 
-static int cmd_stats(const struct global *g, int argc, char **argv)
+static void missed_usage(FILE *out);
+
+/* Runs stats (is_stats) or missed: parses, asks, prints. Returns the exit status. */
+static int run_report(const struct global *g, bool is_stats, int argc, char **argv)
 {
     struct report_args r;
-    int done = parse_report_args("stats", true, stats_usage, argc, argv, &r);
+    int done = parse_report_args(is_stats ? "stats" : "missed", is_stats,
+                                 is_stats ? stats_usage : missed_usage, argc, argv, &r);
     if (done >= 0) {
         return done;
     }
@@ -1417,16 +1421,22 @@ static int cmd_stats(const struct global *g, int argc, char **argv)
         return EXIT_USAGE;
     }
     char err[512];
-    json_t *stats = NULL;
-    int rc = api_stats(&hc, r.since, r.until, r.by, &stats, err, sizeof(err));
+    json_t *doc = NULL;
+    int rc = is_stats ? api_stats(&hc, r.since, r.until, r.by, &doc, err, sizeof(err))
+                      : api_missed(&hc, !r.all, r.since, r.until, r.limit, &doc, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "touchline: %s\n", err);
     } else {
         errno = 0;
-        rc = output_done(format_stats(stdout, stats, &r.fo) == 0);
+        rc = output_done((is_stats ? format_stats : format_missed)(stdout, doc, &r.fo) == 0);
     }
-    json_decref(stats);
+    json_decref(doc);
     return exit_for(rc);
+}
+
+static int cmd_stats(const struct global *g, int argc, char **argv)
+{
+    return run_report(g, true, argc, argv);
 }
 
 static void missed_usage(FILE *out)
@@ -1455,26 +1465,7 @@ static void missed_usage(FILE *out)
 
 static int cmd_missed(const struct global *g, int argc, char **argv)
 {
-    struct report_args r;
-    int done = parse_report_args("missed", false, missed_usage, argc, argv, &r);
-    if (done >= 0) {
-        return done;
-    }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *worklist = NULL;
-    int rc = api_missed(&hc, !r.all, r.since, r.until, r.limit, &worklist, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-    } else {
-        errno = 0;
-        rc = output_done(format_missed(stdout, worklist, &r.fo) == 0);
-    }
-    json_decref(worklist);
-    return exit_for(rc);
+    return run_report(g, false, argc, argv);
 }
 
 static const struct command import_commands[] = {
