@@ -1312,7 +1312,7 @@ enum stats_column {
 static const struct column stats_columns[ST_NCOLS] = {
     [ST_KEY] = {"GROUP", 24, TEXTWIDTH_LEFT, 1, false},
     [ST_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, false},
-    [ST_MISSED] = {"MISSED OPEN/ALL (SLA)", 24, TEXTWIDTH_RIGHT, 0, false},
+    [ST_MISSED] = {"MISSED OPEN/ALL", 26, TEXTWIDTH_RIGHT, 0, false},
     [ST_CALLBACK] = {"CALL-BACK P50", 14, TEXTWIDTH_RIGHT, 0, false},
     [ST_RESPONSE] = {"1ST RESPONSE P50", 16, TEXTWIDTH_RIGHT, 0, false},
     [ST_REPEAT] = {"REPEAT 24H (OTHER CH.)", 24, TEXTWIDTH_RIGHT, 0, false},
@@ -1330,7 +1330,7 @@ static int stats_fill(char **cell, const char *key, const json_t *f)
     const json_t *score = json_object_get(sent, "score");
     cell[ST_KEY] = format_cell(key);
     cell[ST_RECORDS] = cellf("%lld", int_at(f, "interactions", NULL));
-    cell[ST_MISSED] = cellf("%lld/%lld (%lld late)", int_at(mc, "open", NULL),
+    cell[ST_MISSED] = cellf("%lld/%lld (%lld over SLA)", int_at(mc, "open", NULL),
                             int_at(mc, "total", NULL), int_at(mc, "breached", NULL));
     duration_text(json_object_get(json_object_get(mc, "callback_s"), "p50"), a, sizeof(a));
     cell[ST_CALLBACK] = cellf("%s", a);
