@@ -108,8 +108,7 @@ static void nth_line(const char *s, size_t n, size_t line, char *out, size_t out
     snprintf(out, outlen, "%.*s%s", (int)(end - i), s + i, end < n ? "" : "<end of output>");
 }
 
-/* tests/fixtures/golden/name, malloc'd. */
-static char *golden_path(const char *name)
+char *testmain_golden_path(const char *name)
 {
     const char *dir = getenv("TOUCHLINE_TEST_FIXTURES");
     if (dir == NULL) {
@@ -124,7 +123,7 @@ static char *golden_path(const char *name)
 
 void testmain_expect_golden(const char *name, const char *got, size_t len)
 {
-    char *path = golden_path(name);
+    char *path = testmain_golden_path(name);
     if (getenv("TOUCHLINE_UPDATE_GOLDEN") != NULL) {
         FILE *f = fopen(path, "wb");
         assert_non_null(f);

@@ -38,6 +38,10 @@ char *testmain_fixture(const char *name, size_t *len);
  */
 int testmain_notify_listen(const char *name);
 
+/* The path of tests/fixtures/golden/name (found through TOUCHLINE_TEST_FIXTURES), malloc'd;
+ * fails the test when the variable is not set. */
+char *testmain_golden_path(const char *name);
+
 /*
  * Asserts that got (len bytes) is tests/fixtures/golden/name byte for byte; on a difference
  * it names the first differing line and leaves got in <name>.actual in the working directory

@@ -21,15 +21,7 @@
 
 static char *fixture_path(const char *name)
 {
-    const char *dir = getenv("TOUCHLINE_TEST_FIXTURES");
-    if (dir == NULL) {
-        fail_msg("TOUCHLINE_TEST_FIXTURES is not set (ctest sets it to tests/fixtures)");
-    }
-    size_t n = strlen(dir) + strlen(name) + sizeof("/golden/");
-    char *p = malloc(n);
-    assert_non_null(p);
-    snprintf(p, n, "%s/golden/%s", dir, name);
-    return p;
+    return testmain_golden_path(name);
 }
 
 static json_t *load_json(const char *name)
