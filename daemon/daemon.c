@@ -195,6 +195,63 @@ void daemon_backlog_changed(struct daemon *d)
     }
 }
 
+static void migrate_begin(struct daemon *d);
+
+static void on_migrate_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    migrate_begin(arg);
+}
+
+static void on_migrated(int applied, bool unreachable, const char *err, void *arg)
+{
+    struct daemon *d = arg;
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    if (applied >= 0) {
+        d->schema_ready = true;
+        d->migrate_error[0] = '\0';
+        log_info("schema current: applied=%d latest=%s; the database takes records", applied,
+                 migrate_latest());
+        db_start(d->db);
+        return;
+    }
+    snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", err);
+    if (!unreachable) {
+        /* A migration itself failed: no retry will help, and a daemon that never writes is
+         * worse than one that says so. What the spool holds stays for the next start. */
+        log_error("the migrations failed: %s; stopping (what the spool holds stays there)", err);
+        d->exit_code = 1;
+        daemon_stop(d);
+        return;
+    }
+    int max_ms = d->cfg.database_reconnect_max_s * 1000;
+    d->migrate_backoff_ms = d->migrate_backoff_ms < 100 ? 100 : d->migrate_backoff_ms * 2;
+    if (d->migrate_backoff_ms > max_ms) {
+        d->migrate_backoff_ms = max_ms;
+    }
+    log_warn("database not ready for the migrations (%s); records go to the spool; trying again "
+             "in %d ms",
+             err, d->migrate_backoff_ms);
+    struct timeval tv = {d->migrate_backoff_ms / 1000, (d->migrate_backoff_ms % 1000) * 1000};
+    evtimer_add(d->migrate_timer, &tv);
+}
+
+static void migrate_begin(struct daemon *d)
+{
+    if (d->draining) {
+        return;
+    }
+    d->migrate = migrate_start(d->base, d->cfg.database_dsn, d->cfg.database_connect_timeout_s,
+                               on_migrated, d);
+    if (d->migrate == NULL) {
+        log_error("cannot start the migrations: out of memory");
+        d->exit_code = 1;
+        daemon_stop(d);
+    }
+}
+
 static void on_backlog_changed(void *arg)
 {
     daemon_backlog_changed(arg);
@@ -211,13 +268,20 @@ int daemon_init(struct daemon *d, struct config *cfg)
     char masked[1024];
     config_mask_dsn(d->cfg.database_dsn, masked, sizeof(masked));
     char err[1024];
-    int applied =
-        migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
-    if (applied < 0) {
-        log_error("database %s: %s", masked, err);
-        return -1;
+    /* Without a spool there is nowhere to put records until the database answers: refuse
+     * to start (the service manager restarts us). With one, start at once and migrate on
+     * the loop (migrate_begin, at the end). */
+    bool wait_for_db = d->cfg.spool_dir[0] != '\0';
+    if (!wait_for_db) {
+        int applied =
+            migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
+        if (applied < 0) {
+            log_error("database %s: %s", masked, err);
+            return -1;
+        }
+        log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
+        d->schema_ready = true;
     }
-    log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
 
     d->base = event_base_new();
     if (d->base == NULL) {
@@ -231,6 +295,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .reconnect_max_s = d->cfg.database_reconnect_max_s,
         .statements = store_statements,
         .n_statements = store_n_statements,
+        .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
     if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
@@ -291,8 +356,9 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
     d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
+    d->migrate_timer = evtimer_new(d->base, on_migrate_retry, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        d->leave_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        d->leave_timer == NULL || d->migrate_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
         evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
@@ -303,6 +369,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
              d->cfg.ingest_batch_max_delay_ms);
+    if (wait_for_db) {
+        log_info("applying the migrations once the database answers; records go to the spool "
+                 "until then");
+        migrate_begin(d);
+    }
     if (notify_enabled()) {
         on_ready_check(-1, 0, d);
     }
@@ -325,6 +396,8 @@ void daemon_fini(struct daemon *d)
     if (d->deliver != NULL) {
         deliver_stop(d->deliver);
     }
+    migrate_free(d->migrate);
+    d->migrate = NULL;
     replica_free(d->replica);
     d->replica = NULL;
     db_free(d->db);
@@ -337,8 +410,8 @@ void daemon_fini(struct daemon *d)
     ingest_free(d->ingest);
     http_free(d->http);
     hin_free(d->hin);
-    struct event *evs[] = {d->ev_term,        d->ev_int,      d->ev_hup,
-                           d->drain_deadline, d->drain_timer, d->leave_timer};
+    struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
+                           d->drain_timer, d->leave_timer, d->migrate_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

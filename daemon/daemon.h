@@ -40,6 +40,13 @@ struct daemon {
     struct event *leave_timer; /* SIGTERM's shutdown delay, before the drain */
     bool leaving;              /* told to stop: /readyz answers 503 from now on */
     bool draining;
+    /* With a spool the daemon starts before the database answers and applies the
+     * migrations on its loop (migrate, retried by migrate_timer); the pool connects after. */
+    struct migrate *migrate;
+    struct event *migrate_timer;
+    int migrate_backoff_ms;
+    bool schema_ready;
+    char migrate_error[512];
     int exit_code;
     time_t started;
 };

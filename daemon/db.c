@@ -46,6 +46,7 @@ struct db {
     int queued;
     unsigned long connects;
     bool closing; /* in db_free: refuse new jobs from done callbacks */
+    bool started; /* connecting: db_start was called */
     char last_error[256];
 };
 
@@ -277,13 +278,24 @@ struct db *db_new(struct event_base *base, const struct db_params *params)
             goto fail;
         }
     }
-    for (int i = 0; i < db->pool_size; i++) {
-        conn_start(&db->conns[i]);
+    if (!params->deferred) {
+        db_start(db);
     }
     return db;
 fail:
     db_free(db);
     return NULL;
+}
+
+void db_start(struct db *db)
+{
+    if (db->started) {
+        return;
+    }
+    db->started = true;
+    for (int i = 0; i < db->pool_size; i++) {
+        conn_start(&db->conns[i]);
+    }
 }
 
 void db_free(struct db *db)

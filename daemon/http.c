@@ -575,6 +575,8 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     jsonw_bool(&w, db_up);
     jsonw_key(&w, "schema");
     jsonw_string(&w, migrate_latest());
+    jsonw_key(&w, "migrations");
+    jsonw_string(&w, d->schema_ready ? "current" : "pending");
     jsonw_key(&w, "database_connections");
     jsonw_int(&w, db_connections_up(d->db));
     jsonw_key(&w, "pending_records");
@@ -592,9 +594,13 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
         jsonw_int(&w, (long long)spool_max_bytes(d->spool));
         jsonw_object_end(&w);
     }
-    char reason[400];
+    char reason[700];
     reason[0] = '\0';
-    if (!db_up) {
+    if (!d->schema_ready) {
+        snprintf(reason, sizeof(reason),
+                 "waiting for the database to apply the migrations (records go to the spool)%s%s",
+                 d->migrate_error[0] != '\0' ? ": " : "", d->migrate_error);
+    } else if (!db_up) {
         snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
     } else if (d->leaving) {
         snprintf(reason, sizeof(reason), "shutting down");

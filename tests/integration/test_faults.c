@@ -1847,6 +1847,110 @@ static void haproxy_failover_loses_nothing(void **state)
     load_free(L);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Starting while PostgreSQL is away (docs/scaling.md) */
+
+/*
+ * With a spool, the daemon starts while its database is not there: first with a host name
+ * that does not resolve (as in a compose file whose database container is not up yet),
+ * then with PostgreSQL stopped. It listens, acknowledges into the spool, says in /readyz
+ * that the migrations wait, and once PostgreSQL starts it migrates, replays, and every
+ * acknowledged record is stored once.
+ */
+static void starts_without_database_and_stores_everything_once(void **state)
+{
+    (void)state;
+    long long t0 = harness_now_ms();
+    struct cluster c = {0};
+    cluster_start(&c, "nodb");
+    struct harness_daemon d;
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "nodb");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+
+    /* A host name that does not resolve: up, spooling, and saying why. */
+    memset(&d, 0, sizeof(d));
+    snprintf(d.dbname, sizeof(d.dbname), "f_nodb_%d", (int)getpid());
+    snprintf(d.dsn, sizeof(d.dsn), "host=touchline-db-not-yet.invalid dbname=%s connect_timeout=2",
+             d.dbname);
+    snprintf(d.log_path, sizeof(d.log_path), "%s/touchlined-%s-dns.log", harness_tmp_dir(),
+             d.dbname);
+    harness_restart(&d, env);
+    int fd = harness_connect(d.tcp_port);
+    char *a = harness_roundtrip(fd, "{\"source\":\"nodb-dns\",\"external_id\":\"1\","
+                                    "\"channel\":\"sms\",\"occurred_at\":\"2026-11-20T10:00:00Z\","
+                                    "\"customer\":{\"phone\":\"+989121112222\"}}");
+    bool dns_spooled = strstr(a, "\"spooled\":true") != NULL;
+    free(a);
+    close(fd);
+    json_t *doc = readyz(&d);
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    bool dns_said = json_is_string(json_object_get(doc, "migrations")) &&
+                    strcmp(json_string_value(json_object_get(doc, "migrations")), "pending") == 0 &&
+                    reason != NULL && strstr(reason, "migrations") != NULL;
+    json_decref(doc);
+    int dns_stop = harness_stop(&d);
+    remove_spool_dir(spool);
+    make_spool_dir(spool, sizeof(spool), "nodb");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+
+    /* PostgreSQL stopped: a fresh database of the private cluster, then the cluster down. */
+    start_on_cluster(&d, &c, "nodb", env);
+    assert_int_equal(harness_stop(&d), 0);
+    char dsn[256];
+    cluster_dsn(&c, "postgres", dsn, sizeof(dsn));
+    PGconn *pg = pg_connect(dsn);
+    PQsetNoticeProcessor(pg, quiet_notice, NULL);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", d.dbname);
+    pg_exec(pg, sql);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", d.dbname);
+    pg_exec(pg, sql); /* empty: the migrations are still to be applied */
+    PQfinish(pg);
+    cluster_stop(&c);
+    harness_restart(&d, env);
+
+    struct load *L = load_new("nodb", sanitized() ? 2000 : 6000, 2000);
+    load_start(L, d.tcp_port);
+    wait_acked(L, L->n / 2);
+    size_t acked_down = load_acked(L);
+    doc = readyz(&d);
+    bool pending = json_is_string(json_object_get(doc, "migrations")) &&
+                   strcmp(json_string_value(json_object_get(doc, "migrations")), "pending") == 0;
+    json_decref(doc);
+    cluster_start(&c, NULL);
+    load_wait(L, &d, t0 + LOAD_DEADLINE_MS);
+    struct totals t;
+    load_totals(L, &t);
+    wait_spool_empty(&d);
+    doc = readyz(&d);
+    bool current = json_is_string(json_object_get(doc, "migrations")) &&
+                   strcmp(json_string_value(json_object_get(doc, "migrations")), "current") == 0;
+    json_decref(doc);
+    int st = harness_stop(&d);
+    struct tally y;
+    tally(L, d.dsn, &y);
+    char extra[200];
+    snprintf(extra, sizeof(extra),
+             " unresolvable_host_spooled=%s acked_while_down=%zu migrations=%s->%s",
+             dns_spooled && dns_said && dns_stop == 0 ? "yes" : "no", acked_down,
+             pending ? "pending" : "?", current ? "current" : "?");
+    report_and_check("nodb", L, &t, &y, t0, extra);
+    assert_true(dns_spooled);
+    assert_true(dns_said);
+    assert_int_equal(dns_stop, 0);
+    assert_true(acked_down > 0);
+    assert_true(pending && current);
+    assert_true(t.spooled > 0);
+    assert_int_equal(t.unavailable, 0);
+    assert_int_equal(st, 0);
+    assert_spool_dir_empty(spool);
+    remove_spool_dir(spool);
+    load_free(L);
+    cluster_done(&c);
+}
+
 int main(int argc, char **argv)
 {
     /* A worker writing to a connection the daemon just dropped must see EPIPE, not die. */
@@ -1859,6 +1963,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(kill9_while_spooling_and_replaying),
         cmocka_unit_test(corrupt_spool_tail_repaired_at_start),
         cmocka_unit_test(haproxy_failover_loses_nothing),
+        cmocka_unit_test(starts_without_database_and_stores_everything_once),
         cmocka_unit_test(http_ingest_spools_while_pg_stopped),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
