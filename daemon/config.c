@@ -66,6 +66,17 @@ static const struct option_def options[] = {
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
      "close an HTTP connection idle this long, or without a whole first request "
      "this long after connecting"},
+    {"console", "enabled", OPT_INT, OFF(console_enabled), "1", 0, 1, false, false,
+     "1: serve the web console at / on the HTTP port; 0: the API only"},
+    {"live", "notify", OPT_INT, OFF(live_notify), "1", 0, 1, false, false,
+     "1: each committed batch NOTIFYs its customers, for the live streams of every daemon "
+     "on the database; 0: no live updates"},
+    {"live", "max_streams", OPT_INT, OFF(live_max_streams), "256", 0, 100000, false, false,
+     "live streams (GET /v1/customers/{id}/stream) open at once; more are answered 503"},
+    {"live", "max_buffer_kb", OPT_INT, OFF(live_max_buffer_kb), "1024", 16, 1 << 20, false, false,
+     "unsent KiB a stream may hold before it is closed (the client reconnects)"},
+    {"live", "heartbeat_s", OPT_INT, OFF(live_heartbeat_s), "15", 1, 3600, false, false,
+     "a comment line goes to each stream this often, so that proxies keep it open"},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
      false, false, "country code put in place of the trunk prefix of a national number"},
     {"identity", "trunk_prefix", OPT_STRING, OFF(identity_trunk_prefix), "0", 0, 0, false, false,

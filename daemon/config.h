@@ -42,6 +42,12 @@ struct config {
     int http_max_body_bytes;
     int http_timeout_s;
 
+    int console_enabled;    /* serve the web console at "/" */
+    int live_notify;        /* NOTIFY each committed batch's customers (live updates) */
+    int live_max_streams;   /* live streams (SSE) open at once */
+    int live_max_buffer_kb; /* unsent bytes per stream before it is dropped */
+    int live_heartbeat_s;   /* comment line sent on an idle stream */
+
     char *identity_default_country_code;
     char *identity_trunk_prefix;
     char *identity_never_merge; /* comma-separated kind:value, as written */

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "batch.h"
+#include "console.h"
 #include "daemon.h"
 #include "db.h"
 #include "deliver.h"
@@ -80,8 +81,11 @@ struct query {
 static void send_json(struct evhttp_request *req, int status, const char *body, size_t len)
 {
     struct evbuffer *buf = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type", "application/json; charset=utf-8");
+    /* Answers carry customer data: no cache, shared or the browser's, keeps a copy. */
+    evhttp_add_header(out, "Cache-Control", "no-store");
+    console_security_headers(req);
     if (buf == NULL) {
         evhttp_send_reply(req, 500, "Internal Server Error", NULL);
         return;
@@ -846,6 +850,9 @@ static void route(struct evhttp_request *req, void *arg)
         return;
     }
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
+    if (h->d->cfg.console_enabled && console_serve(req, path)) {
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         handle_health(h, req, strcmp(path, "/readyz") == 0);
         return;
