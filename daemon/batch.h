@@ -11,6 +11,7 @@
 #define TOUCHLINED_BATCH_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -39,6 +40,7 @@ struct batch_params {
     int max_records;
     int max_delay_ms;
     int max_concurrent; /* batches in flight at once: the database pool size */
+    bool notify;        /* NOTIFY the customers of each batch at its COMMIT (live streams) */
 };
 
 struct batch;

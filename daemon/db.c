@@ -1,5 +1,6 @@
 #include "db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -43,6 +44,10 @@ struct db {
     int reconnect_max_s;
     const struct db_statement *statements;
     int n_statements;
+    char *listen; /* the LISTEN statement, or NULL */
+    void (*listening)(void *arg);
+    void (*notified)(void *arg, const char *payload);
+    void *listen_arg;
     int pool_size;
     struct db_conn *conns;
     struct job_queue queue;
@@ -211,6 +216,11 @@ static void conn_prepare(struct db_conn *c)
             return;
         }
     }
+    if (db->listen != NULL &&
+        PQsendQueryParams(c->pg, db->listen, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        conn_lost(c, NULL);
+        return;
+    }
     if (PQpipelineSync(c->pg) != 1) {
         conn_lost(c, NULL);
         return;
@@ -273,6 +283,9 @@ static void conn_drain(struct db_conn *c)
             if (c->state == DBC_PREPARING) {
                 c->state = DBC_READY;
                 log_debug("database connection %d ready", c->index);
+                if (c->db->listening != NULL) {
+                    c->db->listening(c->db->listen_arg);
+                }
                 dispatch(c->db);
                 continue;
             }
@@ -314,6 +327,18 @@ static void conn_drain(struct db_conn *c)
     }
 }
 
+/* Hands over the notifications that arrived (they come between results, at any time). */
+static void conn_notifications(struct db_conn *c)
+{
+    PGnotify *n;
+    while (c->pg != NULL && (n = PQnotifies(c->pg)) != NULL) {
+        if (c->db->notified != NULL) {
+            c->db->notified(c->db->listen_arg, n->extra);
+        }
+        PQfreemem(n);
+    }
+}
+
 static void conn_on_io(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -347,6 +372,7 @@ static void conn_on_io(evutil_socket_t fd, short what, void *arg)
         }
         c->nulls = 0;
         conn_drain(c);
+        conn_notifications(c);
         if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_BAD) {
             conn_lost(c, NULL);
             return;
@@ -404,10 +430,22 @@ struct db *db_new(struct event_base *base, const struct db_params *params)
     db->reconnect_max_s = params->reconnect_max_s;
     db->statements = params->statements;
     db->n_statements = params->n_statements;
+    db->listening = params->listening;
+    db->notified = params->notified;
+    db->listen_arg = params->listen_arg;
     TAILQ_INIT(&db->queue);
     db->conns = calloc((size_t)db->pool_size, sizeof(*db->conns));
     if (db->dsn == NULL || db->conns == NULL) {
         goto fail;
+    }
+    if (params->listen != NULL) {
+        /* The channel is the caller's constant, quoted as an identifier all the same. */
+        size_t n = strlen(params->listen) + 16;
+        db->listen = malloc(n);
+        if (db->listen == NULL || strchr(params->listen, '"') != NULL) {
+            goto fail;
+        }
+        snprintf(db->listen, n, "LISTEN \"%s\"", params->listen);
     }
     for (int i = 0; i < db->pool_size; i++) {
         struct db_conn *c = &db->conns[i];
@@ -458,6 +496,7 @@ void db_free(struct db *db)
     }
     free(db->conns);
     free(db->dsn);
+    free(db->listen);
     free(db);
 }
 

@@ -24,6 +24,7 @@
 #include "deliver.h"
 #include "errmsg.h"
 #include "ingest.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -123,6 +124,11 @@ static void send_error(struct evhttp_request *req, int status, const char *code,
     }
     send_json(req, status, text, strlen(text));
     free(text);
+}
+
+void http_send_error(struct evhttp_request *req, int status, const char *code, const char *message)
+{
+    send_error(req, status, code, message);
 }
 
 static void params_free(struct http_param *p, int n)
@@ -543,6 +549,16 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     query_run(h, q);
 }
 
+/* GET /v1/customers/{id}/stream (customer) or /v1/stream (NULL): Server-Sent Events. */
+static void handle_stream(struct http *h, struct evhttp_request *req, const char *customer)
+{
+    if (h->d->live == NULL) {
+        send_error(req, 404, "not_found", "live streams are off ([live] max_streams = 0)");
+        return;
+    }
+    live_stream(h->d->live, req, customer);
+}
+
 /* /healthz (readiness false) or /readyz. */
 static void handle_health(struct http *h, struct evhttp_request *req, bool readiness)
 {
@@ -700,6 +716,9 @@ static void request_arrived(struct http *h, struct evhttp_request *req)
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct http *h = arg;
+    if (h->d->live != NULL) {
+        live_connection_closed(h->d->live, evcon);
+    }
     for (size_t i = 0; i < h->n_conns; i++) {
         if (h->conns[i] == evcon) {
             h->conns[i] = h->conns[--h->n_conns];
@@ -817,6 +836,21 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    if (d->live != NULL) {
+        const struct live_stats *ls = live_get_stats(d->live);
+        metrics_write_one(f, "touchline_live_streams", "gauge", "Live streams (SSE) open.",
+                          (double)ls->streams);
+        metrics_write_one(f, "touchline_live_notifications_total", "counter",
+                          "Notifications of committed batches heard from PostgreSQL.",
+                          (double)ls->notifications);
+        metrics_write_one(f, "touchline_live_events_total", "counter",
+                          "Events written to live streams.", (double)ls->events);
+        metrics_write_one(f, "touchline_live_dropped_total", "counter",
+                          "Live streams closed because their client fell behind.",
+                          (double)ls->dropped);
+        metrics_write_one(f, "touchline_live_refused_total", "counter",
+                          "Live streams refused at [live] max_streams.", (double)ls->refused);
+    }
     if (fclose(f) != 0 || text == NULL) {
         free(text);
         send_error(req, 500, "internal", "out of memory");
@@ -873,6 +907,16 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 400, "invalid_request", "malformed query string");
         return;
     }
+    if (strcmp(path, "/v1/stream") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (np > 0) {
+            send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        } else {
+            handle_stream(h, req, NULL);
+        }
+        goto out;
+    }
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
@@ -900,7 +944,8 @@ static void route(struct evhttp_request *req, void *arg)
     }
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
-    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0;
+    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
+                    strcmp(sub, "/stream") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
         send_error(req, 404, "not_found", "no such endpoint");
         goto out;
@@ -928,6 +973,8 @@ static void route(struct evhttp_request *req, void *arg)
     } else if (strcmp(sub, "/context") == 0) {
         const char *p1[] = {id};
         run_statement(h, req, STORE_CONTEXT, p1, 1, not_found);
+    } else if (strcmp(sub, "/stream") == 0) {
+        handle_stream(h, req, id);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
     } else if (method == EVHTTP_REQ_DELETE) {

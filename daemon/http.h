@@ -7,6 +7,7 @@
 #define TOUCHLINED_HTTP_H
 
 struct daemon;
+struct evhttp_request;
 struct http;
 
 /* Listens on cfg listen_http. Borrows d. NULL with the reason logged. */
@@ -17,6 +18,10 @@ void http_free(struct http *h);
 
 /* Requests whose database answer is still outstanding. */
 int http_inflight(const struct http *h);
+
+/* Answers req with {"error":{"code":…,"message":…}} and this status. Callable from any
+ * callback of the loop; req is answered (and freed by libevent) when it returns. */
+void http_send_error(struct evhttp_request *req, int status, const char *code, const char *message);
 
 /* The port actually bound. */
 int http_port(const struct http *h);
