@@ -1,7 +1,7 @@
 /*
  * touchline console: one hand-written script, no framework and nothing fetched from
- * elsewhere. Every value that comes from a record is put on the page as text (textContent,
- * never innerHTML), so a body of "<img src=x onerror=…>" shows as those characters. Text that
+ * elsewhere. Every value that comes from a record is put on the page as text (textContent
+ * and text nodes, never parsed as markup), so a body of "<img src=x onerror=…>" shows as those characters. Text that
  * may be right-to-left is marked dir="auto". The token lives in this tab's sessionStorage and
  * in memory only: it is gone when the tab closes and is never part of the page.
  */
@@ -878,6 +878,7 @@
         e.preventDefault();
         location.hash = '#/customer';
         $('lookup-value').focus();
+        $('lookup-value').select();
       }
     });
     window.addEventListener('hashchange', route);
