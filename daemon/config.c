@@ -17,7 +17,8 @@
 enum opt_type {
     OPT_STRING,
     OPT_INT,
-    OPT_LIST, /* comma-separated; a key repeated in the file appends */
+    OPT_SECONDS, /* an int of seconds, which may be written with a unit: 90s, 30m, 1h, 2d */
+    OPT_LIST,    /* comma-separated; a key repeated in the file appends */
 };
 
 struct option_def {
@@ -30,72 +31,103 @@ struct option_def {
     bool secret;
     bool reloadable;
     const char *help;
+    /* Reloadable options: what must happen for a new value to take effect (CONFIG_APPLY_*;
+     * none when the value is read where it is used). */
+    unsigned apply;
 };
 
 #define OFF(f) offsetof(struct config, f)
 
 static const struct option_def options[] = {
     {"listen", "tcp", OPT_STRING, OFF(listen_tcp), "127.0.0.1:5170", 0, 0, false, false,
-     "TCP ingest protocol (CONTRACT section 3), host:port"},
+     "TCP ingest protocol (CONTRACT section 3), host:port", 0},
     {"listen", "http", OPT_STRING, OFF(listen_http), "127.0.0.1:8170", 0, 0, false, false,
-     "HTTP API, host:port"},
+     "HTTP API, host:port", 0},
+    {"listen", "shutdown_delay_s", OPT_INT, OFF(listen_shutdown_delay_s), "0", 0, 300, false, true,
+     "after SIGTERM, keep serving this long with /readyz answering 503, so that a load "
+     "balancer takes this daemon out of rotation before it stops accepting",
+     0},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
-     "libpq connection string"},
+     "libpq connection string", 0},
+    {"database", "read_dsn", OPT_STRING, OFF(database_read_dsn), "", 0, 0, true, false,
+     "libpq connection string of a streaming replica for profile, timeline, lookup and stats "
+     "reads; empty: every read goes to dsn",
+     0},
+    {"database", "read_max_lag_s", OPT_INT, OFF(database_read_max_lag_s), "5", 0, 86400, false,
+     true, "reads go to the primary while the replica is more than this many seconds behind",
+     CONFIG_APPLY_DATABASE},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,
-     "connections to PostgreSQL"},
+     "connections to PostgreSQL", 0},
     {"database", "connect_timeout_s", OPT_INT, OFF(database_connect_timeout_s), "10", 1, 3600,
-     false, true, "give up a connection attempt after this long"},
+     false, true, "give up a connection attempt after this long", CONFIG_APPLY_DATABASE},
     {"database", "reconnect_max_s", OPT_INT, OFF(database_reconnect_max_s), "10", 1, 3600, false,
-     true, "longest wait between reconnection attempts"},
+     true, "longest wait between reconnection attempts", CONFIG_APPLY_DATABASE},
     {"ingest", "max_line_bytes", OPT_INT, OFF(ingest_max_line_bytes), "65536", 1024, 64 << 20,
-     false, true, "longer lines are answered too_large"},
+     false, true, "longer lines are answered too_large", 0},
     {"ingest", "batch_max_records", OPT_INT, OFF(ingest_batch_max_records), "1000", 1, 10000, false,
-     true, "records written in one transaction at most"},
+     true, "records written in one transaction at most", CONFIG_APPLY_BATCH},
     {"ingest", "batch_max_delay_ms", OPT_INT, OFF(ingest_batch_max_delay_ms), "5", 0, 10000, false,
-     true, "how long a record may wait for its batch to fill"},
+     true, "how long a record may wait for its batch to fill", CONFIG_APPLY_BATCH},
     {"ingest", "max_inflight_per_connection", OPT_INT, OFF(ingest_max_inflight_per_connection),
-     "1000", 1, 1000000, false, true, "unanswered lines per connection before reading pauses"},
+     "1000", 1, 1000000, false, true, "unanswered lines per connection before reading pauses",
+     CONFIG_APPLY_INGEST},
     {"ingest", "max_pending_records", OPT_INT, OFF(ingest_max_pending_records), "20000", 1,
-     10000000, false, true, "records waiting for the database before all reading pauses"},
+     10000000, false, true, "records waiting for the database before all reading pauses",
+     CONFIG_APPLY_INGEST},
     {"ingest", "max_connections", OPT_INT, OFF(ingest_max_connections), "10000", 1, 1000000, false,
-     true, "TCP connections at once; more are closed at accept"},
+     true, "TCP connections at once; more are closed at accept", 0},
     {"ingest", "idle_timeout_s", OPT_INT, OFF(ingest_idle_timeout_s), "300", 0, 86400 * 7, false,
-     true, "close a TCP connection idle this long (0: never)"},
+     true, "close a TCP connection idle this long (0: never)", 0},
     {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "16777216", 1024, 1 << 30, false,
-     false, "larger request bodies are answered 413"},
+     false, "larger request bodies are answered 413", 0},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
      "close an HTTP connection idle this long, or without a whole first request "
-     "this long after connecting"},
+     "this long after connecting",
+     0},
     {"console", "enabled", OPT_INT, OFF(console_enabled), "1", 0, 1, false, false,
-     "1: serve the web console at / on the HTTP port; 0: the API only"},
+     "1: serve the web console at / on the HTTP port; 0: the API only", 0},
     {"live", "notify", OPT_INT, OFF(live_notify), "1", 0, 1, false, false,
      "1: each committed batch NOTIFYs its customers, for the live streams of every daemon "
-     "on the database; 0: no live updates"},
+     "on the database; 0: no live updates",
+     0},
     {"live", "max_streams", OPT_INT, OFF(live_max_streams), "256", 0, 100000, false, false,
-     "live streams (GET /v1/customers/{id}/stream) open at once; more are answered 503"},
+     "live streams (GET /v1/customers/{id}/stream) open at once; more are answered 503", 0},
     {"live", "max_buffer_kb", OPT_INT, OFF(live_max_buffer_kb), "1024", 16, 1 << 20, false, false,
-     "unsent KiB a stream may hold before it is closed (the client reconnects)"},
+     "unsent KiB a stream may hold before it is closed (the client reconnects)", 0},
     {"live", "heartbeat_s", OPT_INT, OFF(live_heartbeat_s), "15", 1, 3600, false, false,
-     "a comment line goes to each stream this often, so that proxies keep it open"},
+     "a comment line goes to each stream this often, so that proxies keep it open", 0},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
-     false, false, "country code put in place of the trunk prefix of a national number"},
+     false, false, "country code put in place of the trunk prefix of a national number", 0},
     {"identity", "trunk_prefix", OPT_STRING, OFF(identity_trunk_prefix), "0", 0, 0, false, false,
-     "national trunk prefix; empty: national numbers are rejected"},
-    {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, false,
+     "national trunk prefix; empty: national numbers are rejected", 0},
+    {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, true,
      "kind:value identifiers that attach records but never merge customers "
-     "(shared lines, info@ addresses)"},
+     "(shared lines, info@ addresses)",
+     0},
     {"auth", "tokens", OPT_LIST, OFF(auth_tokens), "", 0, 0, true, true,
-     "name:secret[:source-pattern|...]; none: no authentication"},
+     "name:secret[:source-pattern|...]; none: no authentication", 0},
     {"log", "level", OPT_STRING, OFF(log_level), "info", 0, 0, false, true,
-     "error, warn, info or debug"},
+     "error, warn, info or debug", CONFIG_APPLY_LOG},
     {"spool", "dir", OPT_STRING, OFF(spool_dir), "", 0, 0, false, false,
      "directory for records acknowledged while PostgreSQL is unavailable; empty: none "
-     "(such records are answered unavailable)"},
+     "(such records are answered unavailable)",
+     0},
     {"spool", "max_mb", OPT_INT, OFF(spool_max_mb), "1024", 1, 1 << 20, false, false,
-     "spool size limit in MiB; past it records are answered unavailable"},
+     "spool size limit in MiB; past it records are answered unavailable", 0},
+    {"analytics", "callback_sla", OPT_SECONDS, OFF(analytics_callback_sla_s), "3600", 1,
+     86400 * 365, false, true,
+     "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
+     "2d)",
+     0},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Options held in an int: counts, and durations in seconds. */
+static bool is_int(const struct option_def *o)
+{
+    return o->type == OPT_INT || o->type == OPT_SECONDS;
+}
 
 static char **str_slot(struct config *cfg, const struct option_def *o)
 {
@@ -122,12 +154,25 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
                       bool append, char *why, size_t whylen)
 {
     switch (o->type) {
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_SECONDS: {
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
         while (*end == ' ') {
             end++;
+        }
+        if (o->type == OPT_SECONDS && errno == 0 && end != value && *end != '\0' &&
+            end[1] == '\0') {
+            long unit = *end == 's'   ? 1
+                        : *end == 'm' ? 60
+                        : *end == 'h' ? 3600
+                        : *end == 'd' ? 86400
+                                      : 0;
+            if (unit > 0 && v >= 0 && v <= o->max) {
+                v *= unit;
+                end++;
+            }
         }
         if (errno != 0 || end == value || *end != '\0') {
             errmsg_set(why, whylen, "\"%s\" is not an integer", value);
@@ -501,16 +546,9 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     return validate(cfg, err, errlen);
 }
 
-void config_free(struct config *cfg)
+/* Frees what validate() derives from the options, so that it can derive them again. */
+static void free_derived(struct config *cfg)
 {
-    if (cfg == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type != OPT_INT) {
-            free(*str_slot(cfg, &options[i]));
-        }
-    }
     for (size_t i = 0; i < cfg->n_never_merge; i++) {
         free(cfg->never_merge[i]);
     }
@@ -521,8 +559,106 @@ void config_free(struct config *cfg)
         free(cfg->tokens[i].sources);
     }
     free(cfg->tokens);
+    cfg->never_merge = NULL;
+    cfg->n_never_merge = 0;
+    cfg->record_opts.never_merge = NULL;
+    cfg->record_opts.n_never_merge = 0;
+    cfg->tokens = NULL;
+    cfg->n_tokens = 0;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (!is_int(&options[i])) {
+            free(*str_slot(cfg, &options[i]));
+        }
+    }
+    free_derived(cfg);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool option_equal(struct config *a, struct config *b, const struct option_def *o)
+{
+    if (is_int(o)) {
+        return *int_slot(a, o) == *int_slot(b, o);
+    }
+    const char *x = *str_slot(a, o), *y = *str_slot(b, o);
+    return strcmp(x != NULL ? x : "", y != NULL ? y : "") == 0;
+}
+
+static void swap_slots(struct config *a, struct config *b, const struct option_def *o)
+{
+    if (is_int(o)) {
+        int t = *int_slot(a, o);
+        *int_slot(a, o) = *int_slot(b, o);
+        *int_slot(b, o) = t;
+    } else {
+        char *t = *str_slot(a, o);
+        *str_slot(a, o) = *str_slot(b, o);
+        *str_slot(b, o) = t;
+    }
+}
+
+int config_reload(struct config *cur, struct config *fresh, unsigned *apply, char *fixed,
+                  size_t fixedlen, char *err, size_t errlen)
+{
+    *apply = 0;
+    size_t nfixed = 0;
+    fixed[0] = '\0';
+    /* First fresh becomes what will run: its reloadable values, and the running ones of the
+     * options that need a restart. */
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->reloadable || option_equal(cur, fresh, o)) {
+            continue;
+        }
+        int n = snprintf(fixed + nfixed, fixedlen - nfixed, "%s[%s] %s", nfixed > 0 ? ", " : "",
+                         o->section, o->key);
+        nfixed = n > 0 && (size_t)n < fixedlen - nfixed ? nfixed + (size_t)n : nfixed;
+        if (is_int(o)) {
+            *int_slot(fresh, o) = *int_slot(cur, o);
+            continue;
+        }
+        char *copy = strdup(*str_slot(cur, o));
+        if (copy == NULL) {
+            errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+        free(*str_slot(fresh, o));
+        *str_slot(fresh, o) = copy;
+    }
+    /* Derived values follow from that mix (a never_merge phone is normalized with the
+     * running country code). */
+    free_derived(fresh);
+    if (validate(fresh, err, errlen) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->reloadable && !option_equal(cur, fresh, o)) {
+            swap_slots(cur, fresh, o);
+            *apply |= o->apply;
+        }
+    }
+    struct config t = *cur;
+    cur->level = fresh->level;
+    cur->record_opts = fresh->record_opts;
+    cur->never_merge = fresh->never_merge;
+    cur->n_never_merge = fresh->n_never_merge;
+    cur->tokens = fresh->tokens;
+    cur->n_tokens = fresh->n_tokens;
+    fresh->level = t.level;
+    fresh->record_opts = t.record_opts;
+    fresh->never_merge = t.never_merge;
+    fresh->n_never_merge = t.n_never_merge;
+    fresh->tokens = t.tokens;
+    fresh->n_tokens = t.n_tokens;
+    return 0;
 }
 
 /* Copies src to out with the value after every "password" key (key=value or URI query
@@ -686,7 +822,7 @@ void config_print(const struct config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", o->section);
             section = o->section;
         }
-        if (o->type == OPT_INT) {
+        if (is_int(o)) {
             fprintf(out, "%s = %d\n", o->key, *int_slot((struct config *)cfg, o));
             continue;
         }

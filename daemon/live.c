@@ -502,6 +502,7 @@ struct live *live_new(struct event_base *base, const struct live_params *params)
         .listening = on_listening,
         .notified = on_notified,
         .listen_arg = l,
+        .deferred = params->deferred,
     };
     l->db = db_new(base, &dp);
     if (l->db == NULL) {
@@ -512,6 +513,11 @@ struct live *live_new(struct event_base *base, const struct live_params *params)
 fail:
     live_free(l);
     return NULL;
+}
+
+void live_start(struct live *l)
+{
+    db_start(l->db);
 }
 
 void live_free(struct live *l)

@@ -27,10 +27,14 @@ struct live_params {
     size_t max_buffer_bytes; /* unsent bytes of one stream before it is closed */
     int heartbeat_s;
     int write_timeout_s; /* a stream whose writes do not drain this long is closed */
+    bool deferred;       /* connect only once live_start is called (after the migrations) */
 };
 
 /* Starts connecting and listening. Borrows base; copies params. NULL on error (logged). */
 struct live *live_new(struct event_base *base, const struct live_params *params);
+
+/* Starts connecting, when created deferred. */
+void live_start(struct live *l);
 
 /* Ends every stream and closes the connection. NULL is fine. */
 void live_free(struct live *l);

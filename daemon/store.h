@@ -20,9 +20,12 @@
 #define STORE_FIND             "tl_find"         /* $1 kind, $2 value -> profile json or NULL */
 #define STORE_PROFILE          "tl_profile"      /* $1 uuid -> profile json or NULL */
 #define STORE_TIMELINE         "tl_timeline"     /* -> timeline json or NULL */
-#define STORE_CONTEXT          "tl_context"      /* $1 uuid -> context json or NULL */
+#define STORE_CONTEXT          "tl_context"      /* $1 uuid, $2 sla_s -> context or NULL */
 #define STORE_MERGE_MANUAL     "tl_merge_manual" /* $1 into, $2 from, $3 actor -> profile */
 #define STORE_ERASE            "tl_erase"        /* $1 uuid, $2 actor -> erasure json or NULL */
+#define STORE_STATS            "tl_stats"        /* see analytics_parse_stats -> stats json */
+#define STORE_MISSED           "tl_missed"       /* see analytics_parse_missed -> worklist */
+#define STORE_JOURNEY          "tl_journey"      /* see analytics_parse_journey -> or NULL */
 
 /* Live updates (daemon/live.c): the batch's notification, and what a listener reads back. */
 #define STORE_NOTIFY        "tl_notify"        /* $1 text[] chunks of customer ids */

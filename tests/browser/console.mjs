@@ -54,6 +54,13 @@ async function apiGet(p, token = TOKEN) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
+// What a slip in the page's code shows instead of a value.
+async function checkNoJunk(page, screen) {
+  const text = await page.textContent('main');
+  const junk = text.match(/\bnull\b|\bundefined\b|\[object [A-Za-z]+\]|\bNaN\b/);
+  check(junk === null, `the ${screen} shows no "null", "undefined", "NaN" or "[object …]"` + (junk ? ': ' + junk[0] : ''));
+}
+
 const now = Date.now();
 const ago = (h) => new Date(now - h * 3600000).toISOString();
 const XSS = '<img src=x onerror="window.__xss=1">سفارش رسید؟';
@@ -183,6 +190,7 @@ try {
     check(rows === j.channels.length && cellsOk, `the journey map has the API's ${j.channels.length} channels and ${j.cells.length} cells with their counts`);
   }
 
+  await checkNoJunk(page, 'customer screen');
   await page.screenshot({ path: path.join(SHOTS, 'console-customer.png'), fullPage: true });
 
   // Live: a record sent over TCP appears within a second.
@@ -249,6 +257,7 @@ try {
     const ft = byChannel.funnel.total;
     check(fun.length >= 3 && Number(fun[0].v) === ft.pre_purchase && Number(fun[1].v) === ft.purchase && Number(fun[2].v) === ft.post_purchase,
       `the stage funnel: ${ft.pre_purchase} → ${ft.purchase} → ${ft.post_purchase}`);
+    await checkNoJunk(page, 'dashboard');
     await page.screenshot({ path: path.join(SHOTS, 'console-dashboard.png'), fullPage: true });
 
     // The worklist.
@@ -260,6 +269,7 @@ try {
     check(await page.locator('#missed-list tbody tr').first().getAttribute('data-customer') === w.items[0].customer_id,
       'oldest first, as the API orders them');
     check(await page.locator('#missed-state').textContent().then((s) => s.includes('live')), 'the worklist refreshes live');
+    await checkNoJunk(page, 'worklist');
     await page.screenshot({ path: path.join(SHOTS, 'console-missed.png'), fullPage: true });
   }
 

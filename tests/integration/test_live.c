@@ -5,15 +5,10 @@
  * sessions); a merge moves the stream to the survivor; the all-customers stream hears
  * activity; tokens, the stream limit and a client that does not read are handled.
  */
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -340,66 +335,29 @@ static void a_client_that_does_not_read_is_dropped(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
-/* A TCP port that nothing listens on now. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof(sa);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /*
- * Two daemons behind one address: HAProxy, round robin, no stickiness, configured as
- * docs/console.md says. Streams opened through it land on either daemon; records stored
- * through either reach all of them.
+ * Two daemons behind one address: HAProxy on the shipped packaging/haproxy.cfg (round robin,
+ * no stickiness). Streams opened through it land on either daemon; records stored through
+ * either reach all of them.
  */
 static void behind_one_address(void **state)
 {
     (void)state;
-    if (access("/usr/sbin/haproxy", X_OK) != 0) {
-        skip(); /* haproxy is not installed: two_daemons_one_database covers the daemons */
-    }
     struct harness_daemon a, b;
     start_two(&a, &b, "live_proxy");
-    int port = free_port();
-    char cfg_path[512], cfg[1024];
-    snprintf(cfg_path, sizeof(cfg_path), "%s/haproxy-%s.cfg", harness_tmp_dir(), a.dbname);
-    snprintf(cfg, sizeof(cfg),
-             "defaults\n    mode http\n    timeout connect 5s\n    timeout client 1h\n"
-             "    timeout server 1h\n"
-             "frontend console\n    bind 127.0.0.1:%d\n    default_backend touchline\n"
-             "backend touchline\n    balance roundrobin\n"
-             "    server a 127.0.0.1:%d\n    server b 127.0.0.1:%d\n",
-             port, a.http_port, b.http_port);
-    harness_write_file(cfg_path, cfg);
-    pid_t proxy = fork();
-    assert_true(proxy >= 0);
-    if (proxy == 0) {
-        execl("/usr/sbin/haproxy", "haproxy", "-db", "-q", "-f", cfg_path, (char *)NULL);
-        _exit(127);
+    struct harness_balancer lb = {0};
+    harness_balancer_start(&lb, &a, &b);
+    if (!harness_balancer_wait(&lb, "touchlined1", true, 10000) ||
+        !harness_balancer_wait(&lb, "touchlined2", true, 10000)) {
+        harness_balancer_stop(&lb);
+        fail_msg("HAProxy never saw both daemons up (its log: %s)", lb.log_path);
     }
-    harness_track_child(proxy, true);
     char *cust = send_record(a.tcp_port, "{\"source\":\"pbx\",\"channel\":\"phone\","
                                          "\"occurred_at\":\"2026-12-01T09:00:00Z\","
                                          "\"customer\":{\"phone\":\"09125550001\"}}");
-    /* The proxy is up once it answers. */
-    long long deadline = harness_now_ms() + 10000;
-    char *body = NULL;
-    while (harness_http(port, "GET", "/healthz", NULL, NULL, &body) != 200 &&
-           harness_now_ms() < deadline) {
-        free(body);
-        body = NULL;
-        usleep(50000);
-    }
-    free(body);
     /* Round robin: two streams in a row are one on each daemon. */
-    int s1 = customer_stream(port, cust, NULL);
-    int s2 = customer_stream(port, cust, NULL);
+    int s1 = customer_stream(lb.http_port, cust, NULL);
+    int s2 = customer_stream(lb.http_port, cust, NULL);
     char *m = NULL;
     assert_int_equal(harness_http(a.http_port, "GET", "/metrics", NULL, NULL, &m), 200);
     bool on_a = strstr(m, "\ntouchline_live_streams 1\n") != NULL;
@@ -426,10 +384,7 @@ static void behind_one_address(void **state)
     close(s1);
     close(s2);
     free(cust);
-    kill(proxy, SIGTERM);
-    waitpid(proxy, NULL, 0);
-    harness_track_child(proxy, false);
-    unlink(cfg_path);
+    harness_balancer_stop(&lb);
     assert_int_equal(harness_stop(&b), 0);
     assert_int_equal(harness_stop(&a), 0);
 }

@@ -45,7 +45,7 @@
   }
 
   function append(e, children) {
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -519,17 +519,18 @@
           ' · +' + c.positive + ' =' + c.neutral + ' −' + c.negative;
         return el('td', { 'data-stage': st, 'data-count': c.count }, dots, el('span', { class: 'cell-sum', text: sum }));
       })));
-    box.replaceChildren(el('table', { class: 'journey' },
+    box.replaceChildren();
+    append(box, [el('table', { class: 'journey' },
       el('caption', { class: 'visually-hidden', text: 'Touchpoints by channel and stage' }),
       el('thead', {}, head), el('tbody', {}, rows)),
-    j.truncated ? el('p', { class: 'tags', text: 'Only the latest 1000 touchpoints are shown.' }) : null);
+    j.truncated ? el('p', { class: 'tags', text: 'Only the latest 1000 touchpoints are shown.' }) : null]);
   }
 
   /* ---------- charts: hand-written SVG ---------- */
 
   const W = 560;
   const H = 240;
-  const M = { top: 16, right: 12, bottom: 36, left: 48 };
+  const M = { top: 16, right: 12, bottom: 36, left: 56 };
 
   function figure(id, title, ...content) {
     return el('figure', { class: 'chart', id: id }, el('figcaption', { text: title }), content);
@@ -566,7 +567,7 @@
     const max = niceMax(Math.max(0, ...groups.map((g) => opts.stacked
       ? g.series.reduce((a, b) => a + (b.value || 0), 0)
       : Math.max(0, ...g.series.map((b) => b.value || 0)))));
-    axes(s, max, opts.fmt);
+    axes(s, max, opts.axisFmt || opts.fmt);
     const plotW = W - M.left - M.right;
     const plotH = H - M.top - M.bottom;
     const gw = plotW / Math.max(1, groups.length);
@@ -606,6 +607,15 @@
 
   function secondsFmt(v) {
     return duration(v);
+  }
+
+  /* Axis ticks: short. */
+  function secondsTick(v) {
+    const r = (x) => Math.round(x * 10) / 10;
+    if (v < 60) return r(v) + ' s';
+    if (v < 3600) return r(v / 60) + ' min';
+    if (v < 86400) return r(v / 3600) + ' h';
+    return r(v / 86400) + ' d';
   }
 
   /* Local midnight of an <input type=date> value, as an RFC 3339 instant. */
@@ -765,7 +775,7 @@
       { label: 'Missed-call rate per day', fmt: pct }),
       barChart(missedDays.map((m) => ({ label: dayLabel(m.d), series: [
         { key: 'bar', value: m.p50, title: 'call back p50' }] })),
-      { label: 'Median time to call back per day', fmt: secondsFmt })));
+      { label: 'Median time to call back per day', fmt: secondsFmt, axisFmt: secondsTick })));
 
     /* 3. First response per written channel. */
     const written = ['sms', 'email', 'chat'].map((c) => group(byChannel, c)).filter((g) => g && g.first_response.messages > 0);
@@ -773,7 +783,7 @@
       written.length ? [barChart(written.map((g) => ({ label: g.key + ' (' + g.first_response.answered + '/' + g.first_response.messages + ')',
         series: [{ key: 'bar', value: g.first_response.response_s.p50, title: 'p50' },
                  { key: 'p90', value: g.first_response.response_s.p90, title: 'p90' }] })),
-      { label: 'First-response time', fmt: secondsFmt })] : empty('No inbound sms, email or chat in this range.')));
+      { label: 'First-response time', fmt: secondsFmt, axisFmt: secondsTick })] : empty('No inbound sms, email or chat in this range.')));
 
     /* 4. Repeat contacts within 24 h and 7 d, same and another channel. */
     const rc = byChannel.totals.repeat_contacts;
@@ -799,9 +809,9 @@
     charts.push(figure('chart-funnel', 'Stage funnel by entry channel',
       barChart(rows.map(([k, v]) => ({ label: k + (v.drop_off.pre_purchase_to_purchase !== null
         ? ' · drop ' + pct(v.drop_off.pre_purchase_to_purchase) : ''),
-        series: steps.map((s) => ({ key: 'bar', value: v[s], title: STAGES[s] })) })),
+        series: steps.map((s) => ({ key: s, value: v[s], title: STAGES[s] })) })),
       { label: 'Stage funnel' }),
-      el('p', { class: 'tags', text: 'Bars per group: pre-purchase, purchase, post-purchase.' })));
+      legend(steps, STAGES)));
 
     $('charts').replaceChildren(...charts);
   }
@@ -826,8 +836,9 @@
       el('td', {}, Object.entries(it.since.counts).map(([c, n]) => c + ' ' + n).join(', ') || '—',
         it.since.items.map((s) => el('div', { class: 'tags' }, s.channel + ' ' + s.direction + ' ', timeEl(s.occurred_at),
           s.subject ? [' ', bidi(s.subject)] : null)))));
-    box.replaceChildren(el('table', {}, el('thead', {}, head), el('tbody', {}, rows)),
-      w.truncated ? el('p', { class: 'tags', text: 'More customers than shown.' }) : null);
+    box.replaceChildren();
+    append(box, [el('table', {}, el('thead', {}, head), el('tbody', {}, rows)),
+      w.truncated ? el('p', { class: 'tags', text: 'More customers than shown.' }) : null]);
   }
 
   /* ---------- wiring ---------- */
