@@ -57,6 +57,10 @@ struct job {
     bool planned;
     int interactions_index; /* statement index of the insert, -1 if none */
     bool *inserted;
+    int status_index;    /* statement index of the status updates, -1 if none */
+    size_t *status_item; /* the item of each status update sent, in order */
+    size_t n_status;
+    bool *updated; /* a duplicate whose status moved the stored record's forward */
     /* The first error. */
     int failed_index;
     char sqlstate[6];
@@ -92,11 +96,15 @@ struct batch {
 
 static void try_flush(struct batch *b, bool force);
 
-static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
-                   const char *id, const char *customer, const char *message)
+static void answer_updated(struct batch *b, struct item *it, enum batch_outcome outcome,
+                           bool duplicate, bool updated, const char *id, const char *customer,
+                           const char *message)
 {
-    struct batch_result res = {
-        .outcome = outcome, .duplicate = duplicate, .message = message, .rec = it->rec};
+    struct batch_result res = {.outcome = outcome,
+                               .duplicate = duplicate,
+                               .updated = updated,
+                               .message = message,
+                               .rec = it->rec};
     snprintf(res.id, sizeof(res.id), "%s", id != NULL ? id : it->rec->id);
     snprintf(res.customer_id, sizeof(res.customer_id), "%s", customer != NULL ? customer : "");
     switch (outcome) {
@@ -119,6 +127,12 @@ static void answer(struct batch *b, struct item *it, enum batch_outcome outcome,
     free(it);
 }
 
+static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
+                   const char *id, const char *customer, const char *message)
+{
+    answer_updated(b, it, outcome, duplicate, false, id, customer, message);
+}
+
 static void job_free(struct job *job)
 {
     if (job == NULL) {
@@ -132,6 +146,8 @@ static void job_free(struct job *job)
     free(job->dup_id);
     free(job->dup_customer);
     free(job->inserted);
+    free(job->status_item);
+    free(job->updated);
     free(job->items);
     free(job);
 }
@@ -359,6 +375,49 @@ static int send_interactions(PGconn *conn, struct job *job)
     return send_arrays(conn, STORE_ADD_INTERACTIONS, cols, STORE_INTERACTION_COLUMNS);
 }
 
+/*
+ * Sends the status updates of the batch: every record that repeats one already stored (or
+ * one earlier in the batch) and carries a status. The database moves the stored status only
+ * forward (sql/007_status_updates.sql); index is the statement's place in the pipeline.
+ */
+static int send_statuses(PGconn *conn, struct job *job, int index)
+{
+    struct pgarray cols[5];
+    for (int c = 0; c < 5; c++) {
+        pgarray_init(&cols[c]);
+    }
+    job->n_status = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        const struct record *r = job->items[i]->rec;
+        if (!job->skip[i] || r->status == NULL) {
+            continue;
+        }
+        long first = job->dup_of[i];
+        const char *target = first < 0          ? job->dup_id[i]
+                             : job->skip[first] ? job->dup_id[first]
+                                                : job->items[first]->rec->id;
+        if (target[0] == '\0') {
+            continue;
+        }
+        char duration[24];
+        snprintf(duration, sizeof(duration), "%lld", r->duration_s);
+        pgarray_add(&cols[0], target);
+        pgarray_add(&cols[1], r->status);
+        pgarray_add(&cols[2], r->occurred_at);
+        pgarray_add(&cols[3], r->has_duration ? duration : NULL);
+        pgarray_add(&cols[4], r->attributes_json);
+        job->status_item[job->n_status++] = i;
+    }
+    if (job->n_status == 0) {
+        for (int c = 0; c < 5; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return 0;
+    }
+    job->status_index = index;
+    return send_arrays(conn, STORE_APPLY_STATUSES, cols, 5);
+}
+
 /* Sends customers to create or update: ids, names and traits (JSON texts) as arrays. The
  * plan's two structs share these fields, so one sender takes them through a stride. */
 static int send_customers(PGconn *conn, const char *statement, const char *const *ids,
@@ -527,6 +586,11 @@ static int send_step2(PGconn *conn, struct job *job)
             return -1;
         }
         job->interactions_index = index;
+        index++;
+    }
+    /* After the insert: an update may be for a record of this very batch. */
+    if (send_statuses(conn, job, index) < 0) {
+        return -1;
     }
     if (job->b->p.notify && send_notify(conn, job) < 0) {
         return -1;
@@ -566,6 +630,13 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
             snprintf(job->dup_id[n], sizeof(job->dup_id[n]), "%s", PQgetvalue(res, r, 1));
             snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
                      PQgetvalue(res, r, 2));
+        }
+    } else if (st == PGRES_TUPLES_OK && index == job->status_index) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+            if (k >= 0 && (size_t)k < job->n_status) {
+                job->updated[job->status_item[k]] = true;
+            }
         }
     } else if (st == PGRES_COMMAND_OK && index == job->interactions_index) {
         /* All or nothing: the insert has no ON CONFLICT. */
@@ -627,7 +698,8 @@ static void finish_committed(struct batch *b, struct job *job)
     for (size_t i = 0; i < job->n; i++) {
         struct item *it = job->items[i];
         if (job->skip[i] && job->dup_customer[i][0] != '\0') {
-            answer(b, it, BATCH_STORED, true, job->dup_id[i], job->dup_customer[i], NULL);
+            answer_updated(b, it, BATCH_STORED, true, job->updated[i], job->dup_id[i],
+                           job->dup_customer[i], NULL);
             job->items[i] = NULL;
         } else if (!job->skip[i] && job->inserted[i]) {
             answer(b, it, BATCH_STORED, false, NULL, job->plan.record_customer[i], NULL);
@@ -756,8 +828,12 @@ static struct job *job_new(struct batch *b, size_t n)
     job->dup_id = calloc(n, sizeof(*job->dup_id));
     job->dup_customer = calloc(n, sizeof(*job->dup_customer));
     job->inserted = calloc(n, sizeof(*job->inserted));
+    job->status_index = -1;
+    job->status_item = calloc(n, sizeof(*job->status_item));
+    job->updated = calloc(n, sizeof(*job->updated));
     if (job->items == NULL || job->skip == NULL || job->dup_of == NULL || job->dup_id == NULL ||
-        job->dup_customer == NULL || job->inserted == NULL) {
+        job->dup_customer == NULL || job->inserted == NULL || job->status_item == NULL ||
+        job->updated == NULL) {
         job_free(job);
         return NULL;
     }

@@ -28,6 +28,7 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
+    bool updated; /* a duplicate whose status moved the stored record's forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */

@@ -78,8 +78,8 @@ static const struct option_def options[] = {
      true, "TCP connections at once; more are closed at accept", 0},
     {"ingest", "idle_timeout_s", OPT_INT, OFF(ingest_idle_timeout_s), "300", 0, 86400 * 7, false,
      true, "close a TCP connection idle this long (0: never)", 0},
-    {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "16777216", 1024, 1 << 30, false,
-     false, "larger request bodies are answered 413", 0},
+    {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "5242880", 1024, 1 << 30, false,
+     false, "larger request bodies (and gzip bodies inflating to more) are answered 413", 0},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
      "close an HTTP connection idle this long, or without a whole first request "
      "this long after connecting",
@@ -96,6 +96,24 @@ static const struct option_def options[] = {
      "unsent KiB a stream may hold before it is closed (the client reconnects)", 0},
     {"live", "heartbeat_s", OPT_INT, OFF(live_heartbeat_s), "15", 1, 3600, false, false,
      "a comment line goes to each stream this often, so that proxies keep it open", 0},
+    {"segment", "write_keys", OPT_LIST, OFF(segment_write_keys), "", 0, 0, true, true,
+     "name:write-key:source for the Segment-compatible API; the write key is the Basic user "
+     "name, name the principal, source the records' source",
+     0},
+    {"segment", "user_id", OPT_STRING, OFF(segment_user_id), "web", 0, 0, false, true,
+     "what Segment's userId is: web (a web identifier) or external:<system>", 0},
+    {"twilio", "auth_tokens", OPT_LIST, OFF(twilio_auth_tokens), "", 0, 0, true, true,
+     "auth tokens that sign Twilio's webhooks (several while rotating); none: hooks off", 0},
+    {"twilio", "public_url", OPT_STRING, OFF(twilio_public_url), "", 0, 0, false, true,
+     "scheme://host[:port] of the daemon as Twilio reaches it (behind proxies); empty: "
+     "http://<Host header>",
+     0},
+    {"twilio", "source", OPT_STRING, OFF(twilio_source), "twilio", 0, 0, false, true,
+     "the source of records from the Twilio hooks", 0},
+    {"chatwoot", "hooks", OPT_LIST, OFF(chatwoot_hooks), "", 0, 0, true, true,
+     "name:secret:source per Chatwoot webhook; the secret goes in the URL (?token=) or the "
+     "X-Touchline-Token header",
+     0},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
      false, false, "country code put in place of the trunk prefix of a national number", 0},
     {"identity", "trunk_prefix", OPT_STRING, OFF(identity_trunk_prefix), "0", 0, 0, false, false,
@@ -365,12 +383,15 @@ static int add_never_merge(struct config *cfg, char *item, char *err, size_t err
     return 0;
 }
 
-static int add_token(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+/* Parses name:secret[:sources] into a new entry of *list. what names the key in messages;
+ * one_source: sources must be one source name (not patterns) and is required. */
+static int add_entry(struct config_token **list, size_t *n, const char *what, bool one_source,
+                     char *item, char *err, size_t errlen, const char *where)
 {
+    const char *shape = one_source ? "name:secret:source" : "name:secret[:sources]";
     char *c1 = strchr(item, ':');
     if (c1 == NULL || c1 == item || c1[1] == '\0' || c1[1] == ':') {
-        errmsg_set(err, errlen, "%s: [auth] tokens: entry %zu must be name:secret[:sources]", where,
-                   cfg->n_tokens + 1);
+        errmsg_set(err, errlen, "%s: %s: entry %zu must be %s", where, what, *n + 1, shape);
         return -1;
     }
     *c1 = '\0';
@@ -381,28 +402,74 @@ static int add_token(struct config *cfg, char *item, char *err, size_t errlen, c
         *c2 = '\0';
         sources = c2 + 1;
     }
-    if (strlen(secret) < 8) {
-        errmsg_set(err, errlen,
-                   "%s: [auth] tokens: the token of \"%s\" is shorter than 8 characters", where,
-                   item);
+    if (one_source && (c2 == NULL || !record_valid_source(sources))) {
+        errmsg_set(err, errlen, "%s: %s: entry %zu must be %s, source 1-64 of [A-Za-z0-9._:-]",
+                   where, what, *n + 1, shape);
         return -1;
     }
-    struct config_token *grown =
-        realloc(cfg->tokens, (cfg->n_tokens + 1) * sizeof(struct config_token));
+    if (strlen(secret) < 8) {
+        errmsg_set(err, errlen, "%s: %s: the secret of \"%s\" is shorter than 8 characters", where,
+                   what, item);
+        return -1;
+    }
+    struct config_token *grown = realloc(*list, (*n + 1) * sizeof(struct config_token));
     if (grown == NULL) {
         errmsg_set(err, errlen, "out of memory");
         return -1;
     }
-    cfg->tokens = grown;
-    struct config_token *t = &cfg->tokens[cfg->n_tokens];
+    *list = grown;
+    struct config_token *t = &grown[*n];
     t->name = strdup(item);
     t->secret = strdup(secret);
     t->sources = strdup(sources);
-    cfg->n_tokens++;
+    (*n)++;
     if (t->name == NULL || t->secret == NULL || t->sources == NULL) {
         errmsg_set(err, errlen, "out of memory");
         return -1;
     }
+    return 0;
+}
+
+static int add_token(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+{
+    return add_entry(&cfg->tokens, &cfg->n_tokens, "[auth] tokens", false, item, err, errlen,
+                     where);
+}
+
+static int add_write_key(struct config *cfg, char *item, char *err, size_t errlen,
+                         const char *where)
+{
+    return add_entry(&cfg->write_keys, &cfg->n_write_keys, "[segment] write_keys", true, item, err,
+                     errlen, where);
+}
+
+static int add_chatwoot_hook(struct config *cfg, char *item, char *err, size_t errlen,
+                             const char *where)
+{
+    return add_entry(&cfg->chatwoot, &cfg->n_chatwoot, "[chatwoot] hooks", true, item, err, errlen,
+                     where);
+}
+
+static int add_twilio_token(struct config *cfg, char *item, char *err, size_t errlen,
+                            const char *where)
+{
+    if (strlen(item) < 8) {
+        errmsg_set(err, errlen, "%s: [twilio] auth_tokens: entry %zu is shorter than 8 characters",
+                   where, cfg->n_twilio_tokens + 1);
+        return -1;
+    }
+    char **grown = realloc(cfg->twilio_tokens, (cfg->n_twilio_tokens + 1) * sizeof(char *));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->twilio_tokens = grown;
+    grown[cfg->n_twilio_tokens] = strdup(item);
+    if (grown[cfg->n_twilio_tokens] == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->n_twilio_tokens++;
     return 0;
 }
 
@@ -490,7 +557,32 @@ static int validate(struct config *cfg, char *err, size_t errlen)
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
     if (for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
-        for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0) {
+        for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->segment_write_keys, add_write_key, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->chatwoot_hooks, add_chatwoot_hook, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->twilio_auth_tokens, add_twilio_token, err, errlen, where) < 0) {
+        return -1;
+    }
+    if (strcmp(cfg->segment_user_id, "web") != 0 &&
+        (strncmp(cfg->segment_user_id, "external:", 9) != 0 || cfg->segment_user_id[9] == '\0' ||
+         strchr(cfg->segment_user_id + 9, ':') != NULL)) {
+        errmsg_set(err, errlen, "%s: [segment] user_id: \"%s\" must be web or external:<system>",
+                   where, cfg->segment_user_id);
+        return -1;
+    }
+    if (!record_valid_source(cfg->twilio_source)) {
+        errmsg_set(err, errlen, "%s: [twilio] source: \"%s\" is not a source name", where,
+                   cfg->twilio_source);
+        return -1;
+    }
+    size_t ul = strlen(cfg->twilio_public_url);
+    if (ul > 0 && ((strncmp(cfg->twilio_public_url, "http://", 7) != 0 &&
+                    strncmp(cfg->twilio_public_url, "https://", 8) != 0) ||
+                   cfg->twilio_public_url[ul - 1] == '/')) {
+        errmsg_set(err, errlen,
+                   "%s: [twilio] public_url: \"%s\" must be http(s)://host[:port][/prefix] "
+                   "without a trailing /",
+                   where, cfg->twilio_public_url);
         return -1;
     }
     return 0;
@@ -559,12 +651,30 @@ static void free_derived(struct config *cfg)
         free(cfg->tokens[i].sources);
     }
     free(cfg->tokens);
+    struct config_token *lists[] = {cfg->write_keys, cfg->chatwoot};
+    size_t counts[] = {cfg->n_write_keys, cfg->n_chatwoot};
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            free(lists[l][i].name);
+            free(lists[l][i].secret);
+            free(lists[l][i].sources);
+        }
+        free(lists[l]);
+    }
+    for (size_t i = 0; i < cfg->n_twilio_tokens; i++) {
+        free(cfg->twilio_tokens[i]);
+    }
+    free(cfg->twilio_tokens);
     cfg->never_merge = NULL;
     cfg->n_never_merge = 0;
     cfg->record_opts.never_merge = NULL;
     cfg->record_opts.n_never_merge = 0;
     cfg->tokens = NULL;
     cfg->n_tokens = 0;
+    cfg->write_keys = cfg->chatwoot = NULL;
+    cfg->n_write_keys = cfg->n_chatwoot = 0;
+    cfg->twilio_tokens = NULL;
+    cfg->n_twilio_tokens = 0;
 }
 
 void config_free(struct config *cfg)
@@ -652,12 +762,24 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
     cur->n_never_merge = fresh->n_never_merge;
     cur->tokens = fresh->tokens;
     cur->n_tokens = fresh->n_tokens;
+    cur->write_keys = fresh->write_keys;
+    cur->n_write_keys = fresh->n_write_keys;
+    cur->chatwoot = fresh->chatwoot;
+    cur->n_chatwoot = fresh->n_chatwoot;
+    cur->twilio_tokens = fresh->twilio_tokens;
+    cur->n_twilio_tokens = fresh->n_twilio_tokens;
     fresh->level = t.level;
     fresh->record_opts = t.record_opts;
     fresh->never_merge = t.never_merge;
     fresh->n_never_merge = t.n_never_merge;
     fresh->tokens = t.tokens;
     fresh->n_tokens = t.n_tokens;
+    fresh->write_keys = t.write_keys;
+    fresh->n_write_keys = t.n_write_keys;
+    fresh->chatwoot = t.chatwoot;
+    fresh->n_chatwoot = t.n_chatwoot;
+    fresh->twilio_tokens = t.twilio_tokens;
+    fresh->n_twilio_tokens = t.n_twilio_tokens;
     return 0;
 }
 
@@ -831,11 +953,22 @@ void config_print(const struct config *cfg, FILE *out)
             char masked[1024];
             config_mask_dsn(v, masked, sizeof(masked));
             fprintf(out, "%s = %s\n", o->key, masked);
-        } else if (o->secret) {
+        } else if (o->secret && strcmp(o->section, "twilio") == 0) {
             fprintf(out, "%s = ", o->key);
-            for (size_t t = 0; t < cfg->n_tokens; t++) {
-                fprintf(out, "%s%s:***:%s", t ? "," : "", cfg->tokens[t].name,
-                        cfg->tokens[t].sources);
+            for (size_t t = 0; t < cfg->n_twilio_tokens; t++) {
+                fprintf(out, "%s***", t ? "," : "");
+            }
+            fputc('\n', out);
+        } else if (o->secret) {
+            const struct config_token *list = strcmp(o->section, "segment") == 0 ? cfg->write_keys
+                                              : strcmp(o->section, "chatwoot") == 0 ? cfg->chatwoot
+                                                                                    : cfg->tokens;
+            size_t n = strcmp(o->section, "segment") == 0    ? cfg->n_write_keys
+                       : strcmp(o->section, "chatwoot") == 0 ? cfg->n_chatwoot
+                                                             : cfg->n_tokens;
+            fprintf(out, "%s = ", o->key);
+            for (size_t t = 0; t < n; t++) {
+                fprintf(out, "%s%s:***:%s", t ? "," : "", list[t].name, list[t].sources);
             }
             fputc('\n', out);
         } else {
@@ -846,13 +979,19 @@ void config_print(const struct config *cfg, FILE *out)
 
 const struct config_token *config_find_token(const struct config *cfg, const char *token)
 {
-    size_t tl = strlen(token);
+    return config_find_secret(cfg->tokens, cfg->n_tokens, token);
+}
+
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret)
+{
+    size_t tl = strlen(secret);
     const struct config_token *found = NULL;
-    for (size_t i = 0; i < cfg->n_tokens; i++) {
-        const char *s = cfg->tokens[i].secret;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = list[i].secret;
         /* Compare every entry in constant time so timing does not reveal a prefix. */
-        if (strlen(s) == tl && CRYPTO_memcmp(s, token, tl) == 0) {
-            found = &cfg->tokens[i];
+        if (strlen(s) == tl && CRYPTO_memcmp(s, secret, tl) == 0) {
+            found = &list[i];
         }
     }
     return found;

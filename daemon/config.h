@@ -45,11 +45,17 @@ struct config {
     int http_max_body_bytes;
     int http_timeout_s;
 
-    int console_enabled;    /* serve the web console at "/" */
-    int live_notify;        /* NOTIFY each committed batch's customers (live updates) */
-    int live_max_streams;   /* live streams (SSE) open at once */
-    int live_max_buffer_kb; /* unsent bytes per stream before it is dropped */
-    int live_heartbeat_s;   /* comment line sent on an idle stream */
+    int console_enabled;      /* serve the web console at "/" */
+    int live_notify;          /* NOTIFY each committed batch's customers (live updates) */
+    int live_max_streams;     /* live streams (SSE) open at once */
+    int live_max_buffer_kb;   /* unsent bytes per stream before it is dropped */
+    int live_heartbeat_s;     /* comment line sent on an idle stream */
+    char *segment_write_keys; /* comma-separated name:key:source */
+    char *segment_user_id;    /* "web", or "external:<system>" */
+    char *twilio_auth_tokens; /* comma-separated */
+    char *twilio_public_url;  /* scheme://host[:port] as Twilio reaches the daemon */
+    char *twilio_source;
+    char *chatwoot_hooks; /* comma-separated name:secret:source */
 
     char *identity_default_country_code;
     char *identity_trunk_prefix;
@@ -71,6 +77,14 @@ struct config {
     size_t n_never_merge;
     struct config_token *tokens;
     size_t n_tokens;
+    /* Segment write keys and Chatwoot hooks, each {name, secret, source}: the one source they
+     * write is in .sources. */
+    struct config_token *write_keys;
+    size_t n_write_keys;
+    struct config_token *chatwoot;
+    size_t n_chatwoot;
+    char **twilio_tokens;
+    size_t n_twilio_tokens;
 };
 
 /*
@@ -113,6 +127,10 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen);
 
 /* The token entry whose secret equals token (constant-time compare), or NULL. */
 const struct config_token *config_find_token(const struct config *cfg, const char *token);
+
+/* The entry of n whose secret equals secret (constant-time compare), or NULL. */
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret);
 
 /* True when principal tok may write records of this source. */
 bool config_token_allows(const struct config_token *tok, const char *source);

@@ -4,6 +4,8 @@
 #include <event2/http.h>
 #include <string.h>
 
+#include "httpreply.h"
+
 /*
  * The page's policy: its own scripts, styles and images only, no inline script or style
  * (the page has none, so an injected one does not run), no plugins, never framed, forms and
@@ -24,14 +26,6 @@ const struct console_asset *console_find(const char *path)
         }
     }
     return NULL;
-}
-
-void console_security_headers(struct evhttp_request *req)
-{
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(out, "X-Frame-Options", "DENY");
-    evhttp_add_header(out, "Referrer-Policy", "no-referrer");
 }
 
 /* True when an If-None-Match list names etag (or is "*"). */
@@ -80,7 +74,7 @@ bool console_serve(struct evhttp_request *req, const char *path)
         return false;
     }
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    console_security_headers(req);
+    httpreply_security_headers(req);
     evhttp_add_header(out, "Content-Security-Policy", CSP);
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {

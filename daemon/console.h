@@ -35,8 +35,4 @@ const struct console_asset *console_find(const char *path);
  */
 bool console_serve(struct evhttp_request *req, const char *path);
 
-/* Adds the headers every answer of the HTTP port carries: nosniff, no framing, no referrer.
- * Customer data additionally gets Cache-Control: no-store from its sender. */
-void console_security_headers(struct evhttp_request *req);
-
 #endif

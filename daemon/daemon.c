@@ -7,6 +7,7 @@
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
+#include "hin.h"
 #include "http.h"
 #include "ingest.h"
 #include "live.h"
@@ -259,6 +260,11 @@ static void migrate_begin(struct daemon *d)
     }
 }
 
+static void on_backlog_changed(void *arg)
+{
+    daemon_backlog_changed(arg);
+}
+
 int daemon_init(struct daemon *d, struct config *cfg)
 {
     memset(d, 0, sizeof(*d));
@@ -353,6 +359,18 @@ int daemon_init(struct daemon *d, struct config *cfg)
             return -1;
         }
     }
+    struct hin_deps hd = {
+        .deliver = d->deliver,
+        .cfg = &d->cfg,
+        .stats = ingest_shared_stats(d->ingest),
+        .backlog_changed = on_backlog_changed,
+        .arg = d,
+    };
+    d->hin = hin_new(&hd);
+    if (d->hin == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
     d->http = http_new(d);
     if (d->http == NULL) {
         return -1;
@@ -418,6 +436,7 @@ void daemon_fini(struct daemon *d)
     live_free(d->live);
     d->live = NULL;
     http_free(d->http);
+    hin_free(d->hin);
     struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
                            d->drain_timer, d->leave_timer, d->migrate_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {

@@ -20,6 +20,7 @@ struct spool;
 struct ingest;
 struct http;
 struct live;
+struct hin;
 
 struct daemon {
     struct event_base *base;
@@ -30,6 +31,7 @@ struct daemon {
     struct spool *spool; /* NULL when spool.dir is not set */
     struct deliver *deliver;
     struct ingest *ingest;
+    struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
     struct live *live; /* NULL when [live] max_streams is 0 */
     struct event *ev_term;

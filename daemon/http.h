@@ -19,10 +19,6 @@ void http_free(struct http *h);
 /* Requests whose database answer is still outstanding. */
 int http_inflight(const struct http *h);
 
-/* Answers req with {"error":{"code":…,"message":…}} and this status. Callable from any
- * callback of the loop; req is answered (and freed by libevent) when it returns. */
-void http_send_error(struct evhttp_request *req, int status, const char *code, const char *message);
-
 /* The port actually bound. */
 int http_port(const struct http *h);
 
@@ -44,5 +40,12 @@ struct http_param {
  */
 int http_parse_query(const char *q, struct http_param *out, int max)
     __attribute__((warn_unused_result));
+
+/* The same for an application/x-www-form-urlencoded body, where '+' is a space. */
+int http_parse_form(const char *q, struct http_param *out, int max)
+    __attribute__((warn_unused_result));
+
+/* Frees the n pairs at p. */
+void http_params_free(struct http_param *p, int n);
 
 #endif

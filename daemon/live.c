@@ -8,9 +8,8 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "console.h"
 #include "db.h"
-#include "http.h"
+#include "httpreply.h"
 #include "log.h"
 #include "pgarray.h"
 #include "record.h"
@@ -332,7 +331,7 @@ static void stream_open(struct stream *s)
     evhttp_add_header(out, "Cache-Control", "no-store");
     /* nginx: do not buffer this answer (docs/console.md, behind a reverse proxy). */
     evhttp_add_header(out, "X-Accel-Buffering", "no");
-    console_security_headers(req);
+    httpreply_security_headers(req);
     evhttp_send_reply_start(req, 200, "OK");
     if (evhttp_request_get_connection(req) == NULL) {
         /* The client left while the customer was looked up. */
@@ -394,12 +393,12 @@ static void resolve_done(enum db_outcome outcome, void *arg)
     struct evhttp_request *req = s->req;
     if (outcome == DB_LOST) {
         stream_free(s);
-        http_send_error(req, 503, "unavailable", "the database connection was lost; retry");
+        httpreply_error(req, 503, "unavailable", "the database connection was lost; retry");
     } else if (!s->found) {
         char msg[80];
         snprintf(msg, sizeof(msg), "no customer %s", s->customer);
         stream_free(s);
-        http_send_error(req, 404, "not_found", msg);
+        httpreply_error(req, 404, "not_found", msg);
     } else {
         stream_open(s);
     }
@@ -417,16 +416,16 @@ void live_stream(struct live *l, struct evhttp_request *req, const char *custome
     }
     if (open >= (size_t)l->p.max_streams) {
         l->stats.refused++;
-        http_send_error(req, 503, "unavailable", "too many live streams are open; retry later");
+        httpreply_error(req, 503, "unavailable", "too many live streams are open; retry later");
         return;
     }
     if (!db_available(l->db)) {
-        http_send_error(req, 503, "unavailable", "the database is unavailable; retry later");
+        httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
         return;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        http_send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     s->l = l;
@@ -441,7 +440,7 @@ void live_stream(struct live *l, struct evhttp_request *req, const char *custome
     snprintf(s->customer, sizeof(s->customer), "%s", customer);
     if (db_submit(l->db, &resolve_ops, s) < 0) {
         stream_free(s);
-        http_send_error(req, 503, "unavailable", "the database is unavailable; retry later");
+        httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
     }
 }
 

@@ -16,6 +16,11 @@
 /* Any constant will do as long as every touchlined uses the same one. */
 #define MIGRATION_LOCK "7463686972"
 
+/* What is applied, read before anything else: when every migration of this daemon is there,
+ * nothing more is sent, so a role that may only read and write rows can run the daemon.
+ * (CREATE ... IF NOT EXISTS below checks the CREATE privilege even when the object exists.) */
+static const char SQL_CHECK[] = "SELECT version, checksum FROM touchline.schema_migrations";
+
 /* Opens the transaction, waits for any other daemon migrating, and lists what is applied. */
 static const char SQL_BEGIN[] = "BEGIN;"
                                 "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ");"
@@ -31,6 +36,7 @@ static const char SQL_COMMIT[] = "COMMIT";
 
 enum step {
     STEP_CONNECT,
+    STEP_CHECK, /* SQL_CHECK: is anything to do? */
     STEP_BEGIN,
     STEP_APPLY, /* migrate_embedded[current] */
     STEP_COMMIT,
@@ -52,6 +58,7 @@ struct migrate {
     size_t n_migrations;
     int count;
     bool failed;
+    bool no_table; /* SQL_CHECK found no schema_migrations: a database never migrated */
 };
 
 /* SHA-256 of a migration's text, in hex: a recorded migration whose file has changed since
@@ -148,6 +155,20 @@ static void next(struct migrate *m)
 static void step_done(struct migrate *m)
 {
     switch (m->step) {
+    case STEP_CHECK: {
+        size_t missing = 0;
+        for (size_t i = 0; i < m->n_migrations; i++) {
+            missing += !m->applied[i];
+        }
+        if (!m->no_table && missing == 0) {
+            m->step = STEP_DONE;
+            finish(m);
+            return;
+        }
+        m->step = STEP_BEGIN;
+        send_sql(m, SQL_BEGIN);
+        return;
+    }
     case STEP_BEGIN:
         next(m);
         return;
@@ -182,9 +203,29 @@ static void on_result(struct pgconn *pc, PGresult *res, void *arg)
         case STEP_APPLY:
             fail(m, "migration %s failed: %s", migrate_embedded[m->current].name, msg);
             return;
-        case STEP_BEGIN:
+        case STEP_CHECK: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            /* undefined_table, invalid_schema_name: nothing applied yet. */
+            if (state != NULL && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0)) {
+                m->no_table = true;
+                return;
+            }
+            fail(m, "reading touchline.schema_migrations: %s", msg);
+            return;
+        }
+        case STEP_BEGIN: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (state != NULL && strcmp(state, "42501") == 0) {
+                fail(m,
+                     "the schema needs migrations (newest %s) and this database role may not "
+                     "apply them: run touchlined --migrate as the role that owns the schema "
+                     "(docs/deploy.md): %s",
+                     migrate_latest(), msg);
+                return;
+            }
             fail(m, "preparing touchline.schema_migrations: %s", msg);
             return;
+        }
         case STEP_COMMIT:
             fail(m, "committing the migrations: %s", msg);
             return;
@@ -194,8 +235,8 @@ static void on_result(struct pgconn *pc, PGresult *res, void *arg)
             return;
         }
     }
-    if (m->step == STEP_BEGIN && st == PGRES_TUPLES_OK && PQnfields(res) == 2 &&
-        strcmp(PQfname(res, 0), "version") == 0) {
+    if ((m->step == STEP_CHECK || m->step == STEP_BEGIN) && st == PGRES_TUPLES_OK &&
+        PQnfields(res) == 2 && strcmp(PQfname(res, 0), "version") == 0) {
         for (int r = 0; r < PQntuples(res); r++) {
             for (size_t i = 0; i < m->n_migrations; i++) {
                 if (strcmp(PQgetvalue(res, r, 0), migrate_embedded[i].name) != 0) {
@@ -221,8 +262,8 @@ static void on_connected(struct pgconn *pc, void *arg)
 {
     struct migrate *m = arg;
     m->pg = pgconn_pg(pc);
-    m->step = STEP_BEGIN;
-    send_sql(m, SQL_BEGIN);
+    m->step = STEP_CHECK;
+    send_sql(m, SQL_CHECK);
 }
 
 static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, void *arg)

@@ -1,8 +1,10 @@
 /*
  * Schema migrations: the numbered files of sql/, compiled into the daemon, applied in order
  * inside one transaction under an advisory lock, and recorded in touchline.schema_migrations,
- * so that two daemons starting at once against one database cannot race. The work runs on a
- * connection of its own (daemon/pgconn) on an event loop of its own, like every other
+ * so that two daemons starting at once against one database cannot race. When every one is
+ * recorded already, only that table is read: no lock, no DDL, so the daemon can run as a
+ * role that may only read and write rows (docs/deploy.md). The work runs on a connection of
+ * its own (daemon/pgconn) on an event loop of its own, like every other
  * database call of the daemon.
  */
 #ifndef TOUCHLINED_MIGRATE_H

@@ -160,15 +160,10 @@ static void browser(void **state)
     (void)state;
     const char *src = getenv("TOUCHLINE_SOURCE_DIR");
     assert_non_null(src);
+    /* tests/node_modules: installed by the node fixture (scripts/node-deps). */
     char cmd[2048];
-    /* tests/node_modules from the lockfile (quick when it is there already). */
-    snprintf(cmd, sizeof(cmd), "%s/scripts/npm-deps 2>&1", src);
     char *out = NULL;
-    int rc = harness_run(cmd, &out);
-    if (rc != 0) {
-        fail_msg("scripts/npm-deps failed (%d): %s", rc, out != NULL ? out : "");
-    }
-    free(out);
+    int rc;
     struct harness_daemon d;
     const char *env[] = {"TOUCHLINE_AUTH_TOKENS=console:browser-token-1", NULL};
     harness_start(&d, "console_browser", env);

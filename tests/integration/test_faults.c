@@ -1503,6 +1503,101 @@ static void corrupt_spool_tail_repaired_at_start(void **state)
     cluster_done(&c);
 }
 
+/* NDJSON of n records of round k for POST /v1/interactions (malloc'd). */
+static char *http_round(int k, int n)
+{
+    size_t cap = (size_t)n * 300 + 1;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(body + len, cap - len,
+                                "{\"source\":\"http-faults\",\"external_id\":\"h-%d-%d\","
+                                "\"channel\":\"chat\",\"occurred_at\":\"2026-12-05T10:00:00Z\","
+                                "\"customer\":{\"chat\":\"telegram:@user_%d\"},\"body\":"
+                                "\"سلام %d-%d\"}\n",
+                                k, i, i % 50, k, i);
+    }
+    return body;
+}
+
+/*
+ * POST /v1/interactions while PostgreSQL is stopped: every request is answered 200 with each
+ * record "spooled":true, and every record is in PostgreSQL, once, after it comes back.
+ */
+static void http_ingest_spools_while_pg_stopped(void **state)
+{
+    (void)state;
+    struct cluster c = {0};
+    cluster_start(&c, "http");
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "http");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+    struct harness_daemon d;
+    start_on_cluster(&d, &c, "http", env);
+    enum { ROUNDS = 5, PER_ROUND = 100 };
+    long stored_direct = 0, spooled = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+        if (k == 1) {
+            cluster_stop(&c);
+            /* From here on the daemon knows the database is away. */
+            long long deadline = harness_now_ms() + 20000;
+            bool down = false;
+            while (!down && harness_now_ms() < deadline) {
+                json_t *doc = readyz(&d);
+                down = json_is_false(json_object_get(doc, "database"));
+                json_decref(doc);
+                usleep(down ? 0 : 50000);
+            }
+            assert_true(down);
+        }
+        char *body = http_round(k, PER_ROUND);
+        char *answer = NULL;
+        int st = harness_http_raw(d.http_port, "POST", "/v1/interactions", "application/x-ndjson",
+                                  body, strlen(body), NULL, &answer);
+        free(body);
+        json_t *j = answer != NULL ? json_loads(answer, 0, NULL) : NULL;
+        if (st != 200 || j == NULL) {
+            char shown[600];
+            snprintf(shown, sizeof(shown), "%.500s", answer != NULL ? answer : "(none)");
+            free(answer);
+            json_decref(j);
+            fail_msg("round %d: status %d: %s", k, st, shown);
+        }
+        free(answer);
+        json_t *results = json_object_get(j, "results");
+        assert_int_equal(json_array_size(results), PER_ROUND);
+        for (size_t i = 0; i < PER_ROUND; i++) {
+            json_t *r = json_array_get(results, i);
+            assert_true(json_is_true(json_object_get(r, "ok")));
+            bool sp = json_is_true(json_object_get(r, "spooled"));
+            /* Up: committed, with a customer. Down: spooled, without one yet. */
+            assert_int_equal(sp, k > 0);
+            assert_int_equal(json_object_get(r, "customer_id") != NULL, k == 0);
+            spooled += sp;
+            stored_direct += !sp;
+        }
+        json_decref(j);
+    }
+    cluster_start(&c, NULL);
+    wait_spool_empty(&d);
+    PGconn *pg = pg_connect(d.dsn);
+    long stored = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions WHERE "
+                                       "source = 'http-faults'");
+    long bodies = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions WHERE body = "
+                                       "'سلام ' || substr(external_id, 3)");
+    PQfinish(pg);
+    printf("faults http_ingest: acked=%d stored=%ld spooled=%ld direct=%ld\n", ROUNDS * PER_ROUND,
+           stored, spooled, stored_direct);
+    assert_int_equal(stored, ROUNDS * PER_ROUND);
+    assert_int_equal(bodies, ROUNDS * PER_ROUND);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_spool_dir_empty(spool);
+    remove_spool_dir(spool);
+    cluster_done(&c);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Two daemons behind HAProxy (packaging/haproxy.cfg, docs/scaling.md) */
 
@@ -1731,6 +1826,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(corrupt_spool_tail_repaired_at_start),
         cmocka_unit_test(haproxy_failover_loses_nothing),
         cmocka_unit_test(starts_without_database_and_stores_everything_once),
+        cmocka_unit_test(http_ingest_spools_while_pg_stopped),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

@@ -312,11 +312,44 @@ static void truncation_and_a_daemon_restart(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* The daemon closes connections idle for its idle_timeout_s: the follower reconnects when it
+ * happens, so that the first row after a quiet night is as quick as any. */
+static void idle_close_is_noticed(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_INGEST_IDLE_TIMEOUT_S=1", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "follow_idle", env);
+    PGconn *pg = harness_pg(d.dbname);
+    char dir[256], path[300], cmd[600];
+    snprintf(dir, sizeof(dir), "%s/touchline-follow-i-%d", harness_tmp_dir(), (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/Master.csv", dir);
+    append_rows(path, 1, 1);
+    struct follower fl;
+    start(&fl, &d, dir, path, 1);
+    wait_count(pg, 1, &fl);
+    wait_log(&fl, "the daemon closed the connection");
+    append_rows(path, 2, 2);
+    long long ms = wait_count(pg, 2, &fl);
+    print_message("a row after the idle connection was closed: %lld ms\n", ms);
+    assert_true(ms < 1000);
+    int st = stop(&fl, SIGTERM);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    expect_log(&fl, "2 stored, 0 duplicate, 0 rejected");
+    PQfinish(pg);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(follows_rotates_restarts_and_never_resends),
         cmocka_unit_test(truncation_and_a_daemon_restart),
+        cmocka_unit_test(idle_close_is_noticed),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }
