@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "httpreply.h"
+#include "jsonw.h"
 #include "log.h"
 #include "pgarray.h"
 #include "record.h"
@@ -167,6 +168,25 @@ static void on_activity(evutil_socket_t fd, short what, void *arg)
     broadcast(l, true, NULL, "activity", data);
 }
 
+/* {"k1":"v1","k2":"v2"} (keys NULL: fewer members), malloc'd; NULL when out of memory. The
+ * values come from notifications, which anyone who may NOTIFY could send: escaped. */
+static char *event_data(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    if (k1 != NULL) {
+        jsonw_key(&w, k1);
+        jsonw_string(&w, v1);
+    }
+    if (k2 != NULL) {
+        jsonw_key(&w, k2);
+        jsonw_string(&w, v2);
+    }
+    jsonw_object_end(&w);
+    return jsonw_take(&w, NULL);
+}
+
 /* ---- reading back what a notification names ---- */
 
 static void fetch_free(struct fetch *f)
@@ -229,8 +249,7 @@ static bool watched(const struct live *l, const char *customer)
 /* A customer merged away: its streams follow the survivor, and their clients are told. */
 static void follow_merge(struct live *l, const char *loser, const char *survivor)
 {
-    char data[128];
-    snprintf(data, sizeof(data), "{\"from\":\"%s\",\"into\":\"%s\"}", loser, survivor);
+    char *data = event_data("from", loser, "into", survivor);
     struct stream *s, *next;
     for (s = TAILQ_FIRST(&l->streams); s != NULL; s = next) {
         next = TAILQ_NEXT(s, link);
@@ -238,10 +257,11 @@ static void follow_merge(struct live *l, const char *loser, const char *survivor
             continue;
         }
         snprintf(s->customer, sizeof(s->customer), "%s", survivor);
-        if (s->state == STREAM_OPEN) {
+        if (s->state == STREAM_OPEN && data != NULL) {
             stream_send(s, "merged", data);
         }
     }
+    free(data);
 }
 
 /* "<xid8> <uuid> <loser>><survivor> …" (STORE_NOTIFY). */
@@ -349,12 +369,8 @@ static void stream_open(struct stream *s)
     bufferevent_set_timeouts(bev, NULL, &wt);
     s->state = STREAM_OPEN;
     s->l->stats.streams++;
-    char data[96];
-    if (s->all) {
-        snprintf(data, sizeof(data), "{}");
-    } else {
-        snprintf(data, sizeof(data), "{\"customer_id\":\"%s\"}", s->customer);
-    }
+    char *data = s->all ? event_data(NULL, NULL, NULL, NULL)
+                        : event_data("customer_id", s->customer, NULL, NULL);
     /* A client that reconnects waits a little, whatever its own default. */
     struct evbuffer *buf = evbuffer_new();
     if (buf != NULL) {
@@ -362,7 +378,8 @@ static void stream_open(struct stream *s)
         evhttp_send_reply_chunk(req, buf);
         evbuffer_free(buf);
     }
-    stream_send(s, "ready", data);
+    stream_send(s, "ready", data != NULL ? data : "{}");
+    free(data);
 }
 
 static int resolve_send(PGconn *conn, void *arg)
