@@ -268,7 +268,15 @@ try {
       `the worklist has the API's ${w.items.length} customers`);
     check(await page.locator('#missed-list tbody tr').first().getAttribute('data-customer') === w.items[0].customer_id,
       'oldest first, as the API orders them');
-    check(await page.locator('#missed-state').textContent().then((s) => s.includes('live')), 'the worklist refreshes live');
+    // Live: a new missed call appears on the worklist by itself.
+    await page.waitForSelector('#missed-state:has-text("live")');
+    const rowsBefore = await page.locator('#missed-list tbody tr').count();
+    const t1 = Date.now();
+    await sendRecords([{ source: 'asterisk-tehran-1', channel: 'phone', occurred_at: new Date(now - 7200000).toISOString(),
+      customer: { phone: '۰۹۱۲۷۷۷۸۸۸۸', name: 'Mina Live' }, status: 'missed' }]);
+    await page.locator('#missed-list tbody tr', { hasText: 'Mina Live' }).waitFor({ timeout: 10000 });
+    check(await page.locator('#missed-list tbody tr').count() === rowsBefore + 1,
+      `a missed call sent over TCP appeared on the open worklist by itself after ${Date.now() - t1} ms`);
     await checkNoJunk(page, 'worklist');
     await page.screenshot({ path: path.join(SHOTS, 'console-missed.png'), fullPage: true });
   }
