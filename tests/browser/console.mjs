@@ -96,6 +96,12 @@ const seed = [
   { source: 'mail', channel: 'email', occurred_at: ago(6), customer: { email: 'ali@example.com' }, stage: 'post_purchase', subject: 'thank you', sentiment: 'positive', score: 10 },
 ];
 
+// Reza browsed the shop 55 times: more than one page of timeline.
+for (let i = 0; i < 55; i++) {
+  seed.push({ source: 'web-shop', channel: 'web', external_id: 'pv-' + i, occurred_at: ago(100 + i),
+    customer: { web: 'anon-91' }, subject: 'page view ' + i });
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
@@ -192,6 +198,22 @@ try {
 
   await checkNoJunk(page, 'customer screen');
   await page.screenshot({ path: path.join(SHOTS, 'console-customer.png'), fullPage: true });
+
+  // Paging: another customer, by another kind of identifier, 50 records a page.
+  await page.fill('#lookup-value', 'anon-91');
+  await page.press('#lookup-value', 'Enter');
+  await page.waitForSelector('#ctx-name:has-text("Reza Ahmadi")');
+  await page.waitForSelector('#timeline-items > li >> nth=49');
+  const first = await page.locator('#timeline-items > li').count();
+  await page.click('#timeline-more');
+  await page.waitForSelector('#timeline-items > li >> nth=50');
+  const reza = decodeURIComponent(page.url().split('#/customer/')[1]);
+  const all = (await apiGet('/v1/customers/' + reza + '/timeline?limit=500')).body.items.length;
+  check(first === 50 && await page.locator('#timeline-items > li').count() === all && await page.locator('#timeline-more').isHidden(),
+    `the timeline pages: 50, then "Older" shows the other ${all - 50} and goes away`);
+  await page.goBack();
+  await page.waitForSelector('#ctx-name:has-text("' + SARA.name + '")');
+  await page.waitForSelector('#live-state.on');
 
   // Live: a record sent over TCP appears within a second.
   const subject = 'live check ' + now;
