@@ -45,6 +45,11 @@ struct config {
     int http_max_body_bytes;
     int http_timeout_s;
 
+    int console_enabled;      /* serve the web console at "/" */
+    int live_notify;          /* NOTIFY each committed batch's customers (live updates) */
+    int live_max_streams;     /* live streams (SSE) open at once */
+    int live_max_buffer_kb;   /* unsent bytes per stream before it is dropped */
+    int live_heartbeat_s;     /* comment line sent on an idle stream */
     char *segment_write_keys; /* comma-separated name:key:source */
     char *segment_user_id;    /* "web", or "external:<system>" */
     char *twilio_auth_tokens; /* comma-separated */

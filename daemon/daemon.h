@@ -20,6 +20,7 @@ struct deliver;
 struct spool;
 struct ingest;
 struct http;
+struct live;
 struct hin;
 
 struct daemon {
@@ -34,6 +35,7 @@ struct daemon {
     struct ingest *ingest;
     struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
+    struct live *live; /* NULL when [live] max_streams is 0 */
     struct event *ev_term;
     struct event *ev_int;
     struct event *ev_hup;
