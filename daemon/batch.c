@@ -435,6 +435,71 @@ static int send_customers(PGconn *conn, const char *statement, const char *const
     return send_arrays(conn, statement, cols, 3);
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Queues the batch's notification for the live streams (STORE_NOTIFY): each customer that
+ * got a record once, and "loser>survivor" for each merge, in chunks that fit a payload.
+ */
+static int send_notify(PGconn *conn, struct job *job)
+{
+    const struct resolve_plan *plan = &job->plan;
+    const char **ids = malloc((job->n + 1) * sizeof(*ids));
+    if (ids == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        if (!job->skip[i]) {
+            ids[n++] = plan->record_customer[i];
+        }
+    }
+    qsort(ids, n, sizeof(*ids), cmp_strp);
+    struct pgarray chunks;
+    pgarray_init(&chunks);
+    char chunk[STORE_NOTIFY_CHUNK + 2 * RECORD_UUID_LEN + 2];
+    size_t len = 0;
+    /* Customers first, then merges; a token goes where the chunk has room for it. */
+    for (size_t i = 0, m = 0, l = 0; i < n || m < plan->n_merges;) {
+        char token[2 * RECORD_UUID_LEN + 2];
+        if (i < n) {
+            if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) {
+                i++;
+                continue;
+            }
+            snprintf(token, sizeof(token), "%s", ids[i++]);
+        } else {
+            const struct resolve_merge *mg = &plan->merges[m];
+            if (l >= mg->n_losers) {
+                m++;
+                l = 0;
+                continue;
+            }
+            snprintf(token, sizeof(token), "%s>%s", mg->losers[l], mg->finals[l]);
+            l++;
+        }
+        size_t tl = strlen(token);
+        if (len > 0 && len + 1 + tl > STORE_NOTIFY_CHUNK) {
+            pgarray_add(&chunks, chunk);
+            len = 0;
+        }
+        len +=
+            (size_t)snprintf(chunk + len, sizeof(chunk) - len, "%s%s", len > 0 ? " " : "", token);
+    }
+    if (len > 0) {
+        pgarray_add(&chunks, chunk);
+    }
+    free(ids);
+    if (chunks.n == 0) {
+        pgarray_free(&chunks);
+        return 0;
+    }
+    return send_arrays(conn, STORE_NOTIFY, &chunks, 1);
+}
+
 /* Step two: apply the plan set-wise, then Sync, which commits. */
 static int send_step2(PGconn *conn, struct job *job)
 {
@@ -525,6 +590,9 @@ static int send_step2(PGconn *conn, struct job *job)
     }
     /* After the insert: an update may be for a record of this very batch. */
     if (send_statuses(conn, job, index) < 0) {
+        return -1;
+    }
+    if (job->b->p.notify && send_notify(conn, job) < 0) {
         return -1;
     }
     return PQpipelineSync(conn) == 1 ? 0 : -1;

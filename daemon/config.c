@@ -84,6 +84,18 @@ static const struct option_def options[] = {
      "close an HTTP connection idle this long, or without a whole first request "
      "this long after connecting",
      0},
+    {"console", "enabled", OPT_INT, OFF(console_enabled), "1", 0, 1, false, false,
+     "1: serve the web console at / on the HTTP port; 0: the API only", 0},
+    {"live", "notify", OPT_INT, OFF(live_notify), "1", 0, 1, false, false,
+     "1: each committed batch NOTIFYs its customers, for the live streams of every daemon "
+     "on the database; 0: no live updates",
+     0},
+    {"live", "max_streams", OPT_INT, OFF(live_max_streams), "256", 0, 100000, false, false,
+     "live streams (GET /v1/customers/{id}/stream) open at once; more are answered 503", 0},
+    {"live", "max_buffer_kb", OPT_INT, OFF(live_max_buffer_kb), "1024", 16, 1 << 20, false, false,
+     "unsent KiB a stream may hold before it is closed (the client reconnects)", 0},
+    {"live", "heartbeat_s", OPT_INT, OFF(live_heartbeat_s), "15", 1, 3600, false, false,
+     "a comment line goes to each stream this often, so that proxies keep it open", 0},
     {"segment", "write_keys", OPT_LIST, OFF(segment_write_keys), "", 0, 0, true, true,
      "name:write-key:source for the Segment-compatible API; the write key is the Basic user "
      "name, name the principal, source the records' source",
@@ -125,6 +137,9 @@ static const struct option_def options[] = {
      "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
      "2d)",
      0},
+    {"retention", "keep_days", OPT_INT, OFF(retention_keep_days), "0", 0, 36500, false, true,
+     "delete interactions that happened more than this many days ago, hourly (0: keep all)",
+     CONFIG_APPLY_RETENTION},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

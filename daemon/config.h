@@ -45,6 +45,11 @@ struct config {
     int http_max_body_bytes;
     int http_timeout_s;
 
+    int console_enabled;      /* serve the web console at "/" */
+    int live_notify;          /* NOTIFY each committed batch's customers (live updates) */
+    int live_max_streams;     /* live streams (SSE) open at once */
+    int live_max_buffer_kb;   /* unsent bytes per stream before it is dropped */
+    int live_heartbeat_s;     /* comment line sent on an idle stream */
     char *segment_write_keys; /* comma-separated name:key:source */
     char *segment_user_id;    /* "web", or "external:<system>" */
     char *twilio_auth_tokens; /* comma-separated */
@@ -64,6 +69,8 @@ struct config {
     int spool_max_mb;
 
     int analytics_callback_sla_s;
+
+    int retention_keep_days; /* 0: keep everything */
 
     /* Derived by config_load from the raw values above. */
     enum log_level level;
@@ -96,10 +103,11 @@ void config_free(struct config *cfg);
 /* What must happen for a reloaded option to take effect; options read where they are used
  * need nothing. */
 enum config_apply {
-    CONFIG_APPLY_LOG = 1 << 0,      /* log_set_level */
-    CONFIG_APPLY_DATABASE = 1 << 1, /* the pool's timeouts */
-    CONFIG_APPLY_BATCH = 1 << 2,    /* the batcher's size and delay */
-    CONFIG_APPLY_INGEST = 1 << 3,   /* re-evaluate whether connections read */
+    CONFIG_APPLY_LOG = 1 << 0,       /* log_set_level */
+    CONFIG_APPLY_DATABASE = 1 << 1,  /* the pool's timeouts */
+    CONFIG_APPLY_BATCH = 1 << 2,     /* the batcher's size and delay */
+    CONFIG_APPLY_INGEST = 1 << 3,    /* re-evaluate whether connections read */
+    CONFIG_APPLY_RETENTION = 1 << 4, /* retention_set_days */
 };
 
 /*

@@ -10,10 +10,12 @@
 #include "hin.h"
 #include "http.h"
 #include "ingest.h"
+#include "live.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
 #include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
 
@@ -66,6 +68,10 @@ void daemon_stop(struct daemon *d)
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
     ingest_drain(d->ingest);
+    /* Streams end now, so that their clients reconnect to a daemon that stays. */
+    if (d->live != NULL) {
+        live_end_streams(d->live);
+    }
     deliver_stop(d->deliver);
     batch_flush(d->batch);
     struct timeval now = {0, 0};
@@ -105,8 +111,11 @@ static void reload(struct daemon *d)
     }
     if (apply & CONFIG_APPLY_BATCH) {
         struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                                  cur->database_pool_size};
+                                  cur->database_pool_size, cur->live_notify != 0};
         batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_RETENTION) {
+        retention_set_days(d->retention, cur->retention_keep_days);
     }
     if (apply & CONFIG_APPLY_INGEST) {
         ingest_update_reading(d->ingest);
@@ -215,6 +224,9 @@ static void on_migrated(int applied, bool unreachable, const char *err, void *ar
         log_info("schema current: applied=%d latest=%s; the database takes records", applied,
                  migrate_latest());
         db_start(d->db);
+        if (d->live != NULL) {
+            live_start(d->live);
+        }
         return;
     }
     snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", err);
@@ -298,6 +310,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
+    d->retention = d->db != NULL ? retention_new(d->base, d->db, d->cfg.retention_keep_days) : NULL;
+    if (d->retention == NULL) {
+        log_error("cannot set up the database pool: out of memory");
+        return -1;
+    }
     if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
         struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
         rp.db.dsn = d->cfg.database_read_dsn;
@@ -308,7 +325,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
         }
     }
     struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
-                              d->cfg.database_pool_size};
+                              d->cfg.database_pool_size, d->cfg.live_notify != 0};
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
     if (d->batch == NULL) {
         log_error("cannot set up the database pool: out of memory");
@@ -334,6 +351,22 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ingest = ingest_new(d);
     if (d->ingest == NULL) {
         return -1;
+    }
+    if (d->cfg.live_max_streams > 0) {
+        struct live_params lp = {
+            .dsn = d->cfg.database_dsn,
+            .connect_timeout_s = d->cfg.database_connect_timeout_s,
+            .reconnect_max_s = d->cfg.database_reconnect_max_s,
+            .max_streams = d->cfg.live_max_streams,
+            .max_buffer_bytes = (size_t)d->cfg.live_max_buffer_kb << 10,
+            .heartbeat_s = d->cfg.live_heartbeat_s,
+            .write_timeout_s = d->cfg.http_timeout_s,
+            .deferred = wait_for_db,
+        };
+        d->live = live_new(d->base, &lp);
+        if (d->live == NULL) {
+            return -1;
+        }
     }
     struct hin_deps hd = {
         .deliver = d->deliver,
@@ -398,6 +431,8 @@ void daemon_fini(struct daemon *d)
     }
     migrate_free(d->migrate);
     d->migrate = NULL;
+    retention_free(d->retention);
+    d->retention = NULL;
     replica_free(d->replica);
     d->replica = NULL;
     db_free(d->db);
@@ -408,6 +443,9 @@ void daemon_fini(struct daemon *d)
     spool_close(d->spool);
     deliver_free(d->deliver);
     ingest_free(d->ingest);
+    /* Streams before the HTTP server, whose connections they write to. */
+    live_free(d->live);
+    d->live = NULL;
     http_free(d->http);
     hin_free(d->hin);
     struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,

@@ -18,6 +18,7 @@
 
 #include "analytics.h"
 #include "batch.h"
+#include "console.h"
 #include "daemon.h"
 #include "db.h"
 #include "deliver.h"
@@ -25,6 +26,7 @@
 #include "hin.h"
 #include "httpreply.h"
 #include "ingest.h"
+#include "live.h"
 #include "jsondoc.h"
 #include "jsonw.h"
 #include "log.h"
@@ -33,6 +35,7 @@
 #include "normalize.h"
 #include "record.h"
 #include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
 
@@ -528,6 +531,16 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     query_run(h, q);
 }
 
+/* GET /v1/customers/{id}/stream (customer) or /v1/stream (NULL): Server-Sent Events. */
+static void handle_stream(struct http *h, struct evhttp_request *req, const char *customer)
+{
+    if (h->d->live == NULL) {
+        httpreply_error(req, 404, "not_found", "live streams are off ([live] max_streams = 0)");
+        return;
+    }
+    live_stream(h->d->live, req, customer);
+}
+
 /* GET /v1/stats, /v1/missed and /v1/customers/{id}/journey: parse, then one statement. */
 static void handle_analytics(struct http *h, struct evhttp_request *req, const char *statement,
                              const char *id, const struct http_param *p, int np)
@@ -718,6 +731,9 @@ static void request_arrived(struct http *h, struct evhttp_request *req)
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct http *h = arg;
+    if (h->d->live != NULL) {
+        live_connection_closed(h->d->live, evcon);
+    }
     for (size_t i = 0; i < h->n_conns; i++) {
         if (h->conns[i] == evcon) {
             h->conns[i] = h->conns[--h->n_conns];
@@ -835,6 +851,21 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    if (d->live != NULL) {
+        const struct live_stats *ls = live_get_stats(d->live);
+        metrics_write_one(f, "touchline_live_streams", "gauge", "Live streams (SSE) open.",
+                          (double)ls->streams);
+        metrics_write_one(f, "touchline_live_notifications_total", "counter",
+                          "Notifications of committed batches heard from PostgreSQL.",
+                          (double)ls->notifications);
+        metrics_write_one(f, "touchline_live_events_total", "counter",
+                          "Events written to live streams.", (double)ls->events);
+        metrics_write_one(f, "touchline_live_dropped_total", "counter",
+                          "Live streams closed because their client fell behind.",
+                          (double)ls->dropped);
+        metrics_write_one(f, "touchline_live_refused_total", "counter",
+                          "Live streams refused at [live] max_streams.", (double)ls->refused);
+    }
     const struct hin_stats *hs = hin_get_stats(d->hin);
     metrics_write_one(f, "touchline_records_updated_total", "counter",
                       "Records answered duplicate whose status moved the stored record's forward.",
@@ -858,6 +889,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_webhook_ignored_total", "counter",
                       "Webhook events answered 200 and not recorded (other Chatwoot events).",
                       (double)hs->ignored);
+    metrics_write_one(f, "touchline_retention_deleted_total", "counter",
+                      "Interactions deleted by [retention] keep_days.",
+                      (double)retention_deleted(d->retention));
     if (d->replica != NULL) {
         metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
                           "How far the read replica is behind the primary (-1: unknown).",
@@ -899,6 +933,9 @@ static void route(struct evhttp_request *req, void *arg)
         return;
     }
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
+    if (h->d->cfg.console_enabled && console_serve(req, path)) {
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         handle_health(h, req, strcmp(path, "/readyz") == 0);
         return;
@@ -927,6 +964,16 @@ static void route(struct evhttp_request *req, void *arg)
     if (np < 0) {
         httpreply_error(req, 400, "invalid_request", "malformed query string");
         return;
+    }
+    if (strcmp(path, "/v1/stream") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (np > 0) {
+            httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        } else {
+            handle_stream(h, req, NULL);
+        }
+        goto out;
     }
     if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
         if (method != EVHTTP_REQ_GET) {
@@ -964,7 +1011,7 @@ static void route(struct evhttp_request *req, void *arg)
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
-                    strcmp(sub, "/journey") == 0;
+                    strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
         httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
@@ -996,6 +1043,8 @@ static void route(struct evhttp_request *req, void *arg)
         snprintf(sla, sizeof(sla), "%d", h->d->cfg.analytics_callback_sla_s);
         const char *p2[] = {id, sla};
         run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
+    } else if (strcmp(sub, "/stream") == 0) {
+        handle_stream(h, req, id);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
     } else if (method == EVHTTP_REQ_DELETE) {

@@ -89,6 +89,15 @@ static const char SQL_ADD_INTERACTIONS[] =
     "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
     "tags, attributes, identifiers)";
 
+/*
+ * Last in the batch's transaction, so that it is delivered at COMMIT and only then: one
+ * notification per chunk of customer ids (usually one per batch), naming the transaction so
+ * that a listener reads back exactly the rows it wrote (STORE_LIVE_RECORDS).
+ */
+static const char SQL_NOTIFY[] =
+    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', pg_current_xact_id()::text || ' ' || c) "
+    "FROM unnest($1::text[]) AS c";
+
 /* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
  * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
  * (JSON texts). Answers the positions of the updates that moved a status. */
@@ -108,6 +117,17 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
+/* The live streams: who a customer id is now, and the records one transaction wrote or moved
+ * (by a merge) for some customers. xmin is the writing transaction's id for every row it
+ * inserted or updated; reaching the rows through customer_id keeps it an index scan. */
+static const char SQL_LIVE_SURVIVOR[] = "SELECT c.id FROM touchline.customers c "
+                                        "WHERE c.id = touchline.survivor($1::uuid)";
+
+static const char SQL_LIVE_RECORDS[] =
+    "SELECT i.customer_id, touchline.interaction_json(i)::text FROM touchline.interactions i "
+    "WHERE i.customer_id = ANY ($1::uuid[]) AND i.xmin = xid($2::xid8) "
+    "ORDER BY i.occurred_at, i.id";
+
 /* $2: [analytics] callback_sla in seconds. The pending items join the context here rather
  * than in context_json, so that each stays one function with one job; an unknown customer
  * stays NULL. */
@@ -122,6 +142,9 @@ static const char SQL_MERGE_MANUAL[] =
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
 
 /* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_RETENTION[] =
+    "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
+
 static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
                                 "$3, $4::integer)::text";
 
@@ -151,7 +174,16 @@ const struct db_statement store_statements[] = {
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
     {STORE_STATS, SQL_STATS, 4},
+    {STORE_RETENTION, SQL_RETENTION, 2},
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
+    {STORE_NOTIFY, SQL_NOTIFY, 1},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);
+
+const struct db_statement store_live_statements[] = {
+    {STORE_LIVE_SURVIVOR, SQL_LIVE_SURVIVOR, 1},
+    {STORE_LIVE_RECORDS, SQL_LIVE_RECORDS, 2},
+};
+const int store_live_n_statements =
+    sizeof(store_live_statements) / sizeof(store_live_statements[0]);

@@ -120,17 +120,17 @@ json_t *harness_http_json(const struct harness_daemon *d, const char *method, co
  * Asserts an HTTP error answer {"error":{"code":code,"message":"...needle..."}} with this
  * status (code NULL: any code; needle NULL: any message, but one there).
  */
-void harness_assert_http_error(const struct harness_daemon *d, const char *method,
-                               const char *path, const char *payload, const char *headers,
-                               int status, const char *code, const char *needle);
+void harness_assert_http_error(const struct harness_daemon *d, const char *method, const char *path,
+                               const char *payload, const char *headers, int status,
+                               const char *code, const char *needle);
 
 /*
  * Sends data (n NDJSON lines, optionally after an auth line answered first) over one TCP
  * connection and asserts that each is accepted; copies each answer's id and customer_id into
  * ids/customers (arrays of n strings of 37 bytes, may be NULL).
  */
-void harness_ingest(const struct harness_daemon *d, const char *auth_line, const char *data,
-                    int n, char (*ids)[37], char (*customers)[37]);
+void harness_ingest(const struct harness_daemon *d, const char *auth_line, const char *data, int n,
+                    char (*ids)[37], char (*customers)[37]);
 
 /* Replaces a file's text at once (written aside, then renamed). Fails the test on error. */
 void harness_write_file(const char *path, const char *text);
@@ -153,5 +153,28 @@ char *harness_run_on_terminal(char *const *argv, const char *const *env, unsigne
 
 /* Milliseconds on a monotonic clock. */
 long long harness_now_ms(void);
+
+/* A TCP port free on 127.0.0.1 right now (taken by whoever binds it next). */
+int harness_free_port(void);
+
+/* Debian's haproxy on the shipped packaging/haproxy.cfg in front of two daemons. */
+struct harness_balancer {
+    pid_t pid;
+    int tcp_port, http_port, stats_port; /* where clients connect, and its statistics */
+    char log_path[256];
+};
+
+/* Starts it in the foreground with the two daemons' ports in the environment the
+ * configuration reads them from. Fails the test when haproxy is not installed. */
+void harness_balancer_start(struct harness_balancer *b, const struct harness_daemon *d1,
+                            const struct harness_daemon *d2);
+
+/* Stops it; fine when not started. */
+void harness_balancer_stop(struct harness_balancer *b);
+
+/* Waits up to ms until HAProxy sees server (touchlined1, touchlined2) up (want_up) or down
+ * in both backends. */
+bool harness_balancer_wait(const struct harness_balancer *b, const char *server, bool want_up,
+                           long ms);
 
 #endif
