@@ -335,6 +335,34 @@ static void a_client_that_does_not_read_is_dropped(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* The listening connection is cut: it comes back, the streams are told to catch up (what was
+ * committed meanwhile was not heard), and records flow again. */
+static void listener_reconnects(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "live_reconnect", NULL);
+    char *cust = send_record(d.tcp_port, "{\"source\":\"pbx\",\"channel\":\"phone\","
+                                         "\"occurred_at\":\"2026-12-01T09:00:00Z\","
+                                         "\"customer\":{\"phone\":\"09126660001\"}}");
+    int fd = customer_stream(d.http_port, cust, NULL);
+    PGconn *pg = harness_pg(d.dbname);
+    long cut = harness_sql_long(pg, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE application_name = 'touchlined-live' "
+                                    "AND datname = current_database()");
+    PQfinish(pg);
+    assert_int_equal(cut, 1);
+    expect_event(fd, "resync", "{}", "the stream is told to catch up after the reconnection");
+    assert_record_arrives(fd, d.tcp_port,
+                          "{\"source\":\"sms-gw\",\"channel\":\"sms\","
+                          "\"occurred_at\":\"2026-12-01T09:10:00Z\","
+                          "\"customer\":{\"phone\":\"09126660001\"},\"body\":\"after-cut\"}",
+                          "after-cut");
+    close(fd);
+    free(cust);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 /*
  * Two daemons behind one address: HAProxy on the shipped packaging/haproxy.cfg (round robin,
  * no stickiness). Streams opened through it land on either daemon; records stored through
@@ -396,6 +424,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(two_daemons_one_database),
         cmocka_unit_test(streams_want_a_token_and_are_bounded),
         cmocka_unit_test(a_client_that_does_not_read_is_dropped),
+        cmocka_unit_test(listener_reconnects),
         cmocka_unit_test(behind_one_address),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
