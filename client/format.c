@@ -1548,7 +1548,7 @@ enum missed_column {
 
 static const struct column missed_columns[MS_NCOLS] = {
     [MS_WAITING] = {"WAITING", 12, TEXTWIDTH_RIGHT, 0, 0, false},
-    [MS_MISSED_AT] = {"FIRST MISSED", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
+    [MS_MISSED_AT] = {"FIRST MISSED", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
     [MS_PHONE] = {"PHONE", 16, TEXTWIDTH_LEFT, 0, 0, false},
     [MS_NAME] = {"NAME", 24, TEXTWIDTH_LEFT, 1, 0, false},
     [MS_CALLS] = {"OPEN/CALLS", 10, TEXTWIDTH_RIGHT, 0, 0, false},

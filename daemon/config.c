@@ -137,6 +137,9 @@ static const struct option_def options[] = {
      "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
      "2d)",
      0},
+    {"retention", "keep_days", OPT_INT, OFF(retention_keep_days), "0", 0, 36500, false, true,
+     "delete interactions that happened more than this many days ago, hourly (0: keep all)",
+     CONFIG_APPLY_RETENTION},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))

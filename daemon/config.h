@@ -70,6 +70,8 @@ struct config {
 
     int analytics_callback_sla_s;
 
+    int retention_keep_days; /* 0: keep everything */
+
     /* Derived by config_load from the raw values above. */
     enum log_level level;
     struct record_opts record_opts;
@@ -101,10 +103,11 @@ void config_free(struct config *cfg);
 /* What must happen for a reloaded option to take effect; options read where they are used
  * need nothing. */
 enum config_apply {
-    CONFIG_APPLY_LOG = 1 << 0,      /* log_set_level */
-    CONFIG_APPLY_DATABASE = 1 << 1, /* the pool's timeouts */
-    CONFIG_APPLY_BATCH = 1 << 2,    /* the batcher's size and delay */
-    CONFIG_APPLY_INGEST = 1 << 3,   /* re-evaluate whether connections read */
+    CONFIG_APPLY_LOG = 1 << 0,       /* log_set_level */
+    CONFIG_APPLY_DATABASE = 1 << 1,  /* the pool's timeouts */
+    CONFIG_APPLY_BATCH = 1 << 2,     /* the batcher's size and delay */
+    CONFIG_APPLY_INGEST = 1 << 3,    /* re-evaluate whether connections read */
+    CONFIG_APPLY_RETENTION = 1 << 4, /* retention_set_days */
 };
 
 /*

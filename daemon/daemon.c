@@ -15,6 +15,7 @@
 #include "migrate.h"
 #include "notify.h"
 #include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
 
@@ -112,6 +113,9 @@ static void reload(struct daemon *d)
         struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
                                   cur->database_pool_size, cur->live_notify != 0};
         batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_RETENTION) {
+        retention_set_days(d->retention, cur->retention_keep_days);
     }
     if (apply & CONFIG_APPLY_INGEST) {
         ingest_update_reading(d->ingest);
@@ -306,6 +310,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
+    d->retention = d->db != NULL ? retention_new(d->base, d->db, d->cfg.retention_keep_days) : NULL;
+    if (d->retention == NULL) {
+        log_error("cannot set up the database pool: out of memory");
+        return -1;
+    }
     if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
         struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
         rp.db.dsn = d->cfg.database_read_dsn;
@@ -422,6 +431,8 @@ void daemon_fini(struct daemon *d)
     }
     migrate_free(d->migrate);
     d->migrate = NULL;
+    retention_free(d->retention);
+    d->retention = NULL;
     replica_free(d->replica);
     d->replica = NULL;
     db_free(d->db);

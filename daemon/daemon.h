@@ -14,6 +14,7 @@
 
 struct db;
 struct replica;
+struct retention;
 struct batch;
 struct deliver;
 struct spool;
@@ -27,6 +28,7 @@ struct daemon {
     struct config cfg;
     struct db *db;
     struct replica *replica; /* NULL without database.read_dsn */
+    struct retention *retention;
     struct batch *batch;
     struct spool *spool; /* NULL when spool.dir is not set */
     struct deliver *deliver;

@@ -35,6 +35,7 @@
 #include "normalize.h"
 #include "record.h"
 #include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
 
@@ -888,6 +889,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_webhook_ignored_total", "counter",
                       "Webhook events answered 200 and not recorded (other Chatwoot events).",
                       (double)hs->ignored);
+    metrics_write_one(f, "touchline_retention_deleted_total", "counter",
+                      "Interactions deleted by [retention] keep_days.",
+                      (double)retention_deleted(d->retention));
     if (d->replica != NULL) {
         metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
                           "How far the read replica is behind the primary (-1: unknown).",

@@ -142,6 +142,9 @@ static const char SQL_MERGE_MANUAL[] =
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
 
 /* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_RETENTION[] =
+    "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
+
 static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
                                 "$3, $4::integer)::text";
 
@@ -171,6 +174,7 @@ const struct db_statement store_statements[] = {
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
     {STORE_STATS, SQL_STATS, 4},
+    {STORE_RETENTION, SQL_RETENTION, 2},
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
     {STORE_NOTIFY, SQL_NOTIFY, 1},

@@ -27,6 +27,7 @@
 #define STORE_STATS            "tl_stats"        /* see analytics_parse_stats -> stats json */
 #define STORE_MISSED           "tl_missed"       /* see analytics_parse_missed -> worklist */
 #define STORE_JOURNEY          "tl_journey"      /* see analytics_parse_journey -> or NULL */
+#define STORE_RETENTION        "tl_retention"    /* $1 keep_days, $2 limit -> rows deleted */
 
 /* Live updates (daemon/live.c): the batch's notification, and what a listener reads back. */
 #define STORE_NOTIFY        "tl_notify"        /* $1 text[] chunks of customer ids */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -496,6 +497,50 @@ int harness_run(const char *cmd, char **out)
         free(buf);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *harness_run_on_terminal(char *const *argv, const char *const *env, unsigned short cols,
+                              int *status)
+{
+    struct winsize ws = {.ws_row = 24, .ws_col = cols};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+            const char *eq = strchr(env[i], '=');
+            if (eq == NULL) {
+                unsetenv(env[i]);
+            } else {
+                char key[128];
+                snprintf(key, sizeof(key), "%.*s", (int)(eq - env[i]), env[i]);
+                setenv(key, eq + 1, 1);
+            }
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    harness_track_child(pid, true);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        assert_true(poll(&p, 1, 60000) > 0);
+        ssize_t got = read(master, buf + len, cap - 1 - len);
+        /* EIO: the program exited and closed its side. */
+        if (got <= 0) {
+            assert_true(got == 0 || errno == EIO);
+            break;
+        }
+        len += (size_t)got;
+        assert_true(len < cap - 1);
+    }
+    buf[len] = '\0';
+    assert_int_equal(waitpid(pid, status, 0), pid);
+    harness_track_child(pid, false);
+    close(master);
+    return buf;
 }
 
 json_t *harness_parse_answer(const char *line)

@@ -142,6 +142,15 @@ const char *harness_tmp_dir(void);
  * status, or -1. */
 int harness_run(const char *cmd, char **out);
 
+/*
+ * Runs argv (argv[0] the program's path) on a pseudo-terminal of cols columns, as a user at a
+ * shell would: stdin, stdout and stderr are the terminal. env entries "KEY=VALUE" are set in
+ * the child, "KEY" alone removed (env may be NULL). Returns all it wrote, with the terminal's
+ * \r\n (the caller frees it), and its wait status in *status. Fails the test on error.
+ */
+char *harness_run_on_terminal(char *const *argv, const char *const *env, unsigned short cols,
+                              int *status);
+
 /* Milliseconds on a monotonic clock. */
 long long harness_now_ms(void);
 
