@@ -77,7 +77,7 @@ struct query {
     const char *statement;
     int nparams;
     char *params[STORE_TIMELINE_NPARAMS];
-    char not_found[256];
+    char not_found[320]; /* handle_merge words it in up to 300 bytes */
     /* Outcome. */
     bool have_row;
     char *body; /* JSON text from the database, NULL when it answered NULL */
