@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
@@ -84,36 +85,12 @@ static void reload(struct daemon *d)
         return;
     }
     struct config *cur = &d->cfg;
-    if (strcmp(fresh.listen_tcp, cur->listen_tcp) != 0 ||
-        strcmp(fresh.listen_http, cur->listen_http) != 0 ||
-        strcmp(fresh.database_dsn, cur->database_dsn) != 0 ||
-        fresh.database_pool_size != cur->database_pool_size) {
-        log_warn("reload: listeners and database settings change only on restart");
+    char changed[512];
+    config_swap_reloadable(cur, &fresh, changed, sizeof(changed));
+    if (changed[0] != '\0') {
+        log_warn("reload: %s change only on restart; the running values stay", changed);
     }
-    /* Swap in what can change at run time; the rest stays as started. */
-    char *level = cur->log_level;
-    cur->log_level = fresh.log_level;
-    fresh.log_level = level;
-    cur->level = fresh.level;
     log_set_level(cur->level);
-    cur->database_connect_timeout_s = fresh.database_connect_timeout_s;
-    cur->database_reconnect_max_s = fresh.database_reconnect_max_s;
-    cur->ingest_max_line_bytes = fresh.ingest_max_line_bytes;
-    cur->ingest_batch_max_records = fresh.ingest_batch_max_records;
-    cur->ingest_batch_max_delay_ms = fresh.ingest_batch_max_delay_ms;
-    cur->ingest_max_inflight_per_connection = fresh.ingest_max_inflight_per_connection;
-    cur->ingest_max_pending_records = fresh.ingest_max_pending_records;
-    cur->ingest_max_connections = fresh.ingest_max_connections;
-    cur->ingest_idle_timeout_s = fresh.ingest_idle_timeout_s;
-    char *tokens_raw = cur->auth_tokens;
-    struct config_token *tokens = cur->tokens;
-    size_t n_tokens = cur->n_tokens;
-    cur->auth_tokens = fresh.auth_tokens;
-    cur->tokens = fresh.tokens;
-    cur->n_tokens = fresh.n_tokens;
-    fresh.auth_tokens = tokens_raw;
-    fresh.tokens = tokens;
-    fresh.n_tokens = n_tokens;
     config_free(&fresh);
     db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
     struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
@@ -121,9 +98,11 @@ static void reload(struct daemon *d)
     batch_set_params(d->batch, &bp);
     ingest_update_reading(d->ingest);
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu",
+             "max_inflight_per_connection=%d principals=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection,
+             auth_count(cur->auth));
+    config_warn(cur);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -263,6 +242,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
              d->cfg.ingest_batch_max_delay_ms);
+    config_warn(&d->cfg);
     if (notify_enabled()) {
         on_ready_check(-1, 0, d);
     }

@@ -16,7 +16,9 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "daemon.h"
 #include "db.h"
@@ -60,6 +62,10 @@ struct http {
     size_t n_conns, cap_conns;
     unsigned long requests;
     unsigned long merges_manual;
+    unsigned long auth_failures;
+    unsigned long forbidden;
+    unsigned long rate_limited;
+    struct log_limit auth_log;
 };
 
 /* One request waiting for the database. */
@@ -95,6 +101,7 @@ static void send_json(struct evhttp_request *req, int status, const char *body, 
                          : status == 404 ? "Not Found"
                          : status == 405 ? "Method Not Allowed"
                          : status == 413 ? "Payload Too Large"
+                         : status == 429 ? "Too Many Requests"
                          : status == 503 ? "Service Unavailable"
                                          : "Internal Server Error";
     evhttp_send_reply(req, status, reason, buf);
@@ -582,27 +589,20 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     free(text);
 }
 
-/*
- * Checks Authorization when tokens are configured, and names who asked in principal
- * ("anonymous" without tokens). Returns true to go on.
- */
-static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen)
+/* The token of an Authorization header (Bearer, or Basic with the token as user name) into
+ * token; empty when there is none. */
+static void request_token(struct evhttp_request *req, char *token, size_t tokenlen)
 {
-    const struct config *cfg = &h->d->cfg;
-    snprintf(principal, plen, "anonymous");
-    if (cfg->n_tokens == 0) {
-        return true;
-    }
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    char token[512] = "";
+    token[0] = '\0';
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-        snprintf(token, sizeof(token), "%s", auth + 7);
+        snprintf(token, tokenlen, "%s", auth + 7);
     } else if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
         /* The token as user name, for SDKs that only speak Basic. */
         const char *b64 = auth + 6;
         unsigned char dec[512];
         size_t n = strlen(b64);
-        if (n > 0 && n < sizeof(token) && n % 4 == 0) {
+        if (n > 0 && n < tokenlen && n < sizeof(dec) && n % 4 == 0) {
             int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
             /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
             for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--) {
@@ -614,20 +614,91 @@ static bool authorized(struct http *h, struct evhttp_request *req, char *princip
                 if (colon != NULL) {
                     *colon = '\0';
                 }
-                snprintf(token, sizeof(token), "%s", (char *)dec);
+                snprintf(token, tokenlen, "%s", (char *)dec);
             }
         }
     }
+}
+
+/* Logs a refused request with its peer and principal (never its token), rate-limited. */
+static void log_refused(struct http *h, struct evhttp_request *req, const char *what)
+{
+    unsigned long suppressed = 0;
+    if (!log_limit_allow(&h->auth_log, 5, &suppressed)) {
+        return;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const char *addr = "?";
+    ev_uint16_t port = 0;
+    if (evcon != NULL) {
+        char *a = NULL;
+        evhttp_connection_get_peer(evcon, &a, &port);
+        addr = a != NULL ? a : "?";
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    log_warn("http %s:%u %s: %s (%lu such lines suppressed before)", addr, (unsigned)port,
+             path != NULL ? path : "?", what, suppressed);
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Checks the request's token when principals are configured and that its principal holds
+ * scope; answers 401, 403 or 429 otherwise. Sets *who to the principal (NULL: anonymous,
+ * without principals; borrowed for this request). Returns true to go on.
+ */
+static bool authorized(struct http *h, struct evhttp_request *req, enum auth_scope scope,
+                       struct auth_principal **who)
+{
+    const struct config *cfg = &h->d->cfg;
+    *who = NULL;
+    if (!auth_enabled(cfg->auth)) {
+        return true;
+    }
+    char token[512];
+    request_token(req, token, sizeof(token));
     if (token[0] == '\0') {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: no token");
         send_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
-    const struct config_token *t = config_find_token(cfg, token);
-    if (t == NULL) {
+    struct auth_principal *p = auth_check_token(cfg->auth, token);
+    if (p == NULL) {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: unknown token");
         send_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
-    snprintf(principal, plen, "%s", t->name);
+    if (!auth_principal_may(p, scope)) {
+        char msg[160], scopes[32], what[200];
+        auth_scopes_text((unsigned)scope, scopes, sizeof(scopes));
+        snprintf(msg, sizeof(msg), "principal %s lacks the %s scope this endpoint needs",
+                 auth_principal_name(p), scopes);
+        snprintf(what, sizeof(what), "forbidden: %s", msg);
+        h->forbidden++;
+        log_refused(h, req, what);
+        send_error(req, 403, "forbidden", msg);
+        return false;
+    }
+    int wait_s = auth_principal_take(p, true, 1, monotonic_s());
+    if (wait_s > 0) {
+        char msg[160], retry[16];
+        snprintf(msg, sizeof(msg), "principal %s is over its read rate; retry in %d s",
+                 auth_principal_name(p), wait_s);
+        snprintf(retry, sizeof(retry), "%d", wait_s);
+        h->rate_limited++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
+        send_error(req, 429, "unavailable", msg);
+        return false;
+    }
+    *who = p;
     return true;
 }
 
@@ -728,6 +799,15 @@ static void note_connection(struct http *h, struct evhttp_request *req)
     evhttp_connection_set_closecb(evcon, conn_closed, h);
 }
 
+/* A counter family with one sample per listener. */
+static void by_listener(FILE *f, const char *name, const char *help, unsigned long tcp,
+                        unsigned long http)
+{
+    metrics_family(f, name, "counter", help);
+    metrics_sample(f, name, "listener=\"tcp\"", (double)tcp);
+    metrics_sample(f, name, "listener=\"http\"", (double)http);
+}
+
 /* GET /metrics: every module's counts, in the Prometheus text format. */
 static void handle_metrics(struct http *h, struct evhttp_request *req)
 {
@@ -813,6 +893,19 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    by_listener(f, "touchline_auth_failures_total",
+                "Attempts with no token or an unknown one, by listener.", is->auth_failures,
+                h->auth_failures);
+    by_listener(f, "touchline_forbidden_total",
+                "Requests and records refused as out of their principal's scope, by listener.",
+                is->forbidden, h->forbidden);
+    by_listener(f, "touchline_rate_limited_total",
+                "Records and requests refused as over their principal's rate, by listener.",
+                is->rate_limited, h->rate_limited);
+    metrics_write_one(f, "touchline_tcp_connections_refused_total", "counter",
+                      "TCP connections closed at accept by max_connections, "
+                      "max_connections_per_ip or max_unauthenticated.",
+                      (double)is->refused);
     if (fclose(f) != 0 || text == NULL) {
         free(text);
         send_error(req, 500, "internal", "out of memory");
@@ -856,10 +949,14 @@ static void route(struct evhttp_request *req, void *arg)
         handle_metrics(h, req);
         return;
     }
-    char principal[64];
-    if (!authorized(h, req, principal, sizeof(principal))) {
+    /* Erasure and merges need admin; everything else under /v1/customers reads. */
+    bool admin = method == EVHTTP_REQ_DELETE ||
+                 (strlen(path) > 6 && strcmp(path + strlen(path) - 6, "/merge") == 0);
+    struct auth_principal *who;
+    if (!authorized(h, req, admin ? AUTH_ADMIN : AUTH_READ, &who)) {
         return;
     }
+    const char *principal = auth_principal_name(who);
     struct http_param params[MAX_PARAMS];
     int np = http_parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
     if (np < 0) {
