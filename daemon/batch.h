@@ -11,6 +11,7 @@
 #define TOUCHLINED_BATCH_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -26,6 +27,7 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
+    bool erased; /* BATCH_STORED only: a record of an erased person, not stored again */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */
@@ -70,6 +72,7 @@ struct batch_stats {
     unsigned long batches;
     unsigned long stored;
     unsigned long duplicates;
+    unsigned long erased; /* records of erased people, not stored */
     unsigned long rejected;
     unsigned long unavailable;
     unsigned long retries;

@@ -121,8 +121,10 @@ static void on_stored(const struct batch_result *res, void *arg)
         to_spool(dl, res->rec, s);
         return;
     }
-    struct deliver_result out = {
-        .outcome = res->outcome, .duplicate = res->duplicate, .message = res->message};
+    struct deliver_result out = {.outcome = res->outcome,
+                                 .duplicate = res->duplicate,
+                                 .erased = res->erased,
+                                 .message = res->message};
     memcpy(out.id, res->id, sizeof(out.id));
     memcpy(out.customer_id, res->customer_id, sizeof(out.customer_id));
     s->cb(&out, s->arg);

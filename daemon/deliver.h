@@ -27,6 +27,7 @@ struct deliver_result {
     enum batch_outcome outcome;
     bool duplicate;
     bool spooled; /* durable in the spool, not yet in PostgreSQL: no customer id yet */
+    bool erased;  /* a record of an erased person: acknowledged, not stored */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */

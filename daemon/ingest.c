@@ -298,7 +298,9 @@ static void on_stored(const struct deliver_result *res, void *arg)
     if (!c->dead) {
         switch (res->outcome) {
         case BATCH_STORED: {
-            if (res->duplicate) {
+            if (res->erased) {
+                /* counted below */
+            } else if (res->duplicate) {
                 ing->stats.duplicates++;
                 ing->stats.duplicates_by[t->source_slot][t->channel]++;
             } else {
@@ -312,7 +314,9 @@ static void on_stored(const struct deliver_result *res, void *arg)
                 break;
             }
             int n =
-                res->spooled
+                res->erased
+                    ? snprintf(line, 128, "{\"ok\":true,\"id\":\"%s\",\"erased\":true}\n", res->id)
+                : res->spooled
                     ? snprintf(line, 128, "{\"ok\":true,\"id\":\"%s\",\"spooled\":true}\n", res->id)
                     : snprintf(line, 128,
                                "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\","

@@ -45,6 +45,7 @@ struct ingest_stats {
     unsigned long lines;
     unsigned long accepted;
     unsigned long duplicates;
+    unsigned long erased;        /* records of erased people, answered erased:true */
     unsigned long rejected[8];   /* by enum ingest_error */
     unsigned long paused;        /* times reading was paused */
     unsigned long auth_failures; /* unknown tokens, lines before authenticating */

@@ -112,6 +112,15 @@ const char *harness_tmp_dir(void);
  * status, or -1. */
 int harness_run(const char *cmd, char **out);
 
+/*
+ * Rows of every table of the touchline schema whose text contains needle (what an erasure
+ * must leave none of); where, when not NULL, gets the names of the tables that hold some.
+ */
+long harness_rows_containing(PGconn *pg, const char *needle, char *where, size_t wherelen);
+
+/* Files directly in dir whose bytes contain needle (0 when dir does not exist). */
+long harness_files_containing(const char *dir, const char *needle);
+
 /* Milliseconds on a monotonic clock. */
 long long harness_now_ms(void);
 

@@ -243,6 +243,8 @@ static void http_refuses_each_wrong_credential(void **state)
         {"GET", "timeline", NULL, false},
         {"GET", "context", NULL, false},
         {"POST", "merge", merge_body, true},
+        {"GET", "export", NULL, true},
+        {"GET", "/v1/audit", NULL, true},
         {"DELETE", "", NULL, true},
     };
     struct {
@@ -286,12 +288,12 @@ static void http_refuses_each_wrong_credential(void **state)
     assert_int_equal(harness_http(f.d.http_port, "GET", "/healthz", NULL, NULL, &body), 200);
     free(body);
     assert_int_equal(harness_http(f.d.http_port, "GET", "/metrics", NULL, NULL, &body), 200);
-    /* 6 endpoints x (no token + wrong token) */
-    assert_non_null(strstr(body, "touchline_auth_failures_total{listener=\"http\"} 12"));
-    /* 6 (ingest token) + 2 (read token on admin endpoints) */
-    assert_non_null(strstr(body, "touchline_forbidden_total{listener=\"http\"} 8"));
+    /* 8 endpoints x (no token + wrong token) */
+    assert_non_null(strstr(body, "touchline_auth_failures_total{listener=\"http\"} 16"));
+    /* 8 (ingest token) + 4 (read token on admin endpoints) */
+    assert_non_null(strstr(body, "touchline_forbidden_total{listener=\"http\"} 12"));
     free(body);
-    /* 20 refusals within a moment: at most 5 lines a second reach the log, and the next
+    /* 28 refusals within a moment: at most 5 lines a second reach the log, and the next
      * line says how many were left out. */
     assert_true(harness_log_contains(&f.d, "unauthorized: no token"));
     sleep(1);
@@ -317,8 +319,8 @@ static void http_refuses_each_wrong_credential(void **state)
     }
     print_message("%d refusal lines in the log, which say %ld were suppressed\n", lines,
                   suppressed);
-    assert_true(lines < 20);
-    assert_int_equal(lines + suppressed, 21);
+    assert_true(lines < 28);
+    assert_int_equal(lines + suppressed, 29);
     free(log);
     /* The admin may. */
     char path[256];
