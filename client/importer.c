@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "progress.h"
 #include "sender.h"
 
 /* Largest CSV read from stdin; a file is mapped instead, whatever its size. */
@@ -168,6 +169,7 @@ struct cdr_run {
     const struct importer_target *t;
     size_t local_rejected; /* rows refused before sending: unmappable, invalid */
     size_t internal;       /* calls between extensions: skipped */
+    size_t withheld;       /* callers who withheld their number: skipped */
 };
 
 static void cdr_answer(size_t line, const struct sender_answer *a, void *arg)
@@ -180,6 +182,56 @@ static void cdr_answer(size_t line, const struct sender_answer *a, void *arg)
     char where[32];
     snprintf(where, sizeof(where), "line %zu", line);
     (void)refused(run->t, where, a);
+}
+
+int importer_cdr_row(const struct importer_target *t, const struct cdr_opts *opts,
+                     const struct cdr_row *row, const char *where, struct sender *s, size_t tag,
+                     char *err, size_t errlen)
+{
+    json_t *rec = NULL;
+    int rc = cdr_row_to_record(row, opts, &rec, err, errlen);
+    switch (rc) {
+    case CDR_INTERNAL:
+        return IMPORTER_ROW_INTERNAL;
+    case CDR_ANONYMOUS:
+        return IMPORTER_ROW_WITHHELD;
+    case CDR_ENOMEM:
+        return SENDER_ENOMEM;
+    case CDR_ROW:
+        if (sender_check(rec, err, errlen) == 0) {
+            break;
+        }
+        /* Refused here as the daemon would refuse it. */
+        __attribute__((fallthrough));
+    default:
+        fprintf(t->err, "%s: %s: %s\n", t->cmd, where, err);
+        json_decref(rec);
+        return IMPORTER_ROW_REJECTED;
+    }
+    rc = sender_add(s, rec, tag, err, errlen);
+    json_decref(rec);
+    return rc < 0 ? rc : IMPORTER_ROW_SENT;
+}
+
+void importer_cdr_skipped(FILE *out, size_t internal, size_t withheld)
+{
+    if (internal > 0) {
+        fprintf(out, ", %zu skipped (calls between extensions)", internal);
+    }
+    if (withheld > 0) {
+        fprintf(out, ", %zu skipped (the caller withheld the number)", withheld);
+    }
+}
+
+/* Fills st for a progress line from the sender's counts. */
+static void progress_fill(struct progress_state *st, const struct sender *s, size_t sent,
+                          size_t local_rejected)
+{
+    const struct sender_counts *c = sender_counts(s);
+    st->sent = sent;
+    st->stored = c->stored + c->spooled;
+    st->duplicate = c->duplicate;
+    st->rejected = c->rejected + local_rejected;
 }
 
 /* The file's bytes: mapped when it is a regular file, read when it is a pipe or stdin. */
@@ -258,15 +310,24 @@ int importer_cdr(const struct importer_target *t, const struct cdr_opts *opts, c
     struct cdr_run run = {.t = t};
     struct sender *s = NULL;
     struct cdr_row row = {0};
+    struct progress *pg = NULL;
+    struct progress_state ps = {.total = in.len};
+    size_t sent = 0;
     int status = IMPORTER_OK;
     int rc = sender_open(t->addr, t->token, cdr_answer, &run, &s, err, sizeof(err));
     if (rc < 0) {
         status = sender_failed(t, rc, err);
         goto out;
     }
+    pg = progress_new(t->err);
     struct cdr_reader r;
     cdr_reader_init(&r, in.data != NULL ? in.data : "", in.len);
     for (;;) {
+        if (pg != NULL) {
+            progress_fill(&ps, s, sent, run.local_rejected);
+            ps.done = r.pos;
+            progress_update(pg, &ps, 0);
+        }
         rc = cdr_reader_next(&r, &row, err, sizeof(err));
         if (rc == CDR_END) {
             break;
@@ -276,31 +337,28 @@ int importer_cdr(const struct importer_target *t, const struct cdr_opts *opts, c
             status = IMPORTER_FAILED;
             goto summary;
         }
-        json_t *rec = NULL;
-        if (rc == CDR_ROW) {
-            rc = cdr_row_to_record(&row, opts, &rec, err, sizeof(err));
-        }
-        if (rc == CDR_INTERNAL) {
-            run.internal++;
-            continue;
-        }
-        if (rc == CDR_ENOMEM) {
-            fprintf(t->err, "%s: out of memory\n", t->cmd);
-            status = IMPORTER_FAILED;
-            goto summary;
-        }
-        if (rc == CDR_ROW && sender_check(rec, err, sizeof(err)) < 0) {
-            rc = CDR_EMAP;
-        }
+        char where[32];
+        snprintf(where, sizeof(where), "line %zu", row.line);
         if (rc != CDR_ROW) {
-            fprintf(t->err, "%s: line %zu: %s\n", t->cmd, row.line, err);
+            fprintf(t->err, "%s: %s: %s\n", t->cmd, where, err);
             run.local_rejected++;
-            json_decref(rec);
             continue;
         }
-        rc = sender_add(s, rec, row.line, err, sizeof(err));
-        json_decref(rec);
-        if (rc < 0) {
+        rc = importer_cdr_row(t, opts, &row, where, s, row.line, err, sizeof(err));
+        switch (rc) {
+        case IMPORTER_ROW_SENT:
+            sent++;
+            break;
+        case IMPORTER_ROW_INTERNAL:
+            run.internal++;
+            break;
+        case IMPORTER_ROW_WITHHELD:
+            run.withheld++;
+            break;
+        case IMPORTER_ROW_REJECTED:
+            run.local_rejected++;
+            break;
+        default:
             status = sender_failed(t, rc, err);
             goto summary;
         }
@@ -310,7 +368,13 @@ int importer_cdr(const struct importer_target *t, const struct cdr_opts *opts, c
         status = sender_failed(t, rc, err);
     }
 
-summary:;
+summary:
+    if (pg != NULL) {
+        progress_fill(&ps, s, sent, run.local_rejected);
+        ps.done = r.pos;
+        progress_update(pg, &ps, 1);
+        progress_end(pg);
+    }
     const struct sender_counts *c = sender_counts(s);
     size_t rejected = run.local_rejected + c->rejected;
     size_t unanswered = sender_unanswered(s);
@@ -319,9 +383,7 @@ summary:;
     if (c->spooled > 0) {
         fprintf(t->out, ", %zu of them spooled until the database is back", c->spooled);
     }
-    if (run.internal > 0) {
-        fprintf(t->out, ", %zu skipped (calls between extensions)", run.internal);
-    }
+    importer_cdr_skipped(t->out, run.internal, run.withheld);
     if (c->forbidden > 0) {
         fprintf(t->out, ", %zu forbidden", c->forbidden);
     }

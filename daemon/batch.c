@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "pgarray.h"
 #include "resolve.h"
@@ -26,7 +27,9 @@ struct item {
     batch_cb cb;
     void *arg;
     int attempts;
-    bool isolate; /* write alone: a batch it was in failed on some record */
+    /* When not 0, the next batch of its lane starting with this item holds this many items
+     * at most: one half of a batch that failed on some record (see on_done). */
+    size_t chunk;
 };
 TAILQ_HEAD(item_queue, item);
 
@@ -298,55 +301,24 @@ static int find_repeats(struct job *job)
     return 0;
 }
 
-/* Appends s as a JSON string. Normalized identifiers hold no control characters, so only
- * quotes and backslashes need escaping. Returns the new length, or 0 when it does not fit. */
-static size_t json_quote(char *out, size_t n, size_t cap, const char *s)
-{
-    if (n + 2 >= cap) {
-        return 0;
-    }
-    out[n++] = '"';
-    for (; *s != '\0'; s++) {
-        if (n + 4 >= cap) {
-            return 0;
-        }
-        if (*s == '"' || *s == '\\') {
-            out[n++] = '\\';
-        }
-        out[n++] = *s;
-    }
-    out[n++] = '"';
-    return n;
-}
-
-/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record.
- * Written by hand: jansson's allocations showed in profiles of the hot path. */
+/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record. */
 static char *identifiers_json(const struct record *r)
 {
-    size_t cap = 64;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_array_begin(&w);
     for (size_t k = 0; k < r->n_idents; k++) {
-        cap += 2 * strlen(r->idents[k].value) + 40;
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "k");
+        jsonw_string(&w, normalize_kind_name(r->idents[k].kind));
+        jsonw_key(&w, "v");
+        jsonw_string(&w, r->idents[k].value);
+        jsonw_key(&w, "m");
+        jsonw_bool(&w, !r->idents[k].never_merge);
+        jsonw_object_end(&w);
     }
-    char *out = malloc(cap);
-    if (out == NULL) {
-        return NULL;
-    }
-    size_t n = 0;
-    out[n++] = '[';
-    for (size_t k = 0; k < r->n_idents; k++) {
-        n += (size_t)snprintf(out + n, cap - n, "%s{\"k\":\"%s\",\"v\":", k ? "," : "",
-                              normalize_kind_name(r->idents[k].kind));
-        n = json_quote(out, n, cap, r->idents[k].value);
-        if (n == 0) {
-            free(out);
-            return NULL;
-        }
-        n += (size_t)snprintf(out + n, cap - n, ",\"m\":%s}",
-                              r->idents[k].never_merge ? "false" : "true");
-    }
-    out[n++] = ']';
-    out[n] = '\0';
-    return out;
+    jsonw_array_end(&w);
+    return jsonw_take(&w, NULL);
 }
 
 static int send_interactions(PGconn *conn, struct job *job)
@@ -571,15 +543,16 @@ static bool retryable(const char *sqlstate)
            strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
 }
 
-/* Puts items back at the head of their lane, in their original order. */
-static void requeue(struct batch *b, struct item **items, size_t n)
+/* Puts items back at the head of their lane, in their original order; attempt: count this
+ * as a failed attempt of each. */
+static void requeue(struct batch *b, struct item **items, size_t n, bool attempt)
 {
     for (size_t i = n; i-- > 0;) {
         if (items[i] == NULL) {
             continue;
         }
         struct lane *l = &b->lanes[items[i]->lane % b->n_lanes];
-        items[i]->attempts++;
+        items[i]->attempts += attempt;
         TAILQ_INSERT_HEAD(&l->queue, items[i], link);
         l->queued++;
         b->queued++;
@@ -627,7 +600,7 @@ static void finish_committed(struct batch *b, struct job *job)
         b->stats.retries++;
         log_info("%zu records of a batch were stored meanwhile by another writer; rechecking",
                  again);
-        requeue(b, job->items, job->n);
+        requeue(b, job->items, job->n, true);
     }
 }
 
@@ -665,12 +638,20 @@ static void on_done(enum db_outcome outcome, void *arg)
             answer(b, job->items[0], BATCH_INVALID, false, NULL, NULL, msg);
             job->items[0] = NULL;
         } else if (per_record) {
-            /* Set-wise statements do not say which record failed: write each alone. */
-            log_warn("batch of %zu records failed (SQLSTATE %s: %s); writing them one by one",
-                     job->n, job->sqlstate, job->errmsg);
-            for (size_t i = 0; i < job->n; i++) {
-                job->items[i]->isolate = true;
-            }
+            /* Set-wise statements do not say which record failed: write each half as a
+             * batch of its own, and split again only the half that fails, so one bad record
+             * costs O(log n) transactions rather than one per record. The halves do not count
+             * as failed attempts: they shrink until the bad record stands alone. */
+            size_t half = job->n / 2;
+            log_warn("batch of %zu records failed (SQLSTATE %s: %s); writing it again as two "
+                     "batches of %zu and %zu",
+                     job->n, job->sqlstate, job->errmsg, half, job->n - half);
+            job->items[0]->chunk = half;
+            job->items[half]->chunk = job->n - half;
+            requeue(b, job->items, job->n, false);
+            job_free(job);
+            try_flush(b, true);
+            return;
         } else {
             log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
                      job->sqlstate[0] ? job->sqlstate : "-", job->errmsg);
@@ -684,7 +665,19 @@ static void on_done(enum db_outcome outcome, void *arg)
                 job->items[i] = NULL;
             }
         }
-        requeue(b, job->items, job->n);
+        /* Retried as the same batch, not re-formed: it may be one half of a failed one. */
+        struct item *head = NULL;
+        size_t left = 0;
+        for (size_t i = 0; i < job->n; i++) {
+            if (job->items[i] != NULL) {
+                head = head != NULL ? head : job->items[i];
+                left++;
+            }
+        }
+        if (head != NULL) {
+            head->chunk = left;
+        }
+        requeue(b, job->items, job->n, true);
     }
     job_free(job);
     try_flush(b, true);
@@ -747,8 +740,9 @@ static void try_flush(struct batch *b, bool force)
             continue;
         }
         size_t n = l->queued < (size_t)b->p.max_records ? l->queued : (size_t)b->p.max_records;
-        if (TAILQ_FIRST(&l->queue)->isolate) {
-            n = 1;
+        size_t chunk = TAILQ_FIRST(&l->queue)->chunk;
+        if (chunk != 0 && chunk < n) {
+            n = chunk;
         }
         struct job *job = job_new(b, n);
         if (job == NULL) {
@@ -759,6 +753,7 @@ static void try_flush(struct batch *b, bool force)
         for (size_t i = 0; i < n; i++) {
             job->items[i] = TAILQ_FIRST(&l->queue);
             TAILQ_REMOVE(&l->queue, job->items[i], link);
+            job->items[i]->chunk = 0;
         }
         l->queued -= n;
         b->queued -= n;

@@ -3,8 +3,9 @@
  * and writes each batch to PostgreSQL as one pipelined transaction: one statement locking
  * the batch's identifiers, then one touchline.ingest() call per record, then Sync. Every
  * record's submitter is called back exactly once, only after the transaction committed (or
- * with the reason it was not stored). A record the database rejects is answered alone and
- * the rest of its batch is written again without it; deadlocks and serialization failures
+ * with the reason it was not stored). A batch the database rejects because of some record is
+ * written again as two halves, the failing half halved again, until the record stands alone
+ * and is answered BATCH_INVALID (O(log n) transactions); deadlocks and serialization failures
  * retry the whole batch.
  */
 #ifndef TOUCHLINED_BATCH_H

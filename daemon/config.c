@@ -20,8 +20,9 @@
 enum opt_type {
     OPT_STRING,
     OPT_INT,
-    OPT_LIST, /* comma-separated; a key repeated in the file appends */
-    OPT_BOOL, /* yes/no, true/false, on/off, 1/0 */
+    OPT_SECONDS, /* an int of seconds, which may be written with a unit: 90s, 30m, 1h, 2d */
+    OPT_LIST,    /* comma-separated; a key repeated in the file appends */
+    OPT_BOOL,    /* an int 0/1, written yes/no, true/false, on/off, 1/0 */
 };
 
 struct option_def {
@@ -34,76 +35,106 @@ struct option_def {
     bool secret;
     bool reloadable;
     const char *help;
+    /* Reloadable options: what must happen for a new value to take effect (CONFIG_APPLY_*;
+     * none when the value is read where it is used). */
+    unsigned apply;
 };
 
 #define OFF(f) offsetof(struct config, f)
 
 static const struct option_def options[] = {
     {"listen", "tcp", OPT_STRING, OFF(listen_tcp), "127.0.0.1:5170", 0, 0, false, false,
-     "TCP ingest protocol (CONTRACT section 3), host:port"},
+     "TCP ingest protocol (CONTRACT section 3), host:port", 0},
     {"listen", "http", OPT_STRING, OFF(listen_http), "127.0.0.1:8170", 0, 0, false, false,
-     "HTTP API, host:port"},
+     "HTTP API, host:port", 0},
+    {"listen", "shutdown_delay_s", OPT_INT, OFF(listen_shutdown_delay_s), "0", 0, 300, false, true,
+     "after SIGTERM, keep serving this long with /readyz answering 503, so that a load "
+     "balancer takes this daemon out of rotation before it stops accepting",
+     0},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
-     "libpq connection string"},
+     "libpq connection string", 0},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,
-     "connections to PostgreSQL"},
+     "connections to PostgreSQL", 0},
     {"database", "connect_timeout_s", OPT_INT, OFF(database_connect_timeout_s), "10", 1, 3600,
-     false, true, "give up a connection attempt after this long"},
+     false, true, "give up a connection attempt after this long", CONFIG_APPLY_DATABASE},
     {"database", "reconnect_max_s", OPT_INT, OFF(database_reconnect_max_s), "10", 1, 3600, false,
-     true, "longest wait between reconnection attempts"},
+     true, "longest wait between reconnection attempts", CONFIG_APPLY_DATABASE},
     {"ingest", "max_line_bytes", OPT_INT, OFF(ingest_max_line_bytes), "65536", 1024, 64 << 20,
-     false, true, "longer lines are answered too_large"},
+     false, true, "longer lines are answered too_large", 0},
     {"ingest", "batch_max_records", OPT_INT, OFF(ingest_batch_max_records), "1000", 1, 10000, false,
-     true, "records written in one transaction at most"},
+     true, "records written in one transaction at most", CONFIG_APPLY_BATCH},
     {"ingest", "batch_max_delay_ms", OPT_INT, OFF(ingest_batch_max_delay_ms), "5", 0, 10000, false,
-     true, "how long a record may wait for its batch to fill"},
+     true, "how long a record may wait for its batch to fill", CONFIG_APPLY_BATCH},
     {"ingest", "max_inflight_per_connection", OPT_INT, OFF(ingest_max_inflight_per_connection),
-     "1000", 1, 1000000, false, true, "unanswered lines per connection before reading pauses"},
+     "1000", 1, 1000000, false, true, "unanswered lines per connection before reading pauses",
+     CONFIG_APPLY_INGEST},
     {"ingest", "max_pending_records", OPT_INT, OFF(ingest_max_pending_records), "20000", 1,
-     10000000, false, true, "records waiting for the database before all reading pauses"},
+     10000000, false, true, "records waiting for the database before all reading pauses",
+     CONFIG_APPLY_INGEST},
     {"ingest", "max_connections", OPT_INT, OFF(ingest_max_connections), "10000", 1, 1000000, false,
-     true, "TCP connections at once; more are closed at accept"},
+     true, "TCP connections at once; more are closed at accept", 0},
     {"ingest", "idle_timeout_s", OPT_INT, OFF(ingest_idle_timeout_s), "300", 0, 86400 * 7, false,
-     true, "close a TCP connection idle this long (0: never)"},
+     true, "close a TCP connection idle this long (0: never)", 0},
     {"ingest", "max_connections_per_ip", OPT_INT, OFF(ingest_max_connections_per_ip), "1000", 1,
-     1000000, false, true, "TCP connections from one address at once; more are closed at accept"},
+     1000000, false, true, "TCP connections from one address at once; more are closed at accept",
+     0},
     {"ingest", "max_unauthenticated", OPT_INT, OFF(ingest_max_unauthenticated), "256", 1, 1000000,
      false, true,
      "TCP connections that have not sent their token yet, while authentication is on; more are "
-     "closed at accept, so that a flood cannot take the places of authenticated adapters"},
+     "closed at accept, so that a flood cannot take the places of authenticated adapters",
+     0},
     {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "16777216", 1024, 1 << 30, false,
-     false, "larger request bodies are answered 413"},
+     false, "larger request bodies are answered 413", 0},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
      "close an HTTP connection idle this long, or without a whole first request "
-     "this long after connecting"},
+     "this long after connecting",
+     0},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
-     false, false, "country code put in place of the trunk prefix of a national number"},
+     false, false, "country code put in place of the trunk prefix of a national number", 0},
     {"identity", "trunk_prefix", OPT_STRING, OFF(identity_trunk_prefix), "0", 0, 0, false, false,
-     "national trunk prefix; empty: national numbers are rejected"},
-    {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, false,
+     "national trunk prefix; empty: national numbers are rejected", 0},
+    {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, true,
      "kind:value identifiers that attach records but never merge customers "
-     "(shared lines, info@ addresses)"},
+     "(shared lines, info@ addresses)",
+     0},
     {"auth", "principal", OPT_LIST, OFF(auth_principal), "", 0, 0, true, true,
-     "NAME scopes=ingest|read|admin token=sha256:HASH [token=...] [channels=a|b] "
-     "[sources=pattern|...] [rate=N] [burst=N] [read_rate=N]; repeat the key for each "
-     "principal; none (and no tokens): no authentication"},
+     "NAME scopes=ingest|read|admin token=sha256:HASH [channels=a|b] [sources=pattern|...] "
+     "[rate=N] [burst=N] [read_rate=N]; repeat the key for each principal, and with NAME "
+     "token=... alone to add a token; none (and no tokens): no authentication",
+     0},
     {"auth", "tokens", OPT_LIST, OFF(auth_tokens), "", 0, 0, true, true,
      "older form, tokens in clear with every scope: name:secret[:source-pattern|...]; "
-     "use principal with hashed tokens instead"},
-    {"auth", "allow_unauthenticated", OPT_BOOL, OFF(auth_allow_unauthenticated), "no", 0, 0, false,
+     "use principal with hashed tokens instead",
+     0},
+    {"auth", "allow_unauthenticated", OPT_BOOL, OFF(auth_allow_unauthenticated), "no", 0, 1, false,
      false,
      "yes: serve without authentication even on an address other than loopback "
-     "(a warning at each start)"},
+     "(a warning at each start)",
+     0},
     {"log", "level", OPT_STRING, OFF(log_level), "info", 0, 0, false, true,
-     "error, warn, info or debug"},
+     "error, warn, info or debug", CONFIG_APPLY_LOG},
     {"spool", "dir", OPT_STRING, OFF(spool_dir), "", 0, 0, false, false,
      "directory for records acknowledged while PostgreSQL is unavailable; empty: none "
-     "(such records are answered unavailable)"},
+     "(such records are answered unavailable)",
+     0},
     {"spool", "max_mb", OPT_INT, OFF(spool_max_mb), "1024", 1, 1 << 20, false, false,
-     "spool size limit in MiB; past it records are answered unavailable"},
+     "spool size limit in MiB; past it records are answered unavailable", 0},
+    {"analytics", "callback_sla", OPT_SECONDS, OFF(analytics_callback_sla_s), "3600", 1,
+     86400 * 365, false, true,
+     "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
+     "2d)",
+     0},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Options held in an int: counts, and durations in seconds. */
+static bool is_int(const struct option_def *o)
+{
+    return o->type == OPT_INT || o->type == OPT_SECONDS || o->type == OPT_BOOL;
+}
+
+_Static_assert(N_OPTIONS <= CONFIG_MAX_OPTIONS, "raise CONFIG_MAX_OPTIONS");
 
 static char **str_slot(struct config *cfg, const struct option_def *o)
 {
@@ -114,13 +145,6 @@ static int *int_slot(struct config *cfg, const struct option_def *o)
 {
     return (int *)((char *)cfg + o->offset);
 }
-
-static bool *bool_slot(struct config *cfg, const struct option_def *o)
-{
-    return (bool *)((char *)cfg + o->offset);
-}
-
-_Static_assert(N_OPTIONS <= CONFIG_MAX_OPTIONS, "raise CONFIG_MAX_OPTIONS");
 
 static const struct option_def *find_option(const char *section, const char *key)
 {
@@ -137,12 +161,25 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
                       bool append, char *why, size_t whylen)
 {
     switch (o->type) {
-    case OPT_INT: {
+    case OPT_INT:
+    case OPT_SECONDS: {
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
         while (*end == ' ') {
             end++;
+        }
+        if (o->type == OPT_SECONDS && errno == 0 && end != value && *end != '\0' &&
+            end[1] == '\0') {
+            long unit = *end == 's'   ? 1
+                        : *end == 'm' ? 60
+                        : *end == 'h' ? 3600
+                        : *end == 'd' ? 86400
+                                      : 0;
+            if (unit > 0 && v >= 0 && v <= o->max) {
+                v *= unit;
+                end++;
+            }
         }
         if (errno != 0 || end == value || *end != '\0') {
             errmsg_set(why, whylen, "\"%s\" is not an integer", value);
@@ -160,7 +197,7 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
         static const char *const no[] = {"no", "false", "off", "0"};
         for (size_t i = 0; i < 4; i++) {
             if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
-                *bool_slot(cfg, o) = strcasecmp(value, yes[i]) == 0;
+                *int_slot(cfg, o) = strcasecmp(value, yes[i]) == 0;
                 return 0;
             }
         }
@@ -625,23 +662,119 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     return validate(cfg, err, errlen);
 }
 
+/* Frees what validate() derives from the options, so that it can derive them again. */
+static void free_derived(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_never_merge; i++) {
+        free(cfg->never_merge[i]);
+    }
+    free(cfg->never_merge);
+    auth_free(cfg->auth);
+    cfg->auth = NULL;
+    cfg->never_merge = NULL;
+    cfg->n_never_merge = 0;
+    cfg->record_opts.never_merge = NULL;
+    cfg->record_opts.n_never_merge = 0;
+}
+
 void config_free(struct config *cfg)
 {
     if (cfg == NULL) {
         return;
     }
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type == OPT_STRING || options[i].type == OPT_LIST) {
+        if (!is_int(&options[i])) {
             free(*str_slot(cfg, &options[i]));
         }
     }
-    for (size_t i = 0; i < cfg->n_never_merge; i++) {
-        free(cfg->never_merge[i]);
-    }
-    free(cfg->never_merge);
-    auth_free(cfg->auth);
+    free_derived(cfg);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool option_equal(struct config *a, struct config *b, const struct option_def *o)
+{
+    if (is_int(o)) {
+        return *int_slot(a, o) == *int_slot(b, o);
+    }
+    const char *x = *str_slot(a, o), *y = *str_slot(b, o);
+    return strcmp(x != NULL ? x : "", y != NULL ? y : "") == 0;
+}
+
+static void swap_slots(struct config *a, struct config *b, const struct option_def *o)
+{
+    if (is_int(o)) {
+        int t = *int_slot(a, o);
+        *int_slot(a, o) = *int_slot(b, o);
+        *int_slot(b, o) = t;
+    } else {
+        char *t = *str_slot(a, o);
+        *str_slot(a, o) = *str_slot(b, o);
+        *str_slot(b, o) = t;
+    }
+}
+
+int config_reload(struct config *cur, struct config *fresh, unsigned *apply, char *fixed,
+                  size_t fixedlen, char *err, size_t errlen)
+{
+    *apply = 0;
+    size_t nfixed = 0;
+    fixed[0] = '\0';
+    /* First fresh becomes what will run: its reloadable values, and the running ones of the
+     * options that need a restart. */
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->reloadable || option_equal(cur, fresh, o)) {
+            continue;
+        }
+        int n = snprintf(fixed + nfixed, fixedlen - nfixed, "%s[%s] %s", nfixed > 0 ? ", " : "",
+                         o->section, o->key);
+        nfixed = n > 0 && (size_t)n < fixedlen - nfixed ? nfixed + (size_t)n : nfixed;
+        if (is_int(o)) {
+            *int_slot(fresh, o) = *int_slot(cur, o);
+            continue;
+        }
+        char *copy = strdup(*str_slot(cur, o));
+        if (copy == NULL) {
+            errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+        free(*str_slot(fresh, o));
+        *str_slot(fresh, o) = copy;
+    }
+    /* Derived values follow from that mix (a never_merge phone is normalized with the
+     * running country code). */
+    free_derived(fresh);
+    if (validate(fresh, err, errlen) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->reloadable && !option_equal(cur, fresh, o)) {
+            swap_slots(cur, fresh, o);
+            *apply |= o->apply;
+        }
+        if (o->reloadable) {
+            unsigned char origin = cur->origin[i];
+            int line = cur->origin_line[i];
+            cur->origin[i] = fresh->origin[i];
+            cur->origin_line[i] = fresh->origin_line[i];
+            fresh->origin[i] = origin;
+            fresh->origin_line[i] = line;
+        }
+    }
+    struct config t = *cur;
+    cur->level = fresh->level;
+    cur->record_opts = fresh->record_opts;
+    cur->never_merge = fresh->never_merge;
+    cur->n_never_merge = fresh->n_never_merge;
+    cur->auth = fresh->auth;
+    fresh->level = t.level;
+    fresh->record_opts = t.record_opts;
+    fresh->never_merge = t.never_merge;
+    fresh->n_never_merge = t.n_never_merge;
+    fresh->auth = t.auth;
+    return 0;
 }
 
 /* Copies src to out with the value after every "password" key (key=value or URI query
@@ -825,13 +958,13 @@ void config_print(const struct config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", o->section);
             section = o->section;
         }
-        if (o->type == OPT_INT) {
-            fprintf(out, "%s = %d", o->key, *int_slot((struct config *)cfg, o));
+        if (o->type == OPT_BOOL) {
+            fprintf(out, "%s = %s", o->key, *int_slot((struct config *)cfg, o) ? "yes" : "no");
             print_origin(cfg, i, out);
             continue;
         }
-        if (o->type == OPT_BOOL) {
-            fprintf(out, "%s = %s", o->key, *bool_slot((struct config *)cfg, o) ? "yes" : "no");
+        if (is_int(o)) {
+            fprintf(out, "%s = %d", o->key, *int_slot((struct config *)cfg, o));
             print_origin(cfg, i, out);
             continue;
         }
@@ -858,68 +991,4 @@ void config_print(const struct config *cfg, FILE *out)
         }
         print_origin(cfg, i, out);
     }
-}
-
-void config_swap_reloadable(struct config *cur, struct config *fresh, char *changed,
-                            size_t changedlen)
-{
-    size_t n = 0;
-    changed[0] = '\0';
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct option_def *o = &options[i];
-        bool differs = false;
-        switch (o->type) {
-        case OPT_INT: {
-            int *a = int_slot(cur, o), *b = int_slot(fresh, o);
-            differs = *a != *b;
-            if (o->reloadable) {
-                int t = *a;
-                *a = *b;
-                *b = t;
-            }
-            break;
-        }
-        case OPT_BOOL: {
-            bool *a = bool_slot(cur, o), *b = bool_slot(fresh, o);
-            differs = *a != *b;
-            if (o->reloadable) {
-                bool t = *a;
-                *a = *b;
-                *b = t;
-            }
-            break;
-        }
-        case OPT_STRING:
-        case OPT_LIST: {
-            char **a = str_slot(cur, o), **b = str_slot(fresh, o);
-            differs = strcmp(*a, *b) != 0;
-            if (o->reloadable) {
-                char *t = *a;
-                *a = *b;
-                *b = t;
-            }
-            break;
-        }
-        }
-        if (differs && !o->reloadable && n + 1 < changedlen) {
-            n += (size_t)snprintf(changed + n, changedlen - n, "%s[%s] %s", n > 0 ? ", " : "",
-                                  o->section, o->key);
-            if (n >= changedlen) {
-                n = changedlen - 1;
-            }
-        }
-        if (o->reloadable) {
-            unsigned char t = cur->origin[i];
-            cur->origin[i] = fresh->origin[i];
-            fresh->origin[i] = t;
-            int l = cur->origin_line[i];
-            cur->origin_line[i] = fresh->origin_line[i];
-            fresh->origin_line[i] = l;
-        }
-    }
-    /* What is derived from reloadable options goes with them. */
-    cur->level = fresh->level;
-    struct auth *a = cur->auth;
-    cur->auth = fresh->auth;
-    fresh->auth = a;
 }

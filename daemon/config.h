@@ -30,6 +30,7 @@ struct config {
 
     char *listen_tcp;
     char *listen_http;
+    int listen_shutdown_delay_s;
 
     char *database_dsn;
     int database_pool_size;
@@ -53,14 +54,16 @@ struct config {
     char *identity_trunk_prefix;
     char *identity_never_merge; /* comma-separated kind:value, as written */
 
-    char *auth_principal; /* comma-separated "NAME scopes=... token=sha256:..." entries */
-    char *auth_tokens;    /* older form: comma-separated name:secret[:pattern|pattern] */
-    bool auth_allow_unauthenticated;
+    char *auth_principal;           /* comma-separated "NAME scopes=... token=sha256:..." entries */
+    char *auth_tokens;              /* older form: comma-separated name:secret[:pattern|pattern] */
+    int auth_allow_unauthenticated; /* 0 or 1 */
 
     char *log_level;
 
     char *spool_dir; /* empty: no spool */
     int spool_max_mb;
+
+    int analytics_callback_sla_s;
 
     /* Derived by config_load from the raw values above. */
     enum log_level level;
@@ -84,6 +87,27 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 
 void config_free(struct config *cfg);
 
+/* What must happen for a reloaded option to take effect; options read where they are used
+ * need nothing. */
+enum config_apply {
+    CONFIG_APPLY_LOG = 1 << 0,      /* log_set_level */
+    CONFIG_APPLY_DATABASE = 1 << 1, /* the pool's timeouts */
+    CONFIG_APPLY_BATCH = 1 << 2,    /* the batcher's size and delay */
+    CONFIG_APPLY_INGEST = 1 << 3,   /* re-evaluate whether connections read */
+};
+
+/*
+ * SIGHUP: applies fresh (just loaded with config_load) to the running cur, by the option
+ * table: every reloadable option takes fresh's value; every other option that changed keeps
+ * cur's, and is named ("[section] key", comma-separated) in fixed for a warning. Sets *apply
+ * to the CONFIG_APPLY_* bits of the options that changed. Returns 0, or -1 with err set and
+ * cur untouched (the mix of new and kept values is invalid). Free fresh with config_free()
+ * either way: it then holds the values replaced. Pointers into cur's strings taken before
+ * stay valid only for options that did not change.
+ */
+int config_reload(struct config *cur, struct config *fresh, unsigned *apply, char *fixed,
+                  size_t fixedlen, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Writes the effective configuration as INI, secrets masked. */
 void config_print(const struct config *cfg, FILE *out);
 
@@ -96,14 +120,6 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen);
  * daemon ignores these and refuses any other unknown TOUCHLINE_ variable.
  */
 bool config_env_ignored(const char *name);
-
-/*
- * Swaps every reloadable option (and what is derived from it) of fresh into cur; fresh
- * keeps cur's old values, to be freed with it. Writes into changed (a comma-separated list)
- * the options that differ but only take effect on restart.
- */
-void config_swap_reloadable(struct config *cur, struct config *fresh, char *changed,
-                            size_t changedlen);
 
 /*
  * Logs what is allowed but weakens the daemon: a world-readable file, tokens in clear

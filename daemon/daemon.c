@@ -58,6 +58,7 @@ void daemon_stop(struct daemon *d)
     if (d->draining) {
         return;
     }
+    d->leaving = true;
     d->draining = true;
     notify_send("STOPPING=1\nSTATUS=draining: answering what is in flight");
     log_info("stopping: no new connections; answering what is in flight (pending=%zu "
@@ -78,30 +79,41 @@ void daemon_stop(struct daemon *d)
 static void reload(struct daemon *d)
 {
     struct config fresh;
-    char err[512];
-    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0) {
+    char err[512], fixed[512];
+    unsigned apply = 0;
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0 ||
+        config_reload(&d->cfg, &fresh, &apply, fixed, sizeof(fixed), err, sizeof(err)) < 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
         config_free(&fresh);
         return;
     }
-    struct config *cur = &d->cfg;
-    char changed[512];
-    config_swap_reloadable(cur, &fresh, changed, sizeof(changed));
-    if (changed[0] != '\0') {
-        log_warn("reload: %s change only on restart; the running values stay", changed);
-    }
-    log_set_level(cur->level);
     config_free(&fresh);
-    db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
-    struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                              cur->database_pool_size};
-    batch_set_params(d->batch, &bp);
-    ingest_update_reading(d->ingest);
+    if (fixed[0] != '\0') {
+        log_warn("reload: %s changed but take effect only on restart; keeping the running "
+                 "values",
+                 fixed);
+    }
+    struct config *cur = &d->cfg;
+    /* The hooks of what changed; everything else is read where it is used. */
+    if (apply & CONFIG_APPLY_LOG) {
+        log_set_level(cur->level);
+    }
+    if (apply & CONFIG_APPLY_DATABASE) {
+        db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+    }
+    if (apply & CONFIG_APPLY_BATCH) {
+        struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
+                                  cur->database_pool_size};
+        batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_INGEST) {
+        ingest_update_reading(d->ingest);
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d principals=%zu",
+             "max_inflight_per_connection=%d principals=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
              cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection,
-             auth_count(cur->auth));
+             auth_count(cur->auth), cur->n_never_merge);
     config_warn(cur);
 }
 
@@ -124,8 +136,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    int delay = d->cfg.listen_shutdown_delay_s;
+    if (sig == SIGTERM && delay > 0 && !d->leaving && d->leave_timer != NULL) {
+        /* A balancer polling /readyz sees 503 and stops sending new connections here while
+         * this daemon still serves; only then does it stop accepting. A second signal during
+         * the delay stops at once. */
+        d->leaving = true;
+        notify_send("STATUS=leaving the load balancer's rotation for %d s", delay);
+        log_info("SIGTERM received: /readyz answers 503 for %d s (listen.shutdown_delay_s), "
+                 "then stopping",
+                 delay);
+        struct timeval tv = {delay, 0};
+        evtimer_add(d->leave_timer, &tv);
+        return;
+    }
     log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     daemon_stop(d);
+}
+
+static void on_leave_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_stop(arg);
 }
 
 /*
@@ -230,9 +263,10 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
+    d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
-        evsignal_add(d->ev_hup, NULL) < 0) {
+        d->leave_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
     }
@@ -274,7 +308,8 @@ void daemon_fini(struct daemon *d)
     deliver_free(d->deliver);
     ingest_free(d->ingest);
     http_free(d->http);
-    struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
+    struct event *evs[] = {d->ev_term,        d->ev_int,      d->ev_hup,
+                           d->drain_deadline, d->drain_timer, d->leave_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

@@ -33,6 +33,8 @@ struct daemon {
     struct event *ev_hup;
     struct event *drain_deadline;
     struct event *drain_timer;
+    struct event *leave_timer; /* SIGTERM's shutdown delay, before the drain */
+    bool leaving;              /* told to stop: /readyz answers 503 from now on */
     bool draining;
     int exit_code;
     time_t started;

@@ -1,10 +1,9 @@
 /*
- * A small pool of non-blocking PostgreSQL connections driven by the event loop. Work is
+ * A small pool of non-blocking PostgreSQL connections driven by the event loop, each one a
+ * daemon/pgconn (which connects, flushes and drains without ever blocking the loop). Work is
  * submitted as jobs: a job queues its statements in pipeline mode, gets every result in
  * order, and is told once that its pipeline ended (the Sync arrived, so an implicit
- * transaction has committed or rolled back) or that the connection was lost first. Nothing
- * here ever blocks the loop: PQconnectStart/PQconnectPoll, PQsetnonblocking, PQflush under
- * write readiness, PQconsumeInput/PQisBusy/PQgetResult under read readiness.
+ * transaction has committed or rolled back) or that the connection was lost first.
  */
 #ifndef TOUCHLINED_DB_H
 #define TOUCHLINED_DB_H

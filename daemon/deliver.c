@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "db.h"
+#include "jsonw.h"
 #include "log.h"
 #include "spool.h"
 
@@ -176,13 +177,21 @@ static void dead_letter(struct deliver *dl, const char *line, size_t len, const 
                   (int)(len < 2000 ? len : 2000), line);
         return;
     }
-    char head[600];
-    int n = snprintf(head, sizeof(head), "{\"reason\":\"%.500s\"}\t", why);
-    if (write(fd, head, (size_t)n) != n || write(fd, line, len) != (ssize_t)len ||
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "reason");
+    jsonw_string(&w, why);
+    jsonw_object_end(&w);
+    jsonw_append(&w, "\t", 1);
+    size_t n = 0;
+    char *head = jsonw_take(&w, &n);
+    if (head == NULL || write(fd, head, n) != (ssize_t)n || write(fd, line, len) != (ssize_t)len ||
         write(fd, "\n", 1) != 1 || fdatasync(fd) < 0) {
         log_error("spool: cannot write %s: %s; the record is lost: %.*s", path, strerror(errno),
                   (int)(len < 2000 ? len : 2000), line);
     }
+    free(head);
     close(fd);
 }
 

@@ -5,7 +5,6 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -18,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "analytics.h"
 #include "auth.h"
 #include "batch.h"
 #include "daemon.h"
@@ -25,6 +25,8 @@
 #include "deliver.h"
 #include "errmsg.h"
 #include "ingest.h"
+#include "jsondoc.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -140,9 +142,19 @@ static void send_json(struct evhttp_request *req, int status, const char *body, 
 static void send_error(struct evhttp_request *req, int status, const char *code,
                        const char *message)
 {
-    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "error");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "code");
+    jsonw_string(&w, code);
+    jsonw_key(&w, "message");
+    jsonw_string(&w, message);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+    size_t len = 0;
+    char *text = jsonw_take(&w, &len);
     if (text == NULL) {
         static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
                                        "memory\"}}";
@@ -153,7 +165,7 @@ static void send_error(struct evhttp_request *req, int status, const char *code,
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"touchline\"");
     }
-    send_json(req, status, text, strlen(text));
+    send_json(req, status, text, len);
     free(text);
 }
 
@@ -631,42 +643,41 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     size_t len = evbuffer_get_length(in);
     const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
     char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
-    json_error_t jerr;
-    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    char perr[200];
+    struct jsondoc *body = jsondoc_parse(text, len, perr, sizeof(perr));
     if (body == NULL) {
-        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}",
-                 jerr.text);
+        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}", perr);
         send_error(req, 400, "invalid_request", msg);
         return;
     }
-    json_t *f = json_object_get(body, "from");
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "from") != 0) {
+    const struct jsondoc_value *root = jsondoc_root(body);
+    const struct jsondoc_value *f = jsondoc_get(body, root, "from");
+    for (const struct jsondoc_value *v = root->type == JSONDOC_OBJECT ? jsondoc_child(body, root)
+                                                                      : NULL;
+         v != NULL; v = jsondoc_next(body, v)) {
+        if (strcmp(v->key, "from") != 0) {
             snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
-                     errmsg_quote(key, qv, sizeof(qv)));
+                     errmsg_quote(v->key, qv, sizeof(qv)));
             send_error(req, 400, "invalid_request", msg);
-            json_decref(body);
+            jsondoc_free(body);
             return;
         }
     }
-    if (!json_is_string(f)) {
+    if (f == NULL || f->type != JSONDOC_STRING) {
         send_error(req, 400, "invalid_request",
-                   json_is_object(body) ? "from: missing or not a string"
-                                        : "body: send {\"from\":\"<customer id>\"}");
-        json_decref(body);
+                   root->type == JSONDOC_OBJECT ? "from: missing or not a string"
+                                                : "body: send {\"from\":\"<customer id>\"}");
+        jsondoc_free(body);
         return;
     }
-    if (!is_uuid(json_string_value(f), from)) {
+    if (!is_uuid(f->text, from)) {
         snprintf(msg, sizeof(msg), "from: %s is not a customer id (a UUID)",
-                 errmsg_quote(json_string_value(f), qv, sizeof(qv)));
+                 errmsg_quote(f->text, qv, sizeof(qv)));
         send_error(req, 400, "invalid_request", msg);
-        json_decref(body);
+        jsondoc_free(body);
         return;
     }
-    json_decref(body);
+    jsondoc_free(body);
     snprintf(msg, sizeof(msg), "no customer %s", id);
     const char *params[] = {id, from, principal};
     run_statement(h, req, STORE_MERGE_MANUAL, params, 3, msg);
@@ -792,6 +803,29 @@ static void handle_audit(struct http *h, struct evhttp_request *req, const struc
     run_statement(h, req, STORE_AUDIT, params, 2, "no audit log");
 }
 
+/* GET /v1/stats, /v1/missed and /v1/customers/{id}/journey: parse, then one statement. */
+static void handle_analytics(struct http *h, struct evhttp_request *req, const char *statement,
+                             const char *id, const struct http_param *p, int np)
+{
+    struct analytics_query aq;
+    char msg[300], not_found[128] = "";
+    int sla = h->d->cfg.analytics_callback_sla_s;
+    int rc;
+    if (strcmp(statement, STORE_STATS) == 0) {
+        rc = analytics_parse_stats(p, np, sla, &aq, msg, sizeof(msg));
+    } else if (strcmp(statement, STORE_MISSED) == 0) {
+        rc = analytics_parse_missed(p, np, sla, &aq, msg, sizeof(msg));
+    } else {
+        rc = analytics_parse_journey(id, p, np, &aq, msg, sizeof(msg));
+        snprintf(not_found, sizeof(not_found), "no customer %s", id);
+    }
+    if (rc < 0) {
+        send_error(req, 400, "invalid_request", msg);
+        return;
+    }
+    run_statement(h, req, statement, aq.values, aq.n, not_found);
+}
+
 /* /healthz (readiness false) or /readyz. */
 static void handle_health(struct http *h, struct evhttp_request *req, bool readiness)
 {
@@ -806,32 +840,54 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     /* Not ready well before the spool is full, so that a balancer sends elsewhere while
      * this instance can still take what is in flight. */
     bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
-    bool ready = db_up && !d->draining && !spool_high;
-    json_t *o = json_pack("{s:b, s:b, s:s, s:i, s:I}", "ready", ready, "database", db_up, "schema",
-                          migrate_latest(), "database_connections", db_connections_up(d->db),
-                          "pending_records", (json_int_t)deliver_pending(d->deliver));
-    if (o != NULL && d->spool != NULL) {
-        json_object_set_new(
-            o, "spool",
-            json_pack("{s:b, s:I, s:I, s:I}", "spooling", deliver_spooling(d->deliver), "records",
-                      (json_int_t)spool_records(d->spool), "bytes", (json_int_t)spool_bytes_now,
-                      "max_bytes", (json_int_t)spool_max_bytes(d->spool)));
+    bool ready = db_up && !d->leaving && !spool_high;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "ready");
+    jsonw_bool(&w, ready);
+    jsonw_key(&w, "database");
+    jsonw_bool(&w, db_up);
+    jsonw_key(&w, "schema");
+    jsonw_string(&w, migrate_latest());
+    jsonw_key(&w, "database_connections");
+    jsonw_int(&w, db_connections_up(d->db));
+    jsonw_key(&w, "pending_records");
+    jsonw_int(&w, (long long)deliver_pending(d->deliver));
+    if (d->spool != NULL) {
+        jsonw_key(&w, "spool");
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "spooling");
+        jsonw_bool(&w, deliver_spooling(d->deliver));
+        jsonw_key(&w, "records");
+        jsonw_int(&w, (long long)spool_records(d->spool));
+        jsonw_key(&w, "bytes");
+        jsonw_int(&w, (long long)spool_bytes_now);
+        jsonw_key(&w, "max_bytes");
+        jsonw_int(&w, (long long)spool_max_bytes(d->spool));
+        jsonw_object_end(&w);
     }
-    if (o != NULL && !db_up) {
-        json_object_set_new(o, "reason",
-                            json_sprintf("database unreachable: %s", db_last_error(d->db)));
-    } else if (o != NULL && d->draining) {
-        json_object_set_new(o, "reason", json_string("shutting down"));
-    } else if (o != NULL && spool_high) {
-        json_object_set_new(o, "reason", json_string("the spool is over 90% full"));
+    char reason[400];
+    reason[0] = '\0';
+    if (!db_up) {
+        snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
+    } else if (d->leaving) {
+        snprintf(reason, sizeof(reason), "shutting down");
+    } else if (spool_high) {
+        snprintf(reason, sizeof(reason), "the spool is over 90%% full");
     }
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    if (reason[0] != '\0') {
+        jsonw_key(&w, "reason");
+        jsonw_string(&w, reason);
+    }
+    jsonw_object_end(&w);
+    size_t len = 0;
+    char *text = jsonw_take(&w, &len);
     if (text == NULL) {
         send_error(req, 500, "internal", "out of memory");
         return;
     }
-    send_json(req, ready ? 200 : 503, text, strlen(text));
+    send_json(req, ready ? 200 : 503, text, len);
     free(text);
 }
 
@@ -1230,6 +1286,14 @@ static void route(struct evhttp_request *req, void *arg)
         handle_audit(h, req, params, np);
         goto out;
     }
+    if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else {
+            handle_analytics(h, req, path[4] == 's' ? STORE_STATS : STORE_MISSED, NULL, params, np);
+        }
+        goto out;
+    }
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
@@ -1258,7 +1322,7 @@ static void route(struct evhttp_request *req, void *arg)
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
-                    strcmp(sub, "/export") == 0;
+                    strcmp(sub, "/journey") == 0 || strcmp(sub, "/export") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
         send_error(req, 404, "not_found", "no such endpoint");
         goto out;
@@ -1275,7 +1339,7 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
         goto out;
     }
-    if (strcmp(sub, "/timeline") != 0 && np > 0) {
+    if (strcmp(sub, "/timeline") != 0 && strcmp(sub, "/journey") != 0 && np > 0) {
         send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
         goto out;
     }
@@ -1283,9 +1347,13 @@ static void route(struct evhttp_request *req, void *arg)
     snprintf(not_found, sizeof(not_found), "no customer %s", id);
     if (strcmp(sub, "/timeline") == 0) {
         handle_timeline(h, req, id, params, np);
+    } else if (strcmp(sub, "/journey") == 0) {
+        handle_analytics(h, req, STORE_JOURNEY, id, params, np);
     } else if (strcmp(sub, "/context") == 0) {
-        const char *p1[] = {id};
-        run_statement(h, req, STORE_CONTEXT, p1, 1, not_found);
+        char sla[16];
+        snprintf(sla, sizeof(sla), "%d", h->d->cfg.analytics_callback_sla_s);
+        const char *p2[] = {id, sla};
+        run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
     } else if (strcmp(sub, "/export") == 0) {

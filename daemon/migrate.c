@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "pgconn.h"
 
 /* Any constant will do as long as every touchlined uses the same one. */
 #define MIGRATION_LOCK "7463686972"
@@ -38,11 +39,8 @@ enum step {
 
 struct migrate {
     struct event_base *base;
-    PGconn *pg;
-    struct event *io;
-    int io_fd;
-    short io_what;
-    struct event *timer;
+    struct pgconn *pc;
+    PGconn *pg; /* pgconn_pg(pc) once connected */
     enum step step;
     size_t current;
     bool *applied;
@@ -52,8 +50,6 @@ struct migrate {
     char *err;
     size_t errlen;
 };
-
-static void on_io(evutil_socket_t fd, short what, void *arg);
 
 /* SHA-256 of a migration's text, in hex: a recorded migration whose file has changed since
  * is refused rather than silently skipped. */
@@ -79,53 +75,17 @@ static void fail(struct migrate *m, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(m->err, m->errlen, fmt, ap);
         va_end(ap);
-        /* libpq's messages span lines; a log line must not. */
-        for (char *p = m->err; *p != '\0'; p++) {
-            if (*p == '\n' || *p == '\t') {
-                *p = ' ';
-            }
-        }
-        size_t n = strlen(m->err);
-        while (n > 0 && m->err[n - 1] == ' ') {
-            m->err[--n] = '\0';
-        }
     }
     m->failed = true;
     m->step = STEP_DONE;
     event_base_loopexit(m->base, NULL);
 }
 
-static int watch(struct migrate *m, short what)
-{
-    int fd = PQsocket(m->pg);
-    if (fd < 0) {
-        return -1;
-    }
-    if (m->io != NULL && (m->io_fd != fd || m->io_what != what)) {
-        event_free(m->io);
-        m->io = NULL;
-    }
-    if (m->io == NULL) {
-        m->io = event_new(m->base, fd, what | EV_PERSIST, on_io, m);
-        m->io_fd = fd;
-        m->io_what = what;
-        if (m->io == NULL || event_add(m->io, NULL) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Sends sql (one or more statements) and waits for its results. */
 static void send_sql(struct migrate *m, const char *sql)
 {
-    if (PQsendQuery(m->pg, sql) != 1) {
-        fail(m, "sending to the database: %s", PQerrorMessage(m->pg));
-        return;
-    }
-    int f = PQflush(m->pg);
-    if (f < 0 || watch(m, f == 1 ? EV_READ | EV_WRITE : EV_READ) < 0) {
-        fail(m, "sending to the database: %s", PQerrorMessage(m->pg));
+    if (PQsendQuery(m->pg, sql) != 1 || pgconn_flush(m->pc) < 0) {
+        fail(m, "sending to the database: %s", pgconn_error(m->pc));
     }
 }
 
@@ -182,8 +142,14 @@ static void step_done(struct migrate *m)
     }
 }
 
-static void on_result(struct migrate *m, PGresult *res)
+static void on_result(struct pgconn *pc, PGresult *res, void *arg)
 {
+    (void)pc;
+    struct migrate *m = arg;
+    if (res == NULL) {
+        step_done(m);
+        return;
+    }
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_FATAL_ERROR) {
         const char *msg = PQresultErrorMessage(res);
@@ -226,74 +192,32 @@ static void on_result(struct migrate *m, PGresult *res)
     }
 }
 
-static void on_connected(struct migrate *m)
+static void on_connected(struct pgconn *pc, void *arg)
 {
-    evtimer_del(m->timer);
-    if (PQsetnonblocking(m->pg, 1) != 0) {
-        fail(m, "database: %s", PQerrorMessage(m->pg));
-        return;
-    }
+    struct migrate *m = arg;
+    m->pg = pgconn_pg(pc);
     m->step = STEP_BEGIN;
     send_sql(m, SQL_BEGIN);
 }
 
-static void on_io(evutil_socket_t fd, short what, void *arg)
+static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, void *arg)
 {
-    (void)fd;
+    (void)pc;
     struct migrate *m = arg;
-    if (m->step == STEP_CONNECT) {
-        switch (PQconnectPoll(m->pg)) {
-        case PGRES_POLLING_READING:
-            if (watch(m, EV_READ) < 0) {
-                fail(m, "cannot watch the database socket");
-            }
-            return;
-        case PGRES_POLLING_WRITING:
-            if (watch(m, EV_WRITE) < 0) {
-                fail(m, "cannot watch the database socket");
-            }
-            return;
-        case PGRES_POLLING_OK:
-            on_connected(m);
-            return;
-        case PGRES_POLLING_FAILED:
-        case PGRES_POLLING_ACTIVE:
-            fail(m, "cannot connect to the database: %s", PQerrorMessage(m->pg));
-            return;
-        }
+    switch (loss) {
+    case PGCONN_CONNECT_FAILED:
+        fail(m, "cannot connect to the database: %s", why);
         return;
-    }
-    if (what & EV_WRITE) {
-        int f = PQflush(m->pg);
-        if (f < 0 || (f == 0 && watch(m, EV_READ) < 0)) {
-            fail(m, "sending to the database: %s", PQerrorMessage(m->pg));
-            return;
-        }
-    }
-    if (!(what & EV_READ)) {
+    case PGCONN_CONNECT_TIMEOUT:
+        fail(m, "cannot connect to the database: no answer in time");
         return;
-    }
-    if (PQconsumeInput(m->pg) != 1) {
-        fail(m, "the database connection broke: %s", PQerrorMessage(m->pg));
+    case PGCONN_BROKEN:
+        fail(m, "the database connection broke: %s", why);
         return;
-    }
-    while (m->step != STEP_DONE && !PQisBusy(m->pg)) {
-        PGresult *res = PQgetResult(m->pg);
-        if (res == NULL) {
-            step_done(m);
-            return;
-        }
-        on_result(m, res);
-        PQclear(res);
     }
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    fail(arg, "cannot connect to the database: no answer in time");
-}
+static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost};
 
 int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
 {
@@ -304,25 +228,14 @@ int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen
     }
     m.applied = calloc(m.n_migrations + 1, sizeof(*m.applied));
     m.base = event_base_new();
-    m.timer = m.base != NULL ? evtimer_new(m.base, on_timeout, &m) : NULL;
-    if (m.applied == NULL || m.timer == NULL) {
+    m.pc = m.base != NULL ? pgconn_new(m.base, &migrate_ops, &m) : NULL;
+    if (m.applied == NULL || m.pc == NULL) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    char timeout[16];
-    snprintf(timeout, sizeof(timeout), "%d", connect_timeout_s);
-    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *const values[] = {dsn, "touchlined-migrate", timeout, NULL};
-    m.pg = PQconnectStartParams(keys, values, 1);
-    if (m.pg == NULL || PQstatus(m.pg) == CONNECTION_BAD) {
-        snprintf(err, errlen, "cannot connect to the database: %s",
-                 m.pg != NULL ? PQerrorMessage(m.pg) : "out of memory");
-        goto out;
-    }
-    struct timeval tv = {connect_timeout_s, 0};
-    evtimer_add(m.timer, &tv);
-    if (watch(&m, EV_WRITE) < 0) {
-        snprintf(err, errlen, "cannot watch the database socket");
+    char why[512];
+    if (pgconn_start(m.pc, dsn, "touchlined-migrate", connect_timeout_s, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot connect to the database: %s", why);
         goto out;
     }
     event_base_dispatch(m.base);
@@ -332,17 +245,11 @@ int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen
         snprintf(err, errlen, "migration stopped before it finished");
     }
 out:
-    if (m.io != NULL) {
-        event_free(m.io);
-    }
-    if (m.timer != NULL) {
-        event_free(m.timer);
-    }
+    /* Closing the connection rolls back whatever a failure left open. */
+    pgconn_free(m.pc);
     if (m.base != NULL) {
         event_base_free(m.base);
     }
-    /* Closing the connection rolls back whatever a failure left open. */
-    PQfinish(m.pg);
     free(m.applied);
     return rc;
 }

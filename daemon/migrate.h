@@ -2,7 +2,7 @@
  * Schema migrations: the numbered files of sql/, compiled into the daemon, applied in order
  * inside one transaction under an advisory lock, and recorded in touchline.schema_migrations,
  * so that two daemons starting at once against one database cannot race. The work runs on a
- * connection of its own driven by an event loop with non-blocking libpq, like every other
+ * connection of its own (daemon/pgconn) on an event loop of its own, like every other
  * database call of the daemon.
  */
 #ifndef TOUCHLINED_MIGRATE_H

@@ -108,7 +108,12 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
-static const char SQL_CONTEXT[] = "SELECT touchline.context_json($1::uuid)::text";
+/* $2: [analytics] callback_sla in seconds. The pending items join the context here rather
+ * than in context_json, so that each stays one function with one job; an unknown customer
+ * stays NULL. */
+static const char SQL_CONTEXT[] =
+    "SELECT (touchline.context_json($1::uuid) || "
+    "jsonb_build_object('pending', touchline.pending_json($1::uuid, $2::integer)))::text";
 
 /* Customer administration: each one function that takes the locks ingest takes. */
 static const char SQL_MERGE_MANUAL[] =
@@ -126,6 +131,18 @@ static const char SQL_EXPORT_PAGE[] =
     "FROM touchline.export_page($1::uuid, $2::timestamptz, $3::uuid, $4::integer)";
 
 static const char SQL_AUDIT[] = "SELECT touchline.audit_json($1::integer, $2::bigint)::text";
+/* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
+                                "$3, $4::integer)::text";
+
+/* $1 since, $2 until, $3 open, $4 limit, $5 callback_sla_s. */
+static const char SQL_MISSED[] =
+    "SELECT touchline.missed_json($1::timestamptz, $2::timestamptz, $3::boolean, $4::integer, "
+    "$5::integer)::text";
+
+/* $1 customer, $2 since, $3 until. */
+static const char SQL_JOURNEY[] =
+    "SELECT touchline.journey_json($1::uuid, $2::timestamptz, $3::timestamptz)::text";
 
 const struct db_statement store_statements[] = {
     {STORE_LOCK, SQL_LOCK, 2},
@@ -139,11 +156,14 @@ const struct db_statement store_statements[] = {
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},
-    {STORE_CONTEXT, SQL_CONTEXT, 1},
+    {STORE_CONTEXT, SQL_CONTEXT, 2},
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
     {STORE_EXPORT_HEAD, SQL_EXPORT_HEAD, 2},
     {STORE_EXPORT_PAGE, SQL_EXPORT_PAGE, 4},
     {STORE_AUDIT, SQL_AUDIT, 2},
+    {STORE_STATS, SQL_STATS, 4},
+    {STORE_MISSED, SQL_MISSED, 5},
+    {STORE_JOURNEY, SQL_JOURNEY, 3},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);
