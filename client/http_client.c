@@ -235,7 +235,23 @@ struct conn {
 struct body {
     char *data;
     size_t len, cap;
+    FILE *sink; /* when set, bytes go on to it as they come instead of piling up */
 };
+
+/* Hands what the body holds to its sink, if it has one. Returns 0 or HTTP_CLIENT_EIO. */
+static int body_drain(struct conn *c, struct body *b)
+{
+    if (b->sink == NULL || b->len == 0) {
+        return 0;
+    }
+    if (fwrite(b->data, 1, b->len, b->sink) != b->len) {
+        errmsg_set(c->err, c->errlen, "cannot write the answer of %s: %s", c->where,
+                   strerror(errno));
+        return HTTP_CLIENT_EIO;
+    }
+    b->len = 0;
+    return 0;
+}
 
 /* Reports a failed step ("read from 127.0.0.1:8170: ...") for errno e. Returns the code. */
 static int conn_fail(struct conn *c, const char *what, int e)
@@ -394,6 +410,9 @@ static int conn_body(struct conn *c, struct body *b, size_t n, bool to_eof)
             memcpy(b->data + b->len, c->buf + c->start, take);
             b->len += take;
             c->start += take;
+            if (b->len >= 65536 && (rc = body_drain(c, b)) < 0) {
+                return rc;
+            }
             n -= to_eof ? 0 : take;
         }
         if (!to_eof && n == 0) {
@@ -535,7 +554,8 @@ static int conn_head(struct conn *c, struct head *h)
 }
 
 static int request(const struct http_client *hc, const char *method, const char *path,
-                   const char *json, struct http_client_response *resp, char *err, size_t errlen)
+                   const char *json, FILE *sink, struct http_client_response *resp, char *err,
+                   size_t errlen)
 {
     memset(resp, 0, sizeof(*resp));
     if (path[0] != '/' || has_ctl_or_space(path, strlen(path))) {
@@ -610,6 +630,9 @@ static int request(const struct http_client *hc, const char *method, const char 
         rc = HTTP_CLIENT_EPROTOCOL;
         goto out;
     }
+    if (h.status == 200) {
+        b.sink = sink;
+    }
     if (h.status == 204 || h.status == 304) {
         rc = body_reserve(c, &b, 0);
     } else if (h.chunked) {
@@ -618,6 +641,9 @@ static int request(const struct http_client *hc, const char *method, const char 
         rc = conn_body(c, &b, h.length, false);
     } else {
         rc = conn_body(c, &b, 0, true);
+    }
+    if (rc == 0) {
+        rc = body_drain(c, &b);
     }
     if (rc < 0) {
         goto out;
@@ -640,17 +666,23 @@ out:
 int http_client_get(const struct http_client *c, const char *path,
                     struct http_client_response *resp, char *err, size_t errlen)
 {
-    return request(c, "GET", path, NULL, resp, err, errlen);
+    return request(c, "GET", path, NULL, NULL, resp, err, errlen);
 }
 
 int http_client_post_json(const struct http_client *c, const char *path, const char *json,
                           struct http_client_response *resp, char *err, size_t errlen)
 {
-    return request(c, "POST", path, json != NULL ? json : "", resp, err, errlen);
+    return request(c, "POST", path, json != NULL ? json : "", NULL, resp, err, errlen);
 }
 
 int http_client_delete(const struct http_client *c, const char *path,
                        struct http_client_response *resp, char *err, size_t errlen)
 {
-    return request(c, "DELETE", path, NULL, resp, err, errlen);
+    return request(c, "DELETE", path, NULL, NULL, resp, err, errlen);
+}
+
+int http_client_get_to(const struct http_client *c, const char *path, FILE *out,
+                       struct http_client_response *resp, char *err, size_t errlen)
+{
+    return request(c, "GET", path, NULL, out, resp, err, errlen);
 }

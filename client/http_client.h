@@ -14,6 +14,7 @@
 #define TOUCHLINE_HTTP_CLIENT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define HTTP_CLIENT_TIMEOUT_MS 10000
 #define HTTP_CLIENT_MAX_BODY   ((size_t)64 << 20)
@@ -99,6 +100,15 @@ int http_client_delete(const struct http_client *c, const char *path,
     __attribute__((warn_unused_result));
 
 /* Releases what resp owns and empties it; NULL and empty responses are fine. */
+/*
+ * GET whose 200 answer is written to out as it arrives, whatever its size (an export); the
+ * answer's body in resp is then empty. Other answers are kept in resp as http_client_get
+ * keeps them. Returns as http_client_get.
+ */
+int http_client_get_to(const struct http_client *c, const char *path, FILE *out,
+                       struct http_client_response *resp, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 void http_client_response_free(struct http_client_response *resp);
 
 #endif

@@ -31,6 +31,7 @@
 #include "normalize.h"
 #include "sender.h"
 #include "tcp_client.h"
+#include "token.h"
 
 enum {
     EXIT_NOT_FOUND = 1,
@@ -760,10 +761,60 @@ out:
     return exit_for(rc);
 }
 
+static void customer_export_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline customer export (--phone N | --email E | --chat H | --web W |\n"
+                 "                                  --external X | --customer ID) [options]\n"
+                 "Writes everything touchlined holds about a customer (the right of access) to\n"
+                 "stdout as one JSON document: profile, identities with the record that first\n"
+                 "carried each, merges, and every interaction, oldest first. It is streamed: a\n"
+                 "customer with a long history needs no more memory than a short one. Needs a\n"
+                 "token with the admin scope; the export is recorded in the audit log.\n"
+                 "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 exported, 1 customer not found, 2 usage, 3 server or network\n"
+                 "error (a document cut short by a failure is not valid JSON).\n");
+}
+
+static int cmd_customer_export(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args(g, "customer export", 0, customer_export_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_export(&hc, id, stdout, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(true);
+out:
+    json_decref(profile);
+    return exit_for(rc);
+}
+
 static const struct command customer_commands[] = {
     {"show", cmd_customer_show, "a customer's profile: identities, traits, counts per channel"},
     {"merge", cmd_customer_merge, "merge another customer (--from ID) into this one"},
     {"forget", cmd_customer_forget, "erase a customer and everything recorded about them"},
+    {"export", cmd_customer_export, "everything recorded about a customer, as JSON (admin)"},
 };
 
 /* A command made of subcommands: "touchline customer show", "touchline import cdr". */
@@ -812,8 +863,8 @@ static const struct command_group customer_group = {
     "customer",
     "Usage: touchline customer SUBCOMMAND (--phone N | --email E | --chat H |\n"
     "                          --web W | --external X | --customer ID) [options]\n"
-    "Shows, merges or erases a customer.\n",
-    "show, merge or forget",
+    "Shows, merges, erases or exports a customer.\n",
+    "show, merge, forget or export",
     "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.",
     customer_commands,
     sizeof(customer_commands) / sizeof(customer_commands[0]),
@@ -1352,12 +1403,43 @@ static int cmd_import(struct global *g, int argc, char **argv)
     return run_group(&import_group, g, argc, argv);
 }
 
+/* touchline token new: a token for a new principal, and its hash for the daemon's config. */
+static int cmd_token(struct global *g, int argc, char **argv)
+{
+    (void)g;
+    static const char help[] =
+        "Usage: touchline token new\n"
+        "Prints a new random token (256 bits) on the first line and its hash on the second.\n"
+        "The hash goes in touchlined's configuration ([auth] principal = NAME scopes=...\n"
+        "token=sha256:...); the token goes to the adapter or the person using it, and is\n"
+        "kept nowhere else: the daemon cannot show it again.\n"
+        "\n"
+        "Exit status: 0 ok, 2 usage, 3 no random bytes from the system.\n";
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(help, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (argc != 2 || strcmp(argv[1], "new") != 0) {
+        fprintf(stderr, "touchline token: which subcommand? new\n%s", help);
+        return EXIT_USAGE;
+    }
+    char token[TOKEN_TEXT_MAX], hash[TOKEN_HASH_TEXT];
+    if (token_new(token) < 0) {
+        fprintf(stderr, "touchline: no random bytes from the system\n");
+        return 3;
+    }
+    token_hash_text(token, strlen(token), hash);
+    printf("%s\n%s\n", token, hash);
+    return fflush(stdout) == 0 ? EXIT_SUCCESS : 3;
+}
+
 static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
     {"context", cmd_context, "what an agent needs when a customer calls or writes"},
     {"customer", cmd_customer, "a customer's profile; merge two customers; erase one"},
     {"log", cmd_log, "send one interaction record (for scripts)"},
     {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
+    {"token", cmd_token, "a new access token and its hash for touchlined's config"},
 };
 
 static void usage(FILE *out)

@@ -305,6 +305,22 @@ static void export_streams_everything(void **state)
         assert_non_null(json_string_value(json_object_get(json_array_get(ids, i), "first_record")));
     }
     json_decref(doc);
+    /* The client writes the same document as it comes. */
+    char cmd[1024], outpath[256];
+    snprintf(outpath, sizeof(outpath), "%s/touchline-export-%d.json", harness_tmp_dir(),
+             (int)getpid());
+    snprintf(cmd, sizeof(cmd), "'%s' --url http://127.0.0.1:%d customer export --phone %s >'%s'",
+             getenv("TOUCHLINE_TEST_CLIENT"), d.http_port, PHONE, outpath);
+    char *out = NULL;
+    assert_int_equal(harness_run(cmd, &out), 0);
+    free(out);
+    doc = json_load_file(outpath, 0, &jerr);
+    if (doc == NULL) {
+        fail_msg("touchline customer export wrote no JSON: %s", jerr.text);
+    }
+    assert_int_equal(json_array_size(json_object_get(doc, "interactions")), N);
+    json_decref(doc);
+    unlink(outpath);
     /* Not an admin's business to export what does not exist. */
     assert_int_equal(harness_http(d.http_port, "GET",
                                   "/v1/customers/0190a000-0000-7000-8000-000000000000/export", NULL,

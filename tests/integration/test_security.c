@@ -723,6 +723,60 @@ static void hostile_text_stored_byte_for_byte(void **state)
     finish(&f);
 }
 
+/* The token tools: what they print is a token and the hash the daemon takes for it. */
+static void token_tools_make_working_principals(void **state)
+{
+    (void)state;
+    char cmd[600];
+    char *out = NULL;
+    snprintf(cmd, sizeof(cmd), "'%s' token new", getenv("TOUCHLINE_TEST_CLIENT"));
+    assert_int_equal(harness_run(cmd, &out), 0);
+    char token[128], hash[128];
+    assert_int_equal(sscanf(out, "%127s %127s", token, hash), 2);
+    free(out);
+    assert_int_equal(strlen(token), 46);
+    char want[TOKEN_HASH_TEXT];
+    token_hash_text(token, strlen(token), want);
+    assert_string_equal(hash, want);
+    /* touchlined --hash-token, and --hash-token=- for a token of one's own. */
+    snprintf(cmd, sizeof(cmd), "'%s' --hash-token", getenv("TOUCHLINE_TEST_DAEMON"));
+    assert_int_equal(harness_run(cmd, &out), 0);
+    char token2[128], hash2[128];
+    assert_int_equal(sscanf(out, "%127s %127s", token2, hash2), 2);
+    free(out);
+    assert_string_not_equal(token, token2);
+    snprintf(cmd, sizeof(cmd), "printf '%%s\\n' '%s' | '%s' --hash-token=-", token2,
+             getenv("TOUCHLINE_TEST_DAEMON"));
+    assert_int_equal(harness_run(cmd, &out), 0);
+    assert_non_null(strstr(out, hash2));
+    free(out);
+    /* A daemon configured with the two hashes takes the two tokens. */
+    char conf[256], text[512], env_conf[300];
+    snprintf(conf, sizeof(conf), "%s/touchlined-sec-tools-%d.conf", harness_tmp_dir(),
+             (int)getpid());
+    snprintf(text, sizeof(text),
+             "[auth]\nprincipal = one scopes=ingest token=%s\nprincipal = two scopes=read "
+             "token=%s\n",
+             hash, hash2);
+    harness_write_file(conf, text);
+    snprintf(env_conf, sizeof(env_conf), "TOUCHLINE_CONFIG=%s", conf);
+    const char *env[] = {env_conf, NULL};
+    struct harness_daemon d;
+    harness_start(&d, "sec_tools", env);
+    int fd = harness_connect(d.tcp_port);
+    tcp_auth(fd, token, "one");
+    close(fd);
+    char header[200], *body = NULL;
+    snprintf(header, sizeof(header), "Authorization: Bearer %s\r\n", token2);
+    assert_int_equal(
+        harness_http(d.http_port, "GET", "/v1/customers?phone=09121112233", NULL, header, &body),
+        404);
+    free(body);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_false(harness_log_contains(&d, token));
+    unlink(conf);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +789,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(read_rate_limit_answers_429),
         cmocka_unit_test(connection_limits_per_address_and_before_auth),
         cmocka_unit_test(hostile_text_stored_byte_for_byte),
+        cmocka_unit_test(token_tools_make_working_principals),
     };
     signal(SIGPIPE, SIG_IGN);
     return testmain_run(argc, argv, tests, NULL, NULL);
