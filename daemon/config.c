@@ -124,6 +124,20 @@ static const struct option_def options[] = {
      "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
      "2d)",
      0},
+    {"tls", "tcp", OPT_BOOL, OFF(tls_tcp), "no", 0, 1, false, false,
+     "yes: the TCP listener speaks TLS only (cert and key needed)", 0},
+    {"tls", "http", OPT_BOOL, OFF(tls_http), "no", 0, 1, false, false,
+     "yes: the HTTP listener speaks TLS only, https (cert and key needed)", 0},
+    {"tls", "cert", OPT_STRING, OFF(tls_cert), "", 0, 0, false, true,
+     "PEM certificate chain of the listeners; read again on SIGHUP, even when the path is the "
+     "same",
+     0},
+    {"tls", "key", OPT_STRING, OFF(tls_key), "", 0, 0, false, true,
+     "PEM private key of the certificate; read again on SIGHUP", 0},
+    {"tls", "client_ca", OPT_STRING, OFF(tls_client_ca), "", 0, 0, false, true,
+     "PEM CA certificates: when set, a client must present a certificate they signed (mutual "
+     "TLS); empty: none asked for",
+     0},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -444,6 +458,11 @@ static int validate(struct config *cfg, char *err, size_t errlen)
              cfg->identity_default_country_code);
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
+    if ((cfg->tls_tcp || cfg->tls_http) && (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')) {
+        errmsg_set(err, errlen, "%s: [tls] %s = yes needs [tls] cert and key", where,
+                   cfg->tls_tcp ? "tcp" : "http");
+        return -1;
+    }
     struct item_ctx ctx = {cfg, where, err, errlen};
     int rc = strlist_each(cfg->identity_never_merge, add_never_merge, &ctx);
     if (rc == -2) {

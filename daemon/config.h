@@ -65,6 +65,12 @@ struct config {
 
     int analytics_callback_sla_s;
 
+    char *tls_cert;
+    char *tls_key;
+    char *tls_client_ca; /* empty: no client certificates asked for */
+    int tls_tcp;         /* 0 or 1: the TCP listener serves TLS */
+    int tls_http;        /* 0 or 1: the HTTP listener serves TLS (https) */
+
     /* Derived by config_load from the raw values above. */
     enum log_level level;
     struct record_opts record_opts;

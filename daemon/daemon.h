@@ -18,6 +18,7 @@ struct deliver;
 struct spool;
 struct ingest;
 struct http;
+struct tls;
 
 struct daemon {
     struct event_base *base;
@@ -28,6 +29,7 @@ struct daemon {
     struct deliver *deliver;
     struct ingest *ingest;
     struct http *http;
+    struct tls *tls; /* NULL unless a listener serves TLS */
     struct event *ev_term;
     struct event *ev_int;
     struct event *ev_hup;

@@ -34,6 +34,7 @@
 #include "record.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 #define TIMELINE_DEFAULT_LIMIT 50
 #define TIMELINE_MAX_LIMIT     500
@@ -1031,7 +1032,9 @@ static void on_header_deadline(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *new_bufferevent(struct event_base *base, void *arg)
 {
     struct http *h = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = h->d->cfg.tls_http && h->d->tls != NULL
+                                  ? tls_bufferevent(h->d->tls, base, -1, BEV_OPT_CLOSE_ON_FREE)
+                                  : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     struct pending_conn *p = bev != NULL ? calloc(1, sizeof(*p)) : NULL;
     if (p == NULL) {
         return bev; /* served without a deadline */

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "jsonw.h"
 #include "log.h"
+#include "tls.h"
 
 /* Output not yet read by the client beyond which we stop reading its input. */
 #define OUT_HIGH_WATER (256 * 1024)
@@ -644,6 +645,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             conn_close(c, "end of input");
         }
     } else if (what & BEV_EVENT_ERROR) {
+        if (c->ing->d->tls != NULL && c->ing->d->cfg.tls_tcp) {
+            tls_log_failure(c->bev, c->peer);
+        }
         conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     } else if (what & BEV_EVENT_TIMEOUT) {
         if (c->head == c->next) {
@@ -709,7 +713,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->ing = ing;
-    c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    /* TLS: the handshake runs inside the bufferevent, without blocking the loop; lines are
+     * read and answered the same way once it is done. */
+    c->bev = d->cfg.tls_tcp && d->tls != NULL
+                 ? tls_bufferevent(d->tls, d->base, fd, BEV_OPT_CLOSE_ON_FREE)
+                 : bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
         evutil_closesocket(fd);
         free(c);
