@@ -15,6 +15,7 @@
 
 #include "errmsg.h"
 #include "netconn.h"
+#include "tlsconn.h"
 
 /* Limits on what the server sends before the body: one header line, all of them. */
 #define MAX_HEADER_LINE 8192
@@ -42,21 +43,16 @@ static bool has_ctl_or_space(const char *s, size_t n)
 int http_client_url_parse(const char *url, struct http_client_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (strncasecmp(url, "https://", 8) == 0) {
-        errmsg_set(err, errlen,
-                   "%s: https is not supported yet; use http:// (through a TLS proxy if need be)",
-                   url);
-        return HTTP_CLIENT_EURL;
-    }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        errmsg_set(err, errlen, "%s: the URL must start with http://", url);
+    out->tls = strncasecmp(url, "https://", 8) == 0;
+    if (!out->tls && strncasecmp(url, "http://", 7) != 0) {
+        errmsg_set(err, errlen, "%s: the URL must start with http:// or https://", url);
         return HTTP_CLIENT_EURL;
     }
     if (strpbrk(url, "?#") != NULL) {
         errmsg_set(err, errlen, "%s: a query or fragment has no place in the API's URL", url);
         return HTTP_CLIENT_EURL;
     }
-    const char *auth = url + 7;
+    const char *auth = url + (out->tls ? 8 : 7);
     size_t alen = strcspn(auth, "/");
     const char *aend = auth + alen;
     if (memchr(auth, '@', alen) != NULL) {
@@ -94,7 +90,7 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
     }
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     if (colon != NULL) {
         long port = 0;
         const char *p = colon + 1;
@@ -222,7 +218,8 @@ void http_client_response_free(struct http_client_response *resp)
 /* One exchange: the socket, its deadline, a read buffer, and whom to name in errors. */
 struct conn {
     int fd;
-    long long deadline; /* CLOCK_MONOTONIC, ms */
+    struct tlsconn *tls; /* https: the socket's TLS, else NULL */
+    long long deadline;  /* CLOCK_MONOTONIC, ms */
     int timeout_ms;
     char where[300]; /* host:port, [v6]:port */
     char *err;
@@ -270,6 +267,10 @@ static int conn_open(struct conn *c, const struct http_client_url *url)
 {
     switch (netconn_open(url->host, url->port, c->deadline, &c->fd, c->err, c->errlen)) {
     case 0:
+        if (url->tls) {
+            c->tls = tlsconn_start(c->fd, url->host, url->cacert, c->deadline, c->err, c->errlen);
+            return c->tls != NULL ? 0 : HTTP_CLIENT_ECONNECT;
+        }
         return 0;
     case NETCONN_ERESOLVE:
         return HTTP_CLIENT_ERESOLVE;
@@ -282,6 +283,10 @@ static int conn_open(struct conn *c, const struct http_client_url *url)
 
 static int conn_send(struct conn *c, const char *buf, size_t len)
 {
+    if (c->tls != NULL) {
+        return tlsconn_write(c->tls, buf, len, c->deadline) == 0 ? 0
+                                                                 : conn_fail(c, "send to", errno);
+    }
     while (len > 0) {
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -310,6 +315,14 @@ static int conn_fill(struct conn *c)
         memmove(c->buf, c->buf + c->start, c->end - c->start);
         c->end -= c->start;
         c->start = 0;
+    }
+    if (c->tls != NULL) {
+        ssize_t n = tlsconn_read(c->tls, c->buf + c->end, sizeof(c->buf) - c->end, c->deadline);
+        if (n < 0) {
+            return conn_fail(c, "read from", errno);
+        }
+        c->end += (size_t)n;
+        return n > 0;
     }
     for (;;) {
         ssize_t n = recv(c->fd, c->buf + c->end, sizeof(c->buf) - c->end, 0);
@@ -656,6 +669,7 @@ static int request(const struct http_client *hc, const char *method, const char 
 out:
     free(b.data);
     free(head);
+    tlsconn_free(c->tls);
     if (c->fd >= 0) {
         close(c->fd);
     }

@@ -13,6 +13,7 @@
 #ifndef TOUCHLINE_HTTP_CLIENT_H
 #define TOUCHLINE_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -33,7 +34,9 @@ enum http_client_error {
 struct http_client_url {
     char host[256]; /* name or address, IPv6 without the brackets */
     int port;
-    char prefix[512]; /* path the API lives under, without a trailing slash; often "" */
+    bool tls;           /* https: TLS, the server verified by name */
+    const char *cacert; /* CA file to trust for https (borrowed); NULL: the system's */
+    char prefix[512];   /* path the API lives under, without a trailing slash; often "" */
 };
 
 /* Where requests go and how; filled by http_client_init, then read-only. */

@@ -46,7 +46,8 @@ enum {
 struct global {
     const char *url;
     const char *token;
-    bool url_given; /* by --url, not by the environment or the default */
+    bool url_given;     /* by --url, not by the environment or the default */
+    const char *cacert; /* CA file to trust for https:// and tls:// (NULL: the system's) */
 };
 
 struct command {
@@ -145,6 +146,7 @@ enum {
 enum {
     OPT_GLOBAL_URL = 900,
     OPT_GLOBAL_TOKEN,
+    OPT_GLOBAL_CACERT,
 };
 
 /* Applies a global option given after the command. */
@@ -153,6 +155,8 @@ static void global_option(struct global *g, int opt, const char *arg)
     if (opt == OPT_GLOBAL_URL) {
         g->url = arg;
         g->url_given = true;
+    } else if (opt == OPT_GLOBAL_CACERT) {
+        g->cacert = arg;
     } else {
         g->token = arg;
     }
@@ -176,6 +180,7 @@ static const struct option customer_options[] = {
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
     {"url", required_argument, NULL, OPT_GLOBAL_URL},
+    {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
     {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -309,6 +314,7 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
             break;
         case OPT_GLOBAL_URL:
         case OPT_GLOBAL_TOKEN:
+        case OPT_GLOBAL_CACERT:
             global_option(g, opt, optarg);
             break;
         case OPT_ALL:
@@ -355,6 +361,7 @@ static int open_api(const struct global *g, struct http_client *hc)
         fprintf(stderr, "touchline: %s\n", err);
         return EXIT_USAGE;
     }
+    hc->url.cacert = g->cacert;
     return 0;
 }
 
@@ -937,7 +944,7 @@ static int whole_number(const char *cmd, const char *name, const char *arg, long
 }
 
 static const char send_common_help[] =
-    "  --tcp HOST:PORT  touchlined's TCP port (default $TOUCHLINE_TCP, "
+    "  --tcp HOST:PORT  touchlined's TCP port, tls://HOST:PORT over TLS (default $TOUCHLINE_TCP, "
     "else " TCP_CLIENT_DEFAULT_ADDR ")\n"
     "  --token T        the token, sent as the first line (default $TOUCHLINE_TOKEN)\n";
 
@@ -1021,6 +1028,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1060,6 +1068,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
             }
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1098,6 +1107,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
         rc = log_failed(cmd, bad, r);
         goto out;
     }
+    t.cacert = g->cacert;
     rc = importer_send_one(&t, rec);
 out:
     json_decref(rec);
@@ -1176,6 +1186,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1231,6 +1242,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             co.extension_digits = (unsigned)n;
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1278,6 +1290,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             goto out;
         }
         fo.path = argv[optind];
+        t.cacert = g->cacert;
         rc = follow_cdr(&t, &co, &fo);
         goto out;
     }
@@ -1285,6 +1298,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         fprintf(stderr, "%s: --state and --from-end go with --follow\n", cmd);
         goto out;
     }
+    t.cacert = g->cacert;
     rc = importer_cdr(&t, &co, argv[optind]);
 out:
     if (have_re) {
@@ -1327,6 +1341,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1352,6 +1367,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
             mo.source = optarg;
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1380,6 +1396,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
                 cmd);
         return EXIT_USAGE;
     }
+    t.cacert = g->cacert;
     return importer_mail(&t, &mo, stdin);
 }
 
@@ -1444,7 +1461,7 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] COMMAND [options]\n"
+    fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] [--cacert FILE] COMMAND [options]\n"
                  "Shows what customers told the business on every channel, from touchlined.\n"
                  "\n"
                  "Commands:\n");
@@ -1456,6 +1473,9 @@ static void usage(FILE *out)
             "Options:\n"
             "  --url URL      touchlined's HTTP API (default $TOUCHLINE_URL, else %s)\n"
             "  --token TOKEN  bearer token (default $TOUCHLINE_TOKEN)\n"
+            "  --cacert FILE  CA certificates to trust for https:// and tls:// (default\n"
+            "                 $TOUCHLINE_CACERT, else the system's); the server's name is\n"
+            "                 verified too\n"
             "                 (both may also come after the command, among its options)\n"
             "  -h, --help     show this help; 'touchline COMMAND --help' shows a command's\n"
             "  -V, --version  show the version\n"
@@ -1467,13 +1487,13 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"token", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},    {"token", required_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
-    struct global g = {.url = getenv("TOUCHLINE_URL"), .token = getenv("TOUCHLINE_TOKEN")};
+    struct global g = {.url = getenv("TOUCHLINE_URL"),
+                       .token = getenv("TOUCHLINE_TOKEN"),
+                       .cacert = getenv("TOUCHLINE_CACERT")};
     int opt;
     /* Times are shown in the zone TZ names. */
     tzset();
@@ -1487,6 +1507,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             g.token = optarg;
+            break;
+        case 'C':
+            g.cacert = optarg;
             break;
         case 'h':
             usage(stdout);

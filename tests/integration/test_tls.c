@@ -56,6 +56,10 @@ static void make_pki(struct pki *p, const char *name)
              "2>/dev/null; "
              "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
              "-out client.pem -days 2 2>/dev/null; "
+             "printf 'subjectAltName=DNS:other.example\\n' >other.ext; "
+             "openssl req $key -keyout other.key -out other.csr -subj /CN=other 2>/dev/null; "
+             "openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out other.pem -days 2 -extfile other.ext 2>/dev/null; "
              "cp server.pem live.pem; cp server.key live.key",
              p->dir, p->dir, p->dir);
     sh(cmd);
@@ -222,6 +226,22 @@ static bool wait_log(const struct harness_daemon *d, const char *text)
     return false;
 }
 
+/* Runs the client with args (shell words) from the pki's directory; returns its exit status
+ * and what it wrote on stderr in *err. */
+static int client(const struct pki *p, const char *args, char **err)
+{
+    char cmd[2048], errpath[300];
+    snprintf(errpath, sizeof(errpath), "%s/client.err", p->dir);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", p->dir, getenv("TOUCHLINE_TEST_CLIENT"),
+             args, errpath);
+    char *out = NULL;
+    int st = harness_run(cmd, &out);
+    free(out);
+    *err = testmain_read_file(errpath, NULL);
+    print_message("touchline %s: exit %d, %s\n", args, st, *err != NULL ? *err : "");
+    return st;
+}
+
 static void https_trusts_the_right_ca_only(void **state)
 {
     (void)state;
@@ -305,6 +325,13 @@ static void tls_client_to_plaintext_ports_fails_cleanly(void **state)
     int status;
     assert_true(
         curl(&p, "--cacert ca.pem", "https", "localhost", d.http_port, "/healthz", &status) != 0);
+    /* The client too: a clean failure, exit 3. */
+    char args[256], *err = NULL;
+    snprintf(args, sizeof(args),
+             "--url https://localhost:%d --cacert ca.pem customer show --phone 09121117777",
+             d.http_port);
+    assert_int_equal(client(&p, args, &err), 3);
+    free(err);
     /* The daemon goes on serving plaintext. */
     int fd = harness_connect(d.tcp_port);
     char line[512];
@@ -390,6 +417,59 @@ static void sighup_swaps_the_certificate_keeping_connections(void **state)
     assert_int_equal(harness_stop(&t.d), 0);
 }
 
+/* The client over https:// and tls://: the right CA and name pass, anything else fails with
+ * a reason and exit 3. */
+static void client_verifies_ca_and_name(void **state)
+{
+    (void)state;
+    struct pki p;
+    make_pki(&p, "client");
+    struct tls_daemon t;
+    start_tls(&t, &p, "tls_client", true, true, false);
+    char args[512], *err = NULL;
+    snprintf(args, sizeof(args),
+             "--cacert ca.pem log --tcp tls://localhost:%d --channel phone --phone 09121117777 "
+             "--summary 'over TLS'",
+             t.d.tcp_port);
+    assert_int_equal(client(&p, args, &err), 0);
+    free(err);
+    snprintf(args, sizeof(args),
+             "--url https://localhost:%d --cacert ca.pem customer show --phone 09121117777",
+             t.d.http_port);
+    assert_int_equal(client(&p, args, &err), 0);
+    free(err);
+    /* A CA that did not sign the server's certificate. */
+    snprintf(args, sizeof(args),
+             "--cacert wrong-ca.pem customer show --phone 09121117777 --url https://localhost:%d",
+             t.d.http_port);
+    assert_int_equal(client(&p, args, &err), 3);
+    assert_non_null(strstr(err, "not trusted"));
+    free(err);
+    snprintf(args, sizeof(args),
+             "--cacert wrong-ca.pem log --tcp tls://localhost:%d --channel phone --phone "
+             "09121117777 --summary 'untrusted'",
+             t.d.tcp_port);
+    assert_int_equal(client(&p, args, &err), 3);
+    assert_non_null(strstr(err, "not trusted"));
+    free(err);
+    /* A certificate the right CA signed, for another name. */
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cd '%s' && cp other.pem live.pem && cp other.key live.key", p.dir);
+    sh(cmd);
+    assert_int_equal(kill(t.d.pid, SIGHUP), 0);
+    assert_true(wait_log(&t.d, "loaded again"));
+    snprintf(args, sizeof(args),
+             "--url https://localhost:%d --cacert ca.pem customer show --phone 09121117777",
+             t.d.http_port);
+    assert_int_equal(client(&p, args, &err), 3);
+    assert_non_null(strstr(err, "hostname mismatch"));
+    free(err);
+    PGconn *pg = harness_pg(t.d.dbname);
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), 1);
+    PQfinish(pg);
+    assert_int_equal(harness_stop(&t.d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +478,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(tls_client_to_plaintext_ports_fails_cleanly),
         cmocka_unit_test(mutual_tls_needs_a_client_certificate),
         cmocka_unit_test(sighup_swaps_the_certificate_keeping_connections),
+        cmocka_unit_test(client_verifies_ca_and_name),
     };
     signal(SIGPIPE, SIG_IGN);
     return testmain_run(argc, argv, tests, NULL, NULL);
