@@ -19,6 +19,7 @@ struct tlsconn {
     SSL_CTX *ctx;
     SSL *ssl;
     int fd;
+    short want; /* the poll events the last call that could not finish waits for */
 };
 
 /*
@@ -39,8 +40,7 @@ static void pipe_restore(const sigset_t *old)
     sigset_t set, pending;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
-        !sigismember(old, SIGPIPE)) {
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE)) {
         struct timespec zero = {0, 0};
         int saved = errno;
         sigtimedwait(&set, NULL, &zero);
@@ -65,24 +65,37 @@ void tlsconn_free(struct tlsconn *t)
     free(t);
 }
 
-/* Waits for what the last SSL call wants. Returns 0, or -1 with errno (EIO for a TLS error). */
-static int wait_for(struct tlsconn *t, int rc, long long deadline)
+/*
+ * What a failed SSL call (its return rc) means: -1 with errno EAGAIN and t->want set to the
+ * poll events to wait for, or another errno (closed: EPIPE or, for reads, 0 returned by the
+ * caller); eof_errno is what a silent close of the socket becomes.
+ */
+static int classify(struct tlsconn *t, int rc, int eof_errno)
 {
     switch (SSL_get_error(t->ssl, rc)) {
     case SSL_ERROR_WANT_READ:
-        return netconn_wait(t->fd, POLLIN, deadline);
+        t->want = POLLIN;
+        errno = EAGAIN;
+        return -1;
     case SSL_ERROR_WANT_WRITE:
-        return netconn_wait(t->fd, POLLOUT, deadline);
+        t->want = POLLOUT;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        errno = 0;
+        return 0;
     case SSL_ERROR_SYSCALL:
         if (errno == EINTR) {
-            return 0;
+            t->want = POLLIN | POLLOUT;
+            errno = EAGAIN;
+            return -1;
         }
         if (errno == 0) {
-            errno = EIO;
+            errno = eof_errno;
         }
-        return -1;
+        return errno == 0 ? 0 : -1;
     default:
-        errno = EIO;
+        errno = eof_errno != 0 ? eof_errno : EIO;
         return -1;
     }
 }
@@ -126,9 +139,8 @@ struct tlsconn *tlsconn_start(int fd, const char *host, const char *cafile, long
         if (rc == 1) {
             return t;
         }
-        int e = SSL_get_error(t->ssl, rc);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (wait_for(t, rc, deadline) < 0) {
+        if (classify(t, rc, EIO) < 0 && errno == EAGAIN) {
+            if (netconn_wait(t->fd, t->want, deadline) < 0) {
                 errmsg_set(err, errlen, "TLS handshake with %s: %s", host,
                            errno == ETIMEDOUT ? "no answer in time" : strerror(errno));
                 goto fail;
@@ -159,25 +171,7 @@ ssize_t tlsconn_read_now(struct tlsconn *t, void *buf, size_t len)
 {
     ERR_clear_error();
     int rc = SSL_read(t->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (rc > 0) {
-        return rc;
-    }
-    switch (SSL_get_error(t->ssl, rc)) {
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_SYSCALL:
-        if (errno == 0) {
-            return 0;
-        }
-        return -1;
-    default:
-        errno = EIO;
-        return -1;
-    }
+    return rc > 0 ? rc : classify(t, rc, 0);
 }
 
 ssize_t tlsconn_read(struct tlsconn *t, void *buf, size_t len, long long deadline)
@@ -187,7 +181,7 @@ ssize_t tlsconn_read(struct tlsconn *t, void *buf, size_t len, long long deadlin
         if (n >= 0 || errno != EAGAIN) {
             return n;
         }
-        if (netconn_wait(t->fd, POLLIN, deadline) < 0) {
+        if (netconn_wait(t->fd, t->want, deadline) < 0) {
             return -1;
         }
     }
@@ -203,20 +197,7 @@ ssize_t tlsconn_write_now(struct tlsconn *t, const void *buf, size_t len)
     if (rc > 0) {
         return rc;
     }
-    switch (SSL_get_error(t->ssl, rc)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_SYSCALL:
-        if (errno == 0) {
-            errno = EPIPE;
-        }
-        return -1;
-    default:
-        errno = EPIPE;
-        return -1;
-    }
+    return classify(t, rc, EPIPE) == 0 ? (errno = EPIPE, -1) : -1;
 }
 
 int tlsconn_pending(const struct tlsconn *t)
@@ -228,17 +209,11 @@ int tlsconn_write(struct tlsconn *t, const void *buf, size_t len, long long dead
 {
     const char *p = buf;
     while (len > 0) {
-        ERR_clear_error();
-        sigset_t old;
-        pipe_block(&old);
-        int rc = SSL_write(t->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
-        pipe_restore(&old);
-        if (rc > 0) {
-            p += rc;
-            len -= (size_t)rc;
-            continue;
-        }
-        if (wait_for(t, rc, deadline) < 0) {
+        ssize_t n = tlsconn_write_now(t, p, len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (errno != EAGAIN || netconn_wait(t->fd, t->want, deadline) < 0) {
             return -1;
         }
     }
