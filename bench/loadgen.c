@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <math.h>
 #include <getopt.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +43,7 @@ struct slot {
 
 struct conn {
     int fd;
+    SSL *ssl; /* --tls: the connection's TLS, else NULL */
     bool dead;
     char *out;
     size_t out_off, out_len;
@@ -63,7 +66,9 @@ struct options {
     char run[40];
     long idle;
     double hold_s;
-    double interval_s; /* progress line period, 0: none */
+    double interval_s;  /* progress line period, 0: none */
+    bool tls;           /* speak TLS to the daemon's TCP port */
+    const char *cacert; /* with --tls: verify the daemon against it (NULL: no verification) */
 };
 
 struct stats {
@@ -119,6 +124,9 @@ static void usage(FILE *out)
             "  -i, --interval S       a progress line on stderr every S seconds: answers,\n"
             "                         rate and worst latency of the interval (default 5)\n"
             "  -q, --quiet            no progress lines (--interval 0)\n"
+            "      --tls              speak TLS (the daemon's [tls] tcp = yes); the handshakes\n"
+            "                         happen before the clock starts\n"
+            "      --cacert FILE      with --tls, verify the daemon's certificate against FILE\n"
             "  -h, --help             show this help\n"
             "\n"
             "Prints one line at the end:\n"
@@ -151,7 +159,17 @@ static int valid_run(const char *s)
 /* Returns 0, 2 after a usage error, or -1 after --help. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_CUSTOMERS = 256, OPT_TWO_IDS, OPT_RUN, OPT_SEED, OPT_TIMEOUT, OPT_IDLE, OPT_HOLD };
+    enum {
+        OPT_CUSTOMERS = 256,
+        OPT_TWO_IDS,
+        OPT_RUN,
+        OPT_SEED,
+        OPT_TIMEOUT,
+        OPT_IDLE,
+        OPT_HOLD,
+        OPT_TLS,
+        OPT_CACERT
+    };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
@@ -166,6 +184,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"idle", required_argument, NULL, OPT_IDLE},
         {"hold", required_argument, NULL, OPT_HOLD},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"cacert", required_argument, NULL, OPT_CACERT},
         {"interval", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -261,6 +281,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'q':
             o->interval_s = 0;
+            break;
+        case OPT_TLS:
+            o->tls = true;
+            break;
+        case OPT_CACERT:
+            o->cacert = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -472,6 +498,8 @@ static void conn_kill(struct conn *c, struct stats *st, const char *why)
     c->count = c->sent = 0;
     c->out_off = c->out_len = 0;
     c->dead = true;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
 }
@@ -501,10 +529,79 @@ static bool conn_queue_line(struct conn *c, const struct options *o, struct stat
     return true;
 }
 
+/* One SSL_write (write) or SSL_read as write(2)/read(2) would answer: bytes, 0 at the end,
+ * or -1 with errno (EAGAIN when TLS waits for the socket). */
+static ssize_t tls_io(struct conn *c, void *buf, size_t len, bool write)
+{
+    int rc = write ? SSL_write(c->ssl, buf, (int)len) : SSL_read(c->ssl, buf, (int)len);
+    if (rc > 0) {
+        return rc;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        if (errno == 0 || errno == EAGAIN) {
+            errno = EPROTO;
+        }
+        return -1;
+    }
+}
+
+/* Handshakes every connection (before the clock starts). Returns 0, or -1 after saying why. */
+static int tls_start(struct conn *conns, int n, const struct options *o, SSL_CTX **ctxp)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        return -1;
+    }
+    *ctxp = ctx;
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (o->cacert != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, o->cacert, NULL) != 1) {
+            fprintf(stderr, "loadgen: cannot read %s\n", o->cacert);
+            return -1;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    for (int k = 0; k < n; k++) {
+        struct conn *c = &conns[k];
+        c->ssl = SSL_new(ctx);
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+            return -1;
+        }
+        SSL_set_tlsext_host_name(c->ssl, o->host);
+        for (;;) {
+            int rc = SSL_connect(c->ssl);
+            if (rc == 1) {
+                break;
+            }
+            int e = SSL_get_error(c->ssl, rc);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                char why[256];
+                ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+                fprintf(stderr, "loadgen: TLS handshake %d failed: %s\n", k, why);
+                return -1;
+            }
+            struct pollfd p = {.fd = c->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+            if (poll(&p, 1, 10000) <= 0) {
+                fprintf(stderr, "loadgen: TLS handshake %d timed out\n", k);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static void conn_write(struct conn *c, const struct options *o, struct stats *st)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t n = c->ssl != NULL ? tls_io(c, c->out + c->out_off, c->out_len - c->out_off, true)
+                                   : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -566,7 +663,8 @@ static void handle_answer(struct conn *c, const struct options *o, struct stats 
 static void conn_read(struct conn *c, const struct options *o, struct stats *st)
 {
     for (;;) {
-        ssize_t n = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
+        ssize_t n = c->ssl != NULL ? tls_io(c, c->in + c->in_len, IN_CAP - c->in_len, false)
+                                   : read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -632,6 +730,7 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
     int rc = 1;
     int n = o->connections;
     struct conn *conns = calloc((size_t)n, sizeof(*conns));
+    SSL_CTX *ctx = NULL;
     struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
     int *fds = calloc((size_t)n, sizeof(*fds));
     struct gen_record *scratch = malloc(sizeof(*scratch));
@@ -669,6 +768,9 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
         goto out;
     }
 
+    if (o->tls && tls_start(conns, n, o, &ctx) < 0) {
+        goto out;
+    }
     int64_t t_begin = now_ns(), t_progress = t_begin, t_report = t_begin;
     long last_answered = 0, reported = 0;
     unsigned rr = 0;
@@ -794,6 +896,7 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
 out:
     if (conns != NULL) {
         for (int k = 0; k < n; k++) {
+            SSL_free(conns[k].ssl);
             if (conns[k].fd >= 0) {
                 close(conns[k].fd);
             }
@@ -803,6 +906,7 @@ out:
         }
     }
     free(conns);
+    SSL_CTX_free(ctx);
     free(pfd);
     free(fds);
     free(scratch);

@@ -622,7 +622,7 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
     if (q == NULL) {
         return;
     }
-    snprintf(q->not_found, sizeof(q->not_found), "%s", not_found);
+    snprintf(q->not_found, sizeof(q->not_found), "%.200s", not_found);
     for (int i = 0; i < n; i++) {
         if (query_param(q, i, params[i]) < 0) {
             send_error(req, 500, "internal", "out of memory");
