@@ -156,6 +156,20 @@ int api_lookup(const struct http_client *c, const char *kind, const char *value,
     return api_find_customer(c, kind, value, customer, err, errlen);
 }
 
+/* Adds the n pairs {name, value} whose value is neither NULL nor empty to the query of
+ * *path. Returns 0, or -1 when out of memory (then *path is freed and NULL). */
+static int add_params(char **path, const char *const (*params)[2], size_t n)
+{
+    for (size_t k = 0; *path != NULL && k < n; k++) {
+        if (params[k][1] != NULL && params[k][1][0] != '\0' &&
+            http_client_query_add(path, params[k][0], params[k][1]) < 0) {
+            free(*path);
+            *path = NULL;
+        }
+    }
+    return *path != NULL ? 0 : -1;
+}
+
 /* The path of one timeline page of at most limit items, or NULL when out of memory. */
 static char *page_path(const char *id, const struct api_timeline_query *q, size_t limit,
                        const char *cursor)
@@ -163,25 +177,48 @@ static char *page_path(const char *id, const struct api_timeline_query *q, size_
     char num[32];
     snprintf(num, sizeof(num), "%zu", limit);
     char *path = customer_path(id, "/timeline");
-    if (path == NULL || http_client_query_add(&path, "limit", num) < 0) {
-        goto fail;
-    }
-    const char *params[][2] = {
-        {"channel", q->channel},
-        {"since", q->since},
-        {"until", q->until},
-        {"before", cursor},
+    const char *const params[][2] = {
+        {"limit", num},      {"channel", q->channel}, {"since", q->since},
+        {"until", q->until}, {"before", cursor},
     };
-    for (size_t k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
-        if (params[k][1] != NULL && params[k][1][0] != '\0' &&
-            http_client_query_add(&path, params[k][0], params[k][1]) < 0) {
-            goto fail;
-        }
-    }
+    add_params(&path, params, sizeof(params) / sizeof(params[0]));
     return path;
-fail:
+}
+
+/* GET path (owned; NULL: out of memory) with the n pairs of params. Returns as call. */
+static int get_with(const struct http_client *c, char *path, const char *const (*params)[2],
+                    size_t n, json_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (path == NULL || add_params(&path, params, n) < 0) {
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = get_object(c, path, out, err, errlen);
     free(path);
-    return NULL;
+    return rc;
+}
+
+int api_stats(const struct http_client *c, const char *since, const char *until, const char *by,
+              json_t **stats, char *err, size_t errlen)
+{
+    const char *const params[][2] = {{"since", since}, {"until", until}, {"by", by}};
+    return get_with(c, strdup("/v1/stats"), params, 3, stats, err, errlen);
+}
+
+int api_missed(const struct http_client *c, bool open, const char *since, const char *until,
+               const char *limit, json_t **worklist, char *err, size_t errlen)
+{
+    const char *const params[][2] = {
+        {"open", open ? "true" : "false"}, {"since", since}, {"until", until}, {"limit", limit}};
+    return get_with(c, strdup("/v1/missed"), params, 4, worklist, err, errlen);
+}
+
+int api_journey(const struct http_client *c, const char *id, const char *since, const char *until,
+                json_t **journey, char *err, size_t errlen)
+{
+    const char *const params[][2] = {{"since", since}, {"until", until}};
+    return get_with(c, customer_path(id, "/journey"), params, 2, journey, err, errlen);
 }
 
 /* The first n elements of items, as a new array, or NULL. */

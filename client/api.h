@@ -10,6 +10,7 @@
 #define TOUCHLINE_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
 
@@ -107,5 +108,24 @@ int api_export(const struct http_client *c, const char *id, FILE *out, char *err
  */
 int api_erase(const struct http_client *c, const char *id, json_t **erasure, char *err,
               size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * GET /v1/stats: the analytics figures for [since, until) (RFC 3339, NULL for the server's
+ * defaults), grouped by `by` (NULL: totals only). Returns API_OK with *stats set (the caller
+ * releases it with json_decref), or a negative enum api_result with err set.
+ */
+int api_stats(const struct http_client *c, const char *since, const char *until, const char *by,
+              json_t **stats, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* GET /v1/missed: the call-back worklist (open: only open missed calls; limit as text, NULL
+ * for the server's default). Returns as api_stats. */
+int api_missed(const struct http_client *c, bool open, const char *since, const char *until,
+               const char *limit, json_t **worklist, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* GET /v1/customers/{id}/journey: one customer's touchpoint map. Returns as api_stats
+ * (API_NOT_FOUND for an unknown customer). */
+int api_journey(const struct http_client *c, const char *id, const char *since, const char *until,
+                json_t **journey, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -544,15 +544,15 @@ int cdr_row_to_record(const struct cdr_row *row, const struct cdr_opts *opts, js
     /* A destination that is no number ("s" of an IVR) is a place in the dialplan: the call
      * came in, it did not go out to a customer named "s". */
     bool inbound = dst_ext || ctx_in || !is_number(f[COL_DST], l[COL_DST]);
-    if (inbound && src_ext) {
-        return CDR_INTERNAL;
-    }
     int cust_col = inbound ? COL_SRC : COL_DST;
     if (inbound && is_withheld(f[COL_SRC], l[COL_SRC])) {
         /* A record needs a customer identifier (CONTRACT §1), and this caller gave none. */
         errmsg_set(err, errlen, "src: %s, the caller withheld the number",
                    l[COL_SRC] == 0 ? "empty" : errmsg_quote(f[COL_SRC], q, sizeof(q)));
         return CDR_ANONYMOUS;
+    }
+    if (inbound && src_ext) {
+        return CDR_INTERNAL;
     }
     char when[40];
     if (start_time(f[COL_START], l[COL_START], opts, when, sizeof(when)) < 0) {

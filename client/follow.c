@@ -546,9 +546,11 @@ static void status(struct follower *f, const char *what)
     fprintf(out, "%s: %s %s at line %zu: %zu stored, %zu duplicate, %zu rejected", f->t->cmd, what,
             f->fd >= 0 ? f->name : f->fo->path, f->fd >= 0 ? line_at(f, f->committed) : (size_t)1,
             f->stored, f->duplicate, f->rejected);
-    importer_cdr_skipped(out, f->internal, f->withheld);
+    char skipped[128];
+    importer_cdr_skipped(skipped, sizeof(skipped), f->internal, f->withheld);
+    fputs(skipped, out);
     fprintf(out, ", %zu awaiting an answer%s\n", f->inflight,
-            f->s == NULL ? " (the daemon is not reachable)" : "");
+            f->s == NULL && f->connect_ms > 0 ? " (the daemon is not reachable)" : "");
     fflush(out);
 }
 
@@ -674,10 +676,21 @@ int follow_cdr(const struct importer_target *t, const struct cdr_opts *co,
         if (next_status >= 0 && next_status - now < wait) {
             wait = next_status > now ? (int)(next_status - now) : 0;
         }
-        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = ifd, .events = POLLIN}};
-        if (poll(p, ifd >= 0 ? 2 : 1, wait) < 0 && errno != EINTR) {
+        /* The daemon says nothing unasked: its socket readable with nothing in flight is the
+         * daemon closing the connection (its idle timeout, a restart), noticed now rather than
+         * when the next row is sent. */
+        struct pollfd p[3] = {
+            {.fd = sfd, .events = POLLIN},
+            {.fd = f.s != NULL && f.inflight == 0 ? sender_fd(f.s) : -1, .events = POLLIN},
+            {.fd = ifd, .events = POLLIN}};
+        if (poll(p, 3, wait) < 0 && errno != EINTR) {
             fprintf(t->err, "%s: poll: %s\n", t->cmd, strerror(errno));
             f.fatal = IMPORTER_FAILED;
+        }
+        if (p[1].fd >= 0 && p[1].revents != 0) {
+            fprintf(t->err, "%s: the daemon closed the connection; connecting again\n", t->cmd);
+            lost(&f, NULL);
+            f.connect_ms = netconn_now_ms(); /* an orderly close: at once */
         }
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

@@ -78,8 +78,17 @@ int importer_cdr_row(const struct importer_target *t, const struct cdr_opts *opt
                      const struct cdr_row *row, const char *where, struct sender *s, size_t tag,
                      char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Appends ", N skipped (calls between extensions)" and the like to a summary on out. */
-void importer_cdr_skipped(FILE *out, size_t internal, size_t withheld);
+/* Writes ", N skipped (calls between extensions)" and the like (or "") into buf. */
+void importer_cdr_skipped(char *buf, size_t len, size_t internal, size_t withheld);
+
+/*
+ * Imports every message of the Maildir dir (its new/ and cur/, in name order) over one
+ * connection, as importer_mail does one. Each refused message is named on err by its path;
+ * out gets "N stored, D duplicate, R rejected" and, with company domains, how many were
+ * skipped as mail within the company. Returns an enum importer_status.
+ */
+int importer_maildir(const struct importer_target *t, const struct mail_opts *opts,
+                     const char *dir);
 
 /* The largest message or file read (bytes): far above any mail, and a bound on memory. */
 #define IMPORTER_MAIL_MAX ((size_t)256 << 20)

@@ -189,7 +189,8 @@ static const struct option customer_options[] = {
 /* What a command takes beyond the selector, --format and --help. */
 enum {
     TAKES_UTC = 1 << 0,
-    TAKES_PAGING = 1 << 1, /* --channel, --since, --until, --limit, --all, --before */
+    TAKES_PAGING = 1 << 1, /* --channel, --limit, --all, --before */
+    TAKES_RANGE = 1 << 4,  /* --since, --until */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
 };
@@ -199,9 +200,10 @@ static unsigned option_needs(int opt)
     switch (opt) {
     case OPT_UTC:
         return TAKES_UTC;
-    case OPT_CHANNEL:
     case OPT_SINCE:
     case OPT_UNTIL:
+        return TAKES_RANGE;
+    case OPT_CHANNEL:
     case OPT_LIMIT:
     case OPT_ALL:
     case OPT_BEFORE:
@@ -501,7 +503,8 @@ static int more_line(const struct global *g, const struct args *a, const char *n
 static int cmd_timeline(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args(g, "timeline", TAKES_UTC | TAKES_PAGING, timeline_usage, argc, argv, &a);
+    int done = parse_args(g, "timeline", TAKES_UTC | TAKES_PAGING | TAKES_RANGE, timeline_usage,
+                          argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -1029,6 +1032,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1126,10 +1130,14 @@ static void import_cdr_usage(FILE *out)
             "\n"
             "How a call is read:\n"
             "  It is inbound when its destination is internal: dst is an extension (a number\n"
-            "  of at most --extension-digits digits) or dcontext matches --inbound-context.\n"
-            "  Then the customer is src and the agent dst (or the peer of dstchannel).\n"
-            "  Otherwise it is outbound: the customer is dst and the agent src (or the peer\n"
-            "  of channel). A call between two extensions has no customer and is skipped.\n"
+            "  of at most --extension-digits digits), is no number (s of an IVR or a queue),\n"
+            "  or dcontext is a trunk context (from-pstn, from-trunk, from-did, ext-did...;\n"
+            "  --inbound-context replaces the list). Then the customer is src and the agent\n"
+            "  the member who answered (the peer of dstchannel: SIP/2001-00ab -> 2001), else\n"
+            "  dst. Otherwise it is outbound: the customer is dst and the agent src (or the\n"
+            "  peer of channel). A call between two extensions, and one whose caller\n"
+            "  withheld the number (anonymous, restricted, empty...), has no customer:\n"
+            "  skipped and counted.\n"
             "  start is occurred_at, billsec duration_s; disposition ANSWERED, NO ANSWER, BUSY,\n"
             "  FAILED is status answered, missed, busy, failed; the caller-ID name of clid\n"
             "  (\"Sara\" <0912...>) is the customer's name on inbound calls.\n"
@@ -1140,7 +1148,8 @@ static void import_cdr_usage(FILE *out)
             "  --tz-offset +HH:MM      the zone start is written in (default: the local time\n"
             "                          zone, TZ); +00:00 for cdr.conf usegmtime=yes\n"
             "  --inbound-context RE    calls whose dcontext matches this extended regular\n"
-            "                          expression are inbound (from-trunk|from-pstn)\n"
+            "                          expression are inbound, instead of the stock trunk\n"
+            "                          contexts (^(from-trunk|from-pstn|my-provider)$)\n"
             "  --extension-digits N    extensions have at most N digits (default %d)\n"
             "%s"
             "\n"
@@ -1156,8 +1165,8 @@ static void import_cdr_usage(FILE *out)
             "  -h, --help              show this help\n"
             "\n"
             "Prints \"N stored, D duplicate, R rejected\"; each rejected row is named with its\n"
-            "line number on stderr. The daemon's country code and trunk prefix turn national\n"
-            "numbers into international ones.\n"
+            "line number on stderr. On a terminal, stderr shows the progress. The daemon's\n"
+            "country code and trunk prefix turn national numbers into international ones.\n"
             "Exit status: 0 all stored, 2 usage or some rows rejected, 3 network error,\n"
             "database unavailable or token refused.\n",
             CDR_EXTENSION_DIGITS, send_common_help, FOLLOW_STATUS_INTERVAL);
@@ -1186,6 +1195,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1311,16 +1321,25 @@ static void import_mail_usage(FILE *out)
 {
     fprintf(out,
             "Usage: touchline import mail [options] < MESSAGE\n"
-            "Sends the RFC 5322 message on stdin to touchlined as an email record.\n"
+            "       touchline import mail --maildir DIR [options]\n"
+            "Sends the RFC 5322 message on stdin, or every message of a Maildir (new/ and\n"
+            "cur/), to touchlined as email records.\n"
             "\n"
             "Its Message-ID is the external_id (required: sending it again stores nothing\n"
             "twice); From (inbound) or the first address of To (outbound) is the customer, the\n"
-            "other side the agent; Subject, Date and the first text/plain part (decoded, in\n"
+            "other side the agent; Subject, Date and the first text/plain part (else the\n"
+            "text of the first text/html part; decoded from any charset iconv knows, in\n"
             "UTF-8, at most 64 KiB) are subject, occurred_at and body; the thread is the first\n"
             "Message-ID of References, else In-Reply-To, else the message's own.\n"
             "\n"
             "Options:\n"
-            "  --direction D     inbound (default: a customer wrote) or outbound\n"
+            "  --maildir DIR     import every message of this Maildir (again: nothing twice)\n"
+            "  --company-domain D  the business's own mail domain (repeatable; default\n"
+            "                    $TOUCHLINE_COMPANY_DOMAINS, comma-separated): a message from\n"
+            "                    it is outbound to the first address outside it, any other is\n"
+            "                    inbound; one within the company is skipped and counted\n"
+            "  --direction D     inbound (default: a customer wrote) or outbound, without\n"
+            "                    --company-domain\n"
             "  --source S        the records' source (default mail)\n"
             "%s"
             "  --format F        text (default on a terminal) or json (the daemon's answer)\n"
@@ -1334,13 +1353,16 @@ static void import_mail_usage(FILE *out)
 
 static int cmd_import_mail(struct global *g, int argc, char **argv)
 {
-    enum { MAIL_DIRECTION = 1300 };
+    enum { MAIL_DIRECTION = 1300, MAIL_MAILDIR, MAIL_COMPANY };
     static const struct option opts[] = {
+        {"maildir", required_argument, NULL, MAIL_MAILDIR},
+        {"company-domain", required_argument, NULL, MAIL_COMPANY},
         {"direction", required_argument, NULL, MAIL_DIRECTION},
         {"source", required_argument, NULL, SEND_OPT_SOURCE},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
@@ -1350,7 +1372,12 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
     struct importer_target t;
     send_target_init(&t, g, cmd);
     struct mail_opts mo = {.source = "mail", .max_line = SENDER_MAX_LINE};
-    int opt;
+    const char *maildir = NULL;
+    enum { MAX_DOMAINS = 64 };
+    const char *domains[MAX_DOMAINS];
+    char *env_domains = NULL;
+    mo.company_domains = domains;
+    int opt, rc = EXIT_USAGE;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1362,6 +1389,16 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
                 return EXIT_USAGE;
             }
             mo.outbound = strcmp(optarg, "outbound") == 0;
+            break;
+        case MAIL_MAILDIR:
+            maildir = optarg;
+            break;
+        case MAIL_COMPANY:
+            if (mo.ncompany == MAX_DOMAINS) {
+                fprintf(stderr, "%s: --company-domain: at most %d\n", cmd, MAX_DOMAINS);
+                goto out;
+            }
+            domains[mo.ncompany++] = optarg;
             break;
         case SEND_OPT_SOURCE:
             mo.source = optarg;
@@ -1375,34 +1412,279 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
         case SEND_OPT_TOKEN:
         case SEND_OPT_FORMAT:
             if (send_option(&t, opt, optarg) != 0) {
-                return EXIT_USAGE;
+                goto out;
             }
             break;
         case 'h':
             import_mail_usage(stdout);
-            return EXIT_SUCCESS;
+            rc = EXIT_SUCCESS;
+            goto out;
         default:
-            return bad_option("import mail", opt, argv);
+            rc = bad_option("import mail", opt, argv);
+            goto out;
+        }
+    }
+    const char *env = getenv("TOUCHLINE_COMPANY_DOMAINS");
+    if (mo.ncompany == 0 && env != NULL && (env_domains = strdup(env)) != NULL) {
+        char *save = NULL;
+        for (char *d = strtok_r(env_domains, ", ", &save); d != NULL && mo.ncompany < MAX_DOMAINS;
+             d = strtok_r(NULL, ", ", &save)) {
+            domains[mo.ncompany++] = d;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument \"%s\" (the message is read from stdin)\n", cmd,
                 argv[optind]);
-        return EXIT_USAGE;
+        goto out;
+    }
+    t.cacert = g->cacert;
+    if (maildir != NULL) {
+        rc = importer_maildir(&t, &mo, maildir);
+        goto out;
     }
     if (isatty(STDIN_FILENO)) {
         /* Rather than wait for a message typed by hand. */
         fprintf(stderr, "%s: the message is read from stdin: touchline import mail < msg.eml\n",
                 cmd);
+        goto out;
+    }
+    rc = importer_mail(&t, &mo, stdin);
+out:
+    free(env_domains);
+    return rc;
+}
+
+static void journey_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline journey (--phone N | --email E | --chat H | --web W |\n"
+                 "                          --external X | --customer ID) [options]\n"
+                 "Shows a customer's touchpoint map: the journey stages as columns, the channels\n"
+                 "as rows, each touchpoint in time order with its direction, sentiment, score\n"
+                 "and summary.\n"
+                 "\n");
+    selector_usage(out, "Whose journey");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --since T        only touchpoints at or after T (RFC 3339)\n"
+                 "  --until T        only touchpoints before T (RFC 3339)\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Colour when standard output is a terminal and NO_COLOR is not set.\n"
+                 "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_journey(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args(g, "journey", TAKES_UTC | TAKES_RANGE, journey_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
         return EXIT_USAGE;
     }
-    t.cacert = g->cacert;
-    return importer_mail(&t, &mo, stdin);
+    char err[512];
+    json_t *profile = NULL, *journey = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_journey(&hc, id, a.q.since, a.q.until, &journey, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_journey(stdout, journey, &a.fo) == 0);
+out:
+    json_decref(journey);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+/* The options of stats and missed, which name no customer. */
+struct report_args {
+    const char *since;
+    const char *until;
+    const char *by;
+    const char *limit;
+    bool all;
+    struct format_opts fo;
+};
+
+/*
+ * Parses the options of stats (takes_by) or missed (--all and --limit). Returns -1 with *r
+ * filled, or the exit status to end with, as parse_args.
+ */
+static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
+                             void (*usage)(FILE *), int argc, char **argv, struct report_args *r)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"by", required_argument, NULL, 'b'},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"utc", no_argument, NULL, OPT_UTC},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt, index = 0;
+    memset(r, 0, sizeof(*r));
+    r->fo.kind = FORMAT_TABLE;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, &index)) != -1) {
+        bool mine = opt == 'b' ? takes_by : opt == OPT_LIMIT || opt == OPT_ALL ? !takes_by : true;
+        if (!mine) {
+            fprintf(stderr, "touchline %s: unknown option --%s\nTry 'touchline %s --help'.\n", cmd,
+                    opts[index].name, cmd);
+            return EXIT_USAGE;
+        }
+        switch (opt) {
+        case OPT_SINCE:
+            r->since = optarg;
+            break;
+        case OPT_UNTIL:
+            r->until = optarg;
+            break;
+        case 'b':
+            r->by = optarg;
+            break;
+        case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_TOKEN:
+        case OPT_GLOBAL_CACERT:
+            global_option(g, opt, optarg);
+            break;
+        case OPT_LIMIT:
+            r->limit = optarg;
+            break;
+        case OPT_ALL:
+            r->all = true;
+            break;
+        case OPT_FORMAT:
+            if (format_kind_parse(optarg, &r->fo.kind) < 0) {
+                fprintf(stderr, "touchline %s: --format: \"%s\" is not table, json or ndjson\n",
+                        cmd, optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_UTC:
+            r->fo.utc = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            return bad_option(cmd, opt, argv);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "touchline %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+        return EXIT_USAGE;
+    }
+    r->fo.width = table_width();
+    r->fo.color = r->fo.kind == FORMAT_TABLE && want_color();
+    return -1;
+}
+
+static void stats_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline stats [--since T] [--until T] [--by KEY] [options]\n"
+            "Shows the touchpoint figures of a time range: missed calls and call-back times\n"
+            "(with breaches of the call-back SLA), first-response times of messages, repeat\n"
+            "contacts within 24 hours (and how many came on another channel), the sentiment\n"
+            "mix and mean score, and the stage funnel by entry channel (docs/analytics.md).\n"
+            "\n"
+            "Options:\n"
+            "  --since T        start of the range, RFC 3339 (default: 30 days before --until)\n"
+            "  --until T        end of the range, RFC 3339, exclusive (default: now)\n"
+            "  --by KEY         one row per channel, source, stage, agent or day (UTC)\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  --utc            times in UTC instead of the local time zone (TZ)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Colour when standard output is a terminal and NO_COLOR is not set.\n"
+            "Exit status: 0 ok, 2 usage (also a value the server refused), 3 server or\n"
+            "network error.\n");
+}
+
+static void missed_usage(FILE *out);
+
+/* Runs stats (is_stats) or missed: parses, asks, prints. Returns the exit status. */
+static int run_report(struct global *g, bool is_stats, int argc, char **argv)
+{
+    struct report_args r;
+    int done = parse_report_args(g, is_stats ? "stats" : "missed", is_stats,
+                                 is_stats ? stats_usage : missed_usage, argc, argv, &r);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *doc = NULL;
+    int rc = is_stats ? api_stats(&hc, r.since, r.until, r.by, &doc, err, sizeof(err))
+                      : api_missed(&hc, !r.all, r.since, r.until, r.limit, &doc, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+    } else {
+        errno = 0;
+        rc = output_done((is_stats ? format_stats : format_missed)(stdout, doc, &r.fo) == 0);
+    }
+    json_decref(doc);
+    return exit_for(rc);
+}
+
+static int cmd_stats(struct global *g, int argc, char **argv)
+{
+    return run_report(g, true, argc, argv);
+}
+
+static void missed_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline missed [--since T] [--until T] [--all] [--limit N] [options]\n"
+            "Shows the call-back worklist: customers whose missed call is still open (nobody\n"
+            "called or wrote back to them, and no call of theirs was answered), oldest first,\n"
+            "with their phone, how long they have waited (\"!\" past the call-back SLA) and\n"
+            "what else they did since (an e-mail, a chat).\n"
+            "\n"
+            "Options:\n"
+            "  --since T        missed calls at or after T, RFC 3339 (default: 7 days before\n"
+            "                   --until)\n"
+            "  --until T        missed calls before T, RFC 3339 (default: now)\n"
+            "  --all            also customers who were reached since\n"
+            "  --limit N        at most N customers, 1-1000 (default 100)\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  --utc            times in UTC instead of the local time zone (TZ)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Colour when standard output is a terminal and NO_COLOR is not set.\n"
+            "Exit status: 0 ok, 2 usage (also a value the server refused), 3 server or\n"
+            "network error.\n");
+}
+
+static int cmd_missed(struct global *g, int argc, char **argv)
+{
+    return run_report(g, false, argc, argv);
 }
 
 static const struct command import_commands[] = {
     {"cdr", cmd_import_cdr, "the calls of an Asterisk Master.csv"},
-    {"mail", cmd_import_mail, "one RFC 5322 message, read from stdin"},
+    {"mail", cmd_import_mail, "one RFC 5322 message from stdin, or a whole Maildir"},
 };
 
 static const struct command_group import_group = {
@@ -1454,6 +1736,9 @@ static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
     {"context", cmd_context, "what an agent needs when a customer calls or writes"},
     {"customer", cmd_customer, "a customer's profile; merge two customers; erase one"},
+    {"journey", cmd_journey, "a customer's touchpoint map: stages by channels"},
+    {"stats", cmd_stats, "touchpoint figures: missed calls, response times, repeats, funnel"},
+    {"missed", cmd_missed, "the call-back worklist: open missed calls, oldest first"},
     {"log", cmd_log, "send one interaction record (for scripts)"},
     {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
     {"token", cmd_token, "a new access token and its hash for touchlined's config"},

@@ -58,6 +58,10 @@ struct job {
     bool planned;
     int interactions_index; /* statement index of the insert, -1 if none */
     bool *inserted;
+    int status_index;    /* statement index of the status updates, -1 if none */
+    size_t *status_item; /* the item of each status update sent, in order */
+    size_t n_status;
+    bool *updated; /* a duplicate whose status moved the stored record's forward */
     /* The first error. */
     int failed_index;
     char sqlstate[6];
@@ -93,11 +97,15 @@ struct batch {
 
 static void try_flush(struct batch *b, bool force);
 
-static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
-                   const char *id, const char *customer, const char *message)
+static void answer_updated(struct batch *b, struct item *it, enum batch_outcome outcome,
+                           bool duplicate, bool updated, const char *id, const char *customer,
+                           const char *message)
 {
-    struct batch_result res = {
-        .outcome = outcome, .duplicate = duplicate, .message = message, .rec = it->rec};
+    struct batch_result res = {.outcome = outcome,
+                               .duplicate = duplicate,
+                               .updated = updated,
+                               .message = message,
+                               .rec = it->rec};
     snprintf(res.id, sizeof(res.id), "%s", id != NULL ? id : it->rec->id);
     snprintf(res.customer_id, sizeof(res.customer_id), "%s", customer != NULL ? customer : "");
     switch (outcome) {
@@ -118,6 +126,12 @@ static void answer(struct batch *b, struct item *it, enum batch_outcome outcome,
     it->cb(&res, it->arg);
     record_free(it->rec);
     free(it);
+}
+
+static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
+                   const char *id, const char *customer, const char *message)
+{
+    answer_updated(b, it, outcome, duplicate, false, id, customer, message);
 }
 
 /* A record of an erased person: acknowledged, so that its sender stops resending, and not
@@ -146,6 +160,8 @@ static void job_free(struct job *job)
     free(job->dup_customer);
     free(job->erased);
     free(job->inserted);
+    free(job->status_item);
+    free(job->updated);
     free(job->items);
     free(job);
 }
@@ -373,6 +389,49 @@ static int send_interactions(PGconn *conn, struct job *job)
     return send_arrays(conn, STORE_ADD_INTERACTIONS, cols, STORE_INTERACTION_COLUMNS);
 }
 
+/*
+ * Sends the status updates of the batch: every record that repeats one already stored (or
+ * one earlier in the batch) and carries a status. The database moves the stored status only
+ * forward (sql/007_status_updates.sql); index is the statement's place in the pipeline.
+ */
+static int send_statuses(PGconn *conn, struct job *job, int index)
+{
+    struct pgarray cols[5];
+    for (int c = 0; c < 5; c++) {
+        pgarray_init(&cols[c]);
+    }
+    job->n_status = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        const struct record *r = job->items[i]->rec;
+        if (!job->skip[i] || r->status == NULL) {
+            continue;
+        }
+        long first = job->dup_of[i];
+        const char *target = first < 0          ? job->dup_id[i]
+                             : job->skip[first] ? job->dup_id[first]
+                                                : job->items[first]->rec->id;
+        if (target[0] == '\0') {
+            continue;
+        }
+        char duration[24];
+        snprintf(duration, sizeof(duration), "%lld", r->duration_s);
+        pgarray_add(&cols[0], target);
+        pgarray_add(&cols[1], r->status);
+        pgarray_add(&cols[2], r->occurred_at);
+        pgarray_add(&cols[3], r->has_duration ? duration : NULL);
+        pgarray_add(&cols[4], r->attributes_json);
+        job->status_item[job->n_status++] = i;
+    }
+    if (job->n_status == 0) {
+        for (int c = 0; c < 5; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return 0;
+    }
+    job->status_index = index;
+    return send_arrays(conn, STORE_APPLY_STATUSES, cols, 5);
+}
+
 /* Sends customers to create or update: ids, names and traits (JSON texts) as arrays. The
  * plan's two structs share these fields, so one sender takes them through a stride. */
 static int send_customers(PGconn *conn, const char *statement, const char *const *ids,
@@ -388,6 +447,71 @@ static int send_customers(PGconn *conn, const char *statement, const char *const
         pgarray_add(&cols[2], *(char *const *)((const char *)traits + i * stride));
     }
     return send_arrays(conn, statement, cols, 3);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Queues the batch's notification for the live streams (STORE_NOTIFY): each customer that
+ * got a record once, and "loser>survivor" for each merge, in chunks that fit a payload.
+ */
+static int send_notify(PGconn *conn, struct job *job)
+{
+    const struct resolve_plan *plan = &job->plan;
+    const char **ids = malloc((job->n + 1) * sizeof(*ids));
+    if (ids == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        if (!job->skip[i]) {
+            ids[n++] = plan->record_customer[i];
+        }
+    }
+    qsort(ids, n, sizeof(*ids), cmp_strp);
+    struct pgarray chunks;
+    pgarray_init(&chunks);
+    char chunk[STORE_NOTIFY_CHUNK + 2 * RECORD_UUID_LEN + 2];
+    size_t len = 0;
+    /* Customers first, then merges; a token goes where the chunk has room for it. */
+    for (size_t i = 0, m = 0, l = 0; i < n || m < plan->n_merges;) {
+        char token[2 * RECORD_UUID_LEN + 2];
+        if (i < n) {
+            if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) {
+                i++;
+                continue;
+            }
+            snprintf(token, sizeof(token), "%s", ids[i++]);
+        } else {
+            const struct resolve_merge *mg = &plan->merges[m];
+            if (l >= mg->n_losers) {
+                m++;
+                l = 0;
+                continue;
+            }
+            snprintf(token, sizeof(token), "%s>%s", mg->losers[l], mg->finals[l]);
+            l++;
+        }
+        size_t tl = strlen(token);
+        if (len > 0 && len + 1 + tl > STORE_NOTIFY_CHUNK) {
+            pgarray_add(&chunks, chunk);
+            len = 0;
+        }
+        len +=
+            (size_t)snprintf(chunk + len, sizeof(chunk) - len, "%s%s", len > 0 ? " " : "", token);
+    }
+    if (len > 0) {
+        pgarray_add(&chunks, chunk);
+    }
+    free(ids);
+    if (chunks.n == 0) {
+        pgarray_free(&chunks);
+        return 0;
+    }
+    return send_arrays(conn, STORE_NOTIFY, &chunks, 1);
 }
 
 /* Step two: apply the plan set-wise, then Sync, which commits. */
@@ -476,6 +600,14 @@ static int send_step2(PGconn *conn, struct job *job)
             return -1;
         }
         job->interactions_index = index;
+        index++;
+    }
+    /* After the insert: an update may be for a record of this very batch. */
+    if (send_statuses(conn, job, index) < 0) {
+        return -1;
+    }
+    if (job->b->p.notify && send_notify(conn, job) < 0) {
+        return -1;
     }
     return PQpipelineSync(conn) == 1 ? 0 : -1;
 }
@@ -519,6 +651,13 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
             snprintf(job->dup_id[n], sizeof(job->dup_id[n]), "%s", PQgetvalue(res, r, 1));
             snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
                      PQgetvalue(res, r, 2));
+        }
+    } else if (st == PGRES_TUPLES_OK && index == job->status_index) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+            if (k >= 0 && (size_t)k < job->n_status) {
+                job->updated[job->status_item[k]] = true;
+            }
         }
     } else if (st == PGRES_COMMAND_OK && index == job->interactions_index) {
         /* All or nothing: the insert has no ON CONFLICT. */
@@ -585,7 +724,8 @@ static void finish_committed(struct batch *b, struct job *job)
             answer_erased(b, it);
             job->items[i] = NULL;
         } else if (job->skip[i] && job->dup_customer[i][0] != '\0') {
-            answer(b, it, BATCH_STORED, true, job->dup_id[i], job->dup_customer[i], NULL);
+            answer_updated(b, it, BATCH_STORED, true, job->updated[i], job->dup_id[i],
+                           job->dup_customer[i], NULL);
             job->items[i] = NULL;
         } else if (!job->skip[i] && job->inserted[i]) {
             answer(b, it, BATCH_STORED, false, NULL, job->plan.record_customer[i], NULL);
@@ -715,8 +855,12 @@ static struct job *job_new(struct batch *b, size_t n)
     job->dup_customer = calloc(n, sizeof(*job->dup_customer));
     job->inserted = calloc(n, sizeof(*job->inserted));
     job->erased = calloc(n, sizeof(*job->erased));
+    job->status_index = -1;
+    job->status_item = calloc(n, sizeof(*job->status_item));
+    job->updated = calloc(n, sizeof(*job->updated));
     if (job->items == NULL || job->skip == NULL || job->dup_of == NULL || job->dup_id == NULL ||
-        job->dup_customer == NULL || job->inserted == NULL || job->erased == NULL) {
+        job->dup_customer == NULL || job->inserted == NULL || job->status_item == NULL ||
+        job->erased == NULL || job->updated == NULL) {
         job_free(job);
         return NULL;
     }

@@ -28,7 +28,8 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
-    bool erased; /* BATCH_STORED only: a record of an erased person, not stored again */
+    bool erased;  /* BATCH_STORED only: a record of an erased person, not stored again */
+    bool updated; /* a duplicate whose status moved the stored record's forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */
@@ -42,6 +43,7 @@ struct batch_params {
     int max_records;
     int max_delay_ms;
     int max_concurrent; /* batches in flight at once: the database pool size */
+    bool notify;        /* NOTIFY the customers of each batch at its COMMIT (live streams) */
 };
 
 struct batch;

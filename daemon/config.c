@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include "auth.h"
 #include "errmsg.h"
@@ -53,6 +55,13 @@ static const struct option_def options[] = {
      0},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
      "libpq connection string", 0},
+    {"database", "read_dsn", OPT_STRING, OFF(database_read_dsn), "", 0, 0, true, false,
+     "libpq connection string of a streaming replica for profile, timeline, lookup and stats "
+     "reads; empty: every read goes to dsn",
+     0},
+    {"database", "read_max_lag_s", OPT_INT, OFF(database_read_max_lag_s), "5", 0, 86400, false,
+     true, "reads go to the primary while the replica is more than this many seconds behind",
+     CONFIG_APPLY_DATABASE},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,
      "connections to PostgreSQL", 0},
     {"database", "connect_timeout_s", OPT_INT, OFF(database_connect_timeout_s), "10", 1, 3600,
@@ -83,11 +92,41 @@ static const struct option_def options[] = {
      "TCP connections that have not sent their token yet, while authentication is on; more are "
      "closed at accept, so that a flood cannot take the places of authenticated adapters",
      0},
-    {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "16777216", 1024, 1 << 30, false,
-     false, "larger request bodies are answered 413", 0},
+    {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "5242880", 1024, 1 << 30, false,
+     false, "larger request bodies (and gzip bodies inflating to more) are answered 413", 0},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
      "close an HTTP connection idle this long, or without a whole first request "
      "this long after connecting",
+     0},
+    {"console", "enabled", OPT_INT, OFF(console_enabled), "1", 0, 1, false, false,
+     "1: serve the web console at / on the HTTP port; 0: the API only", 0},
+    {"live", "notify", OPT_INT, OFF(live_notify), "1", 0, 1, false, false,
+     "1: each committed batch NOTIFYs its customers, for the live streams of every daemon "
+     "on the database; 0: no live updates",
+     0},
+    {"live", "max_streams", OPT_INT, OFF(live_max_streams), "256", 0, 100000, false, false,
+     "live streams (GET /v1/customers/{id}/stream) open at once; more are answered 503", 0},
+    {"live", "max_buffer_kb", OPT_INT, OFF(live_max_buffer_kb), "1024", 16, 1 << 20, false, false,
+     "unsent KiB a stream may hold before it is closed (the client reconnects)", 0},
+    {"live", "heartbeat_s", OPT_INT, OFF(live_heartbeat_s), "15", 1, 3600, false, false,
+     "a comment line goes to each stream this often, so that proxies keep it open", 0},
+    {"segment", "write_keys", OPT_LIST, OFF(segment_write_keys), "", 0, 0, true, true,
+     "name:write-key:source for the Segment-compatible API; the write key is the Basic user "
+     "name, name the principal, source the records' source",
+     0},
+    {"segment", "user_id", OPT_STRING, OFF(segment_user_id), "web", 0, 0, false, true,
+     "what Segment's userId is: web (a web identifier) or external:<system>", 0},
+    {"twilio", "auth_tokens", OPT_LIST, OFF(twilio_auth_tokens), "", 0, 0, true, true,
+     "auth tokens that sign Twilio's webhooks (several while rotating); none: hooks off", 0},
+    {"twilio", "public_url", OPT_STRING, OFF(twilio_public_url), "", 0, 0, false, true,
+     "scheme://host[:port] of the daemon as Twilio reaches it (behind proxies); empty: "
+     "http://<Host header>",
+     0},
+    {"twilio", "source", OPT_STRING, OFF(twilio_source), "twilio", 0, 0, false, true,
+     "the source of records from the Twilio hooks", 0},
+    {"chatwoot", "hooks", OPT_LIST, OFF(chatwoot_hooks), "", 0, 0, true, true,
+     "name:secret:source per Chatwoot webhook; the secret goes in the URL (?token=) or the "
+     "X-Touchline-Token header",
      0},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
      false, false, "country code put in place of the trunk prefix of a national number", 0},
@@ -124,6 +163,9 @@ static const struct option_def options[] = {
      "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
      "2d)",
      0},
+    {"retention", "keep_days", OPT_INT, OFF(retention_keep_days), "0", 0, 36500, false, true,
+     "delete interactions that happened more than this many days ago, hourly (0: keep all)",
+     CONFIG_APPLY_RETENTION},
     {"tls", "tcp", OPT_BOOL, OFF(tls_tcp), "no", 0, 1, false, false,
      "yes: the TCP listener speaks TLS only (cert and key needed)", 0},
     {"tls", "http", OPT_BOOL, OFF(tls_http), "no", 0, 1, false, false,
@@ -375,6 +417,102 @@ static int add_never_merge(char *item, void *arg)
     return 0;
 }
 
+/* Parses name:secret[:sources] into a new entry of *list. what names the key in messages;
+ * one_source: sources must be one source name (not patterns) and is required. */
+static int add_entry(struct config_token **list, size_t *n, const char *what, bool one_source,
+                     char *item, char *err, size_t errlen, const char *where)
+{
+    const char *shape = one_source ? "name:secret:source" : "name:secret[:sources]";
+    char *c1 = strchr(item, ':');
+    if (c1 == NULL || c1 == item || c1[1] == '\0' || c1[1] == ':') {
+        errmsg_set(err, errlen, "%s: %s: entry %zu must be %s", where, what, *n + 1, shape);
+        return -1;
+    }
+    *c1 = '\0';
+    char *secret = c1 + 1;
+    char *c2 = strchr(secret, ':');
+    const char *sources = "*";
+    if (c2 != NULL) {
+        *c2 = '\0';
+        sources = c2 + 1;
+    }
+    if (one_source && (c2 == NULL || !record_valid_source(sources))) {
+        errmsg_set(err, errlen, "%s: %s: entry %zu must be %s, source 1-64 of [A-Za-z0-9._:-]",
+                   where, what, *n + 1, shape);
+        return -1;
+    }
+    if (strlen(secret) < 8) {
+        errmsg_set(err, errlen, "%s: %s: the secret of \"%s\" is shorter than 8 characters", where,
+                   what, item);
+        return -1;
+    }
+    struct config_token *grown = realloc(*list, (*n + 1) * sizeof(struct config_token));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    *list = grown;
+    struct config_token *t = &grown[*n];
+    t->name = strdup(item);
+    t->secret = strdup(secret);
+    t->sources = strdup(sources);
+    (*n)++;
+    if (t->name == NULL || t->secret == NULL || t->sources == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int add_write_key(char *item, void *arg)
+{
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
+    return add_entry(&cfg->write_keys, &cfg->n_write_keys, "[segment] write_keys", true, item, err,
+                     errlen, where);
+}
+
+static int add_chatwoot_hook(char *item, void *arg)
+{
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
+    return add_entry(&cfg->chatwoot, &cfg->n_chatwoot, "[chatwoot] hooks", true, item, err, errlen,
+                     where);
+}
+
+static int add_twilio_token(char *item, void *arg)
+{
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
+    if (strlen(item) < 8) {
+        errmsg_set(err, errlen, "%s: [twilio] auth_tokens: entry %zu is shorter than 8 characters",
+                   where, cfg->n_twilio_tokens + 1);
+        return -1;
+    }
+    char **grown = realloc(cfg->twilio_tokens, (cfg->n_twilio_tokens + 1) * sizeof(char *));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->twilio_tokens = grown;
+    grown[cfg->n_twilio_tokens] = strdup(item);
+    if (grown[cfg->n_twilio_tokens] == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->n_twilio_tokens++;
+    return 0;
+}
+
 static bool digits_only(const char *s, size_t maxlen)
 {
     size_t n = strlen(s);
@@ -463,8 +601,39 @@ static int validate(struct config *cfg, char *err, size_t errlen)
                    cfg->tls_tcp ? "tcp" : "http");
         return -1;
     }
+    if (strcmp(cfg->segment_user_id, "web") != 0 &&
+        (strncmp(cfg->segment_user_id, "external:", 9) != 0 || cfg->segment_user_id[9] == '\0' ||
+         strchr(cfg->segment_user_id + 9, ':') != NULL)) {
+        errmsg_set(err, errlen, "%s: [segment] user_id: \"%s\" must be web or external:<system>",
+                   where, cfg->segment_user_id);
+        return -1;
+    }
+    if (!record_valid_source(cfg->twilio_source)) {
+        errmsg_set(err, errlen, "%s: [twilio] source: \"%s\" is not a source name", where,
+                   cfg->twilio_source);
+        return -1;
+    }
+    size_t ul = strlen(cfg->twilio_public_url);
+    if (ul > 0 && ((strncmp(cfg->twilio_public_url, "http://", 7) != 0 &&
+                    strncmp(cfg->twilio_public_url, "https://", 8) != 0) ||
+                   cfg->twilio_public_url[ul - 1] == '/')) {
+        errmsg_set(err, errlen,
+                   "%s: [twilio] public_url: \"%s\" must be http(s)://host[:port][/prefix] "
+                   "without a trailing /",
+                   where, cfg->twilio_public_url);
+        return -1;
+    }
     struct item_ctx ctx = {cfg, where, err, errlen};
     int rc = strlist_each(cfg->identity_never_merge, add_never_merge, &ctx);
+    if (rc == 0) {
+        rc = strlist_each(cfg->segment_write_keys, add_write_key, &ctx);
+    }
+    if (rc == 0) {
+        rc = strlist_each(cfg->chatwoot_hooks, add_chatwoot_hook, &ctx);
+    }
+    if (rc == 0) {
+        rc = strlist_each(cfg->twilio_auth_tokens, add_twilio_token, &ctx);
+    }
     if (rc == -2) {
         errmsg_set(err, errlen, "out of memory");
     }
@@ -690,10 +859,28 @@ static void free_derived(struct config *cfg)
     free(cfg->never_merge);
     auth_free(cfg->auth);
     cfg->auth = NULL;
+    struct config_token *lists[] = {cfg->write_keys, cfg->chatwoot};
+    size_t counts[] = {cfg->n_write_keys, cfg->n_chatwoot};
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            free(lists[l][i].name);
+            free(lists[l][i].secret);
+            free(lists[l][i].sources);
+        }
+        free(lists[l]);
+    }
+    for (size_t i = 0; i < cfg->n_twilio_tokens; i++) {
+        free(cfg->twilio_tokens[i]);
+    }
+    free(cfg->twilio_tokens);
     cfg->never_merge = NULL;
     cfg->n_never_merge = 0;
     cfg->record_opts.never_merge = NULL;
     cfg->record_opts.n_never_merge = 0;
+    cfg->write_keys = cfg->chatwoot = NULL;
+    cfg->n_write_keys = cfg->n_chatwoot = 0;
+    cfg->twilio_tokens = NULL;
+    cfg->n_twilio_tokens = 0;
 }
 
 void config_free(struct config *cfg)
@@ -788,11 +975,19 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
     cur->never_merge = fresh->never_merge;
     cur->n_never_merge = fresh->n_never_merge;
     cur->auth = fresh->auth;
+    cur->write_keys = fresh->write_keys;
+    cur->n_write_keys = fresh->n_write_keys;
+    cur->chatwoot = fresh->chatwoot;
+    cur->n_chatwoot = fresh->n_chatwoot;
     fresh->level = t.level;
     fresh->record_opts = t.record_opts;
     fresh->never_merge = t.never_merge;
     fresh->n_never_merge = t.n_never_merge;
     fresh->auth = t.auth;
+    fresh->write_keys = t.write_keys;
+    fresh->n_write_keys = t.n_write_keys;
+    fresh->chatwoot = t.chatwoot;
+    fresh->n_chatwoot = t.n_chatwoot;
     return 0;
 }
 
@@ -992,7 +1187,7 @@ void config_print(const struct config *cfg, FILE *out)
             char masked[1024];
             config_mask_dsn(v, masked, sizeof(masked));
             fprintf(out, "%s = %s", o->key, masked);
-        } else if (o->secret) {
+        } else if (o->secret && strcmp(o->section, "auth") == 0) {
             /* Principals of both auth keys are printed once, under the first, from the
              * parsed table: hashes masked, tokens in clear never. */
             if (strcmp(o->key, "principal") == 0) {
@@ -1005,9 +1200,50 @@ void config_print(const struct config *cfg, FILE *out)
                 print_origin(cfg, i, out);
             }
             continue;
+        } else if (o->secret && strcmp(o->section, "twilio") == 0) {
+            fprintf(out, "%s = ", o->key);
+            for (size_t t = 0; t < cfg->n_twilio_tokens; t++) {
+                fprintf(out, "%s***", t ? "," : "");
+            }
+        } else if (o->secret) {
+            const struct config_token *list =
+                strcmp(o->section, "segment") == 0 ? cfg->write_keys : cfg->chatwoot;
+            size_t n = strcmp(o->section, "segment") == 0 ? cfg->n_write_keys : cfg->n_chatwoot;
+            fprintf(out, "%s = ", o->key);
+            for (size_t t = 0; t < n; t++) {
+                fprintf(out, "%s%s:***:%s", t ? "," : "", list[t].name, list[t].sources);
+            }
         } else {
             fprintf(out, "%s = %s", o->key, v);
         }
         print_origin(cfg, i, out);
     }
+}
+
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret)
+{
+    size_t tl = strlen(secret);
+    const struct config_token *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = list[i].secret;
+        /* Compare every entry in constant time so timing does not reveal a prefix. */
+        if (strlen(s) == tl && CRYPTO_memcmp(s, secret, tl) == 0) {
+            found = &list[i];
+        }
+    }
+    return found;
+}
+
+bool config_token_allows(const struct config_token *tok, const char *source)
+{
+    char patterns[1024];
+    snprintf(patterns, sizeof(patterns), "%s", tok->sources);
+    char *save = NULL;
+    for (char *p = strtok_r(patterns, "|", &save); p != NULL; p = strtok_r(NULL, "|", &save)) {
+        if (fnmatch(strlist_trim(p), source, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
 }

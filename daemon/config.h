@@ -16,6 +16,13 @@
 
 struct auth;
 
+/* A webhook's secret: a Segment write key or a Chatwoot hook ({name, secret, source}). */
+struct config_token {
+    char *name;    /* principal */
+    char *secret;  /* the secret itself */
+    char *sources; /* '|'-separated fnmatch patterns of sources it may write */
+};
+
 /* Where an option's effective value came from, for --check-config. */
 enum config_origin {
     CONFIG_DEFAULT = 0,
@@ -33,6 +40,8 @@ struct config {
     int listen_shutdown_delay_s;
 
     char *database_dsn;
+    char *database_read_dsn; /* empty: reads go to the primary too */
+    int database_read_max_lag_s;
     int database_pool_size;
     int database_connect_timeout_s;
     int database_reconnect_max_s;
@@ -50,6 +59,18 @@ struct config {
     int http_max_body_bytes;
     int http_timeout_s;
 
+    int console_enabled;      /* serve the web console at "/" */
+    int live_notify;          /* NOTIFY each committed batch's customers (live updates) */
+    int live_max_streams;     /* live streams (SSE) open at once */
+    int live_max_buffer_kb;   /* unsent bytes per stream before it is dropped */
+    int live_heartbeat_s;     /* comment line sent on an idle stream */
+    char *segment_write_keys; /* comma-separated name:key:source */
+    char *segment_user_id;    /* "web", or "external:<system>" */
+    char *twilio_auth_tokens; /* comma-separated */
+    char *twilio_public_url;  /* scheme://host[:port] as Twilio reaches the daemon */
+    char *twilio_source;
+    char *chatwoot_hooks; /* comma-separated name:secret:source */
+
     char *identity_default_country_code;
     char *identity_trunk_prefix;
     char *identity_never_merge; /* comma-separated kind:value, as written */
@@ -64,6 +85,8 @@ struct config {
     int spool_max_mb;
 
     int analytics_callback_sla_s;
+
+    int retention_keep_days; /* 0: keep everything */
 
     char *tls_cert;
     char *tls_key;
@@ -80,6 +103,14 @@ struct config {
     bool world_readable; /* the file can be read by every user */
     unsigned char origin[CONFIG_MAX_OPTIONS]; /* enum config_origin, by option */
     int origin_line[CONFIG_MAX_OPTIONS];      /* line in the file when from the file */
+    /* Segment write keys and Chatwoot hooks, each {name, secret, source}: the one source they
+     * write is in .sources. */
+    struct config_token *write_keys;
+    size_t n_write_keys;
+    struct config_token *chatwoot;
+    size_t n_chatwoot;
+    char **twilio_tokens;
+    size_t n_twilio_tokens;
 };
 
 /*
@@ -96,10 +127,11 @@ void config_free(struct config *cfg);
 /* What must happen for a reloaded option to take effect; options read where they are used
  * need nothing. */
 enum config_apply {
-    CONFIG_APPLY_LOG = 1 << 0,      /* log_set_level */
-    CONFIG_APPLY_DATABASE = 1 << 1, /* the pool's timeouts */
-    CONFIG_APPLY_BATCH = 1 << 2,    /* the batcher's size and delay */
-    CONFIG_APPLY_INGEST = 1 << 3,   /* re-evaluate whether connections read */
+    CONFIG_APPLY_LOG = 1 << 0,       /* log_set_level */
+    CONFIG_APPLY_DATABASE = 1 << 1,  /* the pool's timeouts */
+    CONFIG_APPLY_BATCH = 1 << 2,     /* the batcher's size and delay */
+    CONFIG_APPLY_INGEST = 1 << 3,    /* re-evaluate whether connections read */
+    CONFIG_APPLY_RETENTION = 1 << 4, /* retention_set_days */
 };
 
 /*
@@ -136,6 +168,13 @@ void config_warn(const struct config *cfg);
 
 /* True when host (of a listen address) is a loopback address or "localhost". */
 bool config_host_is_loopback(const char *host);
+
+/* The entry of n whose secret equals secret (constant-time compare), or NULL. */
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret);
+
+/* True when principal tok may write records of this source. */
+bool config_token_allows(const struct config_token *tok, const char *source);
 
 /* Splits "host:port" (IPv6 as [addr]:port). Returns 0, or -1. */
 int config_split_listen(const char *s, char *host, size_t hostlen, int *port)

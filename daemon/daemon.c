@@ -8,11 +8,15 @@
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
+#include "hin.h"
 #include "http.h"
 #include "ingest.h"
+#include "live.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
 #include "tls.h"
@@ -66,6 +70,10 @@ void daemon_stop(struct daemon *d)
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
     ingest_drain(d->ingest);
+    /* Streams end now, so that their clients reconnect to a daemon that stays. */
+    if (d->live != NULL) {
+        live_end_streams(d->live);
+    }
     deliver_stop(d->deliver);
     batch_flush(d->batch);
     struct timeval now = {0, 0};
@@ -101,11 +109,15 @@ static void reload(struct daemon *d)
     }
     if (apply & CONFIG_APPLY_DATABASE) {
         db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+        replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
     }
     if (apply & CONFIG_APPLY_BATCH) {
         struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                                  cur->database_pool_size};
+                                  cur->database_pool_size, cur->live_notify != 0};
         batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_RETENTION) {
+        retention_set_days(d->retention, cur->retention_keep_days);
     }
     if (apply & CONFIG_APPLY_INGEST) {
         ingest_update_reading(d->ingest);
@@ -206,6 +218,71 @@ void daemon_backlog_changed(struct daemon *d)
     }
 }
 
+static void migrate_begin(struct daemon *d);
+
+static void on_migrate_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    migrate_begin(arg);
+}
+
+static void on_migrated(int applied, bool unreachable, const char *err, void *arg)
+{
+    struct daemon *d = arg;
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    if (applied >= 0) {
+        d->schema_ready = true;
+        d->migrate_error[0] = '\0';
+        log_info("schema current: applied=%d latest=%s; the database takes records", applied,
+                 migrate_latest());
+        db_start(d->db);
+        if (d->live != NULL) {
+            live_start(d->live);
+        }
+        return;
+    }
+    snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", err);
+    if (!unreachable) {
+        /* A migration itself failed: no retry will help, and a daemon that never writes is
+         * worse than one that says so. What the spool holds stays for the next start. */
+        log_error("the migrations failed: %s; stopping (what the spool holds stays there)", err);
+        d->exit_code = 1;
+        daemon_stop(d);
+        return;
+    }
+    int max_ms = d->cfg.database_reconnect_max_s * 1000;
+    d->migrate_backoff_ms = d->migrate_backoff_ms < 100 ? 100 : d->migrate_backoff_ms * 2;
+    if (d->migrate_backoff_ms > max_ms) {
+        d->migrate_backoff_ms = max_ms;
+    }
+    log_warn("database not ready for the migrations (%s); records go to the spool; trying again "
+             "in %d ms",
+             err, d->migrate_backoff_ms);
+    struct timeval tv = {d->migrate_backoff_ms / 1000, (d->migrate_backoff_ms % 1000) * 1000};
+    evtimer_add(d->migrate_timer, &tv);
+}
+
+static void migrate_begin(struct daemon *d)
+{
+    if (d->draining) {
+        return;
+    }
+    d->migrate = migrate_start(d->base, d->cfg.database_dsn, d->cfg.database_connect_timeout_s,
+                               on_migrated, d);
+    if (d->migrate == NULL) {
+        log_error("cannot start the migrations: out of memory");
+        d->exit_code = 1;
+        daemon_stop(d);
+    }
+}
+
+static void on_backlog_changed(void *arg)
+{
+    daemon_backlog_changed(arg);
+}
+
 int daemon_init(struct daemon *d, struct config *cfg)
 {
     memset(d, 0, sizeof(*d));
@@ -217,13 +294,20 @@ int daemon_init(struct daemon *d, struct config *cfg)
     char masked[1024];
     config_mask_dsn(d->cfg.database_dsn, masked, sizeof(masked));
     char err[1024];
-    int applied =
-        migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
-    if (applied < 0) {
-        log_error("database %s: %s", masked, err);
-        return -1;
+    /* Without a spool there is nowhere to put records until the database answers: refuse
+     * to start (the service manager restarts us). With one, start at once and migrate on
+     * the loop (migrate_begin, at the end). */
+    bool wait_for_db = d->cfg.spool_dir[0] != '\0';
+    if (!wait_for_db) {
+        int applied =
+            migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
+        if (applied < 0) {
+            log_error("database %s: %s", masked, err);
+            return -1;
+        }
+        log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
+        d->schema_ready = true;
     }
-    log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
 
     d->base = event_base_new();
     if (d->base == NULL) {
@@ -237,10 +321,25 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .reconnect_max_s = d->cfg.database_reconnect_max_s,
         .statements = store_statements,
         .n_statements = store_n_statements,
+        .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
+    d->retention = d->db != NULL ? retention_new(d->base, d->db, d->cfg.retention_keep_days) : NULL;
+    if (d->retention == NULL) {
+        log_error("cannot set up the database pool: out of memory");
+        return -1;
+    }
+    if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
+        struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
+        rp.db.dsn = d->cfg.database_read_dsn;
+        d->replica = replica_new(d->base, &rp);
+        if (d->replica == NULL) {
+            log_error("cannot set up the read replica's pool: out of memory");
+            return -1;
+        }
+    }
     struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
-                              d->cfg.database_pool_size};
+                              d->cfg.database_pool_size, d->cfg.live_notify != 0};
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
     if (d->batch == NULL) {
         log_error("cannot set up the database pool: out of memory");
@@ -275,6 +374,34 @@ int daemon_init(struct daemon *d, struct config *cfg)
     if (d->ingest == NULL) {
         return -1;
     }
+    if (d->cfg.live_max_streams > 0) {
+        struct live_params lp = {
+            .dsn = d->cfg.database_dsn,
+            .connect_timeout_s = d->cfg.database_connect_timeout_s,
+            .reconnect_max_s = d->cfg.database_reconnect_max_s,
+            .max_streams = d->cfg.live_max_streams,
+            .max_buffer_bytes = (size_t)d->cfg.live_max_buffer_kb << 10,
+            .heartbeat_s = d->cfg.live_heartbeat_s,
+            .write_timeout_s = d->cfg.http_timeout_s,
+            .deferred = wait_for_db,
+        };
+        d->live = live_new(d->base, &lp);
+        if (d->live == NULL) {
+            return -1;
+        }
+    }
+    struct hin_deps hd = {
+        .deliver = d->deliver,
+        .cfg = &d->cfg,
+        .stats = ingest_shared_stats(d->ingest),
+        .backlog_changed = on_backlog_changed,
+        .arg = d,
+    };
+    d->hin = hin_new(&hd);
+    if (d->hin == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
     d->http = http_new(d);
     if (d->http == NULL) {
         return -1;
@@ -284,8 +411,9 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
     d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
+    d->migrate_timer = evtimer_new(d->base, on_migrate_retry, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        d->leave_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        d->leave_timer == NULL || d->migrate_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
         evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
@@ -301,6 +429,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
              : d->cfg.tls_http                 ? "http"
                                                : "none");
     config_warn(&d->cfg);
+    if (wait_for_db) {
+        log_info("applying the migrations once the database answers; records go to the spool "
+                 "until then");
+        migrate_begin(d);
+    }
     if (notify_enabled()) {
         on_ready_check(-1, 0, d);
     }
@@ -323,6 +456,12 @@ void daemon_fini(struct daemon *d)
     if (d->deliver != NULL) {
         deliver_stop(d->deliver);
     }
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    retention_free(d->retention);
+    d->retention = NULL;
+    replica_free(d->replica);
+    d->replica = NULL;
     db_free(d->db);
     d->db = NULL;
     /* Then what is queued: records that the database did not take go to the spool, which
@@ -331,10 +470,14 @@ void daemon_fini(struct daemon *d)
     spool_close(d->spool);
     deliver_free(d->deliver);
     ingest_free(d->ingest);
+    /* Streams before the HTTP server, whose connections they write to. */
+    live_free(d->live);
+    d->live = NULL;
     http_free(d->http);
     tls_free(d->tls);
-    struct event *evs[] = {d->ev_term,        d->ev_int,      d->ev_hup,
-                           d->drain_deadline, d->drain_timer, d->leave_timer};
+    hin_free(d->hin);
+    struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
+                           d->drain_timer, d->leave_timer, d->migrate_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

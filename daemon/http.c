@@ -20,11 +20,15 @@
 #include "analytics.h"
 #include "auth.h"
 #include "batch.h"
+#include "console.h"
 #include "daemon.h"
 #include "db.h"
 #include "deliver.h"
 #include "errmsg.h"
+#include "hin.h"
+#include "httpreply.h"
 #include "ingest.h"
+#include "live.h"
 #include "jsondoc.h"
 #include "jsonw.h"
 #include "log.h"
@@ -32,6 +36,8 @@
 #include "migrate.h"
 #include "normalize.h"
 #include "record.h"
+#include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
 #include "tls.h"
@@ -115,62 +121,7 @@ struct query {
     char errmsg[256];
 };
 
-static void send_json(struct evhttp_request *req, int status, const char *body, size_t len)
-{
-    struct evbuffer *buf = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
-    if (buf == NULL) {
-        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
-        return;
-    }
-    evbuffer_add(buf, body, len);
-    evbuffer_add(buf, "\n", 1);
-    const char *reason = status == 200   ? "OK"
-                         : status == 400 ? "Bad Request"
-                         : status == 401 ? "Unauthorized"
-                         : status == 403 ? "Forbidden"
-                         : status == 404 ? "Not Found"
-                         : status == 405 ? "Method Not Allowed"
-                         : status == 413 ? "Payload Too Large"
-                         : status == 429 ? "Too Many Requests"
-                         : status == 503 ? "Service Unavailable"
-                                         : "Internal Server Error";
-    evhttp_send_reply(req, status, reason, buf);
-    evbuffer_free(buf);
-}
-
-static void send_error(struct evhttp_request *req, int status, const char *code,
-                       const char *message)
-{
-    struct jsonw w;
-    jsonw_init(&w);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "error");
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "code");
-    jsonw_string(&w, code);
-    jsonw_key(&w, "message");
-    jsonw_string(&w, message);
-    jsonw_object_end(&w);
-    jsonw_object_end(&w);
-    size_t len = 0;
-    char *text = jsonw_take(&w, &len);
-    if (text == NULL) {
-        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
-                                       "memory\"}}";
-        send_json(req, 500, fallback, sizeof(fallback) - 1);
-        return;
-    }
-    if (status == 401) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Bearer realm=\"touchline\"");
-    }
-    send_json(req, status, text, len);
-    free(text);
-}
-
-static void params_free(struct http_param *p, int n)
+void http_params_free(struct http_param *p, int n)
 {
     for (int i = 0; i < n; i++) {
         free(p[i].key);
@@ -178,9 +129,21 @@ static void params_free(struct http_param *p, int n)
     }
 }
 
+static int parse_pairs(const char *q, struct http_param *out, int max, int plus_is_space);
+
 /* '+' stays '+': phone numbers are written with it far more often than form-encoded spaces
  * are. */
 int http_parse_query(const char *q, struct http_param *out, int max)
+{
+    return parse_pairs(q, out, max, 0);
+}
+
+int http_parse_form(const char *q, struct http_param *out, int max)
+{
+    return parse_pairs(q, out, max, 1);
+}
+
+static int parse_pairs(const char *q, struct http_param *out, int max, int plus_is_space)
 {
     int n = 0;
     if (q == NULL) {
@@ -191,7 +154,7 @@ int http_parse_query(const char *q, struct http_param *out, int max)
         size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
         if (len > 0) {
             if (n >= max) {
-                params_free(out, n);
+                http_params_free(out, n);
                 return -1;
             }
             const char *eq = memchr(q, '=', len);
@@ -199,14 +162,14 @@ int http_parse_query(const char *q, struct http_param *out, int max)
             char *k = strndup(q, klen);
             char *v = eq != NULL ? strndup(eq + 1, len - klen - 1) : strdup("");
             size_t dk = 0, dv = 0;
-            char *kd = k != NULL ? evhttp_uridecode(k, 0, &dk) : NULL;
-            char *vd = v != NULL ? evhttp_uridecode(v, 0, &dv) : NULL;
+            char *kd = k != NULL ? evhttp_uridecode(k, plus_is_space, &dk) : NULL;
+            char *vd = v != NULL ? evhttp_uridecode(v, plus_is_space, &dv) : NULL;
             free(k);
             free(v);
             if (kd == NULL || vd == NULL || strlen(kd) != dk || strlen(vd) != dv) {
                 free(kd);
                 free(vd);
-                params_free(out, n);
+                http_params_free(out, n);
                 return -1;
             }
             out[n].key = kd;
@@ -306,40 +269,57 @@ static void query_done(enum db_outcome outcome, void *arg)
     struct query *q = arg;
     q->h->inflight--;
     if (outcome == DB_LOST) {
-        send_error(q->req, 503, "unavailable", "the database connection was lost; retry");
+        httpreply_error(q->req, 503, "unavailable", "the database connection was lost; retry");
     } else if (strncmp(q->sqlstate, "22", 2) == 0) {
         log_debug("http query %s refused: %s", q->statement, q->errmsg);
-        send_error(q->req, 400, "invalid_request", q->errmsg);
+        httpreply_error(q->req, 400, "invalid_request", q->errmsg);
     } else if (strcmp(q->sqlstate, "P0002") == 0) {
         /* A function's "no such thing", with a message naming it. */
-        send_error(q->req, 404, "not_found", q->errmsg);
+        httpreply_error(q->req, 404, "not_found", q->errmsg);
     } else if (strncmp(q->sqlstate, "40", 2) == 0 || strcmp(q->sqlstate, "55P03") == 0) {
         /* Deadlock or serialization: a concurrent change to the same customers. */
         log_warn("http query %s gave way to a concurrent change: %s (SQLSTATE %s)", q->statement,
                  q->errmsg, q->sqlstate);
-        send_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
+        httpreply_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
     } else if (q->sqlstate[0] != '\0') {
         log_error("http query %s failed: %s (SQLSTATE %s)", q->statement, q->errmsg, q->sqlstate);
-        send_error(q->req, 500, "internal", "the query failed; see the daemon's log");
+        httpreply_error(q->req, 500, "internal", "the query failed; see the daemon's log");
     } else if (!q->have_row || q->body == NULL) {
-        send_error(q->req, 404, "not_found", q->not_found);
+        httpreply_error(q->req, 404, "not_found", q->not_found);
     } else {
         if (strcmp(q->statement, STORE_MERGE_MANUAL) == 0) {
             q->h->merges_manual++;
         }
-        send_json(q->req, 200, q->body, strlen(q->body));
+        httpreply_json(q->req, 200, q->body, strlen(q->body));
     }
     query_free(q);
 }
 
 static const struct db_job_ops query_ops = {query_send, query_result, query_done};
 
+/*
+ * Reads that may be answered from a replica's slightly older data (docs/scaling.md). The
+ * context (screen pop) stays on the primary: an agent's screen must show the record that
+ * just arrived; so do merges and erasure, which write.
+ */
+static bool replica_may_answer(const char *statement)
+{
+    static const char *const reads[] = {STORE_FIND, STORE_PROFILE, STORE_TIMELINE, STORE_STATS};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        if (strcmp(statement, reads[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Takes ownership of q. */
 static void query_run(struct http *h, struct query *q)
 {
     q->h = h;
-    if (db_submit(h->d->db, &query_ops, q) < 0) {
-        send_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
+    struct db *db = replica_may_answer(q->statement) ? replica_pick(h->d->replica) : NULL;
+    if (db_submit(db != NULL ? db : h->d->db, &query_ops, q) < 0) {
+        httpreply_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
         query_free(q);
         return;
     }
@@ -447,14 +427,14 @@ static void export_done(enum db_outcome outcome, void *arg)
     bool failed = outcome == DB_LOST || e->sqlstate[0] != '\0';
     if (!e->head_done) {
         if (outcome == DB_LOST) {
-            send_error(e->req, 503, "unavailable", "the database connection was lost; retry");
+            httpreply_error(e->req, 503, "unavailable", "the database connection was lost; retry");
         } else if (e->sqlstate[0] != '\0') {
             log_error("http export of %s failed: %s (SQLSTATE %s)", e->id, e->errmsg, e->sqlstate);
-            send_error(e->req, 500, "internal", "the export failed; see the daemon's log");
+            httpreply_error(e->req, 500, "internal", "the export failed; see the daemon's log");
         } else if (e->text == NULL) {
             char msg[80];
             snprintf(msg, sizeof(msg), "no customer %s", e->id);
-            send_error(e->req, 404, "not_found", msg);
+            httpreply_error(e->req, 404, "not_found", msg);
         }
         if (failed || e->text == NULL) {
             export_free(e);
@@ -516,7 +496,7 @@ static void handle_export(struct http *h, struct evhttp_request *req, const char
 {
     struct export *e = calloc(1, sizeof(*e));
     if (e == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     e->h = h;
@@ -526,7 +506,7 @@ static void handle_export(struct http *h, struct evhttp_request *req, const char
     snprintf(e->principal, sizeof(e->principal), "%s", principal);
     LIST_INSERT_HEAD(&h->exports, e, link);
     if (!export_next(e)) {
-        send_error(req, 503, "unavailable", "the database is unavailable; retry later");
+        httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
         export_free(e);
     }
 }
@@ -535,7 +515,7 @@ static struct query *query_new(struct evhttp_request *req, const char *statement
 {
     struct query *q = calloc(1, sizeof(*q));
     if (q == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return NULL;
     }
     q->req = req;
@@ -569,8 +549,8 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         enum ident_kind k;
         if (normalize_kind_parse(p[i].key, &k) == 0) {
             if (kind_name != NULL) {
-                send_error(req, 400, "invalid_request",
-                           "give exactly one of phone, email, chat, web, external");
+                httpreply_error(req, 400, "invalid_request",
+                                "give exactly one of phone, email, chat, web, external");
                 return;
             }
             kind_name = p[i].key;
@@ -580,13 +560,13 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
             char msg[200], qk[72];
             snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
                      errmsg_quote(p[i].key, qk, sizeof(qk)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
     if (kind_name == NULL) {
-        send_error(req, 400, "invalid_request",
-                   "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
+        httpreply_error(req, 400, "invalid_request",
+                        "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
         return;
     }
     char norm[NORMALIZE_MAX + 1];
@@ -595,7 +575,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         char msg[300], qv[120];
         snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
                  why);
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     struct query *q = query_new(req, STORE_FIND, 2);
@@ -604,7 +584,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
     }
     snprintf(q->not_found, sizeof(q->not_found), "no customer with %s %.200s", kind_name, norm);
     if (query_param(q, 0, kind_name) < 0 || query_param(q, 1, norm) < 0) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         query_free(q);
         return;
     }
@@ -625,7 +605,7 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
     snprintf(q->not_found, sizeof(q->not_found), "%.200s", not_found);
     for (int i = 0; i < n; i++) {
         if (query_param(q, i, params[i]) < 0) {
-            send_error(req, 500, "internal", "out of memory");
+            httpreply_error(req, 500, "internal", "out of memory");
             query_free(q);
             return;
         }
@@ -648,7 +628,7 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     struct jsondoc *body = jsondoc_parse(text, len, perr, sizeof(perr));
     if (body == NULL) {
         snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}", perr);
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     const struct jsondoc_value *root = jsondoc_root(body);
@@ -659,22 +639,22 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
         if (strcmp(v->key, "from") != 0) {
             snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
                      errmsg_quote(v->key, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             jsondoc_free(body);
             return;
         }
     }
     if (f == NULL || f->type != JSONDOC_STRING) {
-        send_error(req, 400, "invalid_request",
-                   root->type == JSONDOC_OBJECT ? "from: missing or not a string"
-                                                : "body: send {\"from\":\"<customer id>\"}");
+        httpreply_error(req, 400, "invalid_request",
+                        root->type == JSONDOC_OBJECT ? "from: missing or not a string"
+                                                     : "body: send {\"from\":\"<customer id>\"}");
         jsondoc_free(body);
         return;
     }
     if (!is_uuid(f->text, from)) {
         snprintf(msg, sizeof(msg), "from: %s is not a customer id (a UUID)",
                  errmsg_quote(f->text, qv, sizeof(qv)));
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         jsondoc_free(body);
         return;
     }
@@ -700,7 +680,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
                 limit > TIMELINE_MAX_LIMIT) {
                 snprintf(msg, sizeof(msg), "limit: %s must be an integer 1-%d",
                          errmsg_quote(v, qv, sizeof(qv)), TIMELINE_MAX_LIMIT);
-                send_error(req, 400, "invalid_request", msg);
+                httpreply_error(req, 400, "invalid_request", msg);
                 return;
             }
         } else if (strcmp(k, "before") == 0 || strcmp(k, "cursor") == 0) {
@@ -715,7 +695,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             snprintf(msg, sizeof(msg),
                      "%s: unknown parameter (limit, before, channel, since, until)",
                      errmsg_quote(k, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -724,7 +704,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (!ok) {
             snprintf(msg, sizeof(msg), "channel: %s is not a channel",
                      errmsg_quote(channel, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -734,7 +714,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (record_parse_time(since, &us) < 0) {
             snprintf(msg, sizeof(msg), "since: %s is not an RFC 3339 timestamp",
                      errmsg_quote(since, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
         record_format_time(us, since_ts);
@@ -743,14 +723,14 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (record_parse_time(until, &us) < 0) {
             snprintf(msg, sizeof(msg), "until: %s is not an RFC 3339 timestamp",
                      errmsg_quote(until, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
         record_format_time(us, until_ts);
     }
     char cur_ts[RECORD_TS_LEN + 1], cur_id[RECORD_UUID_LEN + 1];
     if (before != NULL && http_parse_cursor(before, cur_ts, cur_id) < 0) {
-        send_error(req, 400, "invalid_request", "before: not a cursor this API returned");
+        httpreply_error(req, 400, "invalid_request", "before: not a cursor this API returned");
         return;
     }
     struct query *q = query_new(req, STORE_TIMELINE, STORE_TIMELINE_NPARAMS);
@@ -765,7 +745,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         query_param(q, 3, before != NULL ? cur_id : NULL) < 0 || query_param(q, 4, channel) < 0 ||
         query_param(q, 5, since != NULL ? since_ts : NULL) < 0 ||
         query_param(q, 6, until != NULL ? until_ts : NULL) < 0) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         query_free(q);
         return;
     }
@@ -777,7 +757,7 @@ static void handle_audit(struct http *h, struct evhttp_request *req, const struc
                          int np)
 {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         return;
     }
     long limit = 100;
@@ -794,7 +774,7 @@ static void handle_audit(struct http *h, struct evhttp_request *req, const struc
         } else {
             snprintf(msg, sizeof(msg), "%s: limit takes 1-1000, before an entry id",
                      errmsg_quote(p[i].key, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -802,6 +782,16 @@ static void handle_audit(struct http *h, struct evhttp_request *req, const struc
     snprintf(lim, sizeof(lim), "%ld", limit);
     const char *params[] = {lim, before};
     run_statement(h, req, STORE_AUDIT, params, 2, "no audit log");
+}
+
+/* GET /v1/customers/{id}/stream (customer) or /v1/stream (NULL): Server-Sent Events. */
+static void handle_stream(struct http *h, struct evhttp_request *req, const char *customer)
+{
+    if (h->d->live == NULL) {
+        httpreply_error(req, 404, "not_found", "live streams are off ([live] max_streams = 0)");
+        return;
+    }
+    live_stream(h->d->live, req, customer);
 }
 
 /* GET /v1/stats, /v1/missed and /v1/customers/{id}/journey: parse, then one statement. */
@@ -821,7 +811,7 @@ static void handle_analytics(struct http *h, struct evhttp_request *req, const c
         snprintf(not_found, sizeof(not_found), "no customer %s", id);
     }
     if (rc < 0) {
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     run_statement(h, req, statement, aq.values, aq.n, not_found);
@@ -833,7 +823,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     struct daemon *d = h->d;
     if (!readiness) {
         static const char ok[] = "{\"status\":\"ok\"}";
-        send_json(req, 200, ok, sizeof(ok) - 1);
+        httpreply_json(req, 200, ok, sizeof(ok) - 1);
         return;
     }
     bool db_up = db_available(d->db);
@@ -851,6 +841,8 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     jsonw_bool(&w, db_up);
     jsonw_key(&w, "schema");
     jsonw_string(&w, migrate_latest());
+    jsonw_key(&w, "migrations");
+    jsonw_string(&w, d->schema_ready ? "current" : "pending");
     jsonw_key(&w, "database_connections");
     jsonw_int(&w, db_connections_up(d->db));
     jsonw_key(&w, "pending_records");
@@ -868,9 +860,13 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
         jsonw_int(&w, (long long)spool_max_bytes(d->spool));
         jsonw_object_end(&w);
     }
-    char reason[400];
+    char reason[700];
     reason[0] = '\0';
-    if (!db_up) {
+    if (!d->schema_ready) {
+        snprintf(reason, sizeof(reason),
+                 "waiting for the database to apply the migrations (records go to the spool)%s%s",
+                 d->migrate_error[0] != '\0' ? ": " : "", d->migrate_error);
+    } else if (!db_up) {
         snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
     } else if (d->leaving) {
         snprintf(reason, sizeof(reason), "shutting down");
@@ -885,42 +881,11 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     size_t len = 0;
     char *text = jsonw_take(&w, &len);
     if (text == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
-    send_json(req, ready ? 200 : 503, text, len);
+    httpreply_json(req, ready ? 200 : 503, text, len);
     free(text);
-}
-
-/* The token of an Authorization header (Bearer, or Basic with the token as user name) into
- * token; empty when there is none. */
-static void request_token(struct evhttp_request *req, char *token, size_t tokenlen)
-{
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    token[0] = '\0';
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-        snprintf(token, tokenlen, "%s", auth + 7);
-    } else if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
-        /* The token as user name, for SDKs that only speak Basic. */
-        const char *b64 = auth + 6;
-        unsigned char dec[512];
-        size_t n = strlen(b64);
-        if (n > 0 && n < tokenlen && n < sizeof(dec) && n % 4 == 0) {
-            int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
-            /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
-            for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--) {
-                len--;
-            }
-            if (len > 0) {
-                dec[len] = '\0';
-                char *colon = strchr((char *)dec, ':');
-                if (colon != NULL) {
-                    *colon = '\0';
-                }
-                snprintf(token, tokenlen, "%s", (char *)dec);
-            }
-        }
-    }
 }
 
 /* Logs a refused request with its peer and principal (never its token), rate-limited. */
@@ -964,19 +929,21 @@ static bool authorized(struct http *h, struct evhttp_request *req, enum auth_sco
     if (!auth_enabled(cfg->auth)) {
         return true;
     }
-    char token[512];
-    request_token(req, token, sizeof(token));
+    char token[512] = "";
+    if (httpreply_token(req, token, sizeof(token)) < 0) {
+        token[0] = '\0';
+    }
     if (token[0] == '\0') {
         h->auth_failures++;
         log_refused(h, req, "unauthorized: no token");
-        send_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
+        httpreply_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
     struct auth_principal *p = auth_check_token(cfg->auth, token);
     if (p == NULL) {
         h->auth_failures++;
         log_refused(h, req, "unauthorized: unknown token");
-        send_error(req, 401, "unauthorized", "unknown token");
+        httpreply_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
     if (!auth_principal_may(p, scope)) {
@@ -987,7 +954,7 @@ static bool authorized(struct http *h, struct evhttp_request *req, enum auth_sco
         snprintf(what, sizeof(what), "forbidden: %s", msg);
         h->forbidden++;
         log_refused(h, req, what);
-        send_error(req, 403, "forbidden", msg);
+        httpreply_error(req, 403, "forbidden", msg);
         return false;
     }
     int wait_s = auth_principal_take(p, true, 1, monotonic_s());
@@ -998,7 +965,7 @@ static bool authorized(struct http *h, struct evhttp_request *req, enum auth_sco
         snprintf(retry, sizeof(retry), "%d", wait_s);
         h->rate_limited++;
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
-        send_error(req, 429, "unavailable", msg);
+        httpreply_error(req, 429, "unavailable", msg);
         return false;
     }
     *who = p;
@@ -1084,6 +1051,9 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
             }
         }
     }
+    if (h->d->live != NULL) {
+        live_connection_closed(h->d->live, evcon);
+    }
     for (size_t i = 0; i < h->n_conns; i++) {
         if (h->conns[i] == evcon) {
             h->conns[i] = h->conns[--h->n_conns];
@@ -1133,7 +1103,7 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (f == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     const struct ingest_stats *is = ingest_get_stats(d->ingest);
@@ -1226,15 +1196,64 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       "TCP connections closed at accept by max_connections, "
                       "max_connections_per_ip or max_unauthenticated.",
                       (double)is->refused);
+    if (d->live != NULL) {
+        const struct live_stats *ls = live_get_stats(d->live);
+        metrics_write_one(f, "touchline_live_streams", "gauge", "Live streams (SSE) open.",
+                          (double)ls->streams);
+        metrics_write_one(f, "touchline_live_notifications_total", "counter",
+                          "Notifications of committed batches heard from PostgreSQL.",
+                          (double)ls->notifications);
+        metrics_write_one(f, "touchline_live_events_total", "counter",
+                          "Events written to live streams.", (double)ls->events);
+        metrics_write_one(f, "touchline_live_dropped_total", "counter",
+                          "Live streams closed because their client fell behind.",
+                          (double)ls->dropped);
+        metrics_write_one(f, "touchline_live_refused_total", "counter",
+                          "Live streams refused at [live] max_streams.", (double)ls->refused);
+    }
+    const struct hin_stats *hs = hin_get_stats(d->hin);
+    metrics_write_one(f, "touchline_records_updated_total", "counter",
+                      "Records answered duplicate whose status moved the stored record's forward.",
+                      (double)is->updated);
+    metrics_write_one(f, "touchline_http_ingest_requests_total", "counter",
+                      "Requests that carried records (interactions, Segment, webhooks) answered.",
+                      (double)hs->requests);
+    metrics_write_one(f, "touchline_http_ingest_shed_total", "counter",
+                      "Ingest requests answered 503 because too many records waited for the "
+                      "database (or the daemon was stopping).",
+                      (double)hs->shed);
+    metrics_family(f, "touchline_webhook_auth_failures_total", "counter",
+                   "Webhook and Segment calls refused for a bad or missing signature, token or "
+                   "write key.");
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"twilio\"",
+                   (double)hs->bad_signature);
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"chatwoot\"",
+                   (double)hs->bad_hook_token);
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"segment\"",
+                   (double)hs->bad_write_key);
+    metrics_write_one(f, "touchline_webhook_ignored_total", "counter",
+                      "Webhook events answered 200 and not recorded (other Chatwoot events).",
+                      (double)hs->ignored);
+    metrics_write_one(f, "touchline_retention_deleted_total", "counter",
+                      "Interactions deleted by [retention] keep_days.",
+                      (double)retention_deleted(d->retention));
+    if (d->replica != NULL) {
+        metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
+                          "How far the read replica is behind the primary (-1: unknown).",
+                          replica_lag_s(d->replica));
+        metrics_write_one(f, "touchline_replica_fallbacks_total", "counter",
+                          "Reads sent to the primary because the replica was down or behind.",
+                          (double)replica_fallbacks(d->replica));
+    }
     if (fclose(f) != 0 || text == NULL) {
         free(text);
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
     if (buf == NULL) {
         free(text);
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     evbuffer_add(buf, text, len);
@@ -1255,10 +1274,13 @@ static void route(struct evhttp_request *req, void *arg)
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (path == NULL) {
-        send_error(req, 400, "invalid_request", "no path");
+        httpreply_error(req, 400, "invalid_request", "no path");
         return;
     }
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
+    if (h->d->cfg.console_enabled && console_serve(req, path)) {
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         handle_health(h, req, strcmp(path, "/readyz") == 0);
         return;
@@ -1269,21 +1291,40 @@ static void route(struct evhttp_request *req, void *arg)
         handle_metrics(h, req);
         return;
     }
-    /* Erasure, merges, exports and the audit log need admin; everything else reads. */
+    /* The Segment API and the webhooks authenticate by their own means. */
+    if (hin_route_public(h->d->hin, req, path, h->d->draining)) {
+        return;
+    }
+    /* Records need ingest; erasure, merges, exports and the audit log admin; the rest read. */
     size_t pathlen = strlen(path);
+    bool ingest = strcmp(path, "/v1/interactions") == 0;
     bool admin = method == EVHTTP_REQ_DELETE || strcmp(path, "/v1/audit") == 0 ||
                  (pathlen > 6 && strcmp(path + pathlen - 6, "/merge") == 0) ||
                  (pathlen > 7 && strcmp(path + pathlen - 7, "/export") == 0);
     struct auth_principal *who;
-    if (!authorized(h, req, admin ? AUTH_ADMIN : AUTH_READ, &who)) {
+    if (!authorized(h, req, ingest ? AUTH_INGEST : admin ? AUTH_ADMIN : AUTH_READ, &who)) {
         return;
     }
     const char *principal = auth_principal_name(who);
+    if (ingest) {
+        hin_interactions(h->d->hin, req, who, h->d->draining);
+        return;
+    }
     struct http_param params[MAX_PARAMS];
     int np = http_parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
     if (np < 0) {
-        send_error(req, 400, "invalid_request", "malformed query string");
+        httpreply_error(req, 400, "invalid_request", "malformed query string");
         return;
+    }
+    if (strcmp(path, "/v1/stream") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (np > 0) {
+            httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        } else {
+            handle_stream(h, req, NULL);
+        }
+        goto out;
     }
     if (strcmp(path, "/v1/audit") == 0) {
         handle_audit(h, req, params, np);
@@ -1291,7 +1332,7 @@ static void route(struct evhttp_request *req, void *arg)
     }
     if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
         if (method != EVHTTP_REQ_GET) {
-            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_analytics(h, req, path[4] == 's' ? STORE_STATS : STORE_MISSED, NULL, params, np);
         }
@@ -1300,13 +1341,13 @@ static void route(struct evhttp_request *req, void *arg)
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
-        send_error(req, 404, "not_found", "no such endpoint");
+        httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
     const char *rest = path + plen;
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
         if (method != EVHTTP_REQ_GET) {
-            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_find(h, req, params, np);
         }
@@ -1319,31 +1360,32 @@ static void route(struct evhttp_request *req, void *arg)
     char id[RECORD_UUID_LEN + 1];
     snprintf(idtext, sizeof(idtext), "%.*s", (int)(idlen < 63 ? idlen : 63), rest);
     if (idlen > 63 || !is_uuid(idtext, id)) {
-        send_error(req, 400, "invalid_request", "customer id: not a UUID");
+        httpreply_error(req, 400, "invalid_request", "customer id: not a UUID");
         goto out;
     }
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
-                    strcmp(sub, "/journey") == 0 || strcmp(sub, "/export") == 0;
+                    strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0 ||
+                    strcmp(sub, "/export") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
-        send_error(req, 404, "not_found", "no such endpoint");
+        httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
     if (get_only && method != EVHTTP_REQ_GET) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         goto out;
     }
     if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
         goto out;
     }
     if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
         goto out;
     }
     if (strcmp(sub, "/timeline") != 0 && strcmp(sub, "/journey") != 0 && np > 0) {
-        send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
         goto out;
     }
     char not_found[128];
@@ -1357,6 +1399,8 @@ static void route(struct evhttp_request *req, void *arg)
         snprintf(sla, sizeof(sla), "%d", h->d->cfg.analytics_callback_sla_s);
         const char *p2[] = {id, sla};
         run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
+    } else if (strcmp(sub, "/stream") == 0) {
+        handle_stream(h, req, id);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
     } else if (strcmp(sub, "/export") == 0) {
@@ -1366,9 +1410,9 @@ static void route(struct evhttp_request *req, void *arg)
         /* Records in the spool are not in PostgreSQL yet, so the erasure would leave them no
          * tombstone and their replay would store the person again: erase once they are in. */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-        send_error(req, 503, "unavailable",
-                   "records acknowledged while PostgreSQL was away are still in the spool; the "
-                   "erasure waits until they are stored: retry");
+        httpreply_error(req, 503, "unavailable",
+                        "records acknowledged while PostgreSQL was away are still in the spool; "
+                        "the erasure waits until they are stored: retry");
     } else if (method == EVHTTP_REQ_DELETE) {
         log_info("http: principal=%s erases customer %s", principal, id);
         const char *p2[] = {id, principal};
@@ -1378,7 +1422,7 @@ static void route(struct evhttp_request *req, void *arg)
         run_statement(h, req, STORE_PROFILE, p1, 1, not_found);
     }
 out:
-    params_free(params, np);
+    http_params_free(params, np);
 }
 
 struct http *http_new(struct daemon *d)
@@ -1425,6 +1469,9 @@ struct http *http_new(struct daemon *d)
     evhttp_set_max_headers_size(h->evh, 64 * 1024);
     evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                            EVHTTP_REQ_HEAD);
+    /* A client whose body is refused (413) while it still sends gets the answer rather than
+     * a reset. */
+    evhttp_set_flags(h->evh, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_gencb(h->evh, route, h);
     evhttp_set_bevcb(h->evh, new_bufferevent, h);
     return h;
@@ -1450,7 +1497,7 @@ void http_free(struct http *h)
 
 int http_inflight(const struct http *h)
 {
-    return h->inflight;
+    return h->inflight + hin_inflight(h->d->hin);
 }
 
 int http_port(const struct http *h)

@@ -259,18 +259,7 @@ static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
     log_debug("tcp %s line %lu: %s: %s", c->peer, line, error_codes[code], message);
     struct jsonw w;
     jsonw_init(&w);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "ok");
-    jsonw_bool(&w, false);
-    jsonw_key(&w, "error");
-    jsonw_string(&w, error_codes[code]);
-    if (message != NULL) {
-        jsonw_key(&w, "message");
-        jsonw_string(&w, message);
-    }
-    jsonw_key(&w, "line");
-    jsonw_int(&w, (long long)line);
-    jsonw_object_end(&w);
+    ingest_write_error(&w, code, message, line);
     conn_set_answer(c, seq, &w);
 }
 
@@ -310,6 +299,23 @@ static void log_auth_failure(struct conn *c, const char *why)
     }
 }
 
+void ingest_write_error(struct jsonw *w, enum ingest_error code, const char *message,
+                        unsigned long line)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "ok");
+    jsonw_bool(w, false);
+    jsonw_key(w, "error");
+    jsonw_string(w, ingest_error_code(code));
+    if (message != NULL) {
+        jsonw_key(w, "message");
+        jsonw_string(w, message);
+    }
+    jsonw_key(w, "line");
+    jsonw_int(w, (long long)line);
+    jsonw_object_end(w);
+}
+
 static void on_stored(const struct deliver_result *res, void *arg)
 {
     struct ticket *t = arg;
@@ -327,26 +333,10 @@ static void on_stored(const struct deliver_result *res, void *arg)
                 ing->stats.accepted++;
                 ing->stats.accepted_by[t->source_slot][t->channel]++;
             }
+            ing->stats.updated += res->updated;
             struct jsonw w;
             jsonw_init(&w);
-            jsonw_object_begin(&w);
-            jsonw_key(&w, "ok");
-            jsonw_bool(&w, true);
-            jsonw_key(&w, "id");
-            jsonw_string(&w, res->id);
-            if (res->erased) {
-                jsonw_key(&w, "erased");
-                jsonw_bool(&w, true);
-            } else if (res->spooled) {
-                jsonw_key(&w, "spooled");
-                jsonw_bool(&w, true);
-            } else {
-                jsonw_key(&w, "customer_id");
-                jsonw_string(&w, res->customer_id);
-                jsonw_key(&w, "duplicate");
-                jsonw_bool(&w, res->duplicate);
-            }
-            jsonw_object_end(&w);
+            deliver_write_answer(res, &w);
             conn_set_answer(c, t->seq, &w);
             break;
         }
@@ -875,6 +865,11 @@ int ingest_port(const struct ingest *ing)
 }
 
 const struct ingest_stats *ingest_get_stats(const struct ingest *ing)
+{
+    return &ing->stats;
+}
+
+struct ingest_stats *ingest_shared_stats(struct ingest *ing)
 {
     return &ing->stats;
 }

@@ -96,6 +96,22 @@ static const char SQL_ADD_INTERACTIONS[] =
     "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
     "tags, attributes, identifiers)";
 
+/*
+ * Last in the batch's transaction, so that it is delivered at COMMIT and only then: one
+ * notification per chunk of customer ids (usually one per batch), naming the transaction so
+ * that a listener reads back exactly the rows it wrote (STORE_LIVE_RECORDS).
+ */
+static const char SQL_NOTIFY[] =
+    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', pg_current_xact_id()::text || ' ' || c) "
+    "FROM unnest($1::text[]) AS c";
+
+/* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
+ * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
+ * (JSON texts). Answers the positions of the updates that moved a status. */
+static const char SQL_APPLY_STATUSES[] =
+    "SELECT n FROM touchline.apply_statuses($1::uuid[], $2::text[], $3::timestamptz[], "
+    "$4::integer[], $5::text[])";
+
 /* Read side. */
 
 static const char SQL_FIND[] =
@@ -107,6 +123,17 @@ static const char SQL_PROFILE[] = "SELECT touchline.profile_json($1::uuid)::text
 static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
+
+/* The live streams: who a customer id is now, and the records one transaction wrote or moved
+ * (by a merge) for some customers. xmin is the writing transaction's id for every row it
+ * inserted or updated; reaching the rows through customer_id keeps it an index scan. */
+static const char SQL_LIVE_SURVIVOR[] = "SELECT c.id FROM touchline.customers c "
+                                        "WHERE c.id = touchline.survivor($1::uuid)";
+
+static const char SQL_LIVE_RECORDS[] =
+    "SELECT i.customer_id, touchline.interaction_json(i)::text FROM touchline.interactions i "
+    "WHERE i.customer_id = ANY ($1::uuid[]) AND i.xmin = xid($2::xid8) "
+    "ORDER BY i.occurred_at, i.id";
 
 /* $2: [analytics] callback_sla in seconds. The pending items join the context here rather
  * than in context_json, so that each stays one function with one job; an unknown customer
@@ -132,6 +159,9 @@ static const char SQL_EXPORT_PAGE[] =
 
 static const char SQL_AUDIT[] = "SELECT touchline.audit_json($1::integer, $2::bigint)::text";
 /* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_RETENTION[] =
+    "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
+
 static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
                                 "$3, $4::integer)::text";
 
@@ -153,6 +183,7 @@ const struct db_statement store_statements[] = {
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
+    {STORE_APPLY_STATUSES, SQL_APPLY_STATUSES, 5},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},
@@ -163,7 +194,16 @@ const struct db_statement store_statements[] = {
     {STORE_EXPORT_PAGE, SQL_EXPORT_PAGE, 4},
     {STORE_AUDIT, SQL_AUDIT, 2},
     {STORE_STATS, SQL_STATS, 4},
+    {STORE_RETENTION, SQL_RETENTION, 2},
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
+    {STORE_NOTIFY, SQL_NOTIFY, 1},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);
+
+const struct db_statement store_live_statements[] = {
+    {STORE_LIVE_SURVIVOR, SQL_LIVE_SURVIVOR, 1},
+    {STORE_LIVE_RECORDS, SQL_LIVE_RECORDS, 2},
+};
+const int store_live_n_statements =
+    sizeof(store_live_statements) / sizeof(store_live_statements[0]);

@@ -476,6 +476,149 @@ static void journey_map(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* Runs touchline against d with args (TZ=UTC, no colour: not a terminal); its stdout. */
+static char *client_out(const struct harness_daemon *d, const char *args, int want_status)
+{
+    const char *bin = getenv("TOUCHLINE_TEST_CLIENT");
+    assert_non_null(bin);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "TZ=UTC COLUMNS=200 %s --url http://127.0.0.1:%d %s 2>/dev/null",
+             bin, d->http_port, args);
+    char *out = NULL;
+    int st = harness_run(cmd, &out);
+    if (st != want_status) {
+        fail_msg("touchline %s: exit %d, wanted %d; output: %.500s", args, st, want_status,
+                 out != NULL ? out : "");
+    }
+    return out;
+}
+
+/* Replaces every occurrence of what in *s by with (same length or shorter). */
+static void replace_all(char *s, const char *what, const char *with)
+{
+    size_t wl = strlen(what), nl = strlen(with);
+    assert_true(nl <= wl);
+    for (char *p = strstr(s, what); p != NULL; p = strstr(p + nl, what)) {
+        memcpy(p, with, nl);
+        memmove(p + nl, p + wl, strlen(p + wl) + 1);
+    }
+}
+
+/* Sets the members that depend on the clock or on generated customer ids to fixed values,
+ * wherever they are in j. */
+static void scrub_json(json_t *j, const char *const *ids, size_t n_ids)
+{
+    static const char *const clock_keys[] = {"generated_at", "now", "age_s", "since", "until"};
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            scrub_json(v, ids, n_ids);
+        }
+        return;
+    }
+    json_object_foreach(j, k, v)
+    {
+        for (size_t c = 0; c < sizeof(clock_keys) / sizeof(clock_keys[0]); c++) {
+            if (strcmp(k, clock_keys[c]) == 0 && !json_is_object(v)) {
+                json_object_set_new(j, k, json_string("<clock>"));
+            }
+        }
+        for (size_t c = 0; c < n_ids; c++) {
+            if (json_is_string(v) && strcmp(json_string_value(v), ids[c]) == 0) {
+                char name[32];
+                snprintf(name, sizeof(name), "<customer %zu>", c + 1);
+                json_object_set_new(j, k, json_string(name));
+            }
+        }
+        scrub_json(v, ids, n_ids);
+    }
+}
+
+/* Compares touchline's JSON output, scrubbed, with golden file name. */
+static void golden_json(const char *name, char *out, const char *const *ids, size_t n_ids)
+{
+    json_error_t err;
+    json_t *j = json_loads(out, 0, &err);
+    if (j == NULL) {
+        fail_msg("%s: not JSON (%s): %.300s", name, err.text, out);
+    }
+    scrub_json(j, ids, n_ids);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    assert_non_null(text);
+    size_t len = strlen(text);
+    char *t = realloc(text, len + 2);
+    assert_non_null(t);
+    t[len] = '\n';
+    t[len + 1] = '\0';
+    testmain_expect_golden(name, t, len + 1);
+    free(t);
+    json_decref(j);
+    free(out);
+}
+
+/* Compares a table touchline printed with golden file name, customer ids replaced. */
+static void golden_text(const char *name, char *out, const char *const *ids, size_t n_ids)
+{
+    for (size_t c = 0; c < n_ids; c++) {
+        char shown[40];
+        snprintf(shown, sizeof(shown), "<customer %zu>", c + 1);
+        replace_all(out, ids[c], shown);
+    }
+    testmain_expect_golden(name, out, strlen(out));
+    free(out);
+}
+
+/*
+ * What touchline stats, missed and journey print, against golden files (as a table, TZ=UTC,
+ * not a terminal so without colour; and as JSON, with the values that depend on the clock or
+ * on generated ids replaced). After a deliberate change: TOUCHLINE_UPDATE_GOLDEN=1.
+ */
+static void cli_golden(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "an_cli", NULL);
+    char cust[7][UUID_LEN + 1], fcust[6][UUID_LEN + 1];
+    missed_calls_data(&d, cust);
+    sentiment_and_funnel_data(&d, fcust);
+    json_t *x = get(&d, "/v1/customers/%s", cust[1]);
+    char xid[UUID_LEN + 1];
+    snprintf(xid, sizeof(xid), "%s", json_string_value(json_object_get(x, "id")));
+    json_decref(x);
+    const char *ids[] = {xid, cust[2], cust[3], fcust[0], fcust[4], fcust[5]};
+    size_t n = sizeof(ids) / sizeof(ids[0]);
+
+    golden_text("stats-channel.txt",
+                client_out(&d,
+                           "stats --since 2026-11-02T00:00:00Z --until 2026-11-03T00:00:00Z "
+                           "--by channel --utc",
+                           0),
+                ids, n);
+    golden_json("stats-channel.json",
+                client_out(&d,
+                           "stats --since 2026-11-02T00:00:00Z --until 2026-11-03T00:00:00Z "
+                           "--by channel --format json",
+                           0),
+                ids, n);
+    /* The waiting time grows with the clock: only the JSON, scrubbed. */
+    golden_json("missed-all.json",
+                client_out(&d,
+                           "missed --all --since 2026-11-02T00:00:00Z --until "
+                           "2026-11-03T00:00:00Z --format json",
+                           0),
+                ids, n);
+    golden_text("journey.txt", client_out(&d, "journey --web anon-f --utc", 0), ids, n);
+    golden_json("journey.json", client_out(&d, "journey --web anon-f --format json", 0), ids, n);
+
+    free(client_out(&d, "journey --web nobody", 1));
+    free(client_out(&d, "stats --by week", 2));
+    free(client_out(&d, "missed --by channel", 2));
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 static void bad_parameters_are_named(void **state)
 {
     (void)state;
@@ -515,6 +658,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(repeat_contacts),
         cmocka_unit_test(sentiment_and_stage_funnel),
         cmocka_unit_test(journey_map),
+        cmocka_unit_test(cli_golden),
         cmocka_unit_test(bad_parameters_are_named),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);

@@ -4,12 +4,19 @@
  * person's identifiers are spread over the three, and the records that join them reach
  * different daemons at the same moment. Afterwards each person is exactly one customer
  * holding all their identifiers, and no two people share one.
+ *
+ * Reads on a streaming replica ([database] read_dsn): a private primary and a replica made
+ * by scripts/pg (pg_basebackup, real replication); lookups are answered from the replica
+ * while it keeps up, from the primary once it is further behind than read_max_lag_s, and
+ * the context (screen pop) always from the primary.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -226,10 +233,336 @@ static void three_daemons_spread_identifiers_resolve_exactly(void **state)
     assert_int_equal(misplaced, 0);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Reads on a replica */
+
+/* Runs scripts/pg with args; returns the port of the DSN it prints (0 when none). */
+static int pg_script(const char *args)
+{
+    const char *src = getenv("TOUCHLINE_SOURCE_DIR");
+    assert_non_null(src);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "TOUCHLINE_PG_SHARED_BUFFERS=32MB '%s/scripts/pg' %s 2>&1", src,
+             args);
+    char *out = NULL;
+    int st = harness_run(cmd, &out);
+    if (st != 0) {
+        fail_msg("scripts/pg %s failed (%d):\n%s", args, st, out != NULL ? out : "");
+    }
+    const char *p = out != NULL ? strstr(out, "host=127.0.0.1 port=") : NULL;
+    int port = p != NULL ? atoi(p + strlen("host=127.0.0.1 port=")) : 0;
+    free(out);
+    return port;
+}
+
+static char replica_dirs[2][600];
+
+static void stop_replica_clusters(void)
+{
+    for (int i = 1; i >= 0; i--) {
+        if (replica_dirs[i][0] != '\0') {
+            char args[700];
+            snprintf(args, sizeof(args), "stop '%s'", replica_dirs[i]);
+            const char *src = getenv("TOUCHLINE_SOURCE_DIR");
+            char cmd[1500];
+            snprintf(cmd, sizeof(cmd), "'%s/scripts/pg' %s >/dev/null 2>&1", src, args);
+            if (system(cmd) != 0) {
+                fprintf(stderr, "scale: could not stop %s\n", replica_dirs[i]);
+            }
+            replica_dirs[i][0] = '\0';
+        }
+    }
+}
+
+static PGconn *connect_port(int port, const char *dbname)
+{
+    char dsn[200];
+    snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d user=touchline dbname=%s", port, dbname);
+    PGconn *pg = PQconnectdb(dsn);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fail_msg("connect %s: %s", dsn, PQerrorMessage(pg));
+    }
+    return pg;
+}
+
+static void exec_ok(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+}
+
+/* A metric's value from /metrics, or -2 when it is not there. */
+static double metric(const struct harness_daemon *d, const char *name)
+{
+    char *body = NULL;
+    assert_int_equal(harness_http(d->http_port, "GET", "/metrics", NULL, NULL, &body), 200);
+    double v = -2;
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *p = body != NULL ? strstr(body, needle) : NULL;
+    if (p != NULL) {
+        v = strtod(p + strlen(needle), NULL);
+    }
+    free(body);
+    return v;
+}
+
+static int find_phone(const struct harness_daemon *d, const char *phone)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/customers?phone=%%2B%s", phone + 1);
+    char *body = NULL;
+    int st = harness_http(d->http_port, "GET", path, NULL, NULL, &body);
+    free(body);
+    return st;
+}
+
+/* Waits until the metric satisfies the bound (above: > v; else <= v). */
+static bool wait_metric(const struct harness_daemon *d, const char *name, bool above, double v,
+                        long ms)
+{
+    long long deadline = harness_now_ms() + ms;
+    while (harness_now_ms() < deadline) {
+        double m = metric(d, name);
+        if (above ? m > v : (m >= 0 && m <= v)) {
+            return true;
+        }
+        usleep(100 * 1000);
+    }
+    return false;
+}
+
+static void reads_go_to_the_replica_until_it_lags(void **state)
+{
+    (void)state;
+    const char *shared = getenv("TOUCHLINE_TEST_PGDIR");
+    assert_non_null(shared);
+    snprintf(replica_dirs[0], sizeof(replica_dirs[0]), "%s-scale-primary", shared);
+    snprintf(replica_dirs[1], sizeof(replica_dirs[1]), "%s-scale-replica", shared);
+    atexit(stop_replica_clusters);
+    char args[1400];
+    snprintf(args, sizeof(args), "start '%s'", replica_dirs[0]);
+    int primary = pg_script(args);
+    snprintf(args, sizeof(args), "replica '%s' '%s'", replica_dirs[1], replica_dirs[0]);
+    int replica = pg_script(args);
+    assert_true(primary > 0 && replica > 0);
+
+    char db[64];
+    snprintf(db, sizeof(db), "r_%d", (int)getpid());
+    PGconn *admin = connect_port(primary, "postgres");
+    exec_ok(admin, "SET client_min_messages = warning");
+    PGresult *r = PQexec(admin, "SELECT datname FROM pg_database WHERE datname LIKE 'r\\_%'");
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+        char sql[200];
+        snprintf(sql, sizeof(sql), "DROP DATABASE \"%s\" WITH (FORCE)", PQgetvalue(r, i, 0));
+        exec_ok(admin, sql);
+    }
+    PQclear(r);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    exec_ok(admin, sql);
+    PQfinish(admin);
+
+    /* read_max_lag_s in a file, so that SIGHUP can lower it. */
+    char conf[512], conf_env[600], read_env[300];
+    snprintf(conf, sizeof(conf), "%s/touchlined-%s.conf", harness_tmp_dir(), db);
+    harness_write_file(conf, "[database]\nread_max_lag_s = 3600\n");
+    snprintf(conf_env, sizeof(conf_env), "TOUCHLINE_CONFIG=%s", conf);
+    snprintf(read_env, sizeof(read_env),
+             "TOUCHLINE_DATABASE_READ_DSN=host=127.0.0.1 port=%d user=touchline dbname=%s", replica,
+             db);
+    const char *env[] = {conf_env, read_env, NULL};
+    struct harness_daemon d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.dbname, sizeof(d.dbname), "%s", db);
+    snprintf(d.dsn, sizeof(d.dsn), "host=127.0.0.1 port=%d user=touchline dbname=%s", primary, db);
+    snprintf(d.log_path, sizeof(d.log_path), "%s/touchlined-%s.log", harness_tmp_dir(), db);
+    harness_restart(&d, env);
+
+    int fd = harness_connect(d.tcp_port);
+    char *a = harness_roundtrip(fd, "{\"source\":\"r\",\"external_id\":\"1\",\"channel\":\"sms\","
+                                    "\"occurred_at\":\"2026-11-20T10:00:00Z\","
+                                    "\"customer\":{\"phone\":\"+989121110001\"}}");
+    assert_non_null(strstr(a, "\"ok\":true"));
+    free(a);
+    /* The replica keeps up: the lookup is answered (from it) and the lag is small. */
+    assert_true(wait_metric(&d, "touchline_replica_lag_seconds", false, 1, 10000));
+    long long deadline = harness_now_ms() + 10000;
+    while (find_phone(&d, "+989121110001") != 200 && harness_now_ms() < deadline) {
+        usleep(50 * 1000);
+    }
+    assert_int_equal(find_phone(&d, "+989121110001"), 200);
+    double fallbacks_before = metric(&d, "touchline_replica_fallbacks_total");
+
+    /* Replay paused: a new customer is on the primary only. A lookup still goes to the
+     * replica (within the 3600 s allowed) and does not find them; the context goes to the
+     * primary and does. */
+    PGconn *rep = connect_port(replica, db);
+    exec_ok(rep, "SELECT pg_wal_replay_pause()");
+    a = harness_roundtrip(fd, "{\"source\":\"r\",\"external_id\":\"2\",\"channel\":\"sms\","
+                              "\"occurred_at\":\"2026-11-20T10:01:00Z\","
+                              "\"customer\":{\"phone\":\"+989121110002\"}}");
+    const char *cid = strstr(a, "\"customer_id\":\"");
+    assert_non_null(cid);
+    char path[200];
+    snprintf(path, sizeof(path), "/v1/customers/%.36s/context", cid + 15);
+    free(a);
+    int on_replica = find_phone(&d, "+989121110002");
+    char *body = NULL;
+    int context = harness_http(d.http_port, "GET", path, NULL, NULL, &body);
+    free(body);
+
+    /* The operator allows 1 s: once the replica is further behind, reads go to the
+     * primary, which has the new customer. */
+    harness_write_file(conf, "[database]\nread_max_lag_s = 1\n");
+    kill(d.pid, SIGHUP);
+    bool lagging = wait_metric(&d, "touchline_replica_lag_seconds", true, 1, 15000);
+    int on_primary = find_phone(&d, "+989121110002");
+    double fallbacks = metric(&d, "touchline_replica_fallbacks_total");
+
+    /* Replay resumed: the replica catches up and answers again. */
+    exec_ok(rep, "SELECT pg_wal_replay_resume()");
+    bool caught_up = wait_metric(&d, "touchline_replica_lag_seconds", false, 1, 15000);
+    int after = find_phone(&d, "+989121110002");
+    PQfinish(rep);
+    close(fd);
+    printf("scale replica: lookup_while_paused=%d context_while_paused=%d lagging=%s "
+           "lookup_when_behind=%d fallbacks=%.0f caught_up=%s lookup_after=%d\n",
+           on_replica, context, lagging ? "yes" : "no", on_primary, fallbacks - fallbacks_before,
+           caught_up ? "yes" : "no", after);
+    fflush(stdout);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_int_equal(on_replica, 404);
+    assert_int_equal(context, 200);
+    assert_true(lagging);
+    assert_int_equal(on_primary, 200);
+    assert_true(fallbacks - fallbacks_before >= 1);
+    assert_true(caught_up);
+    assert_int_equal(after, 200);
+    stop_replica_clusters();
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Retention */
+
+/* Sends n records (line i from make(i)) over fd, WINDOW lines at a time; asserts each ok. */
+static void send_all(int fd, long n, int (*make)(long i, char *out, size_t len))
+{
+    char *buf = malloc((size_t)WINDOW * 512);
+    assert_non_null(buf);
+    for (long done = 0; done < n;) {
+        long batch = n - done < WINDOW ? n - done : WINDOW;
+        size_t len = 0;
+        for (long i = 0; i < batch; i++) {
+            len += (size_t)make(done + i, buf + len, 512);
+        }
+        assert_int_equal(harness_send(fd, buf, len), 0);
+        for (long i = 0; i < batch; i++) {
+            char *a = harness_read_line(fd, 60000);
+            assert_non_null(a);
+            if (strncmp(a, "{\"ok\":true", 10) != 0) {
+                fail_msg("record %ld refused: %s", done + i, a);
+            }
+            free(a);
+        }
+        done += batch;
+    }
+    free(buf);
+}
+
+/* Old records of 300 customers, in 2020. */
+static int old_record(long i, char *out, size_t len)
+{
+    return snprintf(out, len,
+                    "{\"source\":\"ret\",\"external_id\":\"old-%ld\",\"channel\":\"sms\","
+                    "\"occurred_at\":\"2020-03-%02ldT10:00:00Z\",\"status\":\"sent\","
+                    "\"direction\":\"outbound\",\"customer\":{\"phone\":\"+98912555%04ld\"}}\n",
+                    i, 1 + i % 28, i % 300);
+}
+
+/* Records of the last days, of the same customers. */
+static int new_record(long i, char *out, size_t len)
+{
+    time_t t = time(NULL) - 86400 * (i % 5);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return snprintf(out, len,
+                    "{\"source\":\"ret\",\"external_id\":\"new-%ld\",\"channel\":\"sms\","
+                    "\"occurred_at\":\"%s\",\"customer\":{\"phone\":\"+98912555%04ld\"}}\n",
+                    i, ts, i % 300);
+}
+
+/*
+ * [retention] keep_days, switched on by SIGHUP: every interaction older than that goes, in
+ * chunks (more than one chunk's worth here), with its status history; newer interactions,
+ * customers and identities stay, and /metrics counts what went.
+ */
+static void retention_deletes_what_is_older_than_keep_days(void **state)
+{
+    (void)state;
+    long old_n = sanitized() ? 6000 : 12000, new_n = 200;
+    char conf[512], conf_env[600];
+    snprintf(conf, sizeof(conf), "%s/touchlined-ret-%d.conf", harness_tmp_dir(), (int)getpid());
+    harness_write_file(conf, "[retention]\nkeep_days = 0\n");
+    snprintf(conf_env, sizeof(conf_env), "TOUCHLINE_CONFIG=%s", conf);
+    const char *env[] = {conf_env, NULL};
+    struct harness_daemon d;
+    harness_start(&d, "retention", env);
+    int fd = harness_connect(d.tcp_port);
+    send_all(fd, old_n, old_record);
+    send_all(fd, new_n, new_record);
+    close(fd);
+    PGconn *pg = harness_pg(d.dbname);
+    long customers = harness_sql_long(pg, "SELECT count(*) FROM touchline.customers");
+    long identities = harness_sql_long(pg, "SELECT count(*) FROM touchline.identities");
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"),
+                     old_n + new_n);
+
+    harness_write_file(conf, "[retention]\nkeep_days = 30\n");
+    kill(d.pid, SIGHUP);
+    long long deadline = harness_now_ms() + 60000;
+    long left = -1;
+    while (harness_now_ms() < deadline) {
+        left = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions "
+                                    "WHERE occurred_at < now() - interval '30 days'");
+        if (left == 0) {
+            break;
+        }
+        usleep(200 * 1000);
+    }
+    long kept = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions");
+    long history = harness_sql_long(pg, "SELECT count(*) FROM touchline.status_history h "
+                                        "LEFT JOIN touchline.interactions i "
+                                        "ON i.id = h.interaction_id WHERE i.id IS NULL");
+    long customers_after = harness_sql_long(pg, "SELECT count(*) FROM touchline.customers");
+    long identities_after = harness_sql_long(pg, "SELECT count(*) FROM touchline.identities");
+    PQfinish(pg);
+    double deleted = metric(&d, "touchline_retention_deleted_total");
+    assert_int_equal(harness_stop(&d), 0);
+    printf("scale retention: old=%ld new=%ld left_old=%ld kept=%ld deleted_metric=%.0f "
+           "orphan_history=%ld customers=%ld->%ld identities=%ld->%ld\n",
+           old_n, new_n, left, kept, deleted, history, customers, customers_after, identities,
+           identities_after);
+    fflush(stdout);
+    assert_int_equal(left, 0);
+    assert_int_equal(kept, new_n);
+    assert_int_equal((long)deleted, old_n);
+    assert_int_equal(history, 0);
+    assert_int_equal(customers_after, customers);
+    assert_int_equal(identities_after, identities);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(three_daemons_spread_identifiers_resolve_exactly),
+        cmocka_unit_test(reads_go_to_the_replica_until_it_lags),
+        cmocka_unit_test(retention_deletes_what_is_older_than_keep_days),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }
