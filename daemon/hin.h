@@ -19,6 +19,7 @@
 #include "ingest.h"
 
 struct hin;
+struct auth_principal;
 
 struct hin_deps {
     struct deliver *deliver;
@@ -44,9 +45,10 @@ struct hin *hin_new(const struct hin_deps *deps);
  * fine. */
 void hin_free(struct hin *h);
 
-/* POST /v1/interactions, after authentication: tok is the caller's token entry, NULL when
- * authentication is off. */
-void hin_interactions(struct hin *h, struct evhttp_request *req, const struct config_token *tok,
+/* POST /v1/interactions, after authentication: who is the caller's principal (auth.h; its
+ * ingest scope, channels and sources are checked per record), NULL when authentication is
+ * off. */
+void hin_interactions(struct hin *h, struct evhttp_request *req, struct auth_principal *who,
                       bool draining);
 
 /* The Segment API and the webhooks, which authenticate by their own means. Returns false when
