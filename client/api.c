@@ -156,6 +156,20 @@ int api_lookup(const struct http_client *c, const char *kind, const char *value,
     return api_find_customer(c, kind, value, customer, err, errlen);
 }
 
+/* Adds the n pairs {name, value} whose value is neither NULL nor empty to the query of
+ * *path. Returns 0, or -1 when out of memory (then *path is freed and NULL). */
+static int add_params(char **path, const char *const (*params)[2], size_t n)
+{
+    for (size_t k = 0; *path != NULL && k < n; k++) {
+        if (params[k][1] != NULL && params[k][1][0] != '\0' &&
+            http_client_query_add(path, params[k][0], params[k][1]) < 0) {
+            free(*path);
+            *path = NULL;
+        }
+    }
+    return *path != NULL ? 0 : -1;
+}
+
 /* The path of one timeline page of at most limit items, or NULL when out of memory. */
 static char *page_path(const char *id, const struct api_timeline_query *q, size_t limit,
                        const char *cursor)
@@ -163,25 +177,48 @@ static char *page_path(const char *id, const struct api_timeline_query *q, size_
     char num[32];
     snprintf(num, sizeof(num), "%zu", limit);
     char *path = customer_path(id, "/timeline");
-    if (path == NULL || http_client_query_add(&path, "limit", num) < 0) {
-        goto fail;
-    }
-    const char *params[][2] = {
-        {"channel", q->channel},
-        {"since", q->since},
-        {"until", q->until},
-        {"before", cursor},
+    const char *const params[][2] = {
+        {"limit", num},      {"channel", q->channel}, {"since", q->since},
+        {"until", q->until}, {"before", cursor},
     };
-    for (size_t k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
-        if (params[k][1] != NULL && params[k][1][0] != '\0' &&
-            http_client_query_add(&path, params[k][0], params[k][1]) < 0) {
-            goto fail;
-        }
-    }
+    add_params(&path, params, sizeof(params) / sizeof(params[0]));
     return path;
-fail:
+}
+
+/* GET path (owned; NULL: out of memory) with the n pairs of params. Returns as call. */
+static int get_with(const struct http_client *c, char *path, const char *const (*params)[2],
+                    size_t n, json_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (path == NULL || add_params(&path, params, n) < 0) {
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = get_object(c, path, out, err, errlen);
     free(path);
-    return NULL;
+    return rc;
+}
+
+int api_stats(const struct http_client *c, const char *since, const char *until, const char *by,
+              json_t **stats, char *err, size_t errlen)
+{
+    const char *const params[][2] = {{"since", since}, {"until", until}, {"by", by}};
+    return get_with(c, strdup("/v1/stats"), params, 3, stats, err, errlen);
+}
+
+int api_missed(const struct http_client *c, bool open, const char *since, const char *until,
+               const char *limit, json_t **worklist, char *err, size_t errlen)
+{
+    const char *const params[][2] = {
+        {"open", open ? "true" : "false"}, {"since", since}, {"until", until}, {"limit", limit}};
+    return get_with(c, strdup("/v1/missed"), params, 4, worklist, err, errlen);
+}
+
+int api_journey(const struct http_client *c, const char *id, const char *since, const char *until,
+                json_t **journey, char *err, size_t errlen)
+{
+    const char *const params[][2] = {{"since", since}, {"until", until}};
+    return get_with(c, customer_path(id, "/journey"), params, 2, journey, err, errlen);
 }
 
 /* The first n elements of items, as a new array, or NULL. */
@@ -198,12 +235,22 @@ static json_t *first(const json_t *items, size_t n)
 }
 
 int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
-                 api_items_fn fn, void *arg, char *err, size_t errlen)
+                 api_items_fn fn, void *arg, char **next, char *err, size_t errlen)
 {
     char *cursor = NULL, *path = NULL;
     json_t *page = NULL, *cut = NULL;
     size_t have = 0;
     int rc = API_OK;
+    if (next != NULL) {
+        *next = NULL;
+    }
+    if (q->before != NULL && q->before[0] != '\0') {
+        cursor = strdup(q->before);
+        if (cursor == NULL) {
+            errmsg_set(err, errlen, "out of memory");
+            return API_FAILED;
+        }
+    }
     for (;;) {
         size_t want = API_PAGE_MAX;
         if (q->max > 0 && q->max - have < want) {
@@ -220,17 +267,19 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             goto out;
         }
         const json_t *items = json_object_get(page, "items");
-        const json_t *next = json_object_get(page, "next_cursor");
+        const json_t *nextj = json_object_get(page, "next_cursor");
         if (!json_is_array(items) ||
-            (next != NULL && !json_is_string(next) && !json_is_null(next))) {
+            (nextj != NULL && !json_is_string(nextj) && !json_is_null(nextj))) {
             errmsg_set(err, errlen, "%s:%d answered a timeline without an items array", c->url.host,
                        c->url.port);
             rc = API_FAILED;
             goto out;
         }
         size_t n = json_array_size(items);
+        const char *nc = json_string_value(nextj);
         if (n > want) {
-            /* More than asked for: show no more than the user wants. */
+            /* More than asked for: show no more than the user wants. The server's cursor is
+             * then past items not shown, so none is given. */
             cut = first(items, want);
             if (cut == NULL) {
                 errmsg_set(err, errlen, "out of memory");
@@ -239,16 +288,15 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             }
             items = cut;
             n = want;
+            nc = NULL;
         }
         rc = fn(items, arg);
         if (rc < 0) {
             goto out;
         }
         have += n;
-        const char *nc = json_string_value(next);
         /* An empty page or a cursor that does not move would page for ever. */
-        if (nc == NULL || nc[0] == '\0' || n == 0 || (q->max > 0 && have >= q->max) ||
-            (cursor != NULL && strcmp(cursor, nc) == 0)) {
+        if (nc == NULL || nc[0] == '\0' || n == 0 || (cursor != NULL && strcmp(cursor, nc) == 0)) {
             break;
         }
         free(cursor);
@@ -257,6 +305,14 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             errmsg_set(err, errlen, "out of memory");
             rc = API_FAILED;
             goto out;
+        }
+        if (q->max > 0 && have >= q->max) {
+            /* Enough: the cursor is where a next call reads on. */
+            if (next != NULL) {
+                *next = cursor;
+                cursor = NULL;
+            }
+            break;
         }
         json_decref(cut);
         json_decref(page);
@@ -292,6 +348,30 @@ int api_merge(const struct http_client *c, const char *id, const char *from, jso
     }
     int rc = customer_call(c, METHOD_POST, id, "/merge", body, survivor, err, errlen);
     free(body);
+    return rc;
+}
+
+int api_export(const struct http_client *c, const char *id, FILE *out, char *err, size_t errlen)
+{
+    char *path = customer_path(id, "/export");
+    if (path == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    struct http_client_response r;
+    int sent = http_client_get_to(c, path, out, &r, err, errlen);
+    free(path);
+    if (sent < 0) {
+        return API_FAILED;
+    }
+    int rc = API_OK;
+    if (r.status != 200) {
+        json_t *j = json_loadb(r.body, r.len, 0, NULL);
+        describe(c, &r, j, err, errlen);
+        json_decref(j);
+        rc = r.status == 404 ? API_NOT_FOUND : r.status == 400 ? API_INVALID : API_FAILED;
+    }
+    http_client_response_free(&r);
     return rc;
 }
 

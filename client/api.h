@@ -10,6 +10,8 @@
 #define TOUCHLINE_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "http_client.h"
@@ -51,6 +53,7 @@ struct api_timeline_query {
     const char *channel; /* NULL for every channel */
     const char *since;   /* RFC 3339, or NULL */
     const char *until;   /* RFC 3339, or NULL */
+    const char *before;  /* a next_cursor an earlier answer gave: start after it; or NULL */
     size_t max;          /* items wanted in all; 0 for every one */
 };
 
@@ -61,13 +64,15 @@ struct api_timeline_query {
 typedef int (*api_items_fn)(const json_t *items, void *arg);
 
 /*
- * Reads the timeline of customer id (GET /v1/customers/{id}/timeline) page after page,
- * following next_cursor until q->max items came or there are no more, and hands each page to
- * fn. Returns API_OK, what fn returned when it was negative, or a negative enum api_result with
- * err set.
+ * Reads the timeline of customer id (GET /v1/customers/{id}/timeline) page after page, from
+ * q->before on, following next_cursor until q->max items came or there are no more, and hands
+ * each page to fn. When next is not NULL, *next is set to the cursor that reads on after the
+ * last item handed over (a string the caller frees), or NULL when there is nothing after it.
+ * Returns API_OK, what fn returned when it was negative, or a negative enum api_result with
+ * err set (then *next is NULL).
  */
 int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
-                 api_items_fn fn, void *arg, char *err, size_t errlen)
+                 api_items_fn fn, void *arg, char **next, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /*
@@ -88,6 +93,14 @@ int api_merge(const struct http_client *c, const char *id, const char *from, jso
               char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
+ * Writes everything the server holds about customer id (GET /v1/customers/{id}/export, the
+ * admin scope) to out as it arrives, without holding it in memory. Returns API_OK or a
+ * negative enum api_result with err set.
+ */
+int api_export(const struct http_client *c, const char *id, FILE *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
  * DELETE /v1/customers/{id}: erases the customer, every customer merged into them and all their
  * records. Returns API_OK with *erasure set to the server's account of it ({"erased":true,
  * "erasure_id":…, "customers":…, "identities":…, "interactions":…}; the caller releases it),
@@ -95,5 +108,24 @@ int api_merge(const struct http_client *c, const char *id, const char *from, jso
  */
 int api_erase(const struct http_client *c, const char *id, json_t **erasure, char *err,
               size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * GET /v1/stats: the analytics figures for [since, until) (RFC 3339, NULL for the server's
+ * defaults), grouped by `by` (NULL: totals only). Returns API_OK with *stats set (the caller
+ * releases it with json_decref), or a negative enum api_result with err set.
+ */
+int api_stats(const struct http_client *c, const char *since, const char *until, const char *by,
+              json_t **stats, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* GET /v1/missed: the call-back worklist (open: only open missed calls; limit as text, NULL
+ * for the server's default). Returns as api_stats. */
+int api_missed(const struct http_client *c, bool open, const char *since, const char *until,
+               const char *limit, json_t **worklist, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* GET /v1/customers/{id}/journey: one customer's touchpoint map. Returns as api_stats
+ * (API_NOT_FOUND for an unknown customer). */
+int api_journey(const struct http_client *c, const char *id, const char *since, const char *until,
+                json_t **journey, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -18,6 +18,9 @@
 #define MAX_TIME 25
 /* The most columns a table has. */
 #define MAX_COLS 8
+/* Once every column that may go has gone, the last column takes what is left, but at least
+ * this many columns (the line then wraps: narrower than FORMAT_MIN_WIDTH is not asked for). */
+#define MIN_LAST_DROPPED 8
 
 #define LRM   "\xE2\x80\x8E"
 #define BOLD  "\033[1m"
@@ -30,13 +33,17 @@ struct column {
     size_t max;                 /* widest the column gets; 0 for no limit */
     enum textwidth_align align; /* of the cells; titles are always left */
     int give; /* on a narrow terminal columns give up width in this order, 1 first; 0 never */
+    int drop; /* and then they go in this order, 1 first; 0 never */
     bool dim; /* dimmed in color: the times, which the eye skips over */
 };
 
 /*
  * Rows of cells under columns: the one table renderer of the client (timeline rows, open
  * threads). Columns are as wide as their widest cell, up to their max; the last one takes the
- * width that is left, at least MIN_LAST, and is not padded.
+ * width that is left, at least MIN_LAST, and is not padded. When that does not fit, the last
+ * column stays at MIN_LAST, the columns with a give rank narrow down to their title, and then
+ * the ones with a drop rank go, one after the other (docs/client.md, touchline(1) say the
+ * order to users). FORMAT_FULL_WIDTH lays the table out for a pipe: no column is cut.
  */
 struct table {
     const struct column *cols;
@@ -57,12 +64,12 @@ enum item_column {
 };
 
 static const struct column item_columns[NCOLS] = {
-    [COL_TIME] = {"TIME", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
-    [COL_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 3, false},
-    [COL_DIRECTION] = {"DIRECTION", 9, TEXTWIDTH_LEFT, 0, false},
-    [COL_STATUS] = {"STATUS", 12, TEXTWIDTH_LEFT, 2, false},
-    [COL_AGENT] = {"AGENT", 16, TEXTWIDTH_LEFT, 1, false},
-    [COL_SUMMARY] = {"SUMMARY", 0, TEXTWIDTH_LEFT, 0, false},
+    [COL_TIME] = {"TIME", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
+    [COL_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 3, 4, false},
+    [COL_DIRECTION] = {"DIRECTION", 9, TEXTWIDTH_LEFT, 0, 1, false},
+    [COL_STATUS] = {"STATUS", 12, TEXTWIDTH_LEFT, 2, 3, false},
+    [COL_AGENT] = {"AGENT", 16, TEXTWIDTH_LEFT, 1, 2, false},
+    [COL_SUMMARY] = {"SUMMARY", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 /* The item's field each plain column shows. */
@@ -84,11 +91,11 @@ enum thread_column {
 };
 
 static const struct column thread_columns[THR_NCOLS] = {
-    [THR_THREAD] = {"THREAD", 24, TEXTWIDTH_LEFT, 1, false},
-    [THR_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 2, false},
-    [THR_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, false},
-    [THR_LAST] = {"LAST ACTIVITY", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
-    [THR_SUBJECT] = {"SUBJECT", 0, TEXTWIDTH_LEFT, 0, false},
+    [THR_THREAD] = {"THREAD", 24, TEXTWIDTH_LEFT, 1, 3, false},
+    [THR_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 2, 2, false},
+    [THR_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, 1, false},
+    [THR_LAST] = {"LAST ACTIVITY", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
+    [THR_SUBJECT] = {"SUBJECT", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 int format_kind_parse(const char *s, enum format_kind *out)
@@ -480,56 +487,87 @@ out:
     return rc;
 }
 
-/* Column widths from the content; the last column takes what is left of width. */
-static void layout(const struct table *t, size_t width, size_t w[MAX_COLS])
+/* Columns that the visible ones other than the last take, with their gaps. */
+static size_t used_width(const struct table *t, const size_t w[MAX_COLS], const bool hide[MAX_COLS])
+{
+    size_t used = 0;
+    for (size_t c = 0; c + 1 < t->ncols; c++) {
+        used += hide[c] ? 0 : w[c] + GAP;
+    }
+    return used;
+}
+
+/*
+ * Column widths from the content, and which columns go (hide): the last column takes what is
+ * left of width. With FORMAT_FULL_WIDTH nothing is cut and nothing goes.
+ */
+static void layout(const struct table *t, size_t width, size_t w[MAX_COLS], bool hide[MAX_COLS])
 {
     size_t last = t->ncols - 1;
+    bool full = width == FORMAT_FULL_WIDTH;
+    size_t natural[MAX_COLS];
+    int most_drop = 0;
     for (size_t c = 0; c < t->ncols; c++) {
-        w[c] = textwidth(t->cols[c].title);
+        natural[c] = textwidth(t->cols[c].title);
+        hide[c] = false;
+        most_drop = t->cols[c].drop > most_drop ? t->cols[c].drop : most_drop;
     }
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < last; c++) {
             size_t cw = textwidth(shown(t->cells[r * t->ncols + c]));
-            if (t->cols[c].max > 0 && cw > t->cols[c].max) {
+            if (!full && t->cols[c].max > 0 && cw > t->cols[c].max) {
                 cw = t->cols[c].max;
             }
-            w[c] = cw > w[c] ? cw : w[c];
+            natural[c] = cw > natural[c] ? cw : natural[c];
         }
     }
-    /* Narrow terminals: the columns that matter least give way first, down to their title. */
-    for (int rank = 1; rank <= (int)t->ncols; rank++) {
+    if (full) {
+        memcpy(w, natural, sizeof(natural));
+        w[last] = FORMAT_FULL_WIDTH;
+        return;
+    }
+    /* Narrow terminals: with the last column at MIN_LAST, the columns that matter least give
+     * way first, down to their title; when that is not enough, they go one by one, and the
+     * ones left take their natural width again. */
+    for (int gone = 0;; gone++) {
         for (size_t c = 0; c < last; c++) {
-            if (t->cols[c].give != rank) {
-                continue;
-            }
-            size_t used = 0;
-            for (size_t d = 0; d < last; d++) {
-                used += w[d] + GAP;
-            }
-            size_t floor = textwidth(t->cols[c].title);
-            size_t want = used + MIN_LAST;
-            if (want > width && w[c] > floor) {
-                size_t over = want - width;
-                w[c] -= over < w[c] - floor ? over : w[c] - floor;
+            hide[c] = t->cols[c].drop > 0 && t->cols[c].drop <= gone;
+            w[c] = natural[c];
+        }
+        for (int rank = 1; rank <= (int)t->ncols; rank++) {
+            for (size_t c = 0; c < last; c++) {
+                if (t->cols[c].give != rank || hide[c]) {
+                    continue;
+                }
+                size_t floor = textwidth(t->cols[c].title);
+                size_t want = used_width(t, w, hide) + MIN_LAST;
+                if (want > width && w[c] > floor) {
+                    size_t over = want - width;
+                    w[c] -= over < w[c] - floor ? over : w[c] - floor;
+                }
             }
         }
+        if (used_width(t, w, hide) + MIN_LAST <= width || gone >= most_drop) {
+            break;
+        }
     }
-    size_t used = 0;
-    for (size_t c = 0; c < last; c++) {
-        used += w[c] + GAP;
-    }
-    w[last] = width > used + MIN_LAST ? width - used : MIN_LAST;
+    size_t used = used_width(t, w, hide);
+    w[last] = width > used + MIN_LAST_DROPPED ? width - used : MIN_LAST_DROPPED;
 }
 
-/* Writes one line of cells, the bold titles when title. Returns 0, or -1 out of memory. */
+/* Writes one line of cells, the bold titles when title, without the hidden columns. Returns
+ * 0, or -1 out of memory. */
 static int table_line(FILE *out, const struct table *t, const char *const cells[MAX_COLS],
-                      const size_t w[MAX_COLS], bool color, bool title)
+                      const size_t w[MAX_COLS], const bool hide[MAX_COLS], bool color, bool title)
 {
     size_t last = t->ncols - 1;
     if (title && color) {
         fputs(BOLD, out);
     }
     for (size_t c = 0; c < t->ncols; c++) {
+        if (hide[c]) {
+            continue;
+        }
         const char *s = cells[c];
         /* The last column is not padded: no trailing spaces. */
         enum textwidth_align align = title ? TEXTWIDTH_LEFT : t->cols[c].align;
@@ -553,19 +591,20 @@ static int table_line(FILE *out, const struct table *t, const char *const cells[
 static int table_write(FILE *out, const struct table *t, size_t width, bool color)
 {
     size_t w[MAX_COLS];
+    bool hide[MAX_COLS];
     const char *cells[MAX_COLS];
-    layout(t, width, w);
+    layout(t, width, w, hide);
     for (size_t c = 0; c < t->ncols; c++) {
         cells[c] = t->cols[c].title;
     }
-    if (table_line(out, t, cells, w, color, true) < 0) {
+    if (table_line(out, t, cells, w, hide, color, true) < 0) {
         return -1;
     }
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
             cells[c] = shown(t->cells[r * t->ncols + c]);
         }
-        if (table_line(out, t, cells, w, color, false) < 0) {
+        if (table_line(out, t, cells, w, hide, color, false) < 0) {
             return -1;
         }
     }
@@ -1151,7 +1190,7 @@ int format_ndjson(FILE *out, const json_t *items)
     return 0;
 }
 
-static int document(FILE *out, const json_t *customer, const json_t *items)
+static int document(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor)
 {
     int rc = -1;
     json_t *doc = json_object();
@@ -1161,7 +1200,9 @@ static int document(FILE *out, const json_t *customer, const json_t *items)
     }
     /* jansson takes a reference even to what it only reads; the casts do not write. */
     if (json_object_set(doc, "customer", customer != NULL ? (json_t *)customer : json_null()) < 0 ||
-        json_object_set(doc, "items", items != NULL ? (json_t *)items : none) < 0) {
+        json_object_set(doc, "items", items != NULL ? (json_t *)items : none) < 0 ||
+        json_object_set_new(doc, "next_cursor",
+                            next_cursor != NULL ? json_string(next_cursor) : json_null()) < 0) {
         goto out;
     }
     if (json_dumpf(doc, out, JSON_INDENT(2)) < 0 || fputc('\n', out) == EOF) {
@@ -1174,7 +1215,7 @@ out:
     return rc;
 }
 
-int format_timeline(FILE *out, const json_t *customer, const json_t *items,
+int format_timeline(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor,
                     const struct format_opts *o)
 {
     int rc = -1;
@@ -1183,7 +1224,7 @@ int format_timeline(FILE *out, const json_t *customer, const json_t *items,
         rc = table(out, customer, items, o);
         break;
     case FORMAT_JSON:
-        rc = document(out, customer, items);
+        rc = document(out, customer, items, next_cursor);
         break;
     case FORMAT_NDJSON:
         rc = format_ndjson(out, items);
@@ -1241,4 +1282,499 @@ int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
     int rc = o->kind == FORMAT_TABLE ? erasure_lines(out, erasure, customer, o)
                                      : object_json(out, erasure, o->kind);
     return ferror(out) ? -1 : rc;
+}
+
+/* True when word can go to a POSIX shell as it is, without quotes. */
+static bool shell_safe(const char *word)
+{
+    if (word[0] == '\0') {
+        return false;
+    }
+    for (const char *p = word; *p != '\0'; p++) {
+        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-",
+                   *p) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int format_shell_words(FILE *out, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            fputc(' ', out);
+        }
+        if (shell_safe(words[i])) {
+            fputs(words[i], out);
+            continue;
+        }
+        /* In single quotes everything is literal but the quote itself: '\'' writes one. */
+        fputc('\'', out);
+        for (const char *p = words[i]; *p != '\0'; p++) {
+            if (*p == '\'') {
+                fputs("'\\''", out);
+            } else {
+                fputc(*p, out);
+            }
+        }
+        fputc('\'', out);
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+int format_more(FILE *out, const char *const *words, size_t n)
+{
+    fputs("More interactions: ", out);
+    if (format_shell_words(out, words, n) < 0 || fputc('\n', out) == EOF) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Analytics: GET /v1/stats, /v1/missed and /v1/customers/{id}/journey */
+
+/* "45 s", "12 min", "3 h", "2 d": a duration in its largest whole unit; "-" for none. */
+static void duration_text(const json_t *v, char *out, size_t outlen)
+{
+    if (!json_is_number(v)) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    age_text((long long)json_number_value(v), out, outlen);
+    /* age_text says "3 h ago"; a duration is "3 h". */
+    char *ago = strstr(out, " ago");
+    if (ago != NULL) {
+        *ago = '\0';
+    } else if (strcmp(out, "just now") == 0) {
+        snprintf(out, outlen, "%lld s", (long long)json_number_value(v));
+    }
+}
+
+/* A new cell from printf-style text; NULL when out of memory. */
+static char *cellf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *cellf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) {
+        s = NULL;
+    }
+    va_end(ap);
+    return s;
+}
+
+/* The integer at a path of two member names (b may be NULL), 0 when absent. */
+static long long int_at(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(o, a);
+    if (b != NULL) {
+        v = json_object_get(v, b);
+    }
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+/* A share 0..1 as "12.5%", "-" for null. */
+static void percent_text(const json_t *v, char *out, size_t outlen)
+{
+    if (json_is_number(v)) {
+        snprintf(out, outlen, "%.1f%%", json_number_value(v) * 100);
+    } else {
+        snprintf(out, outlen, "-");
+    }
+}
+
+enum stats_column {
+    ST_KEY,
+    ST_RECORDS,
+    ST_MISSED,
+    ST_CALLBACK,
+    ST_RESPONSE,
+    ST_REPEAT,
+    ST_SENTIMENT,
+    ST_SCORE,
+    ST_NCOLS,
+};
+
+static const struct column stats_columns[ST_NCOLS] = {
+    [ST_KEY] = {"GROUP", 24, TEXTWIDTH_LEFT, 1, 0, false},
+    [ST_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_MISSED] = {"MISSED OPEN/ALL", 26, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_CALLBACK] = {"CALL-BACK P50", 14, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_RESPONSE] = {"1ST RESPONSE P50", 16, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_REPEAT] = {"REPEAT 24H (OTHER CH.)", 24, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_SENTIMENT] = {"+ / = / -", 14, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_SCORE] = {"SCORE", 0, TEXTWIDTH_LEFT, 0, 0, false},
+};
+
+/* Fills the cells of one row of figures (the totals or a group). Returns 0, or -1. */
+static int stats_fill(char **cell, const char *key, const json_t *f)
+{
+    char a[32], b[32];
+    const json_t *mc = json_object_get(f, "missed_calls");
+    const json_t *rc24 = json_object_get(json_object_get(f, "repeat_contacts"), "within_24h");
+    const json_t *sent = json_object_get(f, "sentiment");
+    const json_t *score = json_object_get(sent, "score");
+    cell[ST_KEY] = format_cell(key);
+    cell[ST_RECORDS] = cellf("%lld", int_at(f, "interactions", NULL));
+    cell[ST_MISSED] = cellf("%lld/%lld (%lld over SLA)", int_at(mc, "open", NULL),
+                            int_at(mc, "total", NULL), int_at(mc, "breached", NULL));
+    duration_text(json_object_get(json_object_get(mc, "callback_s"), "p50"), a, sizeof(a));
+    cell[ST_CALLBACK] = cellf("%s", a);
+    duration_text(
+        json_object_get(json_object_get(json_object_get(f, "first_response"), "response_s"), "p50"),
+        a, sizeof(a));
+    cell[ST_RESPONSE] = cellf("%s", a);
+    percent_text(json_object_get(rc24, "share"), a, sizeof(a));
+    percent_text(json_object_get(rc24, "other_channel_share"), b, sizeof(b));
+    cell[ST_REPEAT] = cellf("%s (%s)", a, b);
+    cell[ST_SENTIMENT] = cellf("%lld / %lld / %lld", int_at(sent, "positive", NULL),
+                               int_at(sent, "neutral", NULL), int_at(sent, "negative", NULL));
+    const json_t *mean = json_object_get(score, "mean");
+    cell[ST_SCORE] = json_is_number(mean) ? cellf("%.2f (n=%lld)", json_number_value(mean),
+                                                  int_at(score, "count", NULL))
+                                          : cellf("-");
+    for (int c = 0; c < ST_NCOLS; c++) {
+        if (cell[c] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+enum funnel_column {
+    FN_ENTRY,
+    FN_PRE,
+    FN_PURCHASE,
+    FN_POST,
+    FN_DROP,
+    FN_NCOLS,
+};
+
+static const struct column funnel_columns[FN_NCOLS] = {
+    [FN_ENTRY] = {"ENTRY CHANNEL", 16, TEXTWIDTH_LEFT, 0, 0, false},
+    [FN_PRE] = {"PRE-PURCHASE", 12, TEXTWIDTH_RIGHT, 0, 0, false},
+    [FN_PURCHASE] = {"PURCHASE", 12, TEXTWIDTH_RIGHT, 0, 0, false},
+    [FN_POST] = {"POST-PURCHASE", 13, TEXTWIDTH_RIGHT, 0, 0, false},
+    [FN_DROP] = {"DROP-OFF (PRE>PURCHASE, PURCHASE>POST)", 0, TEXTWIDTH_LEFT, 0, 0, false},
+};
+
+static int funnel_fill(char **cell, const char *key, const json_t *f)
+{
+    char a[32], b[32];
+    const json_t *d = json_object_get(f, "drop_off");
+    cell[FN_ENTRY] = format_cell(key);
+    cell[FN_PRE] = cellf("%lld", int_at(f, "pre_purchase", NULL));
+    cell[FN_PURCHASE] = cellf("%lld", int_at(f, "purchase", NULL));
+    cell[FN_POST] = cellf("%lld", int_at(f, "post_purchase", NULL));
+    percent_text(json_object_get(d, "pre_purchase_to_purchase"), a, sizeof(a));
+    percent_text(json_object_get(d, "purchase_to_post_purchase"), b, sizeof(b));
+    cell[FN_DROP] = cellf("%s, %s", a, b);
+    for (int c = 0; c < FN_NCOLS; c++) {
+        if (cell[c] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The key of a group as shown: "(none)" for null. */
+static const char *key_text(const json_t *g)
+{
+    const char *k = json_string_value(json_object_get(g, "key"));
+    return k != NULL ? k : "(none)";
+}
+
+/* Rows "all" then one per element of groups, filled by fill, as one table. */
+static int groups_table(FILE *out, const struct column *cols, size_t ncols, const json_t *total,
+                        const json_t *groups, int (*fill)(char **, const char *, const json_t *),
+                        const struct format_opts *o)
+{
+    size_t n = json_array_size(groups);
+    int rc = -1;
+    struct table *t = table_new(cols, ncols, n + 1);
+    if (t == NULL || fill(t->cells, "all", total) < 0) {
+        goto out;
+    }
+    for (size_t r = 0; r < n; r++) {
+        const json_t *g = json_array_get(groups, r);
+        if (fill(t->cells + (r + 1) * ncols, key_text(g), g) < 0) {
+            goto out;
+        }
+    }
+    rc = table_write(out, t, width_of(o), o->color);
+out:
+    table_free(t);
+    return rc;
+}
+
+static int stats_screen(FILE *out, const json_t *stats, const struct format_opts *o)
+{
+    char since[40], until[40], sla[32];
+    (void)format_time(json_string_value(json_object_get(stats, "since")), o->utc, since,
+                      sizeof(since));
+    (void)format_time(json_string_value(json_object_get(stats, "until")), o->utc, until,
+                      sizeof(until));
+    duration_text(json_object_get(stats, "callback_sla_s"), sla, sizeof(sla));
+    const char *by = json_string_value(json_object_get(stats, "by"));
+    fprintf(out, "%s%s to %s%s, by %s, call-back SLA %s\n\n", o->color ? BOLD : "", since, until,
+            o->color ? RESET : "", by != NULL ? by : "nothing (totals)", sla);
+    if (groups_table(out, stats_columns, ST_NCOLS, json_object_get(stats, "totals"),
+                     json_object_get(stats, "groups"), stats_fill, o) < 0) {
+        return -1;
+    }
+    const json_t *funnel = json_object_get(stats, "funnel");
+    fprintf(out, "\n%sStage funnel%s\n", o->color ? BOLD : "", o->color ? RESET : "");
+    return groups_table(out, funnel_columns, FN_NCOLS, json_object_get(funnel, "total"),
+                        json_object_get(funnel, "by_entry_channel"), funnel_fill, o);
+}
+
+int format_stats(FILE *out, const json_t *stats, const struct format_opts *o)
+{
+    return object_out(out, stats, o, stats_screen);
+}
+
+enum missed_column {
+    MS_WAITING,
+    MS_MISSED_AT,
+    MS_PHONE,
+    MS_NAME,
+    MS_CALLS,
+    MS_SINCE,
+    MS_NCOLS,
+};
+
+static const struct column missed_columns[MS_NCOLS] = {
+    [MS_WAITING] = {"WAITING", 12, TEXTWIDTH_RIGHT, 0, 0, false},
+    [MS_MISSED_AT] = {"FIRST MISSED", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
+    [MS_PHONE] = {"PHONE", 16, TEXTWIDTH_LEFT, 0, 0, false},
+    [MS_NAME] = {"NAME", 24, TEXTWIDTH_LEFT, 1, 0, false},
+    [MS_CALLS] = {"OPEN/CALLS", 10, TEXTWIDTH_RIGHT, 0, 0, false},
+    [MS_SINCE] = {"SINCE THEN", 0, TEXTWIDTH_LEFT, 0, 0, false},
+};
+
+/* "email 1, chat 2": what the customer did since the missed call; NULL for nothing. */
+static char *since_text(const json_t *since)
+{
+    const json_t *counts = json_object_get(since, "counts");
+    char *s = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&s, &len);
+    if (f == NULL) {
+        return NULL;
+    }
+    const char *k;
+    const json_t *v;
+    bool first = true;
+    json_object_foreach((json_t *)counts, k, v)
+    {
+        fprintf(f, "%s%s %lld", first ? "" : ", ", k, (long long)json_integer_value(v));
+        first = false;
+    }
+    if (fclose(f) != 0) {
+        free(s);
+        return NULL;
+    }
+    if (first) {
+        free(s);
+        return strdup("-");
+    }
+    char *cell = format_cell(s);
+    free(s);
+    return cell;
+}
+
+static int missed_fill(char **cell, const json_t *item, bool utc)
+{
+    char a[32];
+    duration_text(json_object_get(item, "age_s"), a, sizeof(a));
+    bool late = json_is_true(json_object_get(item, "breached"));
+    cell[MS_WAITING] = cellf("%s%s", late ? "! " : "", a);
+    if (time_text(item, "first_missed_at", utc, &cell[MS_MISSED_AT]) < 0) {
+        return -1;
+    }
+    const json_t *phones = json_object_get(item, "phones");
+    cell[MS_PHONE] = json_array_size(phones) > 0
+                         ? format_cell(json_string_value(json_array_get(phones, 0)))
+                         : cellf("-");
+    if (field_text(item, "name", &cell[MS_NAME]) < 0) {
+        return -1;
+    }
+    cell[MS_CALLS] =
+        cellf("%lld/%lld", int_at(item, "open", NULL), int_at(item, "missed_calls", NULL));
+    cell[MS_SINCE] = since_text(json_object_get(item, "since"));
+    return cell[MS_WAITING] != NULL && cell[MS_PHONE] != NULL && cell[MS_CALLS] != NULL &&
+                   cell[MS_SINCE] != NULL
+               ? 0
+               : -1;
+}
+
+static int missed_screen(FILE *out, const json_t *worklist, const struct format_opts *o)
+{
+    const json_t *items = json_object_get(worklist, "items");
+    size_t n = json_array_size(items);
+    char sla[32];
+    duration_text(json_object_get(worklist, "callback_sla_s"), sla, sizeof(sla));
+    fprintf(out, "%s%zu customer%s to call back%s (oldest first; \"!\" past the %s SLA)%s\n",
+            o->color ? BOLD : "", n, n == 1 ? "" : "s",
+            json_is_true(json_object_get(worklist, "truncated")) ? ", and more" : "", sla,
+            o->color ? RESET : "");
+    if (n == 0) {
+        return 0;
+    }
+    int rc = -1;
+    struct table *t = table_new(missed_columns, MS_NCOLS, n);
+    if (t == NULL) {
+        goto out;
+    }
+    for (size_t r = 0; r < n; r++) {
+        if (missed_fill(t->cells + r * MS_NCOLS, json_array_get(items, r), o->utc) < 0) {
+            goto out;
+        }
+    }
+    rc = table_write(out, t, width_of(o), o->color);
+out:
+    table_free(t);
+    return rc;
+}
+
+int format_missed(FILE *out, const json_t *worklist, const struct format_opts *o)
+{
+    return object_out(out, worklist, o, missed_screen);
+}
+
+/* The journey map: a CHANNEL column, then one per stage. */
+#define JOURNEY_STAGES 4
+
+static const struct column journey_columns[1 + JOURNEY_STAGES] = {
+    {"CHANNEL", 10, TEXTWIDTH_LEFT, 0, 0, false},
+    {"PRE-PURCHASE", 34, TEXTWIDTH_LEFT, 1, 0, false},
+    {"PURCHASE", 34, TEXTWIDTH_LEFT, 2, 0, false},
+    {"POST-PURCHASE", 34, TEXTWIDTH_LEFT, 3, 0, false},
+    {"UNSTAGED", 0, TEXTWIDTH_LEFT, 0, 0, false},
+};
+
+static const char *const journey_stages[JOURNEY_STAGES] = {"pre_purchase", "purchase",
+                                                           "post_purchase", "unstaged"};
+
+/* One touchpoint in a cell: "11-02 08:00 + 8 viewed product" (sentiment +, =, -; score). */
+static char *touchpoint_text(const json_t *tp, bool utc)
+{
+    char when[40];
+    (void)format_time(json_string_value(json_object_get(tp, "occurred_at")), utc, when,
+                      sizeof(when));
+    const char *s = json_string_value(json_object_get(tp, "sentiment"));
+    const char *mark = s == NULL                    ? ""
+                       : strcmp(s, "positive") == 0 ? " +"
+                       : strcmp(s, "negative") == 0 ? " -"
+                                                    : " =";
+    const json_t *score = json_object_get(tp, "score");
+    char sc[16] = "";
+    if (json_is_integer(score)) {
+        snprintf(sc, sizeof(sc), " %lld", (long long)json_integer_value(score));
+    }
+    const char *dir = json_string_value(json_object_get(tp, "direction"));
+    const char *sum = json_string_value(json_object_get(tp, "summary"));
+    /* Month-day and time: the year is in the heading. */
+    char *raw = cellf("%s %s%s%s%s%s", strlen(when) > 5 ? when + 5 : when,
+                      dir != NULL && strcmp(dir, "outbound") == 0 ? "→" : "←", mark, sc,
+                      sum != NULL ? " " : "", sum != NULL ? sum : "");
+    char *cell = raw != NULL ? format_cell(raw) : NULL;
+    free(raw);
+    return cell;
+}
+
+static int journey_screen(FILE *out, const json_t *journey, const struct format_opts *o)
+{
+    const json_t *tps = json_object_get(journey, "touchpoints");
+    const json_t *channels = json_object_get(journey, "channels");
+    const json_t *cells = json_object_get(journey, "cells");
+    const char *name = json_string_value(json_object_get(journey, "name"));
+    fprintf(out, "%s%s%s%s  %s\n", o->color ? BOLD : "", name != NULL ? name : "(no name)",
+            name != NULL && has_rtl(name) ? LRM : "", o->color ? RESET : "",
+            json_string_value(json_object_get(journey, "customer_id")));
+    fprintf(out,
+            "%zu touchpoint%s%s; ← inbound, → outbound, + positive, = neutral, - negative, "
+            "then the score\n\n",
+            json_array_size(tps), json_array_size(tps) == 1 ? "" : "s",
+            json_is_true(json_object_get(journey, "truncated")) ? " (the latest)" : "");
+    if (json_array_size(tps) == 0) {
+        return 0;
+    }
+    /* Each channel takes as many lines as its fullest cell has touchpoints. */
+    size_t nrows = 0, nch = json_array_size(channels);
+    size_t *lines = calloc(nch > 0 ? nch : 1, sizeof(*lines));
+    if (lines == NULL) {
+        return -1;
+    }
+    size_t i;
+    const json_t *c;
+    json_array_foreach(cells, i, c)
+    {
+        for (size_t r = 0; r < nch; r++) {
+            if (json_equal(json_array_get(channels, r), json_object_get(c, "channel"))) {
+                size_t k = json_array_size(json_object_get(c, "touchpoints"));
+                lines[r] = k > lines[r] ? k : lines[r];
+            }
+        }
+    }
+    size_t *first = calloc(nch > 0 ? nch : 1, sizeof(*first));
+    for (size_t r = 0; first != NULL && r < nch; r++) {
+        first[r] = nrows;
+        nrows += lines[r];
+    }
+    int rc = -1;
+    struct table *t = first != NULL ? table_new(journey_columns, 1 + JOURNEY_STAGES, nrows) : NULL;
+    if (t == NULL) {
+        goto out;
+    }
+    for (size_t r = 0; r < nch; r++) {
+        t->cells[first[r] * t->ncols] = format_cell(json_string_value(json_array_get(channels, r)));
+        if (t->cells[first[r] * t->ncols] == NULL) {
+            goto out;
+        }
+    }
+    json_array_foreach(cells, i, c)
+    {
+        size_t r = 0, s = 0;
+        while (r < nch && !json_equal(json_array_get(channels, r), json_object_get(c, "channel"))) {
+            r++;
+        }
+        const char *stage = json_string_value(json_object_get(c, "stage"));
+        while (s < JOURNEY_STAGES && (stage == NULL || strcmp(journey_stages[s], stage) != 0)) {
+            s++;
+        }
+        if (r == nch || s == JOURNEY_STAGES) {
+            continue; /* a stage this client does not know */
+        }
+        const json_t *idx = json_object_get(c, "touchpoints");
+        for (size_t k = 0; k < json_array_size(idx); k++) {
+            const json_t *tp =
+                json_array_get(tps, (size_t)json_integer_value(json_array_get(idx, k)));
+            char **cell = &t->cells[(first[r] + k) * t->ncols + 1 + s];
+            *cell = touchpoint_text(tp, o->utc);
+            if (*cell == NULL) {
+                goto out;
+            }
+        }
+    }
+    /* A map, not a record: empty cells and a channel's further lines stay blank. */
+    for (size_t k = 0; k < t->nrows * t->ncols; k++) {
+        if (t->cells[k] == NULL && (t->cells[k] = strdup("")) == NULL) {
+            goto out;
+        }
+    }
+    rc = table_write(out, t, width_of(o), o->color);
+out:
+    table_free(t);
+    free(first);
+    free(lines);
+    return rc;
+}
+
+int format_journey(FILE *out, const json_t *journey, const struct format_opts *o)
+{
+    return object_out(out, journey, o, journey_screen);
 }

@@ -163,8 +163,8 @@ static int net_error(struct sender *s, int rc, char *err, size_t errlen)
     }
 }
 
-int sender_open(const char *addr, const char *token, sender_report_fn report, void *arg,
-                struct sender **out, char *err, size_t errlen)
+int sender_open(const char *addr, const char *token, const char *cacert, sender_report_fn report,
+                void *arg, struct sender **out, char *err, size_t errlen)
 {
     *out = NULL;
     int rc;
@@ -176,7 +176,7 @@ int sender_open(const char *addr, const char *token, sender_report_fn report, vo
     }
     s->report = report;
     s->arg = arg;
-    rc = tcp_client_connect(addr, 0, on_answer, s, &s->tcp, err, errlen);
+    rc = tcp_client_connect(addr, cacert, 0, on_answer, s, &s->tcp, err, errlen);
     if (rc < 0) {
         rc = net_error(s, rc, err, errlen);
         goto out;
@@ -249,6 +249,20 @@ int sender_close(struct sender *s, char *err, size_t errlen)
         return net_error(s, rc, err, errlen);
     }
     return 0;
+}
+
+int sender_flush(struct sender *s, int wait_ms, char *err, size_t errlen)
+{
+    int rc = tcp_client_flush(s->tcp, wait_ms, err, errlen);
+    if (rc < 0) {
+        return net_error(s, rc, err, errlen);
+    }
+    return 0;
+}
+
+int sender_fd(const struct sender *s)
+{
+    return tcp_client_fd(s->tcp);
 }
 
 const struct sender_counts *sender_counts(const struct sender *s)

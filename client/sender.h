@@ -76,8 +76,9 @@ int sender_check(json_t *record, char *msg, size_t msglen) __attribute__((warn_u
  * report (with arg) receives each record's answer. Returns 0 with *out set (free it with
  * sender_free), or a negative enum sender_error with err set.
  */
-int sender_open(const char *addr, const char *token, sender_report_fn report, void *arg,
-                struct sender **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+int sender_open(const char *addr, const char *token, const char *cacert, sender_report_fn report,
+                void *arg, struct sender **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * Queues record (serialized with SENDER_DUMP_FLAGS) tagged tag; answers to earlier records
@@ -92,6 +93,18 @@ int sender_add(struct sender *s, const json_t *record, size_t tag, char *err, si
  * enum sender_error with err set (sender_unanswered then says how many records got none).
  */
 int sender_close(struct sender *s, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Sends what is queued and reports the answers that arrive, keeping the connection open (for
+ * a sender fed as lines come, `import cdr --follow`): returns 0 once every record has its
+ * answer or after wait_ms (0: without waiting). Returns a negative enum sender_error with err
+ * set when the connection failed or stalled; then only sender_free is of use.
+ */
+int sender_flush(struct sender *s, int wait_ms, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The connection's socket: readable when answers wait for sender_flush. */
+int sender_fd(const struct sender *s);
 
 /* The answers counted so far. */
 const struct sender_counts *sender_counts(const struct sender *s);

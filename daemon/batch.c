@@ -66,11 +66,15 @@ struct batch {
 
 static void try_flush(struct batch *b, bool force);
 
-static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
-                   const char *id, const char *customer, const char *message)
+static void answer_updated(struct batch *b, struct item *it, enum batch_outcome outcome,
+                           bool duplicate, bool updated, const char *id, const char *customer,
+                           const char *message)
 {
-    struct batch_result res = {
-        .outcome = outcome, .duplicate = duplicate, .message = message, .rec = it->rec};
+    struct batch_result res = {.outcome = outcome,
+                               .duplicate = duplicate,
+                               .updated = updated,
+                               .message = message,
+                               .rec = it->rec};
     snprintf(res.id, sizeof(res.id), "%s", id != NULL ? id : it->rec->id);
     snprintf(res.customer_id, sizeof(res.customer_id), "%s", customer != NULL ? customer : "");
     switch (outcome) {
@@ -88,6 +92,24 @@ static void answer(struct batch *b, struct item *it, enum batch_outcome outcome,
         b->stats.unavailable++;
         break;
     }
+    it->cb(&res, it->arg);
+    record_free(it->rec);
+    free(it);
+}
+
+static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
+                   const char *id, const char *customer, const char *message)
+{
+    answer_updated(b, it, outcome, duplicate, false, id, customer, message);
+}
+
+/* A record of an erased person: acknowledged, so that its sender stops resending, and not
+ * stored. */
+static void answer_erased(struct batch *b, struct item *it)
+{
+    struct batch_result res = {.outcome = BATCH_STORED, .erased = true, .rec = it->rec};
+    snprintf(res.id, sizeof(res.id), "%s", it->rec->id);
+    b->stats.erased++;
     it->cb(&res, it->arg);
     record_free(it->rec);
     free(it);
@@ -124,13 +146,18 @@ static void finish_committed(struct batch *b, struct job *job)
     size_t again = 0;
     for (size_t i = 0; i < job->n; i++) {
         const char *id, *customer;
-        switch (txn_record(job->txn, i, &id, &customer)) {
+        bool updated;
+        switch (txn_record(job->txn, i, &id, &customer, &updated)) {
         case TXN_STORED:
             answer(b, job->items[i], BATCH_STORED, false, NULL, customer, NULL);
             job->items[i] = NULL;
             break;
         case TXN_DUPLICATE:
-            answer(b, job->items[i], BATCH_STORED, true, id, customer, NULL);
+            answer_updated(b, job->items[i], BATCH_STORED, true, updated, id, customer, NULL);
+            job->items[i] = NULL;
+            break;
+        case TXN_ERASED:
+            answer_erased(b, job->items[i]);
             job->items[i] = NULL;
             break;
         case TXN_AGAIN:
@@ -272,7 +299,7 @@ static struct job *job_new(struct batch *b, struct lane *l, size_t n)
         job->items[i] = it;
         recs[i] = it->rec;
     }
-    job->txn = txn_new(recs, n);
+    job->txn = txn_new(recs, n, b->p.notify);
     free(recs);
     if (job->txn == NULL) {
         job_free(job);

@@ -12,6 +12,7 @@
 #define TOUCHLINED_BATCH_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -27,6 +28,8 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
+    bool erased;  /* BATCH_STORED only: a record of an erased person, not stored again */
+    bool updated; /* a duplicate whose status moved the stored record's forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */
@@ -40,6 +43,7 @@ struct batch_params {
     int max_records;
     int max_delay_ms;
     int max_concurrent; /* batches in flight at once: the database pool size */
+    bool notify;        /* NOTIFY the customers of each batch at its COMMIT (live streams) */
 };
 
 struct batch;
@@ -71,6 +75,7 @@ struct batch_stats {
     unsigned long batches;
     unsigned long stored;
     unsigned long duplicates;
+    unsigned long erased; /* records of erased people, not stored */
     unsigned long rejected;
     unsigned long unavailable;
     unsigned long retries;

@@ -7,16 +7,22 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
+#include "hin.h"
 #include "http.h"
 #include "ingest.h"
+#include "live.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DRAIN_DEADLINE_S 30
@@ -25,17 +31,30 @@ struct daemon {
     struct event_base *base;
     struct config cfg;
     struct db *db;
+    struct replica *replica; /* NULL without database.read_dsn */
+    struct retention *retention;
     struct batch *batch;
     struct spool *spool; /* NULL when spool.dir is not set */
     struct deliver *deliver;
     struct ingest *ingest;
+    struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
+    struct tls *tls;   /* NULL unless a listener serves TLS */
+    struct live *live; /* NULL when [live] max_streams is 0 */
     struct event *ev_term;
     struct event *ev_int;
     struct event *ev_hup;
     struct event *drain_deadline;
     struct event *drain_timer;
-    bool draining;
+    struct event *leave_timer; /* SIGTERM's shutdown delay, before the drain */
+    /* leaving, draining, schema_ready, migrate_error: what http reads for /readyz and its
+     * ingest routes (http_params.status). */
+    struct http_status status;
+    /* With a spool the daemon starts before the database answers and applies the
+     * migrations on its loop (migrate, retried by migrate_timer); the pool connects after. */
+    struct migrate *migrate;
+    struct event *migrate_timer;
+    int migrate_backoff_ms;
     int exit_code;
     time_t started;
 };
@@ -77,16 +96,20 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 /* Starts the graceful stop (SIGTERM, SIGINT). */
 static void daemon_stop(struct daemon *d)
 {
-    if (d->draining) {
+    if (d->status.draining) {
         return;
     }
-    d->draining = true;
+    d->status.leaving = true;
+    d->status.draining = true;
     notify_send("STOPPING=1\nSTATUS=draining: answering what is in flight");
     log_info("stopping: no new connections; answering what is in flight (pending=%zu "
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
     ingest_drain(d->ingest);
-    http_set_draining(d->http);
+    /* Streams end now, so that their clients reconnect to a daemon that stays. */
+    if (d->live != NULL) {
+        live_end_streams(d->live);
+    }
     deliver_stop(d->deliver);
     batch_flush(d->batch);
     struct timeval now = {0, 0};
@@ -129,21 +152,37 @@ static void reload(struct daemon *d)
     }
     if (apply & CONFIG_APPLY_DATABASE) {
         db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+        replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
     }
     if (apply & CONFIG_APPLY_BATCH) {
         struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                                  cur->database_pool_size};
+                                  cur->database_pool_size, cur->live_notify != 0};
         batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_RETENTION) {
+        retention_set_days(d->retention, cur->retention_keep_days);
     }
     if (apply & CONFIG_APPLY_INGEST) {
         set_watermarks(d);
         ingest_update_reading(d->ingest);
     }
+    /* The certificate and key are read again even when their paths did not change: that is
+     * how a renewed certificate comes in. Connections keep the one they started with. */
+    if (d->tls != NULL) {
+        struct tls_params tp = {cur->tls_cert, cur->tls_key, cur->tls_client_ca};
+        char terr[512];
+        if (tls_reload(d->tls, &tp, terr, sizeof(terr)) < 0) {
+            log_error("reload: %s; the listeners keep the certificate they had", terr);
+        } else {
+            log_info("tls: certificate %s loaded again", cur->tls_cert);
+        }
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu never_merge=%zu",
+             "max_inflight_per_connection=%d principals=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens,
-             cur->n_never_merge);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection,
+             auth_count(cur->auth), cur->n_never_merge);
+    config_warn(cur);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -155,7 +194,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         /* The manager hears of a reload only once it has heard READY=1 (the pool has been up:
          * see on_ready_check) and not while draining; READY=1 follows a failed reload too,
          * since the daemon goes on serving with the configuration it had. */
-        bool tell = !d->draining && db_connects_total(d->db) > 0;
+        bool tell = !d->status.draining && db_connects_total(d->db) > 0;
         if (tell) {
             notify_reloading();
         }
@@ -165,8 +204,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    int delay = d->cfg.listen_shutdown_delay_s;
+    if (sig == SIGTERM && delay > 0 && !d->status.leaving && d->leave_timer != NULL) {
+        /* A balancer polling /readyz sees 503 and stops sending new connections here while
+         * this daemon still serves; only then does it stop accepting. A second signal during
+         * the delay stops at once. */
+        d->status.leaving = true;
+        notify_send("STATUS=leaving the load balancer's rotation for %d s", delay);
+        log_info("SIGTERM received: /readyz answers 503 for %d s (listen.shutdown_delay_s), "
+                 "then stopping",
+                 delay);
+        struct timeval tv = {delay, 0};
+        evtimer_add(d->leave_timer, &tv);
+        return;
+    }
     log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     daemon_stop(d);
+}
+
+static void on_leave_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_stop(arg);
 }
 
 /*
@@ -180,7 +240,7 @@ static void on_ready_check(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct daemon *d = arg;
-    if (d->draining) {
+    if (d->status.draining) {
         return;
     }
     if (!db_available(d->db)) {
@@ -195,6 +255,66 @@ static void on_ready_check(evutil_socket_t fd, short what, void *arg)
                 http_port(d->http));
 }
 
+static void migrate_begin(struct daemon *d);
+
+static void on_migrate_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    migrate_begin(arg);
+}
+
+static void on_migrated(int applied, bool unreachable, const char *err, void *arg)
+{
+    struct daemon *d = arg;
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    if (applied >= 0) {
+        d->status.schema_ready = true;
+        d->status.migrate_error[0] = '\0';
+        log_info("schema current: applied=%d latest=%s; the database takes records", applied,
+                 migrate_latest());
+        db_start(d->db);
+        if (d->live != NULL) {
+            live_start(d->live);
+        }
+        return;
+    }
+    snprintf(d->status.migrate_error, sizeof(d->status.migrate_error), "%s", err);
+    if (!unreachable) {
+        /* A migration itself failed: no retry will help, and a daemon that never writes is
+         * worse than one that says so. What the spool holds stays for the next start. */
+        log_error("the migrations failed: %s; stopping (what the spool holds stays there)", err);
+        d->exit_code = 1;
+        daemon_stop(d);
+        return;
+    }
+    int max_ms = d->cfg.database_reconnect_max_s * 1000;
+    d->migrate_backoff_ms = d->migrate_backoff_ms < 100 ? 100 : d->migrate_backoff_ms * 2;
+    if (d->migrate_backoff_ms > max_ms) {
+        d->migrate_backoff_ms = max_ms;
+    }
+    log_warn("database not ready for the migrations (%s); records go to the spool; trying again "
+             "in %d ms",
+             err, d->migrate_backoff_ms);
+    struct timeval tv = {d->migrate_backoff_ms / 1000, (d->migrate_backoff_ms % 1000) * 1000};
+    evtimer_add(d->migrate_timer, &tv);
+}
+
+static void migrate_begin(struct daemon *d)
+{
+    if (d->status.draining) {
+        return;
+    }
+    d->migrate = migrate_start(d->base, d->cfg.database_dsn, d->cfg.database_connect_timeout_s,
+                               on_migrated, d);
+    if (d->migrate == NULL) {
+        log_error("cannot start the migrations: out of memory");
+        d->exit_code = 1;
+        daemon_stop(d);
+    }
+}
+
 static int daemon_init(struct daemon *d, struct config *cfg)
 {
     d->cfg = *cfg;
@@ -205,13 +325,20 @@ static int daemon_init(struct daemon *d, struct config *cfg)
     char masked[1024];
     config_mask_dsn(d->cfg.database_dsn, masked, sizeof(masked));
     char err[1024];
-    int applied =
-        migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
-    if (applied < 0) {
-        log_error("database %s: %s", masked, err);
-        return -1;
+    /* Without a spool there is nowhere to put records until the database answers: refuse
+     * to start (the service manager restarts us). With one, start at once and migrate on
+     * the loop (migrate_begin, at the end). */
+    bool wait_for_db = d->cfg.spool_dir[0] != '\0';
+    if (!wait_for_db) {
+        int applied =
+            migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
+        if (applied < 0) {
+            log_error("database %s: %s", masked, err);
+            return -1;
+        }
+        log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
+        d->status.schema_ready = true;
     }
-    log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
 
     d->base = event_base_new();
     if (d->base == NULL) {
@@ -225,10 +352,25 @@ static int daemon_init(struct daemon *d, struct config *cfg)
         .reconnect_max_s = d->cfg.database_reconnect_max_s,
         .statements = store_statements,
         .n_statements = store_n_statements,
+        .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
+    d->retention = d->db != NULL ? retention_new(d->base, d->db, d->cfg.retention_keep_days) : NULL;
+    if (d->retention == NULL) {
+        log_error("cannot set up the database pool: out of memory");
+        return -1;
+    }
+    if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
+        struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
+        rp.db.dsn = d->cfg.database_read_dsn;
+        d->replica = replica_new(d->base, &rp);
+        if (d->replica == NULL) {
+            log_error("cannot set up the read replica's pool: out of memory");
+            return -1;
+        }
+    }
     struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
-                              d->cfg.database_pool_size};
+                              d->cfg.database_pool_size, d->cfg.live_notify != 0};
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
     if (d->batch == NULL) {
         log_error("cannot set up the database pool: out of memory");
@@ -253,21 +395,62 @@ static int daemon_init(struct daemon *d, struct config *cfg)
         log_error("out of memory");
         return -1;
     }
+    if (d->cfg.tls_tcp || d->cfg.tls_http) {
+        struct tls_params tp = {d->cfg.tls_cert, d->cfg.tls_key, d->cfg.tls_client_ca};
+        d->tls = tls_new(&tp, err, sizeof(err));
+        if (d->tls == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
     set_watermarks(d);
-    struct ingest_params ip = {.base = d->base, .cfg = &d->cfg, .deliver = d->deliver};
+    struct ingest_params ip = {
+        .base = d->base, .cfg = &d->cfg, .deliver = d->deliver, .tls = d->tls};
     d->ingest = ingest_new(&ip);
     if (d->ingest == NULL) {
+        return -1;
+    }
+    if (d->cfg.live_max_streams > 0) {
+        struct live_params lp = {
+            .dsn = d->cfg.database_dsn,
+            .connect_timeout_s = d->cfg.database_connect_timeout_s,
+            .reconnect_max_s = d->cfg.database_reconnect_max_s,
+            .max_streams = d->cfg.live_max_streams,
+            .max_buffer_bytes = (size_t)d->cfg.live_max_buffer_kb << 10,
+            .heartbeat_s = d->cfg.live_heartbeat_s,
+            .write_timeout_s = d->cfg.http_timeout_s,
+            .deferred = wait_for_db,
+        };
+        d->live = live_new(d->base, &lp);
+        if (d->live == NULL) {
+            return -1;
+        }
+    }
+    struct hin_deps hd = {
+        .deliver = d->deliver,
+        .cfg = &d->cfg,
+        .stats = ingest_shared_stats(d->ingest),
+    };
+    d->hin = hin_new(&hd);
+    if (d->hin == NULL) {
+        log_error("out of memory");
         return -1;
     }
     struct http_params hp = {
         .base = d->base,
         .cfg = &d->cfg,
         .db = d->db,
+        .replica = d->replica,
+        .retention = d->retention,
         .batch = d->batch,
         .deliver = d->deliver,
         .spool = d->spool,
         .ingest = d->ingest,
+        .hin = d->hin,
+        .tls = d->tls,
+        .live = d->live,
         .started = d->started,
+        .status = &d->status,
     };
     d->http = http_new(&hp);
     if (d->http == NULL) {
@@ -277,18 +460,30 @@ static int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
+    d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
+    d->migrate_timer = evtimer_new(d->base, on_migrate_retry, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
-        evsignal_add(d->ev_hup, NULL) < 0) {
+        d->leave_timer == NULL || d->migrate_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
     }
     log_info("touchlined %s started: tcp=%s (port %d) http=%s (port %d) database=%s config=%s "
-             "pool=%d batch=%d/%dms",
+             "pool=%d batch=%d/%dms tls=%s",
              TOUCHLINE_VERSION, d->cfg.listen_tcp, ingest_port(d->ingest), d->cfg.listen_http,
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
-             d->cfg.ingest_batch_max_delay_ms);
+             d->cfg.ingest_batch_max_delay_ms,
+             d->cfg.tls_tcp && d->cfg.tls_http ? "tcp,http"
+             : d->cfg.tls_tcp                  ? "tcp"
+             : d->cfg.tls_http                 ? "http"
+                                               : "none");
+    config_warn(&d->cfg);
+    if (wait_for_db) {
+        log_info("applying the migrations once the database answers; records go to the spool "
+                 "until then");
+        migrate_begin(d);
+    }
     if (notify_enabled()) {
         on_ready_check(-1, 0, d);
     }
@@ -329,6 +524,12 @@ void daemon_free(struct daemon *d)
     if (d->deliver != NULL) {
         deliver_stop(d->deliver);
     }
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    retention_free(d->retention);
+    d->retention = NULL;
+    replica_free(d->replica);
+    d->replica = NULL;
     db_free(d->db);
     d->db = NULL;
     /* Then what is queued: records that the database did not take go to the spool, which
@@ -337,8 +538,14 @@ void daemon_free(struct daemon *d)
     spool_close(d->spool);
     deliver_free(d->deliver);
     ingest_free(d->ingest);
+    /* Streams before the HTTP server, whose connections they write to. */
+    live_free(d->live);
+    d->live = NULL;
     http_free(d->http);
-    struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
+    tls_free(d->tls);
+    hin_free(d->hin);
+    struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
+                           d->drain_timer, d->leave_timer, d->migrate_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

@@ -45,13 +45,29 @@ struct db_params {
     int reconnect_max_s;
     const struct db_statement *statements; /* prepared on every connection */
     int n_statements;
+    bool deferred;                /* connect only once db_start is called (after the migrations) */
+    const char *application_name; /* as pg_stat_activity shows it; NULL: "touchlined" */
+    /*
+     * Optional: a channel every connection LISTENs on (with the statements, so again after
+     * each reconnect). listening(arg) is called each time a connection is ready and
+     * listening (notifications sent while it was down are lost: the caller catches up);
+     * notified(arg, payload) for each notification, from the loop. Borrowed.
+     */
+    const char *listen;
+    void (*listening)(void *arg);
+    void (*notified)(void *arg, const char *payload);
+    void *listen_arg;
 };
 
-/* Starts connecting. Borrows base and params->statements; copies the rest. NULL on error. */
+/* Starts connecting, unless params->deferred. Borrows base and params->statements; copies
+ * the rest. NULL on error. */
 struct db *db_new(struct event_base *base, const struct db_params *params);
 
 /* Closes every connection; jobs still queued are done with DB_LOST. NULL is fine. */
 void db_free(struct db *db);
+
+/* Starts connecting a pool made with deferred; does nothing when it has started. */
+void db_start(struct db *db);
 
 /* Queues a job; it runs on the first ready connection, in submission order. Returns 0, or
  * -1 when no connection is up (the caller answers "unavailable"). Callable from callbacks. */

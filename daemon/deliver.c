@@ -157,8 +157,11 @@ static void on_stored(const struct batch_result *res, void *arg)
         to_spool(dl, res->rec, s);
         return;
     }
-    struct deliver_result out = {
-        .outcome = res->outcome, .duplicate = res->duplicate, .message = res->message};
+    struct deliver_result out = {.outcome = res->outcome,
+                                 .duplicate = res->duplicate,
+                                 .erased = res->erased,
+                                 .updated = res->updated,
+                                 .message = res->message};
     memcpy(out.id, res->id, sizeof(out.id));
     memcpy(out.customer_id, res->customer_id, sizeof(out.customer_id));
     s->cb(&out, s->arg);
@@ -442,6 +445,33 @@ void deliver_stop(struct deliver *dl)
 {
     dl->stopping = true;
     evtimer_del(dl->tick);
+}
+
+void deliver_write_answer(const struct deliver_result *res, struct jsonw *w)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "ok");
+    jsonw_bool(w, true);
+    jsonw_key(w, "id");
+    jsonw_string(w, res->id);
+    if (res->erased) {
+        /* A record of an erased person: acknowledged, so that it is not resent, not stored. */
+        jsonw_key(w, "erased");
+        jsonw_bool(w, true);
+    } else if (res->spooled) {
+        jsonw_key(w, "spooled");
+        jsonw_bool(w, true);
+    } else {
+        jsonw_key(w, "customer_id");
+        jsonw_string(w, res->customer_id);
+        jsonw_key(w, "duplicate");
+        jsonw_bool(w, res->duplicate);
+        if (res->updated) {
+            jsonw_key(w, "updated");
+            jsonw_bool(w, true);
+        }
+    }
+    jsonw_object_end(w);
 }
 
 const struct deliver_stats *deliver_get_stats(const struct deliver *dl)

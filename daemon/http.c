@@ -15,13 +15,20 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "analytics.h"
+#include "auth.h"
 #include "batch.h"
 #include "config.h"
+#include "console.h"
 #include "db.h"
 #include "deliver.h"
 #include "errmsg.h"
+#include "hin.h"
+#include "httpreply.h"
 #include "ingest.h"
+#include "live.h"
 #include "jsondoc.h"
 #include "jsonw.h"
 #include "log.h"
@@ -29,8 +36,11 @@
 #include "migrate.h"
 #include "normalize.h"
 #include "record.h"
+#include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 #define TIMELINE_DEFAULT_LIMIT 50
 #define TIMELINE_MAX_LIMIT     500
@@ -51,17 +61,49 @@ struct pending_conn {
 
 struct http {
     struct http_params p;
-    bool draining;
     struct evhttp *evh;
     int port;
     int inflight;
     LIST_HEAD(, pending_conn) pending;
+    LIST_HEAD(, export) exports; /* streaming, to cancel when their client goes */
     /* Open client connections, to count them: libevent has no hook for a new one, so a
      * connection is noted at its first request and forgotten when it closes. */
     struct evhttp_connection **conns;
     size_t n_conns, cap_conns;
     unsigned long requests;
     unsigned long merges_manual;
+    unsigned long auth_failures;
+    unsigned long forbidden;
+    unsigned long rate_limited;
+    struct log_limit auth_log;
+};
+
+/* Records per page of an export: a page is held in memory once as it goes out. */
+#define EXPORT_PAGE_RECORDS 200
+
+/*
+ * GET /v1/customers/{id}/export, streamed: the head (profile, identities, merges) and then
+ * the records a page at a time, the next page asked for only once the previous one is
+ * written to the socket, so that memory stays at one page whatever the person's history.
+ */
+struct export
+{
+    struct http *h;
+    struct evhttp_request *req; /* NULL once the client went away */
+    struct evhttp_connection *evcon;
+    LIST_ENTRY(export) link;
+    char id[RECORD_UUID_LEN + 1];
+    char principal[64];
+    bool head_done; /* the head was sent: errors can no longer change the status */
+    bool page_outstanding;
+    unsigned long pages;
+    /* The current job's outcome. */
+    char *text;
+    char last_ts[40];
+    char last_id[RECORD_UUID_LEN + 1];
+    int n;
+    char sqlstate[6];
+    char errmsg[256];
 };
 
 /* One request waiting for the database. */
@@ -71,7 +113,7 @@ struct query {
     const char *statement;
     int nparams;
     char *params[STORE_TIMELINE_NPARAMS];
-    char not_found[256];
+    char not_found[320]; /* handle_merge words it in up to 300 bytes */
     /* Outcome. */
     bool have_row;
     char *body; /* JSON text from the database, NULL when it answered NULL */
@@ -79,61 +121,7 @@ struct query {
     char errmsg[256];
 };
 
-static void send_json(struct evhttp_request *req, int status, const char *body, size_t len)
-{
-    struct evbuffer *buf = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
-    if (buf == NULL) {
-        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
-        return;
-    }
-    evbuffer_add(buf, body, len);
-    evbuffer_add(buf, "\n", 1);
-    const char *reason = status == 200   ? "OK"
-                         : status == 400 ? "Bad Request"
-                         : status == 401 ? "Unauthorized"
-                         : status == 403 ? "Forbidden"
-                         : status == 404 ? "Not Found"
-                         : status == 405 ? "Method Not Allowed"
-                         : status == 413 ? "Payload Too Large"
-                         : status == 503 ? "Service Unavailable"
-                                         : "Internal Server Error";
-    evhttp_send_reply(req, status, reason, buf);
-    evbuffer_free(buf);
-}
-
-static void send_error(struct evhttp_request *req, int status, const char *code,
-                       const char *message)
-{
-    struct jsonw w;
-    jsonw_init(&w);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "error");
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "code");
-    jsonw_string(&w, code);
-    jsonw_key(&w, "message");
-    jsonw_string(&w, message);
-    jsonw_object_end(&w);
-    jsonw_object_end(&w);
-    size_t len = 0;
-    char *text = jsonw_take(&w, &len);
-    if (text == NULL) {
-        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
-                                       "memory\"}}";
-        send_json(req, 500, fallback, sizeof(fallback) - 1);
-        return;
-    }
-    if (status == 401) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Bearer realm=\"touchline\"");
-    }
-    send_json(req, status, text, len);
-    free(text);
-}
-
-static void params_free(struct http_param *p, int n)
+void http_params_free(struct http_param *p, int n)
 {
     for (int i = 0; i < n; i++) {
         free(p[i].key);
@@ -141,9 +129,21 @@ static void params_free(struct http_param *p, int n)
     }
 }
 
+static int parse_pairs(const char *q, struct http_param *out, int max, int plus_is_space);
+
 /* '+' stays '+': phone numbers are written with it far more often than form-encoded spaces
  * are. */
 int http_parse_query(const char *q, struct http_param *out, int max)
+{
+    return parse_pairs(q, out, max, 0);
+}
+
+int http_parse_form(const char *q, struct http_param *out, int max)
+{
+    return parse_pairs(q, out, max, 1);
+}
+
+static int parse_pairs(const char *q, struct http_param *out, int max, int plus_is_space)
 {
     int n = 0;
     if (q == NULL) {
@@ -154,7 +154,7 @@ int http_parse_query(const char *q, struct http_param *out, int max)
         size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
         if (len > 0) {
             if (n >= max) {
-                params_free(out, n);
+                http_params_free(out, n);
                 return -1;
             }
             const char *eq = memchr(q, '=', len);
@@ -162,14 +162,14 @@ int http_parse_query(const char *q, struct http_param *out, int max)
             char *k = strndup(q, klen);
             char *v = eq != NULL ? strndup(eq + 1, len - klen - 1) : strdup("");
             size_t dk = 0, dv = 0;
-            char *kd = k != NULL ? evhttp_uridecode(k, 0, &dk) : NULL;
-            char *vd = v != NULL ? evhttp_uridecode(v, 0, &dv) : NULL;
+            char *kd = k != NULL ? evhttp_uridecode(k, plus_is_space, &dk) : NULL;
+            char *vd = v != NULL ? evhttp_uridecode(v, plus_is_space, &dv) : NULL;
             free(k);
             free(v);
             if (kd == NULL || vd == NULL || strlen(kd) != dk || strlen(vd) != dv) {
                 free(kd);
                 free(vd);
-                params_free(out, n);
+                http_params_free(out, n);
                 return -1;
             }
             out[n].key = kd;
@@ -269,51 +269,253 @@ static void query_done(enum db_outcome outcome, void *arg)
     struct query *q = arg;
     q->h->inflight--;
     if (outcome == DB_LOST) {
-        send_error(q->req, 503, "unavailable", "the database connection was lost; retry");
+        httpreply_error(q->req, 503, "unavailable", "the database connection was lost; retry");
     } else if (strncmp(q->sqlstate, "22", 2) == 0) {
         log_debug("http query %s refused: %s", q->statement, q->errmsg);
-        send_error(q->req, 400, "invalid_request", q->errmsg);
+        httpreply_error(q->req, 400, "invalid_request", q->errmsg);
     } else if (strcmp(q->sqlstate, "P0002") == 0) {
         /* A function's "no such thing", with a message naming it. */
-        send_error(q->req, 404, "not_found", q->errmsg);
+        httpreply_error(q->req, 404, "not_found", q->errmsg);
     } else if (strncmp(q->sqlstate, "40", 2) == 0 || strcmp(q->sqlstate, "55P03") == 0) {
         /* Deadlock or serialization: a concurrent change to the same customers. */
         log_warn("http query %s gave way to a concurrent change: %s (SQLSTATE %s)", q->statement,
                  q->errmsg, q->sqlstate);
-        send_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
+        httpreply_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
     } else if (q->sqlstate[0] != '\0') {
         log_error("http query %s failed: %s (SQLSTATE %s)", q->statement, q->errmsg, q->sqlstate);
-        send_error(q->req, 500, "internal", "the query failed; see the daemon's log");
+        httpreply_error(q->req, 500, "internal", "the query failed; see the daemon's log");
     } else if (!q->have_row || q->body == NULL) {
-        send_error(q->req, 404, "not_found", q->not_found);
+        httpreply_error(q->req, 404, "not_found", q->not_found);
     } else {
         if (strcmp(q->statement, STORE_MERGE_MANUAL) == 0) {
             q->h->merges_manual++;
         }
-        send_json(q->req, 200, q->body, strlen(q->body));
+        httpreply_json(q->req, 200, q->body, strlen(q->body));
     }
     query_free(q);
 }
 
 static const struct db_job_ops query_ops = {query_send, query_result, query_done};
 
+/*
+ * Reads that may be answered from a replica's slightly older data (docs/scaling.md). The
+ * context (screen pop) stays on the primary: an agent's screen must show the record that
+ * just arrived; so do merges and erasure, which write.
+ */
+static bool replica_may_answer(const char *statement)
+{
+    static const char *const reads[] = {STORE_FIND, STORE_PROFILE, STORE_TIMELINE, STORE_STATS};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        if (strcmp(statement, reads[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Takes ownership of q. */
 static void query_run(struct http *h, struct query *q)
 {
     q->h = h;
-    if (db_submit(h->p.db, &query_ops, q) < 0) {
-        send_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
+    struct db *db = replica_may_answer(q->statement) ? replica_pick(h->p.replica) : NULL;
+    if (db_submit(db != NULL ? db : h->p.db, &query_ops, q) < 0) {
+        httpreply_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
         query_free(q);
         return;
     }
     h->inflight++;
 }
 
+static void export_free(struct export *e)
+{
+    LIST_REMOVE(e, link);
+    free(e->text);
+    free(e);
+}
+
+static int export_send(PGconn *conn, void *arg)
+{
+    struct export *e = arg;
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", EXPORT_PAGE_RECORDS);
+    int ok;
+    if (!e->head_done) {
+        const char *p[] = {e->id, e->principal};
+        ok = PQsendQueryPrepared(conn, STORE_EXPORT_HEAD, 2, p, NULL, NULL, 0);
+    } else {
+        const char *p[] = {e->id, e->pages > 0 ? e->last_ts : NULL,
+                           e->pages > 0 ? e->last_id : NULL, limit};
+        ok = PQsendQueryPrepared(conn, STORE_EXPORT_PAGE, 4, p, NULL, NULL, 0);
+    }
+    return ok == 1 && PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static int export_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    struct export *e = arg;
+    (void)conn;
+    (void)index;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        free(e->text);
+        e->text = PQgetisnull(res, 0, 0) ? NULL : strdup(PQgetvalue(res, 0, 0));
+        if (PQnfields(res) == 4) {
+            snprintf(e->last_ts, sizeof(e->last_ts), "%s", PQgetvalue(res, 0, 1));
+            snprintf(e->last_id, sizeof(e->last_id), "%s", PQgetvalue(res, 0, 2));
+            e->n = atoi(PQgetvalue(res, 0, 3));
+        }
+    } else if (st == PGRES_FATAL_ERROR) {
+        const char *sq = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sq != NULL ? sq : "");
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(e->errmsg, sizeof(e->errmsg), "%s", m != NULL ? m : "query failed");
+    }
+    return 0;
+}
+
+static void export_done(enum db_outcome outcome, void *arg);
+static const struct db_job_ops export_ops = {export_send, export_result, export_done};
+
+/* Asks for the next part; false when the database cannot take the job. */
+static bool export_next(struct export *e)
+{
+    if (db_submit(e->h->p.db, &export_ops, e) < 0) {
+        return false;
+    }
+    e->h->inflight++;
+    e->page_outstanding = true;
+    return true;
+}
+
+/* Ends a stream that failed half way: the client sees a document cut short (not valid
+ * JSON) and the connection closed, never a complete-looking one. */
+static void export_abort(struct export *e, const char *why)
+{
+    log_error("http: export of customer %s stopped after %lu pages: %s", e->id, e->pages, why);
+    if (e->req != NULL) {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(e->req);
+        evhttp_send_reply_end(e->req);
+        if (evcon != NULL) {
+            evhttp_connection_free_on_completion(evcon);
+        }
+    }
+    export_free(e);
+}
+
+static void export_chunk_written(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct export *e = arg;
+    if (e->req == NULL) {
+        export_free(e);
+        return;
+    }
+    if (!export_next(e)) {
+        export_abort(e, "the database is unavailable");
+    }
+}
+
+static void export_done(enum db_outcome outcome, void *arg)
+{
+    struct export *e = arg;
+    e->h->inflight--;
+    e->page_outstanding = false;
+    if (e->req == NULL) {
+        export_free(e);
+        return;
+    }
+    bool failed = outcome == DB_LOST || e->sqlstate[0] != '\0';
+    if (!e->head_done) {
+        if (outcome == DB_LOST) {
+            httpreply_error(e->req, 503, "unavailable", "the database connection was lost; retry");
+        } else if (e->sqlstate[0] != '\0') {
+            log_error("http export of %s failed: %s (SQLSTATE %s)", e->id, e->errmsg, e->sqlstate);
+            httpreply_error(e->req, 500, "internal", "the export failed; see the daemon's log");
+        } else if (e->text == NULL) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "no customer %s", e->id);
+            httpreply_error(e->req, 404, "not_found", msg);
+        }
+        if (failed || e->text == NULL) {
+            export_free(e);
+            return;
+        }
+        log_info("http: principal=%s exports customer %s", e->principal, e->id);
+        struct evkeyvalq *hd = evhttp_request_get_output_headers(e->req);
+        evhttp_add_header(hd, "Content-Type", "application/json; charset=utf-8");
+        evhttp_send_reply_start(e->req, 200, "OK");
+        struct evbuffer *buf = evbuffer_new();
+        size_t len = strlen(e->text);
+        /* The head object, opened again for the records: {...,"interactions":[ */
+        if (buf == NULL || len < 2 || e->text[len - 1] != '}') {
+            evbuffer_free(buf);
+            export_abort(e, "out of memory");
+            return;
+        }
+        evbuffer_add(buf, e->text, len - 1);
+        evbuffer_add_printf(buf, ",\"interactions\":[");
+        e->head_done = true;
+        evhttp_send_reply_chunk_with_cb(e->req, buf, export_chunk_written, e);
+        evbuffer_free(buf);
+        return;
+    }
+    if (failed || e->text == NULL) {
+        export_abort(e, outcome == DB_LOST ? "the database connection was lost" : e->errmsg);
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        export_abort(e, "out of memory");
+        return;
+    }
+    size_t len = strlen(e->text);
+    if (e->n > 0 && len > 2) {
+        /* The page's array without its brackets, after a comma unless it is the first. */
+        if (e->pages > 0) {
+            evbuffer_add(buf, ",", 1);
+        }
+        evbuffer_add(buf, e->text + 1, len - 2);
+        e->pages++;
+    }
+    free(e->text);
+    e->text = NULL;
+    if (e->n < EXPORT_PAGE_RECORDS) {
+        evbuffer_add_printf(buf, "]}\n");
+        evhttp_send_reply_chunk(e->req, buf);
+        evbuffer_free(buf);
+        evhttp_send_reply_end(e->req);
+        export_free(e);
+        return;
+    }
+    evhttp_send_reply_chunk_with_cb(e->req, buf, export_chunk_written, e);
+    evbuffer_free(buf);
+}
+
+static void handle_export(struct http *h, struct evhttp_request *req, const char *id,
+                          const char *principal)
+{
+    struct export *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        httpreply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    e->h = h;
+    e->req = req;
+    e->evcon = evhttp_request_get_connection(req);
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    snprintf(e->principal, sizeof(e->principal), "%s", principal);
+    LIST_INSERT_HEAD(&h->exports, e, link);
+    if (!export_next(e)) {
+        httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
+        export_free(e);
+    }
+}
+
 static struct query *query_new(struct evhttp_request *req, const char *statement, int nparams)
 {
     struct query *q = calloc(1, sizeof(*q));
     if (q == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return NULL;
     }
     q->req = req;
@@ -347,8 +549,8 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         enum ident_kind k;
         if (normalize_kind_parse(p[i].key, &k) == 0) {
             if (kind_name != NULL) {
-                send_error(req, 400, "invalid_request",
-                           "give exactly one of phone, email, chat, web, external");
+                httpreply_error(req, 400, "invalid_request",
+                                "give exactly one of phone, email, chat, web, external");
                 return;
             }
             kind_name = p[i].key;
@@ -358,13 +560,13 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
             char msg[200], qk[72];
             snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
                      errmsg_quote(p[i].key, qk, sizeof(qk)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
     if (kind_name == NULL) {
-        send_error(req, 400, "invalid_request",
-                   "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
+        httpreply_error(req, 400, "invalid_request",
+                        "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
         return;
     }
     char norm[NORMALIZE_MAX + 1];
@@ -373,7 +575,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         char msg[300], qv[120];
         snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
                  why);
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     struct query *q = query_new(req, STORE_FIND, 2);
@@ -382,7 +584,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
     }
     snprintf(q->not_found, sizeof(q->not_found), "no customer with %s %.200s", kind_name, norm);
     if (query_param(q, 0, kind_name) < 0 || query_param(q, 1, norm) < 0) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         query_free(q);
         return;
     }
@@ -400,10 +602,10 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
     if (q == NULL) {
         return;
     }
-    snprintf(q->not_found, sizeof(q->not_found), "%s", not_found);
+    snprintf(q->not_found, sizeof(q->not_found), "%.200s", not_found);
     for (int i = 0; i < n; i++) {
         if (query_param(q, i, params[i]) < 0) {
-            send_error(req, 500, "internal", "out of memory");
+            httpreply_error(req, 500, "internal", "out of memory");
             query_free(q);
             return;
         }
@@ -426,7 +628,7 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     struct jsondoc *body = jsondoc_parse(text, len, perr, sizeof(perr));
     if (body == NULL) {
         snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}", perr);
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     const struct jsondoc_value *root = jsondoc_root(body);
@@ -437,22 +639,22 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
         if (strcmp(v->key, "from") != 0) {
             snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
                      errmsg_quote(v->key, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             jsondoc_free(body);
             return;
         }
     }
     if (f == NULL || f->type != JSONDOC_STRING) {
-        send_error(req, 400, "invalid_request",
-                   root->type == JSONDOC_OBJECT ? "from: missing or not a string"
-                                                : "body: send {\"from\":\"<customer id>\"}");
+        httpreply_error(req, 400, "invalid_request",
+                        root->type == JSONDOC_OBJECT ? "from: missing or not a string"
+                                                     : "body: send {\"from\":\"<customer id>\"}");
         jsondoc_free(body);
         return;
     }
     if (!is_uuid(f->text, from)) {
         snprintf(msg, sizeof(msg), "from: %s is not a customer id (a UUID)",
                  errmsg_quote(f->text, qv, sizeof(qv)));
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         jsondoc_free(body);
         return;
     }
@@ -478,7 +680,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
                 limit > TIMELINE_MAX_LIMIT) {
                 snprintf(msg, sizeof(msg), "limit: %s must be an integer 1-%d",
                          errmsg_quote(v, qv, sizeof(qv)), TIMELINE_MAX_LIMIT);
-                send_error(req, 400, "invalid_request", msg);
+                httpreply_error(req, 400, "invalid_request", msg);
                 return;
             }
         } else if (strcmp(k, "before") == 0 || strcmp(k, "cursor") == 0) {
@@ -493,7 +695,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             snprintf(msg, sizeof(msg),
                      "%s: unknown parameter (limit, before, channel, since, until)",
                      errmsg_quote(k, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -502,7 +704,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (!ok) {
             snprintf(msg, sizeof(msg), "channel: %s is not a channel",
                      errmsg_quote(channel, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -512,7 +714,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (record_parse_time(since, &us) < 0) {
             snprintf(msg, sizeof(msg), "since: %s is not an RFC 3339 timestamp",
                      errmsg_quote(since, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
         record_format_time(us, since_ts);
@@ -521,14 +723,14 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (record_parse_time(until, &us) < 0) {
             snprintf(msg, sizeof(msg), "until: %s is not an RFC 3339 timestamp",
                      errmsg_quote(until, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
         record_format_time(us, until_ts);
     }
     char cur_ts[RECORD_TS_LEN + 1], cur_id[RECORD_UUID_LEN + 1];
     if (before != NULL && http_parse_cursor(before, cur_ts, cur_id) < 0) {
-        send_error(req, 400, "invalid_request", "before: not a cursor this API returned");
+        httpreply_error(req, 400, "invalid_request", "before: not a cursor this API returned");
         return;
     }
     struct query *q = query_new(req, STORE_TIMELINE, STORE_TIMELINE_NPARAMS);
@@ -543,11 +745,76 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         query_param(q, 3, before != NULL ? cur_id : NULL) < 0 || query_param(q, 4, channel) < 0 ||
         query_param(q, 5, since != NULL ? since_ts : NULL) < 0 ||
         query_param(q, 6, until != NULL ? until_ts : NULL) < 0) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         query_free(q);
         return;
     }
     query_run(h, q);
+}
+
+/* GET /v1/audit?limit=&before=: the admin actions, newest first. */
+static void handle_audit(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                         int np)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        return;
+    }
+    long limit = 100;
+    const char *before = NULL;
+    char msg[200], qv[72];
+    for (int i = 0; i < np; i++) {
+        char *end;
+        long v = strtol(p[i].value, &end, 10);
+        bool number = p[i].value[0] != '\0' && *end == '\0';
+        if (strcmp(p[i].key, "limit") == 0 && number && v >= 1 && v <= 1000) {
+            limit = v;
+        } else if (strcmp(p[i].key, "before") == 0 && number && v >= 1) {
+            before = p[i].value;
+        } else {
+            snprintf(msg, sizeof(msg), "%s: limit takes 1-1000, before an entry id",
+                     errmsg_quote(p[i].key, qv, sizeof(qv)));
+            httpreply_error(req, 400, "invalid_request", msg);
+            return;
+        }
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    const char *params[] = {lim, before};
+    run_statement(h, req, STORE_AUDIT, params, 2, "no audit log");
+}
+
+/* GET /v1/customers/{id}/stream (customer) or /v1/stream (NULL): Server-Sent Events. */
+static void handle_stream(struct http *h, struct evhttp_request *req, const char *customer)
+{
+    if (h->p.live == NULL) {
+        httpreply_error(req, 404, "not_found", "live streams are off ([live] max_streams = 0)");
+        return;
+    }
+    live_stream(h->p.live, req, customer);
+}
+
+/* GET /v1/stats, /v1/missed and /v1/customers/{id}/journey: parse, then one statement. */
+static void handle_analytics(struct http *h, struct evhttp_request *req, const char *statement,
+                             const char *id, const struct http_param *p, int np)
+{
+    struct analytics_query aq;
+    char msg[300], not_found[128] = "";
+    int sla = h->p.cfg->analytics_callback_sla_s;
+    int rc;
+    if (strcmp(statement, STORE_STATS) == 0) {
+        rc = analytics_parse_stats(p, np, sla, &aq, msg, sizeof(msg));
+    } else if (strcmp(statement, STORE_MISSED) == 0) {
+        rc = analytics_parse_missed(p, np, sla, &aq, msg, sizeof(msg));
+    } else {
+        rc = analytics_parse_journey(id, p, np, &aq, msg, sizeof(msg));
+        snprintf(not_found, sizeof(not_found), "no customer %s", id);
+    }
+    if (rc < 0) {
+        httpreply_error(req, 400, "invalid_request", msg);
+        return;
+    }
+    run_statement(h, req, statement, aq.values, aq.n, not_found);
 }
 
 /* /healthz (readiness false) or /readyz. */
@@ -556,7 +823,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     const struct http_params *d = &h->p;
     if (!readiness) {
         static const char ok[] = "{\"status\":\"ok\"}";
-        send_json(req, 200, ok, sizeof(ok) - 1);
+        httpreply_json(req, 200, ok, sizeof(ok) - 1);
         return;
     }
     bool db_up = db_available(d->db);
@@ -564,7 +831,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     /* Not ready well before the spool is full, so that a balancer sends elsewhere while
      * this instance can still take what is in flight. */
     bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
-    bool ready = db_up && !h->draining && !spool_high;
+    bool ready = db_up && !d->status->leaving && !spool_high;
     struct jsonw w;
     jsonw_init(&w);
     jsonw_object_begin(&w);
@@ -574,6 +841,8 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     jsonw_bool(&w, db_up);
     jsonw_key(&w, "schema");
     jsonw_string(&w, migrate_latest());
+    jsonw_key(&w, "migrations");
+    jsonw_string(&w, d->status->schema_ready ? "current" : "pending");
     jsonw_key(&w, "database_connections");
     jsonw_int(&w, db_connections_up(d->db));
     jsonw_key(&w, "pending_records");
@@ -591,11 +860,15 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
         jsonw_int(&w, (long long)spool_max_bytes(d->spool));
         jsonw_object_end(&w);
     }
-    char reason[400];
+    char reason[700];
     reason[0] = '\0';
-    if (!db_up) {
+    if (!d->status->schema_ready) {
+        snprintf(reason, sizeof(reason),
+                 "waiting for the database to apply the migrations (records go to the spool)%s%s",
+                 d->status->migrate_error[0] != '\0' ? ": " : "", d->status->migrate_error);
+    } else if (!db_up) {
         snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
-    } else if (h->draining) {
+    } else if (d->status->leaving) {
         snprintf(reason, sizeof(reason), "shutting down");
     } else if (spool_high) {
         snprintf(reason, sizeof(reason), "the spool is over 90%% full");
@@ -608,59 +881,94 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     size_t len = 0;
     char *text = jsonw_take(&w, &len);
     if (text == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
-    send_json(req, ready ? 200 : 503, text, len);
+    httpreply_json(req, ready ? 200 : 503, text, len);
     free(text);
 }
 
+/* Logs a refused request with its peer and principal (never its token), rate-limited. */
+static void log_refused(struct http *h, struct evhttp_request *req, const char *what)
+{
+    unsigned long suppressed = 0;
+    if (!log_limit_allow(&h->auth_log, 5, &suppressed)) {
+        return;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const char *addr = "?";
+    ev_uint16_t port = 0;
+    if (evcon != NULL) {
+        char *a = NULL;
+        evhttp_connection_get_peer(evcon, &a, &port);
+        addr = a != NULL ? a : "?";
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    log_warn("http %s:%u %s: %s (%lu such lines suppressed before)", addr, (unsigned)port,
+             path != NULL ? path : "?", what, suppressed);
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
- * Checks Authorization when tokens are configured, and names who asked in principal
- * ("anonymous" without tokens). Returns true to go on.
+ * Checks the request's token when principals are configured and that its principal holds
+ * scope; answers 401, 403 or 429 otherwise. Sets *who to the principal (NULL: anonymous,
+ * without principals; borrowed for this request). Returns true to go on.
  */
-static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen)
+static bool authorized(struct http *h, struct evhttp_request *req, enum auth_scope scope,
+                       struct auth_principal **who)
 {
     const struct config *cfg = h->p.cfg;
-    snprintf(principal, plen, "anonymous");
-    if (cfg->n_tokens == 0) {
+    *who = NULL;
+    if (!auth_enabled(cfg->auth)) {
         return true;
     }
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     char token[512] = "";
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-        snprintf(token, sizeof(token), "%s", auth + 7);
-    } else if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
-        /* The token as user name, for SDKs that only speak Basic. */
-        const char *b64 = auth + 6;
-        unsigned char dec[512];
-        size_t n = strlen(b64);
-        if (n > 0 && n < sizeof(token) && n % 4 == 0) {
-            int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
-            /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
-            for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--) {
-                len--;
-            }
-            if (len > 0) {
-                dec[len] = '\0';
-                char *colon = strchr((char *)dec, ':');
-                if (colon != NULL) {
-                    *colon = '\0';
-                }
-                snprintf(token, sizeof(token), "%s", (char *)dec);
-            }
-        }
+    if (httpreply_token(req, token, sizeof(token)) < 0) {
+        token[0] = '\0';
     }
     if (token[0] == '\0') {
-        send_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: no token");
+        httpreply_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
-    const struct config_token *t = config_find_token(cfg, token);
-    if (t == NULL) {
-        send_error(req, 401, "unauthorized", "unknown token");
+    struct auth_principal *p = auth_check_token(cfg->auth, token);
+    if (p == NULL) {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: unknown token");
+        httpreply_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
-    snprintf(principal, plen, "%s", t->name);
+    if (!auth_principal_may(p, scope)) {
+        char msg[160], scopes[32], what[200];
+        auth_scopes_text((unsigned)scope, scopes, sizeof(scopes));
+        snprintf(msg, sizeof(msg), "principal %s lacks the %s scope this endpoint needs",
+                 auth_principal_name(p), scopes);
+        snprintf(what, sizeof(what), "forbidden: %s", msg);
+        h->forbidden++;
+        log_refused(h, req, what);
+        httpreply_error(req, 403, "forbidden", msg);
+        return false;
+    }
+    int wait_s = auth_principal_take(p, true, 1, monotonic_s());
+    if (wait_s > 0) {
+        char msg[160], retry[16];
+        snprintf(msg, sizeof(msg), "principal %s is over its read rate; retry in %d s",
+                 auth_principal_name(p), wait_s);
+        snprintf(retry, sizeof(retry), "%d", wait_s);
+        h->rate_limited++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
+        httpreply_error(req, 429, "unavailable", msg);
+        return false;
+    }
+    *who = p;
     return true;
 }
 
@@ -691,7 +999,9 @@ static void on_header_deadline(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *new_bufferevent(struct event_base *base, void *arg)
 {
     struct http *h = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = h->p.cfg->tls_http && h->p.tls != NULL
+                                  ? tls_bufferevent(h->p.tls, base, -1, BEV_OPT_CLOSE_ON_FREE)
+                                  : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     struct pending_conn *p = bev != NULL ? calloc(1, sizeof(*p)) : NULL;
     if (p == NULL) {
         return bev; /* served without a deadline */
@@ -729,6 +1039,21 @@ static void request_arrived(struct http *h, struct evhttp_request *req)
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct http *h = arg;
+    struct export *e, *next;
+    for (e = LIST_FIRST(&h->exports); e != NULL; e = next) {
+        next = LIST_NEXT(e, link);
+        if (e->evcon == evcon && e->req != NULL) {
+            /* The stream's request goes with its connection; a job still running finds
+             * req NULL and frees the export. */
+            e->req = NULL;
+            if (!e->page_outstanding) {
+                export_free(e);
+            }
+        }
+    }
+    if (h->p.live != NULL) {
+        live_connection_closed(h->p.live, evcon);
+    }
     for (size_t i = 0; i < h->n_conns; i++) {
         if (h->conns[i] == evcon) {
             h->conns[i] = h->conns[--h->n_conns];
@@ -761,6 +1086,15 @@ static void note_connection(struct http *h, struct evhttp_request *req)
     evhttp_connection_set_closecb(evcon, conn_closed, h);
 }
 
+/* A counter family with one sample per listener. */
+static void by_listener(FILE *f, const char *name, const char *help, unsigned long tcp,
+                        unsigned long http)
+{
+    metrics_family(f, name, "counter", help);
+    metrics_sample(f, name, "listener=\"tcp\"", (double)tcp);
+    metrics_sample(f, name, "listener=\"http\"", (double)http);
+}
+
 /* GET /metrics: every module's counts, in the Prometheus text format. */
 static void handle_metrics(struct http *h, struct evhttp_request *req)
 {
@@ -769,7 +1103,7 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (f == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     const struct ingest_stats *is = ingest_get_stats(d->ingest);
@@ -786,6 +1120,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                             "Records answered duplicate:true (already stored), by source and "
                             "channel.",
                             &is->sources, is->duplicates_by);
+    metrics_write_one(f, "touchline_records_erased_total", "counter",
+                      "Records of erased people answered erased:true and not stored again.",
+                      (double)bs->erased);
     metrics_family(f, "touchline_records_rejected_total", "counter",
                    "Lines answered ok:false, by error code.");
     for (int e = 0; e < INGEST_ERROR_COUNT; e++) {
@@ -846,15 +1183,77 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    by_listener(f, "touchline_auth_failures_total",
+                "Attempts with no token or an unknown one, by listener.", is->auth_failures,
+                h->auth_failures);
+    by_listener(f, "touchline_forbidden_total",
+                "Requests and records refused as out of their principal's scope, by listener.",
+                is->forbidden, h->forbidden);
+    by_listener(f, "touchline_rate_limited_total",
+                "Records and requests refused as over their principal's rate, by listener.",
+                is->rate_limited, h->rate_limited);
+    metrics_write_one(f, "touchline_tcp_connections_refused_total", "counter",
+                      "TCP connections closed at accept by max_connections, "
+                      "max_connections_per_ip or max_unauthenticated.",
+                      (double)is->refused);
+    if (d->live != NULL) {
+        const struct live_stats *ls = live_get_stats(d->live);
+        metrics_write_one(f, "touchline_live_streams", "gauge", "Live streams (SSE) open.",
+                          (double)ls->streams);
+        metrics_write_one(f, "touchline_live_notifications_total", "counter",
+                          "Notifications of committed batches heard from PostgreSQL.",
+                          (double)ls->notifications);
+        metrics_write_one(f, "touchline_live_events_total", "counter",
+                          "Events written to live streams.", (double)ls->events);
+        metrics_write_one(f, "touchline_live_dropped_total", "counter",
+                          "Live streams closed because their client fell behind.",
+                          (double)ls->dropped);
+        metrics_write_one(f, "touchline_live_refused_total", "counter",
+                          "Live streams refused at [live] max_streams.", (double)ls->refused);
+    }
+    const struct hin_stats *hs = hin_get_stats(d->hin);
+    metrics_write_one(f, "touchline_records_updated_total", "counter",
+                      "Records answered duplicate whose status moved the stored record's forward.",
+                      (double)is->updated);
+    metrics_write_one(f, "touchline_http_ingest_requests_total", "counter",
+                      "Requests that carried records (interactions, Segment, webhooks) answered.",
+                      (double)hs->requests);
+    metrics_write_one(f, "touchline_http_ingest_shed_total", "counter",
+                      "Ingest requests answered 503 because too many records waited for the "
+                      "database (or the daemon was stopping).",
+                      (double)hs->shed);
+    metrics_family(f, "touchline_webhook_auth_failures_total", "counter",
+                   "Webhook and Segment calls refused for a bad or missing signature, token or "
+                   "write key.");
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"twilio\"",
+                   (double)hs->bad_signature);
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"chatwoot\"",
+                   (double)hs->bad_hook_token);
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"segment\"",
+                   (double)hs->bad_write_key);
+    metrics_write_one(f, "touchline_webhook_ignored_total", "counter",
+                      "Webhook events answered 200 and not recorded (other Chatwoot events).",
+                      (double)hs->ignored);
+    metrics_write_one(f, "touchline_retention_deleted_total", "counter",
+                      "Interactions deleted by [retention] keep_days.",
+                      (double)retention_deleted(d->retention));
+    if (d->replica != NULL) {
+        metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
+                          "How far the read replica is behind the primary (-1: unknown).",
+                          replica_lag_s(d->replica));
+        metrics_write_one(f, "touchline_replica_fallbacks_total", "counter",
+                          "Reads sent to the primary because the replica was down or behind.",
+                          (double)replica_fallbacks(d->replica));
+    }
     if (fclose(f) != 0 || text == NULL) {
         free(text);
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
     if (buf == NULL) {
         free(text);
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     evbuffer_add(buf, text, len);
@@ -875,10 +1274,13 @@ static void route(struct evhttp_request *req, void *arg)
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (path == NULL) {
-        send_error(req, 400, "invalid_request", "no path");
+        httpreply_error(req, 400, "invalid_request", "no path");
         return;
     }
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
+    if (h->p.cfg->console_enabled && console_serve(req, path)) {
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         handle_health(h, req, strcmp(path, "/readyz") == 0);
         return;
@@ -889,26 +1291,63 @@ static void route(struct evhttp_request *req, void *arg)
         handle_metrics(h, req);
         return;
     }
-    char principal[64];
-    if (!authorized(h, req, principal, sizeof(principal))) {
+    /* The Segment API and the webhooks authenticate by their own means. */
+    if (hin_route_public(h->p.hin, req, path, h->p.status->draining)) {
+        return;
+    }
+    /* Records need ingest; erasure, merges, exports and the audit log admin; the rest read. */
+    size_t pathlen = strlen(path);
+    bool ingest = strcmp(path, "/v1/interactions") == 0;
+    bool admin = method == EVHTTP_REQ_DELETE || strcmp(path, "/v1/audit") == 0 ||
+                 (pathlen > 6 && strcmp(path + pathlen - 6, "/merge") == 0) ||
+                 (pathlen > 7 && strcmp(path + pathlen - 7, "/export") == 0);
+    struct auth_principal *who;
+    if (!authorized(h, req, ingest ? AUTH_INGEST : admin ? AUTH_ADMIN : AUTH_READ, &who)) {
+        return;
+    }
+    const char *principal = auth_principal_name(who);
+    if (ingest) {
+        hin_interactions(h->p.hin, req, who, h->p.status->draining);
         return;
     }
     struct http_param params[MAX_PARAMS];
     int np = http_parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
     if (np < 0) {
-        send_error(req, 400, "invalid_request", "malformed query string");
+        httpreply_error(req, 400, "invalid_request", "malformed query string");
         return;
+    }
+    if (strcmp(path, "/v1/stream") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (np > 0) {
+            httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        } else {
+            handle_stream(h, req, NULL);
+        }
+        goto out;
+    }
+    if (strcmp(path, "/v1/audit") == 0) {
+        handle_audit(h, req, params, np);
+        goto out;
+    }
+    if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else {
+            handle_analytics(h, req, path[4] == 's' ? STORE_STATS : STORE_MISSED, NULL, params, np);
+        }
+        goto out;
     }
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
-        send_error(req, 404, "not_found", "no such endpoint");
+        httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
     const char *rest = path + plen;
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
         if (method != EVHTTP_REQ_GET) {
-            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_find(h, req, params, np);
         }
@@ -921,41 +1360,58 @@ static void route(struct evhttp_request *req, void *arg)
     char id[RECORD_UUID_LEN + 1];
     snprintf(idtext, sizeof(idtext), "%.*s", (int)(idlen < 63 ? idlen : 63), rest);
     if (idlen > 63 || !is_uuid(idtext, id)) {
-        send_error(req, 400, "invalid_request", "customer id: not a UUID");
+        httpreply_error(req, 400, "invalid_request", "customer id: not a UUID");
         goto out;
     }
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
-    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0;
+    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
+                    strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0 ||
+                    strcmp(sub, "/export") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
-        send_error(req, 404, "not_found", "no such endpoint");
+        httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
     if (get_only && method != EVHTTP_REQ_GET) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         goto out;
     }
     if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
         goto out;
     }
     if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
         goto out;
     }
-    if (strcmp(sub, "/timeline") != 0 && np > 0) {
-        send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+    if (strcmp(sub, "/timeline") != 0 && strcmp(sub, "/journey") != 0 && np > 0) {
+        httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
         goto out;
     }
     char not_found[128];
     snprintf(not_found, sizeof(not_found), "no customer %s", id);
     if (strcmp(sub, "/timeline") == 0) {
         handle_timeline(h, req, id, params, np);
+    } else if (strcmp(sub, "/journey") == 0) {
+        handle_analytics(h, req, STORE_JOURNEY, id, params, np);
     } else if (strcmp(sub, "/context") == 0) {
-        const char *p1[] = {id};
-        run_statement(h, req, STORE_CONTEXT, p1, 1, not_found);
+        char sla[16];
+        snprintf(sla, sizeof(sla), "%d", h->p.cfg->analytics_callback_sla_s);
+        const char *p2[] = {id, sla};
+        run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
+    } else if (strcmp(sub, "/stream") == 0) {
+        handle_stream(h, req, id);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
+    } else if (strcmp(sub, "/export") == 0) {
+        handle_export(h, req, id, principal);
+    } else if (method == EVHTTP_REQ_DELETE && h->p.spool != NULL && spool_records(h->p.spool) > 0) {
+        /* Records in the spool are not in PostgreSQL yet, so the erasure would leave them no
+         * tombstone and their replay would store the person again: erase once they are in. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        httpreply_error(req, 503, "unavailable",
+                        "records acknowledged while PostgreSQL was away are still in the spool; "
+                        "the erasure waits until they are stored: retry");
     } else if (method == EVHTTP_REQ_DELETE) {
         log_info("http: principal=%s erases customer %s", principal, id);
         const char *p2[] = {id, principal};
@@ -965,7 +1421,7 @@ static void route(struct evhttp_request *req, void *arg)
         run_statement(h, req, STORE_PROFILE, p1, 1, not_found);
     }
 out:
-    params_free(params, np);
+    http_params_free(params, np);
 }
 
 struct http *http_new(const struct http_params *p)
@@ -1013,17 +1469,15 @@ struct http *http_new(const struct http_params *p)
     evhttp_set_max_headers_size(h->evh, 64 * 1024);
     evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                            EVHTTP_REQ_HEAD);
+    /* A client whose body is refused (413) while it still sends gets the answer rather than
+     * a reset. */
+    evhttp_set_flags(h->evh, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_gencb(h->evh, route, h);
     evhttp_set_bevcb(h->evh, new_bufferevent, h);
     return h;
 fail:
     http_free(h);
     return NULL;
-}
-
-void http_set_draining(struct http *h)
-{
-    h->draining = true;
 }
 
 void http_free(struct http *h)
@@ -1043,7 +1497,7 @@ void http_free(struct http *h)
 
 int http_inflight(const struct http *h)
 {
-    return h->inflight;
+    return h->inflight + hin_inflight(h->p.hin);
 }
 
 int http_port(const struct http *h)

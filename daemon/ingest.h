@@ -19,6 +19,7 @@
 
 struct config;
 struct deliver;
+struct tls;
 struct ingest;
 
 /* The collaborators, all borrowed for the life of the listener. */
@@ -26,6 +27,7 @@ struct ingest_params {
     struct event_base *base;
     const struct config *cfg; /* read at each use, so reloads apply */
     struct deliver *deliver;  /* takes every record; pauses and resumes reading */
+    struct tls *tls;          /* NULL unless a listener serves TLS (cfg->tls_tcp) */
 };
 
 /* Listens on cfg->listen_tcp and registers with deliver for backpressure. NULL with the
@@ -57,8 +59,13 @@ struct ingest_stats {
     unsigned long lines;
     unsigned long accepted;
     unsigned long duplicates;
-    unsigned long rejected[8]; /* by enum ingest_error */
-    unsigned long paused;      /* times reading was paused */
+    unsigned long updated;       /* duplicates that moved a stored record's status forward */
+    unsigned long rejected[8];   /* by enum ingest_error */
+    unsigned long paused;        /* times reading was paused */
+    unsigned long auth_failures; /* unknown tokens, lines before authenticating */
+    unsigned long forbidden;     /* records out of their principal's scope */
+    unsigned long rate_limited;  /* records over their principal's rate */
+    unsigned long refused;       /* connections closed at accept by a limit */
 };
 
 enum ingest_error {
@@ -72,6 +79,16 @@ enum ingest_error {
 };
 
 const char *ingest_error_code(enum ingest_error e);
+
+struct jsonw;
+
+/* The answer object of a refused line or record (CONTRACT §3), into w: {"ok":false,"error":
+ * code,"message":…,"line":line}. The HTTP ways in answer their records with it too. */
+void ingest_write_error(struct jsonw *w, enum ingest_error code, const char *message,
+                        unsigned long line);
 const struct ingest_stats *ingest_get_stats(const struct ingest *ing);
+
+/* The same counters, for the HTTP ways in to count their records with the TCP ones. */
+struct ingest_stats *ingest_shared_stats(struct ingest *ing);
 
 #endif

@@ -16,6 +16,11 @@
 /* Any constant will do as long as every touchlined uses the same one. */
 #define MIGRATION_LOCK "7463686972"
 
+/* What is applied, read before anything else: when every migration of this daemon is there,
+ * nothing more is sent, so a role that may only read and write rows can run the daemon.
+ * (CREATE ... IF NOT EXISTS below checks the CREATE privilege even when the object exists.) */
+static const char SQL_CHECK[] = "SELECT version, checksum FROM touchline.schema_migrations";
+
 /* Opens the transaction, waits for any other daemon migrating, and lists what is applied. */
 static const char SQL_BEGIN[] = "BEGIN;"
                                 "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ");"
@@ -31,6 +36,7 @@ static const char SQL_COMMIT[] = "COMMIT";
 
 enum step {
     STEP_CONNECT,
+    STEP_CHECK, /* SQL_CHECK: is anything to do? */
     STEP_BEGIN,
     STEP_APPLY, /* migrate_embedded[current] */
     STEP_COMMIT,
@@ -39,6 +45,11 @@ enum step {
 
 struct migrate {
     struct event_base *base;
+    migrate_done_fn done;
+    void *done_arg;
+    struct event *finish_ev; /* calls done from a stack of its own */
+    bool unreachable;        /* the failure was reaching the database: worth retrying */
+    char errbuf[1024];
     struct pgconn *pc;
     PGconn *pg; /* pgconn_pg(pc) once connected */
     enum step step;
@@ -47,8 +58,7 @@ struct migrate {
     size_t n_migrations;
     int count;
     bool failed;
-    char *err;
-    size_t errlen;
+    bool no_table; /* SQL_CHECK found no schema_migrations: a database never migrated */
 };
 
 /* SHA-256 of a migration's text, in hex: a recorded migration whose file has changed since
@@ -66,6 +76,28 @@ static void checksum(const char *sql, char out[65])
     }
 }
 
+/* The owner hears of the end once the pgconn callback that ended it has returned, so that
+ * it may free m from done. */
+static void on_finish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct migrate *m = arg;
+    /* Closing the connection rolls back whatever a failure left open. */
+    pgconn_close(m->pc);
+    if (m->failed) {
+        m->done(-1, m->unreachable, m->errbuf, m->done_arg);
+    } else {
+        m->done(m->count, false, NULL, m->done_arg);
+    }
+}
+
+static void finish(struct migrate *m)
+{
+    static const struct timeval now = {0, 0};
+    evtimer_add(m->finish_ev, &now);
+}
+
 static void fail(struct migrate *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fail(struct migrate *m, const char *fmt, ...)
@@ -73,12 +105,12 @@ static void fail(struct migrate *m, const char *fmt, ...)
     if (!m->failed) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(m->err, m->errlen, fmt, ap);
+        vsnprintf(m->errbuf, sizeof(m->errbuf), fmt, ap);
         va_end(ap);
     }
     m->failed = true;
     m->step = STEP_DONE;
-    event_base_loopexit(m->base, NULL);
+    finish(m);
 }
 
 /* Sends sql (one or more statements) and waits for its results. */
@@ -123,6 +155,20 @@ static void next(struct migrate *m)
 static void step_done(struct migrate *m)
 {
     switch (m->step) {
+    case STEP_CHECK: {
+        size_t missing = 0;
+        for (size_t i = 0; i < m->n_migrations; i++) {
+            missing += !m->applied[i];
+        }
+        if (!m->no_table && missing == 0) {
+            m->step = STEP_DONE;
+            finish(m);
+            return;
+        }
+        m->step = STEP_BEGIN;
+        send_sql(m, SQL_BEGIN);
+        return;
+    }
     case STEP_BEGIN:
         next(m);
         return;
@@ -134,7 +180,7 @@ static void step_done(struct migrate *m)
         return;
     case STEP_COMMIT:
         m->step = STEP_DONE;
-        event_base_loopexit(m->base, NULL);
+        finish(m);
         return;
     case STEP_CONNECT:
     case STEP_DONE:
@@ -157,9 +203,29 @@ static void on_result(struct pgconn *pc, PGresult *res, void *arg)
         case STEP_APPLY:
             fail(m, "migration %s failed: %s", migrate_embedded[m->current].name, msg);
             return;
-        case STEP_BEGIN:
+        case STEP_CHECK: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            /* undefined_table, invalid_schema_name: nothing applied yet. */
+            if (state != NULL && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0)) {
+                m->no_table = true;
+                return;
+            }
+            fail(m, "reading touchline.schema_migrations: %s", msg);
+            return;
+        }
+        case STEP_BEGIN: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (state != NULL && strcmp(state, "42501") == 0) {
+                fail(m,
+                     "the schema needs migrations (newest %s) and this database role may not "
+                     "apply them: run touchlined --migrate as the role that owns the schema "
+                     "(docs/deploy.md): %s",
+                     migrate_latest(), msg);
+                return;
+            }
             fail(m, "preparing touchline.schema_migrations: %s", msg);
             return;
+        }
         case STEP_COMMIT:
             fail(m, "committing the migrations: %s", msg);
             return;
@@ -169,8 +235,8 @@ static void on_result(struct pgconn *pc, PGresult *res, void *arg)
             return;
         }
     }
-    if (m->step == STEP_BEGIN && st == PGRES_TUPLES_OK && PQnfields(res) == 2 &&
-        strcmp(PQfname(res, 0), "version") == 0) {
+    if ((m->step == STEP_CHECK || m->step == STEP_BEGIN) && st == PGRES_TUPLES_OK &&
+        PQnfields(res) == 2 && strcmp(PQfname(res, 0), "version") == 0) {
         for (int r = 0; r < PQntuples(res); r++) {
             for (size_t i = 0; i < m->n_migrations; i++) {
                 if (strcmp(PQgetvalue(res, r, 0), migrate_embedded[i].name) != 0) {
@@ -196,14 +262,15 @@ static void on_connected(struct pgconn *pc, void *arg)
 {
     struct migrate *m = arg;
     m->pg = pgconn_pg(pc);
-    m->step = STEP_BEGIN;
-    send_sql(m, SQL_BEGIN);
+    m->step = STEP_CHECK;
+    send_sql(m, SQL_CHECK);
 }
 
 static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, void *arg)
 {
     (void)pc;
     struct migrate *m = arg;
+    m->unreachable = true;
     switch (loss) {
     case PGCONN_CONNECT_FAILED:
         fail(m, "cannot connect to the database: %s", why);
@@ -217,41 +284,85 @@ static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, v
     }
 }
 
-static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost};
+static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost, NULL};
+
+struct migrate *migrate_start(struct event_base *base, const char *dsn, int connect_timeout_s,
+                              migrate_done_fn done, void *arg)
+{
+    struct migrate *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return NULL;
+    }
+    m->base = base;
+    m->done = done;
+    m->done_arg = arg;
+    for (const struct migration *mg = migrate_embedded; mg->name != NULL; mg++) {
+        m->n_migrations++;
+    }
+    m->applied = calloc(m->n_migrations + 1, sizeof(*m->applied));
+    m->finish_ev = evtimer_new(base, on_finish, m);
+    m->pc = pgconn_new(base, &migrate_ops, m);
+    if (m->applied == NULL || m->finish_ev == NULL || m->pc == NULL) {
+        migrate_free(m);
+        return NULL;
+    }
+    char why[512];
+    if (pgconn_start(m->pc, dsn, "touchlined-migrate", connect_timeout_s, why, sizeof(why)) < 0) {
+        /* The DSN's syntax was checked with the configuration, so this is the environment
+         * (a host name that does not resolve yet): worth trying again. */
+        m->unreachable = true;
+        fail(m, "cannot connect to the database: %s", why);
+    }
+    return m;
+}
+
+void migrate_free(struct migrate *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    pgconn_free(m->pc);
+    if (m->finish_ev != NULL) {
+        event_free(m->finish_ev);
+    }
+    free(m->applied);
+    free(m);
+}
+
+struct run_result {
+    struct event_base *base;
+    int applied;
+    char *err;
+    size_t errlen;
+};
+
+static void run_done(int applied, bool unreachable, const char *err, void *arg)
+{
+    (void)unreachable;
+    struct run_result *r = arg;
+    r->applied = applied;
+    if (applied < 0) {
+        snprintf(r->err, r->errlen, "%s", err);
+    }
+    event_base_loopexit(r->base, NULL);
+}
 
 int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
 {
-    struct migrate m = {.err = err, .errlen = errlen};
-    int rc = -1;
-    for (const struct migration *mg = migrate_embedded; mg->name != NULL; mg++) {
-        m.n_migrations++;
-    }
-    m.applied = calloc(m.n_migrations + 1, sizeof(*m.applied));
-    m.base = event_base_new();
-    m.pc = m.base != NULL ? pgconn_new(m.base, &migrate_ops, &m) : NULL;
-    if (m.applied == NULL || m.pc == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    char why[512];
-    if (pgconn_start(m.pc, dsn, "touchlined-migrate", connect_timeout_s, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "cannot connect to the database: %s", why);
-        goto out;
-    }
-    event_base_dispatch(m.base);
-    if (!m.failed && m.step == STEP_DONE) {
-        rc = m.count;
-    } else if (!m.failed) {
+    struct run_result r = {.applied = -1, .err = err, .errlen = errlen};
+    snprintf(err, errlen, "out of memory");
+    r.base = event_base_new();
+    struct migrate *m =
+        r.base != NULL ? migrate_start(r.base, dsn, connect_timeout_s, run_done, &r) : NULL;
+    if (m != NULL) {
         snprintf(err, errlen, "migration stopped before it finished");
+        event_base_dispatch(r.base);
     }
-out:
-    /* Closing the connection rolls back whatever a failure left open. */
-    pgconn_free(m.pc);
-    if (m.base != NULL) {
-        event_base_free(m.base);
+    migrate_free(m);
+    if (r.base != NULL) {
+        event_base_free(r.base);
     }
-    free(m.applied);
-    return rc;
+    return r.applied;
 }
 
 const char *migrate_latest(void)

@@ -23,19 +23,26 @@ static const char SQL_LOOKUP[] = "SELECT i.kind, i.value, i.customer_id "
                                  "WHERE kind = x.k AND value = x.v LIMIT 1) i "
                                  "ORDER BY i.customer_id";
 
-/* Records already stored, by position in the batch (from 1): $1 ids, $2 whether to probe
- * the id (an id derived from (source, external_id) needs only the second probe), $3
- * sources, $4 external ids (NULL for none). Index probes forced as in SQL_LOOKUP. */
+/* Records already stored, by position in the batch (from 1), and whether erased: $1 ids, $2
+ * whether to probe the id (an id derived from (source, external_id) needs only the second
+ * probe), $3 sources, $4 external ids (NULL for none). Index probes forced as in
+ * SQL_LOOKUP. */
 static const char SQL_DUPLICATES[] =
-    "SELECT x.n, i.id, i.customer_id "
+    "SELECT x.n, i.id, i.customer_id, false "
     "FROM unnest($1::uuid[], $2::boolean[]) WITH ORDINALITY AS x(id, probe, n) "
     "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
     "WHERE id = x.id LIMIT 1) i WHERE x.probe "
     "UNION ALL "
-    "SELECT x.n, i.id, i.customer_id "
+    "SELECT x.n, i.id, i.customer_id, false "
     "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(s, e, n) "
     "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
-    "WHERE source = x.s AND external_id = x.e LIMIT 1) i";
+    "WHERE source = x.s AND external_id = x.e LIMIT 1) i "
+    /* Records of an erased person (migration 008): answered erased, never stored again. */
+    "UNION ALL "
+    "SELECT x.n, x.id, NULL, true "
+    "FROM unnest($1::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS x(id, s, e, n) "
+    "WHERE EXISTS (SELECT 1 FROM touchline.tombstones t WHERE t.key = ANY (ARRAY["
+    "touchline.salted_key('i', x.id::text), touchline.salted_key('x', x.s || ' ' || x.e)]))";
 
 /* Then the plan the daemon made from that, applied set-wise: */
 
@@ -90,6 +97,22 @@ static const char SQL_ADD_INTERACTIONS[] =
     "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
     "tags, attributes, identifiers)";
 
+/*
+ * Last in the batch's transaction, so that it is delivered at COMMIT and only then: one
+ * notification per chunk of customer ids (usually one per batch), naming the transaction so
+ * that a listener reads back exactly the rows it wrote (STORE_LIVE_RECORDS).
+ */
+static const char SQL_NOTIFY[] =
+    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', pg_current_xact_id()::text || ' ' || c) "
+    "FROM unnest($1::text[]) AS c";
+
+/* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
+ * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
+ * (JSON texts). Answers the positions of the updates that moved a status. */
+static const char SQL_APPLY_STATUSES[] =
+    "SELECT n FROM touchline.apply_statuses($1::uuid[], $2::text[], $3::timestamptz[], "
+    "$4::integer[], $5::text[])";
+
 /* Read side. */
 
 static const char SQL_FIND[] =
@@ -102,13 +125,55 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
-static const char SQL_CONTEXT[] = "SELECT touchline.context_json($1::uuid)::text";
+/* The live streams: who a customer id is now, and the records one transaction wrote or moved
+ * (by a merge) for some customers. xmin is the writing transaction's id for every row it
+ * inserted or updated; reaching the rows through customer_id keeps it an index scan. */
+static const char SQL_LIVE_SURVIVOR[] = "SELECT c.id FROM touchline.customers c "
+                                        "WHERE c.id = touchline.survivor($1::uuid)";
+
+static const char SQL_LIVE_RECORDS[] =
+    "SELECT i.customer_id, touchline.interaction_json(i)::text FROM touchline.interactions i "
+    "WHERE i.customer_id = ANY ($1::uuid[]) AND i.xmin = xid($2::xid8) "
+    "ORDER BY i.occurred_at, i.id";
+
+/* $2: [analytics] callback_sla in seconds. The pending items join the context here rather
+ * than in context_json, so that each stays one function with one job; an unknown customer
+ * stays NULL. */
+static const char SQL_CONTEXT[] =
+    "SELECT (touchline.context_json($1::uuid) || "
+    "jsonb_build_object('pending', touchline.pending_json($1::uuid, $2::integer)))::text";
 
 /* Customer administration: each one function that takes the locks ingest takes. */
 static const char SQL_MERGE_MANUAL[] =
     "SELECT touchline.merge_manual($1::uuid, $2::uuid, $3)::text";
 
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
+
+/* The right of access (migration 008): the head writes the audit entry. */
+static const char SQL_EXPORT_HEAD[] = "SELECT touchline.export_head($1::uuid, $2)::text";
+
+/* $1 customer, $2/$3 the (occurred_at, id) of the last record sent, $4 page size: the page
+ * (a JSON array), the cursor of its last record, and how many it holds. */
+static const char SQL_EXPORT_PAGE[] =
+    "SELECT doc::text, last_ts, last_id, n "
+    "FROM touchline.export_page($1::uuid, $2::timestamptz, $3::uuid, $4::integer)";
+
+static const char SQL_AUDIT[] = "SELECT touchline.audit_json($1::integer, $2::bigint)::text";
+/* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_RETENTION[] =
+    "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
+
+static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
+                                "$3, $4::integer)::text";
+
+/* $1 since, $2 until, $3 open, $4 limit, $5 callback_sla_s. */
+static const char SQL_MISSED[] =
+    "SELECT touchline.missed_json($1::timestamptz, $2::timestamptz, $3::boolean, $4::integer, "
+    "$5::integer)::text";
+
+/* $1 customer, $2 since, $3 until. */
+static const char SQL_JOURNEY[] =
+    "SELECT touchline.journey_json($1::uuid, $2::timestamptz, $3::timestamptz)::text";
 
 const struct db_statement store_statements[] = {
     {STORE_LOCK, SQL_LOCK, 2},
@@ -119,11 +184,27 @@ const struct db_statement store_statements[] = {
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_IC_COUNT},
+    {STORE_APPLY_STATUSES, SQL_APPLY_STATUSES, 5},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},
-    {STORE_CONTEXT, SQL_CONTEXT, 1},
+    {STORE_CONTEXT, SQL_CONTEXT, 2},
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
+    {STORE_EXPORT_HEAD, SQL_EXPORT_HEAD, 2},
+    {STORE_EXPORT_PAGE, SQL_EXPORT_PAGE, 4},
+    {STORE_AUDIT, SQL_AUDIT, 2},
+    {STORE_STATS, SQL_STATS, 4},
+    {STORE_RETENTION, SQL_RETENTION, 2},
+    {STORE_MISSED, SQL_MISSED, 5},
+    {STORE_JOURNEY, SQL_JOURNEY, 3},
+    {STORE_NOTIFY, SQL_NOTIFY, 1},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);
+
+const struct db_statement store_live_statements[] = {
+    {STORE_LIVE_SURVIVOR, SQL_LIVE_SURVIVOR, 1},
+    {STORE_LIVE_RECORDS, SQL_LIVE_RECORDS, 2},
+};
+const int store_live_n_statements =
+    sizeof(store_live_statements) / sizeof(store_live_statements[0]);

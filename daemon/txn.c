@@ -21,6 +21,8 @@ static const char *const step_statement[TXN_STEP_COUNT] = {
     [TXN_UPDATE_CUSTOMERS] = STORE_UPDATE_CUSTOMERS,
     [TXN_ADD_IDENTITIES] = STORE_ADD_IDENTITIES,
     [TXN_ADD_INTERACTIONS] = STORE_ADD_INTERACTIONS,
+    [TXN_APPLY_STATUSES] = STORE_APPLY_STATUSES,
+    [TXN_NOTIFY] = STORE_NOTIFY,
 };
 
 /* What the lookup learned, copied out of its result. */
@@ -42,10 +44,15 @@ struct txn {
     long *dup_of; /* index of the earlier record in this batch, or -1 */
     char (*dup_id)[RECORD_UUID_LEN + 1];
     char (*dup_customer)[RECORD_UUID_LEN + 1];
+    bool *erased; /* a tombstone of an erasure matches it */
     /* The second half. */
     struct resolve_plan plan;
     bool planned;
-    bool inserted; /* the insert of the records succeeded (all or nothing) */
+    bool inserted;       /* the insert of the records succeeded (all or nothing) */
+    size_t *status_item; /* the record of each status update sent, in order */
+    size_t n_status;
+    bool *updated; /* a duplicate whose status moved the stored record's forward */
+    bool notify;   /* NOTIFY the batch's customers at COMMIT (live streams) */
     bool settled;  /* repeats resolved after the commit */
     /* The first error. */
     bool failed;
@@ -66,24 +73,32 @@ void txn_free(struct txn *t)
     free(t->dup_of);
     free(t->dup_id);
     free(t->dup_customer);
+    free(t->erased);
+    free(t->status_item);
+    free(t->updated);
     free(t->recs);
     free(t);
 }
 
-struct txn *txn_new(struct record *const *recs, size_t n)
+struct txn *txn_new(struct record *const *recs, size_t n, bool notify)
 {
     struct txn *t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return NULL;
     }
     t->n = n;
+    t->notify = notify;
+    t->erased = calloc(n, sizeof(*t->erased));
+    t->status_item = calloc(n, sizeof(*t->status_item));
+    t->updated = calloc(n, sizeof(*t->updated));
     t->recs = malloc(n * sizeof(*t->recs));
     t->skip = calloc(n, sizeof(*t->skip));
     t->dup_of = malloc(n * sizeof(*t->dup_of));
     t->dup_id = calloc(n, sizeof(*t->dup_id));
     t->dup_customer = calloc(n, sizeof(*t->dup_customer));
     if (t->recs == NULL || t->skip == NULL || t->dup_of == NULL || t->dup_id == NULL ||
-        t->dup_customer == NULL) {
+        t->dup_customer == NULL || t->erased == NULL || t->status_item == NULL ||
+        t->updated == NULL) {
         txn_free(t);
         return NULL;
     }
@@ -360,6 +375,113 @@ static int send_customers(struct txn *t, PGconn *conn, enum txn_step step, const
     return send_arrays(t, conn, step, cols, 3);
 }
 
+/*
+ * Sends the status updates of the batch: every record that repeats one already stored (or
+ * one earlier in the batch) and carries a status. The database moves the stored status only
+ * forward (sql/007_status_updates.sql).
+ */
+static int send_statuses(PGconn *conn, struct txn *t)
+{
+    struct pgarray cols[5];
+    for (int c = 0; c < 5; c++) {
+        pgarray_init(&cols[c]);
+    }
+    t->n_status = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct record *r = t->recs[i];
+        if (!t->skip[i] || r->status == NULL) {
+            continue;
+        }
+        long first = t->dup_of[i];
+        const char *target = first < 0        ? t->dup_id[i]
+                             : t->skip[first] ? t->dup_id[first]
+                                              : t->recs[first]->id;
+        if (target[0] == '\0') {
+            continue;
+        }
+        char duration[24];
+        snprintf(duration, sizeof(duration), "%lld", r->duration_s);
+        pgarray_add(&cols[0], target);
+        pgarray_add(&cols[1], r->status);
+        pgarray_add(&cols[2], r->occurred_at);
+        pgarray_add(&cols[3], r->has_duration ? duration : NULL);
+        pgarray_add(&cols[4], r->attributes_json);
+        t->status_item[t->n_status++] = i;
+    }
+    if (t->n_status == 0) {
+        for (int c = 0; c < 5; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return 0;
+    }
+    return send_arrays(t, conn, TXN_APPLY_STATUSES, cols, 5);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Queues the batch's notification for the live streams (STORE_NOTIFY): each customer that
+ * got a record once, and "loser>survivor" for each merge, in chunks that fit a payload.
+ */
+static int send_notify(PGconn *conn, struct txn *t)
+{
+    const struct resolve_plan *plan = &t->plan;
+    const char **ids = malloc((t->n + 1) * sizeof(*ids));
+    if (ids == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->skip[i]) {
+            ids[n++] = plan->record_customer[i];
+        }
+    }
+    qsort(ids, n, sizeof(*ids), cmp_strp);
+    struct pgarray chunks;
+    pgarray_init(&chunks);
+    char chunk[STORE_NOTIFY_CHUNK + 2 * RECORD_UUID_LEN + 2];
+    size_t len = 0;
+    /* Customers first, then merges; a token goes where the chunk has room for it. */
+    for (size_t i = 0, m = 0, l = 0; i < n || m < plan->n_merges;) {
+        char token[2 * RECORD_UUID_LEN + 2];
+        if (i < n) {
+            if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) {
+                i++;
+                continue;
+            }
+            snprintf(token, sizeof(token), "%s", ids[i++]);
+        } else {
+            const struct resolve_merge *mg = &plan->merges[m];
+            if (l >= mg->n_losers) {
+                m++;
+                l = 0;
+                continue;
+            }
+            snprintf(token, sizeof(token), "%s>%s", mg->losers[l], mg->finals[l]);
+            l++;
+        }
+        size_t tl = strlen(token);
+        if (len > 0 && len + 1 + tl > STORE_NOTIFY_CHUNK) {
+            pgarray_add(&chunks, chunk);
+            len = 0;
+        }
+        len +=
+            (size_t)snprintf(chunk + len, sizeof(chunk) - len, "%s%s", len > 0 ? " " : "", token);
+    }
+    if (len > 0) {
+        pgarray_add(&chunks, chunk);
+    }
+    free(ids);
+    if (chunks.n == 0) {
+        pgarray_free(&chunks);
+        return 0;
+    }
+    return send_arrays(t, conn, TXN_NOTIFY, &chunks, 1);
+}
+
 /* The second half: plan, apply the plan set-wise, then Sync, which commits. */
 static int send_step2(PGconn *conn, struct txn *t)
 {
@@ -430,6 +552,10 @@ static int send_step2(PGconn *conn, struct txn *t)
     if (count > 0 && send_interactions(conn, t) < 0) {
         return -1;
     }
+    /* After the insert: an update may be for a record of this very batch. */
+    if (send_statuses(conn, t) < 0 || (t->notify && send_notify(conn, t) < 0)) {
+        return -1;
+    }
     return PQpipelineSync(conn) == 1 ? 0 : -1;
 }
 
@@ -451,6 +577,13 @@ static void read_duplicates(struct txn *t, const PGresult *res)
 {
     for (int r = 0; r < PQntuples(res); r++) {
         long n = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+        if (n >= 0 && (size_t)n < t->n && PQgetvalue(res, r, 3)[0] == 't') {
+            /* Erased wins over stored: a copy stored by a batch that committed after the
+             * erasure began is gone with it. */
+            t->skip[n] = true;
+            t->erased[n] = true;
+            continue;
+        }
         if (n < 0 || (size_t)n >= t->n || t->skip[n]) {
             continue;
         }
@@ -484,11 +617,20 @@ int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
             /* All or nothing: the insert has no ON CONFLICT. */
             t->inserted = true;
             break;
+        case TXN_APPLY_STATUSES:
+            for (int r = 0; r < PQntuples(res); r++) {
+                long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+                if (k >= 0 && (size_t)k < t->n_status) {
+                    t->updated[t->status_item[k]] = true;
+                }
+            }
+            break;
         case TXN_LOCK:
         case TXN_CREATE_CUSTOMERS:
         case TXN_MERGE:
         case TXN_UPDATE_CUSTOMERS:
         case TXN_ADD_IDENTITIES:
+        case TXN_NOTIFY:
         case TXN_STEP_COUNT:
             break;
         }
@@ -519,7 +661,9 @@ static void settle(struct txn *t)
         if (first < 0) {
             continue;
         }
-        if (t->dup_customer[first][0] != '\0') {
+        if (t->erased[first]) {
+            t->erased[i] = true;
+        } else if (t->dup_customer[first][0] != '\0') {
             memcpy(t->dup_id[i], t->dup_id[first], sizeof(t->dup_id[i]));
             memcpy(t->dup_customer[i], t->dup_customer[first], sizeof(t->dup_customer[i]));
         } else if (t->inserted && !t->skip[first]) {
@@ -554,9 +698,17 @@ const char *txn_errmsg(const struct txn *t)
     return t->errmsg;
 }
 
-enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const char **customer)
+enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const char **customer,
+                         bool *updated)
 {
+    *updated = false;
+    if (t->erased[i]) {
+        *id = t->recs[i]->id;
+        *customer = "";
+        return TXN_ERASED;
+    }
     if (t->skip[i] && t->dup_customer[i][0] != '\0') {
+        *updated = t->updated[i];
         *id = t->dup_id[i];
         *customer = t->dup_customer[i];
         return TXN_DUPLICATE;

@@ -27,6 +27,8 @@ enum txn_step {
     TXN_UPDATE_CUSTOMERS, /* names and traits of existing customers */
     TXN_ADD_IDENTITIES,   /* identifiers new to the database */
     TXN_ADD_INTERACTIONS, /* the records themselves */
+    TXN_APPLY_STATUSES,   /* status updates carried by records already stored */
+    TXN_NOTIFY,           /* the live streams' notification, sent at COMMIT */
     TXN_STEP_COUNT,
 };
 
@@ -42,12 +44,14 @@ enum txn_fate {
     TXN_STORED,    /* inserted now */
     TXN_DUPLICATE, /* already stored (or repeated in the batch): id and customer are the stored */
     TXN_AGAIN,     /* stored meanwhile by another writer: write it again to learn its customer */
+    TXN_ERASED,    /* a record of an erased person: acknowledged, not stored */
 };
 
 struct txn;
 
-/* A transaction for n records (n > 0), borrowed until txn_free. NULL when out of memory. */
-struct txn *txn_new(struct record *const *recs, size_t n);
+/* A transaction for n records (n > 0), borrowed until txn_free; notify: NOTIFY the live
+ * streams at COMMIT. NULL when out of memory. */
+struct txn *txn_new(struct record *const *recs, size_t n, bool notify);
 void txn_free(struct txn *t);
 
 /* The db_job_ops send and result of the transaction (arg is the txn): see db.h. */
@@ -63,8 +67,9 @@ const char *txn_sqlstate(const struct txn *t);
 const char *txn_errmsg(const struct txn *t);
 
 /* After TXN_COMMITTED: the fate of record i, with its stored id and customer (valid until
- * txn_free). */
-enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const char **customer);
+ * txn_free); *updated: a duplicate whose status moved the stored record's forward. */
+enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const char **customer,
+                         bool *updated);
 
 /* After TXN_COMMITTED: customers merged away. */
 size_t txn_merges(const struct txn *t);

@@ -46,6 +46,17 @@ char *testmain_fixture(const char *name, size_t *len);
  */
 int testmain_notify_listen(const char *name);
 
+/* The path of tests/fixtures/golden/name (found through TOUCHLINE_TEST_FIXTURES), malloc'd;
+ * fails the test when the variable is not set. */
+char *testmain_golden_path(const char *name);
+
+/*
+ * Asserts that got (len bytes) is tests/fixtures/golden/name byte for byte; on a difference
+ * it names the first differing line and leaves got in <name>.actual in the working directory
+ * for diff -u. With TOUCHLINE_UPDATE_GOLDEN set it rewrites the golden file instead.
+ */
+void testmain_expect_golden(const char *name, const char *got, size_t len);
+
 /* A string of n copies of unit, for inputs at and past a limit. The caller frees it. */
 char *testmain_repeat(const char *unit, size_t n);
 

@@ -116,6 +116,36 @@ void harness_assert_error_answer(const char *line, const char *code, const char 
 int harness_http(int port, const char *method, const char *path, const char *payload,
                  const char *extra_headers, char **body);
 
+/*
+ * The same with plen bytes of payload (may hold NUL bytes) and a Content-Type (NULL:
+ * application/json, "": none).
+ */
+int harness_http_raw(int port, const char *method, const char *path, const char *content_type,
+                     const char *payload, size_t plen, const char *extra_headers, char **body);
+
+/*
+ * Sends a request (payload and extra header lines may be NULL) to d's HTTP port; asserts the
+ * status and a JSON body, which it returns (a new reference). Fails the test otherwise.
+ */
+json_t *harness_http_json(const struct harness_daemon *d, const char *method, const char *path,
+                          const char *payload, const char *headers, int want_status);
+
+/*
+ * Asserts an HTTP error answer {"error":{"code":code,"message":"...needle..."}} with this
+ * status (code NULL: any code; needle NULL: any message, but one there).
+ */
+void harness_assert_http_error(const struct harness_daemon *d, const char *method, const char *path,
+                               const char *payload, const char *headers, int status,
+                               const char *code, const char *needle);
+
+/*
+ * Sends data (n NDJSON lines, optionally after an auth line answered first) over one TCP
+ * connection and asserts that each is accepted; copies each answer's id and customer_id into
+ * ids/customers (arrays of n strings of 37 bytes, may be NULL).
+ */
+void harness_ingest(const struct harness_daemon *d, const char *auth_line, const char *data, int n,
+                    char (*ids)[37], char (*customers)[37]);
+
 /* Replaces a file's text at once (written aside, then renamed). Fails the test on error. */
 void harness_write_file(const char *path, const char *text);
 
@@ -126,7 +156,48 @@ const char *harness_tmp_dir(void);
  * status, or -1. */
 int harness_run(const char *cmd, char **out);
 
+/*
+ * Rows of every table of the touchline schema whose text contains needle (what an erasure
+ * must leave none of); where, when not NULL, gets the names of the tables that hold some.
+ */
+long harness_rows_containing(PGconn *pg, const char *needle, char *where, size_t wherelen);
+
+/* Files directly in dir whose bytes contain needle (0 when dir does not exist). */
+long harness_files_containing(const char *dir, const char *needle);
+
+/*
+ * Runs argv (argv[0] the program's path) on a pseudo-terminal of cols columns, as a user at a
+ * shell would: stdin, stdout and stderr are the terminal. env entries "KEY=VALUE" are set in
+ * the child, "KEY" alone removed (env may be NULL). Returns all it wrote, with the terminal's
+ * \r\n (the caller frees it), and its wait status in *status. Fails the test on error.
+ */
+char *harness_run_on_terminal(char *const *argv, const char *const *env, unsigned short cols,
+                              int *status);
+
 /* Milliseconds on a monotonic clock. */
 long long harness_now_ms(void);
+
+/* A TCP port free on 127.0.0.1 right now (taken by whoever binds it next). */
+int harness_free_port(void);
+
+/* Debian's haproxy on the shipped packaging/haproxy.cfg in front of two daemons. */
+struct harness_balancer {
+    pid_t pid;
+    int tcp_port, http_port, stats_port; /* where clients connect, and its statistics */
+    char log_path[256];
+};
+
+/* Starts it in the foreground with the two daemons' ports in the environment the
+ * configuration reads them from. Fails the test when haproxy is not installed. */
+void harness_balancer_start(struct harness_balancer *b, const struct harness_daemon *d1,
+                            const struct harness_daemon *d2);
+
+/* Stops it; fine when not started. */
+void harness_balancer_stop(struct harness_balancer *b);
+
+/* Waits up to ms until HAProxy sees server (touchlined1, touchlined2) up (want_up) or down
+ * in both backends. */
+bool harness_balancer_wait(const struct harness_balancer *b, const char *server, bool want_up,
+                           long ms);
 
 #endif
