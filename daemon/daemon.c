@@ -485,6 +485,12 @@ static int daemon_init(struct daemon *d, struct config *cfg)
         migrate_begin(d);
     }
     if (notify_enabled()) {
+        /* The ports are known now; READY=1 waits for the database, which may take a while
+         * (with a spool the daemon serves before it answers), and says them again. */
+        if (!db_available(d->db)) {
+            notify_send("STATUS=starting: tcp port %d, http port %d; waiting for the database",
+                        ingest_port(d->ingest), http_port(d->http));
+        }
         on_ready_check(-1, 0, d);
     }
     return 0;

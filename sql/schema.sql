@@ -2,6 +2,134 @@
 -- (pg_dump --schema-only, normalized); do not edit, change a migration instead.
 CREATE SCHEMA touchline;
 
+CREATE FUNCTION touchline.analytics_facts(p_since timestamp with time zone, p_until timestamp with time zone) RETURNS TABLE(id uuid, customer_id uuid, occurred_at timestamp with time zone, channel text, direction text, source text, stage text, agent text, sentiment text, score smallint, missed boolean, reached_at timestamp with time zone, message boolean, responded_at timestamp with time zone, prev_in timestamp with time zone, prev_in_same timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH w AS (
+        SELECT i.id, i.customer_id, i.occurred_at, i.channel, i.direction, i.source, i.stage,
+               i.agent, i.sentiment, i.score, i.thread,
+               touchline.is_missed_call(i.channel, i.direction, i.status) AS missed,
+               touchline.is_reach(i.channel, i.direction, i.status) AS reach,
+               touchline.is_message(i.channel, i.direction) AS message
+          FROM touchline.interactions i
+         WHERE i.occurred_at >= p_since - interval '7 days' AND i.occurred_at < p_until),
+    x AS (
+        SELECT w.*,
+               min(w.occurred_at) FILTER (WHERE w.reach) OVER later AS next_reach,
+               min(w.occurred_at) FILTER (WHERE w.direction = 'outbound') OVER later AS next_out,
+               min(w.occurred_at) FILTER (WHERE w.direction = 'outbound') OVER later_thread
+                   AS next_out_thread,
+               max(w.occurred_at) FILTER (WHERE w.direction = 'inbound') OVER earlier AS prev_in,
+               max(w.occurred_at) FILTER (WHERE w.direction = 'inbound') OVER earlier_channel
+                   AS prev_in_same
+          FROM w
+        WINDOW later AS (PARTITION BY w.customer_id ORDER BY w.occurred_at DESC
+                         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+               later_thread AS (PARTITION BY w.customer_id, w.thread ORDER BY w.occurred_at DESC
+                                RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+               earlier AS (PARTITION BY w.customer_id ORDER BY w.occurred_at, w.id
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+               earlier_channel AS (PARTITION BY w.customer_id, w.channel
+                                   ORDER BY w.occurred_at, w.id
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+    SELECT x.id, x.customer_id, x.occurred_at, x.channel, x.direction, x.source, x.stage,
+           x.agent, x.sentiment, x.score, x.missed,
+           CASE WHEN NOT x.missed THEN NULL
+                WHEN x.next_reach IS NOT NULL THEN x.next_reach
+                ELSE (SELECT j.occurred_at FROM touchline.interactions j
+                       WHERE j.customer_id = x.customer_id AND j.occurred_at >= p_until
+                         AND touchline.is_reach(j.channel, j.direction, j.status)
+                       ORDER BY j.occurred_at LIMIT 1) END,
+           x.message,
+           CASE WHEN NOT x.message THEN NULL
+                WHEN x.thread IS NULL AND x.next_out IS NOT NULL THEN x.next_out
+                WHEN x.thread IS NOT NULL AND x.next_out_thread IS NOT NULL
+                    THEN x.next_out_thread
+                ELSE (SELECT j.occurred_at FROM touchline.interactions j
+                       WHERE j.customer_id = x.customer_id AND j.occurred_at >= p_until
+                         AND j.direction = 'outbound'
+                         AND (x.thread IS NULL OR j.thread = x.thread)
+                       ORDER BY j.occurred_at LIMIT 1) END,
+           CASE WHEN x.direction = 'inbound' THEN x.prev_in END,
+           CASE WHEN x.direction = 'inbound' THEN x.prev_in_same END
+      FROM x
+     WHERE x.occurred_at >= p_since
+$$;
+
+CREATE FUNCTION touchline.analytics_range(p_since timestamp with time zone, p_until timestamp with time zone, p_default interval, OUT since timestamp with time zone, OUT until timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    until := coalesce(p_until, now());
+    since := coalesce(p_since, until - p_default);
+    IF since >= until THEN
+        RAISE EXCEPTION 'until: must be after since' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF until - since > interval '366 days' THEN
+        RAISE EXCEPTION 'since: the range is longer than 366 days'
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+
+CREATE FUNCTION touchline.apply_statuses(p_ids uuid[], p_status text[], p_at timestamp with time zone[], p_duration integer[], p_detail text[]) RETURNS TABLE(n bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r    record;
+    prev text;
+    ch   text;
+BEGIN
+    FOR r IN SELECT x.id, x.status, x.at, x.duration, x.detail, x.k
+               FROM unnest(p_ids, p_status, p_at, p_duration, p_detail)
+                    WITH ORDINALITY AS x(id, status, at, duration, detail, k)
+              ORDER BY x.k LOOP
+        SELECT i.status, i.channel INTO prev, ch
+          FROM touchline.interactions i WHERE i.id = r.id FOR NO KEY UPDATE;
+        CONTINUE WHEN NOT FOUND
+            OR touchline.status_rank(ch, r.status) <= touchline.status_rank(ch, prev);
+        UPDATE touchline.interactions
+           SET status = r.status, duration_s = coalesce(r.duration, duration_s)
+         WHERE id = r.id;
+        INSERT INTO touchline.status_history (interaction_id, previous, status, occurred_at,
+                                              detail)
+        VALUES (r.id, prev, r.status, r.at, r.detail::jsonb);
+        n := r.k;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION touchline.audit_json(p_limit integer, p_before bigint) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'items', coalesce(jsonb_agg(jsonb_build_object(
+                     'id', id, 'at', touchline.fmt_ts(at), 'principal', principal,
+                     'action', action, 'customer_hash', customer_hash) ORDER BY id DESC), '[]'),
+        'next_before', CASE WHEN count(*) = p_limit THEN min(id) END)
+      FROM (SELECT * FROM touchline.audit
+             WHERE p_before IS NULL OR id < p_before
+             ORDER BY id DESC LIMIT p_limit) a
+$$;
+
+CREATE FUNCTION touchline.audit_log(p_principal text, p_action text, p_customer uuid) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO touchline.audit (principal, action, customer_hash)
+    VALUES (coalesce(p_principal, 'anonymous'), p_action,
+            encode(touchline.salted_key('c', p_customer::text), 'hex'))
+$$;
+
+CREATE FUNCTION touchline.audit_manual_merge() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM touchline.audit_log(NEW.actor, 'merge', NEW.survivor);
+    RETURN NULL;
+END;
+$$;
+
 CREATE FUNCTION touchline.context_json(p_id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     AS $$
@@ -86,6 +214,12 @@ CREATE FUNCTION touchline.drop_null_keys(j jsonb) RETURNS jsonb
       FROM jsonb_each(j) WHERE value <> 'null'::jsonb
 $$;
 
+CREATE FUNCTION touchline.duration_json(mean numeric, p50 bigint, p90 bigint, mx bigint) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT jsonb_build_object('mean', round(mean, 2), 'p50', p50, 'p90', p90, 'max', mx)
+$$;
+
 CREATE FUNCTION touchline.erase_customer(p_id uuid, p_actor text) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -104,6 +238,13 @@ BEGIN
     END IF;
     -- Merges point every merged-away id straight at its survivor.
     SELECT array_agg(id) INTO ids FROM touchline.customers WHERE id = s OR merged_into = s;
+    INSERT INTO touchline.tombstones (key)
+    SELECT touchline.salted_key('i', id::text) FROM touchline.interactions
+     WHERE customer_id = ANY (ids)
+    UNION
+    SELECT touchline.salted_key('x', source || ' ' || external_id) FROM touchline.interactions
+     WHERE customer_id = ANY (ids) AND external_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
     DELETE FROM touchline.identities WHERE customer_id = ANY (ids);
     GET DIAGNOSTICS n_id = ROW_COUNT;
     DELETE FROM touchline.interactions WHERE customer_id = ANY (ids);
@@ -117,9 +258,70 @@ BEGIN
     INSERT INTO touchline.erasures (actor, customers, identities, interactions, merges)
     VALUES (p_actor, n_c, n_id, n_in, n_m)
     RETURNING id INTO audit;
+    PERFORM touchline.audit_log(p_actor, 'erase', s);
     RETURN jsonb_build_object('erased', true, 'erasure_id', audit, 'customers', n_c,
                               'identities', n_id, 'interactions', n_in);
 END;
+$$;
+
+CREATE FUNCTION touchline.export_head(p_id uuid, p_principal text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s   uuid;
+    ids uuid[];
+BEGIN
+    s := touchline.survivor(p_id);
+    IF s IS NULL OR NOT EXISTS (SELECT 1 FROM touchline.customers WHERE id = s) THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(id) INTO ids FROM touchline.customers WHERE id = s OR merged_into = s;
+    PERFORM touchline.audit_log(p_principal, 'export', s);
+    RETURN jsonb_build_object(
+        'export_version', 1,
+        'exported_at', touchline.fmt_ts(now()),
+        'customer_id', s,
+        'profile', touchline.profile_json(s),
+        'identities', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'kind', i.kind, 'value', i.value,
+                       'first_seen', touchline.fmt_ts(i.created_at),
+                       'first_record', (SELECT x.id FROM touchline.interactions x
+                                         WHERE x.customer_id = s
+                                           AND x.identifiers @> jsonb_build_array(
+                                               jsonb_build_object('k', i.kind, 'v', i.value))
+                                         ORDER BY x.received_at, x.id LIMIT 1))
+                   ORDER BY i.kind, i.value)
+              FROM touchline.identities i WHERE i.customer_id = s), '[]'),
+        'merges', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'survivor', m.survivor, 'merged', m.merged,
+                       'merged_at', touchline.fmt_ts(m.merged_at), 'reason', m.reason,
+                       'record', m.interaction_id, 'actor', m.actor) ORDER BY m.id)
+              FROM touchline.merges m WHERE m.survivor = ANY (ids) OR m.merged = ANY (ids)),
+            '[]'));
+END;
+$$;
+
+CREATE FUNCTION touchline.export_page(p_id uuid, p_after_ts timestamp with time zone, p_after_id uuid, p_limit integer, OUT doc jsonb, OUT last_ts text, OUT last_id uuid, OUT n integer) RETURNS record
+    LANGUAGE sql STABLE
+    AS $$
+    WITH page AS (
+        SELECT i.occurred_at, i.id,
+               touchline.interaction_json(i)
+               || jsonb_build_object('identifiers', i.identifiers,
+                                     'received_at', touchline.fmt_ts(i.received_at)) AS d
+          FROM touchline.interactions i
+         WHERE i.customer_id = touchline.survivor(p_id)
+           AND (p_after_ts IS NULL OR (i.occurred_at, i.id) > (p_after_ts, p_after_id))
+         ORDER BY i.occurred_at, i.id
+         LIMIT p_limit)
+    SELECT coalesce(jsonb_agg(d ORDER BY occurred_at, id), '[]'),
+           (SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+              FROM page ORDER BY occurred_at DESC, id DESC LIMIT 1),
+           (SELECT id FROM page ORDER BY occurred_at DESC, id DESC LIMIT 1),
+           count(*)::integer
+      FROM page
 $$;
 
 CREATE FUNCTION touchline.find_customer(p_kind text, p_value text) RETURNS uuid
@@ -133,6 +335,18 @@ CREATE FUNCTION touchline.fmt_ts(t timestamp with time zone) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+CREATE FUNCTION touchline.funnel_json(pre bigint, pur bigint, post bigint) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'pre_purchase', pre, 'purchase', pur, 'post_purchase', post,
+        'drop_off', jsonb_build_object(
+            'pre_purchase_to_purchase',
+                CASE WHEN pre > 0 THEN round(1 - pur::numeric / pre, 4) END,
+            'purchase_to_post_purchase',
+                CASE WHEN pur > 0 THEN round(1 - post::numeric / pur, 4) END))
 $$;
 
 CREATE TABLE touchline.interactions (
@@ -168,7 +382,103 @@ CREATE FUNCTION touchline.interaction_json(i touchline.interactions) RETURNS jso
         'agent', i.agent, 'status', i.status, 'duration_s', i.duration_s,
         'subject', i.subject, 'body', i.body, 'thread', i.thread, 'stage', i.stage,
         'sentiment', i.sentiment, 'score', i.score, 'tags', to_jsonb(i.tags),
-        'attributes', i.attributes))
+        'attributes', i.attributes,
+        'status_history', (
+            SELECT jsonb_agg(touchline.drop_null_keys(jsonb_build_object(
+                       'status', h.status, 'previous', h.previous,
+                       'at', touchline.fmt_ts(h.occurred_at),
+                       'received_at', touchline.fmt_ts(h.received_at),
+                       'detail', h.detail)) ORDER BY h.seq)
+              FROM touchline.status_history h WHERE h.interaction_id = i.id)))
+$$;
+
+CREATE FUNCTION touchline.is_message(channel text, direction text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT direction = 'inbound' AND channel IN ('sms', 'email', 'chat')
+$$;
+
+CREATE FUNCTION touchline.is_missed_call(channel text, direction text, status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT channel = 'phone' AND direction = 'inbound'
+       AND coalesce(status IN ('missed', 'busy', 'failed'), false)
+$$;
+
+CREATE FUNCTION touchline.is_reach(channel text, direction text, status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT direction = 'outbound' OR (channel = 'phone' AND coalesce(status = 'answered', false))
+$$;
+
+CREATE FUNCTION touchline.journey_json(p_id uuid, p_since timestamp with time zone, p_until timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    s     uuid;
+    c     touchline.customers;
+    total bigint;
+    doc   jsonb;
+BEGIN
+    IF p_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF p_since IS NOT NULL AND p_until IS NOT NULL AND p_since >= p_until THEN
+        RAISE EXCEPTION 'until: must be after since' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    s := touchline.survivor(p_id);
+    SELECT * INTO c FROM touchline.customers WHERE id = s;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT count(*) INTO total FROM touchline.interactions i
+     WHERE i.customer_id = s AND (p_since IS NULL OR i.occurred_at >= p_since)
+       AND (p_until IS NULL OR i.occurred_at < p_until);
+    WITH t AS (
+        SELECT i.*, coalesce(i.stage, 'unstaged') AS col
+          FROM touchline.interactions i
+         WHERE i.customer_id = s AND (p_since IS NULL OR i.occurred_at >= p_since)
+           AND (p_until IS NULL OR i.occurred_at < p_until)
+         ORDER BY i.occurred_at DESC, i.id DESC LIMIT 1000),
+    n AS (
+        SELECT t.*, (row_number() OVER (ORDER BY t.occurred_at, t.id) - 1) AS k,
+               array_position(ARRAY['pre_purchase', 'purchase', 'post_purchase', 'unstaged'],
+                              t.col) AS colno
+          FROM t),
+    rows_ AS (
+        SELECT n.channel, min(n.k) AS first_k FROM n GROUP BY n.channel)
+    SELECT jsonb_build_object(
+        'touchpoints', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                           'id', n.id, 'occurred_at', touchline.fmt_ts(n.occurred_at),
+                           'channel', n.channel, 'stage', n.col, 'direction', n.direction,
+                           'status', n.status, 'source', n.source, 'agent', n.agent,
+                           'sentiment', n.sentiment, 'score', n.score,
+                           'summary', coalesce(nullif(n.subject, ''),
+                                               nullif(left(regexp_replace(n.body, '\s+', ' ',
+                                                                          'g'), 80), '')))
+                           ORDER BY n.k) FROM n), '[]'),
+        'channels', coalesce((SELECT jsonb_agg(rows_.channel ORDER BY rows_.first_k)
+                                FROM rows_), '[]'),
+        'cells', coalesce((SELECT jsonb_agg(cell.doc ORDER BY cell.first_k, cell.colno)
+                             FROM (SELECT rows_.first_k, n.colno, jsonb_build_object(
+                                          'channel', n.channel, 'stage', n.col,
+                                          'count', count(*),
+                                          'positive', count(*) FILTER (WHERE n.sentiment = 'positive'),
+                                          'neutral', count(*) FILTER (WHERE n.sentiment = 'neutral'),
+                                          'negative', count(*) FILTER (WHERE n.sentiment = 'negative'),
+                                          'mean_score', round(avg(n.score), 2),
+                                          'first_at', touchline.fmt_ts(min(n.occurred_at)),
+                                          'last_at', touchline.fmt_ts(max(n.occurred_at)),
+                                          'touchpoints', jsonb_agg(n.k ORDER BY n.k)) AS doc
+                                     FROM n JOIN rows_ USING (channel)
+                                    GROUP BY rows_.first_k, n.channel, n.col, n.colno) cell),
+                          '[]'))
+      INTO doc;
+    RETURN jsonb_build_object(
+        'customer_id', s, 'name', c.name,
+        'stages', jsonb_build_array('pre_purchase', 'purchase', 'post_purchase', 'unstaged'))
+        || doc || jsonb_build_object('truncated', total > 1000);
+END;
 $$;
 
 CREATE FUNCTION touchline.lock_customer_identifiers(p_ids uuid[], p_locked bigint[]) RETURNS bigint[]
@@ -305,6 +615,141 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION touchline.missed_json(p_since timestamp with time zone, p_until timestamp with time zone, p_open boolean, p_limit integer, p_sla_s integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    r     record;
+    now_  timestamptz := now();
+    items jsonb;
+    n     integer;
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 THEN
+        RAISE EXCEPTION 'limit: must be 1-1000' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO r FROM touchline.analytics_range(p_since, p_until, interval '7 days');
+    WITH m AS (
+        SELECT i.id, i.customer_id, i.occurred_at, i.status, i.source,
+               touchline.reached_after(i.customer_id, i.occurred_at) AS reached_at
+          FROM touchline.interactions i
+         WHERE i.occurred_at >= r.since AND i.occurred_at < r.until
+           AND touchline.is_missed_call(i.channel, i.direction, i.status)),
+    c AS (
+        SELECT m.customer_id, count(*) AS calls, count(*) FILTER (WHERE m.reached_at IS NULL)
+                   AS open,
+               min(m.occurred_at) AS first_at, max(m.occurred_at) AS last_at,
+               min(m.occurred_at) FILTER (WHERE m.reached_at IS NULL) AS first_open_at,
+               (array_agg(m.reached_at ORDER BY m.occurred_at DESC, m.id DESC))[1]
+                   AS last_reached_at,
+               (array_agg(m.occurred_at ORDER BY m.occurred_at DESC, m.id DESC))[1]
+                   AS last_missed_at
+          FROM m GROUP BY m.customer_id
+        HAVING NOT p_open OR count(*) FILTER (WHERE m.reached_at IS NULL) > 0),
+    page AS (
+        SELECT c.*, coalesce(c.first_open_at, c.first_at) AS order_at
+          FROM c ORDER BY coalesce(c.first_open_at, c.first_at), c.customer_id
+         LIMIT p_limit + 1)
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'customer_id', page.customer_id,
+               'name', cu.name,
+               'phones', coalesce((SELECT jsonb_agg(d.value ORDER BY d.value)
+                                     FROM touchline.identities d
+                                    WHERE d.customer_id = page.customer_id
+                                      AND d.kind = 'phone'), '[]'),
+               'missed_calls', page.calls, 'open', page.open,
+               'first_missed_at', touchline.fmt_ts(page.first_at),
+               'last_missed_at', touchline.fmt_ts(page.last_at),
+               'age_s', touchline.seconds_between(page.order_at, now_),
+               'breached', page.open > 0 AND now_ - page.order_at > make_interval(secs => p_sla_s),
+               'reached_at', touchline.fmt_ts(page.last_reached_at),
+               'callback_s', touchline.seconds_between(page.last_missed_at, page.last_reached_at),
+               'calls', (SELECT jsonb_agg(jsonb_build_object(
+                                    'id', m.id, 'occurred_at', touchline.fmt_ts(m.occurred_at),
+                                    'status', m.status, 'source', m.source,
+                                    'open', m.reached_at IS NULL,
+                                    'reached_at', touchline.fmt_ts(m.reached_at),
+                                    'callback_s',
+                                        touchline.seconds_between(m.occurred_at, m.reached_at))
+                                    ORDER BY m.occurred_at, m.id)
+                           FROM (SELECT * FROM m WHERE m.customer_id = page.customer_id
+                                  ORDER BY m.occurred_at, m.id LIMIT 20) m),
+               'since', (SELECT jsonb_build_object(
+                             'counts', coalesce((SELECT jsonb_object_agg(o.channel, o.n)
+                                                   FROM (SELECT j.channel, count(*) AS n
+                                                           FROM touchline.interactions j
+                                                          WHERE j.customer_id = page.customer_id
+                                                            AND j.occurred_at > page.order_at
+                                                            AND NOT touchline.is_missed_call(
+                                                                j.channel, j.direction, j.status)
+                                                          GROUP BY j.channel) o), '{}'),
+                             'items', coalesce((SELECT jsonb_agg(touchline.drop_null_keys(
+                                                    jsonb_build_object(
+                                                        'id', j.id, 'channel', j.channel,
+                                                        'direction', j.direction,
+                                                        'status', j.status,
+                                                        'occurred_at',
+                                                            touchline.fmt_ts(j.occurred_at),
+                                                        'subject', j.subject))
+                                                    ORDER BY j.occurred_at DESC, j.id DESC)
+                                                  FROM (SELECT * FROM touchline.interactions j
+                                                         WHERE j.customer_id = page.customer_id
+                                                           AND j.occurred_at > page.order_at
+                                                           AND NOT touchline.is_missed_call(
+                                                               j.channel, j.direction, j.status)
+                                                         ORDER BY j.occurred_at DESC, j.id DESC
+                                                         LIMIT 5) j), '[]'))))
+               ORDER BY page.order_at, page.customer_id), '[]'),
+           count(*)
+      INTO items, n
+      FROM page LEFT JOIN touchline.customers cu ON cu.id = page.customer_id;
+    IF n > p_limit THEN
+        items := items - p_limit;
+    END IF;
+    RETURN jsonb_build_object(
+        'since', touchline.fmt_ts(r.since), 'until', touchline.fmt_ts(r.until), 'open', p_open,
+        'callback_sla_s', p_sla_s, 'now', touchline.fmt_ts(now_), 'items', items,
+        'truncated', n > p_limit);
+END;
+$$;
+
+CREATE FUNCTION touchline.pending_json(p_id uuid, p_sla_s integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    s    uuid;
+    now_ timestamptz := clock_timestamp();
+BEGIN
+    IF p_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    s := touchline.survivor(p_id);
+    RETURN jsonb_build_object(
+        'missed_calls', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'id', m.id, 'occurred_at', touchline.fmt_ts(m.occurred_at),
+                       'status', m.status,
+                       'age_s', touchline.seconds_between(m.occurred_at, now_),
+                       'breached', now_ - m.occurred_at > make_interval(secs => p_sla_s))
+                       ORDER BY m.occurred_at, m.id)
+              FROM (SELECT i.* FROM touchline.interactions i
+                     WHERE i.customer_id = s
+                       AND touchline.is_missed_call(i.channel, i.direction, i.status)
+                       AND touchline.reached_after(s, i.occurred_at) IS NULL
+                     ORDER BY i.occurred_at, i.id LIMIT 20) m), '[]'),
+        'unanswered', coalesce((
+            SELECT jsonb_agg(touchline.drop_null_keys(jsonb_build_object(
+                       'id', m.id, 'channel', m.channel, 'thread', m.thread,
+                       'occurred_at', touchline.fmt_ts(m.occurred_at),
+                       'age_s', touchline.seconds_between(m.occurred_at, now_),
+                       'subject', m.subject))
+                       ORDER BY m.occurred_at, m.id)
+              FROM (SELECT i.* FROM touchline.interactions i
+                     WHERE i.customer_id = s AND touchline.is_message(i.channel, i.direction)
+                       AND touchline.responded_after(s, i.occurred_at, i.thread) IS NULL
+                     ORDER BY i.occurred_at, i.id LIMIT 20) m), '[]'));
+END;
+$$;
+
 CREATE FUNCTION touchline.profile_json(p_id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     AS $$
@@ -339,6 +784,215 @@ BEGIN
         'merged_ids', coalesce((SELECT jsonb_agg(id ORDER BY merged_at, id) FROM touchline.customers
                                  WHERE merged_into = s), '[]'));
 END;
+$$;
+
+CREATE FUNCTION touchline.reached_after(p_customer uuid, t timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT j.occurred_at FROM touchline.interactions j
+     WHERE j.customer_id = p_customer AND j.occurred_at >= t
+       AND touchline.is_reach(j.channel, j.direction, j.status)
+     ORDER BY j.occurred_at LIMIT 1
+$$;
+
+CREATE FUNCTION touchline.repeat_json(total bigint, same bigint, inbound bigint) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT jsonb_build_object('total', total, 'same_channel', same,
+                              'other_channel', total - same,
+                              'share', touchline.share(total, inbound),
+                              'other_channel_share', touchline.share(total - same, inbound))
+$$;
+
+CREATE FUNCTION touchline.responded_after(p_customer uuid, t timestamp with time zone, p_thread text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT j.occurred_at FROM touchline.interactions j
+     WHERE j.customer_id = p_customer AND j.occurred_at >= t AND j.direction = 'outbound'
+       AND (p_thread IS NULL OR j.thread = p_thread)
+     ORDER BY j.occurred_at LIMIT 1
+$$;
+
+CREATE FUNCTION touchline.retention_delete(p_before timestamp with time zone, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH doomed AS (
+        SELECT id FROM touchline.interactions
+        WHERE occurred_at < p_before
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM touchline.interactions i USING doomed d WHERE i.id = d.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+
+CREATE FUNCTION touchline.salted_key(p_kind text, p_text text) RETURNS bytea
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT sha256((SELECT value FROM touchline.secrets WHERE name = 'salt')
+                  || convert_to(p_kind || ':' || p_text, 'UTF8'))
+$$;
+
+CREATE FUNCTION touchline.seconds_between(a timestamp with time zone, b timestamp with time zone) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT floor(extract(epoch FROM b - a))::bigint
+$$;
+
+CREATE FUNCTION touchline.share(part bigint, whole bigint) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE WHEN whole > 0 THEN round(part::numeric / whole, 4) END
+$$;
+
+CREATE FUNCTION touchline.stats_by_keys() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT ARRAY['channel', 'source', 'stage', 'agent', 'day'] $$;
+
+CREATE FUNCTION touchline.stats_json(p_since timestamp with time zone, p_until timestamp with time zone, p_by text, p_sla_s integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET work_mem TO '512MB'
+    SET jit TO 'off'
+    AS $$
+DECLARE
+    r      record;
+    now_   timestamptz := now();
+    sla    interval := make_interval(secs => p_sla_s);
+    totals jsonb;
+    groups jsonb;
+    funnel jsonb;
+BEGIN
+    IF p_by IS NOT NULL AND NOT p_by = ANY (touchline.stats_by_keys()) THEN
+        RAISE EXCEPTION 'by: "%" is not one of %', left(p_by, 40),
+              array_to_string(touchline.stats_by_keys(), ', ')
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO r FROM touchline.analytics_range(p_since, p_until, interval '30 days');
+
+    WITH f AS MATERIALIZED (
+        SELECT * FROM touchline.analytics_facts(r.since, r.until)),
+    g AS (
+        SELECT GROUPING(k.key) = 1 AS total, k.key,
+               jsonb_build_object(
+               'interactions', count(*),
+               'inbound', count(*) FILTER (WHERE f.direction = 'inbound'),
+               'outbound', count(*) FILTER (WHERE f.direction = 'outbound'),
+               'missed_calls', jsonb_build_object(
+                   'total', count(*) FILTER (WHERE f.missed),
+                   'reached', count(f.reached_at),
+                   'open', count(*) FILTER (WHERE f.missed AND f.reached_at IS NULL),
+                   'breached', count(*) FILTER (WHERE f.missed AND f.reached_at IS NULL
+                                                  AND now_ - f.occurred_at > sla),
+                   'reached_late', count(*) FILTER (WHERE f.reached_at - f.occurred_at > sla),
+                   'callback_s', touchline.duration_json(
+                       avg(touchline.seconds_between(f.occurred_at, f.reached_at)),
+                       percentile_disc(0.5) WITHIN GROUP (
+                           ORDER BY touchline.seconds_between(f.occurred_at, f.reached_at)),
+                       percentile_disc(0.9) WITHIN GROUP (
+                           ORDER BY touchline.seconds_between(f.occurred_at, f.reached_at)),
+                       max(touchline.seconds_between(f.occurred_at, f.reached_at)))),
+               'first_response', jsonb_build_object(
+                   'messages', count(*) FILTER (WHERE f.message),
+                   'answered', count(f.responded_at),
+                   'unanswered', count(*) FILTER (WHERE f.message AND f.responded_at IS NULL),
+                   'response_s', touchline.duration_json(
+                       avg(touchline.seconds_between(f.occurred_at, f.responded_at)),
+                       percentile_disc(0.5) WITHIN GROUP (
+                           ORDER BY touchline.seconds_between(f.occurred_at, f.responded_at)),
+                       percentile_disc(0.9) WITHIN GROUP (
+                           ORDER BY touchline.seconds_between(f.occurred_at, f.responded_at)),
+                       max(touchline.seconds_between(f.occurred_at, f.responded_at)))),
+               'repeat_contacts', jsonb_build_object(
+                   'inbound', count(*) FILTER (WHERE f.direction = 'inbound'),
+                   'within_24h', touchline.repeat_json(
+                       count(*) FILTER (WHERE f.prev_in >= f.occurred_at - interval '24 hours'),
+                       count(*) FILTER (WHERE f.prev_in_same
+                                              >= f.occurred_at - interval '24 hours'),
+                       count(*) FILTER (WHERE f.direction = 'inbound')),
+                   'within_7d', touchline.repeat_json(
+                       count(*) FILTER (WHERE f.prev_in >= f.occurred_at - interval '7 days'),
+                       count(*) FILTER (WHERE f.prev_in_same >= f.occurred_at - interval '7 days'),
+                       count(*) FILTER (WHERE f.direction = 'inbound'))),
+               'sentiment', jsonb_build_object(
+                   'positive', count(*) FILTER (WHERE f.sentiment = 'positive'),
+                   'neutral', count(*) FILTER (WHERE f.sentiment = 'neutral'),
+                   'negative', count(*) FILTER (WHERE f.sentiment = 'negative'),
+                   'rated', count(f.sentiment),
+                   'score', jsonb_build_object('count', count(f.score),
+                                               'mean', round(avg(f.score), 2)))) AS doc
+          FROM f
+         CROSS JOIN LATERAL (SELECT CASE p_by
+                    WHEN 'channel' THEN f.channel
+                    WHEN 'source' THEN f.source
+                    WHEN 'stage' THEN f.stage
+                    WHEN 'agent' THEN f.agent
+                    WHEN 'day' THEN to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+                    END AS key) k
+         GROUP BY GROUPING SETS ((), (k.key))),
+    -- The funnel: customers whose touchpoints in the range include a pre_purchase one, by
+    -- the channel of the first (their entry channel); of those, who had a purchase
+    -- touchpoint at or after it, and of those, a post_purchase one at or after that.
+    st AS (
+        SELECT f.customer_id, f.occurred_at, f.id, f.channel, f.stage
+          FROM f WHERE f.stage IS NOT NULL),
+    pre AS (
+        SELECT DISTINCT ON (st.customer_id) st.customer_id, st.occurred_at AS pre_at,
+               st.channel AS entry
+          FROM st WHERE st.stage = 'pre_purchase'
+         ORDER BY st.customer_id, st.occurred_at, st.id),
+    pur AS (
+        SELECT pre.customer_id, min(st.occurred_at) AS pur_at
+          FROM pre JOIN st ON st.customer_id = pre.customer_id AND st.stage = 'purchase'
+                          AND st.occurred_at >= pre.pre_at
+         GROUP BY pre.customer_id),
+    post AS (
+        SELECT DISTINCT pur.customer_id
+          FROM pur JOIN st ON st.customer_id = pur.customer_id AND st.stage = 'post_purchase'
+                          AND st.occurred_at >= pur.pur_at),
+    c AS (
+        SELECT pre.entry, pur.customer_id IS NOT NULL AS bought,
+               post.customer_id IS NOT NULL AS after
+          FROM pre LEFT JOIN pur USING (customer_id) LEFT JOIN post USING (customer_id)),
+    fg AS (
+        SELECT GROUPING(c.entry) = 1 AS total, c.entry,
+               touchline.funnel_json(count(*), count(*) FILTER (WHERE c.bought),
+                                     count(*) FILTER (WHERE c.after)) AS doc
+          FROM c GROUP BY GROUPING SETS ((), (c.entry)))
+    SELECT (SELECT doc FROM g WHERE total),
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('key', key) || doc
+                                      ORDER BY key COLLATE "C" NULLS LAST), '[]')
+              FROM g WHERE NOT total AND p_by IS NOT NULL),
+           jsonb_build_object(
+               'total', coalesce((SELECT doc FROM fg WHERE total),
+                                 touchline.funnel_json(0, 0, 0)),
+               'by_entry_channel', coalesce((SELECT jsonb_agg(jsonb_build_object('key', entry)
+                                                              || doc ORDER BY entry COLLATE "C")
+                                               FROM fg WHERE NOT total), '[]'))
+      INTO totals, groups, funnel;
+
+    RETURN jsonb_build_object(
+        'since', touchline.fmt_ts(r.since), 'until', touchline.fmt_ts(r.until),
+        'by', p_by, 'callback_sla_s', p_sla_s, 'generated_at', touchline.fmt_ts(now_),
+        'totals', totals, 'groups', groups, 'funnel', funnel);
+END;
+$$;
+
+CREATE FUNCTION touchline.status_rank(p_channel text, p_status text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN p_status IS NULL THEN 0
+        WHEN p_channel = 'phone' THEN
+            CASE p_status WHEN 'answered' THEN 3 WHEN 'voicemail' THEN 2 ELSE 1 END
+        ELSE
+            CASE p_status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'failed' THEN 2
+                          ELSE 1 END
+    END
 $$;
 
 CREATE FUNCTION touchline.survivor(p_id uuid) RETURNS uuid
@@ -397,6 +1051,24 @@ BEGIN
     RETURN jsonb_build_object('customer_id', s, 'items', items, 'next_cursor', NULL);
 END;
 $$;
+
+CREATE TABLE touchline.audit (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    principal text NOT NULL,
+    action text NOT NULL,
+    customer_hash text NOT NULL,
+    CONSTRAINT audit_action_check CHECK ((action = ANY (ARRAY['merge'::text, 'erase'::text, 'export'::text])))
+);
+
+CREATE SEQUENCE touchline.audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE touchline.audit_id_seq OWNED BY touchline.audit.id;
 
 CREATE TABLE touchline.customers (
     id uuid NOT NULL,
@@ -458,9 +1130,43 @@ CREATE TABLE touchline.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE touchline.secrets (
+    name text NOT NULL,
+    value bytea NOT NULL
+);
+
+CREATE TABLE touchline.status_history (
+    interaction_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    previous text,
+    status text NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    detail jsonb
+);
+
+ALTER TABLE touchline.status_history ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME touchline.status_history_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE touchline.tombstones (
+    key bytea NOT NULL,
+    erased_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY touchline.audit ALTER COLUMN id SET DEFAULT nextval('touchline.audit_id_seq'::regclass);
+
 ALTER TABLE ONLY touchline.erasures ALTER COLUMN id SET DEFAULT nextval('touchline.erasures_id_seq'::regclass);
 
 ALTER TABLE ONLY touchline.merges ALTER COLUMN id SET DEFAULT nextval('touchline.merges_id_seq'::regclass);
+
+ALTER TABLE ONLY touchline.audit
+    ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY touchline.customers
     ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
@@ -480,9 +1186,20 @@ ALTER TABLE ONLY touchline.merges
 ALTER TABLE ONLY touchline.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY touchline.secrets
+    ADD CONSTRAINT secrets_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY touchline.status_history
+    ADD CONSTRAINT status_history_pkey PRIMARY KEY (interaction_id, seq);
+
+ALTER TABLE ONLY touchline.tombstones
+    ADD CONSTRAINT tombstones_pkey PRIMARY KEY (key);
+
 CREATE INDEX customers_merged_into ON touchline.customers USING btree (merged_into) WHERE (merged_into IS NOT NULL);
 
 CREATE INDEX identities_customer ON touchline.identities USING btree (customer_id);
+
+CREATE INDEX interactions_occurred_brin ON touchline.interactions USING brin (occurred_at) WITH (pages_per_range='32');
 
 CREATE UNIQUE INDEX interactions_source_external ON touchline.interactions USING btree (source, external_id) WHERE (external_id IS NOT NULL);
 
@@ -492,6 +1209,11 @@ CREATE INDEX merges_merged ON touchline.merges USING btree (merged);
 
 CREATE INDEX merges_survivor ON touchline.merges USING btree (survivor);
 
+CREATE TRIGGER merges_audit AFTER INSERT ON touchline.merges FOR EACH ROW WHEN ((new.reason = 'manual'::text)) EXECUTE FUNCTION touchline.audit_manual_merge();
+
 ALTER TABLE ONLY touchline.customers
     ADD CONSTRAINT customers_merged_into_fkey FOREIGN KEY (merged_into) REFERENCES touchline.customers(id);
+
+ALTER TABLE ONLY touchline.status_history
+    ADD CONSTRAINT status_history_interaction_id_fkey FOREIGN KEY (interaction_id) REFERENCES touchline.interactions(id) ON DELETE CASCADE;
 

@@ -243,7 +243,7 @@ bool harness_ports_from_ready(struct harness_daemon *d, const char *msg)
 {
     const char *t = strstr(msg, "tcp port ");
     const char *h = strstr(msg, "http port ");
-    if (strstr(msg, "READY=1") == NULL || t == NULL || h == NULL) {
+    if (t == NULL || h == NULL) {
         return false;
     }
     d->tcp_port = atoi(t + strlen("tcp port "));
@@ -251,8 +251,12 @@ bool harness_ports_from_ready(struct harness_daemon *d, const char *msg)
     return d->tcp_port > 0 && d->http_port > 0;
 }
 
-bool harness_wait_ready(struct harness_daemon *d, int timeout_ms)
+/* Reads notification messages until one has want ("READY=1", or NULL: the ports) or
+ * timeout_ms passes; false also when the daemon exited (d->pid is then reaped and 0).
+ * *ready: whether the message that ended the wait was READY=1. */
+static bool wait_notify(struct harness_daemon *d, const char *want, int timeout_ms, bool *ready)
 {
+    *ready = false;
     assert_true(d->notify_ours);
     long long deadline = harness_now_ms() + timeout_ms;
     while (harness_now_ms() < deadline) {
@@ -262,7 +266,9 @@ bool harness_wait_ready(struct harness_daemon *d, int timeout_ms)
             ssize_t n = recv(d->notify_fd, msg, sizeof(msg) - 1, 0);
             if (n > 0) {
                 msg[n] = '\0';
-                if (harness_ports_from_ready(d, msg)) {
+                bool ports = harness_ports_from_ready(d, msg);
+                if (want == NULL ? ports : strstr(msg, want) != NULL) {
+                    *ready = strstr(msg, "READY=1") != NULL;
                     return true;
                 }
             }
@@ -278,14 +284,29 @@ bool harness_wait_ready(struct harness_daemon *d, int timeout_ms)
     return false;
 }
 
-/* Starts the daemon, verbose, and waits for its READY=1: listeners up, pool connected. */
+bool harness_wait_ready(struct harness_daemon *d, int timeout_ms)
+{
+    bool ready;
+    return wait_notify(d, "READY=1", timeout_ms, &ready) && d->tcp_port > 0 && d->http_port > 0;
+}
+
+/*
+ * Starts the daemon, verbose, and waits for its ports (a STATUS message while it waits for the
+ * database, or READY=1), then for READY=1 (listeners up, pool connected) a little longer:
+ * tests of a daemon started without its database go on without it.
+ */
 static void spawn(struct harness_daemon *d, const char *const *env)
 {
     static const char *const verbose[] = {"-v", NULL};
     harness_spawn(d, verbose, env, true);
     pid_t pid = d->pid;
     int start_s = daemon_wrapped() ? 120 : 20;
-    if (harness_wait_ready(d, start_s * 1000)) {
+    bool ready;
+    if (wait_notify(d, NULL, start_s * 1000, &ready)) {
+        if (!ready && !harness_wait_ready(d, daemon_wrapped() ? 60000 : 4000) && d->pid == 0) {
+            char *out = testmain_read_file(d->log_path, NULL);
+            fail_msg("touchlined exited at start:\n%s", out ? out : "");
+        }
         return;
     }
     char *out = testmain_read_file(d->log_path, NULL);
@@ -294,7 +315,7 @@ static void spawn(struct harness_daemon *d, const char *const *env)
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    fail_msg("touchlined did not say READY=1 within %d s:\n%s", start_s, out ? out : "");
+    fail_msg("touchlined did not say its ports within %d s:\n%s", start_s, out ? out : "");
 }
 
 void harness_start(struct harness_daemon *d, const char *name, const char *const *env)

@@ -61,8 +61,9 @@ void harness_restart(struct harness_daemon *d, const char *const *env);
 void harness_spawn(struct harness_daemon *d, const char *const *args, const char *const *env,
                    bool wrap);
 
-/* Reads the ports from a READY=1 message of the daemon ("STATUS=serving: tcp port N, http
- * port M") into d; true once both are there. */
+/* Reads the ports from a notification message of the daemon (READY=1 with "STATUS=serving:
+ * tcp port N, http port M", or the STATUS it sends while it waits for its database) into d;
+ * true once both are there. */
 bool harness_ports_from_ready(struct harness_daemon *d, const char *msg);
 
 /*
