@@ -267,6 +267,10 @@ static void on_migrate_retry(evutil_socket_t fd, short what, void *arg)
 static void on_migrated(int applied, bool unreachable, const char *err, void *arg)
 {
     struct daemon *d = arg;
+    /* err lives in the migration: copied before it is freed. */
+    snprintf(d->status.migrate_error, sizeof(d->status.migrate_error), "%s",
+             applied >= 0 || err == NULL ? "" : err);
+    err = d->status.migrate_error;
     migrate_free(d->migrate);
     d->migrate = NULL;
     if (applied >= 0) {
@@ -280,7 +284,6 @@ static void on_migrated(int applied, bool unreachable, const char *err, void *ar
         }
         return;
     }
-    snprintf(d->status.migrate_error, sizeof(d->status.migrate_error), "%s", err);
     if (!unreachable) {
         /* A migration itself failed: no retry will help, and a daemon that never writes is
          * worse than one that says so. What the spool holds stays for the next start. */
