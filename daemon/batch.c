@@ -13,8 +13,17 @@
 #include "resolve.h"
 #include "store.h"
 
-/* Whole-batch retries (deadlocks, lock timeouts) before a record is answered unavailable. */
+/* Whole-batch retries for reasons outside the records (lost or failing database) before a
+ * record is answered unavailable. Waiting for another batch of touchline's own is not one of
+ * them: see contention(). */
 #define MAX_ATTEMPTS 20
+
+/* Raised by touchline.try_lock_customer_identifiers (sql/006_identity.sql): a merge needs
+ * identifier locks another writer holds; DETAIL lists every key it needs. */
+#define SQLSTATE_MERGE_LOCKS "TL001"
+
+/* At most this many keys carried from a failed attempt to the next one of a lane. */
+#define MAX_EXTRA_KEYS 65536
 
 /* Statements of the first step: lock, lookup, duplicates. */
 #define STEP1_STATEMENTS 3
@@ -58,6 +67,7 @@ struct job {
     int failed_index;
     char sqlstate[6];
     char errmsg[300];
+    char *detail; /* its DETAIL, or NULL */
 };
 
 /*
@@ -71,6 +81,10 @@ struct lane {
     struct item_queue queue;
     size_t queued;
     bool busy;
+    /* Lock keys the lane's last batch found its merges need (SQLSTATE_MERGE_LOCKS): its next
+     * batch takes them with its own, in the global order, before it reads anything. */
+    long long *extra;
+    size_t n_extra, cap_extra;
 };
 
 struct batch {
@@ -130,6 +144,7 @@ static void job_free(struct job *job)
     free(job->dup_customer);
     free(job->inserted);
     free(job->items);
+    free(job->detail);
     free(job);
 }
 
@@ -178,13 +193,23 @@ static int send_step1(PGconn *conn, void *arg)
         pgarray_add(&dups[2], r->source);
         pgarray_add(&dups[3], r->external_id);
     }
-    const char *k[2] = {pgarray_text(&keys[0]), pgarray_text(&keys[1])};
-    int rc = k[0] != NULL && k[1] != NULL && send_prepared(conn, STORE_LOCK, 2, k) == 0 &&
+    struct pgarray extra;
+    pgarray_init(&extra);
+    for (size_t e = 0; e < job->lane->n_extra; e++) {
+        char key[24];
+        snprintf(key, sizeof(key), "%lld", job->lane->extra[e]);
+        pgarray_add(&extra, key);
+    }
+    const char *k[3] = {pgarray_text(&keys[0]), pgarray_text(&keys[1]),
+                        job->lane->n_extra > 0 ? pgarray_text(&extra) : NULL};
+    int rc = k[0] != NULL && k[1] != NULL && (job->lane->n_extra == 0 || k[2] != NULL) &&
+                     send_prepared(conn, STORE_LOCK, 3, k) == 0 &&
                      send_prepared(conn, STORE_LOOKUP, 2, k) == 0
                  ? 0
                  : -1;
     pgarray_free(&keys[0]);
     pgarray_free(&keys[1]);
+    pgarray_free(&extra);
     if (rc < 0 || send_arrays(conn, STORE_DUPLICATES, dups, 4) < 0) {
         for (int c = 0; c < 4; c++) {
             pgarray_free(&dups[c]);
@@ -504,6 +529,8 @@ static void note_error(struct job *job, const PGresult *res, int index)
     snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state != NULL ? state : "");
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     snprintf(job->errmsg, sizeof(job->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    job->detail = detail != NULL ? strdup(detail) : NULL;
 }
 
 static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
@@ -546,19 +573,62 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
 static bool retryable(const char *sqlstate)
 {
     return strncmp(sqlstate, "40", 2) == 0 || strcmp(sqlstate, "55P03") == 0 ||
-           strncmp(sqlstate, "53", 2) == 0 || strncmp(sqlstate, "57", 2) == 0 ||
-           strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
+           strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+           strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "08", 2) == 0 ||
+           sqlstate[0] == '\0';
 }
 
-/* Puts items back at the head of their lane, in their original order. */
-static void requeue(struct batch *b, struct item **items, size_t n)
+/*
+ * Failures that only say another batch of touchline's own got there first: a merge that
+ * found identifier locks taken (its next attempt waits for them in order, see
+ * lane_add_extra), or a deadlock PostgreSQL broke by cancelling this batch while the other
+ * went on. Each one means another transaction moved forward, so they are retried without
+ * counting towards MAX_ATTEMPTS: contention alone never answers a record unavailable.
+ */
+static bool contention(const char *sqlstate)
+{
+    return strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0 || strcmp(sqlstate, "40P01") == 0;
+}
+
+/* Adds the keys of a TL001 DETAIL (an array literal of bigints) to the lane's extra keys.
+ * Returns how many it read. */
+static size_t lane_add_extra(struct lane *l, const char *detail)
+{
+    size_t n = 0;
+    for (const char *p = detail; p != NULL && *p != '\0';) {
+        char *end;
+        long long key = strtoll(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        p = end;
+        if (l->n_extra == l->cap_extra) {
+            size_t cap = l->cap_extra ? l->cap_extra * 2 : 64;
+            long long *grown =
+                cap <= MAX_EXTRA_KEYS ? realloc(l->extra, cap * sizeof(*grown)) : NULL;
+            if (grown == NULL) {
+                break; /* the next attempt tries again with what it has */
+            }
+            l->extra = grown;
+            l->cap_extra = cap;
+        }
+        l->extra[l->n_extra++] = key;
+        n++;
+    }
+    return n;
+}
+
+/* Puts items back at the head of their lane, in their original order; count: the failure
+ * counts towards MAX_ATTEMPTS. */
+static void requeue(struct batch *b, struct item **items, size_t n, bool count)
 {
     for (size_t i = n; i-- > 0;) {
         if (items[i] == NULL) {
             continue;
         }
         struct lane *l = &b->lanes[items[i]->lane % b->n_lanes];
-        items[i]->attempts++;
+        items[i]->attempts += count;
         TAILQ_INSERT_HEAD(&l->queue, items[i], link);
         l->queued++;
         b->queued++;
@@ -601,7 +671,7 @@ static void finish_committed(struct batch *b, struct job *job)
         b->stats.retries++;
         log_info("%zu records of a batch were stored meanwhile by another writer; rechecking",
                  again);
-        requeue(b, job->items, job->n);
+        requeue(b, job->items, job->n, true);
     }
 }
 
@@ -626,6 +696,7 @@ static void on_done(enum db_outcome outcome, void *arg)
         metrics_observe(&b->stats.commit_seconds, (double)(now.tv_sec - job->sent.tv_sec) +
                                                       (now.tv_nsec - job->sent.tv_nsec) / 1e9);
         b->stats.merges += job->plan.n_merges;
+        job->lane->n_extra = 0;
         finish_committed(b, job);
     } else {
         bool per_record = job->failed_index >= STEP1_STATEMENTS && !retryable(job->sqlstate);
@@ -645,6 +716,12 @@ static void on_done(enum db_outcome outcome, void *arg)
             for (size_t i = 0; i < job->n; i++) {
                 job->items[i]->isolate = true;
             }
+        } else if (strcmp(job->sqlstate, SQLSTATE_MERGE_LOCKS) == 0) {
+            b->stats.merge_waits++;
+            size_t keys = lane_add_extra(job->lane, job->detail);
+            log_info("batch of %zu records: %s; running it again, taking its %zu merge "
+                     "lock(s) in order with its own",
+                     job->n, job->errmsg, keys);
         } else {
             log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
                      job->sqlstate[0] ? job->sqlstate : "-", job->errmsg);
@@ -653,12 +730,15 @@ static void on_done(enum db_outcome outcome, void *arg)
          * they cannot circle forever. */
         for (size_t i = 0; i < job->n; i++) {
             if (job->items[i] != NULL && job->items[i]->attempts >= MAX_ATTEMPTS) {
+                log_warn("record %s answered unavailable after %d failed attempts, the last "
+                         "with SQLSTATE %s: %s",
+                         job->items[i]->rec->id, MAX_ATTEMPTS, job->sqlstate, job->errmsg);
                 answer(b, job->items[i], BATCH_UNAVAILABLE, false, NULL, NULL,
                        "the database kept failing this batch; resend the record later");
                 job->items[i] = NULL;
             }
         }
-        requeue(b, job->items, job->n);
+        requeue(b, job->items, job->n, !contention(job->sqlstate));
     }
     job_free(job);
     try_flush(b, true);
@@ -810,6 +890,9 @@ void batch_free(struct batch *b)
         return;
     }
     batch_fail_queued(b, "the daemon is shutting down; the record was not stored, resend it");
+    for (unsigned l = 0; l < MAX_LANES; l++) {
+        free(b->lanes[l].extra);
+    }
     event_free(b->timer);
     free(b);
 }

@@ -73,8 +73,9 @@ struct batch_stats {
     unsigned long rejected;
     unsigned long unavailable;
     unsigned long retries;
-    unsigned long merges;                    /* customers merged away by committed batches */
-    struct metrics_histogram records;        /* records per committed batch */
+    unsigned long merges;             /* customers merged away by committed batches */
+    unsigned long merge_waits;        /* batches run again to take their merge locks in order */
+    struct metrics_histogram records; /* records per committed batch */
     struct metrics_histogram commit_seconds; /* from sending a batch to its COMMIT */
 };
 const struct batch_stats *batch_get_stats(const struct batch *b);

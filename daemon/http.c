@@ -789,6 +789,10 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_batch_retries_total", "counter",
                       "Batches written again after a conflict or a failing record.",
                       (double)bs->retries);
+    metrics_write_one(f, "touchline_batch_merge_lock_waits_total", "counter",
+                      "Batches run again because their merges needed identifier locks another "
+                      "batch held; the next attempt takes them in order.",
+                      (double)bs->merge_waits);
     metrics_family(f, "touchline_merges_total", "counter",
                    "Customers merged into another, by what caused it.");
     metrics_sample(f, "touchline_merges_total", "reason=\"ingest\"", (double)bs->merges);

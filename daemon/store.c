@@ -4,8 +4,10 @@
  * A batch is one transaction in two steps (see batch.c). First, under the batch's
  * identifier locks, what the database knows: */
 
-/* $1 kinds, $2 values: transaction-scoped advisory locks, in one global order. */
-static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::text[], $2::text[])";
+/* $1 kinds, $2 values, $3 extra lock keys (NULL: none; what an earlier attempt's merges
+ * found they need): transaction-scoped advisory locks, in one global order. */
+static const char SQL_LOCK[] =
+    "SELECT touchline.lock_identifiers($1::text[], $2::text[], $3::bigint[])";
 
 /*
  * $1 kinds, $2 values: the identifiers already known and their customers, by customer.
@@ -110,7 +112,7 @@ static const char SQL_MERGE_MANUAL[] =
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
 
 const struct db_statement store_statements[] = {
-    {STORE_LOCK, SQL_LOCK, 2},
+    {STORE_LOCK, SQL_LOCK, 3},
     {STORE_LOOKUP, SQL_LOOKUP, 2},
     {STORE_DUPLICATES, SQL_DUPLICATES, 4},
     {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 3},
