@@ -58,6 +58,12 @@ struct job {
     long *dup_of; /* index of the earlier record in this batch, or -1 */
     char (*dup_id)[RECORD_UUID_LEN + 1];
     char (*dup_customer)[RECORD_UUID_LEN + 1];
+    /* Between the steps, only when the first plan merges customers: what the database says
+     * about them (pairs kept apart), and the plan made again with it. */
+    int facts_index; /* statement index of the question, -1 if not asked */
+    struct resolve_apart *apart;
+    size_t n_apart;
+    char *facts_arena;
     /* Step two. */
     struct resolve_plan plan;
     bool planned;
@@ -145,6 +151,8 @@ static void job_free(struct job *job)
     free(job->inserted);
     free(job->items);
     free(job->detail);
+    free(job->apart);
+    free(job->facts_arena);
     free(job);
 }
 
@@ -429,12 +437,9 @@ static int send_customers(PGconn *conn, const char *statement, const char *const
     return send_arrays(conn, statement, cols, 3);
 }
 
-/* Step two: apply the plan set-wise, then Sync, which commits. */
-static int send_step2(PGconn *conn, struct job *job)
+/* Plans the batch from what step one (and the facts, once known) said. */
+static int make_plan(struct job *job, const struct resolve_facts *facts)
 {
-    if (find_repeats(job) < 0) {
-        return -1;
-    }
     struct record **recs = malloc(job->n * sizeof(*recs));
     if (recs == NULL) {
         return -1;
@@ -442,14 +447,63 @@ static int send_step2(PGconn *conn, struct job *job)
     for (size_t i = 0; i < job->n; i++) {
         recs[i] = job->items[i]->rec;
     }
-    int rc = resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, &job->plan);
+    resolve_plan_free(&job->plan);
+    int rc =
+        resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, facts, &job->plan);
     free(recs);
-    if (rc < 0) {
+    return rc;
+}
+
+/* Asks what the database knows about the customers the plan merges: the statement at index
+ * `index`, results read by copy_facts. Flushed, not synced: the transaction stays open. */
+static int send_facts(PGconn *conn, struct job *job, int index)
+{
+    struct pgarray ids;
+    pgarray_init(&ids);
+    for (size_t m = 0; m < job->plan.n_merges; m++) {
+        const struct resolve_merge *mg = &job->plan.merges[m];
+        pgarray_add(&ids, mg->survivor);
+        for (size_t l = 0; l < mg->n_losers; l++) {
+            pgarray_add(&ids, mg->losers[l]);
+        }
+    }
+    job->facts_index = index;
+    int rc = send_arrays(conn, STORE_MERGE_FACTS, &ids, 1);
+    return rc == 0 && PQsendFlushRequest(conn) == 1 ? 0 : -1;
+}
+
+/* Keeps the pairs kept apart (rows with other set) of the facts' answer. */
+static int copy_facts(struct job *job, const PGresult *res)
+{
+    int rows = PQntuples(res);
+    job->apart = calloc((size_t)rows + 1, sizeof(*job->apart));
+    job->facts_arena = malloc((size_t)rows * 2 * (RECORD_UUID_LEN + 1) + 1);
+    if (job->apart == NULL || job->facts_arena == NULL) {
         return -1;
     }
+    char *a = job->facts_arena;
+    for (int r = 0; r < rows; r++) {
+        if (PQgetisnull(res, r, 1) || PQgetlength(res, r, 0) != RECORD_UUID_LEN ||
+            PQgetlength(res, r, 1) != RECORD_UUID_LEN) {
+            continue;
+        }
+        struct resolve_apart *ap = &job->apart[job->n_apart++];
+        memcpy(a, PQgetvalue(res, r, 0), RECORD_UUID_LEN + 1);
+        ap->a = a;
+        a += RECORD_UUID_LEN + 1;
+        memcpy(a, PQgetvalue(res, r, 1), RECORD_UUID_LEN + 1);
+        ap->b = a;
+        a += RECORD_UUID_LEN + 1;
+    }
+    return 0;
+}
+
+/* Step two: apply the plan set-wise, its statements from index `index` on, then Sync, which
+ * commits. */
+static int send_step2(PGconn *conn, struct job *job, int index)
+{
     job->planned = true;
     struct resolve_plan *plan = &job->plan;
-    int index = STEP1_STATEMENTS;
     if (plan->n_created > 0) {
         const struct resolve_new_customer *c = plan->created;
         if (send_customers(conn, STORE_CREATE_CUSTOMERS, &c->id, &c->name, &c->traits_json,
@@ -459,25 +513,34 @@ static int send_step2(PGconn *conn, struct job *job)
         index++;
     }
     if (plan->n_merges > 0) {
-        struct pgarray cols[5];
-        for (int c = 0; c < 5; c++) {
+        struct pgarray cols[6];
+        for (int c = 0; c < 6; c++) {
             pgarray_init(&cols[c]);
         }
         size_t merged = 0;
         for (size_t m = 0; m < plan->n_merges; m++) {
             const struct resolve_merge *mg = &plan->merges[m];
             const struct record *r = job->items[mg->record]->rec;
+            char *idents = identifiers_json(r);
+            if (idents == NULL) {
+                for (int c = 0; c < 6; c++) {
+                    pgarray_free(&cols[c]);
+                }
+                return -1;
+            }
             for (size_t l = 0; l < mg->n_losers; l++) {
                 pgarray_add(&cols[0], mg->survivor);
                 pgarray_add(&cols[1], mg->losers[l]);
                 pgarray_add(&cols[2], mg->finals[l]);
                 pgarray_add(&cols[3], r->id);
                 pgarray_add(&cols[4], r->source);
+                pgarray_add(&cols[5], idents);
                 merged++;
             }
+            free(idents);
         }
         log_info("merging %zu customer(s) in a batch of %zu records", merged, job->n);
-        if (send_arrays(conn, STORE_MERGE, cols, 5) < 0) {
+        if (send_arrays(conn, STORE_MERGE, cols, 6) < 0) {
             return -1;
         }
         index++;
@@ -491,16 +554,17 @@ static int send_step2(PGconn *conn, struct job *job)
         index++;
     }
     if (plan->n_identities > 0) {
-        struct pgarray cols[3];
-        for (int c = 0; c < 3; c++) {
+        struct pgarray cols[4];
+        for (int c = 0; c < 4; c++) {
             pgarray_init(&cols[c]);
         }
         for (size_t i = 0; i < plan->n_identities; i++) {
             pgarray_add(&cols[0], normalize_kind_name(plan->identities[i].kind));
             pgarray_add(&cols[1], plan->identities[i].value);
             pgarray_add(&cols[2], plan->identities[i].customer);
+            pgarray_add(&cols[3], job->items[plan->identities[i].record]->rec->id);
         }
-        if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 3) < 0) {
+        if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 4) < 0) {
             return -1;
         }
         index++;
@@ -554,6 +618,10 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
             snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
                      PQgetvalue(res, r, 2));
         }
+    } else if (st == PGRES_TUPLES_OK && index == job->facts_index) {
+        if (copy_facts(job, res) < 0) {
+            return -1;
+        }
     } else if (st == PGRES_COMMAND_OK && index == job->interactions_index) {
         /* All or nothing: the insert has no ON CONFLICT. */
         for (size_t i = 0; i < job->n; i++) {
@@ -564,7 +632,22 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
         if (job->failed_index >= 0) {
             return PQpipelineSync(conn) == 1 ? 0 : -1;
         }
-        return send_step2(conn, job);
+        if (find_repeats(job) < 0 || make_plan(job, NULL) < 0) {
+            return -1;
+        }
+        /* Only a batch that merges asks whether its customers may be merged. */
+        return job->plan.n_merges > 0 ? send_facts(conn, job, STEP1_STATEMENTS)
+                                      : send_step2(conn, job, STEP1_STATEMENTS);
+    }
+    if (index == job->facts_index) {
+        if (job->failed_index >= 0) {
+            return PQpipelineSync(conn) == 1 ? 0 : -1;
+        }
+        struct resolve_facts facts = {job->apart, job->n_apart};
+        if (make_plan(job, &facts) < 0) {
+            return -1;
+        }
+        return send_step2(conn, job, index + 1);
     }
     return 0;
 }
@@ -768,6 +851,7 @@ static struct job *job_new(struct batch *b, size_t n)
     job->b = b;
     job->n = n;
     job->failed_index = -1;
+    job->facts_index = -1;
     job->interactions_index = -1;
     job->items = calloc(n, sizeof(*job->items));
     job->skip = calloc(n, sizeof(*job->skip));

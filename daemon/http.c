@@ -325,43 +325,56 @@ static bool is_uuid(const char *s, char out[RECORD_UUID_LEN + 1])
     return record_canonical_uuid(s, out) == 0;
 }
 
+/* Normalizes identifier parameter p (kind = its key) into kind_name/norm; answers 400 and
+ * returns -1 when it is not an identifier or does not normalize. */
+static int identifier_param(const struct http *h, struct evhttp_request *req,
+                            const struct http_param *p, const char **kind_name,
+                            char norm[NORMALIZE_MAX + 1])
+{
+    char msg[300], qk[72], qv[120];
+    enum ident_kind kind;
+    const char *why;
+    if (normalize_kind_parse(p->key, &kind) < 0) {
+        snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
+                 errmsg_quote(p->key, qk, sizeof(qk)));
+        send_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    if (normalize_identifier(kind, p->value, strlen(p->value), &h->d->cfg.record_opts.norm, norm,
+                             &why) < 0) {
+        snprintf(msg, sizeof(msg), "%s: %s %s", p->key, errmsg_quote(p->value, qv, sizeof(qv)),
+                 why);
+        send_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    *kind_name = normalize_kind_name(kind);
+    return 0;
+}
+
 static void handle_find(struct http *h, struct evhttp_request *req, const struct http_param *p,
                         int np)
 {
-    const struct config *cfg = &h->d->cfg;
-    const char *kind_name = NULL, *value = NULL;
-    enum ident_kind kind = IDENT_PHONE;
+    const struct http_param *ident = NULL;
     for (int i = 0; i < np; i++) {
         enum ident_kind k;
-        if (normalize_kind_parse(p[i].key, &k) == 0) {
-            if (kind_name != NULL) {
-                send_error(req, 400, "invalid_request",
-                           "give exactly one of phone, email, chat, web, external");
-                return;
-            }
-            kind_name = p[i].key;
-            value = p[i].value;
-            kind = k;
-        } else {
-            char msg[200], qk[72];
-            snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
-                     errmsg_quote(p[i].key, qk, sizeof(qk)));
-            send_error(req, 400, "invalid_request", msg);
+        if (normalize_kind_parse(p[i].key, &k) == 0 && ident != NULL) {
+            send_error(req, 400, "invalid_request",
+                       "give exactly one of phone, email, chat, web, external");
             return;
         }
+        ident = &p[i];
+        if (normalize_kind_parse(p[i].key, &k) < 0) {
+            break; /* identifier_param names it */
+        }
     }
-    if (kind_name == NULL) {
+    if (ident == NULL) {
         send_error(req, 400, "invalid_request",
                    "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
         return;
     }
+    const char *kind_name;
     char norm[NORMALIZE_MAX + 1];
-    const char *why;
-    if (normalize_identifier(kind, value, strlen(value), &cfg->record_opts.norm, norm, &why) < 0) {
-        char msg[300], qv[120];
-        snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
-                 why);
-        send_error(req, 400, "invalid_request", msg);
+    if (identifier_param(h, req, ident, &kind_name, norm) < 0) {
         return;
     }
     struct query *q = query_new(req, STORE_FIND, 2);
@@ -400,41 +413,58 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
 }
 
 /*
- * POST /v1/customers/{id}/merge {"from":"<id>"}: the body must be exactly that object, so
- * that a typo in the key is an error rather than a merge of something else.
+ * The body of a POST that must be exactly {"<key>": <value>}, so that a typo in the key is an
+ * error rather than an action on something else. Returns the parsed body (the caller releases
+ * it) with *value set, or NULL after answering 400; shape describes the body for messages.
  */
-static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
-                         const char *principal)
+static json_t *body_with_one_key(struct evhttp_request *req, const char *key, const char *shape,
+                                 json_t **value)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
-    char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
+    char msg[300], qv[80];
     json_error_t jerr;
     json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL) {
-        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}",
-                 jerr.text);
+        snprintf(msg, sizeof(msg), "body: not JSON (%s); send %s", jerr.text, shape);
         send_error(req, 400, "invalid_request", msg);
-        return;
+        return NULL;
     }
-    json_t *f = json_object_get(body, "from");
-    const char *key;
+    if (!json_is_object(body)) {
+        snprintf(msg, sizeof(msg), "body: send %s", shape);
+        send_error(req, 400, "invalid_request", msg);
+        json_decref(body);
+        return NULL;
+    }
+    const char *k;
     json_t *v;
-    json_object_foreach(body, key, v)
+    json_object_foreach(body, k, v)
     {
-        if (strcmp(key, "from") != 0) {
-            snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
-                     errmsg_quote(key, qv, sizeof(qv)));
+        if (strcmp(k, key) != 0) {
+            snprintf(msg, sizeof(msg), "%s: unknown field (the body is %s)",
+                     errmsg_quote(k, qv, sizeof(qv)), shape);
             send_error(req, 400, "invalid_request", msg);
             json_decref(body);
-            return;
+            return NULL;
         }
     }
+    *value = json_object_get(body, key);
+    return body;
+}
+
+/* POST /v1/customers/{id}/merge {"from":"<id>"}. */
+static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
+                         const char *principal)
+{
+    char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
+    json_t *f = NULL;
+    json_t *body = body_with_one_key(req, "from", "{\"from\":\"<customer id>\"}", &f);
+    if (body == NULL) {
+        return;
+    }
     if (!json_is_string(f)) {
-        send_error(req, 400, "invalid_request",
-                   json_is_object(body) ? "from: missing or not a string"
-                                        : "body: send {\"from\":\"<customer id>\"}");
+        send_error(req, 400, "invalid_request", "from: missing or not a string");
         json_decref(body);
         return;
     }
@@ -449,6 +479,72 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     snprintf(msg, sizeof(msg), "no customer %s", id);
     const char *params[] = {id, from, principal};
     run_statement(h, req, STORE_MERGE_MANUAL, params, 3, msg);
+}
+
+/* POST /v1/customers/{id}/unmerge {"merge_id":<n>}: undoes one merge of the customer. */
+static void handle_unmerge(struct http *h, struct evhttp_request *req, const char *id,
+                           const char *principal)
+{
+    json_t *m = NULL;
+    json_t *body = body_with_one_key(req, "merge_id", "{\"merge_id\":<merge id>}", &m);
+    if (body == NULL) {
+        return;
+    }
+    if (!json_is_integer(m) || json_integer_value(m) <= 0) {
+        send_error(req, 400, "invalid_request",
+                   "merge_id: missing or not a merge id (a positive whole number, listed by GET "
+                   "/v1/customers/{id}/identities)");
+        json_decref(body);
+        return;
+    }
+    char merge[24], msg[128];
+    snprintf(merge, sizeof(merge), "%lld", (long long)json_integer_value(m));
+    json_decref(body);
+    log_info("http: principal=%s undoes merge %s of customer %s", principal, merge, id);
+    snprintf(msg, sizeof(msg), "no customer %s", id);
+    const char *params[] = {id, merge, principal};
+    run_statement(h, req, STORE_UNMERGE, params, 3, msg);
+}
+
+/* DELETE /v1/customers/{id}/apart/{apart_id}: lets the pair merge again. */
+static void handle_remove_apart(struct http *h, struct evhttp_request *req, const char *id,
+                                const char *apart, const char *principal)
+{
+    char *end;
+    long long n = strtoll(apart, &end, 10);
+    if (apart[0] < '1' || apart[0] > '9' || *end != '\0' || n <= 0) {
+        send_error(req, 400, "invalid_request", "apart id: not a positive whole number");
+        return;
+    }
+    char num[24], msg[160];
+    snprintf(num, sizeof(num), "%lld", n);
+    log_info("http: principal=%s removes pair %s kept apart, of customer %s", principal, num, id);
+    snprintf(msg, sizeof(msg), "customer %s has no pair kept apart with id %s", id, num);
+    const char *params[] = {id, num, principal};
+    run_statement(h, req, STORE_REMOVE_APART, params, 3, msg);
+}
+
+/* GET /v1/why?<kind>=<value>&<kind>=<value>: how two identifiers came to be one customer. */
+static void handle_why(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                       int np)
+{
+    if (np != 2) {
+        send_error(req, 400, "invalid_request",
+                   "give two identifiers, e.g. ?phone=09123456789&email=sara@example.com");
+        return;
+    }
+    const char *k[2];
+    char v[2][NORMALIZE_MAX + 1];
+    for (int i = 0; i < 2; i++) {
+        if (identifier_param(h, req, &p[i], &k[i], v[i]) < 0) {
+            return;
+        }
+    }
+    char msg[300];
+    snprintf(msg, sizeof(msg), "no customer has %s %.100s, or none has %s %.100s", k[0], v[0], k[1],
+             v[1]);
+    const char *params[] = {k[0], v[0], k[1], v[1]};
+    run_statement(h, req, STORE_WHY, params, 4, msg);
 }
 
 static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
@@ -870,6 +966,14 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 400, "invalid_request", "malformed query string");
         return;
     }
+    if (strcmp(path, "/v1/why") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else {
+            handle_why(h, req, params, np);
+        }
+        goto out;
+    }
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
@@ -897,8 +1001,11 @@ static void route(struct evhttp_request *req, void *arg)
     }
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
-    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0;
-    if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
+    bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
+                    strcmp(sub, "/identities") == 0;
+    bool post_only = strcmp(sub, "/merge") == 0 || strcmp(sub, "/unmerge") == 0;
+    bool apart = strncmp(sub, "/apart/", 7) == 0 && sub[7] != '\0';
+    if (!get_only && !post_only && !apart && sub[0] != '\0') {
         send_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
@@ -906,8 +1013,12 @@ static void route(struct evhttp_request *req, void *arg)
         send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         goto out;
     }
-    if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
+    if (post_only && method != EVHTTP_REQ_POST) {
         send_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        goto out;
+    }
+    if (apart && method != EVHTTP_REQ_DELETE) {
+        send_error(req, 405, "method_not_allowed", "this endpoint answers DELETE");
         goto out;
     }
     if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
@@ -925,8 +1036,15 @@ static void route(struct evhttp_request *req, void *arg)
     } else if (strcmp(sub, "/context") == 0) {
         const char *p1[] = {id};
         run_statement(h, req, STORE_CONTEXT, p1, 1, not_found);
+    } else if (strcmp(sub, "/identities") == 0) {
+        const char *p1[] = {id};
+        run_statement(h, req, STORE_IDENTITIES, p1, 1, not_found);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
+    } else if (strcmp(sub, "/unmerge") == 0) {
+        handle_unmerge(h, req, id, principal);
+    } else if (apart) {
+        handle_remove_apart(h, req, id, sub + 7, principal);
     } else if (method == EVHTTP_REQ_DELETE) {
         log_info("http: principal=%s erases customer %s", principal, id);
         const char *p2[] = {id, principal};

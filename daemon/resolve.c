@@ -20,7 +20,8 @@ struct slot {
     const char *kind; /* kind name, static */
     const char *value;
     int node;
-    bool known; /* the database has it */
+    bool known;    /* the database has it */
+    size_t record; /* new: the record that brought it */
 };
 
 struct priv {
@@ -32,6 +33,8 @@ struct priv {
     int *loser_nodes;
     const char **finals; /* the customer each loser ends in */
     size_t n_losers, cap_losers;
+    int (*apart)[2]; /* nodes of the pairs kept apart (facts) */
+    size_t n_apart;
 };
 
 static uint64_t hash_ident(const char *kind, const char *value)
@@ -156,6 +159,7 @@ void resolve_plan_free(struct resolve_plan *plan)
         free(p->losers);
         free(p->loser_nodes);
         free(p->finals);
+        free(p->apart);
         free(p);
     }
     for (size_t i = 0; i < plan->n_created; i++) {
@@ -172,8 +176,49 @@ void resolve_plan_free(struct resolve_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
+/* True when the customers rooted at x and y hold a pair kept apart. */
+static bool kept_apart(struct priv *p, int x, int y)
+{
+    for (size_t k = 0; k < p->n_apart; k++) {
+        int a = find(p, p->apart[k][0]), b = find(p, p->apart[k][1]);
+        if ((a == x && b == y) || (a == y && b == x)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The pairs of facts whose two customers are both among the nodes. */
+static int load_apart(struct priv *p, const struct resolve_facts *facts)
+{
+    if (facts == NULL || facts->n_apart == 0) {
+        return 0;
+    }
+    p->apart = calloc(facts->n_apart, sizeof(*p->apart));
+    if (p->apart == NULL) {
+        return -1;
+    }
+    for (size_t k = 0; k < facts->n_apart; k++) {
+        int a = -1, b = -1;
+        for (size_t x = 0; x < p->n_nodes; x++) {
+            if (!p->nodes[x].existing) {
+                continue;
+            }
+            a = strcmp(p->nodes[x].id, facts->apart[k].a) == 0 ? (int)x : a;
+            b = strcmp(p->nodes[x].id, facts->apart[k].b) == 0 ? (int)x : b;
+        }
+        if (a >= 0 && b >= 0) {
+            p->apart[p->n_apart][0] = a;
+            p->apart[p->n_apart][1] = b;
+            p->n_apart++;
+        }
+    }
+    return 0;
+}
+
 int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
-                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
+                  const struct resolve_known *known, size_t n_known,
+                  const struct resolve_facts *facts, struct resolve_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
     struct priv *p = calloc(1, sizeof(*p));
@@ -215,6 +260,10 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         s->value = known[k].value;
         s->node = node;
         s->known = true;
+    }
+
+    if (load_apart(p, facts) < 0) {
+        goto fail;
     }
 
     size_t next_order = 0;
@@ -267,15 +316,20 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
                 goto fail;
             }
         } else {
-            survivor = roots[0];
+            /* Oldest first: the survivor, then each customer in turn unless it is kept apart
+             * from those taken before it. */
             for (size_t j = 1; j < nroots; j++) {
-                if (older(p, roots[j], survivor)) {
-                    survivor = roots[j];
+                for (size_t k = j; k > 0 && older(p, roots[k], roots[k - 1]); k--) {
+                    int t = roots[k];
+                    roots[k] = roots[k - 1];
+                    roots[k - 1] = t;
                 }
             }
+            survivor = roots[0];
             size_t first = p->n_losers;
-            for (size_t j = 0; j < nroots; j++) {
-                if (roots[j] == survivor) {
+            for (size_t j = 1; j < nroots; j++) {
+                /* Those taken so far are one customer now, rooted at the survivor. */
+                if (kept_apart(p, roots[j], survivor)) {
                     continue;
                 }
                 p->nodes[roots[j]].parent = survivor;
@@ -301,6 +355,7 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
                 s->value = r->idents[k].value;
                 s->node = survivor;
                 s->known = false;
+                s->record = i;
             }
         }
         rec_node[i] = survivor;
@@ -381,6 +436,7 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         }
         id->value = s->value;
         id->customer = node_id(p, find(p, s->node));
+        id->record = s->record;
     }
     free(rec_node);
     free(merge_first);

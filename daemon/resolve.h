@@ -48,6 +48,18 @@ struct resolve_identity {
     enum ident_kind kind;
     const char *value;
     const char *customer;
+    size_t record; /* the record that first brought it (index as given) */
+};
+
+/* Two existing customers an unmerge separated: no record merges them again. */
+struct resolve_apart {
+    const char *a, *b; /* uuid texts */
+};
+
+/* What the database says about the customers a plan would merge (asked only when it does). */
+struct resolve_facts {
+    const struct resolve_apart *apart;
+    size_t n_apart;
 };
 
 struct resolve_plan {
@@ -69,10 +81,12 @@ struct resolve_plan {
  * Plans the batch. recs[i] with skip[i] set (duplicates) take no part. Borrows recs and
  * known for the plan's lifetime; known must be sorted by customer. The customer created first is
  * the one with the smallest id; customers created by this batch are newer than any existing one.
- * Returns 0, or -1 on allocation failure.
+ * facts (NULL: none known) may forbid merges: a record reaching two customers kept apart goes
+ * to the older and leaves the other as it is. Returns 0, or -1 on allocation failure.
  */
 int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
-                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
+                  const struct resolve_known *known, size_t n_known,
+                  const struct resolve_facts *facts, struct resolve_plan *plan)
     __attribute__((warn_unused_result));
 
 /* Frees what resolve_batch allocated; safe on a zeroed plan. */
