@@ -300,3 +300,33 @@ int api_erase(const struct http_client *c, const char *id, json_t **erasure, cha
 {
     return customer_call(c, METHOD_DELETE, id, "", NULL, erasure, err, errlen);
 }
+
+int api_identities(const struct http_client *c, const char *id, json_t **provenance, char *err,
+                   size_t errlen)
+{
+    return customer_call(c, METHOD_GET, id, "/identities", NULL, provenance, err, errlen);
+}
+
+int api_why(const struct http_client *c, const char *kind1, const char *value1, const char *kind2,
+            const char *value2, json_t **why, char *err, size_t errlen)
+{
+    *why = NULL;
+    char *path = strdup("/v1/why");
+    if (path == NULL || http_client_query_add(&path, kind1, value1) < 0 ||
+        http_client_query_add(&path, kind2, value2) < 0) {
+        free(path);
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = get_object(c, path, why, err, errlen);
+    free(path);
+    return rc;
+}
+
+int api_unmerge(const struct http_client *c, const char *id, long long merge, json_t **result,
+                char *err, size_t errlen)
+{
+    char body[48];
+    snprintf(body, sizeof(body), "{\"merge_id\":%lld}", merge);
+    return customer_call(c, METHOD_POST, id, "/unmerge", body, result, err, errlen);
+}

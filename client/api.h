@@ -96,4 +96,21 @@ int api_merge(const struct http_client *c, const char *id, const char *from, jso
 int api_erase(const struct http_client *c, const char *id, json_t **erasure, char *err,
               size_t errlen) __attribute__((warn_unused_result));
 
+/* GET /v1/customers/{id}/identities: where each identity came from, the customer's merges and
+ * the pairs kept apart. Returns as api_context. */
+int api_identities(const struct http_client *c, const char *id, json_t **provenance, char *err,
+                   size_t errlen) __attribute__((warn_unused_result));
+
+/* GET /v1/why?<kind1>=<value1>&<kind2>=<value2>: how the two identifiers came to be one
+ * customer (or that they are two). Returns as api_context; API_NOT_FOUND when either is
+ * unknown. */
+int api_why(const struct http_client *c, const char *kind1, const char *value1, const char *kind2,
+            const char *value2, json_t **why, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* POST /v1/customers/{id}/unmerge {"merge_id":merge}: undoes one merge. Returns as api_merge,
+ * with *result the server's account of it. */
+int api_unmerge(const struct http_client *c, const char *id, long long merge, json_t **result,
+                char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #endif

@@ -115,6 +115,7 @@ enum {
     OPT_ALL,
     OPT_FROM,
     OPT_YES,
+    OPT_MERGE,
 };
 
 static const struct option customer_options[] = {
@@ -133,6 +134,7 @@ static const struct option customer_options[] = {
     {"all", no_argument, NULL, OPT_ALL},
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
+    {"merge", required_argument, NULL, OPT_MERGE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -143,6 +145,8 @@ enum {
     TAKES_PAGING = 1 << 1, /* --channel, --since, --until, --limit, --all */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
+    TAKES_MERGE = 1 << 4,
+    TAKES_TWO = 1 << 5, /* two identifiers (and no --customer) instead of one selector */
 };
 
 static unsigned option_needs(int opt)
@@ -160,6 +164,8 @@ static unsigned option_needs(int opt)
         return TAKES_FROM;
     case OPT_YES:
         return TAKES_YES;
+    case OPT_MERGE:
+        return TAKES_MERGE;
     default:
         return 0;
     }
@@ -174,6 +180,9 @@ struct args {
     bool all;
     const char *from;
     bool yes;
+    long long merge;   /* --merge, 0 when not given */
+    const char *kind2; /* TAKES_TWO: the second identifier */
+    const char *value2;
 };
 
 /* Says how a selector can be given, under heading ("Whose timeline"). */
@@ -214,7 +223,17 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
         }
         switch (opt) {
         case 0:
+            if ((takes & TAKES_TWO) && a->kind != NULL && a->kind2 == NULL) {
+                a->kind2 = identifier_kinds[index];
+                a->value2 = optarg;
+                break;
+            }
+            /* fall through */
         case OPT_CUSTOMER:
+            if ((takes & TAKES_TWO) && opt == OPT_CUSTOMER) {
+                fprintf(stderr, "touchline %s: give two identifiers, not --customer\n", cmd);
+                return EXIT_USAGE;
+            }
             if (a->kind != NULL) {
                 fprintf(stderr,
                         "touchline %s: give only one of --phone, --email, --chat, --web, "
@@ -266,6 +285,17 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
         case OPT_YES:
             a->yes = true;
             break;
+        case OPT_MERGE: {
+            char *end;
+            errno = 0;
+            long long n = strtoll(optarg, &end, 10);
+            if (optarg[0] < '1' || optarg[0] > '9' || *end != '\0' || errno != 0 || n <= 0) {
+                fprintf(stderr, "touchline %s: --merge: \"%s\" is not a merge id\n", cmd, optarg);
+                return EXIT_USAGE;
+            }
+            a->merge = n;
+            break;
+        }
         case 'h':
             usage(stdout);
             return EXIT_SUCCESS;
@@ -281,6 +311,13 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
         fprintf(stderr,
                 "touchline %s: which customer? Give --phone, --email, --chat, --web, "
                 "--external or --customer\n"
+                "Try 'touchline %s --help'.\n",
+                cmd, cmd);
+        return EXIT_USAGE;
+    }
+    if ((takes & TAKES_TWO) && a->kind2 == NULL) {
+        fprintf(stderr,
+                "touchline %s: give two identifiers, e.g. --phone N --email E\n"
                 "Try 'touchline %s --help'.\n",
                 cmd, cmd);
         return EXIT_USAGE;
@@ -657,10 +694,168 @@ out:
     return exit_for(rc);
 }
 
+static void customer_identities_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer identities (--phone N | --email E | --chat H | --web W |\n"
+            "                                      --external X | --customer ID) [options]\n"
+            "Shows where each of a customer's identities came from (the record that first\n"
+            "brought it, and when), every merge that made the customer (the record or person\n"
+            "behind it and the identifiers that linked the two; its merge id for unmerge) and\n"
+            "the customers kept apart from it.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_identities(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args("customer identities", TAKES_UTC, customer_identities_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *prov = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_identities(&hc, id, &prov, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_identities(stdout, prov, &a.fo) == 0);
+out:
+    json_decref(prov);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static void customer_why_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer why IDENTIFIER IDENTIFIER [options]\n"
+            "Says how two identifiers came to be one customer: the record that first brought\n"
+            "each, and the merges, in order, that joined the customers they first belonged to.\n"
+            "When they are two customers, it says which.\n"
+            "\n"
+            "Identifiers (two, of any kinds, in any spelling):\n"
+            "  --phone N, --email E, --chat H, --web W, --external X\n"
+            "\n"
+            "Options:\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  --utc            times in UTC instead of the local time zone (TZ)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 an identifier not known, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_why(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args("customer why", TAKES_UTC | TAKES_TWO, customer_why_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *why = NULL;
+    int rc = api_why(&hc, a.kind, a.value, a.kind2, a.value2, &why, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_why(stdout, why, &a.fo) == 0);
+out:
+    json_decref(why);
+    return exit_for(rc);
+}
+
+static void customer_unmerge_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer unmerge (--phone N | --email E | --chat H | --web W |\n"
+            "                                   --external X | --customer ID) --merge ID\n"
+            "Undoes one merge of the customer (its id is listed by 'touchline customer\n"
+            "identities'): the merged-away customer comes back with its id, its identities and\n"
+            "the interactions that carry only those. The two are then kept apart: records that\n"
+            "carry identifiers of both no longer merge them.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out,
+            "\n"
+            "Options:\n"
+            "  --merge ID       the merge to undo (required)\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 undone, 1 customer or merge not found, 2 usage (also when the\n"
+            "merge is not the customer's or was undone already), 3 server or network error.\n");
+}
+
+static int cmd_customer_unmerge(const struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args("customer unmerge", TAKES_MERGE, customer_unmerge_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    if (a.merge <= 0) {
+        fprintf(stderr, "touchline customer unmerge: which merge? Give --merge ID\n"
+                        "Try 'touchline customer unmerge --help'.\n");
+        return EXIT_USAGE;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *result = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_unmerge(&hc, id, a.merge, &result, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_unmerge(stdout, result, &a.fo) == 0);
+out:
+    json_decref(result);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
 static const struct command customer_commands[] = {
     {"show", cmd_customer_show, "a customer's profile: identities, traits, counts per channel"},
     {"merge", cmd_customer_merge, "merge another customer (--from ID) into this one"},
     {"forget", cmd_customer_forget, "erase a customer and everything recorded about them"},
+    {"identities", cmd_customer_identities, "where each identity came from; merges; pairs apart"},
+    {"why", cmd_customer_why, "how two identifiers came to be one customer"},
+    {"unmerge", cmd_customer_unmerge, "undo one merge (--merge ID) and keep the two apart"},
 };
 
 /* A command made of subcommands: "touchline customer show", "touchline import cdr". */
@@ -709,8 +904,8 @@ static const struct command_group customer_group = {
     "customer",
     "Usage: touchline customer SUBCOMMAND (--phone N | --email E | --chat H |\n"
     "                          --web W | --external X | --customer ID) [options]\n"
-    "Shows, merges or erases a customer.\n",
-    "show, merge or forget",
+    "Shows, merges, unmerges or erases a customer, and where its identities came from.\n",
+    "show, merge, forget, identities, why or unmerge",
     "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.",
     customer_commands,
     sizeof(customer_commands) / sizeof(customer_commands[0]),
