@@ -568,6 +568,62 @@ out:
     return exit_for(rc);
 }
 
+/* An action on one customer: the request for customer id with what a gives. Returns an enum
+ * api_result with *out set on API_OK, or err set. */
+typedef int (*customer_action_fn)(const struct http_client *hc, const char *id,
+                                  const struct args *a, json_t **out, char *err, size_t errlen);
+
+/* Writes an answer in the form opts asks for; 0, or -1. */
+typedef int (*answer_format_fn)(FILE *out, const json_t *answer, const struct format_opts *opts);
+
+/* Runs action on the customer a names and writes its answer with fmt. Returns the exit
+ * status. */
+static int run_on_customer(const struct global *g, const struct args *a, customer_action_fn action,
+                           answer_format_fn fmt)
+{
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *answer = NULL;
+    const char *id;
+    int rc = target_id(&hc, a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = action(&hc, id, a, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(fmt(stdout, answer, &a->fo) == 0);
+out:
+    json_decref(answer);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static int merge_action(const struct http_client *hc, const char *id, const struct args *a,
+                        json_t **out, char *err, size_t errlen)
+{
+    return api_merge(hc, id, a->from, out, err, errlen);
+}
+
+static int identities_action(const struct http_client *hc, const char *id, const struct args *a,
+                             json_t **out, char *err, size_t errlen)
+{
+    (void)a;
+    return api_identities(hc, id, out, err, errlen);
+}
+
+static int unmerge_action(const struct http_client *hc, const char *id, const struct args *a,
+                          json_t **out, char *err, size_t errlen)
+{
+    return api_unmerge(hc, id, a->merge, out, err, errlen);
+}
+
 static void customer_merge_usage(FILE *out)
 {
     fprintf(out,
@@ -602,28 +658,7 @@ static int cmd_customer_merge(const struct global *g, int argc, char **argv)
                         "Try 'touchline customer merge --help'.\n");
         return EXIT_USAGE;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *survivor = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_merge(&hc, id, a.from, &survivor, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_customer(stdout, survivor, &a.fo) == 0);
-out:
-    json_decref(survivor);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, merge_action, format_customer);
 }
 
 static void customer_forget_usage(FILE *out)
@@ -722,28 +757,7 @@ static int cmd_customer_identities(const struct global *g, int argc, char **argv
     if (done >= 0) {
         return done;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *prov = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_identities(&hc, id, &prov, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_identities(stdout, prov, &a.fo) == 0);
-out:
-    json_decref(prov);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, identities_action, format_identities);
 }
 
 static void customer_why_usage(FILE *out)
@@ -825,28 +839,7 @@ static int cmd_customer_unmerge(const struct global *g, int argc, char **argv)
                         "Try 'touchline customer unmerge --help'.\n");
         return EXIT_USAGE;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *result = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_unmerge(&hc, id, a.merge, &result, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_unmerge(stdout, result, &a.fo) == 0);
-out:
-    json_decref(result);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, unmerge_action, format_unmerge);
 }
 
 static const struct command customer_commands[] = {
