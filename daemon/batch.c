@@ -63,6 +63,8 @@ struct job {
     int facts_index; /* statement index of the question, -1 if not asked */
     struct resolve_apart *apart;
     size_t n_apart;
+    struct resolve_count *counts;
+    size_t n_counts;
     char *facts_arena;
     /* Step two. */
     struct resolve_plan plan;
@@ -152,6 +154,7 @@ static void job_free(struct job *job)
     free(job->items);
     free(job->detail);
     free(job->apart);
+    free(job->counts);
     free(job->facts_arena);
     free(job);
 }
@@ -448,8 +451,8 @@ static int make_plan(struct job *job, const struct resolve_facts *facts)
         recs[i] = job->items[i]->rec;
     }
     resolve_plan_free(&job->plan);
-    int rc =
-        resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, facts, &job->plan);
+    int rc = resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, facts,
+                           &job->b->p.limits, &job->plan);
     free(recs);
     return rc;
 }
@@ -472,19 +475,32 @@ static int send_facts(PGconn *conn, struct job *job, int index)
     return rc == 0 && PQsendFlushRequest(conn) == 1 ? 0 : -1;
 }
 
-/* Keeps the pairs kept apart (rows with other set) of the facts' answer. */
+/* Keeps the facts' answer: pairs kept apart (rows with other set) and identifier counts
+ * (rows with kind set). */
 static int copy_facts(struct job *job, const PGresult *res)
 {
     int rows = PQntuples(res);
     job->apart = calloc((size_t)rows + 1, sizeof(*job->apart));
+    job->counts = calloc((size_t)rows + 1, sizeof(*job->counts));
     job->facts_arena = malloc((size_t)rows * 2 * (RECORD_UUID_LEN + 1) + 1);
-    if (job->apart == NULL || job->facts_arena == NULL) {
+    if (job->apart == NULL || job->counts == NULL || job->facts_arena == NULL) {
         return -1;
     }
     char *a = job->facts_arena;
     for (int r = 0; r < rows; r++) {
-        if (PQgetisnull(res, r, 1) || PQgetlength(res, r, 0) != RECORD_UUID_LEN ||
-            PQgetlength(res, r, 1) != RECORD_UUID_LEN) {
+        if (PQgetlength(res, r, 0) != RECORD_UUID_LEN) {
+            continue;
+        }
+        struct resolve_count *c = &job->counts[job->n_counts];
+        if (!PQgetisnull(res, r, 2) && normalize_kind_parse(PQgetvalue(res, r, 2), &c->kind) == 0) {
+            memcpy(a, PQgetvalue(res, r, 0), RECORD_UUID_LEN + 1);
+            c->customer = a;
+            a += RECORD_UUID_LEN + 1;
+            c->n = (int)strtol(PQgetvalue(res, r, 3), NULL, 10);
+            job->n_counts++;
+            continue;
+        }
+        if (PQgetisnull(res, r, 1) || PQgetlength(res, r, 1) != RECORD_UUID_LEN) {
             continue;
         }
         struct resolve_apart *ap = &job->apart[job->n_apart++];
@@ -496,6 +512,41 @@ static int copy_facts(struct job *job, const PGresult *res)
         a += RECORD_UUID_LEN + 1;
     }
     return 0;
+}
+
+/* The merges a limit refused, for the review queue (GET /v1/conflicts). */
+static int send_conflicts(PGconn *conn, struct job *job)
+{
+    struct pgarray cols[6];
+    for (int c = 0; c < 6; c++) {
+        pgarray_init(&cols[c]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < job->plan.n_conflicts && rc == 0; i++) {
+        const struct resolve_conflict *c = &job->plan.conflicts[i];
+        const struct record *r = job->items[c->record]->rec;
+        char *idents = identifiers_json(r);
+        char would[16];
+        snprintf(would, sizeof(would), "%d", c->would_have);
+        rc = idents != NULL ? 0 : -1;
+        pgarray_add(&cols[0], r->id);
+        pgarray_add(&cols[1], c->customer);
+        pgarray_add(&cols[2], c->other);
+        pgarray_add(&cols[3], normalize_kind_name(c->kind));
+        pgarray_add(&cols[4], would);
+        pgarray_add(&cols[5], idents);
+        free(idents);
+    }
+    if (rc < 0) {
+        for (int c = 0; c < 6; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return -1;
+    }
+    log_info("%zu merge(s) refused by an identifier limit in a batch of %zu records; see GET "
+             "/v1/conflicts",
+             job->plan.n_conflicts, job->n);
+    return send_arrays(conn, STORE_ADD_CONFLICTS, cols, 6);
 }
 
 /* Step two: apply the plan set-wise, its statements from index `index` on, then Sync, which
@@ -565,6 +616,12 @@ static int send_step2(PGconn *conn, struct job *job, int index)
             pgarray_add(&cols[3], job->items[plan->identities[i].record]->rec->id);
         }
         if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 4) < 0) {
+            return -1;
+        }
+        index++;
+    }
+    if (plan->n_conflicts > 0) {
+        if (send_conflicts(conn, job) < 0) {
             return -1;
         }
         index++;
@@ -643,7 +700,7 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
         if (job->failed_index >= 0) {
             return PQpipelineSync(conn) == 1 ? 0 : -1;
         }
-        struct resolve_facts facts = {job->apart, job->n_apart};
+        struct resolve_facts facts = {job->apart, job->n_apart, job->counts, job->n_counts};
         if (make_plan(job, &facts) < 0) {
             return -1;
         }
@@ -779,6 +836,7 @@ static void on_done(enum db_outcome outcome, void *arg)
         metrics_observe(&b->stats.commit_seconds, (double)(now.tv_sec - job->sent.tv_sec) +
                                                       (now.tv_nsec - job->sent.tv_nsec) / 1e9);
         b->stats.merges += job->plan.n_merges;
+        b->stats.conflicts += job->plan.n_conflicts;
         job->lane->n_extra = 0;
         finish_committed(b, job);
     } else {

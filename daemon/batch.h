@@ -16,6 +16,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "record.h"
+#include "resolve.h"
 
 enum batch_outcome {
     BATCH_STORED = 0,      /* committed; duplicate says whether it was already there */
@@ -38,7 +39,8 @@ typedef void (*batch_cb)(const struct batch_result *res, void *arg);
 struct batch_params {
     int max_records;
     int max_delay_ms;
-    int max_concurrent; /* batches in flight at once: the database pool size */
+    int max_concurrent;           /* batches in flight at once: the database pool size */
+    struct resolve_limits limits; /* merge protection */
 };
 
 struct batch;
@@ -75,6 +77,7 @@ struct batch_stats {
     unsigned long retries;
     unsigned long merges;             /* customers merged away by committed batches */
     unsigned long merge_waits;        /* batches run again to take their merge locks in order */
+    unsigned long conflicts;          /* merges refused by an identifier limit */
     struct metrics_histogram records; /* records per committed batch */
     struct metrics_histogram commit_seconds; /* from sending a batch to its COMMIT */
 };

@@ -73,6 +73,26 @@ static const struct option_def options[] = {
     {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, false,
      "kind:value identifiers that attach records but never merge customers "
      "(shared lines, info@ addresses)"},
+    {"identity", "max_phone", OPT_INT, OFF(identity_max[IDENT_PHONE]), "0", 0, 1000000, false,
+     false,
+     "a merge that would give a customer more phone numbers than this does not happen "
+     "(0: no limit)"},
+    {"identity", "max_email", OPT_INT, OFF(identity_max[IDENT_EMAIL]), "0", 0, 1000000, false,
+     false, "the same for e-mail addresses"},
+    {"identity", "max_chat", OPT_INT, OFF(identity_max[IDENT_CHAT]), "0", 0, 1000000, false, false,
+     "the same for chat handles"},
+    {"identity", "max_web", OPT_INT, OFF(identity_max[IDENT_WEB]), "0", 0, 1000000, false, false,
+     "the same for web ids"},
+    {"identity", "max_external", OPT_INT, OFF(identity_max[IDENT_EXTERNAL]), "0", 0, 1000000, false,
+     false, "the same for external ids"},
+    {"identity", "priority", OPT_STRING, OFF(identity_priority), "external,email,phone,chat,web", 0,
+     0, false, false,
+     "identifier kinds, most trusted first: a record whose merge a limit refused goes to the "
+     "customer of its identifier of the first kind it carries"},
+    {"identity", "suspect_customers_per_day", OPT_INT, OFF(identity_suspect_customers_per_day),
+     "10", 1, 1000000, false, true,
+     "an identifier linking more customers than this in a day is listed as suspect "
+     "(GET /v1/conflicts, /metrics)"},
     {"auth", "tokens", OPT_LIST, OFF(auth_tokens), "", 0, 0, true, true,
      "name:secret[:source-pattern|...]; none: no authentication"},
     {"log", "level", OPT_STRING, OFF(log_level), "info", 0, 0, false, true,
@@ -266,6 +286,79 @@ static int for_each_item(struct config *cfg, const char *list, item_fn fn, char 
     return rc;
 }
 
+/* A never_merge entry whose value starts with "^": a POSIX extended regular expression
+ * matched against normalized values of that kind. */
+static int add_never_merge_pattern(struct config *cfg, enum ident_kind kind, const char *kname,
+                                   const char *pattern, char *err, size_t errlen, const char *where)
+{
+    struct record_pattern *grown =
+        realloc(cfg->never_merge_patterns,
+                (cfg->n_never_merge_patterns + 1) * sizeof(*cfg->never_merge_patterns));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->never_merge_patterns = grown;
+    struct record_pattern *pt = &grown[cfg->n_never_merge_patterns];
+    pt->kind = kind;
+    int rc = regcomp(&pt->re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[128];
+        regerror(rc, &pt->re, why, sizeof(why));
+        errmsg_set(err, errlen,
+                   "%s: [identity] never_merge: %s:%s is not a regular expression (%s)", where,
+                   kname, pattern, why);
+        return -1;
+    }
+    cfg->n_never_merge_patterns++;
+    cfg->record_opts.never_merge_patterns = cfg->never_merge_patterns;
+    cfg->record_opts.n_never_merge_patterns = cfg->n_never_merge_patterns;
+    return 0;
+}
+
+/* identity.priority: kinds, most trusted first; the ones it leaves out follow in the
+ * default order. */
+static int parse_priority(struct config *cfg, char *err, size_t errlen, const char *where)
+{
+    static const enum ident_kind dflt[IDENT_KIND_COUNT] = {IDENT_EXTERNAL, IDENT_EMAIL, IDENT_PHONE,
+                                                           IDENT_CHAT, IDENT_WEB};
+    bool seen[IDENT_KIND_COUNT] = {false};
+    size_t n = 0;
+    char *copy = strdup(cfg->identity_priority != NULL ? cfg->identity_priority : "");
+    if (copy == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *name = trim_inplace(tok);
+        enum ident_kind k = IDENT_PHONE;
+        if (*name == '\0') {
+            continue;
+        }
+        bool known = normalize_kind_parse(name, &k) == 0;
+        if (!known || seen[k]) {
+            errmsg_set(err, errlen,
+                       "%s: [identity] priority: \"%s\" is %s (kinds: external, email, phone, "
+                       "chat, web, each once)",
+                       where, name, known ? "named twice" : "not an identifier kind");
+            rc = -1;
+            break;
+        }
+        seen[k] = true;
+        cfg->priority[n++] = k;
+    }
+    free(copy);
+    for (size_t i = 0; i < IDENT_KIND_COUNT && rc == 0; i++) {
+        if (!seen[dflt[i]]) {
+            cfg->priority[n++] = dflt[i];
+        }
+    }
+    return rc;
+}
+
 static int add_never_merge(struct config *cfg, char *item, char *err, size_t errlen,
                            const char *where)
 {
@@ -281,6 +374,9 @@ static int add_never_merge(struct config *cfg, char *item, char *err, size_t err
         errmsg_set(err, errlen, "%s: [identity] never_merge: unknown identifier kind \"%s\"", where,
                    item);
         return -1;
+    }
+    if (colon[1] == '^') {
+        return add_never_merge_pattern(cfg, kind, item, colon + 1, err, errlen, where);
     }
     char norm[NORMALIZE_MAX + 1];
     const char *why;
@@ -433,7 +529,8 @@ static int validate(struct config *cfg, char *err, size_t errlen)
              cfg->identity_default_country_code);
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
-    if (for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
+    if (parse_priority(cfg, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
         for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0) {
         return -1;
     }
@@ -504,6 +601,10 @@ void config_free(struct config *cfg)
         free(cfg->never_merge[i]);
     }
     free(cfg->never_merge);
+    for (size_t i = 0; i < cfg->n_never_merge_patterns; i++) {
+        regfree(&cfg->never_merge_patterns[i].re);
+    }
+    free(cfg->never_merge_patterns);
     for (size_t i = 0; i < cfg->n_tokens; i++) {
         free(cfg->tokens[i].name);
         free(cfg->tokens[i].secret);

@@ -18,6 +18,19 @@
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DRAIN_DEADLINE_S 30
 
+/* What the batcher takes from the configuration. */
+static struct batch_params batch_params_of(const struct config *c)
+{
+    struct batch_params bp = {c->ingest_batch_max_records,
+                              c->ingest_batch_max_delay_ms,
+                              c->database_pool_size,
+                              {{0}, {0}}};
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        bp.limits.max[k] = c->identity_max[k];
+        bp.limits.priority[k] = c->priority[k];
+    }
+    return bp;
+}
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -116,8 +129,7 @@ static void reload(struct daemon *d)
     fresh.n_tokens = n_tokens;
     config_free(&fresh);
     db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
-    struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                              cur->database_pool_size};
+    struct batch_params bp = batch_params_of(cur);
     batch_set_params(d->batch, &bp);
     ingest_update_reading(d->ingest);
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
@@ -215,8 +227,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .n_statements = store_n_statements,
     };
     d->db = db_new(d->base, &dp);
-    struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
-                              d->cfg.database_pool_size};
+    struct batch_params bp = batch_params_of(&d->cfg);
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
     if (d->batch == NULL) {
         log_error("cannot set up the database pool: out of memory");

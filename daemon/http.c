@@ -524,6 +524,62 @@ static void handle_remove_apart(struct http *h, struct evhttp_request *req, cons
     run_statement(h, req, STORE_REMOVE_APART, params, 3, msg);
 }
 
+/* GET /v1/conflicts[?all=true][&limit=N]: the review queue of merges a limit refused. */
+static void handle_conflicts(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                             int np)
+{
+    const char *all = "false";
+    long limit = 100;
+    for (int i = 0; i < np; i++) {
+        char *end;
+        if (strcmp(p[i].key, "all") == 0 &&
+            (strcmp(p[i].value, "true") == 0 || strcmp(p[i].value, "false") == 0)) {
+            all = p[i].value;
+        } else if (strcmp(p[i].key, "limit") == 0 && (limit = strtol(p[i].value, &end, 10)) >= 1 &&
+                   limit <= 1000 && *end == '\0' && p[i].value[0] != '\0') {
+            continue;
+        } else {
+            send_error(req, 400, "invalid_request", "parameters: all=true|false, limit=1..1000");
+            return;
+        }
+    }
+    char lim[24], threshold[24];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(threshold, sizeof(threshold), "%d", h->d->cfg.identity_suspect_customers_per_day);
+    const char *params[] = {all, lim, threshold};
+    run_statement(h, req, STORE_CONFLICTS, params, 3, "no conflicts");
+}
+
+/* POST /v1/conflicts/{id}/resolve {"action":"merge"|"dismiss"}. */
+static void handle_resolve_conflict(struct http *h, struct evhttp_request *req, const char *id,
+                                    const char *principal)
+{
+    char *end;
+    long long n = strtoll(id, &end, 10);
+    if (id[0] < '1' || id[0] > '9' || *end != '\0' || n <= 0) {
+        send_error(req, 400, "invalid_request", "conflict id: not a positive whole number");
+        return;
+    }
+    json_t *a = NULL;
+    json_t *body = body_with_one_key(req, "action", "{\"action\":\"merge\"|\"dismiss\"}", &a);
+    if (body == NULL) {
+        return;
+    }
+    if (!json_is_string(a)) {
+        send_error(req, 400, "invalid_request", "action: missing or not \"merge\" or \"dismiss\"");
+        json_decref(body);
+        return;
+    }
+    char num[24], action[16], msg[96];
+    snprintf(num, sizeof(num), "%lld", n);
+    snprintf(action, sizeof(action), "%.15s", json_string_value(a));
+    json_decref(body);
+    log_info("http: principal=%s resolves conflict %s: %s", principal, num, action);
+    snprintf(msg, sizeof(msg), "no conflict %s", num);
+    const char *params[] = {num, action, principal};
+    run_statement(h, req, STORE_RESOLVE_CONFLICT, params, 3, msg);
+}
+
 /* GET /v1/why?<kind>=<value>&<kind>=<value>: how two identifiers came to be one customer. */
 static void handle_why(struct http *h, struct evhttp_request *req, const struct http_param *p,
                        int np)
@@ -889,6 +945,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       "Batches run again because their merges needed identifier locks another "
                       "batch held; the next attempt takes them in order.",
                       (double)bs->merge_waits);
+    metrics_write_one(f, "touchline_identity_conflicts_total", "counter",
+                      "Merges refused by a per-kind identifier limit (GET /v1/conflicts).",
+                      (double)bs->conflicts);
     metrics_family(f, "touchline_merges_total", "counter",
                    "Customers merged into another, by what caused it.");
     metrics_sample(f, "touchline_merges_total", "reason=\"ingest\"", (double)bs->merges);
@@ -971,6 +1030,29 @@ static void route(struct evhttp_request *req, void *arg)
             send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_why(h, req, params, np);
+        }
+        goto out;
+    }
+    if (strcmp(path, "/v1/conflicts") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else {
+            handle_conflicts(h, req, params, np);
+        }
+        goto out;
+    }
+    static const char cprefix[] = "/v1/conflicts/";
+    if (strncmp(path, cprefix, sizeof(cprefix) - 1) == 0) {
+        const char *cid = path + sizeof(cprefix) - 1;
+        const char *tail = strchr(cid, '/');
+        char num[32];
+        if (tail == NULL || strcmp(tail, "/resolve") != 0 || (size_t)(tail - cid) >= sizeof(num)) {
+            send_error(req, 404, "not_found", "no such endpoint");
+        } else if (method != EVHTTP_REQ_POST) {
+            send_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        } else {
+            snprintf(num, sizeof(num), "%.*s", (int)(tail - cid), cid);
+            handle_resolve_conflict(h, req, num, principal);
         }
         goto out;
     }

@@ -58,6 +58,11 @@ static const char SQL_MERGE_FACTS[] = "SELECT customer, other, kind, n "
 static const char SQL_MERGE[] = "SELECT touchline.merge_batch($1::uuid[], $2::uuid[], $3::uuid[], "
                                 "$4::uuid[], $5::text[], $6::text[])";
 
+/* Merges a limit refused (see touchline.add_conflicts): $1 records, $2 customers, $3 others,
+ * $4 kinds, $5 counts, $6 the records' identifiers (JSON texts). */
+static const char SQL_ADD_CONFLICTS[] = "SELECT touchline.add_conflicts($1::uuid[], $2::uuid[], "
+                                        "$3::uuid[], $4::text[], $5::integer[], $6::text[])";
+
 /* $1 ids, $2 names, $3 traits (JSON texts): rows locked in id order so that writers
  * cannot deadlock, and reached through "= ANY" so that the plan is an index scan whatever
  * the table's size when the statement was prepared. */
@@ -125,6 +130,13 @@ static const char SQL_WHY[] = "SELECT touchline.why_json($1, $2, $3, $4)::text";
 
 static const char SQL_UNMERGE[] = "SELECT touchline.unmerge($1::uuid, $2::bigint, $3)::text";
 
+/* $1 every one (else the open ones), $2 limit, $3 suspect threshold. */
+static const char SQL_CONFLICTS[] =
+    "SELECT touchline.conflicts_json($1::boolean, $2::integer, $3::integer)::text";
+
+static const char SQL_RESOLVE_CONFLICT[] =
+    "SELECT touchline.resolve_conflict($1::bigint, $2, $3)::text";
+
 static const char SQL_REMOVE_APART[] =
     "SELECT touchline.remove_apart($1::uuid, $2::bigint, $3)::text";
 
@@ -137,6 +149,7 @@ const struct db_statement store_statements[] = {
     {STORE_MERGE, SQL_MERGE, 6},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 4},
+    {STORE_ADD_CONFLICTS, SQL_ADD_CONFLICTS, 6},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
@@ -148,5 +161,7 @@ const struct db_statement store_statements[] = {
     {STORE_WHY, SQL_WHY, 4},
     {STORE_UNMERGE, SQL_UNMERGE, 3},
     {STORE_REMOVE_APART, SQL_REMOVE_APART, 3},
+    {STORE_CONFLICTS, SQL_CONFLICTS, 3},
+    {STORE_RESOLVE_CONFLICT, SQL_RESOLVE_CONFLICT, 3},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);

@@ -17,17 +17,20 @@
 #define STORE_MERGE            "tl_merge"
 #define STORE_UPDATE_CUSTOMERS "tl_update_customers"
 #define STORE_ADD_IDENTITIES   "tl_add_identities"
+#define STORE_ADD_CONFLICTS    "tl_add_conflicts"
 #define STORE_ADD_INTERACTIONS "tl_add_interactions"
-#define STORE_FIND             "tl_find"         /* $1 kind, $2 value -> profile json or NULL */
-#define STORE_PROFILE          "tl_profile"      /* $1 uuid -> profile json or NULL */
-#define STORE_TIMELINE         "tl_timeline"     /* -> timeline json or NULL */
-#define STORE_CONTEXT          "tl_context"      /* $1 uuid -> context json or NULL */
-#define STORE_MERGE_MANUAL     "tl_merge_manual" /* $1 into, $2 from, $3 actor -> profile */
-#define STORE_ERASE            "tl_erase"        /* $1 uuid, $2 actor -> erasure json or NULL */
-#define STORE_IDENTITIES       "tl_identities"   /* $1 uuid -> provenance json or NULL */
-#define STORE_WHY              "tl_why"          /* $1 kind, $2 value, $3 kind, $4 value */
-#define STORE_UNMERGE          "tl_unmerge"      /* $1 uuid, $2 merge id, $3 actor */
-#define STORE_REMOVE_APART     "tl_remove_apart" /* $1 uuid, $2 apart id, $3 actor */
+#define STORE_FIND             "tl_find"             /* $1 kind, $2 value -> profile json or NULL */
+#define STORE_PROFILE          "tl_profile"          /* $1 uuid -> profile json or NULL */
+#define STORE_TIMELINE         "tl_timeline"         /* -> timeline json or NULL */
+#define STORE_CONTEXT          "tl_context"          /* $1 uuid -> context json or NULL */
+#define STORE_MERGE_MANUAL     "tl_merge_manual"     /* $1 into, $2 from, $3 actor -> profile */
+#define STORE_ERASE            "tl_erase"            /* $1 uuid, $2 actor -> erasure json or NULL */
+#define STORE_IDENTITIES       "tl_identities"       /* $1 uuid -> provenance json or NULL */
+#define STORE_WHY              "tl_why"              /* $1 kind, $2 value, $3 kind, $4 value */
+#define STORE_UNMERGE          "tl_unmerge"          /* $1 uuid, $2 merge id, $3 actor */
+#define STORE_REMOVE_APART     "tl_remove_apart"     /* $1 uuid, $2 apart id, $3 actor */
+#define STORE_CONFLICTS        "tl_conflicts"        /* $1 all, $2 limit, $3 threshold */
+#define STORE_RESOLVE_CONFLICT "tl_resolve_conflict" /* $1 id, $2 action, $3 actor */
 
 #define STORE_TIMELINE_NPARAMS    7
 #define STORE_INTERACTION_COLUMNS 19

@@ -179,6 +179,10 @@ static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, 
             break;
         }
     }
+    for (size_t i = 0; i < opts->n_never_merge_patterns && !id->never_merge; i++) {
+        const struct record_pattern *pt = &opts->never_merge_patterns[i];
+        id->never_merge = pt->kind == kind && regexec(&pt->re, norm, 0, NULL, 0) == 0;
+    }
     return 0;
 }
 

@@ -443,3 +443,120 @@ BEGIN
                               'principal', p_actor);
 END;
 $$;
+
+-- Merge protection (docs/identity.md, "Merge protection"): merges a per-kind identifier limit
+-- refused, for review. A record whose identifiers reached customers `customer` (where it went)
+-- and `other`, which merging would have given `would_have` identifiers of `kind`.
+CREATE TABLE touchline.conflicts (
+    id             bigserial PRIMARY KEY,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    interaction_id uuid,
+    customer       uuid NOT NULL,
+    other          uuid NOT NULL,
+    kind           text NOT NULL,
+    would_have     integer NOT NULL,
+    identifiers    jsonb,
+    status         text NOT NULL DEFAULT 'open',   -- open, merged, dismissed
+    resolved_at    timestamptz,
+    resolved_by    text
+);
+CREATE INDEX conflicts_open ON touchline.conflicts (id) WHERE status = 'open';
+CREATE INDEX conflicts_created ON touchline.conflicts (created_at);
+
+-- Written by ingest in the batch's transaction: $1 records, $2 customers, $3 others, $4 kinds,
+-- $5 counts, $6 the records' identifiers (JSON texts).
+CREATE FUNCTION touchline.add_conflicts(p_record uuid[], p_customer uuid[], p_other uuid[],
+                                        p_kind text[], p_would integer[], p_idents text[])
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO touchline.conflicts (interaction_id, customer, other, kind, would_have,
+                                     identifiers)
+    SELECT r, c, o, k, w, i::jsonb
+      FROM unnest(p_record, p_customer, p_other, p_kind, p_would, p_idents)
+           AS x(r, c, o, k, w, i);
+$$;
+
+-- Identifiers that linked more than p_threshold customers in the last day, through merges or
+-- refused merges: a test number or a shared address at work.
+CREATE FUNCTION touchline.suspects_json(p_threshold integer) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('kind', kind, 'value', value,
+                                                 'customers', n) ORDER BY n DESC, kind, value),
+                    '[]')
+      FROM (SELECT e ->> 'k' AS kind, e ->> 'v' AS value,
+                   count(DISTINCT c) AS n
+              FROM (SELECT identifiers AS ids, ARRAY[customer, other] AS cs
+                      FROM touchline.conflicts
+                     WHERE created_at > now() - interval '1 day'
+                    UNION ALL
+                    SELECT r.identifiers, ARRAY[m.survivor, m.merged]
+                      FROM touchline.merges m
+                      JOIN touchline.interactions r ON r.id = m.interaction_id
+                     WHERE m.merged_at > now() - interval '1 day') x
+             CROSS JOIN LATERAL jsonb_array_elements(x.ids) e
+             CROSS JOIN LATERAL unnest(x.cs) c
+             GROUP BY 1, 2
+            HAVING count(DISTINCT c) > p_threshold) s
+$$;
+
+-- GET /v1/conflicts: the open ones (p_all: every one), newest first, at most p_limit, with
+-- the suspect identifiers.
+CREATE FUNCTION touchline.conflicts_json(p_all boolean, p_limit integer, p_threshold integer)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'conflicts', coalesce((
+            SELECT jsonb_agg(touchline.drop_null_keys(jsonb_build_object(
+                       'conflict_id', c.id, 'at', touchline.fmt_ts(c.created_at),
+                       'customer', touchline.survivor(c.customer),
+                       'other', touchline.survivor(c.other),
+                       'kind', c.kind, 'would_have', c.would_have,
+                       'identifiers', c.identifiers,
+                       'record', (SELECT touchline.drop_null_keys(jsonb_build_object(
+                                             'id', r.id, 'source', r.source,
+                                             'external_id', r.external_id))
+                                    FROM touchline.interactions r WHERE r.id = c.interaction_id),
+                       'status', c.status, 'resolved_at', touchline.fmt_ts(c.resolved_at),
+                       'resolved_by', c.resolved_by)) ORDER BY c.id DESC)
+              FROM (SELECT * FROM touchline.conflicts
+                     WHERE p_all OR status = 'open' ORDER BY id DESC LIMIT p_limit) c), '[]'),
+        'suspects', touchline.suspects_json(p_threshold))
+$$;
+
+-- POST /v1/conflicts/{id}/resolve: "merge" merges the two customers by hand (limits do not
+-- apply to a person's decision), "dismiss" leaves them apart; either closes the conflict.
+-- NULL when the conflict is unknown; 22023 when it is closed already or the action unknown.
+CREATE FUNCTION touchline.resolve_conflict(p_id bigint, p_action text, p_actor text)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    c touchline.conflicts;
+    profile jsonb;
+BEGIN
+    SELECT * INTO c FROM touchline.conflicts WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF c.status <> 'open' THEN
+        RAISE EXCEPTION 'conflict % is %', p_id, c.status USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_action = 'merge' THEN
+        IF touchline.survivor(c.customer) <> touchline.survivor(c.other) THEN
+            profile := touchline.merge_manual(c.customer, c.other, p_actor);
+        END IF;
+        UPDATE touchline.conflicts SET status = 'merged', resolved_at = now(), resolved_by = p_actor
+         WHERE id = p_id;
+    ELSIF p_action = 'dismiss' THEN
+        UPDATE touchline.conflicts SET status = 'dismissed', resolved_at = now(),
+                                       resolved_by = p_actor
+         WHERE id = p_id;
+    ELSE
+        RAISE EXCEPTION 'action: "%" is not merge or dismiss', p_action
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN jsonb_build_object('conflict_id', p_id, 'status',
+                              CASE WHEN p_action = 'merge' THEN 'merged' ELSE 'dismissed' END,
+                              'customer', touchline.survivor(c.customer),
+                              'other', touchline.survivor(c.other));
+END;
+$$;

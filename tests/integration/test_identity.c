@@ -607,6 +607,141 @@ static void unmerge_keeps_a_later_manual_merge(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* The value of an unlabelled sample of /metrics. */
+static double metric(const struct harness_daemon *d, const char *name)
+{
+    char *body = NULL;
+    assert_int_equal(harness_http(d->http_port, "GET", "/metrics", NULL, NULL, &body), 200);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *at = strstr(body, needle);
+    if (at == NULL) {
+        fail_msg("no %s in /metrics", name);
+    }
+    double v = strtod(at + strlen(needle), NULL);
+    free(body);
+    return v;
+}
+
+/*
+ * Merge protection: with at most 2 phones per customer, a record that would merge a third
+ * phone's customer into one with two does not merge; it goes to the customer of its e-mail
+ * address (email before phone in the default priority) and the conflict waits for review,
+ * where a person merges or dismisses it.
+ */
+static void a_merge_past_a_limit_is_refused_and_queued_for_review(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_IDENTITY_MAX_PHONE=2",
+                         "TOUCHLINE_IDENTITY_SUSPECT_CUSTOMERS_PER_DAY=1", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "limits", env);
+    int fd = harness_connect(d.tcp_port);
+    char sara[40], other[40], third[40], now[40];
+    strcpy(sara, send_record(fd, "s", "1", "sms",
+                             "{\"email\":\"sara@example.com\",\"phone\":\"09121111111\"}"));
+    assert_string_equal(send_record(fd, "s", "2", "sms",
+                                    "{\"email\":\"sara@example.com\",\"phone\":\"09122222222\"}"),
+                        sara);
+    strcpy(other, send_record(fd, "s", "3", "phone", "{\"phone\":\"09123333333\"}"));
+    strcpy(third, send_record(fd, "s", "4", "phone", "{\"phone\":\"09124444444\"}"));
+    /* A third phone by merging: refused; the record goes to the e-mail's customer. */
+    assert_string_equal(send_record(fd, "s", "5", "sms",
+                                    "{\"phone\":\"09123333333\",\"email\":\"sara@example.com\"}"),
+                        sara);
+    current(&d, other, now);
+    assert_string_equal(now, other);
+    assert_int_equal(count_of(&d, "identities", sara, ""), 3);
+    /* Another one, to be dismissed. */
+    send_record(fd, "s", "6", "sms", "{\"phone\":\"09124444444\",\"email\":\"sara@example.com\"}");
+    close(fd);
+    assert_true(metric(&d, "touchline_identity_conflicts_total") == 2);
+
+    json_t *j = http_json(&d, "GET", "/v1/conflicts", NULL, 200);
+    json_t *list = json_object_get(j, "conflicts");
+    assert_int_equal(json_array_size(list), 2);
+    /* Newest first. */
+    json_t *c4 = json_array_get(list, 0), *c3 = json_array_get(list, 1);
+    assert_string_equal(jstr(c3, "customer"), sara);
+    assert_string_equal(jstr(c3, "other"), other);
+    assert_string_equal(jstr(c3, "kind"), "phone");
+    assert_int_equal(json_integer_value(json_object_get(c3, "would_have")), 3);
+    assert_string_equal(jstr(json_object_get(c3, "record"), "external_id"), "5");
+    assert_string_equal(jstr(c4, "other"), third);
+    /* sara@example.com linked 3 customers today: a suspect. */
+    json_t *sus = json_array_get(json_object_get(j, "suspects"), 0);
+    assert_non_null(sus);
+    assert_string_equal(jstr(sus, "value"), "sara@example.com");
+    assert_int_equal(json_integer_value(json_object_get(sus, "customers")), 3);
+    long long id3 = json_integer_value(json_object_get(c3, "conflict_id"));
+    long long id4 = json_integer_value(json_object_get(c4, "conflict_id"));
+    json_decref(j);
+
+    char path[96];
+    snprintf(path, sizeof(path), "/v1/conflicts/%lld/resolve", id3);
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"merge\"}", 200));
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"merge\"}", 400));
+    current(&d, other, now);
+    assert_string_equal(now, sara);
+    snprintf(path, sizeof(path), "/v1/conflicts/%lld/resolve", id4);
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"maybe\"}", 400));
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"dismiss\"}", 200));
+    current(&d, third, now);
+    assert_string_equal(now, third);
+    json_decref(
+        http_json(&d, "POST", "/v1/conflicts/999/resolve", "{\"action\":\"dismiss\"}", 404));
+    j = http_json(&d, "GET", "/v1/conflicts", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 0);
+    json_decref(j);
+    j = http_json(&d, "GET", "/v1/conflicts?all=true", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 2);
+    assert_string_equal(jstr(json_array_get(json_object_get(j, "conflicts"), 0), "status"),
+                        "dismissed");
+    json_decref(j);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* never_merge patterns: every no-reply address and every number of an office range attach
+ * records but never merge customers; a pattern that is not a regular expression is refused at
+ * start. */
+static void never_merge_patterns_keep_shared_values_from_merging(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_IDENTITY_NEVER_MERGE=email:^noreply@, phone:^\\+98210000",
+                         NULL};
+    struct harness_daemon d;
+    harness_start(&d, "nmpatterns", env);
+    int fd = harness_connect(d.tcp_port);
+    char a[40], b[40];
+    strcpy(a, send_record(fd, "x", "1", "email",
+                          "{\"email\":\"NoReply@shop.example\",\"phone\":\"09121111111\"}"));
+    strcpy(b, send_record(fd, "x", "2", "email",
+                          "{\"email\":\"noreply@shop.example\",\"phone\":\"09122222222\"}"));
+    assert_string_not_equal(a, b);
+    strcpy(a, send_record(fd, "x", "3", "phone",
+                          "{\"phone\":\"021 0000 1234\",\"email\":\"one@example.com\"}"));
+    strcpy(b, send_record(fd, "x", "4", "phone",
+                          "{\"phone\":\"+982100001234\",\"email\":\"two@example.com\"}"));
+    assert_string_not_equal(a, b);
+    /* A number outside the range still merges. */
+    send_record(fd, "x", "5", "phone", "{\"phone\":\"02100011234\",\"email\":\"one@example.com\"}");
+    assert_string_equal(send_record(fd, "x", "6", "phone",
+                                    "{\"phone\":\"02100011234\",\"email\":\"two@example.com\"}"),
+                        a);
+    close(fd);
+    assert_int_equal(harness_stop(&d), 0);
+
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof(cmd),
+             "TOUCHLINE_IDENTITY_NEVER_MERGE='email:^(' %s --check-config 2>&1 </dev/null",
+             getenv("TOUCHLINE_TEST_DAEMON"));
+    assert_int_not_equal(harness_run(cmd, &out), 0);
+    if (strstr(out, "never_merge: email:^( is not a regular expression") == NULL) {
+        fail_msg("unexpected: %s", out);
+    }
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +755,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(unmerge_restores_the_customer_and_keeps_the_pair_apart),
         cmocka_unit_test(unmerge_of_a_chain_brings_back_what_came_with_the_merged_customer),
         cmocka_unit_test(unmerge_keeps_a_later_manual_merge),
+        cmocka_unit_test(a_merge_past_a_limit_is_refused_and_queued_for_review),
+        cmocka_unit_test(never_merge_patterns_keep_shared_values_from_merging),
     };
     signal(SIGPIPE, SIG_IGN);
     return testmain_run(argc, argv, tests, NULL, NULL);
