@@ -316,47 +316,45 @@ static int add_never_merge_pattern(struct config *cfg, enum ident_kind kind, con
     return 0;
 }
 
-/* identity.priority: kinds, most trusted first; the ones it leaves out follow in the
- * default order. */
+/* One kind of identity.priority, most trusted first. */
+static int add_priority(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+{
+    enum ident_kind k = IDENT_PHONE;
+    bool known = normalize_kind_parse(item, &k) == 0;
+    bool seen = false;
+    for (size_t i = 0; i < cfg->n_priority && known; i++) {
+        seen = seen || cfg->priority[i] == k;
+    }
+    if (!known || seen) {
+        errmsg_set(err, errlen,
+                   "%s: [identity] priority: \"%s\" is %s (kinds: external, email, phone, chat, "
+                   "web, each once)",
+                   where, item, known ? "named twice" : "not an identifier kind");
+        return -1;
+    }
+    cfg->priority[cfg->n_priority++] = k;
+    return 0;
+}
+
+/* identity.priority: the kinds it leaves out follow in the default order. */
 static int parse_priority(struct config *cfg, char *err, size_t errlen, const char *where)
 {
     static const enum ident_kind dflt[IDENT_KIND_COUNT] = {IDENT_EXTERNAL, IDENT_EMAIL, IDENT_PHONE,
                                                            IDENT_CHAT, IDENT_WEB};
-    bool seen[IDENT_KIND_COUNT] = {false};
-    size_t n = 0;
-    char *copy = strdup(cfg->identity_priority != NULL ? cfg->identity_priority : "");
-    if (copy == NULL) {
-        errmsg_set(err, errlen, "out of memory");
+    cfg->n_priority = 0;
+    if (for_each_item(cfg, cfg->identity_priority, add_priority, err, errlen, where) < 0) {
         return -1;
     }
-    int rc = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *name = trim_inplace(tok);
-        enum ident_kind k = IDENT_PHONE;
-        if (*name == '\0') {
-            continue;
+    for (size_t i = 0; i < IDENT_KIND_COUNT; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < cfg->n_priority; j++) {
+            seen = seen || cfg->priority[j] == dflt[i];
         }
-        bool known = normalize_kind_parse(name, &k) == 0;
-        if (!known || seen[k]) {
-            errmsg_set(err, errlen,
-                       "%s: [identity] priority: \"%s\" is %s (kinds: external, email, phone, "
-                       "chat, web, each once)",
-                       where, name, known ? "named twice" : "not an identifier kind");
-            rc = -1;
-            break;
-        }
-        seen[k] = true;
-        cfg->priority[n++] = k;
-    }
-    free(copy);
-    for (size_t i = 0; i < IDENT_KIND_COUNT && rc == 0; i++) {
-        if (!seen[dflt[i]]) {
-            cfg->priority[n++] = dflt[i];
+        if (!seen) {
+            cfg->priority[cfg->n_priority++] = dflt[i];
         }
     }
-    return rc;
+    return 0;
 }
 
 static int add_never_merge(struct config *cfg, char *item, char *err, size_t errlen,

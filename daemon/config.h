@@ -64,6 +64,7 @@ struct config {
     struct record_pattern *never_merge_patterns; /* kind:^regex entries */
     size_t n_never_merge_patterns;
     enum ident_kind priority[IDENT_KIND_COUNT]; /* identity_priority, completed */
+    size_t n_priority;
     struct config_token *tokens;
     size_t n_tokens;
 };
