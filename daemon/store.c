@@ -103,6 +103,13 @@ static const char SQL_ADD_INTERACTIONS[] =
     "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
     "tags, attributes, identifiers)";
 
+/* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
+ * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
+ * (JSON texts). Answers the positions of the updates that moved a status. */
+static const char SQL_APPLY_STATUSES[] =
+    "SELECT n FROM touchline.apply_statuses($1::uuid[], $2::text[], $3::timestamptz[], "
+    "$4::integer[], $5::text[])";
+
 /* Read side. */
 
 static const char SQL_FIND[] =
@@ -115,13 +122,31 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
-static const char SQL_CONTEXT[] = "SELECT touchline.context_json($1::uuid)::text";
+/* $2: [analytics] callback_sla in seconds. The pending items join the context here rather
+ * than in context_json, so that each stays one function with one job; an unknown customer
+ * stays NULL. */
+static const char SQL_CONTEXT[] =
+    "SELECT (touchline.context_json($1::uuid) || "
+    "jsonb_build_object('pending', touchline.pending_json($1::uuid, $2::integer)))::text";
 
 /* Customer administration: each one function that takes the locks ingest takes. */
 static const char SQL_MERGE_MANUAL[] =
     "SELECT touchline.merge_manual($1::uuid, $2::uuid, $3)::text";
 
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
+
+/* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
+                                "$3, $4::integer)::text";
+
+/* $1 since, $2 until, $3 open, $4 limit, $5 callback_sla_s. */
+static const char SQL_MISSED[] =
+    "SELECT touchline.missed_json($1::timestamptz, $2::timestamptz, $3::boolean, $4::integer, "
+    "$5::integer)::text";
+
+/* $1 customer, $2 since, $3 until. */
+static const char SQL_JOURNEY[] =
+    "SELECT touchline.journey_json($1::uuid, $2::timestamptz, $3::timestamptz)::text";
 
 /* Provenance and unmerge (sql/006_identity.sql). */
 static const char SQL_IDENTITIES[] = "SELECT touchline.identities_json($1::uuid)::text";
@@ -151,12 +176,16 @@ const struct db_statement store_statements[] = {
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 4},
     {STORE_ADD_CONFLICTS, SQL_ADD_CONFLICTS, 6},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
+    {STORE_APPLY_STATUSES, SQL_APPLY_STATUSES, 5},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},
-    {STORE_CONTEXT, SQL_CONTEXT, 1},
+    {STORE_CONTEXT, SQL_CONTEXT, 2},
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
+    {STORE_STATS, SQL_STATS, 4},
+    {STORE_MISSED, SQL_MISSED, 5},
+    {STORE_JOURNEY, SQL_JOURNEY, 3},
     {STORE_IDENTITIES, SQL_IDENTITIES, 1},
     {STORE_WHY, SQL_WHY, 4},
     {STORE_UNMERGE, SQL_UNMERGE, 3},

@@ -19,12 +19,16 @@
 #define STORE_ADD_IDENTITIES   "tl_add_identities"
 #define STORE_ADD_CONFLICTS    "tl_add_conflicts"
 #define STORE_ADD_INTERACTIONS "tl_add_interactions"
+#define STORE_APPLY_STATUSES   "tl_apply_statuses"
 #define STORE_FIND             "tl_find"             /* $1 kind, $2 value -> profile json or NULL */
 #define STORE_PROFILE          "tl_profile"          /* $1 uuid -> profile json or NULL */
 #define STORE_TIMELINE         "tl_timeline"         /* -> timeline json or NULL */
-#define STORE_CONTEXT          "tl_context"          /* $1 uuid -> context json or NULL */
+#define STORE_CONTEXT          "tl_context"          /* $1 uuid, $2 sla_s -> context or NULL */
 #define STORE_MERGE_MANUAL     "tl_merge_manual"     /* $1 into, $2 from, $3 actor -> profile */
 #define STORE_ERASE            "tl_erase"            /* $1 uuid, $2 actor -> erasure json or NULL */
+#define STORE_STATS            "tl_stats"            /* see analytics_parse_stats -> stats json */
+#define STORE_MISSED           "tl_missed"           /* see analytics_parse_missed -> worklist */
+#define STORE_JOURNEY          "tl_journey"          /* see analytics_parse_journey -> or NULL */
 #define STORE_IDENTITIES       "tl_identities"       /* $1 uuid -> provenance json or NULL */
 #define STORE_WHY              "tl_why"              /* $1 kind, $2 value, $3 kind, $4 value */
 #define STORE_UNMERGE          "tl_unmerge"          /* $1 uuid, $2 merge id, $3 actor */

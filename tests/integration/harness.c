@@ -392,6 +392,13 @@ char *harness_roundtrip(int fd, const char *line)
 int harness_http(int port, const char *method, const char *path, const char *payload,
                  const char *extra_headers, char **body)
 {
+    return harness_http_raw(port, method, path, NULL, payload,
+                            payload != NULL ? strlen(payload) : 0, extra_headers, body);
+}
+
+int harness_http_raw(int port, const char *method, const char *path, const char *content_type,
+                     const char *payload, size_t plen, const char *extra_headers, char **body)
+{
     *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
@@ -403,12 +410,13 @@ int harness_http(int port, const char *method, const char *path, const char *pay
         close(fd);
         return -1;
     }
-    size_t plen = payload != NULL ? strlen(payload) : 0;
-    char head[2048];
+    char head[4096];
+    const char *ct = content_type != NULL ? content_type : "application/json";
     int hn = snprintf(head, sizeof(head),
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      method, path, extra_headers != NULL ? extra_headers : "", plen);
+                      "%s%s%sContent-Length: %zu\r\n\r\n",
+                      method, path, extra_headers != NULL ? extra_headers : "",
+                      ct[0] != '\0' ? "Content-Type: " : "", ct, ct[0] != '\0' ? "\r\n" : "", plen);
     if (harness_send(fd, head, (size_t)hn) < 0 ||
         (plen > 0 && harness_send(fd, payload, plen) < 0)) {
         close(fd);
@@ -537,4 +545,89 @@ void harness_write_file(const char *path, const char *text)
     assert_true(fputs(text, f) >= 0);
     assert_int_equal(fclose(f), 0);
     assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Frees what it allocated before failing, so that a failure shows no leak reports. */
+json_t *harness_http_json(const struct harness_daemon *d, const char *method, const char *path,
+                          const char *payload, const char *headers, int want_status)
+{
+    char *body = NULL;
+    int st = harness_http(d->http_port, method, path, payload, headers, &body);
+    char shown[1024];
+    snprintf(shown, sizeof(shown), "%s", body != NULL ? body : "(no body)");
+    json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    if (st != want_status) {
+        json_decref(j);
+        fail_msg("%s %.200s: status %d, wanted %d: %s", method, path, st, want_status, shown);
+    }
+    if (j == NULL) {
+        fail_msg("%s %.200s: the body is not JSON: %s", method, path, shown);
+    }
+    return j;
+}
+
+void harness_assert_http_error(const struct harness_daemon *d, const char *method, const char *path,
+                               const char *payload, const char *headers, int status,
+                               const char *code, const char *needle)
+{
+    json_t *j = harness_http_json(d, method, path, payload, headers, status);
+    json_t *e = json_object_get(j, "error");
+    const char *c = json_string_value(json_object_get(e, "code"));
+    const char *m = json_string_value(json_object_get(e, "message"));
+    bool ok = c != NULL && (code == NULL || strcmp(c, code) == 0) && m != NULL && m[0] != '\0' &&
+              (needle == NULL || strstr(m, needle) != NULL);
+    if (!ok) {
+        char shown[1024];
+        snprintf(shown, sizeof(shown), "code %s, message %s", c != NULL ? c : "(none)",
+                 m != NULL ? m : "(none)");
+        json_decref(j);
+        fail_msg("%s %.200s: wanted code %s with a message naming \"%s\"; got %s", method, path,
+                 code != NULL ? code : "(any)", needle != NULL ? needle : "", shown);
+    }
+    json_decref(j);
+}
+
+void harness_ingest(const struct harness_daemon *d, const char *auth_line, const char *data, int n,
+                    char (*ids)[37], char (*customers)[37])
+{
+    int fd = harness_connect(d->tcp_port);
+    if (auth_line != NULL) {
+        char *a = harness_roundtrip(fd, auth_line);
+        bool ok = strstr(a, "\"ok\":true") != NULL;
+        free(a);
+        if (!ok) {
+            close(fd);
+            fail_msg("auth refused");
+        }
+    }
+    assert_int_equal(harness_send(fd, data, strlen(data)), 0);
+    for (int i = 0; i < n; i++) {
+        char *a = harness_read_line(fd, 15000);
+        if (a == NULL) {
+            close(fd);
+            fail_msg("no answer for line %d", i + 1);
+        }
+        json_t *j = json_loads(a, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "id"));
+        const char *cust = json_string_value(json_object_get(j, "customer_id"));
+        if (!json_is_true(json_object_get(j, "ok")) || id == NULL || cust == NULL ||
+            strlen(id) != 36 || strlen(cust) != 36) {
+            char shown[512];
+            snprintf(shown, sizeof(shown), "%s", a);
+            json_decref(j);
+            free(a);
+            close(fd);
+            fail_msg("line %d not accepted: %s", i + 1, shown);
+        }
+        if (ids != NULL) {
+            memcpy(ids[i], id, 37);
+        }
+        if (customers != NULL) {
+            memcpy(customers[i], cust, 37);
+        }
+        json_decref(j);
+        free(a);
+    }
+    close(fd);
 }

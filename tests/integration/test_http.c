@@ -19,27 +19,10 @@
 /* An unknown but well-formed customer id. */
 static const char NO_SUCH_ID[] = "0190a000-0000-7000-8000-000000000000";
 
-/*
- * Sends a request without a payload; asserts the status and a JSON body, which it returns.
- * Frees what it allocated before failing, so that a failure shows no leak reports.
- */
 static json_t *request_json(const struct harness_daemon *d, const char *method, const char *path,
                             const char *payload, const char *headers, int want_status)
 {
-    char *body = NULL;
-    int st = harness_http(d->http_port, method, path, payload, headers, &body);
-    char shown[1024];
-    snprintf(shown, sizeof(shown), "%s", body != NULL ? body : "(no body)");
-    json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    if (st != want_status) {
-        json_decref(j);
-        fail_msg("%s %.200s: status %d, wanted %d: %s", method, path, st, want_status, shown);
-    }
-    if (j == NULL) {
-        fail_msg("%s %.200s: the body is not JSON: %s", method, path, shown);
-    }
-    return j;
+    return harness_http_json(d, method, path, payload, headers, want_status);
 }
 
 /* GET path (with extra header lines, may be NULL); asserts the status, returns the body. */
@@ -54,26 +37,11 @@ static json_t *get_json(const struct harness_daemon *d, const char *path, int wa
     return get_json_h(d, path, NULL, want_status);
 }
 
-/* Asserts {"error":{"code":code,"message":"...needle..."}} with this status; code NULL: any. */
 static void assert_http_error(const struct harness_daemon *d, const char *method, const char *path,
                               const char *payload, const char *headers, int status,
                               const char *code, const char *needle)
 {
-    json_t *j = request_json(d, method, path, payload, headers, status);
-    json_t *e = json_object_get(j, "error");
-    const char *c = json_string_value(json_object_get(e, "code"));
-    const char *m = json_string_value(json_object_get(e, "message"));
-    bool ok = c != NULL && (code == NULL || strcmp(c, code) == 0) && m != NULL && m[0] != '\0' &&
-              (needle == NULL || strstr(m, needle) != NULL);
-    if (!ok) {
-        char shown[1024];
-        snprintf(shown, sizeof(shown), "code %s, message %s", c != NULL ? c : "(none)",
-                 m != NULL ? m : "(none)");
-        json_decref(j);
-        fail_msg("%s %.200s: wanted code %s with a message naming \"%s\"; got %s", method, path,
-                 code != NULL ? code : "(any)", needle != NULL ? needle : "", shown);
-    }
-    json_decref(j);
+    harness_assert_http_error(d, method, path, payload, headers, status, code, needle);
 }
 
 static void assert_get_error(const struct harness_daemon *d, const char *path, int status,
@@ -82,53 +50,10 @@ static void assert_get_error(const struct harness_daemon *d, const char *path, i
     assert_http_error(d, "GET", path, NULL, NULL, status, code, needle);
 }
 
-/*
- * Sends data (n NDJSON lines, optionally after an auth line answered first) over one TCP
- * connection and asserts that each is accepted; copies each answer's id and customer_id
- * into ids/customers (arrays of n, may be NULL).
- */
 static void ingest(const struct harness_daemon *d, const char *auth_line, const char *data, int n,
                    char (*ids)[UUID_LEN + 1], char (*customers)[UUID_LEN + 1])
 {
-    int fd = harness_connect(d->tcp_port);
-    if (auth_line != NULL) {
-        char *a = harness_roundtrip(fd, auth_line);
-        bool ok = strstr(a, "\"ok\":true") != NULL;
-        free(a);
-        if (!ok) {
-            close(fd);
-            fail_msg("auth refused");
-        }
-    }
-    assert_int_equal(harness_send(fd, data, strlen(data)), 0);
-    for (int i = 0; i < n; i++) {
-        char *a = harness_read_line(fd, 15000);
-        if (a == NULL) {
-            close(fd);
-            fail_msg("no answer for line %d", i + 1);
-        }
-        json_t *j = json_loads(a, 0, NULL);
-        const char *id = json_string_value(json_object_get(j, "id"));
-        const char *cust = json_string_value(json_object_get(j, "customer_id"));
-        if (!json_is_true(json_object_get(j, "ok")) || id == NULL || cust == NULL ||
-            strlen(id) != UUID_LEN || strlen(cust) != UUID_LEN) {
-            char shown[512];
-            snprintf(shown, sizeof(shown), "%s", a);
-            json_decref(j);
-            free(a);
-            close(fd);
-            fail_msg("line %d not accepted: %s", i + 1, shown);
-        }
-        if (ids != NULL) {
-            memcpy(ids[i], id, UUID_LEN + 1);
-        }
-        if (customers != NULL) {
-            memcpy(customers[i], cust, UUID_LEN + 1);
-        }
-        json_decref(j);
-        free(a);
-    }
-    close(fd);
+    harness_ingest(d, auth_line, data, n, ids, customers);
 }
 
 /* True when s is "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
