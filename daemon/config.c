@@ -110,6 +110,11 @@ static const struct option_def options[] = {
      "kind:value identifiers that attach records but never merge customers "
      "(shared lines, info@ addresses)",
      0},
+    {"identity", "phone_chat_providers", OPT_LIST, OFF(identity_phone_chat_providers),
+     "whatsapp,viber,signal,sms", 0, 0, false, true,
+     "chat providers whose handles are phone numbers: chat whatsapp:+98912... also yields "
+     "phone +98912...",
+     0},
     {"identity", "max_phone", OPT_INT, OFF(identity_max[IDENT_PHONE]), "0", 0, 1000000, false,
      false,
      "a merge that would give a customer more phone numbers than this does not happen "
@@ -641,6 +646,13 @@ static int validate(struct config *cfg, char *err, size_t errlen)
              cfg->identity_default_country_code);
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
+    /* A copy of its own: record_opts moves with the derived values on reload. */
+    cfg->phone_chat_providers = strdup(cfg->identity_phone_chat_providers);
+    if (cfg->phone_chat_providers == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->record_opts.phone_chat_providers = cfg->phone_chat_providers;
     if (parse_priority(cfg, err, errlen, where) < 0 ||
         for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
         for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0 ||
@@ -763,6 +775,9 @@ static void free_derived(struct config *cfg)
     cfg->n_never_merge_patterns = 0;
     cfg->record_opts.never_merge_patterns = NULL;
     cfg->record_opts.n_never_merge_patterns = 0;
+    free(cfg->phone_chat_providers);
+    cfg->phone_chat_providers = NULL;
+    cfg->record_opts.phone_chat_providers = NULL;
     cfg->tokens = NULL;
     cfg->n_tokens = 0;
     cfg->write_keys = cfg->chatwoot = NULL;
@@ -856,6 +871,7 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
     cur->n_never_merge = fresh->n_never_merge;
     cur->never_merge_patterns = fresh->never_merge_patterns;
     cur->n_never_merge_patterns = fresh->n_never_merge_patterns;
+    cur->phone_chat_providers = fresh->phone_chat_providers;
     memcpy(cur->priority, fresh->priority, sizeof(cur->priority));
     cur->n_priority = fresh->n_priority;
     cur->tokens = fresh->tokens;
@@ -872,6 +888,7 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
     fresh->n_never_merge = t.n_never_merge;
     fresh->never_merge_patterns = t.never_merge_patterns;
     fresh->n_never_merge_patterns = t.n_never_merge_patterns;
+    fresh->phone_chat_providers = t.phone_chat_providers;
     fresh->tokens = t.tokens;
     fresh->n_tokens = t.n_tokens;
     fresh->write_keys = t.write_keys;

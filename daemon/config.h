@@ -54,9 +54,10 @@ struct config {
 
     char *identity_default_country_code;
     char *identity_trunk_prefix;
-    char *identity_never_merge;         /* comma-separated kind:value, as written */
-    int identity_max[IDENT_KIND_COUNT]; /* per kind, 0: no limit */
-    char *identity_priority;            /* comma-separated kinds */
+    char *identity_never_merge;          /* comma-separated kind:value, as written */
+    char *identity_phone_chat_providers; /* comma-separated */
+    int identity_max[IDENT_KIND_COUNT];  /* per kind, 0: no limit */
+    char *identity_priority;             /* comma-separated kinds */
     int identity_suspect_customers_per_day;
 
     char *auth_tokens; /* comma-separated name:secret[:pattern|pattern] */
@@ -76,6 +77,7 @@ struct config {
     struct record_pattern *never_merge_patterns; /* kind:^regex entries */
     size_t n_never_merge_patterns;
     enum ident_kind priority[IDENT_KIND_COUNT]; /* identity_priority, completed */
+    char *phone_chat_providers;                 /* record_opts' copy */
     size_t n_priority;
     struct config_token *tokens;
     size_t n_tokens;

@@ -47,6 +47,10 @@ struct record_opts {
     /* The same by pattern. */
     const struct record_pattern *never_merge_patterns;
     size_t n_never_merge_patterns;
+    /* Comma-separated chat providers whose handles are phone numbers (whatsapp,viber,…): such
+     * a chat identifier also yields the phone identifier, when its handle is a number. NULL:
+     * none. */
+    const char *phone_chat_providers;
 };
 
 /*

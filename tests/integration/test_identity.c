@@ -792,6 +792,30 @@ static void never_merge_patterns_keep_shared_values_from_merging(void **state)
     free(out);
 }
 
+/* A WhatsApp (Viber, Signal, SMS) handle is a phone number: the chat identifier also yields
+ * the phone, normalized by the same rules (Persian digits included), so both are one customer;
+ * a Telegram handle that looks like a number does not, nor does a handle that is not one. */
+static void phone_based_chat_handles_are_the_phone_too(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "chatphone", NULL);
+    int fd = harness_connect(d.tcp_port);
+    char c[40];
+    strcpy(c, send_record(fd, "cw", "1", "chat", "{\"chat\":\"WhatsApp:+98 ۹۱۲ ۱۱۱ ۱۱۱۱\"}"));
+    assert_string_equal(send_record(fd, "pbx", "1", "phone", "{\"phone\":\"09121111111\"}"), c);
+    assert_string_equal(send_record(fd, "cw", "2", "chat", "{\"chat\":\"viber:09121111111\"}"), c);
+    char tg[40];
+    strcpy(tg, send_record(fd, "cw", "3", "chat", "{\"chat\":\"telegram:+989122222222\"}"));
+    assert_string_not_equal(send_record(fd, "pbx", "2", "phone", "{\"phone\":\"+989122222222\"}"),
+                            tg);
+    send_record(fd, "cw", "4", "chat", "{\"chat\":\"whatsapp:sara\"}");
+    close(fd);
+    assert_int_equal(count_of(&d, "identities", c, " AND kind = 'phone'"), 1);
+    assert_int_equal(count_of(&d, "identities", c, ""), 3);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +831,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(unmerge_keeps_a_later_manual_merge),
         cmocka_unit_test(a_merge_past_a_limit_is_refused_and_queued_for_review),
         cmocka_unit_test(never_merge_patterns_keep_shared_values_from_merging),
+        cmocka_unit_test(phone_based_chat_handles_are_the_phone_too),
         cmocka_unit_test(control_characters_inside_identifiers_are_refused),
     };
     signal(SIGPIPE, SIG_IGN);
