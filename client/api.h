@@ -10,6 +10,7 @@
 #define TOUCHLINE_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http_client.h"
@@ -115,5 +116,15 @@ int api_why(const struct http_client *c, const char *kind1, const char *value1, 
  * with *result the server's account of it. */
 int api_unmerge(const struct http_client *c, const char *id, long long merge, json_t **result,
                 char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* GET /v1/conflicts[?all=true]: the review queue. Returns as api_context. */
+int api_conflicts(const struct http_client *c, bool all, json_t **answer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* POST /v1/conflicts/{id}/resolve {"action":action}. Returns as api_context; API_INVALID when
+ * the conflict is closed already or the action unknown. */
+int api_resolve_conflict(const struct http_client *c, const char *id, const char *action,
+                         json_t **answer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

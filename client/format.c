@@ -1447,6 +1447,11 @@ int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *o
     return object_out(out, unmerge, opts, unmerge_lines);
 }
 
+int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+{
+    return object_json(out, answer, opts->kind) == 0 && !ferror(out) ? 0 : -1;
+}
+
 /* True when word can go to a POSIX shell as it is, without quotes. */
 static bool shell_safe(const char *word)
 {

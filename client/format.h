@@ -120,6 +120,10 @@ int format_why(FILE *out, const json_t *why, const struct format_opts *opts)
 int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *opts)
     __attribute__((warn_unused_result));
 
+/* An answer in one of the JSON forms (FORMAT_JSON indented, FORMAT_NDJSON on one line). */
+int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
 /*
  * Writes, without a line break, what erasing customer (a profile; borrowed) would remove:
  * "this would erase customer <name>  <id> for good, with everything recorded about them:

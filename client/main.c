@@ -1584,12 +1584,142 @@ static int cmd_import(struct global *g, int argc, char **argv)
     return run_group(&import_group, g, argc, argv);
 }
 
+static void conflicts_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline conflicts [--all] [--format F]\n"
+            "       touchline conflicts --resolve ID (--merge | --dismiss) [--format F]\n"
+            "Lists the merges an identifier limit refused ([identity] max_phone, …), newest\n"
+            "first: the record, the customer it went to, the other customer, and the kind whose\n"
+            "limit the merge would have passed; and the identifiers that linked suspiciously\n"
+            "many customers in the last day. A person resolves one: --merge merges the two\n"
+            "customers after all, --dismiss leaves them apart.\n"
+            "\n"
+            "Options:\n"
+            "  --all            also the conflicts resolved already\n"
+            "  --resolve ID     resolve conflict ID, with --merge or --dismiss\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 conflict not found, 2 usage (also a conflict resolved\n"
+            "already), 3 server or network error.\n");
+}
+
+static int conflicts_lines(FILE *out, const json_t *answer, const struct format_opts *o)
+{
+    (void)o;
+    size_t i;
+    const json_t *c;
+    const json_t *list = json_object_get(answer, "conflicts");
+    if (json_object_get(answer, "status") != NULL) {
+        fprintf(out, "Conflict %lld %s.\n",
+                (long long)json_integer_value(json_object_get(answer, "conflict_id")),
+                json_string_value(json_object_get(answer, "status")));
+        return 0;
+    }
+    if (json_array_size(list) == 0) {
+        fputs("(no conflicts)\n", out);
+    }
+    json_array_foreach(list, i, c)
+    {
+        const char *rec =
+            json_string_value(json_object_get(json_object_get(c, "record"), "external_id"));
+        fprintf(out, "%lld  %s  %s: merging %s into %s would give %lld %s identifiers%s%s  [%s]\n",
+                (long long)json_integer_value(json_object_get(c, "conflict_id")),
+                json_string_value(json_object_get(c, "at")), rec != NULL ? "record" : "a record",
+                json_string_value(json_object_get(c, "other")),
+                json_string_value(json_object_get(c, "customer")),
+                (long long)json_integer_value(json_object_get(c, "would_have")),
+                json_string_value(json_object_get(c, "kind")), rec != NULL ? "; record " : "",
+                rec != NULL ? rec : "", json_string_value(json_object_get(c, "status")));
+    }
+    json_array_foreach(json_object_get(answer, "suspects"), i, c)
+    {
+        fprintf(out, "%s%s %s linked %lld customers in the last day\n", i == 0 ? "Suspects:\n" : "",
+                json_string_value(json_object_get(c, "kind")),
+                json_string_value(json_object_get(c, "value")),
+                (long long)json_integer_value(json_object_get(c, "customers")));
+    }
+    return 0;
+}
+
+static int cmd_conflicts(struct global *g, int argc, char **argv)
+{
+    enum { C_ALL = 1, C_RESOLVE, C_MERGE, C_DISMISS, C_FORMAT };
+    static const struct option opts[] = {
+        {"all", no_argument, NULL, C_ALL},
+        {"resolve", required_argument, NULL, C_RESOLVE},
+        {"merge", no_argument, NULL, C_MERGE},
+        {"dismiss", no_argument, NULL, C_DISMISS},
+        {"format", required_argument, NULL, C_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct format_opts fo = {.kind = FORMAT_TABLE};
+    bool all = false;
+    const char *resolve = NULL, *action = NULL;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case C_ALL:
+            all = true;
+            break;
+        case C_RESOLVE:
+            resolve = optarg;
+            break;
+        case C_MERGE:
+        case C_DISMISS:
+            action = opt == C_MERGE ? "merge" : "dismiss";
+            break;
+        case C_FORMAT:
+            if (format_kind_parse(optarg, &fo.kind) < 0) {
+                fprintf(stderr,
+                        "touchline conflicts: --format: \"%s\" is not table, json or "
+                        "ndjson\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            conflicts_usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            return bad_option("conflicts", opt, argv);
+        }
+    }
+    if ((resolve != NULL) != (action != NULL) || optind < argc) {
+        fprintf(stderr, "touchline conflicts: --resolve ID goes with --merge or --dismiss\n"
+                        "Try 'touchline conflicts --help'.\n");
+        return EXIT_USAGE;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *answer = NULL;
+    int rc = resolve != NULL ? api_resolve_conflict(&hc, resolve, action, &answer, err, sizeof(err))
+                             : api_conflicts(&hc, all, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        return exit_for(rc);
+    }
+    errno = 0;
+    rc = output_done((fo.kind == FORMAT_TABLE ? conflicts_lines(stdout, answer, &fo)
+                                              : format_answer_json(stdout, answer, &fo)) == 0);
+    json_decref(answer);
+    return exit_for(rc);
+}
+
 static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
     {"context", cmd_context, "what an agent needs when a customer calls or writes"},
     {"customer", cmd_customer, "a customer's profile; merge two customers; erase one"},
     {"log", cmd_log, "send one interaction record (for scripts)"},
     {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
+    {"conflicts", cmd_conflicts, "merges an identifier limit refused, for review"},
 };
 
 static void usage(FILE *out)

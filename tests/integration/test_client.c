@@ -452,6 +452,52 @@ static void customer_why_and_unmerge(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* touchline conflicts: the review queue of merges a limit refused, and resolving one. */
+static void conflicts_list_and_resolve(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_IDENTITY_MAX_EMAIL=1", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "client_conflicts", env);
+    char *out = NULL;
+    assert_int_equal(client(&d, "conflicts", &out), 0);
+    expect_in(out, "(no conflicts)");
+    free(out);
+    send_record(&d, "{\"source\":\"crm\",\"external_id\":\"1\",\"channel\":\"email\","
+                    "\"occurred_at\":\"2026-11-23T10:00:00Z\",\"customer\":{\"email\":"
+                    "\"a@example.com\",\"phone\":\"09121111111\"}}");
+    send_record(&d, "{\"source\":\"crm\",\"external_id\":\"2\",\"channel\":\"email\","
+                    "\"occurred_at\":\"2026-11-23T10:01:00Z\",\"customer\":{\"email\":"
+                    "\"b@example.com\"}}");
+    /* Joins the two: two e-mail addresses on one customer, past the limit of 1. */
+    send_record(&d, "{\"source\":\"crm\",\"external_id\":\"3\",\"channel\":\"email\","
+                    "\"occurred_at\":\"2026-11-23T10:02:00Z\",\"customer\":{\"email\":"
+                    "\"b@example.com\",\"phone\":\"09121111111\"}}");
+    assert_int_equal(client(&d, "conflicts", &out), 0);
+    expect_in(out, "would give 2 email identifiers; record 3  [open]");
+    free(out);
+    json_t *j = client_json(&d, "conflicts --format json");
+    long long id = json_integer_value(
+        json_object_get(json_array_get(json_object_get(j, "conflicts"), 0), "conflict_id"));
+    json_decref(j);
+    char args[128];
+    snprintf(args, sizeof(args), "conflicts --resolve %lld --dismiss", id);
+    assert_int_equal(client(&d, args, &out), 0);
+    expect_in(out, "dismissed");
+    free(out);
+    assert_int_equal(client(&d, args, &out), 2);
+    free(out);
+    assert_int_equal(client(&d, "conflicts --resolve 999 --merge", &out), 1);
+    free(out);
+    assert_int_equal(client_stream(&d, ERR_ONLY, "conflicts --resolve 1", &out), 2);
+    expect_in(out, "--merge or --dismiss");
+    free(out);
+    assert_int_equal(client(&d, "conflicts --all", &out), 0);
+    expect_in(out, "[dismissed]");
+    free(out);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 /* customer forget: refuses without --yes (and erases nothing), erases with it, and the
  * customer is gone; the JSON form is the server's answer. */
 static void customer_forget_needs_yes(void **state)
@@ -513,6 +559,7 @@ static void help_everywhere(void **state)
         {"customer identities --help", "Usage: touchline customer identities "},
         {"customer why --help", "Usage: touchline customer why "},
         {"customer unmerge --help", "Usage: touchline customer unmerge "},
+        {"conflicts --help", "Usage: touchline conflicts "},
         {"timeline --help", "Usage: touchline timeline "},
         {"log --help", "Usage: touchline log"},
         {"import --help", "Usage: touchline import"},
@@ -605,6 +652,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(context_screen_pop),
         cmocka_unit_test(customer_merge_by_hand),
         cmocka_unit_test(customer_why_and_unmerge),
+        cmocka_unit_test(conflicts_list_and_resolve),
         cmocka_unit_test(customer_forget_needs_yes),
         cmocka_unit_test(help_everywhere),
         cmocka_unit_test(bad_usage_of_customer_commands),
