@@ -1588,16 +1588,17 @@ static void conflicts_usage(FILE *out)
 {
     fprintf(out,
             "Usage: touchline conflicts [--all] [--format F]\n"
-            "       touchline conflicts --resolve ID (--merge | --dismiss) [--format F]\n"
+            "       touchline conflicts --resolve ID --action merge|dismiss [--format F]\n"
             "Lists the merges an identifier limit refused ([identity] max_phone, …), newest\n"
             "first: the record, the customer it went to, the other customer, and the kind whose\n"
             "limit the merge would have passed; and the identifiers that linked suspiciously\n"
-            "many customers in the last day. A person resolves one: --merge merges the two\n"
-            "customers after all, --dismiss leaves them apart.\n"
+            "many customers in the last day. A person resolves one: merge merges the two\n"
+            "customers after all, dismiss leaves them apart.\n"
             "\n"
             "Options:\n"
             "  --all            also the conflicts resolved already\n"
-            "  --resolve ID     resolve conflict ID, with --merge or --dismiss\n"
+            "  --resolve ID     resolve conflict ID, as --action says\n"
+            "  --action A       merge or dismiss\n"
             "  --format F       table (default), json or ndjson (the server's answer)\n"
             "  -h, --help       show this help\n"
             "\n"
@@ -1645,12 +1646,11 @@ static int conflicts_lines(FILE *out, const json_t *answer, const struct format_
 
 static int cmd_conflicts(struct global *g, int argc, char **argv)
 {
-    enum { C_ALL = 1, C_RESOLVE, C_MERGE, C_DISMISS, C_FORMAT };
+    enum { C_ALL = 1, C_RESOLVE, C_ACTION, C_FORMAT };
     static const struct option opts[] = {
         {"all", no_argument, NULL, C_ALL},
         {"resolve", required_argument, NULL, C_RESOLVE},
-        {"merge", no_argument, NULL, C_MERGE},
-        {"dismiss", no_argument, NULL, C_DISMISS},
+        {"action", required_argument, NULL, C_ACTION},
         {"format", required_argument, NULL, C_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1669,9 +1669,13 @@ static int cmd_conflicts(struct global *g, int argc, char **argv)
         case C_RESOLVE:
             resolve = optarg;
             break;
-        case C_MERGE:
-        case C_DISMISS:
-            action = opt == C_MERGE ? "merge" : "dismiss";
+        case C_ACTION:
+            if (strcmp(optarg, "merge") != 0 && strcmp(optarg, "dismiss") != 0) {
+                fprintf(stderr, "touchline conflicts: --action: \"%s\" is not merge or dismiss\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            action = optarg;
             break;
         case C_FORMAT:
             if (format_kind_parse(optarg, &fo.kind) < 0) {
@@ -1690,7 +1694,7 @@ static int cmd_conflicts(struct global *g, int argc, char **argv)
         }
     }
     if ((resolve != NULL) != (action != NULL) || optind < argc) {
-        fprintf(stderr, "touchline conflicts: --resolve ID goes with --merge or --dismiss\n"
+        fprintf(stderr, "touchline conflicts: --resolve ID goes with --action merge|dismiss\n"
                         "Try 'touchline conflicts --help'.\n");
         return EXIT_USAGE;
     }

@@ -447,7 +447,7 @@ static struct jsondoc *body_with_one_key(struct evhttp_request *req, const char 
 static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
                          const char *principal)
 {
-    char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
+    char msg[256], qv[80], from[RECORD_UUID_LEN + 1];
     const struct jsondoc_value *f = NULL;
     struct jsondoc *body = body_with_one_key(req, "from", "{\"from\":\"<customer id>\"}", &f);
     if (body == NULL) {
@@ -541,7 +541,7 @@ static void handle_why(struct http *h, struct evhttp_request *req, const struct 
             return;
         }
     }
-    char msg[300];
+    char msg[256];
     snprintf(msg, sizeof(msg), "no customer has %s %.100s, or none has %s %.100s", k[0], v[0], k[1],
              v[1]);
     const char *params[] = {k[0], v[0], k[1], v[1]};
