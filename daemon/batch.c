@@ -11,8 +11,13 @@
 #include "log.h"
 #include "txn.h"
 
-/* Whole-batch retries (deadlocks, lock timeouts) before a record is answered unavailable. */
+/* Whole-batch retries for reasons outside the records (lost or failing database) before a
+ * record is answered unavailable. Waiting for another batch of touchline's own is not one of
+ * them: see contention(). */
 #define MAX_ATTEMPTS 20
+
+/* At most this many keys carried from a failed attempt to the next one of a lane. */
+#define MAX_EXTRA_KEYS 65536
 
 struct item {
     TAILQ_ENTRY(item) link;
@@ -48,6 +53,10 @@ struct lane {
     struct item_queue queue;
     size_t queued;
     bool busy;
+    /* Lock keys the lane's last batch found its merges need (SQLSTATE_MERGE_LOCKS): its next
+     * batch takes them with its own, in the global order, before it reads anything. */
+    long long *extra;
+    size_t n_extra, cap_extra;
 };
 
 struct batch {
@@ -123,6 +132,47 @@ static void job_free(struct job *job)
     txn_free(job->txn);
     free(job->items);
     free(job);
+}
+
+/*
+ * Failures that only say another batch of touchline's own got there first: a merge that
+ * found identifier locks taken (its next attempt waits for them in order, see
+ * lane_add_extra), or a deadlock PostgreSQL broke by cancelling this batch while the other
+ * went on. Each one means another transaction moved forward, so they are retried without
+ * counting towards MAX_ATTEMPTS: contention alone never answers a record unavailable.
+ */
+static bool contention(const char *sqlstate)
+{
+    return strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0 || strcmp(sqlstate, "40P01") == 0;
+}
+
+/* Adds the keys of a TL001 DETAIL (an array literal of bigints) to the lane's extra keys.
+ * Returns how many it read. */
+static size_t lane_add_extra(struct lane *l, const char *detail)
+{
+    size_t n = 0;
+    for (const char *p = detail; p != NULL && *p != '\0';) {
+        char *end;
+        long long key = strtoll(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        p = end;
+        if (l->n_extra == l->cap_extra) {
+            size_t cap = l->cap_extra ? l->cap_extra * 2 : 64;
+            long long *grown =
+                cap <= MAX_EXTRA_KEYS ? realloc(l->extra, cap * sizeof(*grown)) : NULL;
+            if (grown == NULL) {
+                break; /* the next attempt tries again with what it has */
+            }
+            l->extra = grown;
+            l->cap_extra = cap;
+        }
+        l->extra[l->n_extra++] = key;
+        n++;
+    }
+    return n;
 }
 
 /* Puts items back at the head of their lane, in their original order; attempt: count this
@@ -208,6 +258,8 @@ static void on_done(enum db_outcome outcome, void *arg)
         metrics_observe(&b->stats.commit_seconds, (double)(now.tv_sec - job->sent.tv_sec) +
                                                       (now.tv_nsec - job->sent.tv_nsec) / 1e9);
         b->stats.merges += txn_merges(job->txn);
+        b->stats.conflicts += txn_conflicts(job->txn);
+        job->lane->n_extra = 0;
         finish_committed(b, job);
     } else {
         bool per_record = txn_end(job->txn) == TXN_FAILED_ON_RECORDS;
@@ -235,6 +287,12 @@ static void on_done(enum db_outcome outcome, void *arg)
             job_free(job);
             try_flush(b, true);
             return;
+        } else if (strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0) {
+            b->stats.merge_waits++;
+            size_t keys = lane_add_extra(job->lane, txn_detail(job->txn));
+            log_info("batch of %zu records: %s; running it again, taking its %zu merge "
+                     "lock(s) in order with its own",
+                     job->n, errmsg, keys);
         } else {
             log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
                      sqlstate[0] ? sqlstate : "-", errmsg);
@@ -243,6 +301,9 @@ static void on_done(enum db_outcome outcome, void *arg)
          * they cannot circle forever. */
         for (size_t i = 0; i < job->n; i++) {
             if (job->items[i] != NULL && job->items[i]->attempts >= MAX_ATTEMPTS) {
+                log_warn("record %s answered unavailable after %d failed attempts, the last "
+                         "with SQLSTATE %s: %s",
+                         job->items[i]->rec->id, MAX_ATTEMPTS, sqlstate, errmsg);
                 answer(b, job->items[i], BATCH_UNAVAILABLE, false, NULL, NULL,
                        "the database kept failing this batch; resend the record later");
                 job->items[i] = NULL;
@@ -260,7 +321,7 @@ static void on_done(enum db_outcome outcome, void *arg)
         if (head != NULL) {
             head->chunk = left;
         }
-        requeue(b, job->items, job->n, true);
+        requeue(b, job->items, job->n, !contention(sqlstate));
     }
     job_free(job);
     try_flush(b, true);
@@ -299,7 +360,9 @@ static struct job *job_new(struct batch *b, struct lane *l, size_t n)
         job->items[i] = it;
         recs[i] = it->rec;
     }
-    job->txn = txn_new(recs, n, b->p.notify);
+    struct txn_params tp = {
+        .notify = b->p.notify, .limits = &b->p.limits, .extra = l->extra, .n_extra = l->n_extra};
+    job->txn = txn_new(recs, n, &tp);
     free(recs);
     if (job->txn == NULL) {
         job_free(job);
@@ -412,6 +475,9 @@ void batch_free(struct batch *b)
         return;
     }
     batch_fail_queued(b, "the daemon is shutting down; the record was not stored, resend it");
+    for (unsigned l = 0; l < MAX_LANES; l++) {
+        free(b->lanes[l].extra);
+    }
     event_free(b->timer);
     free(b);
 }

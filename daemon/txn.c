@@ -16,10 +16,12 @@ static const char *const step_statement[TXN_STEP_COUNT] = {
     [TXN_LOCK] = STORE_LOCK,
     [TXN_LOOKUP] = STORE_LOOKUP,
     [TXN_DUPLICATES] = STORE_DUPLICATES,
+    [TXN_MERGE_FACTS] = STORE_MERGE_FACTS,
     [TXN_CREATE_CUSTOMERS] = STORE_CREATE_CUSTOMERS,
     [TXN_MERGE] = STORE_MERGE,
     [TXN_UPDATE_CUSTOMERS] = STORE_UPDATE_CUSTOMERS,
     [TXN_ADD_IDENTITIES] = STORE_ADD_IDENTITIES,
+    [TXN_ADD_CONFLICTS] = STORE_ADD_CONFLICTS,
     [TXN_ADD_INTERACTIONS] = STORE_ADD_INTERACTIONS,
     [TXN_APPLY_STATUSES] = STORE_APPLY_STATUSES,
     [TXN_NOTIFY] = STORE_NOTIFY,
@@ -35,6 +37,9 @@ struct known_store {
 struct txn {
     struct record **recs;
     size_t n;
+    const struct resolve_limits *limits;
+    const long long *extra;
+    size_t n_extra;
     /* The steps sent, in order: sent[i] is what the i-th result answers. */
     enum txn_step sent[TXN_STEP_COUNT];
     int n_sent;
@@ -45,6 +50,13 @@ struct txn {
     char (*dup_id)[RECORD_UUID_LEN + 1];
     char (*dup_customer)[RECORD_UUID_LEN + 1];
     bool *erased; /* a tombstone of an erasure matches it */
+    /* Between the halves, only when the first plan merges customers: what the database says
+     * about them (pairs kept apart, identifier counts); the plan is then made again. */
+    struct resolve_apart *apart;
+    size_t n_apart;
+    struct resolve_count *counts;
+    size_t n_counts;
+    char *facts_arena;
     /* The second half. */
     struct resolve_plan plan;
     bool planned;
@@ -59,6 +71,7 @@ struct txn {
     enum txn_step failed_step;
     char sqlstate[6];
     char errmsg[300];
+    char *detail; /* its DETAIL, or NULL */
 };
 
 void txn_free(struct txn *t)
@@ -77,17 +90,24 @@ void txn_free(struct txn *t)
     free(t->status_item);
     free(t->updated);
     free(t->recs);
+    free(t->detail);
+    free(t->apart);
+    free(t->counts);
+    free(t->facts_arena);
     free(t);
 }
 
-struct txn *txn_new(struct record *const *recs, size_t n, bool notify)
+struct txn *txn_new(struct record *const *recs, size_t n, const struct txn_params *p)
 {
     struct txn *t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return NULL;
     }
     t->n = n;
-    t->notify = notify;
+    t->notify = p->notify;
+    t->limits = p->limits;
+    t->extra = p->extra;
+    t->n_extra = p->n_extra;
     t->erased = calloc(n, sizeof(*t->erased));
     t->status_item = calloc(n, sizeof(*t->status_item));
     t->updated = calloc(n, sizeof(*t->updated));
@@ -161,13 +181,23 @@ int txn_send(PGconn *conn, void *arg)
         pgarray_add(&dups[2], r->source);
         pgarray_add(&dups[3], r->external_id);
     }
-    const char *k[2] = {pgarray_text(&keys[0]), pgarray_text(&keys[1])};
-    int rc = k[0] != NULL && k[1] != NULL && send_step(t, conn, TXN_LOCK, 2, k) == 0 &&
+    struct pgarray extra;
+    pgarray_init(&extra);
+    for (size_t e = 0; e < t->n_extra; e++) {
+        char key[24];
+        snprintf(key, sizeof(key), "%lld", t->extra[e]);
+        pgarray_add(&extra, key);
+    }
+    const char *k[3] = {pgarray_text(&keys[0]), pgarray_text(&keys[1]),
+                        t->n_extra > 0 ? pgarray_text(&extra) : NULL};
+    int rc = k[0] != NULL && k[1] != NULL && (t->n_extra == 0 || k[2] != NULL) &&
+                     send_step(t, conn, TXN_LOCK, 3, k) == 0 &&
                      send_step(t, conn, TXN_LOOKUP, 2, k) == 0
                  ? 0
                  : -1;
     pgarray_free(&keys[0]);
     pgarray_free(&keys[1]);
+    pgarray_free(&extra);
     if (rc < 0 || send_arrays(t, conn, TXN_DUPLICATES, dups, 4) < 0) {
         for (int c = 0; c < 4; c++) {
             pgarray_free(&dups[c]);
@@ -482,16 +512,109 @@ static int send_notify(PGconn *conn, struct txn *t)
     return send_arrays(t, conn, TXN_NOTIFY, &chunks, 1);
 }
 
-/* The second half: plan, apply the plan set-wise, then Sync, which commits. */
+/* Plans the batch from what the first half (and the facts, once known) said. */
+static int make_plan(struct txn *t, const struct resolve_facts *facts)
+{
+    resolve_plan_free(&t->plan);
+    return resolve_batch(t->recs, t->skip, t->n, t->known.rows, t->known.n, facts, t->limits,
+                         &resolve_env_default, &t->plan);
+}
+
+/* Asks what the database knows about the customers the plan merges (TXN_MERGE_FACTS, read
+ * by copy_facts). Flushed, not synced: the transaction stays open. */
+static int send_facts(PGconn *conn, struct txn *t)
+{
+    struct pgarray ids;
+    pgarray_init(&ids);
+    for (size_t m = 0; m < t->plan.n_merges; m++) {
+        const struct resolve_merge *mg = &t->plan.merges[m];
+        pgarray_add(&ids, mg->survivor);
+        for (size_t l = 0; l < mg->n_losers; l++) {
+            pgarray_add(&ids, mg->losers[l]);
+        }
+    }
+    return send_arrays(t, conn, TXN_MERGE_FACTS, &ids, 1) == 0 && PQsendFlushRequest(conn) == 1
+               ? 0
+               : -1;
+}
+
+/* Keeps the facts' answer: pairs kept apart (rows with other set) and identifier counts
+ * (rows with kind set). */
+static int copy_facts(struct txn *t, const PGresult *res)
+{
+    int rows = PQntuples(res);
+    t->apart = calloc((size_t)rows + 1, sizeof(*t->apart));
+    t->counts = calloc((size_t)rows + 1, sizeof(*t->counts));
+    t->facts_arena = malloc((size_t)rows * 2 * (RECORD_UUID_LEN + 1) + 1);
+    if (t->apart == NULL || t->counts == NULL || t->facts_arena == NULL) {
+        return -1;
+    }
+    char *a = t->facts_arena;
+    for (int r = 0; r < rows; r++) {
+        if (PQgetlength(res, r, 0) != RECORD_UUID_LEN) {
+            continue;
+        }
+        struct resolve_count *c = &t->counts[t->n_counts];
+        if (!PQgetisnull(res, r, 2) && normalize_kind_parse(PQgetvalue(res, r, 2), &c->kind) == 0) {
+            memcpy(a, PQgetvalue(res, r, 0), RECORD_UUID_LEN + 1);
+            c->customer = a;
+            a += RECORD_UUID_LEN + 1;
+            c->n = (int)strtol(PQgetvalue(res, r, 3), NULL, 10);
+            t->n_counts++;
+            continue;
+        }
+        if (PQgetisnull(res, r, 1) || PQgetlength(res, r, 1) != RECORD_UUID_LEN) {
+            continue;
+        }
+        struct resolve_apart *ap = &t->apart[t->n_apart++];
+        memcpy(a, PQgetvalue(res, r, 0), RECORD_UUID_LEN + 1);
+        ap->a = a;
+        a += RECORD_UUID_LEN + 1;
+        memcpy(a, PQgetvalue(res, r, 1), RECORD_UUID_LEN + 1);
+        ap->b = a;
+        a += RECORD_UUID_LEN + 1;
+    }
+    return 0;
+}
+
+/* The merges a limit refused, for the review queue (GET /v1/conflicts). */
+static int send_conflicts(PGconn *conn, struct txn *t)
+{
+    struct pgarray cols[6];
+    for (int c = 0; c < 6; c++) {
+        pgarray_init(&cols[c]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < t->plan.n_conflicts && rc == 0; i++) {
+        const struct resolve_conflict *c = &t->plan.conflicts[i];
+        const struct record *r = t->recs[c->record];
+        char *idents = identifiers_json(r);
+        char would[16];
+        snprintf(would, sizeof(would), "%d", c->would_have);
+        rc = idents != NULL ? 0 : -1;
+        pgarray_add(&cols[0], r->id);
+        pgarray_add(&cols[1], c->customer);
+        pgarray_add(&cols[2], c->other);
+        pgarray_add(&cols[3], normalize_kind_name(c->kind));
+        pgarray_add(&cols[4], would);
+        pgarray_add(&cols[5], idents);
+        free(idents);
+    }
+    if (rc < 0) {
+        for (int c = 0; c < 6; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return -1;
+    }
+    log_info("%zu merge(s) refused by an identifier limit in a batch of %zu records; see GET "
+             "/v1/conflicts",
+             t->plan.n_conflicts, t->n);
+    return send_arrays(t, conn, TXN_ADD_CONFLICTS, cols, 6);
+}
+
+/* The second half: apply the plan set-wise, then Sync, which commits. */
 static int send_step2(PGconn *conn, struct txn *t)
 {
-    if (find_repeats(t) < 0) {
-        return -1;
-    }
-    if (resolve_batch(t->recs, t->skip, t->n, t->known.rows, t->known.n, &resolve_env_default,
-                      &t->plan) < 0) {
-        return -1;
-    }
     t->planned = true;
     struct resolve_plan *plan = &t->plan;
     if (plan->n_created > 0) {
@@ -502,25 +625,34 @@ static int send_step2(PGconn *conn, struct txn *t)
         }
     }
     if (plan->n_merges > 0) {
-        struct pgarray cols[5];
-        for (int c = 0; c < 5; c++) {
+        struct pgarray cols[6];
+        for (int c = 0; c < 6; c++) {
             pgarray_init(&cols[c]);
         }
         size_t merged = 0;
         for (size_t m = 0; m < plan->n_merges; m++) {
             const struct resolve_merge *mg = &plan->merges[m];
             const struct record *r = t->recs[mg->record];
+            char *idents = identifiers_json(r);
+            if (idents == NULL) {
+                for (int c = 0; c < 6; c++) {
+                    pgarray_free(&cols[c]);
+                }
+                return -1;
+            }
             for (size_t l = 0; l < mg->n_losers; l++) {
                 pgarray_add(&cols[0], mg->survivor);
                 pgarray_add(&cols[1], mg->losers[l]);
                 pgarray_add(&cols[2], mg->finals[l]);
                 pgarray_add(&cols[3], r->id);
                 pgarray_add(&cols[4], r->source);
+                pgarray_add(&cols[5], idents);
                 merged++;
             }
+            free(idents);
         }
         log_info("merging %zu customer(s) in a batch of %zu records", merged, t->n);
-        if (send_arrays(t, conn, TXN_MERGE, cols, 5) < 0) {
+        if (send_arrays(t, conn, TXN_MERGE, cols, 6) < 0) {
             return -1;
         }
     }
@@ -532,18 +664,22 @@ static int send_step2(PGconn *conn, struct txn *t)
         }
     }
     if (plan->n_identities > 0) {
-        struct pgarray cols[3];
-        for (int c = 0; c < 3; c++) {
+        struct pgarray cols[4];
+        for (int c = 0; c < 4; c++) {
             pgarray_init(&cols[c]);
         }
         for (size_t i = 0; i < plan->n_identities; i++) {
             pgarray_add(&cols[0], normalize_kind_name(plan->identities[i].kind));
             pgarray_add(&cols[1], plan->identities[i].value);
             pgarray_add(&cols[2], plan->identities[i].customer);
+            pgarray_add(&cols[3], t->recs[plan->identities[i].record]->id);
         }
-        if (send_arrays(t, conn, TXN_ADD_IDENTITIES, cols, 3) < 0) {
+        if (send_arrays(t, conn, TXN_ADD_IDENTITIES, cols, 4) < 0) {
             return -1;
         }
+    }
+    if (plan->n_conflicts > 0 && send_conflicts(conn, t) < 0) {
+        return -1;
     }
     size_t count = 0;
     for (size_t i = 0; i < t->n; i++) {
@@ -570,6 +706,8 @@ static void note_error(struct txn *t, const PGresult *res, enum txn_step step)
     snprintf(t->sqlstate, sizeof(t->sqlstate), "%s", state != NULL ? state : "");
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     snprintf(t->errmsg, sizeof(t->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    t->detail = detail != NULL ? strdup(detail) : NULL;
 }
 
 /* Records the duplicates the database found, by position in the batch (from 1). */
@@ -613,6 +751,11 @@ int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
         case TXN_DUPLICATES:
             read_duplicates(t, res);
             break;
+        case TXN_MERGE_FACTS:
+            if (copy_facts(t, res) < 0) {
+                return -1;
+            }
+            break;
         case TXN_ADD_INTERACTIONS:
             /* All or nothing: the insert has no ON CONFLICT. */
             t->inserted = true;
@@ -630,6 +773,7 @@ int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
         case TXN_MERGE:
         case TXN_UPDATE_CUSTOMERS:
         case TXN_ADD_IDENTITIES:
+        case TXN_ADD_CONFLICTS:
         case TXN_NOTIFY:
         case TXN_STEP_COUNT:
             break;
@@ -640,6 +784,21 @@ int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
         if (t->failed) {
             return PQpipelineSync(conn) == 1 ? 0 : -1;
         }
+        if (find_repeats(t) < 0 || make_plan(t, NULL) < 0) {
+            return -1;
+        }
+        /* Only a batch that merges asks whether its customers may be merged. */
+        return t->plan.n_merges > 0 ? send_facts(conn, t) : send_step2(conn, t);
+    }
+    /* Between the halves: plan again with what the database said about the merges. */
+    if (step == TXN_MERGE_FACTS) {
+        if (t->failed) {
+            return PQpipelineSync(conn) == 1 ? 0 : -1;
+        }
+        struct resolve_facts facts = {t->apart, t->n_apart, t->counts, t->n_counts};
+        if (make_plan(t, &facts) < 0) {
+            return -1;
+        }
         return send_step2(conn, t);
     }
     return 0;
@@ -649,8 +808,9 @@ int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
 static bool retryable(const char *sqlstate)
 {
     return strncmp(sqlstate, "40", 2) == 0 || strcmp(sqlstate, "55P03") == 0 ||
-           strncmp(sqlstate, "53", 2) == 0 || strncmp(sqlstate, "57", 2) == 0 ||
-           strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
+           strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+           strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "08", 2) == 0 ||
+           sqlstate[0] == '\0';
 }
 
 /* A record repeated inside the batch is answered as its first occurrence was stored. */
@@ -726,4 +886,14 @@ enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const c
 size_t txn_merges(const struct txn *t)
 {
     return t->plan.n_merges;
+}
+
+size_t txn_conflicts(const struct txn *t)
+{
+    return t->plan.n_conflicts;
+}
+
+const char *txn_detail(const struct txn *t)
+{
+    return t->detail;
 }

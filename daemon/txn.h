@@ -17,15 +17,22 @@
 #include <stddef.h>
 
 #include "record.h"
+#include "resolve.h"
+
+/* Raised by touchline.try_lock_customer_identifiers (sql/006_identity.sql): a merge needs
+ * identifier locks another writer holds; DETAIL lists every key it needs (txn_detail). */
+#define SQLSTATE_MERGE_LOCKS "TL001"
 
 enum txn_step {
     TXN_LOCK,             /* advisory locks on the batch's identifiers, in one global order */
     TXN_LOOKUP,           /* the identifiers already known, and their customers */
     TXN_DUPLICATES,       /* records of the batch already stored */
+    TXN_MERGE_FACTS,      /* only when the first plan merges: pairs kept apart, counts */
     TXN_CREATE_CUSTOMERS, /* the customers the plan creates */
     TXN_MERGE,            /* the merges the plan makes */
     TXN_UPDATE_CUSTOMERS, /* names and traits of existing customers */
     TXN_ADD_IDENTITIES,   /* identifiers new to the database */
+    TXN_ADD_CONFLICTS,    /* merges a limit refused, for the review queue */
     TXN_ADD_INTERACTIONS, /* the records themselves */
     TXN_APPLY_STATUSES,   /* status updates carried by records already stored */
     TXN_NOTIFY,           /* the live streams' notification, sent at COMMIT */
@@ -49,9 +56,17 @@ enum txn_fate {
 
 struct txn;
 
-/* A transaction for n records (n > 0), borrowed until txn_free; notify: NOTIFY the live
- * streams at COMMIT. NULL when out of memory. */
-struct txn *txn_new(struct record *const *recs, size_t n, bool notify);
+struct txn_params {
+    bool notify;                         /* NOTIFY the live streams at COMMIT */
+    const struct resolve_limits *limits; /* merge protection (NULL: none) */
+    /* Lock keys an earlier attempt's merges found they need, taken with the batch's own. */
+    const long long *extra;
+    size_t n_extra;
+};
+
+/* A transaction for n records (n > 0); recs, p->limits and p->extra are borrowed until
+ * txn_free. NULL when out of memory. */
+struct txn *txn_new(struct record *const *recs, size_t n, const struct txn_params *p);
 void txn_free(struct txn *t);
 
 /* The db_job_ops send and result of the transaction (arg is the txn): see db.h. */
@@ -65,6 +80,8 @@ enum txn_end txn_end(struct txn *t);
 /* The first error (empty when none): SQLSTATE and primary message; the step that failed. */
 const char *txn_sqlstate(const struct txn *t);
 const char *txn_errmsg(const struct txn *t);
+/* The first error's DETAIL, or NULL. */
+const char *txn_detail(const struct txn *t);
 
 /* After TXN_COMMITTED: the fate of record i, with its stored id and customer (valid until
  * txn_free); *updated: a duplicate whose status moved the stored record's forward. */
@@ -73,5 +90,8 @@ enum txn_fate txn_record(const struct txn *t, size_t i, const char **id, const c
 
 /* After TXN_COMMITTED: customers merged away. */
 size_t txn_merges(const struct txn *t);
+
+/* After TXN_COMMITTED: merges a limit refused. */
+size_t txn_conflicts(const struct txn *t);
 
 #endif

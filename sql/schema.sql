@@ -2,6 +2,16 @@
 -- (pg_dump --schema-only, normalized); do not edit, change a migration instead.
 CREATE SCHEMA touchline;
 
+CREATE FUNCTION touchline.add_conflicts(p_record uuid[], p_customer uuid[], p_other uuid[], p_kind text[], p_would integer[], p_idents text[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO touchline.conflicts (interaction_id, customer, other, kind, would_have,
+                                     identifiers)
+    SELECT r, c, o, k, w, i::jsonb
+      FROM unnest(p_record, p_customer, p_other, p_kind, p_would, p_idents)
+           AS x(r, c, o, k, w, i);
+$$;
+
 CREATE FUNCTION touchline.analytics_facts(p_since timestamp with time zone, p_until timestamp with time zone) RETURNS TABLE(id uuid, customer_id uuid, occurred_at timestamp with time zone, channel text, direction text, source text, stage text, agent text, sentiment text, score smallint, missed boolean, reached_at timestamp with time zone, message boolean, responded_at timestamp with time zone, prev_in timestamp with time zone, prev_in_same timestamp with time zone)
     LANGUAGE sql STABLE
     AS $$
@@ -128,6 +138,28 @@ BEGIN
     PERFORM touchline.audit_log(NEW.actor, 'merge', NEW.survivor);
     RETURN NULL;
 END;
+$$;
+
+CREATE FUNCTION touchline.conflicts_json(p_all boolean, p_limit integer, p_threshold integer) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'conflicts', coalesce((
+            SELECT jsonb_agg(touchline.drop_null_keys(jsonb_build_object(
+                       'conflict_id', c.id, 'at', touchline.fmt_ts(c.created_at),
+                       'customer', touchline.survivor(c.customer),
+                       'other', touchline.survivor(c.other),
+                       'kind', c.kind, 'would_have', c.would_have,
+                       'identifiers', c.identifiers,
+                       'record', (SELECT touchline.drop_null_keys(jsonb_build_object(
+                                             'id', r.id, 'source', r.source,
+                                             'external_id', r.external_id))
+                                    FROM touchline.interactions r WHERE r.id = c.interaction_id),
+                       'status', c.status, 'resolved_at', touchline.fmt_ts(c.resolved_at),
+                       'resolved_by', c.resolved_by)) ORDER BY c.id DESC)
+              FROM (SELECT * FROM touchline.conflicts
+                     WHERE p_all OR status = 'open' ORDER BY id DESC LIMIT p_limit) c), '[]'),
+        'suspects', touchline.suspects_json(p_threshold))
 $$;
 
 CREATE FUNCTION touchline.context_json(p_id uuid) RETURNS jsonb
@@ -349,6 +381,69 @@ CREATE FUNCTION touchline.funnel_json(pre bigint, pur bigint, post bigint) RETUR
                 CASE WHEN pur > 0 THEN round(1 - post::numeric / pur, 4) END))
 $$;
 
+CREATE FUNCTION touchline.ident_key(p_kind text, p_value text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT hashtextextended(p_kind || ':' || p_value, 0)
+$$;
+
+CREATE FUNCTION touchline.identities_json(p_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    s   uuid;
+    ids uuid[];
+BEGIN
+    IF p_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    s := touchline.survivor(p_id);
+    IF NOT EXISTS (SELECT 1 FROM touchline.customers WHERE id = s) THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(id) INTO ids FROM touchline.customers WHERE id = s OR merged_into = s;
+    RETURN jsonb_build_object(
+        'customer_id', s,
+        'identities', coalesce((SELECT jsonb_agg(touchline.identity_json(i)
+                                                 ORDER BY i.kind, i.value)
+                                  FROM touchline.identities i WHERE i.customer_id = s), '[]'),
+        'merges', coalesce((SELECT jsonb_agg(touchline.merge_json(m) ORDER BY m.id)
+                              FROM touchline.merges m
+                             WHERE m.survivor = ANY (ids) OR m.merged = ANY (ids)), '[]'),
+        'kept_apart', coalesce((SELECT jsonb_agg(touchline.drop_null_keys(jsonb_build_object(
+                                    'apart_id', a.id,
+                                    'other', CASE WHEN a.a = ANY (ids) THEN a.b ELSE a.a END,
+                                    'merge_id', a.merge_id, 'identifiers', a.identifiers,
+                                    'since', touchline.fmt_ts(a.created_at),
+                                    'principal', a.actor)) ORDER BY a.id)
+                                  FROM touchline.apart a
+                                 WHERE a.a = ANY (ids) OR a.b = ANY (ids)), '[]'));
+END;
+$$;
+
+CREATE TABLE touchline.identities (
+    kind text NOT NULL COLLATE pg_catalog."C",
+    value text NOT NULL COLLATE pg_catalog."C",
+    customer_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    interaction_id uuid,
+    origin uuid
+);
+
+CREATE FUNCTION touchline.identity_json(i touchline.identities) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT touchline.drop_null_keys(jsonb_build_object(
+        'kind', i.kind, 'value', i.value,
+        'first_seen', touchline.fmt_ts(i.created_at),
+        'first_record', (SELECT touchline.drop_null_keys(jsonb_build_object(
+                                    'id', r.id, 'source', r.source,
+                                    'external_id', r.external_id,
+                                    'occurred_at', touchline.fmt_ts(r.occurred_at)))
+                           FROM touchline.interactions r WHERE r.id = i.interaction_id),
+        'first_customer', i.origin))
+$$;
+
 CREATE TABLE touchline.interactions (
     id uuid NOT NULL,
     source text NOT NULL COLLATE pg_catalog."C",
@@ -501,6 +596,35 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION touchline.lock_customer_identifiers_ordered(p_ids uuid[], p_keys bigint[]) RETURNS bigint[]
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    keys   bigint[] := coalesce(p_keys, '{}');
+    wanted bigint[];
+BEGIN
+    SELECT keys || coalesce(array_agg(DISTINCT touchline.ident_key(kind, value)), '{}')
+      INTO keys
+      FROM touchline.identities WHERE customer_id = ANY (p_ids);
+    LOOP
+        BEGIN
+            PERFORM pg_advisory_xact_lock(k) FROM (SELECT DISTINCT unnest(keys) AS k ORDER BY 1) s;
+            SELECT coalesce(array_agg(DISTINCT touchline.ident_key(kind, value)), '{}')
+              INTO wanted
+              FROM touchline.identities WHERE customer_id = ANY (p_ids);
+            IF wanted <@ keys THEN
+                RETURN keys;
+            END IF;
+            keys := keys || wanted;
+            RAISE EXCEPTION 'identifier set grew' USING ERRCODE = 'TL002';
+        EXCEPTION WHEN SQLSTATE 'TL002' THEN
+            -- Locks of this attempt released; keys kept (a local variable survives).
+            NULL;
+        END;
+    END LOOP;
+END;
+$$;
+
 CREATE FUNCTION touchline.lock_identifiers(p_kinds text[], p_values text[]) RETURNS void
     LANGUAGE sql
     AS $$
@@ -511,23 +635,42 @@ CREATE FUNCTION touchline.lock_identifiers(p_kinds text[], p_values text[]) RETU
     SELECT NULL::void;
 $$;
 
+CREATE FUNCTION touchline.lock_identifiers(p_kinds text[], p_values text[], p_extra bigint[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT count(pg_advisory_xact_lock(h))::int
+      FROM (SELECT touchline.ident_key(x.k, x.v) AS h
+              FROM unnest(p_kinds, p_values) AS x(k, v)
+             UNION
+            SELECT unnest(coalesce(p_extra, '{}'))
+             ORDER BY 1) s;
+    SELECT NULL::void;
+$$;
+
 CREATE FUNCTION touchline.lock_pair(p_a uuid, p_b uuid, OUT a uuid, OUT b uuid) RETURNS record
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    locked bigint[] := '{}';
-    ids    uuid[];
+    keys bigint[] := '{}';
+    ids  uuid[];
 BEGIN
     LOOP
-        a := touchline.survivor(p_a);
-        b := touchline.survivor(p_b);
-        SELECT array_agg(id ORDER BY id) INTO ids FROM touchline.customers
-         WHERE id IN (a, b) AND merged_into IS NULL;
-        locked := touchline.lock_customer_identifiers(ids, locked);
-        -- Row locks in id order: two admin requests on the same pair cannot deadlock.
-        PERFORM 1 FROM touchline.customers WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
-        EXIT WHEN a IS NOT DISTINCT FROM touchline.survivor(p_a)
-              AND b IS NOT DISTINCT FROM touchline.survivor(p_b);
+        BEGIN
+            a := touchline.survivor(p_a);
+            b := touchline.survivor(p_b);
+            SELECT array_agg(id ORDER BY id) INTO ids FROM touchline.customers
+             WHERE id IN (a, b) AND merged_into IS NULL;
+            keys := touchline.lock_customer_identifiers_ordered(ids, keys);
+            -- Row locks in id order: two admin requests on the same pair cannot deadlock.
+            PERFORM 1 FROM touchline.customers WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
+            IF a IS NOT DISTINCT FROM touchline.survivor(p_a)
+               AND b IS NOT DISTINCT FROM touchline.survivor(p_b) THEN
+                EXIT;
+            END IF;
+            RAISE EXCEPTION 'customers moved' USING ERRCODE = 'TL002';
+        EXCEPTION WHEN SQLSTATE 'TL002' THEN
+            NULL;
+        END;
     END LOOP;
     IF a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM touchline.customers WHERE id = a) THEN
         a := NULL;
@@ -556,6 +699,86 @@ BEGIN
     SELECT s, l, rec, 'ingest', src
       FROM unnest(p_survivor, p_loser, p_record, p_source) AS x(s, l, rec, src);
 END;
+$$;
+
+CREATE FUNCTION touchline.merge_batch(p_survivor uuid[], p_loser uuid[], p_final uuid[], p_record uuid[], p_source text[], p_idents text[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    links jsonb[];
+BEGIN
+    PERFORM touchline.try_lock_customer_identifiers(p_loser);
+    SELECT array_agg((SELECT coalesce(jsonb_agg(jsonb_build_object('kind', i.kind,
+                                                                   'value', i.value,
+                                                                   'customer', i.customer_id)
+                                                ORDER BY i.kind, i.value), '[]')
+                        FROM jsonb_array_elements(x.ids::jsonb) e
+                        JOIN touchline.identities i
+                          ON i.kind = e ->> 'k' AND i.value = e ->> 'v')
+                     ORDER BY x.o)
+      INTO links
+      FROM unnest(p_idents) WITH ORDINALITY AS x(ids, o);
+    PERFORM touchline.merge_move(p_loser, p_final);
+    INSERT INTO touchline.merges (survivor, merged, interaction_id, reason, actor, identifiers)
+    SELECT s, l, rec, 'ingest', src, lk
+      FROM unnest(p_survivor, p_loser, p_record, p_source, links) AS x(s, l, rec, src, lk);
+END;
+$$;
+
+CREATE FUNCTION touchline.merge_facts(p_ids uuid[]) RETURNS TABLE(customer uuid, other uuid, kind text, n integer)
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM touchline.apart) THEN
+        RETURN QUERY
+        WITH s AS (SELECT x.id, touchline.survivor(x.id) AS sid FROM unnest(p_ids) AS x(id)),
+             p AS (SELECT touchline.survivor(a.a) AS sa, touchline.survivor(a.b) AS sb
+                     FROM touchline.apart a
+                    WHERE a.a IN (SELECT c.id FROM touchline.customers c
+                                   WHERE c.id IN (SELECT sid FROM s)
+                                      OR c.merged_into IN (SELECT sid FROM s))
+                       OR a.b IN (SELECT c.id FROM touchline.customers c
+                                   WHERE c.id IN (SELECT sid FROM s)
+                                      OR c.merged_into IN (SELECT sid FROM s)))
+        SELECT s1.id, s2.id, NULL::text, NULL::integer
+          FROM p JOIN s s1 ON s1.sid = p.sa JOIN s s2 ON s2.sid = p.sb
+         WHERE s1.id <> s2.id;
+    END IF;
+    RETURN QUERY
+    SELECT i.customer_id, NULL::uuid, i.kind::text, count(*)::integer
+      FROM touchline.identities i
+     WHERE i.customer_id = ANY (p_ids)
+     GROUP BY 1, 3;
+END;
+$$;
+
+CREATE TABLE touchline.merges (
+    id bigint NOT NULL,
+    survivor uuid NOT NULL,
+    merged uuid NOT NULL,
+    merged_at timestamp with time zone DEFAULT now() NOT NULL,
+    interaction_id uuid,
+    reason text NOT NULL,
+    actor text,
+    identifiers jsonb,
+    undone_at timestamp with time zone,
+    undone_by text
+);
+
+CREATE FUNCTION touchline.merge_json(m touchline.merges) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT touchline.drop_null_keys(jsonb_build_object(
+        'merge_id', m.id, 'survivor', m.survivor, 'merged', m.merged,
+        'merged_at', touchline.fmt_ts(m.merged_at), 'reason', m.reason,
+        'record', (SELECT touchline.drop_null_keys(jsonb_build_object(
+                              'id', r.id, 'source', r.source, 'external_id', r.external_id,
+                              'occurred_at', touchline.fmt_ts(r.occurred_at)))
+                     FROM touchline.interactions r WHERE r.id = m.interaction_id),
+        'source', CASE WHEN m.reason = 'ingest' THEN m.actor END,
+        'principal', CASE WHEN m.reason <> 'ingest' THEN m.actor END,
+        'identifiers', m.identifiers,
+        'undone_at', touchline.fmt_ts(m.undone_at), 'undone_by', m.undone_by))
 $$;
 
 CREATE FUNCTION touchline.merge_manual(p_into uuid, p_from uuid, p_actor text) RETURNS jsonb
@@ -612,6 +835,25 @@ BEGIN
     UPDATE touchline.customers c SET merged_into = m.fin, merged_at = now()
       FROM unnest(p_loser, p_final) AS m(los, fin)
      WHERE c.id = ANY (p_loser) AND c.id = m.los;
+END;
+$$;
+
+CREATE FUNCTION touchline.merge_path(p_from uuid) RETURNS bigint[]
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    cur  uuid := p_from;
+    path bigint[] := '{}';
+    m    touchline.merges;
+BEGIN
+    FOR i IN 1..64 LOOP
+        SELECT * INTO m FROM touchline.merges
+         WHERE merged = cur AND undone_at IS NULL ORDER BY id DESC LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        path := path || m.id;
+        cur := m.survivor;
+    END LOOP;
+    RETURN path;
 END;
 $$;
 
@@ -795,6 +1037,25 @@ CREATE FUNCTION touchline.reached_after(p_customer uuid, t timestamp with time z
      ORDER BY j.occurred_at LIMIT 1
 $$;
 
+CREATE FUNCTION touchline.remove_apart(p_id uuid, p_apart bigint, p_actor text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    a touchline.apart;
+    s uuid;
+BEGIN
+    s := touchline.survivor(p_id);
+    SELECT * INTO a FROM touchline.apart WHERE id = p_apart;
+    IF NOT FOUND OR s IS NULL
+       OR s NOT IN (touchline.survivor(a.a), touchline.survivor(a.b)) THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM touchline.apart WHERE id = p_apart;
+    RETURN jsonb_build_object('removed', true, 'apart_id', p_apart, 'a', a.a, 'b', a.b,
+                              'principal', p_actor);
+END;
+$$;
+
 CREATE FUNCTION touchline.repeat_json(total bigint, same bigint, inbound bigint) RETURNS jsonb
     LANGUAGE sql IMMUTABLE
     AS $$
@@ -802,6 +1063,41 @@ CREATE FUNCTION touchline.repeat_json(total bigint, same bigint, inbound bigint)
                               'other_channel', total - same,
                               'share', touchline.share(total, inbound),
                               'other_channel_share', touchline.share(total - same, inbound))
+$$;
+
+CREATE FUNCTION touchline.resolve_conflict(p_id bigint, p_action text, p_actor text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c touchline.conflicts;
+    profile jsonb;
+BEGIN
+    SELECT * INTO c FROM touchline.conflicts WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF c.status <> 'open' THEN
+        RAISE EXCEPTION 'conflict % is %', p_id, c.status USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_action = 'merge' THEN
+        IF touchline.survivor(c.customer) <> touchline.survivor(c.other) THEN
+            profile := touchline.merge_manual(c.customer, c.other, p_actor);
+        END IF;
+        UPDATE touchline.conflicts SET status = 'merged', resolved_at = now(), resolved_by = p_actor
+         WHERE id = p_id;
+    ELSIF p_action = 'dismiss' THEN
+        UPDATE touchline.conflicts SET status = 'dismissed', resolved_at = now(),
+                                       resolved_by = p_actor
+         WHERE id = p_id;
+    ELSE
+        RAISE EXCEPTION 'action: "%" is not merge or dismiss', p_action
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN jsonb_build_object('conflict_id', p_id, 'status',
+                              CASE WHEN p_action = 'merge' THEN 'merged' ELSE 'dismissed' END,
+                              'customer', touchline.survivor(c.customer),
+                              'other', touchline.survivor(c.other));
+END;
 $$;
 
 CREATE FUNCTION touchline.responded_after(p_customer uuid, t timestamp with time zone, p_thread text) RETURNS timestamp with time zone
@@ -1013,6 +1309,28 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION touchline.suspects_json(p_threshold integer) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('kind', kind, 'value', value,
+                                                 'customers', n) ORDER BY n DESC, kind, value),
+                    '[]')
+      FROM (SELECT e ->> 'k' AS kind, e ->> 'v' AS value,
+                   count(DISTINCT c) AS n
+              FROM (SELECT identifiers AS ids, ARRAY[customer, other] AS cs
+                      FROM touchline.conflicts
+                     WHERE created_at > now() - interval '1 day'
+                    UNION ALL
+                    SELECT r.identifiers, ARRAY[m.survivor, m.merged]
+                      FROM touchline.merges m
+                      JOIN touchline.interactions r ON r.id = m.interaction_id
+                     WHERE m.merged_at > now() - interval '1 day') x
+             CROSS JOIN LATERAL jsonb_array_elements(x.ids) e
+             CROSS JOIN LATERAL unnest(x.cs) c
+             GROUP BY 1, 2
+            HAVING count(DISTINCT c) > p_threshold) s
+$$;
+
 CREATE FUNCTION touchline.timeline_json(p_id uuid, p_limit integer, p_before_ts timestamp with time zone, p_before_id uuid, p_channel text, p_since timestamp with time zone, p_until timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     AS $$
@@ -1052,6 +1370,158 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION touchline.try_lock_customer_identifiers(p_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    locked bigint[] := '{}';
+    wanted bigint[];
+    busy   integer;
+BEGIN
+    LOOP
+        SELECT coalesce(array_agg(DISTINCT touchline.ident_key(kind, value)), '{}')
+          INTO wanted
+          FROM touchline.identities WHERE customer_id = ANY (p_ids);
+        EXIT WHEN wanted <@ locked;
+        SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(k))
+          INTO busy
+          FROM (SELECT unnest(wanted) AS k EXCEPT SELECT unnest(locked) ORDER BY 1) s;
+        IF busy > 0 THEN
+            RAISE EXCEPTION 'a merge needs % identifier lock(s) another writer holds', busy
+                  USING ERRCODE = 'TL001', DETAIL = wanted::text;
+        END IF;
+        locked := locked || wanted;
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION touchline.unmerge(p_id uuid, p_merge bigint, p_actor text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m     touchline.merges;
+    s     uuid;
+    l     uuid;
+    grp   uuid[];
+    n_id  integer;
+    n_in  integer;
+    apart bigint;
+BEGIN
+    SELECT * INTO m FROM touchline.merges WHERE id = p_merge;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'merge_id: no merge %', p_merge USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT a, b INTO s, l FROM touchline.lock_pair(p_id, m.merged);
+    IF s IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Re-read under the locks: a concurrent unmerge may have got there first.
+    SELECT * INTO m FROM touchline.merges WHERE id = p_merge;
+    IF m.undone_at IS NOT NULL THEN
+        RAISE EXCEPTION 'merge_id: merge % was undone at %', p_merge, touchline.fmt_ts(m.undone_at)
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF l IS DISTINCT FROM s THEN
+        RAISE EXCEPTION 'merge_id: merge % is not part of customer %', p_merge, s
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH RECURSIVE g(id) AS (
+        SELECT m.merged
+        UNION
+        SELECT x.merged FROM touchline.merges x JOIN g ON x.survivor = g.id
+         WHERE x.id < m.id AND x.undone_at IS NULL)
+    SELECT array_agg(id) INTO grp FROM g;
+    l := m.merged;
+
+    CREATE TEMP TABLE IF NOT EXISTS unmerge_back (kind text COLLATE "C", value text COLLATE "C",
+                                                  PRIMARY KEY (kind, value)) ON COMMIT DROP;
+    TRUNCATE unmerge_back;
+    INSERT INTO unmerge_back
+    SELECT kind, value FROM touchline.identities WHERE customer_id = s AND origin = ANY (grp);
+    UPDATE touchline.identities i SET customer_id = l
+      FROM unmerge_back b WHERE i.kind = b.kind AND i.value = b.value AND i.customer_id = s;
+    GET DIAGNOSTICS n_id = ROW_COUNT;
+    UPDATE touchline.interactions r SET customer_id = l
+     WHERE r.customer_id = s
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.identifiers) e
+                     JOIN unmerge_back b ON b.kind = e ->> 'k' AND b.value = e ->> 'v')
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(r.identifiers) e
+                        JOIN touchline.identities i ON i.kind = e ->> 'k' AND i.value = e ->> 'v'
+                       WHERE i.customer_id = s);
+    GET DIAGNOSTICS n_in = ROW_COUNT;
+    UPDATE touchline.customers SET merged_into = NULL, merged_at = NULL WHERE id = l;
+    UPDATE touchline.customers SET merged_into = l WHERE id = ANY (grp) AND id <> l;
+    UPDATE touchline.merges SET undone_at = now(), undone_by = p_actor WHERE id = m.id;
+    INSERT INTO touchline.apart (a, b, merge_id, identifiers, actor)
+    VALUES (m.survivor, l, m.id, m.identifiers, p_actor)
+    RETURNING id INTO apart;
+    RETURN jsonb_build_object('unmerged', true, 'merge_id', m.id, 'customer', s, 'restored', l,
+                              'identities', n_id, 'interactions', n_in, 'apart_id', apart);
+END;
+$$;
+
+CREATE FUNCTION touchline.why_json(p_kind1 text, p_value1 text, p_kind2 text, p_value2 text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    i1 touchline.identities;
+    i2 touchline.identities;
+    p1 bigint[];
+    p2 bigint[];
+    keep bigint[];
+BEGIN
+    SELECT * INTO i1 FROM touchline.identities WHERE kind = p_kind1 AND value = p_value1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO i2 FROM touchline.identities WHERE kind = p_kind2 AND value = p_value2;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF i1.customer_id <> i2.customer_id THEN
+        RETURN jsonb_build_object('joined', false,
+                                  'a', touchline.identity_json(i1) || jsonb_build_object(
+                                           'customer', i1.customer_id),
+                                  'b', touchline.identity_json(i2) || jsonb_build_object(
+                                           'customer', i2.customer_id));
+    END IF;
+    p1 := touchline.merge_path(coalesce(i1.origin, i1.customer_id));
+    p2 := touchline.merge_path(coalesce(i2.origin, i2.customer_id));
+    -- The merges on one path and not the other: from each first customer up to where the
+    -- paths meet.
+    SELECT coalesce(array_agg(x ORDER BY x), '{}') INTO keep
+      FROM (SELECT unnest(p1) EXCEPT SELECT unnest(p2)
+            UNION
+            (SELECT unnest(p2) EXCEPT SELECT unnest(p1))) s(x);
+    RETURN jsonb_build_object(
+        'joined', true,
+        'customer', i1.customer_id,
+        'a', touchline.identity_json(i1),
+        'b', touchline.identity_json(i2),
+        'merges', coalesce((SELECT jsonb_agg(touchline.merge_json(m) ORDER BY m.id)
+                              FROM touchline.merges m WHERE m.id = ANY (keep)), '[]'));
+END;
+$$;
+
+CREATE TABLE touchline.apart (
+    id bigint NOT NULL,
+    a uuid NOT NULL,
+    b uuid NOT NULL,
+    merge_id bigint,
+    identifiers jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text
+);
+
+CREATE SEQUENCE touchline.apart_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE touchline.apart_id_seq OWNED BY touchline.apart.id;
+
 CREATE TABLE touchline.audit (
     id bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1069,6 +1539,29 @@ CREATE SEQUENCE touchline.audit_id_seq
     CACHE 1;
 
 ALTER SEQUENCE touchline.audit_id_seq OWNED BY touchline.audit.id;
+
+CREATE TABLE touchline.conflicts (
+    id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    interaction_id uuid,
+    customer uuid NOT NULL,
+    other uuid NOT NULL,
+    kind text NOT NULL,
+    would_have integer NOT NULL,
+    identifiers jsonb,
+    status text DEFAULT 'open'::text NOT NULL,
+    resolved_at timestamp with time zone,
+    resolved_by text
+);
+
+CREATE SEQUENCE touchline.conflicts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE touchline.conflicts_id_seq OWNED BY touchline.conflicts.id;
 
 CREATE TABLE touchline.customers (
     id uuid NOT NULL,
@@ -1097,23 +1590,6 @@ CREATE SEQUENCE touchline.erasures_id_seq
     CACHE 1;
 
 ALTER SEQUENCE touchline.erasures_id_seq OWNED BY touchline.erasures.id;
-
-CREATE TABLE touchline.identities (
-    kind text NOT NULL COLLATE pg_catalog."C",
-    value text NOT NULL COLLATE pg_catalog."C",
-    customer_id uuid NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-CREATE TABLE touchline.merges (
-    id bigint NOT NULL,
-    survivor uuid NOT NULL,
-    merged uuid NOT NULL,
-    merged_at timestamp with time zone DEFAULT now() NOT NULL,
-    interaction_id uuid,
-    reason text NOT NULL,
-    actor text
-);
 
 CREATE SEQUENCE touchline.merges_id_seq
     START WITH 1
@@ -1159,14 +1635,24 @@ CREATE TABLE touchline.tombstones (
     erased_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+ALTER TABLE ONLY touchline.apart ALTER COLUMN id SET DEFAULT nextval('touchline.apart_id_seq'::regclass);
+
 ALTER TABLE ONLY touchline.audit ALTER COLUMN id SET DEFAULT nextval('touchline.audit_id_seq'::regclass);
+
+ALTER TABLE ONLY touchline.conflicts ALTER COLUMN id SET DEFAULT nextval('touchline.conflicts_id_seq'::regclass);
 
 ALTER TABLE ONLY touchline.erasures ALTER COLUMN id SET DEFAULT nextval('touchline.erasures_id_seq'::regclass);
 
 ALTER TABLE ONLY touchline.merges ALTER COLUMN id SET DEFAULT nextval('touchline.merges_id_seq'::regclass);
 
+ALTER TABLE ONLY touchline.apart
+    ADD CONSTRAINT apart_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY touchline.audit
     ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY touchline.conflicts
+    ADD CONSTRAINT conflicts_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY touchline.customers
     ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
@@ -1194,6 +1680,14 @@ ALTER TABLE ONLY touchline.status_history
 
 ALTER TABLE ONLY touchline.tombstones
     ADD CONSTRAINT tombstones_pkey PRIMARY KEY (key);
+
+CREATE INDEX apart_a ON touchline.apart USING btree (a);
+
+CREATE INDEX apart_b ON touchline.apart USING btree (b);
+
+CREATE INDEX conflicts_created ON touchline.conflicts USING btree (created_at);
+
+CREATE INDEX conflicts_open ON touchline.conflicts USING btree (id) WHERE (status = 'open'::text);
 
 CREATE INDEX customers_merged_into ON touchline.customers USING btree (merged_into) WHERE (merged_into IS NOT NULL);
 
