@@ -4,7 +4,8 @@
  * validation, batching, identity resolution and spool as on TCP (see intake.h), and a
  * request is answered only once each of its records is committed, spooled or rejected.
  * While too many records wait for the database, ingest requests are answered 503 with
- * Retry-After instead of being read further into memory.
+ * Retry-After without their bodies being parsed or their records queued (the HTTP layer has
+ * read each body already, up to http.max_body_bytes per connection).
  */
 #ifndef TOUCHLINED_HIN_H
 #define TOUCHLINED_HIN_H
