@@ -29,6 +29,7 @@ struct options {
     long records;
     long batch;
     const char *table;
+    bool append; /* keep the table and its rows: a soak adds chunk after chunk */
     struct gen_config gen;
     char run[40];
 };
@@ -52,6 +53,7 @@ static void usage(FILE *out)
                  "  -b, --batch N          rows per COPY transaction (default 1000)\n"
                  "  -t, --table NAME       table in schema bench, dropped and created\n"
                  "                         (default: copy_interactions or naive_interactions)\n"
+                 "      --append           keep the table and its rows, create it if missing\n"
                  "      --customers N      distinct customers (default 100000)\n"
                  "      --two-ids SHARE    share of records carrying phone + email (default 0.2)\n"
                  "      --run ID           external_id prefix (default: from the clock and pid)\n"
@@ -75,13 +77,14 @@ static bool valid_name(const char *s, const char *set, size_t max)
 /* Returns 0, 2 after a usage error, or -1 after --help. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_CUSTOMERS = 256, OPT_TWO_IDS, OPT_RUN, OPT_SEED };
+    enum { OPT_CUSTOMERS = 256, OPT_TWO_IDS, OPT_RUN, OPT_SEED, OPT_APPEND };
     static const struct option longopts[] = {
         {"dsn", required_argument, NULL, 'd'},
         {"mode", required_argument, NULL, 'm'},
         {"records", required_argument, NULL, 'n'},
         {"batch", required_argument, NULL, 'b'},
         {"table", required_argument, NULL, 't'},
+        {"append", no_argument, NULL, OPT_APPEND},
         {"customers", required_argument, NULL, OPT_CUSTOMERS},
         {"two-ids", required_argument, NULL, OPT_TWO_IDS},
         {"run", required_argument, NULL, OPT_RUN},
@@ -128,6 +131,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                 bad = "--table";
             }
             o->table = optarg;
+            break;
+        case OPT_APPEND:
+            o->append = true;
             break;
         case OPT_CUSTOMERS:
             if (gen_parse_long(optarg, 1, 1000000000L, &o->gen.customers) < 0) {
@@ -182,14 +188,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* The table: touchline.interactions' columns, collations and indexes (sql/001_init.sql,
  * sql/004_byte_keys.sql). */
-static int create_table(PGconn *pg, const char *t)
+static int create_table(PGconn *pg, const char *t, bool append)
 {
     char sql[2048];
+    const char *fresh = append ? "" : "DROP TABLE IF EXISTS bench.";
     snprintf(sql, sizeof(sql),
              "SET client_min_messages = warning;"
              "CREATE SCHEMA IF NOT EXISTS bench;"
-             "DROP TABLE IF EXISTS bench.%s;"
-             "CREATE TABLE bench.%s ("
+             "%s%s%s"
+             "CREATE TABLE IF NOT EXISTS bench.%s ("
              " id uuid PRIMARY KEY, source text COLLATE \"C\" NOT NULL,"
              " external_id text COLLATE \"C\","
              " customer_id uuid NOT NULL, channel text NOT NULL, direction text NOT NULL,"
@@ -197,10 +204,11 @@ static int create_table(PGconn *pg, const char *t)
              " agent text, status text, duration_s integer, subject text, body text,"
              " thread text, stage text, sentiment text, score smallint, tags text[],"
              " attributes jsonb, identifiers jsonb NOT NULL);"
-             "CREATE UNIQUE INDEX %s_source_external ON bench.%s (source, external_id)"
-             " WHERE external_id IS NOT NULL;"
-             "CREATE INDEX %s_timeline ON bench.%s (customer_id, occurred_at DESC, id DESC);",
-             t, t, t, t, t, t);
+             "CREATE UNIQUE INDEX IF NOT EXISTS %s_source_external ON bench.%s"
+             " (source, external_id) WHERE external_id IS NOT NULL;"
+             "CREATE INDEX IF NOT EXISTS %s_timeline ON bench.%s"
+             " (customer_id, occurred_at DESC, id DESC);",
+             fresh, append ? "" : t, append ? "" : ";", t, t, t, t, t);
     return pgexec(pg, "baseline", sql);
 }
 
@@ -337,7 +345,11 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = 1;
-    if (create_table(pg, o.table) < 0) {
+    if (create_table(pg, o.table, o.append) < 0) {
+        goto out;
+    }
+    long before = o.append ? count_rows(pg, o.table) : 0;
+    if (before < 0) {
         goto out;
     }
     double t0 = now_s();
@@ -345,9 +357,9 @@ int main(int argc, char **argv)
         goto out;
     }
     double secs = now_s() - t0;
-    long stored = count_rows(pg, o.table);
+    long stored = count_rows(pg, o.table) - before;
     if (stored != o.records) {
-        fprintf(stderr, "baseline: %ld rows in bench.%s, expected %ld\n", stored, o.table,
+        fprintf(stderr, "baseline: %ld new rows in bench.%s, expected %ld\n", stored, o.table,
                 o.records);
         goto out;
     }

@@ -8,6 +8,10 @@
  *
  * One thread, poll(2), no allocation per record: lines are generated straight into each
  * connection's output buffer, latencies go into one array sized M.
+ *
+ * --http-batch B drives POST /v1/interactions instead (CONTRACT §4): each connection keeps
+ * one keep-alive request of B records as NDJSON in flight, and each record's answer is its
+ * object in the response's "results", timed from the write that completed the request.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, SOCK_NONBLOCK */
@@ -46,6 +50,7 @@ struct conn {
     size_t out_off, out_len;
     char *in;
     size_t in_len;
+    size_t req_start; /* HTTP: where the request being queued begins in out */
     struct slot *ring; /* W slots: [head, head+count) in flight, the first `sent` written */
     unsigned head, count, sent;
     long answered;
@@ -64,6 +69,8 @@ struct options {
     long idle;
     double hold_s;
     double interval_s; /* progress line period, 0: none */
+    int http_batch;    /* records per POST /v1/interactions; 0: the TCP protocol */
+    size_t out_cap;
 };
 
 struct stats {
@@ -119,6 +126,9 @@ static void usage(FILE *out)
             "  -i, --interval S       a progress line on stderr every S seconds: answers,\n"
             "                         rate and worst latency of the interval (default 5)\n"
             "  -q, --quiet            no progress lines (--interval 0)\n"
+            "      --http-batch B     POST /v1/interactions (--port is the HTTP port), B\n"
+            "                         records of NDJSON per request, one request in flight per\n"
+            "                         connection (1-400; --window is then B)\n"
             "  -h, --help             show this help\n"
             "\n"
             "Prints one line at the end:\n"
@@ -151,7 +161,16 @@ static int valid_run(const char *s)
 /* Returns 0, 2 after a usage error, or -1 after --help. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_CUSTOMERS = 256, OPT_TWO_IDS, OPT_RUN, OPT_SEED, OPT_TIMEOUT, OPT_IDLE, OPT_HOLD };
+    enum {
+        OPT_CUSTOMERS = 256,
+        OPT_TWO_IDS,
+        OPT_RUN,
+        OPT_SEED,
+        OPT_TIMEOUT,
+        OPT_IDLE,
+        OPT_HOLD,
+        OPT_HTTP_BATCH
+    };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
@@ -167,6 +186,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"idle", required_argument, NULL, OPT_IDLE},
         {"hold", required_argument, NULL, OPT_HOLD},
         {"interval", required_argument, NULL, 'i'},
+        {"http-batch", required_argument, NULL, OPT_HTTP_BATCH},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -262,6 +282,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'q':
             o->interval_s = 0;
             break;
+        case OPT_HTTP_BATCH:
+            if (gen_parse_long(optarg, 1, 400, &v) < 0) {
+                bad = "--http-batch";
+            }
+            o->http_batch = (int)v;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -280,6 +306,11 @@ static int parse_args(int argc, char **argv, struct options *o)
         return 2;
     }
     o->gen.run = o->run;
+    o->out_cap = OUT_CAP;
+    if (o->http_batch > 0) {
+        o->window = o->http_batch;
+        o->out_cap = (size_t)o->http_batch * GEN_LINE_MAX + 1024;
+    }
     return 0;
 }
 
@@ -480,14 +511,14 @@ static void conn_kill(struct conn *c, struct stats *st, const char *why)
 static bool conn_queue_line(struct conn *c, const struct options *o, struct stats *st,
                             struct gen_record *scratch)
 {
-    if (c->out_off == c->out_len) {
+    if (c->out_off == c->out_len && o->http_batch == 0) {
         c->out_off = c->out_len = 0; /* every slot is written, no offset refers to out */
     }
-    if (OUT_CAP - c->out_len < GEN_LINE_MAX) {
+    if (o->out_cap - c->out_len < GEN_LINE_MAX) {
         return false;
     }
     gen_record(&o->gen, st->issued, scratch);
-    size_t n = gen_json(scratch, c->out + c->out_len, OUT_CAP - c->out_len);
+    size_t n = gen_json(scratch, c->out + c->out_len, o->out_cap - c->out_len);
     if (n == 0) {
         fprintf(stderr, "loadgen: record %ld does not fit in a line\n", st->issued);
         abort();
@@ -499,6 +530,69 @@ static bool conn_queue_line(struct conn *c, const struct options *o, struct stat
     c->count++;
     st->issued++;
     return true;
+}
+
+/* Room kept before an HTTP request's body for its head, written once the body's length is
+ * known. */
+#define HTTP_HEAD_ROOM 256
+
+/*
+ * HTTP: queues one POST of up to o->http_batch records (budget at most) on an idle
+ * connection. Returns the records queued.
+ */
+static long conn_queue_request(struct conn *c, const struct options *o, struct stats *st,
+                               struct gen_record *scratch, long budget)
+{
+    c->out_off = c->out_len = HTTP_HEAD_ROOM;
+    long n = 0;
+    while (n < o->http_batch && n < budget && conn_queue_line(c, o, st, scratch)) {
+        n++;
+    }
+    char head[HTTP_HEAD_ROOM];
+    int hl = snprintf(head, sizeof(head),
+                      "POST /v1/interactions HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                      "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
+                      o->host, c->out_len - HTTP_HEAD_ROOM);
+    c->out_off = HTTP_HEAD_ROOM - (size_t)hl;
+    memcpy(c->out + c->out_off, head, (size_t)hl);
+    return n;
+}
+
+static void handle_answer(struct conn *c, const struct options *o, struct stats *st,
+                          const char *line, size_t len, int64_t t);
+
+/*
+ * HTTP: takes a whole response from c->in when one is there: each object of its "results"
+ * answers one record in flight, in order; a record without one (an error status) is
+ * answered by the response's first line. Returns the bytes consumed, 0 when incomplete.
+ */
+static size_t take_response(struct conn *c, const struct options *o, struct stats *st, int64_t t)
+{
+    char *hend = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+    if (hend == NULL) {
+        return 0;
+    }
+    size_t hlen = (size_t)(hend - c->in) + 4;
+    size_t clen = 0;
+    const char *cl = memmem(c->in, hlen, "Content-Length:", 15);
+    if (cl != NULL) {
+        clen = strtoul(cl + 15, NULL, 10);
+    }
+    if (c->in_len < hlen + clen) {
+        return 0;
+    }
+    const char *body = c->in + hlen, *end = body + clen;
+    const char *p = memmem(body, clen, "{\"ok\":", 6);
+    while (p != NULL && c->sent > 0 && !c->dead) {
+        const char *next = memmem(p + 6, (size_t)(end - p - 6), "{\"ok\":", 6);
+        handle_answer(c, o, st, p, (size_t)((next != NULL ? next : end) - p), t);
+        p = next;
+    }
+    const char *eol = memchr(c->in, '\r', hlen);
+    while (c->sent > 0 && !c->dead) {
+        handle_answer(c, o, st, c->in, (size_t)(eol - c->in), t);
+    }
+    return hlen + clen;
 }
 
 static void conn_write(struct conn *c, const struct options *o, struct stats *st)
@@ -583,7 +677,15 @@ static void conn_read(struct conn *c, const struct options *o, struct stats *st)
         int64_t t = now_ns();
         c->in_len += (size_t)n;
         char *p = c->in, *end = c->in + c->in_len;
-        for (;;) {
+        for (size_t used; o->http_batch > 0 && (used = take_response(c, o, st, t)) > 0;) {
+            if (c->dead) {
+                return;
+            }
+            c->in_len -= used;
+            memmove(c->in, c->in + used, c->in_len);
+            end = c->in + c->in_len;
+        }
+        for (; o->http_batch == 0;) {
             char *nl = memchr(p, '\n', (size_t)(end - p));
             if (nl == NULL) {
                 break;
@@ -645,7 +747,7 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
         conns[k].fd = -1;
     }
     for (int k = 0; k < n; k++) {
-        conns[k].out = malloc(OUT_CAP);
+        conns[k].out = malloc(o->out_cap);
         conns[k].in = malloc(IN_CAP);
         conns[k].ring = calloc((size_t)o->window, sizeof(struct slot));
         if (conns[k].out == NULL || conns[k].in == NULL || conns[k].ring == NULL) {
@@ -699,6 +801,13 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
             for (int j = 0; j < n && budget > 0; j++) {
                 struct conn *c = &conns[(rr + (unsigned)j) % (unsigned)n];
                 if (c->dead || c->count >= (unsigned)o->window) {
+                    continue;
+                }
+                if (o->http_batch > 0) {
+                    if (c->count == 0 && c->out_off == c->out_len) {
+                        budget -= conn_queue_request(c, o, &st, scratch, budget);
+                        progress = true;
+                    }
                     continue;
                 }
                 if (conn_queue_line(c, o, &st, scratch)) {

@@ -235,12 +235,22 @@ static json_t *first(const json_t *items, size_t n)
 }
 
 int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
-                 api_items_fn fn, void *arg, char *err, size_t errlen)
+                 api_items_fn fn, void *arg, char **next, char *err, size_t errlen)
 {
     char *cursor = NULL, *path = NULL;
     json_t *page = NULL, *cut = NULL;
     size_t have = 0;
     int rc = API_OK;
+    if (next != NULL) {
+        *next = NULL;
+    }
+    if (q->before != NULL && q->before[0] != '\0') {
+        cursor = strdup(q->before);
+        if (cursor == NULL) {
+            errmsg_set(err, errlen, "out of memory");
+            return API_FAILED;
+        }
+    }
     for (;;) {
         size_t want = API_PAGE_MAX;
         if (q->max > 0 && q->max - have < want) {
@@ -257,17 +267,19 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             goto out;
         }
         const json_t *items = json_object_get(page, "items");
-        const json_t *next = json_object_get(page, "next_cursor");
+        const json_t *nextj = json_object_get(page, "next_cursor");
         if (!json_is_array(items) ||
-            (next != NULL && !json_is_string(next) && !json_is_null(next))) {
+            (nextj != NULL && !json_is_string(nextj) && !json_is_null(nextj))) {
             errmsg_set(err, errlen, "%s:%d answered a timeline without an items array", c->url.host,
                        c->url.port);
             rc = API_FAILED;
             goto out;
         }
         size_t n = json_array_size(items);
+        const char *nc = json_string_value(nextj);
         if (n > want) {
-            /* More than asked for: show no more than the user wants. */
+            /* More than asked for: show no more than the user wants. The server's cursor is
+             * then past items not shown, so none is given. */
             cut = first(items, want);
             if (cut == NULL) {
                 errmsg_set(err, errlen, "out of memory");
@@ -276,16 +288,15 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             }
             items = cut;
             n = want;
+            nc = NULL;
         }
         rc = fn(items, arg);
         if (rc < 0) {
             goto out;
         }
         have += n;
-        const char *nc = json_string_value(next);
         /* An empty page or a cursor that does not move would page for ever. */
-        if (nc == NULL || nc[0] == '\0' || n == 0 || (q->max > 0 && have >= q->max) ||
-            (cursor != NULL && strcmp(cursor, nc) == 0)) {
+        if (nc == NULL || nc[0] == '\0' || n == 0 || (cursor != NULL && strcmp(cursor, nc) == 0)) {
             break;
         }
         free(cursor);
@@ -294,6 +305,14 @@ int api_timeline(const struct http_client *c, const char *id, const struct api_t
             errmsg_set(err, errlen, "out of memory");
             rc = API_FAILED;
             goto out;
+        }
+        if (q->max > 0 && have >= q->max) {
+            /* Enough: the cursor is where a next call reads on. */
+            if (next != NULL) {
+                *next = cursor;
+                cursor = NULL;
+            }
+            break;
         }
         json_decref(cut);
         json_decref(page);

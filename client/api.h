@@ -52,6 +52,7 @@ struct api_timeline_query {
     const char *channel; /* NULL for every channel */
     const char *since;   /* RFC 3339, or NULL */
     const char *until;   /* RFC 3339, or NULL */
+    const char *before;  /* a next_cursor an earlier answer gave: start after it; or NULL */
     size_t max;          /* items wanted in all; 0 for every one */
 };
 
@@ -62,13 +63,15 @@ struct api_timeline_query {
 typedef int (*api_items_fn)(const json_t *items, void *arg);
 
 /*
- * Reads the timeline of customer id (GET /v1/customers/{id}/timeline) page after page,
- * following next_cursor until q->max items came or there are no more, and hands each page to
- * fn. Returns API_OK, what fn returned when it was negative, or a negative enum api_result with
- * err set.
+ * Reads the timeline of customer id (GET /v1/customers/{id}/timeline) page after page, from
+ * q->before on, following next_cursor until q->max items came or there are no more, and hands
+ * each page to fn. When next is not NULL, *next is set to the cursor that reads on after the
+ * last item handed over (a string the caller frees), or NULL when there is nothing after it.
+ * Returns API_OK, what fn returned when it was negative, or a negative enum api_result with
+ * err set (then *next is NULL).
  */
 int api_timeline(const struct http_client *c, const char *id, const struct api_timeline_query *q,
-                 api_items_fn fn, void *arg, char *err, size_t errlen)
+                 api_items_fn fn, void *arg, char **next, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /*

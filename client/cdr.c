@@ -304,6 +304,65 @@ static bool is_extension(const char *s, size_t len, unsigned max)
     return true;
 }
 
+/*
+ * Contexts of a stock Asterisk / FreePBX dialplan that calls from a trunk enter by (prefixes:
+ * from-did-direct, from-pstn-e164-us, from-trunk-sip-provider...). A call into one of them is
+ * inbound even when dst is a DID rather than an extension.
+ */
+static const char *const default_inbound_contexts[] = {
+    "from-pstn",         "from-trunk", "from-did",    "ext-did",     "from-external",
+    "from-sip-external", "from-dahdi", "from-zaptel", "from-analog", "from-digital",
+};
+
+static bool default_inbound(const char *ctx)
+{
+    for (size_t i = 0; i < sizeof(default_inbound_contexts) / sizeof(default_inbound_contexts[0]);
+         i++) {
+        if (strncmp(ctx, default_inbound_contexts[i], strlen(default_inbound_contexts[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * True for what may be a customer's telephone number: a digit at least, and only digits, a
+ * leading '+' and the separators the daemon drops. "s" (the start of an IVR or a queue), "i",
+ * "h", "*97" (a feature code) are places in the dialplan, not numbers.
+ */
+static bool is_number(const char *s, size_t len)
+{
+    size_t nd = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            nd++;
+        } else if (!(c == '+' && i == 0) && c != ' ' && c != '-' && c != '.' && c != '(' &&
+                   c != ')') {
+            return false;
+        }
+    }
+    return nd > 0;
+}
+
+/*
+ * True for a caller who withheld the number: what PBXs and carriers write instead of one
+ * ("anonymous", "Anonymous", "unknown", "restricted", "private", "withheld", "unavailable",
+ * empty), or a number made of zeros.
+ */
+static bool is_withheld(const char *s, size_t len)
+{
+    if (!is_number(s, len)) {
+        return true;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= '1' && s[i] <= '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* True for an Asterisk uniqueid: [systemname-]seconds.sequence. */
 static bool is_uniqueid(const char *s, size_t len)
 {
@@ -479,16 +538,21 @@ int cdr_row_to_record(const struct cdr_row *row, const struct cdr_opts *opts, js
     unsigned ext = opts->extension_digits > 0 ? opts->extension_digits : CDR_EXTENSION_DIGITS;
     bool dst_ext = is_extension(f[COL_DST], l[COL_DST], ext);
     bool src_ext = is_extension(f[COL_SRC], l[COL_SRC], ext);
-    bool inbound = dst_ext || (opts->inbound_ctx != NULL &&
-                               regexec(opts->inbound_ctx, f[COL_DCONTEXT], 0, NULL, 0) == 0);
+    bool ctx_in = opts->inbound_ctx != NULL
+                      ? regexec(opts->inbound_ctx, f[COL_DCONTEXT], 0, NULL, 0) == 0
+                      : default_inbound(f[COL_DCONTEXT]);
+    /* A destination that is no number ("s" of an IVR) is a place in the dialplan: the call
+     * came in, it did not go out to a customer named "s". */
+    bool inbound = dst_ext || ctx_in || !is_number(f[COL_DST], l[COL_DST]);
+    int cust_col = inbound ? COL_SRC : COL_DST;
+    if (inbound && is_withheld(f[COL_SRC], l[COL_SRC])) {
+        /* A record needs a customer identifier (CONTRACT §1), and this caller gave none. */
+        errmsg_set(err, errlen, "src: %s, the caller withheld the number",
+                   l[COL_SRC] == 0 ? "empty" : errmsg_quote(f[COL_SRC], q, sizeof(q)));
+        return CDR_ANONYMOUS;
+    }
     if (inbound && src_ext) {
         return CDR_INTERNAL;
-    }
-    int cust_col = inbound ? COL_SRC : COL_DST;
-    if (l[cust_col] == 0) {
-        errmsg_set(err, errlen, "%s: empty, so the customer's number is unknown (%s call)",
-                   col_names[cust_col], inbound ? "inbound" : "outbound");
-        return CDR_EMAP;
     }
     char when[40];
     if (start_time(f[COL_START], l[COL_START], opts, when, sizeof(when)) < 0) {
@@ -559,13 +623,19 @@ int cdr_row_to_record(const struct cdr_row *row, const struct cdr_opts *opts, js
     }
     const char *agent = NULL;
     size_t agent_len = 0;
-    int agent_col = inbound ? COL_DST : COL_SRC;
-    if (inbound ? dst_ext : src_ext) {
-        agent = f[agent_col];
-        agent_len = l[agent_col];
-    } else {
-        int chan_col = inbound ? COL_DSTCHANNEL : COL_CHANNEL;
-        agent_len = channel_peer(f[chan_col], l[chan_col], &agent);
+    if (inbound && strcmp(f[COL_DISPOSITION], "ANSWERED") == 0) {
+        /* The member of a queue or ring group who answered, not the queue's number. */
+        agent_len = channel_peer(f[COL_DSTCHANNEL], l[COL_DSTCHANNEL], &agent);
+    }
+    if (agent_len == 0) {
+        int agent_col = inbound ? COL_DST : COL_SRC;
+        if (inbound ? dst_ext : src_ext) {
+            agent = f[agent_col];
+            agent_len = l[agent_col];
+        } else {
+            int chan_col = inbound ? COL_DSTCHANNEL : COL_CHANNEL;
+            agent_len = channel_peer(f[chan_col], l[chan_col], &agent);
+        }
     }
     if (agent_len > 0 && agent_len <= AGENT_MAX) {
         json_t *v = json_stringn(agent, agent_len);

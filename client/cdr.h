@@ -12,11 +12,17 @@
  * name and '-'), else for the userfield.
  *
  * How a call becomes a record: the destination is internal when dst is a short extension (at
- * most extension_digits digits) or when dcontext matches the inbound-context pattern. Then
- * the call is inbound, the customer is src, and the agent dst (or, when dst is not an
- * extension, the peer of dstchannel, "PJSIP/101-0000002a" -> "101"). Otherwise the call is
- * outbound, the customer is dst and the agent src (or the peer of channel). A call between
- * two extensions has no customer and is skipped. The caller-ID name of clid
+ * most extension_digits digits), when dst is no number at all ("s", the start of an IVR or a
+ * queue; "*97", a feature code), or when dcontext matches the inbound-context pattern (by
+ * default the trunk contexts of a stock Asterisk / FreePBX dialplan: from-pstn, from-trunk,
+ * from-did-direct, ext-did...). Then the call is inbound, the customer is src, and the agent
+ * the peer of dstchannel on an answered call ("PJSIP/alice-0000002a" -> "alice",
+ * "Local/2001@from-queue-..." -> "2001": the queue member who answered), else dst when it is
+ * an extension. A caller who withheld the number ("anonymous", "unknown", "restricted",
+ * empty...) gives no customer identifier: such a row is CDR_ANONYMOUS, skipped and counted.
+ * Otherwise the call is outbound, the customer is dst and the agent src (or the peer of
+ * channel). A call between two extensions has no customer and is skipped. The caller-ID name of
+ * clid
  * ("Sara" <09121234567>) becomes the customer's name on inbound calls only: on outbound ones
  * it is the agent's. external_id is the uniqueid or, without one, a hash of the row's fields,
  * so that importing the same file twice stores nothing twice.
@@ -38,12 +44,13 @@
 #define CDR_EXTENSION_DIGITS 6
 
 enum cdr_result {
-    CDR_ROW = 1,      /* a row was read, or mapped to a record */
-    CDR_END = 0,      /* no more rows */
-    CDR_INTERNAL = 2, /* a call between two extensions: no customer, nothing to send */
-    CDR_EPARSE = -1,  /* a row is malformed: skipped; err says why, row->line where */
-    CDR_ENOMEM = -2,  /* out of memory */
-    CDR_EMAP = -3,    /* a row cannot become a record: err names the column */
+    CDR_ROW = 1,       /* a row was read, or mapped to a record */
+    CDR_END = 0,       /* no more rows */
+    CDR_INTERNAL = 2,  /* a call between two extensions: no customer, nothing to send */
+    CDR_ANONYMOUS = 3, /* an inbound call whose caller withheld the number: nothing to send */
+    CDR_EPARSE = -1,   /* a row is malformed: skipped; err says why, row->line where */
+    CDR_ENOMEM = -2,   /* out of memory */
+    CDR_EMAP = -3,     /* a row cannot become a record: err names the column */
 };
 
 /* Reads rows from a buffer it borrows. Fill with cdr_reader_init. */
@@ -68,7 +75,7 @@ struct cdr_opts {
     const char *source;         /* the records' source */
     bool has_tz_offset;         /* start is at tz_offset_min from UTC, rather than local */
     int tz_offset_min;          /* +03:30 -> 210 */
-    const regex_t *inbound_ctx; /* dcontext pattern of inbound calls, or NULL */
+    const regex_t *inbound_ctx; /* dcontext pattern of inbound calls; NULL: the stock ones */
     unsigned extension_digits;  /* at most this many digits make an extension; 0: default */
 };
 
@@ -89,7 +96,8 @@ void cdr_row_free(struct cdr_row *row);
 
 /*
  * Maps row to a record. Returns CDR_ROW with *out set (a new reference), CDR_INTERNAL for a
- * call between extensions (*out NULL), or CDR_EMAP with err naming the column
+ * call between extensions or CDR_ANONYMOUS for a withheld caller (*out NULL, err says why),
+ * or CDR_EMAP with err naming the column
  * ("billsec: \"x\" is not a number"), or CDR_ENOMEM. Reads the local time zone (TZ) when
  * opts->has_tz_offset is false.
  */

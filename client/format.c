@@ -18,6 +18,9 @@
 #define MAX_TIME 25
 /* The most columns a table has. */
 #define MAX_COLS 8
+/* Once every column that may go has gone, the last column takes what is left, but at least
+ * this many columns (the line then wraps: narrower than FORMAT_MIN_WIDTH is not asked for). */
+#define MIN_LAST_DROPPED 8
 
 #define LRM   "\xE2\x80\x8E"
 #define BOLD  "\033[1m"
@@ -30,13 +33,17 @@ struct column {
     size_t max;                 /* widest the column gets; 0 for no limit */
     enum textwidth_align align; /* of the cells; titles are always left */
     int give; /* on a narrow terminal columns give up width in this order, 1 first; 0 never */
+    int drop; /* and then they go in this order, 1 first; 0 never */
     bool dim; /* dimmed in color: the times, which the eye skips over */
 };
 
 /*
  * Rows of cells under columns: the one table renderer of the client (timeline rows, open
  * threads). Columns are as wide as their widest cell, up to their max; the last one takes the
- * width that is left, at least MIN_LAST, and is not padded.
+ * width that is left, at least MIN_LAST, and is not padded. When that does not fit, the last
+ * column stays at MIN_LAST, the columns with a give rank narrow down to their title, and then
+ * the ones with a drop rank go, one after the other (docs/client.md, touchline(1) say the
+ * order to users). FORMAT_FULL_WIDTH lays the table out for a pipe: no column is cut.
  */
 struct table {
     const struct column *cols;
@@ -57,12 +64,12 @@ enum item_column {
 };
 
 static const struct column item_columns[NCOLS] = {
-    [COL_TIME] = {"TIME", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
-    [COL_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 3, false},
-    [COL_DIRECTION] = {"DIRECTION", 9, TEXTWIDTH_LEFT, 0, false},
-    [COL_STATUS] = {"STATUS", 12, TEXTWIDTH_LEFT, 2, false},
-    [COL_AGENT] = {"AGENT", 16, TEXTWIDTH_LEFT, 1, false},
-    [COL_SUMMARY] = {"SUMMARY", 0, TEXTWIDTH_LEFT, 0, false},
+    [COL_TIME] = {"TIME", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
+    [COL_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 3, 4, false},
+    [COL_DIRECTION] = {"DIRECTION", 9, TEXTWIDTH_LEFT, 0, 1, false},
+    [COL_STATUS] = {"STATUS", 12, TEXTWIDTH_LEFT, 2, 3, false},
+    [COL_AGENT] = {"AGENT", 16, TEXTWIDTH_LEFT, 1, 2, false},
+    [COL_SUMMARY] = {"SUMMARY", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 /* The item's field each plain column shows. */
@@ -84,11 +91,11 @@ enum thread_column {
 };
 
 static const struct column thread_columns[THR_NCOLS] = {
-    [THR_THREAD] = {"THREAD", 24, TEXTWIDTH_LEFT, 1, false},
-    [THR_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 2, false},
-    [THR_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, false},
-    [THR_LAST] = {"LAST ACTIVITY", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
-    [THR_SUBJECT] = {"SUBJECT", 0, TEXTWIDTH_LEFT, 0, false},
+    [THR_THREAD] = {"THREAD", 24, TEXTWIDTH_LEFT, 1, 3, false},
+    [THR_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 2, 2, false},
+    [THR_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, 1, false},
+    [THR_LAST] = {"LAST ACTIVITY", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
+    [THR_SUBJECT] = {"SUBJECT", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 int format_kind_parse(const char *s, enum format_kind *out)
@@ -480,56 +487,87 @@ out:
     return rc;
 }
 
-/* Column widths from the content; the last column takes what is left of width. */
-static void layout(const struct table *t, size_t width, size_t w[MAX_COLS])
+/* Columns that the visible ones other than the last take, with their gaps. */
+static size_t used_width(const struct table *t, const size_t w[MAX_COLS], const bool hide[MAX_COLS])
+{
+    size_t used = 0;
+    for (size_t c = 0; c + 1 < t->ncols; c++) {
+        used += hide[c] ? 0 : w[c] + GAP;
+    }
+    return used;
+}
+
+/*
+ * Column widths from the content, and which columns go (hide): the last column takes what is
+ * left of width. With FORMAT_FULL_WIDTH nothing is cut and nothing goes.
+ */
+static void layout(const struct table *t, size_t width, size_t w[MAX_COLS], bool hide[MAX_COLS])
 {
     size_t last = t->ncols - 1;
+    bool full = width == FORMAT_FULL_WIDTH;
+    size_t natural[MAX_COLS];
+    int most_drop = 0;
     for (size_t c = 0; c < t->ncols; c++) {
-        w[c] = textwidth(t->cols[c].title);
+        natural[c] = textwidth(t->cols[c].title);
+        hide[c] = false;
+        most_drop = t->cols[c].drop > most_drop ? t->cols[c].drop : most_drop;
     }
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < last; c++) {
             size_t cw = textwidth(shown(t->cells[r * t->ncols + c]));
-            if (t->cols[c].max > 0 && cw > t->cols[c].max) {
+            if (!full && t->cols[c].max > 0 && cw > t->cols[c].max) {
                 cw = t->cols[c].max;
             }
-            w[c] = cw > w[c] ? cw : w[c];
+            natural[c] = cw > natural[c] ? cw : natural[c];
         }
     }
-    /* Narrow terminals: the columns that matter least give way first, down to their title. */
-    for (int rank = 1; rank <= (int)t->ncols; rank++) {
+    if (full) {
+        memcpy(w, natural, sizeof(natural));
+        w[last] = FORMAT_FULL_WIDTH;
+        return;
+    }
+    /* Narrow terminals: with the last column at MIN_LAST, the columns that matter least give
+     * way first, down to their title; when that is not enough, they go one by one, and the
+     * ones left take their natural width again. */
+    for (int gone = 0;; gone++) {
         for (size_t c = 0; c < last; c++) {
-            if (t->cols[c].give != rank) {
-                continue;
-            }
-            size_t used = 0;
-            for (size_t d = 0; d < last; d++) {
-                used += w[d] + GAP;
-            }
-            size_t floor = textwidth(t->cols[c].title);
-            size_t want = used + MIN_LAST;
-            if (want > width && w[c] > floor) {
-                size_t over = want - width;
-                w[c] -= over < w[c] - floor ? over : w[c] - floor;
+            hide[c] = t->cols[c].drop > 0 && t->cols[c].drop <= gone;
+            w[c] = natural[c];
+        }
+        for (int rank = 1; rank <= (int)t->ncols; rank++) {
+            for (size_t c = 0; c < last; c++) {
+                if (t->cols[c].give != rank || hide[c]) {
+                    continue;
+                }
+                size_t floor = textwidth(t->cols[c].title);
+                size_t want = used_width(t, w, hide) + MIN_LAST;
+                if (want > width && w[c] > floor) {
+                    size_t over = want - width;
+                    w[c] -= over < w[c] - floor ? over : w[c] - floor;
+                }
             }
         }
+        if (used_width(t, w, hide) + MIN_LAST <= width || gone >= most_drop) {
+            break;
+        }
     }
-    size_t used = 0;
-    for (size_t c = 0; c < last; c++) {
-        used += w[c] + GAP;
-    }
-    w[last] = width > used + MIN_LAST ? width - used : MIN_LAST;
+    size_t used = used_width(t, w, hide);
+    w[last] = width > used + MIN_LAST_DROPPED ? width - used : MIN_LAST_DROPPED;
 }
 
-/* Writes one line of cells, the bold titles when title. Returns 0, or -1 out of memory. */
+/* Writes one line of cells, the bold titles when title, without the hidden columns. Returns
+ * 0, or -1 out of memory. */
 static int table_line(FILE *out, const struct table *t, const char *const cells[MAX_COLS],
-                      const size_t w[MAX_COLS], bool color, bool title)
+                      const size_t w[MAX_COLS], const bool hide[MAX_COLS], bool color, bool title)
 {
     size_t last = t->ncols - 1;
     if (title && color) {
         fputs(BOLD, out);
     }
     for (size_t c = 0; c < t->ncols; c++) {
+        if (hide[c]) {
+            continue;
+        }
         const char *s = cells[c];
         /* The last column is not padded: no trailing spaces. */
         enum textwidth_align align = title ? TEXTWIDTH_LEFT : t->cols[c].align;
@@ -553,19 +591,20 @@ static int table_line(FILE *out, const struct table *t, const char *const cells[
 static int table_write(FILE *out, const struct table *t, size_t width, bool color)
 {
     size_t w[MAX_COLS];
+    bool hide[MAX_COLS];
     const char *cells[MAX_COLS];
-    layout(t, width, w);
+    layout(t, width, w, hide);
     for (size_t c = 0; c < t->ncols; c++) {
         cells[c] = t->cols[c].title;
     }
-    if (table_line(out, t, cells, w, color, true) < 0) {
+    if (table_line(out, t, cells, w, hide, color, true) < 0) {
         return -1;
     }
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
             cells[c] = shown(t->cells[r * t->ncols + c]);
         }
-        if (table_line(out, t, cells, w, color, false) < 0) {
+        if (table_line(out, t, cells, w, hide, color, false) < 0) {
             return -1;
         }
     }
@@ -1151,7 +1190,7 @@ int format_ndjson(FILE *out, const json_t *items)
     return 0;
 }
 
-static int document(FILE *out, const json_t *customer, const json_t *items)
+static int document(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor)
 {
     int rc = -1;
     json_t *doc = json_object();
@@ -1161,7 +1200,9 @@ static int document(FILE *out, const json_t *customer, const json_t *items)
     }
     /* jansson takes a reference even to what it only reads; the casts do not write. */
     if (json_object_set(doc, "customer", customer != NULL ? (json_t *)customer : json_null()) < 0 ||
-        json_object_set(doc, "items", items != NULL ? (json_t *)items : none) < 0) {
+        json_object_set(doc, "items", items != NULL ? (json_t *)items : none) < 0 ||
+        json_object_set_new(doc, "next_cursor",
+                            next_cursor != NULL ? json_string(next_cursor) : json_null()) < 0) {
         goto out;
     }
     if (json_dumpf(doc, out, JSON_INDENT(2)) < 0 || fputc('\n', out) == EOF) {
@@ -1174,7 +1215,7 @@ out:
     return rc;
 }
 
-int format_timeline(FILE *out, const json_t *customer, const json_t *items,
+int format_timeline(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor,
                     const struct format_opts *o)
 {
     int rc = -1;
@@ -1183,7 +1224,7 @@ int format_timeline(FILE *out, const json_t *customer, const json_t *items,
         rc = table(out, customer, items, o);
         break;
     case FORMAT_JSON:
-        rc = document(out, customer, items);
+        rc = document(out, customer, items, next_cursor);
         break;
     case FORMAT_NDJSON:
         rc = format_ndjson(out, items);
@@ -1310,14 +1351,14 @@ enum stats_column {
 };
 
 static const struct column stats_columns[ST_NCOLS] = {
-    [ST_KEY] = {"GROUP", 24, TEXTWIDTH_LEFT, 1, false},
-    [ST_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, false},
-    [ST_MISSED] = {"MISSED OPEN/ALL", 26, TEXTWIDTH_RIGHT, 0, false},
-    [ST_CALLBACK] = {"CALL-BACK P50", 14, TEXTWIDTH_RIGHT, 0, false},
-    [ST_RESPONSE] = {"1ST RESPONSE P50", 16, TEXTWIDTH_RIGHT, 0, false},
-    [ST_REPEAT] = {"REPEAT 24H (OTHER CH.)", 24, TEXTWIDTH_RIGHT, 0, false},
-    [ST_SENTIMENT] = {"+ / = / -", 14, TEXTWIDTH_RIGHT, 0, false},
-    [ST_SCORE] = {"SCORE", 0, TEXTWIDTH_LEFT, 0, false},
+    [ST_KEY] = {"GROUP", 24, TEXTWIDTH_LEFT, 1, 0, false},
+    [ST_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_MISSED] = {"MISSED OPEN/ALL", 26, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_CALLBACK] = {"CALL-BACK P50", 14, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_RESPONSE] = {"1ST RESPONSE P50", 16, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_REPEAT] = {"REPEAT 24H (OTHER CH.)", 24, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_SENTIMENT] = {"+ / = / -", 14, TEXTWIDTH_RIGHT, 0, 0, false},
+    [ST_SCORE] = {"SCORE", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 /* Fills the cells of one row of figures (the totals or a group). Returns 0, or -1. */
@@ -1365,11 +1406,11 @@ enum funnel_column {
 };
 
 static const struct column funnel_columns[FN_NCOLS] = {
-    [FN_ENTRY] = {"ENTRY CHANNEL", 16, TEXTWIDTH_LEFT, 0, false},
-    [FN_PRE] = {"PRE-PURCHASE", 12, TEXTWIDTH_RIGHT, 0, false},
-    [FN_PURCHASE] = {"PURCHASE", 12, TEXTWIDTH_RIGHT, 0, false},
-    [FN_POST] = {"POST-PURCHASE", 13, TEXTWIDTH_RIGHT, 0, false},
-    [FN_DROP] = {"DROP-OFF (PRE>PURCHASE, PURCHASE>POST)", 0, TEXTWIDTH_LEFT, 0, false},
+    [FN_ENTRY] = {"ENTRY CHANNEL", 16, TEXTWIDTH_LEFT, 0, 0, false},
+    [FN_PRE] = {"PRE-PURCHASE", 12, TEXTWIDTH_RIGHT, 0, 0, false},
+    [FN_PURCHASE] = {"PURCHASE", 12, TEXTWIDTH_RIGHT, 0, 0, false},
+    [FN_POST] = {"POST-PURCHASE", 13, TEXTWIDTH_RIGHT, 0, 0, false},
+    [FN_DROP] = {"DROP-OFF (PRE>PURCHASE, PURCHASE>POST)", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 static int funnel_fill(char **cell, const char *key, const json_t *f)
@@ -1458,12 +1499,12 @@ enum missed_column {
 };
 
 static const struct column missed_columns[MS_NCOLS] = {
-    [MS_WAITING] = {"WAITING", 12, TEXTWIDTH_RIGHT, 0, false},
+    [MS_WAITING] = {"WAITING", 12, TEXTWIDTH_RIGHT, 0, 0, false},
     [MS_MISSED_AT] = {"FIRST MISSED", MAX_TIME, TEXTWIDTH_LEFT, 0, true},
-    [MS_PHONE] = {"PHONE", 16, TEXTWIDTH_LEFT, 0, false},
-    [MS_NAME] = {"NAME", 24, TEXTWIDTH_LEFT, 1, false},
-    [MS_CALLS] = {"OPEN/CALLS", 10, TEXTWIDTH_RIGHT, 0, false},
-    [MS_SINCE] = {"SINCE THEN", 0, TEXTWIDTH_LEFT, 0, false},
+    [MS_PHONE] = {"PHONE", 16, TEXTWIDTH_LEFT, 0, 0, false},
+    [MS_NAME] = {"NAME", 24, TEXTWIDTH_LEFT, 1, 0, false},
+    [MS_CALLS] = {"OPEN/CALLS", 10, TEXTWIDTH_RIGHT, 0, 0, false},
+    [MS_SINCE] = {"SINCE THEN", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 /* "email 1, chat 2": what the customer did since the missed call; NULL for nothing. */
@@ -1560,9 +1601,11 @@ int format_missed(FILE *out, const json_t *worklist, const struct format_opts *o
 #define JOURNEY_STAGES 4
 
 static const struct column journey_columns[1 + JOURNEY_STAGES] = {
-    {"CHANNEL", 10, TEXTWIDTH_LEFT, 0, false},  {"PRE-PURCHASE", 34, TEXTWIDTH_LEFT, 1, false},
-    {"PURCHASE", 34, TEXTWIDTH_LEFT, 2, false}, {"POST-PURCHASE", 34, TEXTWIDTH_LEFT, 3, false},
-    {"UNSTAGED", 0, TEXTWIDTH_LEFT, 0, false},
+    {"CHANNEL", 10, TEXTWIDTH_LEFT, 0, 0, false},
+    {"PRE-PURCHASE", 34, TEXTWIDTH_LEFT, 1, 0, false},
+    {"PURCHASE", 34, TEXTWIDTH_LEFT, 2, 0, false},
+    {"POST-PURCHASE", 34, TEXTWIDTH_LEFT, 3, 0, false},
+    {"UNSTAGED", 0, TEXTWIDTH_LEFT, 0, 0, false},
 };
 
 static const char *const journey_stages[JOURNEY_STAGES] = {"pre_purchase", "purchase",
@@ -1686,4 +1729,52 @@ out:
 int format_journey(FILE *out, const json_t *journey, const struct format_opts *o)
 {
     return object_out(out, journey, o, journey_screen);
+}
+
+/* True when word can go to a POSIX shell as it is, without quotes. */
+static bool shell_safe(const char *word)
+{
+    if (word[0] == '\0') {
+        return false;
+    }
+    for (const char *p = word; *p != '\0'; p++) {
+        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-",
+                   *p) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int format_shell_words(FILE *out, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            fputc(' ', out);
+        }
+        if (shell_safe(words[i])) {
+            fputs(words[i], out);
+            continue;
+        }
+        /* In single quotes everything is literal but the quote itself: '\'' writes one. */
+        fputc('\'', out);
+        for (const char *p = words[i]; *p != '\0'; p++) {
+            if (*p == '\'') {
+                fputs("'\\''", out);
+            } else {
+                fputc(*p, out);
+            }
+        }
+        fputc('\'', out);
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+int format_more(FILE *out, const char *const *words, size_t n)
+{
+    fputs("More interactions: ", out);
+    if (format_shell_words(out, words, n) < 0 || fputc('\n', out) == EOF) {
+        return -1;
+    }
+    return 0;
 }

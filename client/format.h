@@ -21,8 +21,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <stdint.h>
+
 #define FORMAT_DEFAULT_WIDTH 120
-#define FORMAT_MIN_WIDTH     80
+/* The narrowest terminal tables are laid out for: a time and the summary still fit. */
+#define FORMAT_MIN_WIDTH 40
+/* A width for a pipe or a file: no value is cut and no column left out. */
+#define FORMAT_FULL_WIDTH SIZE_MAX
 
 enum format_kind {
     FORMAT_TABLE,
@@ -34,7 +39,8 @@ struct format_opts {
     enum format_kind kind;
     bool utc;     /* times in UTC with a Z, instead of the local zone (TZ) */
     bool color;   /* ANSI bold titles and dim times; for a terminal without NO_COLOR */
-    size_t width; /* columns a table line may take; 0 for FORMAT_DEFAULT_WIDTH */
+    size_t width; /* columns a table line may take; 0 for FORMAT_DEFAULT_WIDTH; on a narrow
+                     one the summary narrows, then the least useful columns go */
 };
 
 /* Reads "table", "json" or "ndjson" into *out. Returns 0, or -1 for anything else. */
@@ -60,11 +66,12 @@ char *format_cell(const char *s) __attribute__((warn_unused_result));
  * Writes the timeline of customer (the profile; may be NULL) with items (an array of
  * interactions, newest first) in the form opts asks for: for FORMAT_TABLE a line naming the
  * customer, their id and identities, then the table (or "(no interactions)"); for FORMAT_JSON
- * {"customer":…,"items":[…]} indented by 2 with UTF-8 as it is; for FORMAT_NDJSON the items,
- * one compact object a line. Both documents are borrowed. Returns 0, or -1 when out of memory
- * or writing failed.
+ * {"customer":…,"items":[…],"next_cursor":…} indented by 2 with UTF-8 as it is, next_cursor
+ * (the server's cursor of the page after items, or NULL for null) passed as the API's
+ * before=; for FORMAT_NDJSON the items, one compact object a line. Both documents are
+ * borrowed. Returns 0, or -1 when out of memory or writing failed.
  */
-int format_timeline(FILE *out, const json_t *customer, const json_t *items,
+int format_timeline(FILE *out, const json_t *customer, const json_t *items, const char *next_cursor,
                     const struct format_opts *opts) __attribute__((warn_unused_result));
 
 /*
@@ -140,5 +147,21 @@ int format_missed(FILE *out, const json_t *worklist, const struct format_opts *o
  */
 int format_journey(FILE *out, const json_t *journey, const struct format_opts *opts)
     __attribute__((warn_unused_result));
+
+/*
+ * Writes words (n of them) as one POSIX shell command line: each word as it is when it needs
+ * no quoting, else in single quotes, so that it can be pasted back. Returns 0, or -1 when
+ * writing failed.
+ */
+int format_shell_words(FILE *out, const char *const *words, size_t n)
+    __attribute__((warn_unused_result));
+
+/*
+ * Writes the last line of a timeline table that did not show every interaction: "More
+ * interactions: " and the command (words, as format_shell_words) that shows the next ones.
+ * Never cut to the width, so that the command can be copied whole. Returns 0, or -1 when
+ * writing failed.
+ */
+int format_more(FILE *out, const char *const *words, size_t n) __attribute__((warn_unused_result));
 
 #endif

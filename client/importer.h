@@ -58,6 +58,37 @@ int importer_cdr(const struct importer_target *t, const struct cdr_opts *opts, c
  */
 int importer_mail(const struct importer_target *t, const struct mail_opts *opts, FILE *in);
 
+/* What became of one CDR row (importer_cdr_row). */
+enum importer_row {
+    IMPORTER_ROW_SENT,     /* queued on the sender */
+    IMPORTER_ROW_INTERNAL, /* a call between extensions: skipped */
+    IMPORTER_ROW_WITHHELD, /* the caller withheld the number: skipped */
+    IMPORTER_ROW_REJECTED, /* cannot be a record: said on t->err, named by where */
+};
+
+struct sender;
+
+/*
+ * Maps row to a record, checks it and queues it on s tagged tag (the step of importer_cdr
+ * and of `import cdr --follow`). where names the row in messages ("line 12"). Returns an enum
+ * importer_row, or a negative enum sender_error with err set (out of memory, the connection).
+ */
+int importer_cdr_row(const struct importer_target *t, const struct cdr_opts *opts,
+                     const struct cdr_row *row, const char *where, struct sender *s, size_t tag,
+                     char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Writes ", N skipped (calls between extensions)" and the like (or "") into buf. */
+void importer_cdr_skipped(char *buf, size_t len, size_t internal, size_t withheld);
+
+/*
+ * Imports every message of the Maildir dir (its new/ and cur/, in name order) over one
+ * connection, as importer_mail does one. Each refused message is named on err by its path;
+ * out gets "N stored, D duplicate, R rejected" and, with company domains, how many were
+ * skipped as mail within the company. Returns an enum importer_status.
+ */
+int importer_maildir(const struct importer_target *t, const struct mail_opts *opts,
+                     const char *dir);
+
 /* The largest message or file read (bytes): far above any mail, and a bound on memory. */
 #define IMPORTER_MAIL_MAX ((size_t)256 << 20)
 

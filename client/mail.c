@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "errmsg.h"
+#include "html.h"
 #include "normalize.h"
 
 /* Nested multipart levels followed; deeper ones are not searched for text. */
@@ -624,12 +625,40 @@ static void strip_cfws(struct buf *out, const char *s, size_t n, struct buf *com
     }
 }
 
+static bool first_mailbox(const char *s, size_t n, const struct mail_opts *outside,
+                          struct buf *name, struct buf *addr);
+
+bool mail_is_company(const struct mail_opts *opts, const char *addr, size_t n)
+{
+    const char *at = NULL;
+    for (size_t i = 0; i < n; i++) {
+        at = addr[i] == '@' ? addr + i : at;
+    }
+    if (at == NULL) {
+        return false;
+    }
+    const char *dom = at + 1;
+    size_t dlen = (size_t)(addr + n - dom);
+    for (size_t k = 0; k < opts->ncompany; k++) {
+        const char *c = opts->company_domains[k];
+        size_t clen = strlen(c);
+        /* The domain itself or one under it: mail.example.com is example.com's. */
+        if (clen > 0 && dlen >= clen && strncasecmp(dom + dlen - clen, c, clen) == 0 &&
+            (dlen == clen || dom[dlen - clen - 1] == '.')) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * The first mailbox of an address list (RFC 5322 3.4), unfolded in s: its address into addr
- * and its display name, decoded, into name. Groups ("team: a@b, c@d;") are entered. Returns
- * true when a mailbox with an address was found.
+ * and its display name, decoded, into name; with outside, the first whose address is not of
+ * outside's company domains. Groups ("team: a@b, c@d;") are entered. Returns true when a
+ * mailbox with an address was found.
  */
-static bool first_mailbox(const char *s, size_t n, struct buf *name, struct buf *addr)
+static bool first_mailbox(const char *s, size_t n, const struct mail_opts *outside,
+                          struct buf *name, struct buf *addr)
 {
     size_t pos = 0;
     while (pos < n) {
@@ -714,6 +743,9 @@ static bool first_mailbox(const char *s, size_t n, struct buf *name, struct buf 
             if (name->len > 0 && name->len == addr->len &&
                 memcmp(name->p, addr->p, name->len) == 0) {
                 buf_reset(name);
+            }
+            if (outside != NULL && !addr->oom && mail_is_company(outside, addr->p, addr->len)) {
+                continue;
             }
             return true;
         }
@@ -1027,21 +1059,24 @@ static bool is_delimiter(const char *s, size_t pos, size_t end, const struct buf
     return i == end;
 }
 
-static int find_text(const struct span *hv, const char *body, size_t n, int depth, struct buf *out);
+static int find_text(const struct span *hv, const char *body, size_t n, int depth, const char *want,
+                     struct buf *out);
 
 /* Looks for text in part s[0..n) (its own headers, then its body). */
-static int find_text_in_part(const char *s, size_t n, int depth, struct buf *out)
+static int find_text_in_part(const char *s, size_t n, int depth, const char *want, struct buf *out)
 {
     struct span hv[H_MIME_COUNT];
     size_t at = parse_headers(s, n, H_MIME_COUNT, hv);
-    return find_text(hv, s + at, n - at, depth, out);
+    return find_text(hv, s + at, n - at, depth, want, out);
 }
 
 /*
- * Writes the first text/plain content (not an attachment) of a part with headers hv and body
- * s[0..n), walking multipart parts, into out as UTF-8. Returns 1 when found, else 0.
+ * Writes the first content of type want (text/plain or text/html; not an attachment) of a
+ * part with headers hv and body s[0..n), walking multipart parts, into out as UTF-8. A part
+ * without Content-Type counts as text/plain. Returns 1 when found, else 0.
  */
-static int find_text(const struct span *hv, const char *s, size_t n, int depth, struct buf *out)
+static int find_text(const struct span *hv, const char *s, size_t n, int depth, const char *want,
+                     struct buf *out)
 {
     char type[128];
     media_type(&hv[H_CONTENT_TYPE], type, sizeof(type));
@@ -1070,7 +1105,7 @@ static int find_text(const struct span *hv, const char *s, size_t n, int depth, 
                     if (pend > part && s[pend - 1] == '\r') {
                         pend--;
                     }
-                    found = find_text_in_part(s + part, pend - part, depth + 1, out);
+                    found = find_text_in_part(s + part, pend - part, depth + 1, want, out);
                 }
                 if (close) {
                     part = SIZE_MAX;
@@ -1082,12 +1117,12 @@ static int find_text(const struct span *hv, const char *s, size_t n, int depth, 
         }
         /* A message cut short: its last part ends where the message does. */
         if (!found && part != SIZE_MAX && part < n) {
-            found = find_text_in_part(s + part, n - part, depth + 1, out);
+            found = find_text_in_part(s + part, n - part, depth + 1, want, out);
         }
         buf_free(&b);
         return found;
     }
-    if (type[0] != '\0' && strcmp(type, "text/plain") != 0) {
+    if (type[0] == '\0' ? strcmp(want, "text/plain") != 0 : strcmp(type, want) != 0) {
         return 0;
     }
     char disp[32];
@@ -1187,29 +1222,52 @@ int mail_to_record(const char *msg, size_t len, const struct mail_opts *opts, js
         rc = MAIL_EINVALID;
         goto out;
     }
-    int cust_h = opts->outbound ? H_TO : H_FROM;
-    int agent_h = opts->outbound ? H_FROM : H_TO;
+    bool outbound = opts->outbound;
+    bool company = opts->ncompany > 0;
     struct buf flat = {0};
+    if (company) {
+        /* The sender's domain says who wrote: the business, or a customer. */
+        if (hv[H_FROM].p != NULL) {
+            unfold(&flat, hv[H_FROM].p, hv[H_FROM].n);
+        }
+        outbound = flat.len > 0 && first_mailbox(flat.p, flat.len, NULL, &name, &addr) &&
+                   mail_is_company(opts, addr.p, addr.len);
+        bool oom = flat.oom || name.oom || addr.oom;
+        buf_free(&flat);
+        if (oom) {
+            goto nomem;
+        }
+    }
+    int cust_h = outbound ? H_TO : H_FROM;
+    int agent_h = outbound ? H_FROM : H_TO;
     if (hv[cust_h].p != NULL) {
         unfold(&flat, hv[cust_h].p, hv[cust_h].n);
     }
-    bool have = flat.len > 0 && first_mailbox(flat.p, flat.len, &name, &addr);
+    bool have =
+        flat.len > 0 && first_mailbox(flat.p, flat.len, company ? opts : NULL, &name, &addr);
     bool oom = flat.oom || name.oom || addr.oom;
     buf_free(&flat);
     if (oom) {
         goto nomem;
     }
+    if (!have && company && outbound && hv[cust_h].p != NULL) {
+        errmsg_set(err, errlen,
+                   "To: only addresses of the company's domains (a mail within the company has "
+                   "no customer)");
+        rc = MAIL_EINTERNAL;
+        goto out;
+    }
     if (!have) {
         errmsg_set(err, errlen, "%s: %s (the customer of an %s message)", header_names[cust_h],
                    hv[cust_h].p == NULL ? "missing" : "no address in it",
-                   opts->outbound ? "outbound" : "inbound");
+                   outbound ? "outbound" : "inbound");
         rc = MAIL_EINVALID;
         goto out;
     }
     if (hv[agent_h].p != NULL) {
         unfold(&flat, hv[agent_h].p, hv[agent_h].n);
         if (flat.len > 0) {
-            first_mailbox(flat.p, flat.len, &aname, &agent);
+            first_mailbox(flat.p, flat.len, NULL, &aname, &agent);
         }
         oom = flat.oom || aname.oom || agent.oom;
         buf_free(&flat);
@@ -1260,7 +1318,18 @@ int mail_to_record(const char *msg, size_t len, const struct mail_opts *opts, js
     if (thread.oom) {
         goto nomem;
     }
-    find_text(hv, msg + at, len - at, 0, &text);
+    if (!find_text(hv, msg + at, len - at, 0, "text/plain", &text) &&
+        find_text(hv, msg + at, len - at, 0, "text/html", &text) && !text.oom) {
+        /* An HTML-only message: its text, rather than no body at all. */
+        size_t tlen;
+        char *plain = html_to_text(text.p != NULL ? text.p : "", text.len, &tlen);
+        buf_reset(&text);
+        if (plain == NULL) {
+            goto nomem;
+        }
+        buf_put(&text, plain, tlen);
+        free(plain);
+    }
     if (text.oom) {
         goto nomem;
     }
@@ -1278,8 +1347,7 @@ int mail_to_record(const char *msg, size_t len, const struct mail_opts *opts, js
     }
     if (set_str(rec, "external_id", id.p, id.len) < 0 ||
         json_object_set_new(rec, "channel", json_string("email")) < 0 ||
-        json_object_set_new(rec, "direction",
-                            json_string(opts->outbound ? "outbound" : "inbound")) < 0 ||
+        json_object_set_new(rec, "direction", json_string(outbound ? "outbound" : "inbound")) < 0 ||
         json_object_set_new(rec, "occurred_at", json_string(when)) < 0 ||
         set_str(cust, "email", addr.p, addr.len) < 0 ||
         (name.len > 0 &&
@@ -1291,7 +1359,7 @@ int mail_to_record(const char *msg, size_t len, const struct mail_opts *opts, js
         set_str(rec, "agent", agent.p, agent.len) < 0) {
         goto nomem;
     }
-    if (json_object_set_new(rec, "status", json_string(opts->outbound ? "sent" : "received")) < 0) {
+    if (json_object_set_new(rec, "status", json_string(outbound ? "sent" : "received")) < 0) {
         goto nomem;
     }
     if (subject != NULL && subject[0] != '\0' &&

@@ -1,9 +1,11 @@
 /*
  * touchline: the command-line client of touchlined's HTTP API (CONTRACT §5), and of its TCP
- * ingest port for log and import. This file only reads arguments and picks exit statuses; the
- * work is in the touchline_client library (api, format, http_client; importer, sender,
- * tcp_client, cdr, mail). A command is one entry of the table at the bottom: a name, a
- * handler that parses its own options, and a line of help.
+ * ingest port for log and import. This file reads each command's options, calls the
+ * touchline_client library with them, says on stderr what went wrong and picks the exit
+ * status. What commands compute lives in the library: the HTTP calls (api, http_client), the
+ * tables and JSON shown (format), the record `log` sends (logrecord), and sending records
+ * (importer, sender, tcp_client, cdr, mail). A command is one entry of the table at the
+ * bottom: a name, a handler that parses its own options, and a line of help.
  *
  * Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.
  */
@@ -23,8 +25,10 @@
 #include "api.h"
 #include "format.h"
 #include "http_client.h"
+#include "follow.h"
 #include "importer.h"
-#include "record.h"
+#include "logrecord.h"
+#include "normalize.h"
 #include "sender.h"
 #include "tcp_client.h"
 
@@ -41,15 +45,14 @@ enum {
 struct global {
     const char *url;
     const char *token;
+    bool url_given; /* by --url, not by the environment or the default */
 };
 
 struct command {
     const char *name;
-    int (*run)(const struct global *g, int argc, char **argv);
+    int (*run)(struct global *g, int argc, char **argv);
     const char *help;
 };
-
-static const char *const identifier_kinds[] = {"phone", "email", "chat", "web", "external"};
 
 static int exit_for(int api_result)
 {
@@ -81,15 +84,33 @@ static int bad_option(const char *cmd, int opt, char **argv)
     return EXIT_USAGE;
 }
 
-/* Table width: the terminal's when stdout is one (at least FORMAT_MIN_WIDTH), else the
- * default. */
+/*
+ * Table width: COLUMNS when it is set to a number (as a user sets it to fit a window or a
+ * page), else the terminal's when stdout is one (FORMAT_DEFAULT_WIDTH when it does not say);
+ * never less than FORMAT_MIN_WIDTH. Output to
+ * a pipe or a file without COLUMNS keeps every value whole (FORMAT_FULL_WIDTH).
+ */
 static size_t table_width(void)
 {
-    struct winsize ws;
-    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-        return ws.ws_col < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    size_t cols = 0;
+    if (env != NULL && env[0] >= '0' && env[0] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(env, &end, 10);
+        if (*end == '\0' && errno == 0 && v > 0 && v < 100000) {
+            cols = v;
+        }
     }
-    return FORMAT_DEFAULT_WIDTH;
+    struct winsize ws;
+    if (cols == 0 && isatty(STDOUT_FILENO)) {
+        cols = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col
+                                                                           : FORMAT_DEFAULT_WIDTH;
+    }
+    if (cols == 0) {
+        return FORMAT_FULL_WIDTH;
+    }
+    return cols < FORMAT_MIN_WIDTH ? FORMAT_MIN_WIDTH : cols;
 }
 
 /* Colors only for a terminal, and not when NO_COLOR is set to something (no-color.org) or the
@@ -102,8 +123,8 @@ static bool want_color(void)
            (term == NULL || strcmp(term, "dumb") != 0);
 }
 
-/* Options of the commands about one customer. The first five are identifier_kinds, in its
- * order: their index names the kind. */
+/* Options of the commands about one customer. The first five are the identifier kinds, in
+ * enum ident_kind's order: their index names the kind. */
 enum {
     OPT_CUSTOMER = 256,
     OPT_FORMAT,
@@ -115,7 +136,26 @@ enum {
     OPT_ALL,
     OPT_FROM,
     OPT_YES,
+    OPT_BEFORE,
 };
+
+/* The global options, also taken after the command (touchline timeline --phone N --url U):
+ * numbered clear of every command's own options. */
+enum {
+    OPT_GLOBAL_URL = 900,
+    OPT_GLOBAL_TOKEN,
+};
+
+/* Applies a global option given after the command. */
+static void global_option(struct global *g, int opt, const char *arg)
+{
+    if (opt == OPT_GLOBAL_URL) {
+        g->url = arg;
+        g->url_given = true;
+    } else {
+        g->token = arg;
+    }
+}
 
 static const struct option customer_options[] = {
     {"phone", required_argument, NULL, 0},
@@ -131,8 +171,11 @@ static const struct option customer_options[] = {
     {"until", required_argument, NULL, OPT_UNTIL},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"all", no_argument, NULL, OPT_ALL},
+    {"before", required_argument, NULL, OPT_BEFORE},
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
+    {"url", required_argument, NULL, OPT_GLOBAL_URL},
+    {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -140,7 +183,7 @@ static const struct option customer_options[] = {
 /* What a command takes beyond the selector, --format and --help. */
 enum {
     TAKES_UTC = 1 << 0,
-    TAKES_PAGING = 1 << 1, /* --channel, --limit, --all */
+    TAKES_PAGING = 1 << 1, /* --channel, --limit, --all, --before */
     TAKES_RANGE = 1 << 4,  /* --since, --until */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
@@ -157,6 +200,7 @@ static unsigned option_needs(int opt)
     case OPT_CHANNEL:
     case OPT_LIMIT:
     case OPT_ALL:
+    case OPT_BEFORE:
         return TAKES_PAGING;
     case OPT_FROM:
         return TAKES_FROM;
@@ -169,10 +213,11 @@ static unsigned option_needs(int opt)
 
 /* The arguments of a command about one customer. */
 struct args {
-    const char *kind;  /* the selector: one of identifier_kinds, or "customer" for an id */
+    const char *kind;  /* the selector: an identifier kind, or "customer" for an id */
     const char *value; /* borrowed from argv */
     struct format_opts fo;
     struct api_timeline_query q;
+    const char *limit; /* --limit as given, or NULL */
     bool all;
     const char *from;
     bool yes;
@@ -199,8 +244,8 @@ static void selector_usage(FILE *out, const char *heading)
  * filled (width and color set for stdout), or the exit status to end with: EXIT_SUCCESS after
  * --help, EXIT_USAGE after saying on stderr what was wrong.
  */
-static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), int argc, char **argv,
-                      struct args *a)
+static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*usage)(FILE *),
+                      int argc, char **argv, struct args *a)
 {
     int opt, index = 0;
     memset(a, 0, sizeof(*a));
@@ -224,7 +269,7 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
                         cmd);
                 return EXIT_USAGE;
             }
-            a->kind = opt == 0 ? identifier_kinds[index] : "customer";
+            a->kind = opt == 0 ? normalize_kind_name((enum ident_kind)index) : "customer";
             a->value = optarg;
             break;
         case OPT_FORMAT:
@@ -257,8 +302,16 @@ static int parse_args(const char *cmd, unsigned takes, void (*usage)(FILE *), in
                 return EXIT_USAGE;
             }
             a->q.max = (size_t)n;
+            a->limit = optarg;
             break;
         }
+        case OPT_BEFORE:
+            a->q.before = optarg;
+            break;
+        case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_TOKEN:
+            global_option(g, opt, optarg);
+            break;
         case OPT_ALL:
             a->all = true;
             break;
@@ -360,21 +413,27 @@ static void timeline_usage(FILE *out)
                  "Shows a customer's interactions on every channel, newest first.\n"
                  "\n");
     selector_usage(out, "Whose timeline");
-    fprintf(out,
-            "\n"
-            "Options:\n"
-            "  --channel C      only this channel: phone, sms, email, chat, web, social,\n"
-            "                   in_person or other\n"
-            "  --since T        from this time on (RFC 3339: 2026-11-01T00:00:00Z)\n"
-            "  --until T        before this time\n"
-            "  --limit N        show at most N interactions (default %d)\n"
-            "  --all            show every interaction\n"
-            "  --format F       table (default), json or ndjson\n"
-            "  --utc            times in UTC instead of the local time zone (TZ)\n"
-            "  -h, --help       show this help\n"
-            "\n"
-            "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n",
-            DEFAULT_LIMIT);
+    fprintf(
+        out,
+        "\n"
+        "Options:\n"
+        "  --channel C      only this channel: phone, sms, email, chat, web, social,\n"
+        "                   in_person or other\n"
+        "  --since T        from this time on (RFC 3339: 2026-11-01T00:00:00Z)\n"
+        "  --until T        before this time\n"
+        "  --limit N        show at most N interactions (default %d); when there are more,\n"
+        "                   the table ends with the command that shows the next ones\n"
+        "  --before CURSOR  start after this cursor: a next_cursor of --format json, or\n"
+        "                   what that last line names\n"
+        "  --all            show every interaction, page after page; with --format ndjson\n"
+        "                   each page is written as it comes (for scripts)\n"
+        "  --format F       table (default), json ({\"customer\", \"items\", \"next_cursor\"}:\n"
+        "                   null when nothing follows) or ndjson\n"
+        "  --utc            times in UTC instead of the local time zone (TZ)\n"
+        "  -h, --help       show this help\n"
+        "\n"
+        "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n",
+        DEFAULT_LIMIT);
 }
 
 /* Gathers the pages of a timeline into one array, for the table and JSON forms. */
@@ -394,11 +453,50 @@ static int stream(const json_t *items, void *arg)
     return 0;
 }
 
-static int cmd_timeline(const struct global *g, int argc, char **argv)
+/*
+ * Writes the table's last line when more interactions follow the ones shown: the command that
+ * shows them, which is this one with --before next (never the token: a secret stays out of
+ * the output). Returns 0, or -1 when writing failed.
+ */
+static int more_line(const struct global *g, const struct args *a, const char *next)
+{
+    char selector[32];
+    const char *words[24];
+    size_t n = 0;
+    snprintf(selector, sizeof(selector), "--%s", a->kind);
+    words[n++] = "touchline";
+    if (g->url_given) {
+        words[n++] = "--url";
+        words[n++] = g->url;
+    }
+    words[n++] = "timeline";
+    words[n++] = selector;
+    words[n++] = a->value;
+    const char *const given[][2] = {
+        {"--channel", a->q.channel},
+        {"--since", a->q.since},
+        {"--until", a->q.until},
+        {"--limit", a->limit},
+    };
+    for (size_t k = 0; k < sizeof(given) / sizeof(given[0]); k++) {
+        if (given[k][1] != NULL) {
+            words[n++] = given[k][0];
+            words[n++] = given[k][1];
+        }
+    }
+    if (a->fo.utc) {
+        words[n++] = "--utc";
+    }
+    words[n++] = "--before";
+    words[n++] = next;
+    return format_more(stdout, words, n);
+}
+
+static int cmd_timeline(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("timeline", TAKES_UTC | TAKES_PAGING | TAKES_RANGE, timeline_usage, argc,
-                          argv, &a);
+    int done = parse_args(g, "timeline", TAKES_UTC | TAKES_PAGING | TAKES_RANGE, timeline_usage,
+                          argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -406,7 +504,7 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
     if (open_api(g, &hc) != 0) {
         return EXIT_USAGE;
     }
-    char err[512];
+    char err[512], *next = NULL;
     json_t *customer = NULL, *items = NULL;
     int rc = api_lookup(&hc, a.kind, a.value, &customer, err, sizeof(err));
     if (rc < 0) {
@@ -419,14 +517,14 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
         goto out;
     }
     if (a.fo.kind == FORMAT_NDJSON) {
-        rc = api_timeline(&hc, id, &a.q, stream, NULL, err, sizeof(err));
+        rc = api_timeline(&hc, id, &a.q, stream, NULL, &next, err, sizeof(err));
     } else {
         items = json_array();
         if (items == NULL) {
             snprintf(err, sizeof(err), "out of memory");
             rc = API_FAILED;
         } else {
-            rc = api_timeline(&hc, id, &a.q, collect, items, err, sizeof(err));
+            rc = api_timeline(&hc, id, &a.q, collect, items, &next, err, sizeof(err));
         }
     }
     if (rc < 0) {
@@ -434,9 +532,14 @@ static int cmd_timeline(const struct global *g, int argc, char **argv)
         goto out;
     }
     errno = 0;
-    rc = output_done(a.fo.kind == FORMAT_NDJSON ||
-                     format_timeline(stdout, customer, items, &a.fo) == 0);
+    bool ok =
+        a.fo.kind == FORMAT_NDJSON || format_timeline(stdout, customer, items, next, &a.fo) == 0;
+    if (ok && a.fo.kind == FORMAT_TABLE && next != NULL) {
+        ok = more_line(g, &a, next) == 0;
+    }
+    rc = output_done(ok);
 out:
+    free(next);
     json_decref(items);
     json_decref(customer);
     return exit_for(rc);
@@ -461,10 +564,10 @@ static void context_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
-static int cmd_context(const struct global *g, int argc, char **argv)
+static int cmd_context(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("context", TAKES_UTC, context_usage, argc, argv, &a);
+    int done = parse_args(g, "context", TAKES_UTC, context_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -509,10 +612,10 @@ static void customer_show_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
-static int cmd_customer_show(const struct global *g, int argc, char **argv)
+static int cmd_customer_show(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("customer show", TAKES_UTC, customer_show_usage, argc, argv, &a);
+    int done = parse_args(g, "customer show", TAKES_UTC, customer_show_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -555,11 +658,11 @@ static void customer_merge_usage(FILE *out)
                  "already one customer), 3 server or network error.\n");
 }
 
-static int cmd_customer_merge(const struct global *g, int argc, char **argv)
+static int cmd_customer_merge(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done =
-        parse_args("customer merge", TAKES_UTC | TAKES_FROM, customer_merge_usage, argc, argv, &a);
+    int done = parse_args(g, "customer merge", TAKES_UTC | TAKES_FROM, customer_merge_usage, argc,
+                          argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -613,10 +716,10 @@ static void customer_forget_usage(FILE *out)
                  "3 server or network error.\n");
 }
 
-static int cmd_customer_forget(const struct global *g, int argc, char **argv)
+static int cmd_customer_forget(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("customer forget", TAKES_YES, customer_forget_usage, argc, argv, &a);
+    int done = parse_args(g, "customer forget", TAKES_YES, customer_forget_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -686,7 +789,7 @@ static void group_usage(const struct command_group *grp, FILE *out)
             grp->name, grp->status);
 }
 
-static int run_group(const struct command_group *grp, const struct global *g, int argc, char **argv)
+static int run_group(const struct command_group *grp, struct global *g, int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "touchline %s: which subcommand? %s\n", grp->name, grp->what);
@@ -719,7 +822,7 @@ static const struct command_group customer_group = {
     sizeof(customer_commands) / sizeof(customer_commands[0]),
 };
 
-static int cmd_customer(const struct global *g, int argc, char **argv)
+static int cmd_customer(struct global *g, int argc, char **argv)
 {
     return run_group(&customer_group, g, argc, argv);
 }
@@ -826,58 +929,31 @@ static void log_usage(FILE *out)
             send_common_help);
 }
 
-/* Adds identifier value of kind to the customer object: a string, an array when repeated. */
-static int add_identifier(json_t *cust, const char *kind, const char *value)
+/* Says what a logrecord_* failure means for option (without its dashes). Returns the exit
+ * status. */
+static int log_failed(const char *cmd, const char *option, int result)
 {
-    json_t *v = json_string(value);
-    if (v == NULL) {
-        fprintf(stderr, "touchline log: --%s: not valid UTF-8 text\n", kind);
+    if (result == LOGRECORD_NOT_UTF8) {
+        fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd, option);
         return EXIT_USAGE;
     }
-    json_t *old = json_object_get(cust, kind);
-    if (old == NULL) {
-        if (json_object_set_new(cust, kind, v) < 0) {
-            goto nomem;
-        }
-        return 0;
-    }
-    if (json_is_string(old)) {
-        json_t *arr = json_array();
-        if (arr == NULL || json_array_append(arr, old) < 0 ||
-            json_object_set_new(cust, kind, arr) < 0) {
-            json_decref(v);
-            goto nomem;
-        }
-        old = arr;
-    }
-    if (json_array_append_new(old, v) < 0) {
-        goto nomem;
-    }
-    return 0;
-nomem:
-    fprintf(stderr, "touchline log: out of memory\n");
+    fprintf(stderr, "%s: %s\n", cmd,
+            result == LOGRECORD_NOMEM ? "out of memory" : "an option logrecord does not know");
     return EXIT_FAILED;
 }
 
-static int cmd_log(const struct global *g, int argc, char **argv)
+static int cmd_log(struct global *g, int argc, char **argv)
 {
     enum {
-        LOG_SUMMARY = 1100,
-        LOG_NAME,
-        LOG_DURATION,
-        LOG_SCORE,
-        LOG_TAG,
-        LOG_OCCURRED_AT,
-        LOG_EXTERNAL_ID,
-        LOG_FIELD, /* a string field named like its option */
+        LOG_FIELD = 1100, /* a text option: logrecord_set knows its field */
+        LOG_NUMBER,       /* a whole-number option: logrecord_set_number */
     };
-    /* The first five are identifier_kinds, in its order: their index names the kind. */
     static const struct option opts[] = {
-        {"phone", required_argument, NULL, 0},
-        {"email", required_argument, NULL, 0},
-        {"chat", required_argument, NULL, 0},
-        {"web", required_argument, NULL, 0},
-        {"external", required_argument, NULL, 0},
+        {"phone", required_argument, NULL, LOG_FIELD},
+        {"email", required_argument, NULL, LOG_FIELD},
+        {"chat", required_argument, NULL, LOG_FIELD},
+        {"web", required_argument, NULL, LOG_FIELD},
+        {"external", required_argument, NULL, LOG_FIELD},
         {"channel", required_argument, NULL, LOG_FIELD},
         {"subject", required_argument, NULL, LOG_FIELD},
         {"direction", required_argument, NULL, LOG_FIELD},
@@ -886,16 +962,17 @@ static int cmd_log(const struct global *g, int argc, char **argv)
         {"thread", required_argument, NULL, LOG_FIELD},
         {"stage", required_argument, NULL, LOG_FIELD},
         {"sentiment", required_argument, NULL, LOG_FIELD},
-        {"summary", required_argument, NULL, LOG_SUMMARY},
-        {"name", required_argument, NULL, LOG_NAME},
-        {"duration", required_argument, NULL, LOG_DURATION},
-        {"score", required_argument, NULL, LOG_SCORE},
-        {"tag", required_argument, NULL, LOG_TAG},
-        {"occurred-at", required_argument, NULL, LOG_OCCURRED_AT},
-        {"external-id", required_argument, NULL, LOG_EXTERNAL_ID},
-        {"source", required_argument, NULL, SEND_OPT_SOURCE},
+        {"summary", required_argument, NULL, LOG_FIELD},
+        {"name", required_argument, NULL, LOG_FIELD},
+        {"duration", required_argument, NULL, LOG_NUMBER},
+        {"score", required_argument, NULL, LOG_NUMBER},
+        {"tag", required_argument, NULL, LOG_FIELD},
+        {"occurred-at", required_argument, NULL, LOG_FIELD},
+        {"external-id", required_argument, NULL, LOG_FIELD},
+        {"source", required_argument, NULL, LOG_FIELD},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -903,67 +980,41 @@ static int cmd_log(const struct global *g, int argc, char **argv)
     const char *cmd = "touchline log";
     struct importer_target t;
     send_target_init(&t, g, cmd);
-    const char *source = "touchline-cli", *occurred_at = NULL;
-    json_t *rec = json_object(), *cust = json_object(), *tags = json_array();
+    json_t *rec = NULL;
     int rc = EXIT_FAILED, opt, index = 0;
-    if (rec == NULL || cust == NULL || tags == NULL) {
-        goto nomem;
+    struct logrecord *lr = logrecord_new();
+    if (lr == NULL) {
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        goto out;
     }
     optind = 0; /* glibc: start afresh on this argv */
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, &index)) != -1) {
-        const char *field = NULL; /* the record field a string option sets */
-        json_t *target = rec;
         long long n;
+        int r;
         switch (opt) {
-        case 0:
-            rc = add_identifier(cust, identifier_kinds[index], optarg);
-            if (rc != 0) {
+        case LOG_FIELD:
+            r = logrecord_set(lr, opts[index].name, optarg);
+            if (r != LOGRECORD_OK) {
+                rc = log_failed(cmd, opts[index].name, r);
                 goto out;
             }
-            continue;
-        case LOG_FIELD:
-            field = opts[index].name;
             break;
-        case LOG_SUMMARY:
-            field = "body";
-            break;
-        case LOG_NAME:
-            field = "name";
-            target = cust;
-            break;
-        case LOG_EXTERNAL_ID:
-            field = "external_id";
-            break;
-        case LOG_DURATION:
-        case LOG_SCORE:
+        case LOG_NUMBER:
             rc = whole_number(cmd, opts[index].name, optarg, &n);
             if (rc != 0) {
                 goto out;
             }
-            if (json_object_set_new(rec, opt == LOG_SCORE ? "score" : "duration_s",
-                                    json_integer(n)) < 0) {
-                goto nomem;
-            }
-            continue;
-        case LOG_TAG: {
-            json_t *v = json_string(optarg);
-            if (v == NULL) {
-                fprintf(stderr, "%s: --tag: not valid UTF-8 text\n", cmd);
-                rc = EXIT_USAGE;
+            r = logrecord_set_number(lr, opts[index].name, n);
+            if (r != LOGRECORD_OK) {
+                rc = log_failed(cmd, opts[index].name, r);
                 goto out;
             }
-            if (json_array_append_new(tags, v) < 0) {
-                goto nomem;
-            }
-            continue;
-        }
-        case LOG_OCCURRED_AT:
-            occurred_at = optarg;
-            continue;
-        case SEND_OPT_SOURCE:
-            source = optarg;
-            continue;
+            break;
+        case OPT_GLOBAL_URL:
+            /* Taken, as before the command, though records go to the TCP port. */
+            global_option(g, opt, optarg);
+            break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
         case SEND_OPT_FORMAT:
@@ -971,7 +1022,7 @@ static int cmd_log(const struct global *g, int argc, char **argv)
             if (rc != 0) {
                 goto out;
             }
-            continue;
+            break;
         case 'h':
             log_usage(stdout);
             rc = EXIT_SUCCESS;
@@ -980,60 +1031,29 @@ static int cmd_log(const struct global *g, int argc, char **argv)
             rc = bad_option("log", opt, argv);
             goto out;
         }
-        json_t *v = json_string(optarg);
-        if (v == NULL) {
-            fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd, opts[index].name);
-            rc = EXIT_USAGE;
-            goto out;
-        }
-        if (json_object_set_new(target, field, v) < 0) {
-            goto nomem;
-        }
     }
     rc = EXIT_USAGE;
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument \"%s\"\n", cmd, argv[optind]);
         goto out;
     }
-    const char *missing = json_object_get(rec, "channel") == NULL ? "--channel C"
-                          : json_object_size(cust) == (json_object_get(cust, "name") != NULL)
-                              ? "--phone, --email, --chat, --web or --external"
-                          : json_object_get(rec, "body") == NULL ? "--summary TEXT"
-                                                                 : NULL;
+    const char *missing = logrecord_missing(lr);
     if (missing != NULL) {
         fprintf(stderr, "%s: %s is required\nTry 'touchline log --help'.\n", cmd, missing);
         goto out;
     }
-    char now[RECORD_TS_LEN + 1];
-    if (occurred_at == NULL) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        record_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, now);
-        occurred_at = now;
-    }
-    json_t *src = json_string(source), *when = json_string(occurred_at);
-    if (src == NULL || when == NULL) {
-        json_decref(src);
-        json_decref(when);
-        fprintf(stderr, "%s: --%s: not valid UTF-8 text\n", cmd,
-                src == NULL ? "source" : "occurred-at");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const char *bad = NULL;
+    int r = logrecord_build(lr, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &rec, &bad);
+    if (r != LOGRECORD_OK) {
+        rc = log_failed(cmd, bad, r);
         goto out;
     }
-    if (json_object_set_new(rec, "source", src) < 0 ||
-        json_object_set_new(rec, "occurred_at", when) < 0 ||
-        json_object_set(rec, "customer", cust) < 0 ||
-        (json_array_size(tags) > 0 && json_object_set(rec, "tags", tags) < 0)) {
-        goto nomem;
-    }
     rc = importer_send_one(&t, rec);
-    goto out;
-nomem:
-    fprintf(stderr, "%s: out of memory\n", cmd);
-    rc = EXIT_FAILED;
 out:
-    json_decref(tags);
-    json_decref(cust);
     json_decref(rec);
+    logrecord_free(lr);
     return rc;
 }
 
@@ -1065,6 +1085,16 @@ static void import_cdr_usage(FILE *out)
             "                          expression are inbound (from-trunk|from-pstn)\n"
             "  --extension-digits N    extensions have at most N digits (default %d)\n"
             "%s"
+            "\n"
+            "Following (--follow): FILE is read as Asterisk appends to it, across rotation\n"
+            "and truncation (like tail -F), until SIGTERM; only complete rows are sent.\n"
+            "  --follow                keep reading FILE as it grows\n"
+            "  --state PATH            where the position acknowledged so far is kept\n"
+            "                          (default FILE" FOLLOW_STATE_SUFFIX "): a restart goes on\n"
+            "                          from there, skipping nothing and resending nothing\n"
+            "  --from-end              without a state file, start at the end of FILE\n"
+            "                          (default: at its first line)\n"
+            "  --status-interval S     a status line every S seconds (default %d; 0: none)\n"
             "  -h, --help              show this help\n"
             "\n"
             "Prints \"N stored, D duplicate, R rejected\"; each rejected row is named with its\n"
@@ -1072,19 +1102,32 @@ static void import_cdr_usage(FILE *out)
             "numbers into international ones.\n"
             "Exit status: 0 all stored, 2 usage or some rows rejected, 3 network error,\n"
             "database unavailable or token refused.\n",
-            CDR_EXTENSION_DIGITS, send_common_help);
+            CDR_EXTENSION_DIGITS, send_common_help, FOLLOW_STATUS_INTERVAL);
 }
 
-static int cmd_import_cdr(const struct global *g, int argc, char **argv)
+static int cmd_import_cdr(struct global *g, int argc, char **argv)
 {
-    enum { CDR_TZ = 1200, CDR_CONTEXT, CDR_EXT_DIGITS };
+    enum {
+        CDR_TZ = 1200,
+        CDR_CONTEXT,
+        CDR_EXT_DIGITS,
+        CDR_FOLLOW,
+        CDR_STATE,
+        CDR_FROM_END,
+        CDR_STATUS_INTERVAL
+    };
     static const struct option opts[] = {
+        {"follow", no_argument, NULL, CDR_FOLLOW},
+        {"state", required_argument, NULL, CDR_STATE},
+        {"from-end", no_argument, NULL, CDR_FROM_END},
+        {"status-interval", required_argument, NULL, CDR_STATUS_INTERVAL},
         {"source", required_argument, NULL, SEND_OPT_SOURCE},
         {"tz-offset", required_argument, NULL, CDR_TZ},
         {"inbound-context", required_argument, NULL, CDR_CONTEXT},
         {"extension-digits", required_argument, NULL, CDR_EXT_DIGITS},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1092,6 +1135,8 @@ static int cmd_import_cdr(const struct global *g, int argc, char **argv)
     struct importer_target t;
     send_target_init(&t, g, cmd);
     struct cdr_opts co = {.source = "asterisk"};
+    struct follow_opts fo = {.status_interval_s = FOLLOW_STATUS_INTERVAL};
+    bool follow = false;
     regex_t re;
     bool have_re = false;
     int rc = EXIT_USAGE, opt;
@@ -1137,6 +1182,29 @@ static int cmd_import_cdr(const struct global *g, int argc, char **argv)
             }
             co.extension_digits = (unsigned)n;
             break;
+        case OPT_GLOBAL_URL:
+            /* Taken, as before the command, though records go to the TCP port. */
+            global_option(g, opt, optarg);
+            break;
+        case CDR_FOLLOW:
+            follow = true;
+            break;
+        case CDR_STATE:
+            fo.state_path = optarg;
+            break;
+        case CDR_FROM_END:
+            fo.from_end = true;
+            break;
+        case CDR_STATUS_INTERVAL:
+            if (whole_number(cmd, "status-interval", optarg, &n) != 0) {
+                goto out;
+            }
+            if (n < 0 || n > 86400) {
+                fprintf(stderr, "%s: --status-interval: %lld is not between 0 and 86400\n", cmd, n);
+                goto out;
+            }
+            fo.status_interval_s = (unsigned)n;
+            break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
             (void)send_option(&t, opt, optarg);
@@ -1156,6 +1224,19 @@ static int cmd_import_cdr(const struct global *g, int argc, char **argv)
                                : "give one file only");
         goto out;
     }
+    if (follow) {
+        if (strcmp(argv[optind], "-") == 0) {
+            fprintf(stderr, "%s: --follow reads a file, not stdin\n", cmd);
+            goto out;
+        }
+        fo.path = argv[optind];
+        rc = follow_cdr(&t, &co, &fo);
+        goto out;
+    }
+    if (fo.state_path != NULL || fo.from_end) {
+        fprintf(stderr, "%s: --state and --from-end go with --follow\n", cmd);
+        goto out;
+    }
     rc = importer_cdr(&t, &co, argv[optind]);
 out:
     if (have_re) {
@@ -1168,16 +1249,25 @@ static void import_mail_usage(FILE *out)
 {
     fprintf(out,
             "Usage: touchline import mail [options] < MESSAGE\n"
-            "Sends the RFC 5322 message on stdin to touchlined as an email record.\n"
+            "       touchline import mail --maildir DIR [options]\n"
+            "Sends the RFC 5322 message on stdin, or every message of a Maildir (new/ and\n"
+            "cur/), to touchlined as email records.\n"
             "\n"
             "Its Message-ID is the external_id (required: sending it again stores nothing\n"
             "twice); From (inbound) or the first address of To (outbound) is the customer, the\n"
-            "other side the agent; Subject, Date and the first text/plain part (decoded, in\n"
+            "other side the agent; Subject, Date and the first text/plain part (else the\n"
+            "text of the first text/html part; decoded from any charset iconv knows, in\n"
             "UTF-8, at most 64 KiB) are subject, occurred_at and body; the thread is the first\n"
             "Message-ID of References, else In-Reply-To, else the message's own.\n"
             "\n"
             "Options:\n"
-            "  --direction D     inbound (default: a customer wrote) or outbound\n"
+            "  --maildir DIR     import every message of this Maildir (again: nothing twice)\n"
+            "  --company-domain D  the business's own mail domain (repeatable; default\n"
+            "                    $TOUCHLINE_COMPANY_DOMAINS, comma-separated): a message from\n"
+            "                    it is outbound to the first address outside it, any other is\n"
+            "                    inbound; one within the company is skipped and counted\n"
+            "  --direction D     inbound (default: a customer wrote) or outbound, without\n"
+            "                    --company-domain\n"
             "  --source S        the records' source (default mail)\n"
             "%s"
             "  --format F        text (default on a terminal) or json (the daemon's answer)\n"
@@ -1189,14 +1279,17 @@ static void import_mail_usage(FILE *out)
             send_common_help);
 }
 
-static int cmd_import_mail(const struct global *g, int argc, char **argv)
+static int cmd_import_mail(struct global *g, int argc, char **argv)
 {
-    enum { MAIL_DIRECTION = 1300 };
+    enum { MAIL_DIRECTION = 1300, MAIL_MAILDIR, MAIL_COMPANY };
     static const struct option opts[] = {
+        {"maildir", required_argument, NULL, MAIL_MAILDIR},
+        {"company-domain", required_argument, NULL, MAIL_COMPANY},
         {"direction", required_argument, NULL, MAIL_DIRECTION},
         {"source", required_argument, NULL, SEND_OPT_SOURCE},
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1205,7 +1298,12 @@ static int cmd_import_mail(const struct global *g, int argc, char **argv)
     struct importer_target t;
     send_target_init(&t, g, cmd);
     struct mail_opts mo = {.source = "mail", .max_line = SENDER_MAX_LINE};
-    int opt;
+    const char *maildir = NULL;
+    enum { MAX_DOMAINS = 64 };
+    const char *domains[MAX_DOMAINS];
+    char *env_domains = NULL;
+    mo.company_domains = domains;
+    int opt, rc = EXIT_USAGE;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1218,35 +1316,66 @@ static int cmd_import_mail(const struct global *g, int argc, char **argv)
             }
             mo.outbound = strcmp(optarg, "outbound") == 0;
             break;
+        case MAIL_MAILDIR:
+            maildir = optarg;
+            break;
+        case MAIL_COMPANY:
+            if (mo.ncompany == MAX_DOMAINS) {
+                fprintf(stderr, "%s: --company-domain: at most %d\n", cmd, MAX_DOMAINS);
+                goto out;
+            }
+            domains[mo.ncompany++] = optarg;
+            break;
         case SEND_OPT_SOURCE:
             mo.source = optarg;
+            break;
+        case OPT_GLOBAL_URL:
+            /* Taken, as before the command, though records go to the TCP port. */
+            global_option(g, opt, optarg);
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
         case SEND_OPT_FORMAT:
             if (send_option(&t, opt, optarg) != 0) {
-                return EXIT_USAGE;
+                goto out;
             }
             break;
         case 'h':
             import_mail_usage(stdout);
-            return EXIT_SUCCESS;
+            rc = EXIT_SUCCESS;
+            goto out;
         default:
-            return bad_option("import mail", opt, argv);
+            rc = bad_option("import mail", opt, argv);
+            goto out;
+        }
+    }
+    const char *env = getenv("TOUCHLINE_COMPANY_DOMAINS");
+    if (mo.ncompany == 0 && env != NULL && (env_domains = strdup(env)) != NULL) {
+        char *save = NULL;
+        for (char *d = strtok_r(env_domains, ", ", &save); d != NULL && mo.ncompany < MAX_DOMAINS;
+             d = strtok_r(NULL, ", ", &save)) {
+            domains[mo.ncompany++] = d;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "%s: unexpected argument \"%s\" (the message is read from stdin)\n", cmd,
                 argv[optind]);
-        return EXIT_USAGE;
+        goto out;
+    }
+    if (maildir != NULL) {
+        rc = importer_maildir(&t, &mo, maildir);
+        goto out;
     }
     if (isatty(STDIN_FILENO)) {
         /* Rather than wait for a message typed by hand. */
         fprintf(stderr, "%s: the message is read from stdin: touchline import mail < msg.eml\n",
                 cmd);
-        return EXIT_USAGE;
+        goto out;
     }
-    return importer_mail(&t, &mo, stdin);
+    rc = importer_mail(&t, &mo, stdin);
+out:
+    free(env_domains);
+    return rc;
 }
 
 static void journey_usage(FILE *out)
@@ -1270,10 +1399,10 @@ static void journey_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
-static int cmd_journey(const struct global *g, int argc, char **argv)
+static int cmd_journey(struct global *g, int argc, char **argv)
 {
     struct args a;
-    int done = parse_args("journey", TAKES_UTC | TAKES_RANGE, journey_usage, argc, argv, &a);
+    int done = parse_args(g, "journey", TAKES_UTC | TAKES_RANGE, journey_usage, argc, argv, &a);
     if (done >= 0) {
         return done;
     }
@@ -1315,8 +1444,8 @@ struct report_args {
  * Parses the options of stats (takes_by) or missed (--all and --limit). Returns -1 with *r
  * filled, or the exit status to end with, as parse_args.
  */
-static int parse_report_args(const char *cmd, bool takes_by, void (*usage)(FILE *), int argc,
-                             char **argv, struct report_args *r)
+static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
+                             void (*usage)(FILE *), int argc, char **argv, struct report_args *r)
 {
     static const struct option opts[] = {
         {"since", required_argument, NULL, OPT_SINCE},
@@ -1326,6 +1455,8 @@ static int parse_report_args(const char *cmd, bool takes_by, void (*usage)(FILE 
         {"all", no_argument, NULL, OPT_ALL},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"utc", no_argument, NULL, OPT_UTC},
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1366,6 +1497,10 @@ static int parse_report_args(const char *cmd, bool takes_by, void (*usage)(FILE 
             break;
         case OPT_UTC:
             r->fo.utc = true;
+            break;
+        case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_TOKEN:
+            global_option(g, opt, optarg);
             break;
         case 'h':
             usage(stdout);
@@ -1408,10 +1543,10 @@ static void stats_usage(FILE *out)
 static void missed_usage(FILE *out);
 
 /* Runs stats (is_stats) or missed: parses, asks, prints. Returns the exit status. */
-static int run_report(const struct global *g, bool is_stats, int argc, char **argv)
+static int run_report(struct global *g, bool is_stats, int argc, char **argv)
 {
     struct report_args r;
-    int done = parse_report_args(is_stats ? "stats" : "missed", is_stats,
+    int done = parse_report_args(g, is_stats ? "stats" : "missed", is_stats,
                                  is_stats ? stats_usage : missed_usage, argc, argv, &r);
     if (done >= 0) {
         return done;
@@ -1434,7 +1569,7 @@ static int run_report(const struct global *g, bool is_stats, int argc, char **ar
     return exit_for(rc);
 }
 
-static int cmd_stats(const struct global *g, int argc, char **argv)
+static int cmd_stats(struct global *g, int argc, char **argv)
 {
     return run_report(g, true, argc, argv);
 }
@@ -1463,14 +1598,14 @@ static void missed_usage(FILE *out)
             "network error.\n");
 }
 
-static int cmd_missed(const struct global *g, int argc, char **argv)
+static int cmd_missed(struct global *g, int argc, char **argv)
 {
     return run_report(g, false, argc, argv);
 }
 
 static const struct command import_commands[] = {
     {"cdr", cmd_import_cdr, "the calls of an Asterisk Master.csv"},
-    {"mail", cmd_import_mail, "one RFC 5322 message, read from stdin"},
+    {"mail", cmd_import_mail, "one RFC 5322 message from stdin, or a whole Maildir"},
 };
 
 static const struct command_group import_group = {
@@ -1483,7 +1618,7 @@ static const struct command_group import_group = {
     sizeof(import_commands) / sizeof(import_commands[0]),
 };
 
-static int cmd_import(const struct global *g, int argc, char **argv)
+static int cmd_import(struct global *g, int argc, char **argv)
 {
     return run_group(&import_group, g, argc, argv);
 }
@@ -1513,6 +1648,7 @@ static void usage(FILE *out)
             "Options:\n"
             "  --url URL      touchlined's HTTP API (default $TOUCHLINE_URL, else %s)\n"
             "  --token TOKEN  bearer token (default $TOUCHLINE_TOKEN)\n"
+            "                 (both may also come after the command, among its options)\n"
             "  -h, --help     show this help; 'touchline COMMAND --help' shows a command's\n"
             "  -V, --version  show the version\n"
             "\n"
@@ -1539,6 +1675,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'u':
             g.url = optarg;
+            g.url_given = true;
             break;
         case 't':
             g.token = optarg;

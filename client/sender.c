@@ -251,6 +251,20 @@ int sender_close(struct sender *s, char *err, size_t errlen)
     return 0;
 }
 
+int sender_flush(struct sender *s, int wait_ms, char *err, size_t errlen)
+{
+    int rc = tcp_client_flush(s->tcp, wait_ms, err, errlen);
+    if (rc < 0) {
+        return net_error(s, rc, err, errlen);
+    }
+    return 0;
+}
+
+int sender_fd(const struct sender *s)
+{
+    return tcp_client_fd(s->tcp);
+}
+
 const struct sender_counts *sender_counts(const struct sender *s)
 {
     return &s->counts;

@@ -93,6 +93,18 @@ int sender_add(struct sender *s, const json_t *record, size_t tag, char *err, si
  */
 int sender_close(struct sender *s, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * Sends what is queued and reports the answers that arrive, keeping the connection open (for
+ * a sender fed as lines come, `import cdr --follow`): returns 0 once every record has its
+ * answer or after wait_ms (0: without waiting). Returns a negative enum sender_error with err
+ * set when the connection failed or stalled; then only sender_free is of use.
+ */
+int sender_flush(struct sender *s, int wait_ms, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The connection's socket: readable when answers wait for sender_flush. */
+int sender_fd(const struct sender *s);
+
 /* The answers counted so far. */
 const struct sender_counts *sender_counts(const struct sender *s);
 

@@ -23,12 +23,13 @@ struct tcp_client {
     char where[300]; /* host:port, [v6]:port: who to name in messages */
     tcp_client_answer_fn fn;
     void *arg;
-    size_t sent;     /* lines queued */
-    size_t answered; /* answers handed to fn */
-    bool shut;       /* our side is half-closed */
-    bool write_dead; /* the daemon stopped taking bytes (EPIPE, reset): read what is left */
-    bool eof;        /* the daemon closed its side */
-    int write_errno; /* why write_dead */
+    size_t sent;        /* lines queued */
+    size_t answered;    /* answers handed to fn */
+    bool shut;          /* our side is half-closed */
+    bool write_dead;    /* the daemon stopped taking bytes (EPIPE, reset): read what is left */
+    bool eof;           /* the daemon closed its side */
+    int write_errno;    /* why write_dead */
+    long long moved_ms; /* when bytes last moved, or the first line went out after a pause */
     char *out;
     size_t out_start, out_end, out_cap; /* unsent bytes are out[out_start..out_end) */
     char *in;
@@ -219,6 +220,7 @@ static int read_some(struct tcp_client *c, char *err, size_t errlen)
         return 0;
     }
     c->in_len += (size_t)r;
+    c->moved_ms = netconn_now_ms();
     return deliver(c, err, errlen);
 }
 
@@ -240,6 +242,7 @@ static int write_some(struct tcp_client *c, char *err, size_t errlen)
         return fail(c, "write to", errno, err, errlen);
     }
     c->out_start += (size_t)w;
+    c->moved_ms = netconn_now_ms();
     if (c->out_start == c->out_end) {
         c->out_start = c->out_end = 0;
     }
@@ -248,13 +251,18 @@ static int write_some(struct tcp_client *c, char *err, size_t errlen)
 
 /*
  * Moves bytes both ways until at most low bytes wait to be sent and, when all is set, every
- * line has its answer. Returns 0 or a negative code with err set.
+ * line has its answer; with shut, our side is half-closed once nothing waits to be sent.
+ * deadline_ms < 0: waits as long as bytes keep moving. Otherwise returns 0 at deadline_ms (a
+ * netconn_now_ms time) too, unless nothing moved for timeout_ms while answers were owed.
+ * Returns 0 or a negative code with err set.
  */
-static int drive(struct tcp_client *c, size_t low, bool all, char *err, size_t errlen)
+static int drive(struct tcp_client *c, size_t low, bool all, bool shut, long long deadline_ms,
+                 char *err, size_t errlen)
 {
+    unsigned passes = 0;
     for (;;) {
         size_t queued = c->write_dead ? 0 : c->out_end - c->out_start;
-        if (all && queued == 0 && !c->shut && !c->write_dead) {
+        if (all && shut && queued == 0 && !c->shut && !c->write_dead) {
             /* Tells the daemon no more lines come; it answers what it has, then closes. */
             if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
                 return fail(c, "shut down the connection to", errno, err, errlen);
@@ -276,11 +284,27 @@ static int drive(struct tcp_client *c, size_t low, bool all, char *err, size_t e
             }
             return TCP_CLIENT_ECLOSED;
         }
+        int wait = c->timeout_ms;
+        long long now = netconn_now_ms();
+        if (deadline_ms >= 0) {
+            if (now - c->moved_ms >= c->timeout_ms) {
+                errmsg_set(err, errlen, "%s: no answer within %d ms (%zu of %zu lines answered)",
+                           c->where, c->timeout_ms, c->answered, c->sent);
+                return TCP_CLIENT_ETIMEOUT;
+            }
+            if (now >= deadline_ms && passes > 0) {
+                return 0;
+            }
+            /* At least one pass over the socket, without waiting once the time is up. */
+            long long left = deadline_ms > now ? deadline_ms - now : 0;
+            wait = left < wait ? (int)left : wait;
+        }
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
         if (queued > 0) {
             p.events |= POLLOUT;
         }
-        int r = poll(&p, 1, c->timeout_ms);
+        int r = poll(&p, 1, wait);
+        passes++;
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -288,6 +312,9 @@ static int drive(struct tcp_client *c, size_t low, bool all, char *err, size_t e
             return fail(c, "wait for", errno, err, errlen);
         }
         if (r == 0) {
+            if (deadline_ms >= 0) {
+                continue; /* the checks above decide */
+            }
             errmsg_set(err, errlen, "%s: no answer within %d ms (%zu of %zu lines answered)",
                        c->where, c->timeout_ms, c->answered, c->sent);
             return TCP_CLIENT_ETIMEOUT;
@@ -313,7 +340,7 @@ int tcp_client_send(struct tcp_client *c, const char *line, size_t len, char *er
     if (c->write_dead || c->eof) {
         /* The daemon is gone: read the answers it left, which say why, rather than queue
          * lines that can never leave. */
-        int rc = drive(c, 0, true, err, errlen);
+        int rc = drive(c, 0, true, true, -1, err, errlen);
         if (rc == 0) {
             errmsg_set(err, errlen, "%s closed the connection after %zu answers", c->where,
                        c->answered);
@@ -346,19 +373,33 @@ int tcp_client_send(struct tcp_client *c, const char *line, size_t len, char *er
             c->out_cap = cap;
         }
     }
+    if (c->answered == c->sent && c->out_end == c->out_start) {
+        /* An answer is owed from now on: the silence before does not count against it. */
+        c->moved_ms = netconn_now_ms();
+    }
     memcpy(c->out + c->out_end, line, len);
     c->out[c->out_end + len] = '\n';
     c->out_end += len + 1;
     c->sent++;
     if (c->out_end - c->out_start > QUEUE_HIGH) {
-        return drive(c, QUEUE_LOW, false, err, errlen);
+        return drive(c, QUEUE_LOW, false, false, -1, err, errlen);
     }
     return 0;
 }
 
 int tcp_client_finish(struct tcp_client *c, char *err, size_t errlen)
 {
-    return drive(c, 0, true, err, errlen);
+    return drive(c, 0, true, true, -1, err, errlen);
+}
+
+int tcp_client_flush(struct tcp_client *c, int wait_ms, char *err, size_t errlen)
+{
+    return drive(c, 0, true, false, netconn_now_ms() + (wait_ms > 0 ? wait_ms : 0), err, errlen);
+}
+
+int tcp_client_fd(const struct tcp_client *c)
+{
+    return c->fd;
 }
 
 size_t tcp_client_sent(const struct tcp_client *c)

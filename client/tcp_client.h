@@ -75,6 +75,19 @@ int tcp_client_send(struct tcp_client *c, const char *line, size_t len, char *er
 int tcp_client_finish(struct tcp_client *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/*
+ * Sends what is queued and hands over the answers that arrive, without closing: returns 0
+ * once every line has its answer or wait_ms has passed (0: what can move now, without
+ * waiting), for a client that keeps its connection open and sends as lines come. Returns a
+ * negative enum tcp_client_error with err set when the connection fails, or when answers are
+ * owed and nothing moved for the connection's timeout_ms (TCP_CLIENT_ETIMEOUT).
+ */
+int tcp_client_flush(struct tcp_client *c, int wait_ms, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The connection's socket, to poll for answers beside other descriptors. */
+int tcp_client_fd(const struct tcp_client *c);
+
 /* Lines queued so far, and answers received so far. */
 size_t tcp_client_sent(const struct tcp_client *c);
 size_t tcp_client_answered(const struct tcp_client *c);

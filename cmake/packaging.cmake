@@ -12,8 +12,44 @@
 # P/lib/systemd/system, with the unit's paths rewritten to name P. So the package has the
 # right layout whatever prefix the build tree was configured with. DESTDIR is honored.
 
-install(FILES ${CMAKE_SOURCE_DIR}/docs/man/touchline.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-install(FILES ${CMAKE_SOURCE_DIR}/docs/man/touchlined.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+set(TOUCHLINE_PACKAGE_CONTACT "touchline maintainers <maintainers@touchline.invalid>"
+    CACHE STRING "Maintainer field of the Debian package (and of its changelog)")
+
+# Man pages and the changelog go compressed (gzip -9n: the best compression, no name or time
+# in the header, so the package is reproducible), as Debian policy wants; man reads them so.
+find_program(TOUCHLINE_GZIP gzip REQUIRED)
+configure_file(${CMAKE_SOURCE_DIR}/packaging/debian/changelog.in
+               ${CMAKE_BINARY_DIR}/packaging/changelog @ONLY)
+set(TOUCHLINE_GZIPPED)
+foreach(pair "docs/man/touchline.1|man/touchline.1.gz" "docs/man/touchlined.8|man/touchlined.8.gz"
+             "${CMAKE_BINARY_DIR}/packaging/changelog|packaging/changelog.gz")
+    string(REPLACE "|" ";" pair "${pair}")
+    list(GET pair 0 in)
+    list(GET pair 1 out)
+    if(NOT IS_ABSOLUTE "${in}")
+        set(in "${CMAKE_SOURCE_DIR}/${in}")
+    endif()
+    set(out "${CMAKE_BINARY_DIR}/${out}")
+    get_filename_component(outdir "${out}" DIRECTORY)
+    add_custom_command(OUTPUT "${out}"
+                       COMMAND ${CMAKE_COMMAND} -E make_directory "${outdir}"
+                       COMMAND ${TOUCHLINE_GZIP} -9n -c "${in}" > "${out}"
+                       DEPENDS "${in}" VERBATIM)
+    list(APPEND TOUCHLINE_GZIPPED "${out}")
+endforeach()
+add_custom_target(touchline_gzipped ALL DEPENDS ${TOUCHLINE_GZIPPED})
+install(FILES ${CMAKE_BINARY_DIR}/man/touchline.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${CMAKE_BINARY_DIR}/man/touchlined.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+# /usr/share/doc/touchline: the copyright file, the changelog and the guides.
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/debian/copyright
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/touchline)
+install(FILES ${CMAKE_BINARY_DIR}/packaging/changelog.gz
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/touchline)
+install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/deploy.md
+              ${CMAKE_SOURCE_DIR}/docs/client.md ${CMAKE_SOURCE_DIR}/docs/api.md
+              ${CMAKE_SOURCE_DIR}/docs/protocol.md ${CMAKE_SOURCE_DIR}/docs/reliability.md
+              ${CMAKE_SOURCE_DIR}/docs/identity.md
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/touchline)
 # bash-completion loads completions/<command> on first use: one file serves both commands.
 foreach(cmd touchline touchlined)
     install(FILES ${CMAKE_SOURCE_DIR}/packaging/touchline.bash-completion
@@ -31,11 +67,13 @@ if(tl_leaf STREQUAL "usr")
     set(tl_unitdir "${tl_root}/lib/systemd/system")
     # What the unit names at run time: the package's (or /usr's) own paths.
     set(tl_run_sbin "/usr/@TL_SBINDIR@")
+    set(tl_run_bin "/usr/@TL_BINDIR@")
     set(tl_run_etc "/etc")
 else()
     set(tl_etc "${CMAKE_INSTALL_PREFIX}/etc")
     set(tl_unitdir "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
     set(tl_run_sbin "${CMAKE_INSTALL_PREFIX}/@TL_SBINDIR@")
+    set(tl_run_bin "${CMAKE_INSTALL_PREFIX}/@TL_BINDIR@")
     set(tl_run_etc "${tl_etc}")
 endif()
 
@@ -49,14 +87,19 @@ else()
          FILES "@TL_SOURCE_DIR@/config/touchlined.conf")
 endif()
 
-file(READ "@TL_SOURCE_DIR@/packaging/touchlined.service" tl_unit)
-string(REPLACE "/usr/sbin/touchlined" "${tl_run_sbin}/touchlined" tl_unit "${tl_unit}")
-string(REPLACE "/etc/touchline/" "${tl_run_etc}/touchline/" tl_unit "${tl_unit}")
-file(WRITE "@TL_BINARY_DIR@/packaging/touchlined.service" "${tl_unit}")
-file(INSTALL DESTINATION "${tl_unitdir}" TYPE FILE
-     FILES "@TL_BINARY_DIR@/packaging/touchlined.service")
+# The units: the daemon's, and the template of `touchline import cdr --follow` (one instance
+# per Asterisk), naming the installed programs and configuration.
+foreach(tl_name touchlined.service touchline-cdr-follow@.service)
+    file(READ "@TL_SOURCE_DIR@/packaging/${tl_name}" tl_unit)
+    string(REPLACE "/usr/sbin/touchlined" "${tl_run_sbin}/touchlined" tl_unit "${tl_unit}")
+    string(REPLACE "/usr/bin/touchline" "${tl_run_bin}/touchline" tl_unit "${tl_unit}")
+    string(REPLACE "/etc/touchline/" "${tl_run_etc}/touchline/" tl_unit "${tl_unit}")
+    file(WRITE "@TL_BINARY_DIR@/packaging/${tl_name}" "${tl_unit}")
+    file(INSTALL DESTINATION "${tl_unitdir}" TYPE FILE FILES "@TL_BINARY_DIR@/packaging/${tl_name}")
+endforeach()
 ]=])
 set(TL_SBINDIR ${CMAKE_INSTALL_SBINDIR})
+set(TL_BINDIR ${CMAKE_INSTALL_BINDIR})
 set(TL_SOURCE_DIR ${CMAKE_SOURCE_DIR})
 set(TL_BINARY_DIR ${CMAKE_BINARY_DIR})
 string(CONFIGURE "${TOUCHLINE_INSTALL_SYSTEM_CODE}" TOUCHLINE_INSTALL_SYSTEM_CODE @ONLY)
@@ -64,8 +107,6 @@ install(CODE "${TOUCHLINE_INSTALL_SYSTEM_CODE}")
 
 # --- the Debian package ---------------------------------------------------------------------
 
-set(TOUCHLINE_PACKAGE_CONTACT "touchline maintainers <maintainers@touchline.invalid>"
-    CACHE STRING "Maintainer field of the Debian package")
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME touchline)
 set(CPACK_PACKAGE_VENDOR touchline)

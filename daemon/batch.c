@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "jsonw.h"
 #include "log.h"
 #include "pgarray.h"
 #include "resolve.h"
@@ -26,7 +27,9 @@ struct item {
     batch_cb cb;
     void *arg;
     int attempts;
-    bool isolate; /* write alone: a batch it was in failed on some record */
+    /* When not 0, the next batch of its lane starting with this item holds this many items
+     * at most: one half of a batch that failed on some record (see on_done). */
+    size_t chunk;
 };
 TAILQ_HEAD(item_queue, item);
 
@@ -54,6 +57,10 @@ struct job {
     bool planned;
     int interactions_index; /* statement index of the insert, -1 if none */
     bool *inserted;
+    int status_index;    /* statement index of the status updates, -1 if none */
+    size_t *status_item; /* the item of each status update sent, in order */
+    size_t n_status;
+    bool *updated; /* a duplicate whose status moved the stored record's forward */
     /* The first error. */
     int failed_index;
     char sqlstate[6];
@@ -89,11 +96,15 @@ struct batch {
 
 static void try_flush(struct batch *b, bool force);
 
-static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
-                   const char *id, const char *customer, const char *message)
+static void answer_updated(struct batch *b, struct item *it, enum batch_outcome outcome,
+                           bool duplicate, bool updated, const char *id, const char *customer,
+                           const char *message)
 {
-    struct batch_result res = {
-        .outcome = outcome, .duplicate = duplicate, .message = message, .rec = it->rec};
+    struct batch_result res = {.outcome = outcome,
+                               .duplicate = duplicate,
+                               .updated = updated,
+                               .message = message,
+                               .rec = it->rec};
     snprintf(res.id, sizeof(res.id), "%s", id != NULL ? id : it->rec->id);
     snprintf(res.customer_id, sizeof(res.customer_id), "%s", customer != NULL ? customer : "");
     switch (outcome) {
@@ -116,6 +127,12 @@ static void answer(struct batch *b, struct item *it, enum batch_outcome outcome,
     free(it);
 }
 
+static void answer(struct batch *b, struct item *it, enum batch_outcome outcome, bool duplicate,
+                   const char *id, const char *customer, const char *message)
+{
+    answer_updated(b, it, outcome, duplicate, false, id, customer, message);
+}
+
 static void job_free(struct job *job)
 {
     if (job == NULL) {
@@ -129,6 +146,8 @@ static void job_free(struct job *job)
     free(job->dup_id);
     free(job->dup_customer);
     free(job->inserted);
+    free(job->status_item);
+    free(job->updated);
     free(job->items);
     free(job);
 }
@@ -284,55 +303,24 @@ static int find_repeats(struct job *job)
     return 0;
 }
 
-/* Appends s as a JSON string. Normalized identifiers hold no control characters, so only
- * quotes and backslashes need escaping. Returns the new length, or 0 when it does not fit. */
-static size_t json_quote(char *out, size_t n, size_t cap, const char *s)
-{
-    if (n + 2 >= cap) {
-        return 0;
-    }
-    out[n++] = '"';
-    for (; *s != '\0'; s++) {
-        if (n + 4 >= cap) {
-            return 0;
-        }
-        if (*s == '"' || *s == '\\') {
-            out[n++] = '\\';
-        }
-        out[n++] = *s;
-    }
-    out[n++] = '"';
-    return n;
-}
-
-/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record.
- * Written by hand: jansson's allocations showed in profiles of the hot path. */
+/* The identifiers a record carried, as JSON ([{"k":…,"v":…,"m":…}]), kept with the record. */
 static char *identifiers_json(const struct record *r)
 {
-    size_t cap = 64;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_array_begin(&w);
     for (size_t k = 0; k < r->n_idents; k++) {
-        cap += 2 * strlen(r->idents[k].value) + 40;
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "k");
+        jsonw_string(&w, normalize_kind_name(r->idents[k].kind));
+        jsonw_key(&w, "v");
+        jsonw_string(&w, r->idents[k].value);
+        jsonw_key(&w, "m");
+        jsonw_bool(&w, !r->idents[k].never_merge);
+        jsonw_object_end(&w);
     }
-    char *out = malloc(cap);
-    if (out == NULL) {
-        return NULL;
-    }
-    size_t n = 0;
-    out[n++] = '[';
-    for (size_t k = 0; k < r->n_idents; k++) {
-        n += (size_t)snprintf(out + n, cap - n, "%s{\"k\":\"%s\",\"v\":", k ? "," : "",
-                              normalize_kind_name(r->idents[k].kind));
-        n = json_quote(out, n, cap, r->idents[k].value);
-        if (n == 0) {
-            free(out);
-            return NULL;
-        }
-        n += (size_t)snprintf(out + n, cap - n, ",\"m\":%s}",
-                              r->idents[k].never_merge ? "false" : "true");
-    }
-    out[n++] = ']';
-    out[n] = '\0';
-    return out;
+    jsonw_array_end(&w);
+    return jsonw_take(&w, NULL);
 }
 
 static int send_interactions(PGconn *conn, struct job *job)
@@ -385,6 +373,49 @@ static int send_interactions(PGconn *conn, struct job *job)
         return -1;
     }
     return send_arrays(conn, STORE_ADD_INTERACTIONS, cols, STORE_INTERACTION_COLUMNS);
+}
+
+/*
+ * Sends the status updates of the batch: every record that repeats one already stored (or
+ * one earlier in the batch) and carries a status. The database moves the stored status only
+ * forward (sql/007_status_updates.sql); index is the statement's place in the pipeline.
+ */
+static int send_statuses(PGconn *conn, struct job *job, int index)
+{
+    struct pgarray cols[5];
+    for (int c = 0; c < 5; c++) {
+        pgarray_init(&cols[c]);
+    }
+    job->n_status = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        const struct record *r = job->items[i]->rec;
+        if (!job->skip[i] || r->status == NULL) {
+            continue;
+        }
+        long first = job->dup_of[i];
+        const char *target = first < 0          ? job->dup_id[i]
+                             : job->skip[first] ? job->dup_id[first]
+                                                : job->items[first]->rec->id;
+        if (target[0] == '\0') {
+            continue;
+        }
+        char duration[24];
+        snprintf(duration, sizeof(duration), "%lld", r->duration_s);
+        pgarray_add(&cols[0], target);
+        pgarray_add(&cols[1], r->status);
+        pgarray_add(&cols[2], r->occurred_at);
+        pgarray_add(&cols[3], r->has_duration ? duration : NULL);
+        pgarray_add(&cols[4], r->attributes_json);
+        job->status_item[job->n_status++] = i;
+    }
+    if (job->n_status == 0) {
+        for (int c = 0; c < 5; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return 0;
+    }
+    job->status_index = index;
+    return send_arrays(conn, STORE_APPLY_STATUSES, cols, 5);
 }
 
 /* Sends customers to create or update: ids, names and traits (JSON texts) as arrays. The
@@ -490,6 +521,11 @@ static int send_step2(PGconn *conn, struct job *job)
             return -1;
         }
         job->interactions_index = index;
+        index++;
+    }
+    /* After the insert: an update may be for a record of this very batch. */
+    if (send_statuses(conn, job, index) < 0) {
+        return -1;
     }
     return PQpipelineSync(conn) == 1 ? 0 : -1;
 }
@@ -527,6 +563,13 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
             snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
                      PQgetvalue(res, r, 2));
         }
+    } else if (st == PGRES_TUPLES_OK && index == job->status_index) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+            if (k >= 0 && (size_t)k < job->n_status) {
+                job->updated[job->status_item[k]] = true;
+            }
+        }
     } else if (st == PGRES_COMMAND_OK && index == job->interactions_index) {
         /* All or nothing: the insert has no ON CONFLICT. */
         for (size_t i = 0; i < job->n; i++) {
@@ -550,15 +593,16 @@ static bool retryable(const char *sqlstate)
            strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
 }
 
-/* Puts items back at the head of their lane, in their original order. */
-static void requeue(struct batch *b, struct item **items, size_t n)
+/* Puts items back at the head of their lane, in their original order; attempt: count this
+ * as a failed attempt of each. */
+static void requeue(struct batch *b, struct item **items, size_t n, bool attempt)
 {
     for (size_t i = n; i-- > 0;) {
         if (items[i] == NULL) {
             continue;
         }
         struct lane *l = &b->lanes[items[i]->lane % b->n_lanes];
-        items[i]->attempts++;
+        items[i]->attempts += attempt;
         TAILQ_INSERT_HEAD(&l->queue, items[i], link);
         l->queued++;
         b->queued++;
@@ -586,7 +630,8 @@ static void finish_committed(struct batch *b, struct job *job)
     for (size_t i = 0; i < job->n; i++) {
         struct item *it = job->items[i];
         if (job->skip[i] && job->dup_customer[i][0] != '\0') {
-            answer(b, it, BATCH_STORED, true, job->dup_id[i], job->dup_customer[i], NULL);
+            answer_updated(b, it, BATCH_STORED, true, job->updated[i], job->dup_id[i],
+                           job->dup_customer[i], NULL);
             job->items[i] = NULL;
         } else if (!job->skip[i] && job->inserted[i]) {
             answer(b, it, BATCH_STORED, false, NULL, job->plan.record_customer[i], NULL);
@@ -601,7 +646,7 @@ static void finish_committed(struct batch *b, struct job *job)
         b->stats.retries++;
         log_info("%zu records of a batch were stored meanwhile by another writer; rechecking",
                  again);
-        requeue(b, job->items, job->n);
+        requeue(b, job->items, job->n, true);
     }
 }
 
@@ -639,12 +684,20 @@ static void on_done(enum db_outcome outcome, void *arg)
             answer(b, job->items[0], BATCH_INVALID, false, NULL, NULL, msg);
             job->items[0] = NULL;
         } else if (per_record) {
-            /* Set-wise statements do not say which record failed: write each alone. */
-            log_warn("batch of %zu records failed (SQLSTATE %s: %s); writing them one by one",
-                     job->n, job->sqlstate, job->errmsg);
-            for (size_t i = 0; i < job->n; i++) {
-                job->items[i]->isolate = true;
-            }
+            /* Set-wise statements do not say which record failed: write each half as a
+             * batch of its own, and split again only the half that fails, so one bad record
+             * costs O(log n) transactions rather than one per record. The halves do not count
+             * as failed attempts: they shrink until the bad record stands alone. */
+            size_t half = job->n / 2;
+            log_warn("batch of %zu records failed (SQLSTATE %s: %s); writing it again as two "
+                     "batches of %zu and %zu",
+                     job->n, job->sqlstate, job->errmsg, half, job->n - half);
+            job->items[0]->chunk = half;
+            job->items[half]->chunk = job->n - half;
+            requeue(b, job->items, job->n, false);
+            job_free(job);
+            try_flush(b, true);
+            return;
         } else {
             log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
                      job->sqlstate[0] ? job->sqlstate : "-", job->errmsg);
@@ -658,7 +711,19 @@ static void on_done(enum db_outcome outcome, void *arg)
                 job->items[i] = NULL;
             }
         }
-        requeue(b, job->items, job->n);
+        /* Retried as the same batch, not re-formed: it may be one half of a failed one. */
+        struct item *head = NULL;
+        size_t left = 0;
+        for (size_t i = 0; i < job->n; i++) {
+            if (job->items[i] != NULL) {
+                head = head != NULL ? head : job->items[i];
+                left++;
+            }
+        }
+        if (head != NULL) {
+            head->chunk = left;
+        }
+        requeue(b, job->items, job->n, true);
     }
     job_free(job);
     try_flush(b, true);
@@ -695,8 +760,12 @@ static struct job *job_new(struct batch *b, size_t n)
     job->dup_id = calloc(n, sizeof(*job->dup_id));
     job->dup_customer = calloc(n, sizeof(*job->dup_customer));
     job->inserted = calloc(n, sizeof(*job->inserted));
+    job->status_index = -1;
+    job->status_item = calloc(n, sizeof(*job->status_item));
+    job->updated = calloc(n, sizeof(*job->updated));
     if (job->items == NULL || job->skip == NULL || job->dup_of == NULL || job->dup_id == NULL ||
-        job->dup_customer == NULL || job->inserted == NULL) {
+        job->dup_customer == NULL || job->inserted == NULL || job->status_item == NULL ||
+        job->updated == NULL) {
         job_free(job);
         return NULL;
     }
@@ -720,8 +789,9 @@ static void try_flush(struct batch *b, bool force)
             continue;
         }
         size_t n = l->queued < (size_t)b->p.max_records ? l->queued : (size_t)b->p.max_records;
-        if (TAILQ_FIRST(&l->queue)->isolate) {
-            n = 1;
+        size_t chunk = TAILQ_FIRST(&l->queue)->chunk;
+        if (chunk != 0 && chunk < n) {
+            n = chunk;
         }
         struct job *job = job_new(b, n);
         if (job == NULL) {
@@ -732,6 +802,7 @@ static void try_flush(struct batch *b, bool force)
         for (size_t i = 0; i < n; i++) {
             job->items[i] = TAILQ_FIRST(&l->queue);
             TAILQ_REMOVE(&l->queue, job->items[i], link);
+            job->items[i]->chunk = 0;
         }
         l->queued -= n;
         b->queued -= n;

@@ -3,14 +3,16 @@
  * and writes each batch to PostgreSQL as one pipelined transaction: one statement locking
  * the batch's identifiers, then one touchline.ingest() call per record, then Sync. Every
  * record's submitter is called back exactly once, only after the transaction committed (or
- * with the reason it was not stored). A record the database rejects is answered alone and
- * the rest of its batch is written again without it; deadlocks and serialization failures
+ * with the reason it was not stored). A batch the database rejects because of some record is
+ * written again as two halves, the failing half halved again, until the record stands alone
+ * and is answered BATCH_INVALID (O(log n) transactions); deadlocks and serialization failures
  * retry the whole batch.
  */
 #ifndef TOUCHLINED_BATCH_H
 #define TOUCHLINED_BATCH_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -26,6 +28,7 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
+    bool updated; /* a duplicate whose status moved the stored record's forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */

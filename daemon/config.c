@@ -31,65 +31,109 @@ struct option_def {
     bool secret;
     bool reloadable;
     const char *help;
+    /* Reloadable options: what must happen for a new value to take effect (CONFIG_APPLY_*;
+     * none when the value is read where it is used). */
+    unsigned apply;
 };
 
 #define OFF(f) offsetof(struct config, f)
 
 static const struct option_def options[] = {
     {"listen", "tcp", OPT_STRING, OFF(listen_tcp), "127.0.0.1:5170", 0, 0, false, false,
-     "TCP ingest protocol (CONTRACT section 3), host:port"},
+     "TCP ingest protocol (CONTRACT section 3), host:port", 0},
     {"listen", "http", OPT_STRING, OFF(listen_http), "127.0.0.1:8170", 0, 0, false, false,
-     "HTTP API, host:port"},
+     "HTTP API, host:port", 0},
+    {"listen", "shutdown_delay_s", OPT_INT, OFF(listen_shutdown_delay_s), "0", 0, 300, false, true,
+     "after SIGTERM, keep serving this long with /readyz answering 503, so that a load "
+     "balancer takes this daemon out of rotation before it stops accepting",
+     0},
     {"database", "dsn", OPT_STRING, OFF(database_dsn), "dbname=touchline", 0, 0, true, false,
-     "libpq connection string"},
+     "libpq connection string", 0},
+    {"database", "read_dsn", OPT_STRING, OFF(database_read_dsn), "", 0, 0, true, false,
+     "libpq connection string of a streaming replica for profile, timeline, lookup and stats "
+     "reads; empty: every read goes to dsn",
+     0},
+    {"database", "read_max_lag_s", OPT_INT, OFF(database_read_max_lag_s), "5", 0, 86400, false,
+     true, "reads go to the primary while the replica is more than this many seconds behind",
+     CONFIG_APPLY_DATABASE},
     {"database", "pool_size", OPT_INT, OFF(database_pool_size), "2", 1, 64, false, false,
-     "connections to PostgreSQL"},
+     "connections to PostgreSQL", 0},
     {"database", "connect_timeout_s", OPT_INT, OFF(database_connect_timeout_s), "10", 1, 3600,
-     false, true, "give up a connection attempt after this long"},
+     false, true, "give up a connection attempt after this long", CONFIG_APPLY_DATABASE},
     {"database", "reconnect_max_s", OPT_INT, OFF(database_reconnect_max_s), "10", 1, 3600, false,
-     true, "longest wait between reconnection attempts"},
+     true, "longest wait between reconnection attempts", CONFIG_APPLY_DATABASE},
     {"ingest", "max_line_bytes", OPT_INT, OFF(ingest_max_line_bytes), "65536", 1024, 64 << 20,
-     false, true, "longer lines are answered too_large"},
+     false, true, "longer lines are answered too_large", 0},
     {"ingest", "batch_max_records", OPT_INT, OFF(ingest_batch_max_records), "1000", 1, 10000, false,
-     true, "records written in one transaction at most"},
+     true, "records written in one transaction at most", CONFIG_APPLY_BATCH},
     {"ingest", "batch_max_delay_ms", OPT_INT, OFF(ingest_batch_max_delay_ms), "5", 0, 10000, false,
-     true, "how long a record may wait for its batch to fill"},
+     true, "how long a record may wait for its batch to fill", CONFIG_APPLY_BATCH},
     {"ingest", "max_inflight_per_connection", OPT_INT, OFF(ingest_max_inflight_per_connection),
-     "1000", 1, 1000000, false, true, "unanswered lines per connection before reading pauses"},
+     "1000", 1, 1000000, false, true, "unanswered lines per connection before reading pauses",
+     CONFIG_APPLY_INGEST},
     {"ingest", "max_pending_records", OPT_INT, OFF(ingest_max_pending_records), "20000", 1,
-     10000000, false, true, "records waiting for the database before all reading pauses"},
+     10000000, false, true, "records waiting for the database before all reading pauses",
+     CONFIG_APPLY_INGEST},
     {"ingest", "max_connections", OPT_INT, OFF(ingest_max_connections), "10000", 1, 1000000, false,
-     true, "TCP connections at once; more are closed at accept"},
+     true, "TCP connections at once; more are closed at accept", 0},
     {"ingest", "idle_timeout_s", OPT_INT, OFF(ingest_idle_timeout_s), "300", 0, 86400 * 7, false,
-     true, "close a TCP connection idle this long (0: never)"},
-    {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "16777216", 1024, 1 << 30, false,
-     false, "larger request bodies are answered 413"},
+     true, "close a TCP connection idle this long (0: never)", 0},
+    {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "5242880", 1024, 1 << 30, false,
+     false, "larger request bodies (and gzip bodies inflating to more) are answered 413", 0},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
      "close an HTTP connection idle this long, or without a whole first request "
-     "this long after connecting"},
+     "this long after connecting",
+     0},
+    {"segment", "write_keys", OPT_LIST, OFF(segment_write_keys), "", 0, 0, true, true,
+     "name:write-key:source for the Segment-compatible API; the write key is the Basic user "
+     "name, name the principal, source the records' source",
+     0},
+    {"segment", "user_id", OPT_STRING, OFF(segment_user_id), "web", 0, 0, false, true,
+     "what Segment's userId is: web (a web identifier) or external:<system>", 0},
+    {"twilio", "auth_tokens", OPT_LIST, OFF(twilio_auth_tokens), "", 0, 0, true, true,
+     "auth tokens that sign Twilio's webhooks (several while rotating); none: hooks off", 0},
+    {"twilio", "public_url", OPT_STRING, OFF(twilio_public_url), "", 0, 0, false, true,
+     "scheme://host[:port] of the daemon as Twilio reaches it (behind proxies); empty: "
+     "http://<Host header>",
+     0},
+    {"twilio", "source", OPT_STRING, OFF(twilio_source), "twilio", 0, 0, false, true,
+     "the source of records from the Twilio hooks", 0},
+    {"chatwoot", "hooks", OPT_LIST, OFF(chatwoot_hooks), "", 0, 0, true, true,
+     "name:secret:source per Chatwoot webhook; the secret goes in the URL (?token=) or the "
+     "X-Touchline-Token header",
+     0},
     {"identity", "default_country_code", OPT_STRING, OFF(identity_default_country_code), "98", 0, 0,
-     false, false, "country code put in place of the trunk prefix of a national number"},
+     false, false, "country code put in place of the trunk prefix of a national number", 0},
     {"identity", "trunk_prefix", OPT_STRING, OFF(identity_trunk_prefix), "0", 0, 0, false, false,
-     "national trunk prefix; empty: national numbers are rejected"},
-    {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, false,
+     "national trunk prefix; empty: national numbers are rejected", 0},
+    {"identity", "never_merge", OPT_LIST, OFF(identity_never_merge), "", 0, 0, false, true,
      "kind:value identifiers that attach records but never merge customers "
-     "(shared lines, info@ addresses)"},
+     "(shared lines, info@ addresses)",
+     0},
     {"auth", "tokens", OPT_LIST, OFF(auth_tokens), "", 0, 0, true, true,
-     "name:secret[:source-pattern|...]; none: no authentication"},
+     "name:secret[:source-pattern|...]; none: no authentication", 0},
     {"log", "level", OPT_STRING, OFF(log_level), "info", 0, 0, false, true,
-     "error, warn, info or debug"},
+     "error, warn, info or debug", CONFIG_APPLY_LOG},
     {"spool", "dir", OPT_STRING, OFF(spool_dir), "", 0, 0, false, false,
      "directory for records acknowledged while PostgreSQL is unavailable; empty: none "
-     "(such records are answered unavailable)"},
+     "(such records are answered unavailable)",
+     0},
     {"spool", "max_mb", OPT_INT, OFF(spool_max_mb), "1024", 1, 1 << 20, false, false,
-     "spool size limit in MiB; past it records are answered unavailable"},
+     "spool size limit in MiB; past it records are answered unavailable", 0},
     {"analytics", "callback_sla", OPT_SECONDS, OFF(analytics_callback_sla_s), "3600", 1,
      86400 * 365, false, true,
      "a missed call still open after this long is a breach (seconds, or with a unit: 30m, 1h, "
-     "2d)"},
+     "2d)",
+     0},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Options held in an int: counts, and durations in seconds. */
+static bool is_int(const struct option_def *o)
+{
+    return o->type == OPT_INT || o->type == OPT_SECONDS;
+}
 
 static char **str_slot(struct config *cfg, const struct option_def *o)
 {
@@ -327,12 +371,15 @@ static int add_never_merge(struct config *cfg, char *item, char *err, size_t err
     return 0;
 }
 
-static int add_token(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+/* Parses name:secret[:sources] into a new entry of *list. what names the key in messages;
+ * one_source: sources must be one source name (not patterns) and is required. */
+static int add_entry(struct config_token **list, size_t *n, const char *what, bool one_source,
+                     char *item, char *err, size_t errlen, const char *where)
 {
+    const char *shape = one_source ? "name:secret:source" : "name:secret[:sources]";
     char *c1 = strchr(item, ':');
     if (c1 == NULL || c1 == item || c1[1] == '\0' || c1[1] == ':') {
-        errmsg_set(err, errlen, "%s: [auth] tokens: entry %zu must be name:secret[:sources]", where,
-                   cfg->n_tokens + 1);
+        errmsg_set(err, errlen, "%s: %s: entry %zu must be %s", where, what, *n + 1, shape);
         return -1;
     }
     *c1 = '\0';
@@ -343,28 +390,74 @@ static int add_token(struct config *cfg, char *item, char *err, size_t errlen, c
         *c2 = '\0';
         sources = c2 + 1;
     }
-    if (strlen(secret) < 8) {
-        errmsg_set(err, errlen,
-                   "%s: [auth] tokens: the token of \"%s\" is shorter than 8 characters", where,
-                   item);
+    if (one_source && (c2 == NULL || !record_valid_source(sources))) {
+        errmsg_set(err, errlen, "%s: %s: entry %zu must be %s, source 1-64 of [A-Za-z0-9._:-]",
+                   where, what, *n + 1, shape);
         return -1;
     }
-    struct config_token *grown =
-        realloc(cfg->tokens, (cfg->n_tokens + 1) * sizeof(struct config_token));
+    if (strlen(secret) < 8) {
+        errmsg_set(err, errlen, "%s: %s: the secret of \"%s\" is shorter than 8 characters", where,
+                   what, item);
+        return -1;
+    }
+    struct config_token *grown = realloc(*list, (*n + 1) * sizeof(struct config_token));
     if (grown == NULL) {
         errmsg_set(err, errlen, "out of memory");
         return -1;
     }
-    cfg->tokens = grown;
-    struct config_token *t = &cfg->tokens[cfg->n_tokens];
+    *list = grown;
+    struct config_token *t = &grown[*n];
     t->name = strdup(item);
     t->secret = strdup(secret);
     t->sources = strdup(sources);
-    cfg->n_tokens++;
+    (*n)++;
     if (t->name == NULL || t->secret == NULL || t->sources == NULL) {
         errmsg_set(err, errlen, "out of memory");
         return -1;
     }
+    return 0;
+}
+
+static int add_token(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+{
+    return add_entry(&cfg->tokens, &cfg->n_tokens, "[auth] tokens", false, item, err, errlen,
+                     where);
+}
+
+static int add_write_key(struct config *cfg, char *item, char *err, size_t errlen,
+                         const char *where)
+{
+    return add_entry(&cfg->write_keys, &cfg->n_write_keys, "[segment] write_keys", true, item, err,
+                     errlen, where);
+}
+
+static int add_chatwoot_hook(struct config *cfg, char *item, char *err, size_t errlen,
+                             const char *where)
+{
+    return add_entry(&cfg->chatwoot, &cfg->n_chatwoot, "[chatwoot] hooks", true, item, err, errlen,
+                     where);
+}
+
+static int add_twilio_token(struct config *cfg, char *item, char *err, size_t errlen,
+                            const char *where)
+{
+    if (strlen(item) < 8) {
+        errmsg_set(err, errlen, "%s: [twilio] auth_tokens: entry %zu is shorter than 8 characters",
+                   where, cfg->n_twilio_tokens + 1);
+        return -1;
+    }
+    char **grown = realloc(cfg->twilio_tokens, (cfg->n_twilio_tokens + 1) * sizeof(char *));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->twilio_tokens = grown;
+    grown[cfg->n_twilio_tokens] = strdup(item);
+    if (grown[cfg->n_twilio_tokens] == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->n_twilio_tokens++;
     return 0;
 }
 
@@ -452,7 +545,32 @@ static int validate(struct config *cfg, char *err, size_t errlen)
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
     if (for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
-        for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0) {
+        for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->segment_write_keys, add_write_key, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->chatwoot_hooks, add_chatwoot_hook, err, errlen, where) < 0 ||
+        for_each_item(cfg, cfg->twilio_auth_tokens, add_twilio_token, err, errlen, where) < 0) {
+        return -1;
+    }
+    if (strcmp(cfg->segment_user_id, "web") != 0 &&
+        (strncmp(cfg->segment_user_id, "external:", 9) != 0 || cfg->segment_user_id[9] == '\0' ||
+         strchr(cfg->segment_user_id + 9, ':') != NULL)) {
+        errmsg_set(err, errlen, "%s: [segment] user_id: \"%s\" must be web or external:<system>",
+                   where, cfg->segment_user_id);
+        return -1;
+    }
+    if (!record_valid_source(cfg->twilio_source)) {
+        errmsg_set(err, errlen, "%s: [twilio] source: \"%s\" is not a source name", where,
+                   cfg->twilio_source);
+        return -1;
+    }
+    size_t ul = strlen(cfg->twilio_public_url);
+    if (ul > 0 && ((strncmp(cfg->twilio_public_url, "http://", 7) != 0 &&
+                    strncmp(cfg->twilio_public_url, "https://", 8) != 0) ||
+                   cfg->twilio_public_url[ul - 1] == '/')) {
+        errmsg_set(err, errlen,
+                   "%s: [twilio] public_url: \"%s\" must be http(s)://host[:port][/prefix] "
+                   "without a trailing /",
+                   where, cfg->twilio_public_url);
         return -1;
     }
     return 0;
@@ -508,16 +626,9 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
     return validate(cfg, err, errlen);
 }
 
-void config_free(struct config *cfg)
+/* Frees what validate() derives from the options, so that it can derive them again. */
+static void free_derived(struct config *cfg)
 {
-    if (cfg == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type != OPT_INT && options[i].type != OPT_SECONDS) {
-            free(*str_slot(cfg, &options[i]));
-        }
-    }
     for (size_t i = 0; i < cfg->n_never_merge; i++) {
         free(cfg->never_merge[i]);
     }
@@ -528,8 +639,136 @@ void config_free(struct config *cfg)
         free(cfg->tokens[i].sources);
     }
     free(cfg->tokens);
+    struct config_token *lists[] = {cfg->write_keys, cfg->chatwoot};
+    size_t counts[] = {cfg->n_write_keys, cfg->n_chatwoot};
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            free(lists[l][i].name);
+            free(lists[l][i].secret);
+            free(lists[l][i].sources);
+        }
+        free(lists[l]);
+    }
+    for (size_t i = 0; i < cfg->n_twilio_tokens; i++) {
+        free(cfg->twilio_tokens[i]);
+    }
+    free(cfg->twilio_tokens);
+    cfg->never_merge = NULL;
+    cfg->n_never_merge = 0;
+    cfg->record_opts.never_merge = NULL;
+    cfg->record_opts.n_never_merge = 0;
+    cfg->tokens = NULL;
+    cfg->n_tokens = 0;
+    cfg->write_keys = cfg->chatwoot = NULL;
+    cfg->n_write_keys = cfg->n_chatwoot = 0;
+    cfg->twilio_tokens = NULL;
+    cfg->n_twilio_tokens = 0;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (!is_int(&options[i])) {
+            free(*str_slot(cfg, &options[i]));
+        }
+    }
+    free_derived(cfg);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool option_equal(struct config *a, struct config *b, const struct option_def *o)
+{
+    if (is_int(o)) {
+        return *int_slot(a, o) == *int_slot(b, o);
+    }
+    const char *x = *str_slot(a, o), *y = *str_slot(b, o);
+    return strcmp(x != NULL ? x : "", y != NULL ? y : "") == 0;
+}
+
+static void swap_slots(struct config *a, struct config *b, const struct option_def *o)
+{
+    if (is_int(o)) {
+        int t = *int_slot(a, o);
+        *int_slot(a, o) = *int_slot(b, o);
+        *int_slot(b, o) = t;
+    } else {
+        char *t = *str_slot(a, o);
+        *str_slot(a, o) = *str_slot(b, o);
+        *str_slot(b, o) = t;
+    }
+}
+
+int config_reload(struct config *cur, struct config *fresh, unsigned *apply, char *fixed,
+                  size_t fixedlen, char *err, size_t errlen)
+{
+    *apply = 0;
+    size_t nfixed = 0;
+    fixed[0] = '\0';
+    /* First fresh becomes what will run: its reloadable values, and the running ones of the
+     * options that need a restart. */
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->reloadable || option_equal(cur, fresh, o)) {
+            continue;
+        }
+        int n = snprintf(fixed + nfixed, fixedlen - nfixed, "%s[%s] %s", nfixed > 0 ? ", " : "",
+                         o->section, o->key);
+        nfixed = n > 0 && (size_t)n < fixedlen - nfixed ? nfixed + (size_t)n : nfixed;
+        if (is_int(o)) {
+            *int_slot(fresh, o) = *int_slot(cur, o);
+            continue;
+        }
+        char *copy = strdup(*str_slot(cur, o));
+        if (copy == NULL) {
+            errmsg_set(err, errlen, "out of memory");
+            return -1;
+        }
+        free(*str_slot(fresh, o));
+        *str_slot(fresh, o) = copy;
+    }
+    /* Derived values follow from that mix (a never_merge phone is normalized with the
+     * running country code). */
+    free_derived(fresh);
+    if (validate(fresh, err, errlen) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (o->reloadable && !option_equal(cur, fresh, o)) {
+            swap_slots(cur, fresh, o);
+            *apply |= o->apply;
+        }
+    }
+    struct config t = *cur;
+    cur->level = fresh->level;
+    cur->record_opts = fresh->record_opts;
+    cur->never_merge = fresh->never_merge;
+    cur->n_never_merge = fresh->n_never_merge;
+    cur->tokens = fresh->tokens;
+    cur->n_tokens = fresh->n_tokens;
+    cur->write_keys = fresh->write_keys;
+    cur->n_write_keys = fresh->n_write_keys;
+    cur->chatwoot = fresh->chatwoot;
+    cur->n_chatwoot = fresh->n_chatwoot;
+    cur->twilio_tokens = fresh->twilio_tokens;
+    cur->n_twilio_tokens = fresh->n_twilio_tokens;
+    fresh->level = t.level;
+    fresh->record_opts = t.record_opts;
+    fresh->never_merge = t.never_merge;
+    fresh->n_never_merge = t.n_never_merge;
+    fresh->tokens = t.tokens;
+    fresh->n_tokens = t.n_tokens;
+    fresh->write_keys = t.write_keys;
+    fresh->n_write_keys = t.n_write_keys;
+    fresh->chatwoot = t.chatwoot;
+    fresh->n_chatwoot = t.n_chatwoot;
+    fresh->twilio_tokens = t.twilio_tokens;
+    fresh->n_twilio_tokens = t.n_twilio_tokens;
+    return 0;
 }
 
 /* Copies src to out with the value after every "password" key (key=value or URI query
@@ -693,7 +932,7 @@ void config_print(const struct config *cfg, FILE *out)
             fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", o->section);
             section = o->section;
         }
-        if (o->type == OPT_INT || o->type == OPT_SECONDS) {
+        if (is_int(o)) {
             fprintf(out, "%s = %d\n", o->key, *int_slot((struct config *)cfg, o));
             continue;
         }
@@ -702,11 +941,22 @@ void config_print(const struct config *cfg, FILE *out)
             char masked[1024];
             config_mask_dsn(v, masked, sizeof(masked));
             fprintf(out, "%s = %s\n", o->key, masked);
-        } else if (o->secret) {
+        } else if (o->secret && strcmp(o->section, "twilio") == 0) {
             fprintf(out, "%s = ", o->key);
-            for (size_t t = 0; t < cfg->n_tokens; t++) {
-                fprintf(out, "%s%s:***:%s", t ? "," : "", cfg->tokens[t].name,
-                        cfg->tokens[t].sources);
+            for (size_t t = 0; t < cfg->n_twilio_tokens; t++) {
+                fprintf(out, "%s***", t ? "," : "");
+            }
+            fputc('\n', out);
+        } else if (o->secret) {
+            const struct config_token *list = strcmp(o->section, "segment") == 0 ? cfg->write_keys
+                                              : strcmp(o->section, "chatwoot") == 0 ? cfg->chatwoot
+                                                                                    : cfg->tokens;
+            size_t n = strcmp(o->section, "segment") == 0    ? cfg->n_write_keys
+                       : strcmp(o->section, "chatwoot") == 0 ? cfg->n_chatwoot
+                                                             : cfg->n_tokens;
+            fprintf(out, "%s = ", o->key);
+            for (size_t t = 0; t < n; t++) {
+                fprintf(out, "%s%s:***:%s", t ? "," : "", list[t].name, list[t].sources);
             }
             fputc('\n', out);
         } else {
@@ -717,13 +967,19 @@ void config_print(const struct config *cfg, FILE *out)
 
 const struct config_token *config_find_token(const struct config *cfg, const char *token)
 {
-    size_t tl = strlen(token);
+    return config_find_secret(cfg->tokens, cfg->n_tokens, token);
+}
+
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret)
+{
+    size_t tl = strlen(secret);
     const struct config_token *found = NULL;
-    for (size_t i = 0; i < cfg->n_tokens; i++) {
-        const char *s = cfg->tokens[i].secret;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = list[i].secret;
         /* Compare every entry in constant time so timing does not reveal a prefix. */
-        if (strlen(s) == tl && CRYPTO_memcmp(s, token, tl) == 0) {
-            found = &cfg->tokens[i];
+        if (strlen(s) == tl && CRYPTO_memcmp(s, secret, tl) == 0) {
+            found = &list[i];
         }
     }
     return found;

@@ -25,8 +25,11 @@ struct config {
 
     char *listen_tcp;
     char *listen_http;
+    int listen_shutdown_delay_s;
 
     char *database_dsn;
+    char *database_read_dsn; /* empty: reads go to the primary too */
+    int database_read_max_lag_s;
     int database_pool_size;
     int database_connect_timeout_s;
     int database_reconnect_max_s;
@@ -41,6 +44,13 @@ struct config {
 
     int http_max_body_bytes;
     int http_timeout_s;
+
+    char *segment_write_keys; /* comma-separated name:key:source */
+    char *segment_user_id;    /* "web", or "external:<system>" */
+    char *twilio_auth_tokens; /* comma-separated */
+    char *twilio_public_url;  /* scheme://host[:port] as Twilio reaches the daemon */
+    char *twilio_source;
+    char *chatwoot_hooks; /* comma-separated name:secret:source */
 
     char *identity_default_country_code;
     char *identity_trunk_prefix;
@@ -62,6 +72,14 @@ struct config {
     size_t n_never_merge;
     struct config_token *tokens;
     size_t n_tokens;
+    /* Segment write keys and Chatwoot hooks, each {name, secret, source}: the one source they
+     * write is in .sources. */
+    struct config_token *write_keys;
+    size_t n_write_keys;
+    struct config_token *chatwoot;
+    size_t n_chatwoot;
+    char **twilio_tokens;
+    size_t n_twilio_tokens;
 };
 
 /*
@@ -75,6 +93,27 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 
 void config_free(struct config *cfg);
 
+/* What must happen for a reloaded option to take effect; options read where they are used
+ * need nothing. */
+enum config_apply {
+    CONFIG_APPLY_LOG = 1 << 0,      /* log_set_level */
+    CONFIG_APPLY_DATABASE = 1 << 1, /* the pool's timeouts */
+    CONFIG_APPLY_BATCH = 1 << 2,    /* the batcher's size and delay */
+    CONFIG_APPLY_INGEST = 1 << 3,   /* re-evaluate whether connections read */
+};
+
+/*
+ * SIGHUP: applies fresh (just loaded with config_load) to the running cur, by the option
+ * table: every reloadable option takes fresh's value; every other option that changed keeps
+ * cur's, and is named ("[section] key", comma-separated) in fixed for a warning. Sets *apply
+ * to the CONFIG_APPLY_* bits of the options that changed. Returns 0, or -1 with err set and
+ * cur untouched (the mix of new and kept values is invalid). Free fresh with config_free()
+ * either way: it then holds the values replaced. Pointers into cur's strings taken before
+ * stay valid only for options that did not change.
+ */
+int config_reload(struct config *cur, struct config *fresh, unsigned *apply, char *fixed,
+                  size_t fixedlen, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Writes the effective configuration as INI, secrets masked. */
 void config_print(const struct config *cfg, FILE *out);
 
@@ -83,6 +122,10 @@ void config_mask_dsn(const char *dsn, char *out, size_t outlen);
 
 /* The token entry whose secret equals token (constant-time compare), or NULL. */
 const struct config_token *config_find_token(const struct config *cfg, const char *token);
+
+/* The entry of n whose secret equals secret (constant-time compare), or NULL. */
+const struct config_token *config_find_secret(const struct config_token *list, size_t n,
+                                              const char *secret);
 
 /* True when principal tok may write records of this source. */
 bool config_token_allows(const struct config_token *tok, const char *source);

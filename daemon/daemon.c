@@ -7,11 +7,13 @@
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
+#include "hin.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
+#include "replica.h"
 #include "spool.h"
 #include "store.h"
 
@@ -57,6 +59,7 @@ void daemon_stop(struct daemon *d)
     if (d->draining) {
         return;
     }
+    d->leaving = true;
     d->draining = true;
     notify_send("STOPPING=1\nSTATUS=draining: answering what is in flight");
     log_info("stopping: no new connections; answering what is in flight (pending=%zu "
@@ -77,53 +80,42 @@ void daemon_stop(struct daemon *d)
 static void reload(struct daemon *d)
 {
     struct config fresh;
-    char err[512];
-    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0) {
+    char err[512], fixed[512];
+    unsigned apply = 0;
+    if (config_load(d->cfg.path, &fresh, err, sizeof(err)) < 0 ||
+        config_reload(&d->cfg, &fresh, &apply, fixed, sizeof(fixed), err, sizeof(err)) < 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
         config_free(&fresh);
         return;
     }
-    struct config *cur = &d->cfg;
-    if (strcmp(fresh.listen_tcp, cur->listen_tcp) != 0 ||
-        strcmp(fresh.listen_http, cur->listen_http) != 0 ||
-        strcmp(fresh.database_dsn, cur->database_dsn) != 0 ||
-        fresh.database_pool_size != cur->database_pool_size) {
-        log_warn("reload: listeners and database settings change only on restart");
-    }
-    /* Swap in what can change at run time; the rest stays as started. */
-    char *level = cur->log_level;
-    cur->log_level = fresh.log_level;
-    fresh.log_level = level;
-    cur->level = fresh.level;
-    log_set_level(cur->level);
-    cur->database_connect_timeout_s = fresh.database_connect_timeout_s;
-    cur->database_reconnect_max_s = fresh.database_reconnect_max_s;
-    cur->ingest_max_line_bytes = fresh.ingest_max_line_bytes;
-    cur->ingest_batch_max_records = fresh.ingest_batch_max_records;
-    cur->ingest_batch_max_delay_ms = fresh.ingest_batch_max_delay_ms;
-    cur->ingest_max_inflight_per_connection = fresh.ingest_max_inflight_per_connection;
-    cur->ingest_max_pending_records = fresh.ingest_max_pending_records;
-    cur->ingest_max_connections = fresh.ingest_max_connections;
-    cur->ingest_idle_timeout_s = fresh.ingest_idle_timeout_s;
-    char *tokens_raw = cur->auth_tokens;
-    struct config_token *tokens = cur->tokens;
-    size_t n_tokens = cur->n_tokens;
-    cur->auth_tokens = fresh.auth_tokens;
-    cur->tokens = fresh.tokens;
-    cur->n_tokens = fresh.n_tokens;
-    fresh.auth_tokens = tokens_raw;
-    fresh.tokens = tokens;
-    fresh.n_tokens = n_tokens;
     config_free(&fresh);
-    db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
-    struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                              cur->database_pool_size};
-    batch_set_params(d->batch, &bp);
-    ingest_update_reading(d->ingest);
+    if (fixed[0] != '\0') {
+        log_warn("reload: %s changed but take effect only on restart; keeping the running "
+                 "values",
+                 fixed);
+    }
+    struct config *cur = &d->cfg;
+    /* The hooks of what changed; everything else is read where it is used. */
+    if (apply & CONFIG_APPLY_LOG) {
+        log_set_level(cur->level);
+    }
+    if (apply & CONFIG_APPLY_DATABASE) {
+        db_set_timeouts(d->db, cur->database_connect_timeout_s, cur->database_reconnect_max_s);
+        replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
+    }
+    if (apply & CONFIG_APPLY_BATCH) {
+        struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
+                                  cur->database_pool_size};
+        batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_INGEST) {
+        ingest_update_reading(d->ingest);
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu",
+             "max_inflight_per_connection=%d tokens=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens,
+             cur->n_never_merge);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -145,8 +137,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    int delay = d->cfg.listen_shutdown_delay_s;
+    if (sig == SIGTERM && delay > 0 && !d->leaving && d->leave_timer != NULL) {
+        /* A balancer polling /readyz sees 503 and stops sending new connections here while
+         * this daemon still serves; only then does it stop accepting. A second signal during
+         * the delay stops at once. */
+        d->leaving = true;
+        notify_send("STATUS=leaving the load balancer's rotation for %d s", delay);
+        log_info("SIGTERM received: /readyz answers 503 for %d s (listen.shutdown_delay_s), "
+                 "then stopping",
+                 delay);
+        struct timeval tv = {delay, 0};
+        evtimer_add(d->leave_timer, &tv);
+        return;
+    }
     log_info("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     daemon_stop(d);
+}
+
+static void on_leave_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_stop(arg);
 }
 
 /*
@@ -182,6 +195,68 @@ void daemon_backlog_changed(struct daemon *d)
     }
 }
 
+static void migrate_begin(struct daemon *d);
+
+static void on_migrate_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    migrate_begin(arg);
+}
+
+static void on_migrated(int applied, bool unreachable, const char *err, void *arg)
+{
+    struct daemon *d = arg;
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    if (applied >= 0) {
+        d->schema_ready = true;
+        d->migrate_error[0] = '\0';
+        log_info("schema current: applied=%d latest=%s; the database takes records", applied,
+                 migrate_latest());
+        db_start(d->db);
+        return;
+    }
+    snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", err);
+    if (!unreachable) {
+        /* A migration itself failed: no retry will help, and a daemon that never writes is
+         * worse than one that says so. What the spool holds stays for the next start. */
+        log_error("the migrations failed: %s; stopping (what the spool holds stays there)", err);
+        d->exit_code = 1;
+        daemon_stop(d);
+        return;
+    }
+    int max_ms = d->cfg.database_reconnect_max_s * 1000;
+    d->migrate_backoff_ms = d->migrate_backoff_ms < 100 ? 100 : d->migrate_backoff_ms * 2;
+    if (d->migrate_backoff_ms > max_ms) {
+        d->migrate_backoff_ms = max_ms;
+    }
+    log_warn("database not ready for the migrations (%s); records go to the spool; trying again "
+             "in %d ms",
+             err, d->migrate_backoff_ms);
+    struct timeval tv = {d->migrate_backoff_ms / 1000, (d->migrate_backoff_ms % 1000) * 1000};
+    evtimer_add(d->migrate_timer, &tv);
+}
+
+static void migrate_begin(struct daemon *d)
+{
+    if (d->draining) {
+        return;
+    }
+    d->migrate = migrate_start(d->base, d->cfg.database_dsn, d->cfg.database_connect_timeout_s,
+                               on_migrated, d);
+    if (d->migrate == NULL) {
+        log_error("cannot start the migrations: out of memory");
+        d->exit_code = 1;
+        daemon_stop(d);
+    }
+}
+
+static void on_backlog_changed(void *arg)
+{
+    daemon_backlog_changed(arg);
+}
+
 int daemon_init(struct daemon *d, struct config *cfg)
 {
     memset(d, 0, sizeof(*d));
@@ -193,13 +268,20 @@ int daemon_init(struct daemon *d, struct config *cfg)
     char masked[1024];
     config_mask_dsn(d->cfg.database_dsn, masked, sizeof(masked));
     char err[1024];
-    int applied =
-        migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
-    if (applied < 0) {
-        log_error("database %s: %s", masked, err);
-        return -1;
+    /* Without a spool there is nowhere to put records until the database answers: refuse
+     * to start (the service manager restarts us). With one, start at once and migrate on
+     * the loop (migrate_begin, at the end). */
+    bool wait_for_db = d->cfg.spool_dir[0] != '\0';
+    if (!wait_for_db) {
+        int applied =
+            migrate_run(d->cfg.database_dsn, d->cfg.database_connect_timeout_s, err, sizeof(err));
+        if (applied < 0) {
+            log_error("database %s: %s", masked, err);
+            return -1;
+        }
+        log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
+        d->schema_ready = true;
     }
-    log_info("schema current: applied=%d latest=%s", applied, migrate_latest());
 
     d->base = event_base_new();
     if (d->base == NULL) {
@@ -213,8 +295,18 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .reconnect_max_s = d->cfg.database_reconnect_max_s,
         .statements = store_statements,
         .n_statements = store_n_statements,
+        .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
+    if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
+        struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
+        rp.db.dsn = d->cfg.database_read_dsn;
+        d->replica = replica_new(d->base, &rp);
+        if (d->replica == NULL) {
+            log_error("cannot set up the read replica's pool: out of memory");
+            return -1;
+        }
+    }
     struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
                               d->cfg.database_pool_size};
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
@@ -243,6 +335,18 @@ int daemon_init(struct daemon *d, struct config *cfg)
     if (d->ingest == NULL) {
         return -1;
     }
+    struct hin_deps hd = {
+        .deliver = d->deliver,
+        .cfg = &d->cfg,
+        .stats = ingest_shared_stats(d->ingest),
+        .backlog_changed = on_backlog_changed,
+        .arg = d,
+    };
+    d->hin = hin_new(&hd);
+    if (d->hin == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
     d->http = http_new(d);
     if (d->http == NULL) {
         return -1;
@@ -251,9 +355,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
     d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
     d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
     d->drain_timer = evtimer_new(d->base, on_drain_tick, d);
+    d->leave_timer = evtimer_new(d->base, on_leave_timer, d);
+    d->migrate_timer = evtimer_new(d->base, on_migrate_retry, d);
     if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL || d->drain_timer == NULL ||
-        evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
-        evsignal_add(d->ev_hup, NULL) < 0) {
+        d->leave_timer == NULL || d->migrate_timer == NULL || evsignal_add(d->ev_term, NULL) < 0 ||
+        evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
         log_error("cannot install signal handlers");
         return -1;
     }
@@ -263,6 +369,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
              d->cfg.ingest_batch_max_delay_ms);
+    if (wait_for_db) {
+        log_info("applying the migrations once the database answers; records go to the spool "
+                 "until then");
+        migrate_begin(d);
+    }
     if (notify_enabled()) {
         on_ready_check(-1, 0, d);
     }
@@ -285,6 +396,10 @@ void daemon_fini(struct daemon *d)
     if (d->deliver != NULL) {
         deliver_stop(d->deliver);
     }
+    migrate_free(d->migrate);
+    d->migrate = NULL;
+    replica_free(d->replica);
+    d->replica = NULL;
     db_free(d->db);
     d->db = NULL;
     /* Then what is queued: records that the database did not take go to the spool, which
@@ -294,7 +409,9 @@ void daemon_fini(struct daemon *d)
     deliver_free(d->deliver);
     ingest_free(d->ingest);
     http_free(d->http);
-    struct event *evs[] = {d->ev_term, d->ev_int, d->ev_hup, d->drain_deadline, d->drain_timer};
+    hin_free(d->hin);
+    struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
+                           d->drain_timer, d->leave_timer, d->migrate_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         if (evs[i] != NULL) {
             event_free(evs[i]);

@@ -13,27 +13,40 @@
 #include "config.h"
 
 struct db;
+struct replica;
 struct batch;
 struct deliver;
 struct spool;
 struct ingest;
 struct http;
+struct hin;
 
 struct daemon {
     struct event_base *base;
     struct config cfg;
     struct db *db;
+    struct replica *replica; /* NULL without database.read_dsn */
     struct batch *batch;
     struct spool *spool; /* NULL when spool.dir is not set */
     struct deliver *deliver;
     struct ingest *ingest;
+    struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
     struct event *ev_term;
     struct event *ev_int;
     struct event *ev_hup;
     struct event *drain_deadline;
     struct event *drain_timer;
+    struct event *leave_timer; /* SIGTERM's shutdown delay, before the drain */
+    bool leaving;              /* told to stop: /readyz answers 503 from now on */
     bool draining;
+    /* With a spool the daemon starts before the database answers and applies the
+     * migrations on its loop (migrate, retried by migrate_timer); the pool connects after. */
+    struct migrate *migrate;
+    struct event *migrate_timer;
+    int migrate_backoff_ms;
+    bool schema_ready;
+    char migrate_error[512];
     int exit_code;
     time_t started;
 };

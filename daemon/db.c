@@ -5,6 +5,7 @@
 #include <sys/queue.h>
 
 #include "log.h"
+#include "pgconn.h"
 
 enum dbc_state {
     DBC_DOWN,       /* waiting for the reconnect timer */
@@ -25,15 +26,11 @@ struct db_conn {
     struct db *db;
     int index;
     enum dbc_state state;
-    PGconn *pg;
-    struct event *io; /* socket readiness; re-created when the socket changes */
-    int io_fd;
-    short io_what;
-    struct event *timer; /* reconnect backoff and connect timeout */
+    struct pgconn *pc;
+    struct event *timer; /* reconnect backoff */
     int backoff_ms;
     struct db_job *job; /* running job, when BUSY */
     int result_index;
-    int nulls; /* consecutive NULL results: no progress */
 };
 
 struct db {
@@ -49,52 +46,19 @@ struct db {
     int queued;
     unsigned long connects;
     bool closing; /* in db_free: refuse new jobs from done callbacks */
+    bool started; /* connecting: db_start was called */
     char last_error[256];
 };
 
 static void conn_start(struct db_conn *c);
 static bool db_reachable(const struct db *db);
-static void conn_on_io(evutil_socket_t fd, short what, void *arg);
 static void dispatch(struct db *db);
 
 static void set_last_error(struct db *db, const char *msg)
 {
-    snprintf(db->last_error, sizeof(db->last_error), "%s", msg != NULL ? msg : "");
-    /* libpq messages span lines; logs and JSON want one. */
-    for (char *p = db->last_error; *p != '\0'; p++) {
-        if (*p == '\n' || *p == '\t') {
-            *p = ' ';
-        }
-    }
-    size_t n = strlen(db->last_error);
-    while (n > 0 && db->last_error[n - 1] == ' ') {
-        db->last_error[--n] = '\0';
-    }
-}
-
-/* Waits for the given readiness on the connection's current socket. */
-static int conn_watch(struct db_conn *c, short what)
-{
-    int fd = PQsocket(c->pg);
-    if (fd < 0) {
-        return -1;
-    }
-    if (c->io != NULL && (c->io_fd != fd || c->io_what != what)) {
-        event_free(c->io);
-        c->io = NULL;
-    }
-    if (c->io == NULL) {
-        c->io = event_new(c->db->base, fd, what | EV_PERSIST, conn_on_io, c);
-        if (c->io == NULL) {
-            return -1;
-        }
-        c->io_fd = fd;
-        c->io_what = what;
-        if (event_add(c->io, NULL) < 0) {
-            return -1;
-        }
-    }
-    return 0;
+    size_t n = strnlen(msg != NULL ? msg : "", sizeof(db->last_error) - 1);
+    memcpy(db->last_error, msg != NULL ? msg : "", n);
+    db->last_error[n] = '\0';
 }
 
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -107,18 +71,6 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
         conn_start(c);
         break;
     case DBC_CONNECTING:
-        log_warn("database connection %d: no answer within %d s, retrying", c->index,
-                 c->db->connect_timeout_s);
-        set_last_error(c->db, "connect timeout");
-        PQfinish(c->pg);
-        c->pg = NULL;
-        if (c->io != NULL) {
-            event_free(c->io);
-            c->io = NULL;
-        }
-        c->state = DBC_DOWN;
-        conn_start(c);
-        break;
     case DBC_PREPARING:
     case DBC_READY:
     case DBC_BUSY:
@@ -137,22 +89,15 @@ static void conn_schedule_retry(struct db_conn *c)
     }
 }
 
-/* Drops the connection; a running job learns that its outcome is unknown. */
+/* Drops the connection (why NULL: libpq's reason); a running job learns that its outcome is
+ * unknown. */
 static void conn_lost(struct db_conn *c, const char *why)
 {
     struct db *db = c->db;
-    const char *pqmsg = c->pg != NULL ? PQerrorMessage(c->pg) : "";
-    set_last_error(db, why != NULL ? why : pqmsg);
+    set_last_error(db, why != NULL ? why : pgconn_error(c->pc));
     log_error("database connection %d lost: %s", c->index, db->last_error);
-    if (c->io != NULL) {
-        event_free(c->io);
-        c->io = NULL;
-    }
+    pgconn_close(c->pc);
     evtimer_del(c->timer);
-    if (c->pg != NULL) {
-        PQfinish(c->pg);
-        c->pg = NULL;
-    }
     struct db_job *job = c->job;
     c->job = NULL;
     conn_schedule_retry(c);
@@ -175,204 +120,117 @@ static void conn_lost(struct db_conn *c, const char *why)
 static void conn_start(struct db_conn *c)
 {
     struct db *db = c->db;
-    char timeout[16];
-    snprintf(timeout, sizeof(timeout), "%d", db->connect_timeout_s);
-    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *const values[] = {db->dsn, "touchlined", timeout, NULL};
-    c->pg = PQconnectStartParams(keys, values, 1);
-    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
-        set_last_error(db, c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory");
+    char err[sizeof(db->last_error)];
+    if (pgconn_start(c->pc, db->dsn, "touchlined", db->connect_timeout_s, err, sizeof(err)) < 0) {
+        set_last_error(db, err);
         log_error("database connection %d: %s", c->index, db->last_error);
-        PQfinish(c->pg);
-        c->pg = NULL;
         conn_schedule_retry(c);
         return;
     }
     c->state = DBC_CONNECTING;
-    /* PQconnectPoll enforces no timeout of its own in this mode. */
-    struct timeval tv = {db->connect_timeout_s, 0};
-    evtimer_add(c->timer, &tv);
-    if (conn_watch(c, EV_WRITE) < 0) {
-        conn_lost(c, "cannot watch the database socket");
-    }
 }
 
-static void conn_prepare(struct db_conn *c)
+/* Connected: prepare every statement in one pipeline, then the connection is ready. */
+static void conn_on_connected(struct pgconn *pc, void *arg)
 {
+    struct db_conn *c = arg;
     struct db *db = c->db;
-    if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
+    PGconn *pg = pgconn_pg(pc);
+    c->backoff_ms = 100;
+    db->connects++;
+    log_info("database connection %d up: server %d, host=%s port=%s db=%s", c->index,
+             PQserverVersion(pg), PQhost(pg), PQport(pg), PQdb(pg));
+    if (PQenterPipelineMode(pg) != 1) {
         conn_lost(c, NULL);
         return;
     }
     for (int i = 0; i < db->n_statements; i++) {
         const struct db_statement *s = &db->statements[i];
-        if (PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL) != 1) {
+        if (PQsendPrepare(pg, s->name, s->sql, s->nparams, NULL) != 1) {
             conn_lost(c, NULL);
             return;
         }
     }
-    if (PQpipelineSync(c->pg) != 1) {
+    if (PQpipelineSync(pg) != 1) {
         conn_lost(c, NULL);
         return;
     }
     c->state = DBC_PREPARING;
     c->result_index = 0;
-    c->nulls = 0;
-    int f = PQflush(c->pg);
-    if (f < 0 || conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ) < 0) {
+    if (pgconn_flush(pc) < 0) {
         conn_lost(c, NULL);
     }
 }
 
-static void conn_poll_connect(struct db_conn *c)
+static void conn_on_result(struct pgconn *pc, PGresult *res, void *arg)
 {
-    switch (PQconnectPoll(c->pg)) {
-    case PGRES_POLLING_READING:
-        if (conn_watch(c, EV_READ) < 0) {
-            conn_lost(c, "cannot watch the database socket");
-        }
-        return;
-    case PGRES_POLLING_WRITING:
-        if (conn_watch(c, EV_WRITE) < 0) {
-            conn_lost(c, "cannot watch the database socket");
-        }
-        return;
-    case PGRES_POLLING_OK:
-        evtimer_del(c->timer);
-        c->backoff_ms = 100;
-        c->db->connects++;
-        log_info("database connection %d up: server %d, host=%s port=%s db=%s", c->index,
-                 PQserverVersion(c->pg), PQhost(c->pg), PQport(c->pg), PQdb(c->pg));
-        conn_prepare(c);
-        return;
-    case PGRES_POLLING_FAILED:
-    case PGRES_POLLING_ACTIVE:
-        break;
+    struct db_conn *c = arg;
+    if (res == NULL) {
+        return; /* results are counted, not their ends */
     }
-    evtimer_del(c->timer);
-    conn_lost(c, NULL);
-}
-
-/* Reads every result that has fully arrived. */
-static void conn_drain(struct db_conn *c)
-{
-    while (c->pg != NULL && !PQisBusy(c->pg)) {
-        PGresult *res = PQgetResult(c->pg);
-        if (res == NULL) {
-            /* End of one statement's results; two in a row means nothing more is here. */
-            if (++c->nulls >= 2) {
-                return;
-            }
-            continue;
-        }
-        c->nulls = 0;
-        ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(res);
-            c->nulls = 1;
-            if (c->state == DBC_PREPARING) {
-                c->state = DBC_READY;
-                log_debug("database connection %d ready", c->index);
-                dispatch(c->db);
-                continue;
-            }
-            struct db_job *job = c->job;
-            c->job = NULL;
-            c->state = DBC_READY;
-            if (job != NULL) {
-                job->ops->done(DB_DONE, job->arg);
-                free(job);
-            }
-            dispatch(c->db);
-            continue;
-        }
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_PIPELINE_SYNC) {
         if (c->state == DBC_PREPARING) {
-            if (st != PGRES_COMMAND_OK) {
-                char msg[512];
-                snprintf(msg, sizeof(msg), "preparing statements: %s", PQresultErrorMessage(res));
-                PQclear(res);
-                conn_lost(c, msg);
-                return;
-            }
-        } else if (c->job == NULL && st == PGRES_FATAL_ERROR) {
-            /* An error with no statement running: the server is closing the connection
-             * (administrator command, shutdown). Do not wait for the socket to say so. */
+            c->state = DBC_READY;
+            log_debug("database connection %d ready", c->index);
+            dispatch(c->db);
+            return;
+        }
+        struct db_job *job = c->job;
+        c->job = NULL;
+        c->state = DBC_READY;
+        if (job != NULL) {
+            job->ops->done(DB_DONE, job->arg);
+            free(job);
+        }
+        dispatch(c->db);
+        return;
+    }
+    if (c->state == DBC_PREPARING) {
+        if (st != PGRES_COMMAND_OK) {
             char msg[512];
-            snprintf(msg, sizeof(msg), "server closed the connection: %s",
-                     PQresultErrorMessage(res));
-            PQclear(res);
+            snprintf(msg, sizeof(msg), "preparing statements: %s", PQresultErrorMessage(res));
             conn_lost(c, msg);
             return;
-        } else if (c->job != NULL &&
-                   c->job->ops->result(c->pg, res, c->result_index, c->job->arg) < 0) {
-            PQclear(res);
-            conn_lost(c, NULL);
-            return;
         }
-        c->result_index++;
-        PQclear(res);
+    } else if (c->job == NULL && st == PGRES_FATAL_ERROR) {
+        /* An error with no statement running: the server is closing the connection
+         * (administrator command, shutdown). Do not wait for the socket to say so. */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "server closed the connection: %s", PQresultErrorMessage(res));
+        conn_lost(c, msg);
+        return;
+    } else if (c->job != NULL &&
+               c->job->ops->result(pgconn_pg(pc), res, c->result_index, c->job->arg) < 0) {
+        conn_lost(c, NULL);
+        return;
     }
+    c->result_index++;
 }
 
-static void conn_on_io(evutil_socket_t fd, short what, void *arg)
+static void conn_on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, void *arg)
 {
-    (void)fd;
+    (void)pc;
     struct db_conn *c = arg;
-    switch (c->state) {
-    case DBC_DOWN:
+    if (loss == PGCONN_CONNECT_TIMEOUT) {
+        log_warn("database connection %d: no answer within %d s, retrying", c->index,
+                 c->db->connect_timeout_s);
+        set_last_error(c->db, why);
+        c->state = DBC_DOWN;
+        conn_start(c);
         return;
-    case DBC_CONNECTING:
-        conn_poll_connect(c);
-        return;
-    case DBC_PREPARING:
-    case DBC_READY:
-    case DBC_BUSY:
-        break;
     }
-    if (what & EV_WRITE) {
-        int f = PQflush(c->pg);
-        if (f < 0) {
-            conn_lost(c, NULL);
-            return;
-        }
-        if (f == 0 && conn_watch(c, EV_READ) < 0) {
-            conn_lost(c, NULL);
-            return;
-        }
-    }
-    if (what & EV_READ) {
-        if (PQconsumeInput(c->pg) != 1) {
-            conn_lost(c, NULL);
-            return;
-        }
-        c->nulls = 0;
-        conn_drain(c);
-        if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_BAD) {
-            conn_lost(c, NULL);
-            return;
-        }
-        /* Draining may have sent a new job whose output is still buffered. */
-        if (c->pg != NULL && c->state == DBC_BUSY) {
-            int f = PQflush(c->pg);
-            if (f < 0 || conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ) < 0) {
-                conn_lost(c, NULL);
-            }
-        }
-    }
+    conn_lost(c, why);
 }
+
+static const struct pgconn_ops conn_ops = {conn_on_connected, conn_on_result, conn_on_lost};
 
 static void conn_run(struct db_conn *c, struct db_job *job)
 {
     c->job = job;
     c->state = DBC_BUSY;
     c->result_index = 0;
-    c->nulls = 0;
-    if (job->ops->send(c->pg, job->arg) < 0) {
-        conn_lost(c, NULL);
-        return;
-    }
-    int f = PQflush(c->pg);
-    if (f < 0 || conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ) < 0) {
+    if (job->ops->send(pgconn_pg(c->pc), job->arg) < 0 || pgconn_flush(c->pc) < 0) {
         conn_lost(c, NULL);
     }
 }
@@ -415,17 +273,29 @@ struct db *db_new(struct event_base *base, const struct db_params *params)
         c->index = i;
         c->backoff_ms = 100;
         c->timer = evtimer_new(base, conn_on_timer, c);
-        if (c->timer == NULL) {
+        c->pc = pgconn_new(base, &conn_ops, c);
+        if (c->timer == NULL || c->pc == NULL) {
             goto fail;
         }
     }
-    for (int i = 0; i < db->pool_size; i++) {
-        conn_start(&db->conns[i]);
+    if (!params->deferred) {
+        db_start(db);
     }
     return db;
 fail:
     db_free(db);
     return NULL;
+}
+
+void db_start(struct db *db)
+{
+    if (db->started) {
+        return;
+    }
+    db->started = true;
+    for (int i = 0; i < db->pool_size; i++) {
+        conn_start(&db->conns[i]);
+    }
 }
 
 void db_free(struct db *db)
@@ -436,15 +306,10 @@ void db_free(struct db *db)
     db->closing = true;
     for (int i = 0; db->conns != NULL && i < db->pool_size; i++) {
         struct db_conn *c = &db->conns[i];
-        if (c->io != NULL) {
-            event_free(c->io);
-        }
         if (c->timer != NULL) {
             event_free(c->timer);
         }
-        if (c->pg != NULL) {
-            PQfinish(c->pg);
-        }
+        pgconn_free(c->pc);
         if (c->job != NULL) {
             c->job->ops->done(DB_LOST, c->job->arg);
             free(c->job);

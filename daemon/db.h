@@ -1,10 +1,9 @@
 /*
- * A small pool of non-blocking PostgreSQL connections driven by the event loop. Work is
+ * A small pool of non-blocking PostgreSQL connections driven by the event loop, each one a
+ * daemon/pgconn (which connects, flushes and drains without ever blocking the loop). Work is
  * submitted as jobs: a job queues its statements in pipeline mode, gets every result in
  * order, and is told once that its pipeline ended (the Sync arrived, so an implicit
- * transaction has committed or rolled back) or that the connection was lost first. Nothing
- * here ever blocks the loop: PQconnectStart/PQconnectPoll, PQsetnonblocking, PQflush under
- * write readiness, PQconsumeInput/PQisBusy/PQgetResult under read readiness.
+ * transaction has committed or rolled back) or that the connection was lost first.
  */
 #ifndef TOUCHLINED_DB_H
 #define TOUCHLINED_DB_H
@@ -46,13 +45,18 @@ struct db_params {
     int reconnect_max_s;
     const struct db_statement *statements; /* prepared on every connection */
     int n_statements;
+    bool deferred; /* connect only once db_start is called (after the migrations) */
 };
 
-/* Starts connecting. Borrows base and params->statements; copies the rest. NULL on error. */
+/* Starts connecting, unless params->deferred. Borrows base and params->statements; copies
+ * the rest. NULL on error. */
 struct db *db_new(struct event_base *base, const struct db_params *params);
 
 /* Closes every connection; jobs still queued are done with DB_LOST. NULL is fine. */
 void db_free(struct db *db);
+
+/* Starts connecting a pool made with deferred; does nothing when it has started. */
+void db_start(struct db *db);
 
 /* Queues a job; it runs on the first ready connection, in submission order. Returns 0, or
  * -1 when no connection is up (the caller answers "unavailable"). Callable from callbacks. */

@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "db.h"
+#include "jsonw.h"
 #include "log.h"
 #include "spool.h"
 
@@ -121,8 +122,10 @@ static void on_stored(const struct batch_result *res, void *arg)
         to_spool(dl, res->rec, s);
         return;
     }
-    struct deliver_result out = {
-        .outcome = res->outcome, .duplicate = res->duplicate, .message = res->message};
+    struct deliver_result out = {.outcome = res->outcome,
+                                 .duplicate = res->duplicate,
+                                 .updated = res->updated,
+                                 .message = res->message};
     memcpy(out.id, res->id, sizeof(out.id));
     memcpy(out.customer_id, res->customer_id, sizeof(out.customer_id));
     s->cb(&out, s->arg);
@@ -174,13 +177,21 @@ static void dead_letter(struct deliver *dl, const char *line, size_t len, const 
                   (int)(len < 2000 ? len : 2000), line);
         return;
     }
-    char head[600];
-    int n = snprintf(head, sizeof(head), "{\"reason\":\"%.500s\"}\t", why);
-    if (write(fd, head, (size_t)n) != n || write(fd, line, len) != (ssize_t)len ||
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "reason");
+    jsonw_string(&w, why);
+    jsonw_object_end(&w);
+    jsonw_append(&w, "\t", 1);
+    size_t n = 0;
+    char *head = jsonw_take(&w, &n);
+    if (head == NULL || write(fd, head, n) != (ssize_t)n || write(fd, line, len) != (ssize_t)len ||
         write(fd, "\n", 1) != 1 || fdatasync(fd) < 0) {
         log_error("spool: cannot write %s: %s; the record is lost: %.*s", path, strerror(errno),
                   (int)(len < 2000 ? len : 2000), line);
     }
+    free(head);
     close(fd);
 }
 
@@ -368,6 +379,29 @@ void deliver_stop(struct deliver *dl)
 {
     dl->stopping = true;
     evtimer_del(dl->tick);
+}
+
+void deliver_write_answer(const struct deliver_result *res, struct jsonw *w)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "ok");
+    jsonw_bool(w, true);
+    jsonw_key(w, "id");
+    jsonw_string(w, res->id);
+    if (res->spooled) {
+        jsonw_key(w, "spooled");
+        jsonw_bool(w, true);
+    } else {
+        jsonw_key(w, "customer_id");
+        jsonw_string(w, res->customer_id);
+        jsonw_key(w, "duplicate");
+        jsonw_bool(w, res->duplicate);
+        if (res->updated) {
+            jsonw_key(w, "updated");
+            jsonw_bool(w, true);
+        }
+    }
+    jsonw_object_end(w);
 }
 
 const struct deliver_stats *deliver_get_stats(const struct deliver *dl)

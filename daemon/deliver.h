@@ -27,6 +27,7 @@ struct deliver_result {
     enum batch_outcome outcome;
     bool duplicate;
     bool spooled; /* durable in the spool, not yet in PostgreSQL: no customer id yet */
+    bool updated; /* a duplicate that moved the stored record's status forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
     const char *message; /* for errors; valid during the callback only */
@@ -59,6 +60,14 @@ bool deliver_spooling(const struct deliver *dl);
 
 /* Stops replaying (graceful stop): what is spooled stays for the next start. */
 void deliver_stop(struct deliver *dl);
+
+struct jsonw;
+
+/*
+ * The answer object of a stored (or spooled, or duplicate, or updated) record, as the TCP
+ * protocol and the HTTP API give it (CONTRACT §3), into w. Pure.
+ */
+void deliver_write_answer(const struct deliver_result *res, struct jsonw *w);
 
 const struct deliver_stats *deliver_get_stats(const struct deliver *dl);
 

@@ -5,7 +5,6 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -23,12 +22,17 @@
 #include "db.h"
 #include "deliver.h"
 #include "errmsg.h"
+#include "hin.h"
+#include "httpreply.h"
 #include "ingest.h"
+#include "jsondoc.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "normalize.h"
 #include "record.h"
+#include "replica.h"
 #include "spool.h"
 #include "store.h"
 
@@ -78,51 +82,7 @@ struct query {
     char errmsg[256];
 };
 
-static void send_json(struct evhttp_request *req, int status, const char *body, size_t len)
-{
-    struct evbuffer *buf = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
-    if (buf == NULL) {
-        evhttp_send_reply(req, 500, "Internal Server Error", NULL);
-        return;
-    }
-    evbuffer_add(buf, body, len);
-    evbuffer_add(buf, "\n", 1);
-    const char *reason = status == 200   ? "OK"
-                         : status == 400 ? "Bad Request"
-                         : status == 401 ? "Unauthorized"
-                         : status == 403 ? "Forbidden"
-                         : status == 404 ? "Not Found"
-                         : status == 405 ? "Method Not Allowed"
-                         : status == 413 ? "Payload Too Large"
-                         : status == 503 ? "Service Unavailable"
-                                         : "Internal Server Error";
-    evhttp_send_reply(req, status, reason, buf);
-    evbuffer_free(buf);
-}
-
-static void send_error(struct evhttp_request *req, int status, const char *code,
-                       const char *message)
-{
-    json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL) {
-        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
-                                       "memory\"}}";
-        send_json(req, 500, fallback, sizeof(fallback) - 1);
-        return;
-    }
-    if (status == 401) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          "Bearer realm=\"touchline\"");
-    }
-    send_json(req, status, text, strlen(text));
-    free(text);
-}
-
-static void params_free(struct http_param *p, int n)
+void http_params_free(struct http_param *p, int n)
 {
     for (int i = 0; i < n; i++) {
         free(p[i].key);
@@ -130,9 +90,21 @@ static void params_free(struct http_param *p, int n)
     }
 }
 
+static int parse_pairs(const char *q, struct http_param *out, int max, int plus_is_space);
+
 /* '+' stays '+': phone numbers are written with it far more often than form-encoded spaces
  * are. */
 int http_parse_query(const char *q, struct http_param *out, int max)
+{
+    return parse_pairs(q, out, max, 0);
+}
+
+int http_parse_form(const char *q, struct http_param *out, int max)
+{
+    return parse_pairs(q, out, max, 1);
+}
+
+static int parse_pairs(const char *q, struct http_param *out, int max, int plus_is_space)
 {
     int n = 0;
     if (q == NULL) {
@@ -143,7 +115,7 @@ int http_parse_query(const char *q, struct http_param *out, int max)
         size_t len = amp != NULL ? (size_t)(amp - q) : strlen(q);
         if (len > 0) {
             if (n >= max) {
-                params_free(out, n);
+                http_params_free(out, n);
                 return -1;
             }
             const char *eq = memchr(q, '=', len);
@@ -151,14 +123,14 @@ int http_parse_query(const char *q, struct http_param *out, int max)
             char *k = strndup(q, klen);
             char *v = eq != NULL ? strndup(eq + 1, len - klen - 1) : strdup("");
             size_t dk = 0, dv = 0;
-            char *kd = k != NULL ? evhttp_uridecode(k, 0, &dk) : NULL;
-            char *vd = v != NULL ? evhttp_uridecode(v, 0, &dv) : NULL;
+            char *kd = k != NULL ? evhttp_uridecode(k, plus_is_space, &dk) : NULL;
+            char *vd = v != NULL ? evhttp_uridecode(v, plus_is_space, &dv) : NULL;
             free(k);
             free(v);
             if (kd == NULL || vd == NULL || strlen(kd) != dk || strlen(vd) != dv) {
                 free(kd);
                 free(vd);
-                params_free(out, n);
+                http_params_free(out, n);
                 return -1;
             }
             out[n].key = kd;
@@ -258,40 +230,58 @@ static void query_done(enum db_outcome outcome, void *arg)
     struct query *q = arg;
     q->h->inflight--;
     if (outcome == DB_LOST) {
-        send_error(q->req, 503, "unavailable", "the database connection was lost; retry");
+        httpreply_error(q->req, 503, "unavailable", "the database connection was lost; retry");
     } else if (strncmp(q->sqlstate, "22", 2) == 0) {
         log_debug("http query %s refused: %s", q->statement, q->errmsg);
-        send_error(q->req, 400, "invalid_request", q->errmsg);
+        httpreply_error(q->req, 400, "invalid_request", q->errmsg);
     } else if (strcmp(q->sqlstate, "P0002") == 0) {
         /* A function's "no such thing", with a message naming it. */
-        send_error(q->req, 404, "not_found", q->errmsg);
+        httpreply_error(q->req, 404, "not_found", q->errmsg);
     } else if (strncmp(q->sqlstate, "40", 2) == 0 || strcmp(q->sqlstate, "55P03") == 0) {
         /* Deadlock or serialization: a concurrent change to the same customers. */
         log_warn("http query %s gave way to a concurrent change: %s (SQLSTATE %s)", q->statement,
                  q->errmsg, q->sqlstate);
-        send_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
+        httpreply_error(q->req, 503, "unavailable", "a concurrent change got in the way; retry");
     } else if (q->sqlstate[0] != '\0') {
         log_error("http query %s failed: %s (SQLSTATE %s)", q->statement, q->errmsg, q->sqlstate);
-        send_error(q->req, 500, "internal", "the query failed; see the daemon's log");
+        httpreply_error(q->req, 500, "internal", "the query failed; see the daemon's log");
     } else if (!q->have_row || q->body == NULL) {
-        send_error(q->req, 404, "not_found", q->not_found);
+        httpreply_error(q->req, 404, "not_found", q->not_found);
     } else {
         if (strcmp(q->statement, STORE_MERGE_MANUAL) == 0) {
             q->h->merges_manual++;
         }
-        send_json(q->req, 200, q->body, strlen(q->body));
+        httpreply_json(q->req, 200, q->body, strlen(q->body));
     }
     query_free(q);
 }
 
 static const struct db_job_ops query_ops = {query_send, query_result, query_done};
 
+/*
+ * Reads that may be answered from a replica's slightly older data (docs/scaling.md). The
+ * context (screen pop) stays on the primary: an agent's screen must show the record that
+ * just arrived; so do merges and erasure, which write, and GET /v1/stats, which first brings
+ * the analytics facts up to date (docs/analytics.md) and then reads a few thousand sums.
+ */
+static bool replica_may_answer(const char *statement)
+{
+    static const char *const reads[] = {STORE_FIND, STORE_PROFILE, STORE_TIMELINE};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        if (strcmp(statement, reads[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Takes ownership of q. */
 static void query_run(struct http *h, struct query *q)
 {
     q->h = h;
-    if (db_submit(h->d->db, &query_ops, q) < 0) {
-        send_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
+    struct db *db = replica_may_answer(q->statement) ? replica_pick(h->d->replica) : NULL;
+    if (db_submit(db != NULL ? db : h->d->db, &query_ops, q) < 0) {
+        httpreply_error(q->req, 503, "unavailable", "the database is unavailable; retry later");
         query_free(q);
         return;
     }
@@ -302,7 +292,7 @@ static struct query *query_new(struct evhttp_request *req, const char *statement
 {
     struct query *q = calloc(1, sizeof(*q));
     if (q == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return NULL;
     }
     q->req = req;
@@ -336,8 +326,8 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         enum ident_kind k;
         if (normalize_kind_parse(p[i].key, &k) == 0) {
             if (kind_name != NULL) {
-                send_error(req, 400, "invalid_request",
-                           "give exactly one of phone, email, chat, web, external");
+                httpreply_error(req, 400, "invalid_request",
+                                "give exactly one of phone, email, chat, web, external");
                 return;
             }
             kind_name = p[i].key;
@@ -347,13 +337,13 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
             char msg[200], qk[72];
             snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
                      errmsg_quote(p[i].key, qk, sizeof(qk)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
     if (kind_name == NULL) {
-        send_error(req, 400, "invalid_request",
-                   "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
+        httpreply_error(req, 400, "invalid_request",
+                        "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
         return;
     }
     char norm[NORMALIZE_MAX + 1];
@@ -362,7 +352,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
         char msg[300], qv[120];
         snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
                  why);
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     struct query *q = query_new(req, STORE_FIND, 2);
@@ -371,7 +361,7 @@ static void handle_find(struct http *h, struct evhttp_request *req, const struct
     }
     snprintf(q->not_found, sizeof(q->not_found), "no customer with %s %.200s", kind_name, norm);
     if (query_param(q, 0, kind_name) < 0 || query_param(q, 1, norm) < 0) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         query_free(q);
         return;
     }
@@ -392,7 +382,7 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
     snprintf(q->not_found, sizeof(q->not_found), "%s", not_found);
     for (int i = 0; i < n; i++) {
         if (query_param(q, i, params[i]) < 0) {
-            send_error(req, 500, "internal", "out of memory");
+            httpreply_error(req, 500, "internal", "out of memory");
             query_free(q);
             return;
         }
@@ -411,42 +401,41 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     size_t len = evbuffer_get_length(in);
     const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
     char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
-    json_error_t jerr;
-    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    char perr[200];
+    struct jsondoc *body = jsondoc_parse(text, len, perr, sizeof(perr));
     if (body == NULL) {
-        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}",
-                 jerr.text);
-        send_error(req, 400, "invalid_request", msg);
+        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}", perr);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
-    json_t *f = json_object_get(body, "from");
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "from") != 0) {
+    const struct jsondoc_value *root = jsondoc_root(body);
+    const struct jsondoc_value *f = jsondoc_get(body, root, "from");
+    for (const struct jsondoc_value *v = root->type == JSONDOC_OBJECT ? jsondoc_child(body, root)
+                                                                      : NULL;
+         v != NULL; v = jsondoc_next(body, v)) {
+        if (strcmp(v->key, "from") != 0) {
             snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
-                     errmsg_quote(key, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
-            json_decref(body);
+                     errmsg_quote(v->key, qv, sizeof(qv)));
+            httpreply_error(req, 400, "invalid_request", msg);
+            jsondoc_free(body);
             return;
         }
     }
-    if (!json_is_string(f)) {
-        send_error(req, 400, "invalid_request",
-                   json_is_object(body) ? "from: missing or not a string"
-                                        : "body: send {\"from\":\"<customer id>\"}");
-        json_decref(body);
+    if (f == NULL || f->type != JSONDOC_STRING) {
+        httpreply_error(req, 400, "invalid_request",
+                        root->type == JSONDOC_OBJECT ? "from: missing or not a string"
+                                                     : "body: send {\"from\":\"<customer id>\"}");
+        jsondoc_free(body);
         return;
     }
-    if (!is_uuid(json_string_value(f), from)) {
+    if (!is_uuid(f->text, from)) {
         snprintf(msg, sizeof(msg), "from: %s is not a customer id (a UUID)",
-                 errmsg_quote(json_string_value(f), qv, sizeof(qv)));
-        send_error(req, 400, "invalid_request", msg);
-        json_decref(body);
+                 errmsg_quote(f->text, qv, sizeof(qv)));
+        httpreply_error(req, 400, "invalid_request", msg);
+        jsondoc_free(body);
         return;
     }
-    json_decref(body);
+    jsondoc_free(body);
     snprintf(msg, sizeof(msg), "no customer %s", id);
     const char *params[] = {id, from, principal};
     run_statement(h, req, STORE_MERGE_MANUAL, params, 3, msg);
@@ -468,7 +457,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
                 limit > TIMELINE_MAX_LIMIT) {
                 snprintf(msg, sizeof(msg), "limit: %s must be an integer 1-%d",
                          errmsg_quote(v, qv, sizeof(qv)), TIMELINE_MAX_LIMIT);
-                send_error(req, 400, "invalid_request", msg);
+                httpreply_error(req, 400, "invalid_request", msg);
                 return;
             }
         } else if (strcmp(k, "before") == 0 || strcmp(k, "cursor") == 0) {
@@ -483,7 +472,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
             snprintf(msg, sizeof(msg),
                      "%s: unknown parameter (limit, before, channel, since, until)",
                      errmsg_quote(k, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -492,7 +481,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (!ok) {
             snprintf(msg, sizeof(msg), "channel: %s is not a channel",
                      errmsg_quote(channel, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
     }
@@ -502,7 +491,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (record_parse_time(since, &us) < 0) {
             snprintf(msg, sizeof(msg), "since: %s is not an RFC 3339 timestamp",
                      errmsg_quote(since, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
         record_format_time(us, since_ts);
@@ -511,14 +500,14 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         if (record_parse_time(until, &us) < 0) {
             snprintf(msg, sizeof(msg), "until: %s is not an RFC 3339 timestamp",
                      errmsg_quote(until, qv, sizeof(qv)));
-            send_error(req, 400, "invalid_request", msg);
+            httpreply_error(req, 400, "invalid_request", msg);
             return;
         }
         record_format_time(us, until_ts);
     }
     char cur_ts[RECORD_TS_LEN + 1], cur_id[RECORD_UUID_LEN + 1];
     if (before != NULL && http_parse_cursor(before, cur_ts, cur_id) < 0) {
-        send_error(req, 400, "invalid_request", "before: not a cursor this API returned");
+        httpreply_error(req, 400, "invalid_request", "before: not a cursor this API returned");
         return;
     }
     struct query *q = query_new(req, STORE_TIMELINE, STORE_TIMELINE_NPARAMS);
@@ -533,7 +522,7 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         query_param(q, 3, before != NULL ? cur_id : NULL) < 0 || query_param(q, 4, channel) < 0 ||
         query_param(q, 5, since != NULL ? since_ts : NULL) < 0 ||
         query_param(q, 6, until != NULL ? until_ts : NULL) < 0) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         query_free(q);
         return;
     }
@@ -557,7 +546,7 @@ static void handle_analytics(struct http *h, struct evhttp_request *req, const c
         snprintf(not_found, sizeof(not_found), "no customer %s", id);
     }
     if (rc < 0) {
-        send_error(req, 400, "invalid_request", msg);
+        httpreply_error(req, 400, "invalid_request", msg);
         return;
     }
     run_statement(h, req, statement, aq.values, aq.n, not_found);
@@ -569,7 +558,7 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     struct daemon *d = h->d;
     if (!readiness) {
         static const char ok[] = "{\"status\":\"ok\"}";
-        send_json(req, 200, ok, sizeof(ok) - 1);
+        httpreply_json(req, 200, ok, sizeof(ok) - 1);
         return;
     }
     bool db_up = db_available(d->db);
@@ -577,32 +566,60 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     /* Not ready well before the spool is full, so that a balancer sends elsewhere while
      * this instance can still take what is in flight. */
     bool spool_high = d->spool != NULL && spool_bytes_now >= spool_max_bytes(d->spool) / 10 * 9;
-    bool ready = db_up && !d->draining && !spool_high;
-    json_t *o = json_pack("{s:b, s:b, s:s, s:i, s:I}", "ready", ready, "database", db_up, "schema",
-                          migrate_latest(), "database_connections", db_connections_up(d->db),
-                          "pending_records", (json_int_t)deliver_pending(d->deliver));
-    if (o != NULL && d->spool != NULL) {
-        json_object_set_new(
-            o, "spool",
-            json_pack("{s:b, s:I, s:I, s:I}", "spooling", deliver_spooling(d->deliver), "records",
-                      (json_int_t)spool_records(d->spool), "bytes", (json_int_t)spool_bytes_now,
-                      "max_bytes", (json_int_t)spool_max_bytes(d->spool)));
+    bool ready = db_up && !d->leaving && !spool_high;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "ready");
+    jsonw_bool(&w, ready);
+    jsonw_key(&w, "database");
+    jsonw_bool(&w, db_up);
+    jsonw_key(&w, "schema");
+    jsonw_string(&w, migrate_latest());
+    jsonw_key(&w, "migrations");
+    jsonw_string(&w, d->schema_ready ? "current" : "pending");
+    jsonw_key(&w, "database_connections");
+    jsonw_int(&w, db_connections_up(d->db));
+    jsonw_key(&w, "pending_records");
+    jsonw_int(&w, (long long)deliver_pending(d->deliver));
+    if (d->spool != NULL) {
+        jsonw_key(&w, "spool");
+        jsonw_object_begin(&w);
+        jsonw_key(&w, "spooling");
+        jsonw_bool(&w, deliver_spooling(d->deliver));
+        jsonw_key(&w, "records");
+        jsonw_int(&w, (long long)spool_records(d->spool));
+        jsonw_key(&w, "bytes");
+        jsonw_int(&w, (long long)spool_bytes_now);
+        jsonw_key(&w, "max_bytes");
+        jsonw_int(&w, (long long)spool_max_bytes(d->spool));
+        jsonw_object_end(&w);
     }
-    if (o != NULL && !db_up) {
-        json_object_set_new(o, "reason",
-                            json_sprintf("database unreachable: %s", db_last_error(d->db)));
-    } else if (o != NULL && d->draining) {
-        json_object_set_new(o, "reason", json_string("shutting down"));
-    } else if (o != NULL && spool_high) {
-        json_object_set_new(o, "reason", json_string("the spool is over 90% full"));
+    char reason[700];
+    reason[0] = '\0';
+    if (!d->schema_ready) {
+        snprintf(reason, sizeof(reason),
+                 "waiting for the database to apply the migrations (records go to the spool)%s%s",
+                 d->migrate_error[0] != '\0' ? ": " : "", d->migrate_error);
+    } else if (!db_up) {
+        snprintf(reason, sizeof(reason), "database unreachable: %s", db_last_error(d->db));
+    } else if (d->leaving) {
+        snprintf(reason, sizeof(reason), "shutting down");
+    } else if (spool_high) {
+        snprintf(reason, sizeof(reason), "the spool is over 90%% full");
     }
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    if (reason[0] != '\0') {
+        jsonw_key(&w, "reason");
+        jsonw_string(&w, reason);
+    }
+    jsonw_object_end(&w);
+    size_t len = 0;
+    char *text = jsonw_take(&w, &len);
     if (text == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
-    send_json(req, ready ? 200 : 503, text, strlen(text));
+    httpreply_json(req, ready ? 200 : 503, text, len);
     free(text);
 }
 
@@ -610,48 +627,30 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
  * Checks Authorization when tokens are configured, and names who asked in principal
  * ("anonymous" without tokens). Returns true to go on.
  */
-static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen)
+static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen,
+                       const struct config_token **tok)
 {
     const struct config *cfg = &h->d->cfg;
     snprintf(principal, plen, "anonymous");
+    *tok = NULL;
     if (cfg->n_tokens == 0) {
         return true;
     }
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     char token[512] = "";
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
-        snprintf(token, sizeof(token), "%s", auth + 7);
-    } else if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
-        /* The token as user name, for SDKs that only speak Basic. */
-        const char *b64 = auth + 6;
-        unsigned char dec[512];
-        size_t n = strlen(b64);
-        if (n > 0 && n < sizeof(token) && n % 4 == 0) {
-            int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
-            /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
-            for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--) {
-                len--;
-            }
-            if (len > 0) {
-                dec[len] = '\0';
-                char *colon = strchr((char *)dec, ':');
-                if (colon != NULL) {
-                    *colon = '\0';
-                }
-                snprintf(token, sizeof(token), "%s", (char *)dec);
-            }
-        }
+    if (httpreply_token(req, token, sizeof(token)) < 0) {
+        token[0] = '\0';
     }
     if (token[0] == '\0') {
-        send_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
+        httpreply_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
     const struct config_token *t = config_find_token(cfg, token);
     if (t == NULL) {
-        send_error(req, 401, "unauthorized", "unknown token");
+        httpreply_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
     snprintf(principal, plen, "%s", t->name);
+    *tok = t;
     return true;
 }
 
@@ -760,7 +759,7 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (f == NULL) {
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     const struct ingest_stats *is = ingest_get_stats(d->ingest);
@@ -837,15 +836,46 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    const struct hin_stats *hs = hin_get_stats(d->hin);
+    metrics_write_one(f, "touchline_records_updated_total", "counter",
+                      "Records answered duplicate whose status moved the stored record's forward.",
+                      (double)is->updated);
+    metrics_write_one(f, "touchline_http_ingest_requests_total", "counter",
+                      "Requests that carried records (interactions, Segment, webhooks) answered.",
+                      (double)hs->requests);
+    metrics_write_one(f, "touchline_http_ingest_shed_total", "counter",
+                      "Ingest requests answered 503 because too many records waited for the "
+                      "database (or the daemon was stopping).",
+                      (double)hs->shed);
+    metrics_family(f, "touchline_webhook_auth_failures_total", "counter",
+                   "Webhook and Segment calls refused for a bad or missing signature, token or "
+                   "write key.");
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"twilio\"",
+                   (double)hs->bad_signature);
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"chatwoot\"",
+                   (double)hs->bad_hook_token);
+    metrics_sample(f, "touchline_webhook_auth_failures_total", "hook=\"segment\"",
+                   (double)hs->bad_write_key);
+    metrics_write_one(f, "touchline_webhook_ignored_total", "counter",
+                      "Webhook events answered 200 and not recorded (other Chatwoot events).",
+                      (double)hs->ignored);
+    if (d->replica != NULL) {
+        metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
+                          "How far the read replica is behind the primary (-1: unknown).",
+                          replica_lag_s(d->replica));
+        metrics_write_one(f, "touchline_replica_fallbacks_total", "counter",
+                          "Reads sent to the primary because the replica was down or behind.",
+                          (double)replica_fallbacks(d->replica));
+    }
     if (fclose(f) != 0 || text == NULL) {
         free(text);
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
     if (buf == NULL) {
         free(text);
-        send_error(req, 500, "internal", "out of memory");
+        httpreply_error(req, 500, "internal", "out of memory");
         return;
     }
     evbuffer_add(buf, text, len);
@@ -866,7 +896,7 @@ static void route(struct evhttp_request *req, void *arg)
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (path == NULL) {
-        send_error(req, 400, "invalid_request", "no path");
+        httpreply_error(req, 400, "invalid_request", "no path");
         return;
     }
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
@@ -880,19 +910,28 @@ static void route(struct evhttp_request *req, void *arg)
         handle_metrics(h, req);
         return;
     }
+    /* The Segment API and the webhooks authenticate by their own means. */
+    if (hin_route_public(h->d->hin, req, path, h->d->draining)) {
+        return;
+    }
     char principal[64];
-    if (!authorized(h, req, principal, sizeof(principal))) {
+    const struct config_token *tok = NULL;
+    if (!authorized(h, req, principal, sizeof(principal), &tok)) {
+        return;
+    }
+    if (strcmp(path, "/v1/interactions") == 0) {
+        hin_interactions(h->d->hin, req, tok, h->d->draining);
         return;
     }
     struct http_param params[MAX_PARAMS];
     int np = http_parse_query(evhttp_uri_get_query(uri), params, MAX_PARAMS);
     if (np < 0) {
-        send_error(req, 400, "invalid_request", "malformed query string");
+        httpreply_error(req, 400, "invalid_request", "malformed query string");
         return;
     }
     if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
         if (method != EVHTTP_REQ_GET) {
-            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_analytics(h, req, path[4] == 's' ? STORE_STATS : STORE_MISSED, NULL, params, np);
         }
@@ -901,13 +940,13 @@ static void route(struct evhttp_request *req, void *arg)
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
-        send_error(req, 404, "not_found", "no such endpoint");
+        httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
     const char *rest = path + plen;
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
         if (method != EVHTTP_REQ_GET) {
-            send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_find(h, req, params, np);
         }
@@ -920,7 +959,7 @@ static void route(struct evhttp_request *req, void *arg)
     char id[RECORD_UUID_LEN + 1];
     snprintf(idtext, sizeof(idtext), "%.*s", (int)(idlen < 63 ? idlen : 63), rest);
     if (idlen > 63 || !is_uuid(idtext, id)) {
-        send_error(req, 400, "invalid_request", "customer id: not a UUID");
+        httpreply_error(req, 400, "invalid_request", "customer id: not a UUID");
         goto out;
     }
     /* What each endpoint under /v1/customers/{id} answers to. */
@@ -928,23 +967,23 @@ static void route(struct evhttp_request *req, void *arg)
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
                     strcmp(sub, "/journey") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
-        send_error(req, 404, "not_found", "no such endpoint");
+        httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
     if (get_only && method != EVHTTP_REQ_GET) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         goto out;
     }
     if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
         goto out;
     }
     if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
-        send_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET and DELETE");
         goto out;
     }
     if (strcmp(sub, "/timeline") != 0 && strcmp(sub, "/journey") != 0 && np > 0) {
-        send_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
         goto out;
     }
     char not_found[128];
@@ -969,7 +1008,7 @@ static void route(struct evhttp_request *req, void *arg)
         run_statement(h, req, STORE_PROFILE, p1, 1, not_found);
     }
 out:
-    params_free(params, np);
+    http_params_free(params, np);
 }
 
 struct http *http_new(struct daemon *d)
@@ -1016,6 +1055,9 @@ struct http *http_new(struct daemon *d)
     evhttp_set_max_headers_size(h->evh, 64 * 1024);
     evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
                                            EVHTTP_REQ_HEAD);
+    /* A client whose body is refused (413) while it still sends gets the answer rather than
+     * a reset. */
+    evhttp_set_flags(h->evh, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_gencb(h->evh, route, h);
     evhttp_set_bevcb(h->evh, new_bufferevent, h);
     return h;
@@ -1041,7 +1083,7 @@ void http_free(struct http *h)
 
 int http_inflight(const struct http *h)
 {
-    return h->inflight;
+    return h->inflight + hin_inflight(h->d->hin);
 }
 
 int http_port(const struct http *h)

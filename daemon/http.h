@@ -40,4 +40,11 @@ struct http_param {
 int http_parse_query(const char *q, struct http_param *out, int max)
     __attribute__((warn_unused_result));
 
+/* The same for an application/x-www-form-urlencoded body, where '+' is a space. */
+int http_parse_form(const char *q, struct http_param *out, int max)
+    __attribute__((warn_unused_result));
+
+/* Frees the n pairs at p. */
+void http_params_free(struct http_param *p, int n);
+
 #endif

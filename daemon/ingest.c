@@ -5,7 +5,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
-#include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +18,7 @@
 #include "batch.h"
 #include "deliver.h"
 #include "daemon.h"
+#include "jsonw.h"
 #include "log.h"
 
 /* Output not yet read by the client beyond which we stop reading its input. */
@@ -222,25 +222,24 @@ static void conn_set_line(struct conn *c, unsigned long seq, char *line, size_t 
     conn_flush_answers(c);
 }
 
-static void conn_set_answer(struct conn *c, unsigned long seq, json_t *obj)
+/* Ends the answer w holds with its newline and puts it into its slot. */
+static void conn_set_answer(struct conn *c, unsigned long seq, struct jsonw *w)
 {
-    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
-    json_decref(obj);
-    /* Without memory for the answer, a fixed one: the client resends what was not acked. */
-    static const char oom[] =
-        "{\"ok\":false,\"error\":\"unavailable\",\"message\":\"out of memory\"}";
-    const char *src = text != NULL ? text : oom;
-    size_t len = strlen(src);
-    char *line = malloc(len + 1);
-    if (line == NULL) {
-        free(text);
-        c->closing = true;
-        return;
+    jsonw_append(w, "\n", 1);
+    size_t len;
+    char *text = jsonw_take(w, &len);
+    if (text == NULL) {
+        /* Without memory for the answer, a fixed one: the client resends what was not acked. */
+        static const char oom[] =
+            "{\"ok\":false,\"error\":\"unavailable\",\"message\":\"out of memory\"}\n";
+        text = strdup(oom);
+        len = sizeof(oom) - 1;
+        if (text == NULL) {
+            c->closing = true;
+            return;
+        }
     }
-    memcpy(line, src, len);
-    line[len] = '\n';
-    free(text);
-    conn_set_line(c, seq, line, len + 1);
+    conn_set_line(c, seq, text, len);
 }
 
 static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
@@ -248,13 +247,27 @@ static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
 {
     c->ing->stats.rejected[code]++;
     log_debug("tcp %s line %lu: %s: %s", c->peer, line, error_codes[code], message);
-    json_t *o = json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", error_codes[code], "message",
-                          message, "line", (json_int_t)line);
-    if (o == NULL) {
-        o = json_pack("{s:b, s:s, s:I}", "ok", 0, "error", error_codes[code], "line",
-                      (json_int_t)line);
+    struct jsonw w;
+    jsonw_init(&w);
+    ingest_write_error(&w, code, message, line);
+    conn_set_answer(c, seq, &w);
+}
+
+void ingest_write_error(struct jsonw *w, enum ingest_error code, const char *message,
+                        unsigned long line)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "ok");
+    jsonw_bool(w, false);
+    jsonw_key(w, "error");
+    jsonw_string(w, ingest_error_code(code));
+    if (message != NULL) {
+        jsonw_key(w, "message");
+        jsonw_string(w, message);
     }
-    conn_set_answer(c, seq, o);
+    jsonw_key(w, "line");
+    jsonw_int(w, (long long)line);
+    jsonw_object_end(w);
 }
 
 static void on_stored(const struct deliver_result *res, void *arg)
@@ -272,20 +285,11 @@ static void on_stored(const struct deliver_result *res, void *arg)
                 ing->stats.accepted++;
                 ing->stats.accepted_by[t->source_slot][t->channel]++;
             }
-            /* The common answer, formatted directly: ids need no escaping. */
-            char *line = malloc(128);
-            if (line == NULL) {
-                conn_set_answer(c, t->seq, NULL);
-                break;
-            }
-            int n =
-                res->spooled
-                    ? snprintf(line, 128, "{\"ok\":true,\"id\":\"%s\",\"spooled\":true}\n", res->id)
-                    : snprintf(line, 128,
-                               "{\"ok\":true,\"id\":\"%s\",\"customer_id\":\"%s\","
-                               "\"duplicate\":%s}\n",
-                               res->id, res->customer_id, res->duplicate ? "true" : "false");
-            conn_set_line(c, t->seq, line, (size_t)n);
+            ing->stats.updated += res->updated;
+            struct jsonw w;
+            jsonw_init(&w);
+            deliver_write_answer(res, &w);
+            conn_set_answer(c, t->seq, &w);
             break;
         }
         case BATCH_INVALID:
@@ -338,7 +342,15 @@ static void handle_auth(struct conn *c, unsigned long seq, unsigned long line,
         c->authed = true;
         log_info("tcp %s authenticated principal=%s", c->peer, c->principal);
     }
-    conn_set_answer(c, seq, json_pack("{s:b, s:s}", "ok", 1, "principal", c->principal));
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "ok");
+    jsonw_bool(&w, true);
+    jsonw_key(&w, "principal");
+    jsonw_string(&w, c->principal);
+    jsonw_object_end(&w);
+    conn_set_answer(c, seq, &w);
 }
 
 static void handle_line(struct conn *c, const char *line, size_t len)
@@ -757,6 +769,11 @@ int ingest_port(const struct ingest *ing)
 }
 
 const struct ingest_stats *ingest_get_stats(const struct ingest *ing)
+{
+    return &ing->stats;
+}
+
+struct ingest_stats *ingest_shared_stats(struct ingest *ing)
 {
     return &ing->stats;
 }

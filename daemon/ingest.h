@@ -45,6 +45,7 @@ struct ingest_stats {
     unsigned long lines;
     unsigned long accepted;
     unsigned long duplicates;
+    unsigned long updated;     /* duplicates that moved a stored record's status forward */
     unsigned long rejected[8]; /* by enum ingest_error */
     unsigned long paused;      /* times reading was paused */
 };
@@ -60,6 +61,16 @@ enum ingest_error {
 };
 
 const char *ingest_error_code(enum ingest_error e);
+
+struct jsonw;
+
+/* The answer object of a refused line or record (CONTRACT §3), into w: {"ok":false,"error":
+ * code,"message":…,"line":line}. The HTTP ways in answer their records with it too. */
+void ingest_write_error(struct jsonw *w, enum ingest_error code, const char *message,
+                        unsigned long line);
 const struct ingest_stats *ingest_get_stats(const struct ingest *ing);
+
+/* The same counters, for the HTTP ways in to count their records with the TCP ones. */
+struct ingest_stats *ingest_shared_stats(struct ingest *ing);
 
 #endif

@@ -11,9 +11,15 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "pgconn.h"
 
 /* Any constant will do as long as every touchlined uses the same one. */
 #define MIGRATION_LOCK "7463686972"
+
+/* What is applied, read before anything else: when every migration of this daemon is there,
+ * nothing more is sent, so a role that may only read and write rows can run the daemon.
+ * (CREATE ... IF NOT EXISTS below checks the CREATE privilege even when the object exists.) */
+static const char SQL_CHECK[] = "SELECT version, checksum FROM touchline.schema_migrations";
 
 /* Opens the transaction, waits for any other daemon migrating, and lists what is applied. */
 static const char SQL_BEGIN[] = "BEGIN;"
@@ -30,6 +36,7 @@ static const char SQL_COMMIT[] = "COMMIT";
 
 enum step {
     STEP_CONNECT,
+    STEP_CHECK, /* SQL_CHECK: is anything to do? */
     STEP_BEGIN,
     STEP_APPLY, /* migrate_embedded[current] */
     STEP_COMMIT,
@@ -38,22 +45,21 @@ enum step {
 
 struct migrate {
     struct event_base *base;
-    PGconn *pg;
-    struct event *io;
-    int io_fd;
-    short io_what;
-    struct event *timer;
+    migrate_done_fn done;
+    void *done_arg;
+    struct event *finish_ev; /* calls done from a stack of its own */
+    bool unreachable;        /* the failure was reaching the database: worth retrying */
+    char errbuf[1024];
+    struct pgconn *pc;
+    PGconn *pg; /* pgconn_pg(pc) once connected */
     enum step step;
     size_t current;
     bool *applied;
     size_t n_migrations;
     int count;
     bool failed;
-    char *err;
-    size_t errlen;
+    bool no_table; /* SQL_CHECK found no schema_migrations: a database never migrated */
 };
-
-static void on_io(evutil_socket_t fd, short what, void *arg);
 
 /* SHA-256 of a migration's text, in hex: a recorded migration whose file has changed since
  * is refused rather than silently skipped. */
@@ -70,6 +76,28 @@ static void checksum(const char *sql, char out[65])
     }
 }
 
+/* The owner hears of the end once the pgconn callback that ended it has returned, so that
+ * it may free m from done. */
+static void on_finish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct migrate *m = arg;
+    /* Closing the connection rolls back whatever a failure left open. */
+    pgconn_close(m->pc);
+    if (m->failed) {
+        m->done(-1, m->unreachable, m->errbuf, m->done_arg);
+    } else {
+        m->done(m->count, false, NULL, m->done_arg);
+    }
+}
+
+static void finish(struct migrate *m)
+{
+    static const struct timeval now = {0, 0};
+    evtimer_add(m->finish_ev, &now);
+}
+
 static void fail(struct migrate *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fail(struct migrate *m, const char *fmt, ...)
@@ -77,55 +105,19 @@ static void fail(struct migrate *m, const char *fmt, ...)
     if (!m->failed) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(m->err, m->errlen, fmt, ap);
+        vsnprintf(m->errbuf, sizeof(m->errbuf), fmt, ap);
         va_end(ap);
-        /* libpq's messages span lines; a log line must not. */
-        for (char *p = m->err; *p != '\0'; p++) {
-            if (*p == '\n' || *p == '\t') {
-                *p = ' ';
-            }
-        }
-        size_t n = strlen(m->err);
-        while (n > 0 && m->err[n - 1] == ' ') {
-            m->err[--n] = '\0';
-        }
     }
     m->failed = true;
     m->step = STEP_DONE;
-    event_base_loopexit(m->base, NULL);
-}
-
-static int watch(struct migrate *m, short what)
-{
-    int fd = PQsocket(m->pg);
-    if (fd < 0) {
-        return -1;
-    }
-    if (m->io != NULL && (m->io_fd != fd || m->io_what != what)) {
-        event_free(m->io);
-        m->io = NULL;
-    }
-    if (m->io == NULL) {
-        m->io = event_new(m->base, fd, what | EV_PERSIST, on_io, m);
-        m->io_fd = fd;
-        m->io_what = what;
-        if (m->io == NULL || event_add(m->io, NULL) < 0) {
-            return -1;
-        }
-    }
-    return 0;
+    finish(m);
 }
 
 /* Sends sql (one or more statements) and waits for its results. */
 static void send_sql(struct migrate *m, const char *sql)
 {
-    if (PQsendQuery(m->pg, sql) != 1) {
-        fail(m, "sending to the database: %s", PQerrorMessage(m->pg));
-        return;
-    }
-    int f = PQflush(m->pg);
-    if (f < 0 || watch(m, f == 1 ? EV_READ | EV_WRITE : EV_READ) < 0) {
-        fail(m, "sending to the database: %s", PQerrorMessage(m->pg));
+    if (PQsendQuery(m->pg, sql) != 1 || pgconn_flush(m->pc) < 0) {
+        fail(m, "sending to the database: %s", pgconn_error(m->pc));
     }
 }
 
@@ -163,6 +155,20 @@ static void next(struct migrate *m)
 static void step_done(struct migrate *m)
 {
     switch (m->step) {
+    case STEP_CHECK: {
+        size_t missing = 0;
+        for (size_t i = 0; i < m->n_migrations; i++) {
+            missing += !m->applied[i];
+        }
+        if (!m->no_table && missing == 0) {
+            m->step = STEP_DONE;
+            finish(m);
+            return;
+        }
+        m->step = STEP_BEGIN;
+        send_sql(m, SQL_BEGIN);
+        return;
+    }
     case STEP_BEGIN:
         next(m);
         return;
@@ -174,7 +180,7 @@ static void step_done(struct migrate *m)
         return;
     case STEP_COMMIT:
         m->step = STEP_DONE;
-        event_base_loopexit(m->base, NULL);
+        finish(m);
         return;
     case STEP_CONNECT:
     case STEP_DONE:
@@ -182,8 +188,14 @@ static void step_done(struct migrate *m)
     }
 }
 
-static void on_result(struct migrate *m, PGresult *res)
+static void on_result(struct pgconn *pc, PGresult *res, void *arg)
 {
+    (void)pc;
+    struct migrate *m = arg;
+    if (res == NULL) {
+        step_done(m);
+        return;
+    }
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_FATAL_ERROR) {
         const char *msg = PQresultErrorMessage(res);
@@ -191,9 +203,29 @@ static void on_result(struct migrate *m, PGresult *res)
         case STEP_APPLY:
             fail(m, "migration %s failed: %s", migrate_embedded[m->current].name, msg);
             return;
-        case STEP_BEGIN:
+        case STEP_CHECK: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            /* undefined_table, invalid_schema_name: nothing applied yet. */
+            if (state != NULL && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0)) {
+                m->no_table = true;
+                return;
+            }
+            fail(m, "reading touchline.schema_migrations: %s", msg);
+            return;
+        }
+        case STEP_BEGIN: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (state != NULL && strcmp(state, "42501") == 0) {
+                fail(m,
+                     "the schema needs migrations (newest %s) and this database role may not "
+                     "apply them: run touchlined --migrate as the role that owns the schema "
+                     "(docs/deploy.md): %s",
+                     migrate_latest(), msg);
+                return;
+            }
             fail(m, "preparing touchline.schema_migrations: %s", msg);
             return;
+        }
         case STEP_COMMIT:
             fail(m, "committing the migrations: %s", msg);
             return;
@@ -203,8 +235,8 @@ static void on_result(struct migrate *m, PGresult *res)
             return;
         }
     }
-    if (m->step == STEP_BEGIN && st == PGRES_TUPLES_OK && PQnfields(res) == 2 &&
-        strcmp(PQfname(res, 0), "version") == 0) {
+    if ((m->step == STEP_CHECK || m->step == STEP_BEGIN) && st == PGRES_TUPLES_OK &&
+        PQnfields(res) == 2 && strcmp(PQfname(res, 0), "version") == 0) {
         for (int r = 0; r < PQntuples(res); r++) {
             for (size_t i = 0; i < m->n_migrations; i++) {
                 if (strcmp(PQgetvalue(res, r, 0), migrate_embedded[i].name) != 0) {
@@ -226,125 +258,111 @@ static void on_result(struct migrate *m, PGresult *res)
     }
 }
 
-static void on_connected(struct migrate *m)
+static void on_connected(struct pgconn *pc, void *arg)
 {
-    evtimer_del(m->timer);
-    if (PQsetnonblocking(m->pg, 1) != 0) {
-        fail(m, "database: %s", PQerrorMessage(m->pg));
-        return;
-    }
-    m->step = STEP_BEGIN;
-    send_sql(m, SQL_BEGIN);
-}
-
-static void on_io(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
     struct migrate *m = arg;
-    if (m->step == STEP_CONNECT) {
-        switch (PQconnectPoll(m->pg)) {
-        case PGRES_POLLING_READING:
-            if (watch(m, EV_READ) < 0) {
-                fail(m, "cannot watch the database socket");
-            }
-            return;
-        case PGRES_POLLING_WRITING:
-            if (watch(m, EV_WRITE) < 0) {
-                fail(m, "cannot watch the database socket");
-            }
-            return;
-        case PGRES_POLLING_OK:
-            on_connected(m);
-            return;
-        case PGRES_POLLING_FAILED:
-        case PGRES_POLLING_ACTIVE:
-            fail(m, "cannot connect to the database: %s", PQerrorMessage(m->pg));
-            return;
-        }
+    m->pg = pgconn_pg(pc);
+    m->step = STEP_CHECK;
+    send_sql(m, SQL_CHECK);
+}
+
+static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, void *arg)
+{
+    (void)pc;
+    struct migrate *m = arg;
+    m->unreachable = true;
+    switch (loss) {
+    case PGCONN_CONNECT_FAILED:
+        fail(m, "cannot connect to the database: %s", why);
         return;
-    }
-    if (what & EV_WRITE) {
-        int f = PQflush(m->pg);
-        if (f < 0 || (f == 0 && watch(m, EV_READ) < 0)) {
-            fail(m, "sending to the database: %s", PQerrorMessage(m->pg));
-            return;
-        }
-    }
-    if (!(what & EV_READ)) {
+    case PGCONN_CONNECT_TIMEOUT:
+        fail(m, "cannot connect to the database: no answer in time");
         return;
-    }
-    if (PQconsumeInput(m->pg) != 1) {
-        fail(m, "the database connection broke: %s", PQerrorMessage(m->pg));
+    case PGCONN_BROKEN:
+        fail(m, "the database connection broke: %s", why);
         return;
-    }
-    while (m->step != STEP_DONE && !PQisBusy(m->pg)) {
-        PGresult *res = PQgetResult(m->pg);
-        if (res == NULL) {
-            step_done(m);
-            return;
-        }
-        on_result(m, res);
-        PQclear(res);
     }
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
+static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost};
+
+struct migrate *migrate_start(struct event_base *base, const char *dsn, int connect_timeout_s,
+                              migrate_done_fn done, void *arg)
 {
-    (void)fd;
-    (void)what;
-    fail(arg, "cannot connect to the database: no answer in time");
+    struct migrate *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return NULL;
+    }
+    m->base = base;
+    m->done = done;
+    m->done_arg = arg;
+    for (const struct migration *mg = migrate_embedded; mg->name != NULL; mg++) {
+        m->n_migrations++;
+    }
+    m->applied = calloc(m->n_migrations + 1, sizeof(*m->applied));
+    m->finish_ev = evtimer_new(base, on_finish, m);
+    m->pc = pgconn_new(base, &migrate_ops, m);
+    if (m->applied == NULL || m->finish_ev == NULL || m->pc == NULL) {
+        migrate_free(m);
+        return NULL;
+    }
+    char why[512];
+    if (pgconn_start(m->pc, dsn, "touchlined-migrate", connect_timeout_s, why, sizeof(why)) < 0) {
+        /* The DSN's syntax was checked with the configuration, so this is the environment
+         * (a host name that does not resolve yet): worth trying again. */
+        m->unreachable = true;
+        fail(m, "cannot connect to the database: %s", why);
+    }
+    return m;
+}
+
+void migrate_free(struct migrate *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    pgconn_free(m->pc);
+    if (m->finish_ev != NULL) {
+        event_free(m->finish_ev);
+    }
+    free(m->applied);
+    free(m);
+}
+
+struct run_result {
+    struct event_base *base;
+    int applied;
+    char *err;
+    size_t errlen;
+};
+
+static void run_done(int applied, bool unreachable, const char *err, void *arg)
+{
+    (void)unreachable;
+    struct run_result *r = arg;
+    r->applied = applied;
+    if (applied < 0) {
+        snprintf(r->err, r->errlen, "%s", err);
+    }
+    event_base_loopexit(r->base, NULL);
 }
 
 int migrate_run(const char *dsn, int connect_timeout_s, char *err, size_t errlen)
 {
-    struct migrate m = {.err = err, .errlen = errlen};
-    int rc = -1;
-    for (const struct migration *mg = migrate_embedded; mg->name != NULL; mg++) {
-        m.n_migrations++;
-    }
-    m.applied = calloc(m.n_migrations + 1, sizeof(*m.applied));
-    m.base = event_base_new();
-    m.timer = m.base != NULL ? evtimer_new(m.base, on_timeout, &m) : NULL;
-    if (m.applied == NULL || m.timer == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    char timeout[16];
-    snprintf(timeout, sizeof(timeout), "%d", connect_timeout_s);
-    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *const values[] = {dsn, "touchlined-migrate", timeout, NULL};
-    m.pg = PQconnectStartParams(keys, values, 1);
-    if (m.pg == NULL || PQstatus(m.pg) == CONNECTION_BAD) {
-        snprintf(err, errlen, "cannot connect to the database: %s",
-                 m.pg != NULL ? PQerrorMessage(m.pg) : "out of memory");
-        goto out;
-    }
-    struct timeval tv = {connect_timeout_s, 0};
-    evtimer_add(m.timer, &tv);
-    if (watch(&m, EV_WRITE) < 0) {
-        snprintf(err, errlen, "cannot watch the database socket");
-        goto out;
-    }
-    event_base_dispatch(m.base);
-    if (!m.failed && m.step == STEP_DONE) {
-        rc = m.count;
-    } else if (!m.failed) {
+    struct run_result r = {.applied = -1, .err = err, .errlen = errlen};
+    snprintf(err, errlen, "out of memory");
+    r.base = event_base_new();
+    struct migrate *m =
+        r.base != NULL ? migrate_start(r.base, dsn, connect_timeout_s, run_done, &r) : NULL;
+    if (m != NULL) {
         snprintf(err, errlen, "migration stopped before it finished");
+        event_base_dispatch(r.base);
     }
-out:
-    if (m.io != NULL) {
-        event_free(m.io);
+    migrate_free(m);
+    if (r.base != NULL) {
+        event_base_free(r.base);
     }
-    if (m.timer != NULL) {
-        event_free(m.timer);
-    }
-    if (m.base != NULL) {
-        event_base_free(m.base);
-    }
-    /* Closing the connection rolls back whatever a failure left open. */
-    PQfinish(m.pg);
-    free(m.applied);
-    return rc;
+    return r.applied;
 }
 
 const char *migrate_latest(void)

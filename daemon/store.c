@@ -89,6 +89,13 @@ static const char SQL_ADD_INTERACTIONS[] =
     "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
     "tags, attributes, identifiers)";
 
+/* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
+ * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
+ * (JSON texts). Answers the positions of the updates that moved a status. */
+static const char SQL_APPLY_STATUSES[] =
+    "SELECT n FROM touchline.apply_statuses($1::uuid[], $2::text[], $3::timestamptz[], "
+    "$4::integer[], $5::text[])";
+
 /* Read side. */
 
 static const char SQL_FIND[] =
@@ -136,6 +143,7 @@ const struct db_statement store_statements[] = {
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
     {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
+    {STORE_APPLY_STATUSES, SQL_APPLY_STATUSES, 5},
     {STORE_FIND, SQL_FIND, 2},
     {STORE_PROFILE, SQL_PROFILE, 1},
     {STORE_TIMELINE, SQL_TIMELINE, STORE_TIMELINE_NPARAMS},

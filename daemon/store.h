@@ -17,6 +17,7 @@
 #define STORE_UPDATE_CUSTOMERS "tl_update_customers"
 #define STORE_ADD_IDENTITIES   "tl_add_identities"
 #define STORE_ADD_INTERACTIONS "tl_add_interactions"
+#define STORE_APPLY_STATUSES   "tl_apply_statuses"
 #define STORE_FIND             "tl_find"         /* $1 kind, $2 value -> profile json or NULL */
 #define STORE_PROFILE          "tl_profile"      /* $1 uuid -> profile json or NULL */
 #define STORE_TIMELINE         "tl_timeline"     /* -> timeline json or NULL */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "jsonw.h"
 #include "normalize.h"
 
 struct jsondoc {
@@ -594,45 +595,7 @@ const struct jsondoc_value *jsondoc_get(const struct jsondoc *doc, const struct 
  */
 static size_t put_string(char *out, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t k = 0;
-    if (out != NULL) {
-        out[k] = '"';
-    }
-    k++;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = c == '"'    ? "\\\""
-                          : c == '\\' ? "\\\\"
-                          : c == '\b' ? "\\b"
-                          : c == '\f' ? "\\f"
-                          : c == '\n' ? "\\n"
-                          : c == '\r' ? "\\r"
-                          : c == '\t' ? "\\t"
-                                      : NULL;
-        if (esc != NULL) {
-            if (out != NULL) {
-                memcpy(out + k, esc, 2);
-            }
-            k += 2;
-        } else if (c < 0x20) {
-            if (out != NULL) {
-                memcpy(out + k, "\\u00", 4);
-                out[k + 4] = hex[c >> 4];
-                out[k + 5] = hex[c & 15];
-            }
-            k += 6;
-        } else {
-            if (out != NULL) {
-                out[k] = (char)c;
-            }
-            k++;
-        }
-    }
-    if (out != NULL) {
-        out[k] = '"';
-    }
-    return k + 1;
+    return jsonw_escape(out, s, n);
 }
 
 static size_t put_raw(char *out, const char *s, size_t n)

@@ -218,6 +218,25 @@ static int trim(const char *in, size_t len, size_t *start, size_t *end, const ch
     return 0;
 }
 
+/*
+ * Trims as trim() does, then refuses a tab, newline or other control character left inside:
+ * it is no part of anyone's id, and kept it would make one visitor two customers. UTF-8
+ * continuation bytes are all >= 0x80, so a byte test is exact.
+ */
+static int trim_checked(const char *in, size_t len, size_t *start, size_t *end, const char **why)
+{
+    if (trim(in, len, start, end, why) < 0) {
+        return -1;
+    }
+    for (size_t k = *start; k < *end; k++) {
+        if ((unsigned char)in[k] < 0x20) {
+            *why = "has a control character";
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static size_t count_code_points(const char *s, size_t len)
 {
     size_t n = 0;
@@ -232,7 +251,7 @@ static size_t count_code_points(const char *s, size_t len)
 static int normalize_email(const char *in, size_t len, char *out, const char **why)
 {
     size_t s, e;
-    if (trim(in, len, &s, &e, why) < 0) {
+    if (trim_checked(in, len, &s, &e, why) < 0) {
         return -1;
     }
     if (e - s > 254) {
@@ -305,6 +324,9 @@ static int normalize_chat(const char *in, size_t len, char *out, const char **wh
         *why = "has an empty handle";
         return -1;
     }
+    if (trim_checked(handle, hlen, &hs, &he, why) < 0) {
+        return -1;
+    }
     if (count_code_points(handle + hs, he - hs) > 256 || he - hs > NORMALIZE_MAX - n) {
         *why = "has a handle longer than 256 characters";
         return -1;
@@ -317,7 +339,7 @@ static int normalize_chat(const char *in, size_t len, char *out, const char **wh
 static int normalize_plain(const char *in, size_t len, char *out, const char **why)
 {
     size_t s, e;
-    if (trim(in, len, &s, &e, why) < 0) {
+    if (trim_checked(in, len, &s, &e, why) < 0) {
         return -1;
     }
     if (count_code_points(in + s, e - s) > 128) {

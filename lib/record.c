@@ -126,7 +126,7 @@ static int get_integer(const struct jsondoc *doc, const struct jsondoc_value *ob
     return 0;
 }
 
-static bool source_ok(const char *s)
+bool record_valid_source(const char *s)
 {
     size_t n = strlen(s);
     if (n < 1 || n > 64) {
@@ -538,7 +538,7 @@ int record_from_doc(struct jsondoc *doc, const struct record_opts *opts, struct 
         errmsg_set(msg, msglen, "source: missing (required)");
         goto invalid;
     }
-    if (!source_ok(rec->source)) {
+    if (!record_valid_source(rec->source)) {
         errmsg_set(msg, msglen, "source: %s must be 1-64 characters of [A-Za-z0-9._:-]",
                    errmsg_quote(rec->source, q, sizeof(q)));
         goto invalid;

@@ -86,6 +86,9 @@ int record_from_doc(struct jsondoc *doc, const struct record_opts *opts, struct 
 int record_parse(const char *line, size_t len, const struct record_opts *opts, struct record **out,
                  char *msg, size_t msglen) __attribute__((warn_unused_result));
 
+/* True when s is a valid source name: 1-64 characters of [A-Za-z0-9._:-]. */
+bool record_valid_source(const char *s);
+
 /* Frees a record; NULL is fine. */
 void record_free(struct record *rec);
 

@@ -392,6 +392,13 @@ char *harness_roundtrip(int fd, const char *line)
 int harness_http(int port, const char *method, const char *path, const char *payload,
                  const char *extra_headers, char **body)
 {
+    return harness_http_raw(port, method, path, NULL, payload,
+                            payload != NULL ? strlen(payload) : 0, extra_headers, body);
+}
+
+int harness_http_raw(int port, const char *method, const char *path, const char *content_type,
+                     const char *payload, size_t plen, const char *extra_headers, char **body)
+{
     *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
@@ -403,12 +410,13 @@ int harness_http(int port, const char *method, const char *path, const char *pay
         close(fd);
         return -1;
     }
-    size_t plen = payload != NULL ? strlen(payload) : 0;
-    char head[2048];
+    char head[4096];
+    const char *ct = content_type != NULL ? content_type : "application/json";
     int hn = snprintf(head, sizeof(head),
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      method, path, extra_headers != NULL ? extra_headers : "", plen);
+                      "%s%s%sContent-Length: %zu\r\n\r\n",
+                      method, path, extra_headers != NULL ? extra_headers : "",
+                      ct[0] != '\0' ? "Content-Type: " : "", ct, ct[0] != '\0' ? "\r\n" : "", plen);
     if (harness_send(fd, head, (size_t)hn) < 0 ||
         (plen > 0 && harness_send(fd, payload, plen) < 0)) {
         close(fd);

@@ -103,6 +103,13 @@ int harness_http(int port, const char *method, const char *path, const char *pay
                  const char *extra_headers, char **body);
 
 /*
+ * The same with plen bytes of payload (may hold NUL bytes) and a Content-Type (NULL:
+ * application/json, "": none).
+ */
+int harness_http_raw(int port, const char *method, const char *path, const char *content_type,
+                     const char *payload, size_t plen, const char *extra_headers, char **body);
+
+/*
  * Sends a request (payload and extra header lines may be NULL) to d's HTTP port; asserts the
  * status and a JSON body, which it returns (a new reference). Fails the test otherwise.
  */

@@ -573,20 +573,26 @@ static bool wait_log_line(const struct harness_daemon *d, const char *a, const c
 static const char RECORD[] = "{\"source\":\"hup\",\"channel\":\"sms\",\"occurred_at\":"
                              "\"2026-11-20T10:00:00Z\",\"customer\":{\"phone\":\"09120000002\"}}";
 
+/* Starts the daemon on a fresh database named after name (into db, 64 bytes) with the config
+ * file conf (512 bytes) holding "[log] level = info". */
+static void start_with_config_file(struct harness_daemon *d, const char *name, char *db, char *conf)
+{
+    unique_dbname(name, db, 64);
+    harness_create_db(db);
+    init_daemon(d, db, name);
+    snprintf(conf, 512, "%s/touchlined-%s.conf", harness_tmp_dir(), db);
+    harness_write_file(conf, "[log]\nlevel = info\n");
+    const char *args[] = {"-c", conf, NULL};
+    spawn(d, args);
+    wait_started(d);
+}
+
 static void sighup_reloads_config_file(void **state)
 {
     (void)state;
-    char db[64];
-    unique_dbname("sighup", db, sizeof(db));
-    harness_create_db(db);
+    char db[64], conf[512];
     struct harness_daemon d;
-    init_daemon(&d, db, "hup");
-    char conf[512];
-    snprintf(conf, sizeof(conf), "%s/touchlined-%s.conf", harness_tmp_dir(), db);
-    harness_write_file(conf, "[log]\nlevel = info\n");
-    const char *args[] = {"-c", conf, NULL};
-    spawn(&d, args);
-    wait_started(&d);
+    start_with_config_file(&d, "sighup", db, conf);
     int fd1 = harness_connect(d.tcp_port);
     char *a = harness_roundtrip(fd1, RECORD);
     assert_accepted(a);
@@ -631,6 +637,67 @@ static void sighup_reloads_config_file(void **state)
     unlink(d.log_path);
 }
 
+/* The customer_id of an accepted answer, into out (40 bytes). */
+static void customer_of(const char *answer, char *out)
+{
+    assert_accepted(answer);
+    const char *c = strstr(answer, "\"customer_id\":\"");
+    assert_non_null(c);
+    snprintf(out, 40, "%.36s", c + strlen("\"customer_id\":\""));
+}
+
+/*
+ * SIGHUP applies every reloadable option, identity.never_merge among them, and names each
+ * option that changed but only takes effect on restart, keeping its running value.
+ */
+static void sighup_reloads_never_merge_and_names_what_needs_a_restart(void **state)
+{
+    (void)state;
+    char db[64], conf[512];
+    struct harness_daemon d;
+    start_with_config_file(&d, "sighup_nm", db, conf);
+    static const char shared[] =
+        "{\"source\":\"hup\",\"external_id\":\"%s\",\"channel\":\"sms\",\"occurred_at\":"
+        "\"2026-11-20T10:00:00Z\",\"customer\":{\"phone\":\"02188001234\",\"email\":\"%s\"}}";
+    char line[512], first[40], second[40], third[40];
+    int fd = harness_connect(d.tcp_port);
+    snprintf(line, sizeof(line), shared, "1", "sara@example.com");
+    char *a = harness_roundtrip(fd, line);
+    customer_of(a, first);
+    free(a);
+    /* Not yet never_merge: a second person on the same line is taken for the first. */
+    snprintf(line, sizeof(line), shared, "2", "ali@example.com");
+    a = harness_roundtrip(fd, line);
+    customer_of(a, second);
+    free(a);
+    assert_string_equal(second, first);
+
+    harness_write_file(conf, "[log]\nlevel = info\n"
+                             "[identity]\nnever_merge = phone:021 8800 1234\n"
+                             "[http]\ntimeout_s = 9\n"
+                             "[spool]\nmax_mb = 7\n");
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    if (!wait_log_line(&d, "configuration reloaded", "never_merge=1")) {
+        char *log = testmain_read_file(d.log_path, NULL);
+        fail_msg("no reload of never_merge in the log:\n%s", log != NULL ? log : "");
+    }
+    assert_true(log_has_line(&d, "restart", "[http] timeout_s"));
+    assert_true(log_has_line(&d, "restart", "[spool] max_mb"));
+    assert_false(log_has_line(&d, "restart", "never_merge"));
+    assert_false(log_has_line(&d, "restart", "[log] level"));
+
+    /* Now the shared line attaches a third person's record without making them one. */
+    snprintf(line, sizeof(line), shared, "3", "reza@example.com");
+    a = harness_roundtrip(fd, line);
+    customer_of(a, third);
+    free(a);
+    assert_string_not_equal(third, first);
+    close(fd);
+    assert_int_equal(stop(&d), 0);
+    unlink(conf);
+    unlink(d.log_path);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +712,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(sigterm_right_after_write_drains),
         cmocka_unit_test(sigterm_with_records_in_flight_drains),
         cmocka_unit_test(sighup_reloads_config_file),
+        cmocka_unit_test(sighup_reloads_never_merge_and_names_what_needs_a_restart),
     };
     signal(SIGPIPE, SIG_IGN);
     return testmain_run(argc, argv, tests, NULL, NULL);

@@ -69,8 +69,83 @@ static void bad_record_in_the_middle_of_a_batch_is_rejected_alone(void **state)
                      0);
     assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.customers"), 4);
     PQfinish(pg);
-    assert_true(harness_log_contains(&d, "writing them one by one"));
+    assert_true(harness_log_contains(&d, "writing it again as two batches"));
     assert_int_equal(harness_stop(&d), 0);
+}
+
+/* Transactions the database has ended (committed or rolled back) in dbname, read on a
+ * connection of its own that ends with the read: a backend reports its counts as it exits,
+ * so every count of a connection closed before this one is in. */
+static long transactions_ended(const char *dbname)
+{
+    PGconn *pg = harness_pg("postgres");
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '%s'",
+             dbname);
+    long n = harness_sql_long(pg, sql);
+    PQfinish(pg);
+    return n;
+}
+
+/*
+ * One record the database refuses in a batch of 1 000 costs O(log n) transactions, not one
+ * per record: the batch is split in halves, and only the half holding the bad record is
+ * split again. Counted in pg_stat_database once the daemon has exited, so that all its
+ * connections have reported their transactions.
+ */
+static void bad_record_in_a_batch_of_1000_costs_log_n_transactions(void **state)
+{
+    (void)state;
+    enum { N = 1000, BAD = 437 };
+    struct harness_daemon d;
+    /* One connection and one batch of all N records. */
+    const char *env[] = {"TOUCHLINE_DATABASE_POOL_SIZE=1",
+                         "TOUCHLINE_INGEST_BATCH_MAX_RECORDS=1000",
+                         "TOUCHLINE_INGEST_BATCH_MAX_DELAY_MS=2000", NULL};
+    harness_start(&d, "bisect", env);
+    PGconn *pg = harness_pg(d.dbname);
+    exec_ok(pg, "ALTER TABLE touchline.interactions ADD CONSTRAINT no_poison "
+                "CHECK (subject IS DISTINCT FROM 'poison')");
+    PQfinish(pg);
+    char *buf = malloc((size_t)N * 300);
+    assert_non_null(buf);
+    size_t n = 0;
+    for (int i = 0; i < N; i++) {
+        n += (size_t)snprintf(buf + n, (size_t)N * 300 - n,
+                              "{\"source\":\"t\",\"external_id\":\"r%d\",\"channel\":\"email\","
+                              "\"occurred_at\":\"2026-11-20T10:00:00Z\",\"customer\":{\"email\":"
+                              "\"c%d@example.com\"},\"subject\":\"%s\"}\n",
+                              i, i % 50, i == BAD ? "poison" : "hello");
+    }
+    long before = transactions_ended(d.dbname);
+    int fd = harness_connect(d.tcp_port);
+    assert_int_equal(harness_send(fd, buf, n), 0);
+    free(buf);
+    for (int i = 0; i < N; i++) {
+        char *a = harness_read_line(fd, 60000);
+        assert_non_null(a);
+        if (i == BAD) {
+            harness_assert_error_answer(a, "invalid_record", "rejected by the database", BAD + 1);
+        } else if (strstr(a, "\"ok\":true") == NULL) {
+            fail_msg("line %d: %s", i + 1, a);
+        }
+        free(a);
+    }
+    close(fd);
+    assert_int_equal(harness_stop(&d), 0);
+    long spent = transactions_ended(d.dbname) - before;
+    /* The whole batch fails once, then each of the ceil(log2 1000) = 10 levels of halving
+     * costs two transactions: the half that commits and the half that fails again. Allow a
+     * few more for the daemon's own start-up and shutdown and the counting connections; one
+     * transaction per record would be over 1 000. */
+    print_message("%ld transactions for a batch of %d with one bad record\n", spent, (int)N);
+    if (spent > 1 + 2 * 10 + 10) {
+        fail_msg("%ld transactions for a batch of %d records with one bad record", spent, (int)N);
+    }
+    pg = harness_pg(d.dbname);
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), N - 1);
+    PQfinish(pg);
 }
 
 static long rss_kb(pid_t pid)
@@ -279,6 +354,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_record_in_the_middle_of_a_batch_is_rejected_alone),
+        cmocka_unit_test(bad_record_in_a_batch_of_1000_costs_log_n_transactions),
         cmocka_unit_test(client_that_never_reads_is_paused_then_resumed),
         cmocka_unit_test(drain_under_load_delivers_every_answer),
     };

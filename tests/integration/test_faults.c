@@ -1503,6 +1503,454 @@ static void corrupt_spool_tail_repaired_at_start(void **state)
     cluster_done(&c);
 }
 
+/* NDJSON of n records of round k for POST /v1/interactions (malloc'd). */
+static char *http_round(int k, int n)
+{
+    size_t cap = (size_t)n * 300 + 1;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(body + len, cap - len,
+                                "{\"source\":\"http-faults\",\"external_id\":\"h-%d-%d\","
+                                "\"channel\":\"chat\",\"occurred_at\":\"2026-12-05T10:00:00Z\","
+                                "\"customer\":{\"chat\":\"telegram:@user_%d\"},\"body\":"
+                                "\"سلام %d-%d\"}\n",
+                                k, i, i % 50, k, i);
+    }
+    return body;
+}
+
+/*
+ * POST /v1/interactions while PostgreSQL is stopped: every request is answered 200 with each
+ * record "spooled":true, and every record is in PostgreSQL, once, after it comes back.
+ */
+static void http_ingest_spools_while_pg_stopped(void **state)
+{
+    (void)state;
+    struct cluster c = {0};
+    cluster_start(&c, "http");
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "http");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+    struct harness_daemon d;
+    start_on_cluster(&d, &c, "http", env);
+    enum { ROUNDS = 5, PER_ROUND = 100 };
+    long stored_direct = 0, spooled = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+        if (k == 1) {
+            cluster_stop(&c);
+            /* From here on the daemon knows the database is away. */
+            long long deadline = harness_now_ms() + 20000;
+            bool down = false;
+            while (!down && harness_now_ms() < deadline) {
+                json_t *doc = readyz(&d);
+                down = json_is_false(json_object_get(doc, "database"));
+                json_decref(doc);
+                usleep(down ? 0 : 50000);
+            }
+            assert_true(down);
+        }
+        char *body = http_round(k, PER_ROUND);
+        char *answer = NULL;
+        int st = harness_http_raw(d.http_port, "POST", "/v1/interactions", "application/x-ndjson",
+                                  body, strlen(body), NULL, &answer);
+        free(body);
+        json_t *j = answer != NULL ? json_loads(answer, 0, NULL) : NULL;
+        if (st != 200 || j == NULL) {
+            char shown[600];
+            snprintf(shown, sizeof(shown), "%.500s", answer != NULL ? answer : "(none)");
+            free(answer);
+            json_decref(j);
+            fail_msg("round %d: status %d: %s", k, st, shown);
+        }
+        free(answer);
+        json_t *results = json_object_get(j, "results");
+        assert_int_equal(json_array_size(results), PER_ROUND);
+        for (size_t i = 0; i < PER_ROUND; i++) {
+            json_t *r = json_array_get(results, i);
+            assert_true(json_is_true(json_object_get(r, "ok")));
+            bool sp = json_is_true(json_object_get(r, "spooled"));
+            /* Up: committed, with a customer. Down: spooled, without one yet. */
+            assert_int_equal(sp, k > 0);
+            assert_int_equal(json_object_get(r, "customer_id") != NULL, k == 0);
+            spooled += sp;
+            stored_direct += !sp;
+        }
+        json_decref(j);
+    }
+    cluster_start(&c, NULL);
+    wait_spool_empty(&d);
+    PGconn *pg = pg_connect(d.dsn);
+    long stored = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions WHERE "
+                                       "source = 'http-faults'");
+    long bodies = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions WHERE body = "
+                                       "'سلام ' || substr(external_id, 3)");
+    PQfinish(pg);
+    printf("faults http_ingest: acked=%d stored=%ld spooled=%ld direct=%ld\n", ROUNDS * PER_ROUND,
+           stored, spooled, stored_direct);
+    assert_int_equal(stored, ROUNDS * PER_ROUND);
+    assert_int_equal(bodies, ROUNDS * PER_ROUND);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_spool_dir_empty(spool);
+    remove_spool_dir(spool);
+    cluster_done(&c);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Two daemons behind HAProxy (packaging/haproxy.cfg, docs/scaling.md) */
+
+/* A TCP port free on 127.0.0.1 right now (taken by whoever binds it next). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+struct balancer {
+    pid_t pid;
+    int tcp_port, http_port, stats_port;
+    char log_path[256];
+};
+
+/* Starts Debian's haproxy in the foreground on the shipped configuration, with the ports of
+ * the two daemons in the environment it reads them from. */
+static void balancer_start(struct balancer *b, const struct harness_daemon *d1,
+                           const struct harness_daemon *d2)
+{
+    const char *src = getenv("TOUCHLINE_SOURCE_DIR");
+    assert_non_null(src);
+    if (system("command -v haproxy >/dev/null 2>&1") != 0) {
+        fail_msg("haproxy is not installed (scripts/deps installs it)");
+    }
+    b->tcp_port = free_port();
+    b->http_port = free_port();
+    b->stats_port = free_port();
+    snprintf(b->log_path, sizeof(b->log_path), "%s/haproxy-%d.log", harness_tmp_dir(),
+             (int)getpid());
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "%s/packaging/haproxy.cfg", src);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        char v[64];
+        snprintf(v, sizeof(v), "127.0.0.1:%d", b->tcp_port);
+        setenv("TOUCHLINE_LB_TCP", v, 1);
+        snprintf(v, sizeof(v), "127.0.0.1:%d", b->http_port);
+        setenv("TOUCHLINE_LB_HTTP", v, 1);
+        snprintf(v, sizeof(v), "127.0.0.1:%d", b->stats_port);
+        setenv("TOUCHLINE_LB_STATS", v, 1);
+        const struct harness_daemon *ds[2] = {d1, d2};
+        for (int i = 0; i < 2; i++) {
+            char k[32];
+            snprintf(k, sizeof(k), "TOUCHLINE_D%d_TCP", i + 1);
+            snprintf(v, sizeof(v), "%d", ds[i]->tcp_port);
+            setenv(k, v, 1);
+            snprintf(k, sizeof(k), "TOUCHLINE_D%d_HTTP", i + 1);
+            snprintf(v, sizeof(v), "%d", ds[i]->http_port);
+            setenv(k, v, 1);
+        }
+        execlp("haproxy", "haproxy", "-db", "-f", cfg, (char *)NULL);
+        _exit(127);
+    }
+    b->pid = pid;
+    harness_track_child(pid, true);
+}
+
+static void balancer_stop(struct balancer *b)
+{
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+        harness_track_child(b->pid, false);
+        b->pid = 0;
+    }
+}
+
+/* The status HAProxy gives server (touchlined1, touchlined2) in backend: "UP", "DOWN",
+ * "UP 1/2"... from its CSV statistics; "" when it does not answer. */
+static void balancer_status(const struct balancer *b, const char *backend, const char *server,
+                            char *out, size_t outlen)
+{
+    out[0] = '\0';
+    char *body = NULL;
+    if (harness_http(b->stats_port, "GET", "/stats;csv", NULL, NULL, &body) != 200 ||
+        body == NULL) {
+        free(body);
+        return;
+    }
+    /* "# pxname,svname,...,status,...": the column of status, then the server's row. Empty
+     * fields are common, hence strsep. */
+    int col = -1;
+    char *rest = body;
+    for (char *line = strsep(&rest, "\n"); line != NULL; line = strsep(&rest, "\n")) {
+        bool header = line[0] == '#';
+        char *fields = header ? line + 2 : line;
+        char *f;
+        for (int i = 0; (f = strsep(&fields, ",")) != NULL; i++) {
+            if (header && strcmp(f, "status") == 0) {
+                col = i;
+            } else if (!header && ((i == 0 && strcmp(f, backend) != 0) ||
+                                   (i == 1 && strcmp(f, server) != 0))) {
+                break;
+            } else if (!header && i == col) {
+                snprintf(out, outlen, "%s", f);
+                break;
+            }
+        }
+        if (out[0] != '\0') {
+            break;
+        }
+    }
+    free(body);
+}
+
+/* Waits until HAProxy sees server as up (want_up) or down in both backends. */
+static bool balancer_wait(const struct balancer *b, const char *server, bool want_up, long ms)
+{
+    long long deadline = harness_now_ms() + ms;
+    const char *backends[] = {"touchlined_ingest", "touchlined_http"};
+    while (harness_now_ms() < deadline) {
+        int ok = 0;
+        for (int i = 0; i < 2; i++) {
+            char st[32];
+            balancer_status(b, backends[i], server, st, sizeof(st));
+            ok += want_up ? strcmp(st, "UP") == 0 : strncmp(st, "DOWN", 4) == 0;
+        }
+        if (ok == 2) {
+            return true;
+        }
+        sleep_ms(50);
+    }
+    return false;
+}
+
+static void kill9_and_restart(struct harness_daemon *d, const char *const *env)
+{
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    harness_track_child(d->pid, false);
+    d->pid = 0;
+    harness_restart(d, env);
+}
+
+/*
+ * Two daemons on one database behind HAProxy with the shipped configuration, 16 adapters
+ * sending through it and resending what was not acknowledged: daemon 1 is killed (SIGKILL)
+ * under load and started again, then daemon 2; then daemon 1 is stopped with SIGTERM and
+ * must leave HAProxy's rotation (its /readyz answering 503) while it still runs. Every
+ * acknowledged record is stored exactly once.
+ */
+static void haproxy_failover_loses_nothing(void **state)
+{
+    (void)state;
+    long long t0 = harness_now_ms();
+    size_t n = sanitized() ? 12000 : 30000;
+    char spool1[512], spool2[512], sp1[600], sp2[600];
+    make_spool_dir(spool1, sizeof(spool1), "haproxy1");
+    make_spool_dir(spool2, sizeof(spool2), "haproxy2");
+    snprintf(sp1, sizeof(sp1), "TOUCHLINE_SPOOL_DIR=%s", spool1);
+    snprintf(sp2, sizeof(sp2), "TOUCHLINE_SPOOL_DIR=%s", spool2);
+    /* Fixed ports, so that a restarted daemon is where HAProxy looks for it. */
+    char t1[64], h1[64], t2[64], h2[64];
+    snprintf(t1, sizeof(t1), "TOUCHLINE_LISTEN_TCP=127.0.0.1:%d", free_port());
+    snprintf(h1, sizeof(h1), "TOUCHLINE_LISTEN_HTTP=127.0.0.1:%d", free_port());
+    snprintf(t2, sizeof(t2), "TOUCHLINE_LISTEN_TCP=127.0.0.1:%d", free_port());
+    snprintf(h2, sizeof(h2), "TOUCHLINE_LISTEN_HTTP=127.0.0.1:%d", free_port());
+    /* The delay must exceed HAProxy's "inter 500ms fall 2". */
+    const char *env1[] = {
+        sp1, t1, h1, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", "TOUCHLINE_LISTEN_SHUTDOWN_DELAY_S=3",
+        NULL};
+    const char *env2[] = {
+        sp2, t2, h2, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", "TOUCHLINE_LISTEN_SHUTDOWN_DELAY_S=3",
+        NULL};
+    struct harness_daemon d1, d2;
+    harness_start(&d1, "faults_haproxy", env1);
+    memset(&d2, 0, sizeof(d2));
+    memcpy(d2.dbname, d1.dbname, sizeof(d2.dbname));
+    memcpy(d2.dsn, d1.dsn, sizeof(d2.dsn));
+    snprintf(d2.log_path, sizeof(d2.log_path), "%s/touchlined-%s-2.log", harness_tmp_dir(),
+             d2.dbname);
+    harness_restart(&d2, env2);
+
+    struct balancer b = {0};
+    balancer_start(&b, &d1, &d2);
+    if (!balancer_wait(&b, "touchlined1", true, 10000) ||
+        !balancer_wait(&b, "touchlined2", true, 10000)) {
+        char *log = testmain_read_file(b.log_path, NULL);
+        fail_msg("HAProxy did not see both daemons up; its log:\n%s", log != NULL ? log : "");
+    }
+
+    struct load *L = load_new("haproxy", n, sanitized() ? 1500 : 3000);
+    load_start(L, b.tcp_port);
+    wait_acked(L, n / 5);
+    size_t at_kill1 = load_acked(L);
+    kill9_and_restart(&d1, env1);
+    bool back1 = balancer_wait(&b, "touchlined1", true, 10000);
+    wait_acked(L, n / 2);
+    size_t at_kill2 = load_acked(L);
+    kill9_and_restart(&d2, env2);
+    bool back2 = balancer_wait(&b, "touchlined2", true, 10000);
+    wait_acked(L, n * 3 / 4);
+    size_t at_term = load_acked(L);
+
+    /* SIGTERM: out of the rotation first, while the process still serves. */
+    kill(d1.pid, SIGTERM);
+    bool left = balancer_wait(&b, "touchlined1", false, 2500);
+    bool alive_when_left = kill(d1.pid, 0) == 0 && waitpid(d1.pid, NULL, WNOHANG) == 0;
+    int st1 = harness_stop(&d1); /* waits for the exit the SIGTERM started */
+
+    load_wait(L, &d2, t0 + LOAD_DEADLINE_MS);
+    struct totals t;
+    load_totals(L, &t);
+    wait_spool_empty(&d2);
+    harness_restart(&d1, env1); /* replays whatever daemon 1 had spooled */
+    wait_spool_empty(&d1);
+    assert_int_equal(harness_stop(&d1), 0);
+    int st2 = harness_stop(&d2);
+    balancer_stop(&b);
+
+    struct tally y;
+    tally(L, d2.dsn, &y);
+    char extra[200];
+    snprintf(extra, sizeof(extra),
+             " acked_at_kill1=%zu acked_at_kill2=%zu acked_at_term=%zu back=%s/%s "
+             "left_rotation_before_exit=%s",
+             at_kill1, at_kill2, at_term, back1 ? "yes" : "no", back2 ? "yes" : "no",
+             left && alive_when_left ? "yes" : "no");
+    report_and_check("haproxy", L, &t, &y, t0, extra);
+    assert_true(back1 && back2);
+    assert_true(left && alive_when_left);
+    assert_int_equal(st1, 0);
+    assert_int_equal(st2, 0);
+    assert_true(at_kill1 < n && at_kill2 < n && at_term < n);
+    /* The kills broke connections, whose records were resent through HAProxy. */
+    assert_true(t.breaks >= 2);
+    assert_spool_dir_empty(spool1);
+    assert_spool_dir_empty(spool2);
+    remove_spool_dir(spool1);
+    remove_spool_dir(spool2);
+    load_free(L);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Starting while PostgreSQL is away (docs/scaling.md) */
+
+/*
+ * With a spool, the daemon starts while its database is not there: first with a host name
+ * that does not resolve (as in a compose file whose database container is not up yet),
+ * then with PostgreSQL stopped. It listens, acknowledges into the spool, says in /readyz
+ * that the migrations wait, and once PostgreSQL starts it migrates, replays, and every
+ * acknowledged record is stored once.
+ */
+static void starts_without_database_and_stores_everything_once(void **state)
+{
+    (void)state;
+    long long t0 = harness_now_ms();
+    struct cluster c = {0};
+    cluster_start(&c, "nodb");
+    struct harness_daemon d;
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "nodb");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+
+    /* A host name that does not resolve: up, spooling, and saying why. */
+    memset(&d, 0, sizeof(d));
+    snprintf(d.dbname, sizeof(d.dbname), "f_nodb_%d", (int)getpid());
+    snprintf(d.dsn, sizeof(d.dsn), "host=touchline-db-not-yet.invalid dbname=%s connect_timeout=2",
+             d.dbname);
+    snprintf(d.log_path, sizeof(d.log_path), "%s/touchlined-%s-dns.log", harness_tmp_dir(),
+             d.dbname);
+    harness_restart(&d, env);
+    int fd = harness_connect(d.tcp_port);
+    char *a = harness_roundtrip(fd, "{\"source\":\"nodb-dns\",\"external_id\":\"1\","
+                                    "\"channel\":\"sms\",\"occurred_at\":\"2026-11-20T10:00:00Z\","
+                                    "\"customer\":{\"phone\":\"+989121112222\"}}");
+    bool dns_spooled = strstr(a, "\"spooled\":true") != NULL;
+    free(a);
+    close(fd);
+    json_t *doc = readyz(&d);
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    bool dns_said = json_is_string(json_object_get(doc, "migrations")) &&
+                    strcmp(json_string_value(json_object_get(doc, "migrations")), "pending") == 0 &&
+                    reason != NULL && strstr(reason, "migrations") != NULL;
+    json_decref(doc);
+    int dns_stop = harness_stop(&d);
+    remove_spool_dir(spool);
+    make_spool_dir(spool, sizeof(spool), "nodb");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+
+    /* PostgreSQL stopped: a fresh database of the private cluster, then the cluster down. */
+    start_on_cluster(&d, &c, "nodb", env);
+    assert_int_equal(harness_stop(&d), 0);
+    char dsn[256];
+    cluster_dsn(&c, "postgres", dsn, sizeof(dsn));
+    PGconn *pg = pg_connect(dsn);
+    PQsetNoticeProcessor(pg, quiet_notice, NULL);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", d.dbname);
+    pg_exec(pg, sql);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", d.dbname);
+    pg_exec(pg, sql); /* empty: the migrations are still to be applied */
+    PQfinish(pg);
+    cluster_stop(&c);
+    harness_restart(&d, env);
+
+    struct load *L = load_new("nodb", sanitized() ? 2000 : 6000, 2000);
+    load_start(L, d.tcp_port);
+    wait_acked(L, L->n / 2);
+    size_t acked_down = load_acked(L);
+    doc = readyz(&d);
+    bool pending = json_is_string(json_object_get(doc, "migrations")) &&
+                   strcmp(json_string_value(json_object_get(doc, "migrations")), "pending") == 0;
+    json_decref(doc);
+    cluster_start(&c, NULL);
+    load_wait(L, &d, t0 + LOAD_DEADLINE_MS);
+    struct totals t;
+    load_totals(L, &t);
+    wait_spool_empty(&d);
+    doc = readyz(&d);
+    bool current = json_is_string(json_object_get(doc, "migrations")) &&
+                   strcmp(json_string_value(json_object_get(doc, "migrations")), "current") == 0;
+    json_decref(doc);
+    int st = harness_stop(&d);
+    struct tally y;
+    tally(L, d.dsn, &y);
+    char extra[200];
+    snprintf(extra, sizeof(extra),
+             " unresolvable_host_spooled=%s acked_while_down=%zu migrations=%s->%s",
+             dns_spooled && dns_said && dns_stop == 0 ? "yes" : "no", acked_down,
+             pending ? "pending" : "?", current ? "current" : "?");
+    report_and_check("nodb", L, &t, &y, t0, extra);
+    assert_true(dns_spooled);
+    assert_true(dns_said);
+    assert_int_equal(dns_stop, 0);
+    assert_true(acked_down > 0);
+    assert_true(pending && current);
+    assert_true(t.spooled > 0);
+    assert_int_equal(t.unavailable, 0);
+    assert_int_equal(st, 0);
+    assert_spool_dir_empty(spool);
+    remove_spool_dir(spool);
+    load_free(L);
+    cluster_done(&c);
+}
+
 int main(int argc, char **argv)
 {
     /* A worker writing to a connection the daemon just dropped must see EPIPE, not die. */
@@ -1514,6 +1962,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(pg_restart_mid_batch_without_spool),
         cmocka_unit_test(kill9_while_spooling_and_replaying),
         cmocka_unit_test(corrupt_spool_tail_repaired_at_start),
+        cmocka_unit_test(haproxy_failover_loses_nothing),
+        cmocka_unit_test(starts_without_database_and_stores_everything_once),
+        cmocka_unit_test(http_ingest_spools_while_pg_stopped),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

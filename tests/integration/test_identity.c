@@ -226,6 +226,56 @@ static void never_merge_identifier_attaches_but_never_merges(void **state)
 }
 
 /*
+ * A control character inside an identifier (a tab or newline pasted with a web visitor id)
+ * is refused with invalid_record naming the field, as any other bad value is: stored, it would
+ * make two spellings of one visitor two customers. At either end it is trimmed like a space.
+ */
+static void control_characters_inside_identifiers_are_refused(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "ctlchars", NULL);
+    int fd = harness_connect(d.tcp_port);
+    static const struct {
+        const char *customer;
+        const char *field;
+    } bad[] = {
+        {"{\"web\":\"visitor\\tone\"}", "customer.web"},
+        {"{\"external\":\"shop\\n42\"}", "customer.external"},
+        {"{\"chat\":\"telegram:@sara\\r_k\"}", "customer.chat"},
+        {"{\"email\":\"sara\\n@example.com\"}", "customer.email"},
+        {"{\"web\":[\"ok-visitor\",\"visitor\\u000bone\"]}", "customer.web"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char line[512];
+        snprintf(line, sizeof(line),
+                 "{\"source\":\"s\",\"channel\":\"web\",\"occurred_at\":\"2026-11-30T12:00:00Z\","
+                 "\"customer\":%s}",
+                 bad[i].customer);
+        char *a = harness_roundtrip(fd, line);
+        char needle[64];
+        snprintf(needle, sizeof(needle), "%s: ", bad[i].field);
+        harness_assert_error_answer(a, "invalid_record", needle, 0);
+        if (strstr(a, "control character") == NULL) {
+            fail_msg("%s answered %s, not naming the control character", line, a);
+        }
+        free(a);
+    }
+    /* Trimmed at the ends, like any white space. */
+    char web[40];
+    strcpy(web, send_record(fd, "s", "t1", "web", "{\"web\":\"\\tvisitor-one\\n\"}"));
+    assert_string_equal(send_record(fd, "s", "t2", "web", "{\"web\":\"visitor-one\"}"), web);
+    close(fd);
+    PGconn *pg = harness_pg(d.dbname);
+    assert_int_equal(count(pg, "SELECT count(*) FROM touchline.interactions"), 2);
+    assert_int_equal(count(pg, "SELECT count(*) FROM touchline.identities WHERE kind = 'web' "
+                               "AND value = 'visitor-one'"),
+                     1);
+    PQfinish(pg);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/*
  * 8 connections send, at once, records that chain one person's identifiers: connection i
  * links phone i and email i, then email i and phone i+1, in many rounds, for several people.
  * Whatever order the batches commit in, each person ends as exactly one customer, and no
@@ -329,6 +379,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(merge_of_three_customers_and_chained_redirects),
         cmocka_unit_test(never_merge_identifier_attaches_but_never_merges),
         cmocka_unit_test(eight_connections_chaining_identifiers_end_in_one_customer),
+        cmocka_unit_test(control_characters_inside_identifiers_are_refused),
     };
     signal(SIGPIPE, SIG_IGN);
     return testmain_run(argc, argv, tests, NULL, NULL);

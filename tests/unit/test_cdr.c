@@ -167,16 +167,23 @@ static void inbound_context_pattern(void **state)
     char *buf = fixture("Master.csv", &len);
     struct cdr_row rows[8];
     assert_int_equal(read_rows(buf, len, rows, 8), 5);
-    /* dst is a DID, not an extension: without the pattern the call looks outbound. */
-    json_t *rec = map(&rows[4], &tehran);
+    /* dst is a DID, not an extension: a pattern that leaves out from-trunk (it replaces the
+     * stock contexts) makes the call look outbound. */
+    regex_t re;
+    assert_int_equal(regcomp(&re, "^from-pstn$", REG_EXTENDED | REG_NOSUB), 0);
+    struct cdr_opts o = tehran;
+    o.inbound_ctx = &re;
+    json_t *rec = map(&rows[4], &o);
     assert_string_equal(str(rec, "direction"), "outbound");
     assert_string_equal(cust(rec, "phone"), "02188776655");
     json_decref(rec);
-    regex_t re;
+    regfree(&re);
     assert_int_equal(regcomp(&re, "^from-(trunk|pstn)$", REG_EXTENDED | REG_NOSUB), 0);
-    struct cdr_opts o = tehran;
-    o.inbound_ctx = &re;
     rec = map(&rows[4], &o);
+    assert_string_equal(str(rec, "direction"), "inbound");
+    json_decref(rec);
+    /* Without a pattern, from-trunk is one of the stock inbound contexts. */
+    rec = map(&rows[4], &tehran);
     assert_string_equal(str(rec, "direction"), "inbound");
     assert_string_equal(cust(rec, "phone"), "+989125556677");
     assert_string_equal(cust(rec, "name"), "Ali");
@@ -185,6 +192,108 @@ static void inbound_context_pattern(void **state)
     json_decref(rec);
     regfree(&re);
     for (size_t i = 0; i < 5; i++) {
+        cdr_row_free(&rows[i]);
+    }
+    free(buf);
+}
+
+static int map_error(const char *csv, char *err, size_t errlen);
+
+/* Maps row of a stock FreePBX Master.csv with the default options: a record, or the code. */
+static int map_default(const struct cdr_row *row, json_t **rec)
+{
+    char err[256];
+    *rec = NULL;
+    return cdr_row_to_record(row, &tehran, rec, err, sizeof(err));
+}
+
+/*
+ * A stock FreePBX dialplan's rows with no option given: IVR calls (dst "s"), queue calls
+ * answered by a member (Local/ and PJSIP/ channels), a DID dialled through from-did-direct,
+ * withheld callers in their many spellings, outbound calls busy and failed, an internal call.
+ */
+static void freepbx_rows_with_the_defaults(void **state)
+{
+    (void)state;
+    size_t len;
+    char *buf = fixture("freepbx.csv", &len);
+    struct cdr_row rows[16];
+    assert_int_equal(read_rows(buf, len, rows, 16), 12);
+    json_t *rec;
+
+    /* An IVR call: inbound from the caller, not an outbound call to "s". */
+    assert_int_equal(map_default(&rows[0], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "direction"), "inbound");
+    assert_string_equal(cust(rec, "phone"), "09121234567");
+    assert_string_equal(cust(rec, "name"), "سارا کریمی");
+    assert_string_equal(str(rec, "status"), "answered");
+    assert_null(str(rec, "agent"));
+    json_decref(rec);
+    /* Hung up in the IVR of from-pstn: a missed inbound call. */
+    assert_int_equal(map_default(&rows[1], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "direction"), "inbound");
+    assert_string_equal(str(rec, "status"), "missed");
+    json_decref(rec);
+    /* Queue 400 answered by member 2001 through a Local channel: 2001 is the agent. */
+    assert_int_equal(map_default(&rows[2], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "direction"), "inbound");
+    assert_string_equal(cust(rec, "phone"), "09351112233");
+    assert_string_equal(cust(rec, "name"), "علی رضایی");
+    assert_string_equal(str(rec, "agent"), "2001");
+    assert_int_equal(json_integer_value(json_object_get(rec, "duration_s")), 240);
+    json_decref(rec);
+    /* Queue 401 answered by PJSIP/alice. */
+    assert_int_equal(map_default(&rows[3], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "agent"), "alice");
+    json_decref(rec);
+    /* A DID through from-did-direct: inbound, the extension that answered is the agent. */
+    assert_int_equal(map_default(&rows[4], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "direction"), "inbound");
+    assert_string_equal(cust(rec, "phone"), "09127778899");
+    assert_string_equal(str(rec, "agent"), "2001");
+    json_decref(rec);
+    /* Withheld: "anonymous", empty, "Restricted": skipped, never an error. */
+    for (size_t i = 5; i <= 7; i++) {
+        char err[256];
+        rec = NULL;
+        assert_int_equal(cdr_row_to_record(&rows[i], &tehran, &rec, err, sizeof(err)),
+                         CDR_ANONYMOUS);
+        assert_null(rec);
+        assert_non_null(strstr(err, "withheld"));
+    }
+    /* Outbound from extension 2001, busy; then with the company's number as caller ID,
+     * failed: the agent is the peer of channel. */
+    assert_int_equal(map_default(&rows[8], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "direction"), "outbound");
+    assert_string_equal(cust(rec, "phone"), "09127778899");
+    assert_string_equal(str(rec, "status"), "busy");
+    assert_string_equal(str(rec, "agent"), "2001");
+    assert_null(cust(rec, "name"));
+    json_decref(rec);
+    assert_int_equal(map_default(&rows[9], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "direction"), "outbound");
+    assert_string_equal(str(rec, "status"), "failed");
+    assert_string_equal(str(rec, "agent"), "2001");
+    json_decref(rec);
+    /* 2001 called 2002: no customer. */
+    assert_int_equal(map_default(&rows[10], &rec), CDR_INTERNAL);
+    /* Nobody in queue 400 answered: a missed call of the queue. */
+    assert_int_equal(map_default(&rows[11], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "status"), "missed");
+    assert_string_equal(str(rec, "agent"), "400");
+    json_decref(rec);
+    /* Other spellings of a withheld number. */
+    static const char *const withheld[] = {"unknown",     "private",  "PRIVATE",
+                                           "Unavailable", "WITHHELD", "0000"};
+    for (size_t i = 0; i < sizeof(withheld) / sizeof(withheld[0]); i++) {
+        char csv[512], err[256];
+        snprintf(csv, sizeof(csv),
+                 "\"\",\"%s\",\"s\",\"from-pstn\",\"\",\"\",\"\",\"\",\"\",\"2026-02-20 "
+                 "09:30:00\",\"\",\"\",0,0,\"NO ANSWER\",\"D\"\n",
+                 withheld[i]);
+        assert_int_equal(map_error(csv, err, sizeof(err)), CDR_ANONYMOUS);
+    }
+    for (size_t i = 0; i < 12; i++) {
         cdr_row_free(&rows[i]);
     }
     free(buf);
@@ -337,19 +446,20 @@ static void rows_that_cannot_be_mapped(void **state)
                   err, sizeof(err)),
         CDR_EMAP);
     assert_non_null(strstr(err, "billsec: \"x1\""));
-    /* Inbound (dst is an extension) with no caller number: no customer. */
+    /* Inbound (dst is an extension) with no caller number: no customer, skipped. */
     assert_int_equal(map_error("\"\",\"\",\"101\",\"c\",\"\",\"\",\"\",\"\",\"\",\"2026-02-20 "
                                "09:30:00\",\"\",\"\",0,0,\"FAILED\",\"D\"\n",
                                err, sizeof(err)),
-                     CDR_EMAP);
+                     CDR_ANONYMOUS);
     assert_non_null(strstr(err, "src: empty"));
-    /* A number that is not UTF-8 is named, not sent. */
+    /* A caller "number" with a byte that is no digit (here not even UTF-8) is no number:
+     * named, not sent. */
     assert_int_equal(
         map_error("\"\",\"09\xff\",\"101\",\"c\",\"\",\"\",\"\",\"\",\"\",\"2026-02-20 "
                   "09:30:00\",\"\",\"\",0,0,\"FAILED\",\"D\"\n",
                   err, sizeof(err)),
-        CDR_EMAP);
-    assert_non_null(strstr(err, "src: not valid UTF-8"));
+        CDR_ANONYMOUS);
+    assert_non_null(strstr(err, "src: \"09"));
 }
 
 static void malformed_csv_is_reported_and_skipped(void **state)
@@ -392,8 +502,8 @@ static void malformed_csv_is_reported_and_skipped(void **state)
 static void any_prefix_is_safe(void **state)
 {
     (void)state;
-    static const char *const names[] = {"Master.csv", "bad.csv", "quoting.csv"};
-    for (size_t k = 0; k < 3; k++) {
+    static const char *const names[] = {"Master.csv", "bad.csv", "quoting.csv", "freepbx.csv"};
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
         size_t len;
         char *buf = fixture(names[k], &len);
         for (size_t cut = 0; cut <= len; cut++) {
@@ -412,7 +522,8 @@ static void any_prefix_is_safe(void **state)
                 if (rc == CDR_ROW) {
                     json_t *rec = NULL;
                     rc = cdr_row_to_record(&row, &tehran, &rec, err, sizeof(err));
-                    assert_true(rc == CDR_ROW || rc == CDR_EMAP || rc == CDR_INTERNAL);
+                    assert_true(rc == CDR_ROW || rc == CDR_EMAP || rc == CDR_INTERNAL ||
+                                rc == CDR_ANONYMOUS);
                     json_decref(rec);
                 }
             }
@@ -430,6 +541,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(maps_an_inbound_call),
         cmocka_unit_test(maps_outbound_calls),
         cmocka_unit_test(inbound_context_pattern),
+        cmocka_unit_test(freepbx_rows_with_the_defaults),
         cmocka_unit_test(missing_uniqueid_gets_a_stable_hash),
         cmocka_unit_test(seventeen_columns),
         cmocka_unit_test(local_time_zone),

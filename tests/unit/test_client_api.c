@@ -144,7 +144,7 @@ static void timeline_pages_up_to_the_limit(void **state)
         .channel = "sms", .since = "2026-11-01T00:00:00+03:30", .until = NULL, .max = 3};
     struct seen s = {0};
     char err[256] = "";
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_OK);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_OK);
     fake_http_stop(&f);
     expect_request_line(f.requests[0], "GET /v1/customers/" ID "/timeline?limit=3&channel=sms"
                                        "&since=2026-11-01T00%3A00%3A00%2B03%3A30 HTTP/1.1");
@@ -175,7 +175,7 @@ static void timeline_all_stops_at_the_last_page(void **state)
     struct api_timeline_query q = {.max = 0};
     struct seen s = {0};
     char err[256] = "";
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_OK);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_OK);
     fake_http_stop(&f);
     expect_request_line(f.requests[0], "GET /v1/customers/" ID "/timeline?limit=500 HTTP/1.1");
     expect_request_line(f.requests[2],
@@ -199,15 +199,56 @@ static void timeline_null_cursor_and_empty_page_end_it(void **state)
     struct api_timeline_query q = {.max = 50};
     struct seen s = {0};
     char err[256] = "";
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_OK);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_OK);
     assert_int_equal(s.items, 1);
     assert_int_equal(s.pages, 1);
     /* A page without items, though it names a cursor, ends the paging too. */
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_OK);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_OK);
     assert_int_equal(s.pages, 2);
     assert_int_equal(s.items, 1);
     fake_http_stop(&f);
     expect_request_line(f.requests[0], "GET /v1/customers/" ID "/timeline?limit=50 HTTP/1.1");
+    fake_http_free(&f);
+}
+
+/* --before starts after a cursor; when --limit stops the paging, the cursor to read on with
+ * comes back, and none when the last page was shown or the server sent more than asked. */
+static void timeline_before_and_the_cursor_to_read_on(void **state)
+{
+    (void)state;
+    struct fake_http f;
+    const char *answers[] = {
+        answer(0, 200, "{\"items\":[{\"id\":\"c\"},{\"id\":\"d\"}],\"next_cursor\":\"k2\"}"),
+        answer(1, 200, "{\"items\":[{\"id\":\"e\"}],\"next_cursor\":null}"),
+        answer(2, 200, "{\"items\":[{\"id\":\"a\"},{\"id\":\"b\"}],\"next_cursor\":\"k9\"}"),
+    };
+    assert_int_equal(fake_http_start(&f, answers, 3, 0), 0);
+    struct http_client c;
+    client_for(&f, &c);
+    struct api_timeline_query q = {.before = "k1", .max = 2};
+    struct seen s = {0};
+    char err[256] = "", *next = NULL;
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, &next, err, sizeof(err)), API_OK);
+    assert_string_equal(next, "k2");
+    assert_int_equal(s.items, 2);
+    free(next);
+    q.before = "k2";
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, &next, err, sizeof(err)), API_OK);
+    assert_null(next);
+    assert_int_equal(s.items, 3);
+    /* Two items sent (one was asked for: a server that ignores the limit): the cursor it names is
+     * past an item not shown, so none comes back. */
+    q.before = NULL;
+    q.max = 1;
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, &next, err, sizeof(err)), API_OK);
+    assert_null(next);
+    assert_int_equal(s.items, 4);
+    fake_http_stop(&f);
+    expect_request_line(f.requests[0],
+                        "GET /v1/customers/" ID "/timeline?limit=2&before=k1 HTTP/1.1");
+    expect_request_line(f.requests[1],
+                        "GET /v1/customers/" ID "/timeline?limit=2&before=k2 HTTP/1.1");
+    expect_request_line(f.requests[2], "GET /v1/customers/" ID "/timeline?limit=1 HTTP/1.1");
     fake_http_free(&f);
 }
 
@@ -234,13 +275,13 @@ static void timeline_errors(void **state)
     struct api_timeline_query q = {.max = 10};
     struct seen s = {0};
     char err[256] = "";
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_FAILED);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_FAILED);
     assert_non_null(strstr(err, "without an items array"));
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_FAILED);
-    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, err, sizeof(err)), API_NOT_FOUND);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_FAILED);
+    assert_int_equal(api_timeline(&c, ID, &q, remember, &s, NULL, err, sizeof(err)), API_NOT_FOUND);
     assert_string_equal(err, "no customer " ID);
     /* What the callback returns stops the paging and comes back. */
-    assert_int_equal(api_timeline(&c, ID, &q, refuse, NULL, err, sizeof(err)), -42);
+    assert_int_equal(api_timeline(&c, ID, &q, refuse, NULL, NULL, err, sizeof(err)), -42);
     assert_int_equal(s.items, 0);
     fake_http_stop(&f);
     assert_int_equal(f.served, 4);
@@ -433,6 +474,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(timeline_pages_up_to_the_limit),
         cmocka_unit_test(timeline_all_stops_at_the_last_page),
         cmocka_unit_test(timeline_null_cursor_and_empty_page_end_it),
+        cmocka_unit_test(timeline_before_and_the_cursor_to_read_on),
         cmocka_unit_test(timeline_errors),
         cmocka_unit_test(lookup_by_id_or_by_identifier),
         cmocka_unit_test(context_request_and_answer),

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "textwidth.h"
 #include "testmain.h"
 
 static char *fixture_path(const char *name)
@@ -51,6 +52,48 @@ static void input_load(struct input *in)
     assert_true(json_is_array(in->items));
 }
 
+/* The JSON form carries the cursor of the next page, to be passed back as --before. */
+static void json_document_keeps_the_next_cursor(void **state)
+{
+    (void)state;
+    json_t *items = json_loads("[{\"id\":\"a\"}]", 0, NULL);
+    assert_non_null(items);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    struct format_opts o = {.kind = FORMAT_JSON};
+    assert_int_equal(format_timeline(f, NULL, items, "1763625600000000-0193ab", &o), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf,
+                        "{\n  \"customer\": null,\n  \"items\": [\n    {\n      \"id\": \"a\"\n"
+                        "    }\n  ],\n  \"next_cursor\": \"1763625600000000-0193ab\"\n}\n");
+    free(buf);
+    json_decref(items);
+}
+
+/* The last line of a table with more to see: a command that can be pasted back as it is. */
+static void more_line_quotes_for_the_shell(void **state)
+{
+    (void)state;
+    const char *words[] = {"touchline",  "timeline",
+                           "--phone",    "0912 345 6789",
+                           "--chat",     "telegram:@sara_k",
+                           "--external", "it's",
+                           "--since",    "",
+                           "--before",   "1763625600000000-0193ab"};
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    assert_non_null(f);
+    assert_int_equal(format_more(f, words, sizeof(words) / sizeof(words[0])), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf, "More interactions: touchline timeline --phone '0912 345 6789' "
+                             "--chat telegram:@sara_k --external 'it'\\''s' --since '' "
+                             "--before 1763625600000000-0193ab\n");
+    free(buf);
+}
+
 static void input_free(struct input *in)
 {
     json_decref(in->customer);
@@ -65,7 +108,7 @@ static char *render(const json_t *customer, const json_t *items, const struct fo
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
     assert_non_null(f);
-    assert_int_equal(format_timeline(f, customer, items, o), 0);
+    assert_int_equal(format_timeline(f, customer, items, NULL, o), 0);
     assert_int_equal(fclose(f), 0);
     *len = n;
     return buf;
@@ -76,6 +119,21 @@ static void expect_golden(const char *name, const char *got, size_t len)
     testmain_expect_golden(name, got, len);
 }
 
+/* Fails unless every line of out takes at most width columns on a terminal (a narrow table
+ * that wraps is what the golden files must not hold). Colors' escapes would count: not for
+ * them. */
+static void expect_lines_fit(const char *out, size_t width)
+{
+    for (const char *line = out; *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (textwidth_n(line, len) > width) {
+            fail_msg("a line wider than %zu columns: %.*s", width, (int)len, line);
+        }
+        line += len + (eol != NULL);
+    }
+}
+
 static void golden_table(const char *name, const struct format_opts *o)
 {
     struct input in;
@@ -83,6 +141,9 @@ static void golden_table(const char *name, const struct format_opts *o)
     size_t len;
     char *out = render(in.customer, in.items, o, &len);
     expect_golden(name, out, len);
+    if (o->kind == FORMAT_TABLE && !o->color && o->width != FORMAT_FULL_WIDTH) {
+        expect_lines_fit(out, o->width > 0 ? o->width : FORMAT_DEFAULT_WIDTH);
+    }
     free(out);
     input_free(&in);
 }
@@ -131,6 +192,9 @@ static void golden_view(view_fn fn, const char *input, const char *name,
     json_t *doc = load_json(input);
     char *out = render_view(fn, doc, o);
     expect_golden(name, out, strlen(out));
+    if (o->kind == FORMAT_TABLE && !o->color && o->width != FORMAT_FULL_WIDTH) {
+        expect_lines_fit(out, o->width > 0 ? o->width : FORMAT_DEFAULT_WIDTH);
+    }
     free(out);
     json_decref(doc);
 }
@@ -172,6 +236,31 @@ static void table_cut_to_80_columns(void **state)
     (void)state;
     struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 80};
     golden_table("timeline-80.txt", &o);
+}
+
+/* 60 columns: the summary at its narrowest, direction and agent left out, the Persian and
+ * Arabic cells still lined up. */
+static void table_at_60_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 60};
+    golden_table("timeline-60.txt", &o);
+}
+
+/* 40 columns: only the time and the summary; no line wider than 40. */
+static void table_at_40_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 40};
+    golden_table("timeline-40.txt", &o);
+}
+
+/* A pipe: every value whole, the columns still lined up. */
+static void table_full_width_cuts_nothing(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = FORMAT_FULL_WIDTH};
+    golden_table("timeline-full.txt", &o);
 }
 
 static void table_colors(void **state)
@@ -232,7 +321,8 @@ static void table_without_items(void **state)
     free(out);
     o.kind = FORMAT_JSON;
     out = render(NULL, items, &o, &len);
-    assert_string_equal(out, "{\n  \"customer\": null,\n  \"items\": []\n}\n");
+    assert_string_equal(out,
+                        "{\n  \"customer\": null,\n  \"items\": [],\n  \"next_cursor\": null\n}\n");
     free(out);
     o.kind = FORMAT_NDJSON;
     out = render(customer, items, &o, &len);
@@ -353,6 +443,13 @@ static void customer_table_cut_to_80_columns(void **state)
     golden_view(format_customer, "api-profile.json", "customer-80.txt", &o);
 }
 
+static void customer_table_at_40_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 40};
+    golden_view(format_customer, "api-profile.json", "customer-40.txt", &o);
+}
+
 static void customer_json_and_ndjson(void **state)
 {
     (void)state;
@@ -391,6 +488,17 @@ static void context_table_utc(void **state)
     (void)state;
     struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 120};
     golden_view(format_context, "api-context.json", "context-utc.txt", &o);
+}
+
+/* The screen-pop's two tables at 60 and 40 columns: threads lose records, then channel and
+ * thread; the latest per channel as the timeline. */
+static void context_table_at_60_and_40_columns(void **state)
+{
+    (void)state;
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true, .width = 60};
+    golden_view(format_context, "api-context.json", "context-60.txt", &o);
+    o.width = 40;
+    golden_view(format_context, "api-context.json", "context-40.txt", &o);
 }
 
 static void context_table_local_time_in_tehran(void **state)
@@ -572,8 +680,13 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(table_utc),
         cmocka_unit_test(table_default_width_is_120),
+        cmocka_unit_test(json_document_keeps_the_next_cursor),
+        cmocka_unit_test(more_line_quotes_for_the_shell),
         cmocka_unit_test(table_local_time_in_tehran),
         cmocka_unit_test(table_cut_to_80_columns),
+        cmocka_unit_test(table_at_60_columns),
+        cmocka_unit_test(table_at_40_columns),
+        cmocka_unit_test(table_full_width_cuts_nothing),
         cmocka_unit_test(table_colors),
         cmocka_unit_test(json_document),
         cmocka_unit_test(ndjson_one_item_a_line),
@@ -585,9 +698,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(customer_table_utc),
         cmocka_unit_test(customer_table_local_time_in_tehran),
         cmocka_unit_test(customer_table_cut_to_80_columns),
+        cmocka_unit_test(customer_table_at_40_columns),
         cmocka_unit_test(customer_json_and_ndjson),
         cmocka_unit_test(customer_table_sparse_profile),
         cmocka_unit_test(context_table_utc),
+        cmocka_unit_test(context_table_at_60_and_40_columns),
         cmocka_unit_test(context_table_local_time_in_tehran),
         cmocka_unit_test(context_table_cut_to_80_columns),
         cmocka_unit_test(context_table_colors),

@@ -673,6 +673,49 @@ static void free_is_idempotent(void **state)
     config_free(NULL);
 }
 
+/* config_reload follows the option table: reloadable options are applied with their hooks
+ * named, the others keep their running value and are named for the warning. */
+static void reload_follows_the_option_table(void **state)
+{
+    (void)state;
+    struct config cur, fresh;
+    load_ok_at("[listen]\ntcp = 127.0.0.1:5170\n[log]\nlevel = info\n[spool]\ndir = /var/a\n", &cur,
+               __LINE__);
+    const char *tcp_before = cur.listen_tcp;
+    load_ok_at("[listen]\ntcp = 127.0.0.1:6000\n[log]\nlevel = debug\n[spool]\ndir = /var/b\n"
+               "[identity]\nnever_merge = phone:021 8800 1234\n[ingest]\nbatch_max_records = 7\n",
+               &fresh, __LINE__);
+    unsigned apply = 0;
+    char fixed[256], err[256];
+    assert_int_equal(config_reload(&cur, &fresh, &apply, fixed, sizeof(fixed), err, sizeof(err)),
+                     0);
+    config_free(&fresh);
+    assert_string_equal(fixed, "[listen] tcp, [spool] dir");
+    assert_int_equal(apply, CONFIG_APPLY_LOG | CONFIG_APPLY_BATCH);
+    /* Kept, and the very same string, since modules may have borrowed it. */
+    assert_ptr_equal(cur.listen_tcp, tcp_before);
+    assert_string_equal(cur.listen_tcp, "127.0.0.1:5170");
+    assert_string_equal(cur.spool_dir, "/var/a");
+    /* Applied, derived values included. */
+    assert_int_equal(cur.level, LOG_DEBUG);
+    assert_int_equal(cur.ingest_batch_max_records, 7);
+    assert_int_equal(cur.n_never_merge, 1);
+    assert_string_equal(cur.never_merge[0], "phone:+982188001234");
+    assert_int_equal(cur.record_opts.n_never_merge, 1);
+    assert_ptr_equal(cur.record_opts.never_merge, cur.never_merge);
+    /* Nothing changed: nothing to apply, nothing to name. */
+    load_ok_at("[listen]\ntcp = 127.0.0.1:5170\n[log]\nlevel = debug\n[spool]\ndir = /var/a\n"
+               "[identity]\nnever_merge = phone:021 8800 1234\n[ingest]\nbatch_max_records = 7\n",
+               &fresh, __LINE__);
+    assert_int_equal(config_reload(&cur, &fresh, &apply, fixed, sizeof(fixed), err, sizeof(err)),
+                     0);
+    config_free(&fresh);
+    assert_string_equal(fixed, "");
+    assert_int_equal(apply, 0);
+    assert_int_equal(cur.n_never_merge, 1);
+    config_free(&cur);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +750,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(print_hides_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(print_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(free_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(reload_follows_the_option_table, setup, teardown),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

@@ -266,8 +266,9 @@ static void body_is_cut_on_a_character_boundary(void **state)
 static void any_prefix_is_safe(void **state)
 {
     (void)state;
-    static const char *const names[] = {"persian-alternative.eml", "arabic-qp.eml",
-                                        "outbound-reply.eml", "no-message-id.eml"};
+    static const char *const names[] = {"persian-alternative.eml",    "arabic-qp.eml",
+                                        "outbound-reply.eml",         "no-message-id.eml",
+                                        "html-only-windows-1256.eml", "outbound-company.eml"};
     for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
         size_t len;
         char *buf = fixture(names[k], &len);
@@ -275,17 +276,92 @@ static void any_prefix_is_safe(void **state)
             char *copy = malloc(cut > 0 ? cut : 1);
             assert_non_null(copy);
             memcpy(copy, buf, cut);
-            struct mail_opts o = {.source = "mail", .outbound = cut % 2 == 1, .max_line = 300};
+            /* Every third cut with the company's domains deciding the direction. */
+            static const char *const domains[] = {"shop.example.ir"};
+            struct mail_opts o = {.source = "mail",
+                                  .outbound = cut % 2 == 1,
+                                  .max_line = 300,
+                                  .company_domains = domains,
+                                  .ncompany = cut % 3 == 0};
             json_t *rec = NULL;
             char err[256];
             int rc = mail_to_record(copy, cut, &o, &rec, err, sizeof(err));
-            assert_true(rc == 0 || rc == MAIL_EINVALID);
+            assert_true(rc == 0 || rc == MAIL_EINVALID || rc == MAIL_EINTERNAL);
             assert_true((rc == 0) == (rec != NULL));
             json_decref(rec);
             free(copy);
         }
         free(buf);
     }
+}
+
+/* Parses a fixture with the company's domains given; returns the code, the record in *rec. */
+static int parse_company(const char *name, json_t **rec, char *err, size_t errlen)
+{
+    static const char *const domains[] = {"shop.example.ir", "example.org"};
+    struct mail_opts o = {.source = "mail-gw", .company_domains = domains, .ncompany = 2};
+    size_t len;
+    char *msg = fixture(name, &len);
+    *rec = NULL;
+    int rc = mail_to_record(msg, len, &o, rec, err, errlen);
+    free(msg);
+    return rc;
+}
+
+/* An HTML-only message in windows-1256 (quoted-printable): its text, in UTF-8, is the body;
+ * script, style and head are not; references (&#1781; Persian digits, &amp;, &nbsp;) decoded.
+ * windows-1256 has no Persian yeh: such mail writes the Arabic one, and so does the record. */
+static void html_only_windows_1256_becomes_text(void **state)
+{
+    (void)state;
+    json_t *rec = parse_fixture("html-only-windows-1256.eml", false);
+    assert_string_equal(cust(rec, "name"), "محمد رضايي");
+    assert_string_equal(str(rec, "subject"), "پيگيري سفارش");
+    assert_string_equal(str(rec, "body"), "سلام،\nسفارش شماره ۵۵۱۲۰ هنوز نرسيده است.\n\n"
+                                          "لطفاً پيگيري کنيد & خبر دهيد <فوري>\n\nبا تشکر محمد");
+    json_decref(rec);
+}
+
+static void koi8_body_and_latin1_words(void **state)
+{
+    (void)state;
+    json_t *rec = parse_fixture("koi8-latin1.eml", false);
+    assert_string_equal(cust(rec, "name"), "José Pérez");
+    assert_string_equal(str(rec, "subject"), "Café order");
+    assert_string_equal(str(rec, "body"), "Здравствуйте, заказ 4410 пришёл повреждённым.");
+    json_decref(rec);
+}
+
+/* With the company's domains the sender's domain sets the direction, the customer is the
+ * first address outside them, and mail within the company has no customer. */
+static void company_domains_set_the_direction(void **state)
+{
+    (void)state;
+    json_t *rec;
+    char err[256];
+    assert_int_equal(parse_company("persian-alternative.eml", &rec, err, sizeof(err)), 0);
+    assert_string_equal(str(rec, "direction"), "inbound");
+    assert_string_equal(cust(rec, "email"), "Sara.Karimi@Example.COM");
+    json_decref(rec);
+    /* To: archive@ (the company's) first, then the customer. */
+    assert_int_equal(parse_company("outbound-company.eml", &rec, err, sizeof(err)), 0);
+    assert_string_equal(str(rec, "direction"), "outbound");
+    assert_string_equal(str(rec, "status"), "sent");
+    assert_string_equal(cust(rec, "email"), "m.rezaei@example.com");
+    assert_string_equal(cust(rec, "name"), "محمد رضایی");
+    assert_string_equal(str(rec, "agent"), "support@shop.example.ir");
+    assert_string_equal(str(rec, "thread"), "<html-1256-77@mail.example.com>");
+    json_decref(rec);
+    /* A subdomain (mail.shop.example.ir) is the company's too. */
+    assert_int_equal(parse_company("internal.eml", &rec, err, sizeof(err)), MAIL_EINTERNAL);
+    assert_null(rec);
+    assert_non_null(strstr(err, "within the company"));
+    static const char *const one[] = {"shop.example.ir"};
+    struct mail_opts o = {.company_domains = one, .ncompany = 1};
+    assert_true(mail_is_company(&o, "a@SHOP.example.IR", 17));
+    assert_true(mail_is_company(&o, "a@mail.shop.example.ir", 22));
+    assert_false(mail_is_company(&o, "a@evilshop.example.ir", 21));
+    assert_false(mail_is_company(&o, "shop.example.ir", 15));
 }
 
 int main(int argc, char **argv)
@@ -298,6 +374,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(messages_that_cannot_be_records),
         cmocka_unit_test(dates_and_fallbacks),
         cmocka_unit_test(body_is_cut_on_a_character_boundary),
+        cmocka_unit_test(html_only_windows_1256_becomes_text),
+        cmocka_unit_test(koi8_body_and_latin1_words),
+        cmocka_unit_test(company_domains_set_the_direction),
         cmocka_unit_test(any_prefix_is_safe),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);

@@ -409,6 +409,31 @@ static void plain_trimmed(void **state)
     OK(IDENT_EXTERNAL, &o, "shop:سارا 1", "shop:سارا 1");
 }
 
+/* Control characters are trimmed at the ends and refused inside, for every trimmed kind. */
+static void control_characters_inside_rejected(void **state)
+{
+    (void)state;
+    struct normalize_opts o;
+    default_opts(&o);
+    static const char *const inside[] = {"\t", "\n", "\r", "\v", "\f", "\x01", "\x1f"};
+    for (size_t i = 0; i < sizeof(inside) / sizeof(inside[0]); i++) {
+        char v[64];
+        snprintf(v, sizeof(v), "anon%sone", inside[i]);
+        REJECTED(IDENT_WEB, &o, v);
+        REJECTED(IDENT_EXTERNAL, &o, v);
+        snprintf(v, sizeof(v), "telegram:@sa%sra", inside[i]);
+        REJECTED(IDENT_CHAT, &o, v);
+        snprintf(v, sizeof(v), "sara%s@example.com", inside[i]);
+        REJECTED(IDENT_EMAIL, &o, v);
+    }
+    char out[NORMALIZE_MAX + 1];
+    const char *why = NULL;
+    assert_int_equal(normalize_identifier(IDENT_WEB, "visitor\tone", 11, &o, out, &why), -1);
+    assert_string_equal(why, "has a control character");
+    OK(IDENT_WEB, &o, "\n\tanon one\r\n", "anon one");
+    OK(IDENT_CHAT, &o, "telegram:\t@sara_k\n", "telegram:@sara_k");
+}
+
 static void plain_length_limit(void **state)
 {
     (void)state;
@@ -497,6 +522,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(chat_provider_lowercased_handle_trimmed),
         cmocka_unit_test(chat_rejections),
         cmocka_unit_test(plain_trimmed),
+        cmocka_unit_test(control_characters_inside_rejected),
         cmocka_unit_test(plain_length_limit),
         cmocka_unit_test(plain_empty_and_invalid_rejected),
         cmocka_unit_test(unknown_kind_rejected),
