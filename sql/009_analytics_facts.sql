@@ -195,6 +195,34 @@ LANGUAGE sql AS $$
         score_sum = h.score_sum + excluded.score_sum
 $$;
 
+-- The hourly sums, all over again from the facts.
+CREATE FUNCTION touchline.analytics_rebuild_hourly()
+RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM touchline.analytics_hourly;
+    INSERT INTO touchline.analytics_hourly
+    SELECT date_trunc('hour', f.occurred_at), d.dim, d.key,
+           count(*),
+           count(*) FILTER (WHERE f.direction = 'inbound'),
+           count(*) FILTER (WHERE f.direction = 'outbound'),
+           count(*) FILTER (WHERE f.message),
+           count(f.responded_at),
+           coalesce(sum(touchline.seconds_between(f.occurred_at, f.responded_at)), 0),
+           count(*) FILTER (WHERE f.prev_in >= f.occurred_at - interval '24 hours'),
+           count(*) FILTER (WHERE f.prev_in_same >= f.occurred_at - interval '24 hours'),
+           count(*) FILTER (WHERE f.prev_in >= f.occurred_at - interval '7 days'),
+           count(*) FILTER (WHERE f.prev_in_same >= f.occurred_at - interval '7 days'),
+           count(*) FILTER (WHERE f.sentiment = 'positive'),
+           count(*) FILTER (WHERE f.sentiment = 'neutral'),
+           count(*) FILTER (WHERE f.sentiment = 'negative'),
+           count(f.score),
+           coalesce(sum(f.score), 0)
+      FROM touchline.analytics_facts f
+     CROSS JOIN LATERAL (VALUES ('all', NULL), ('channel', f.channel), ('source', f.source),
+                                ('stage', f.stage), ('agent', f.agent)) d(dim, key)
+     GROUP BY 1, 2, 3;
+$$;
+
 -- Brings the facts and the hourly sums up to date: recomputes the facts of every customer
 -- with a record received since the watermark or changed or deleted since the last refresh.
 -- One refresh at a time. Returns how many customers it recomputed.
@@ -203,7 +231,12 @@ $$;
 -- pg_stat_activity, which shows the sessions of the daemon's own database role), or now: a
 -- record that this refresh cannot see yet was inserted by such a transaction, or by a later
 -- one, and so has a received_at at or after it.
-CREATE FUNCTION touchline.analytics_refresh()
+--
+-- Most refreshes recompute a few customers, in slices, and move the hourly sums by the facts
+-- that changed. When there are more than p_rebuild customers to recompute (the first refresh
+-- over a loaded database, or after a pause) every fact is computed again in one sort and the
+-- sums from them, which is much faster than that many small steps.
+CREATE FUNCTION touchline.analytics_refresh(p_rebuild integer DEFAULT 100000)
 RETURNS integer
 LANGUAGE plpgsql
 SET work_mem = '512MB'
@@ -213,6 +246,8 @@ DECLARE
     wm      timestamptz;
     next_wm timestamptz;
     ids     uuid[];
+    was     touchline.analytics_facts[];
+    now_is  touchline.analytics_facts[];
     old     touchline.analytics_facts[];
     new     touchline.analytics_facts[];
     batch   uuid[];
@@ -229,7 +264,15 @@ BEGIN
     SELECT coalesce(array_agg(DISTINCT c), '{}') INTO ids
       FROM (SELECT customer_id AS c FROM touchline.interactions WHERE received_at >= wm
             UNION ALL SELECT customer_id FROM d) x;
-    -- In slices, so that a first refresh over a large database sorts a slice at a time.
+    IF cardinality(ids) > p_rebuild THEN
+        DELETE FROM touchline.analytics_facts;
+        INSERT INTO touchline.analytics_facts
+        SELECT * FROM touchline.analytics_compute(
+            ARRAY(SELECT DISTINCT customer_id FROM touchline.interactions));
+        PERFORM touchline.analytics_rebuild_hourly();
+        UPDATE touchline.analytics_state SET watermark = next_wm;
+        RETURN cardinality(ids);
+    END IF;
     WHILE k <= cardinality(ids) LOOP
         batch := ids[k:k + step - 1];
         k := k + step;
@@ -239,15 +282,21 @@ BEGIN
                 OR f.id IN (SELECT i.id FROM touchline.interactions i
                              WHERE i.customer_id = ANY (batch))
             RETURNING f.*)
-        SELECT array_agg(g) INTO old FROM gone g;
-        IF old IS NOT NULL THEN
-            PERFORM touchline.analytics_add(old, -1);
-        END IF;
+        SELECT array_agg(g) INTO was FROM gone g;
         WITH made AS (
             INSERT INTO touchline.analytics_facts
             SELECT * FROM touchline.analytics_compute(batch)
             RETURNING *)
-        SELECT array_agg(m) INTO new FROM made m;
+        SELECT array_agg(m) INTO now_is FROM made m;
+        -- Only the facts that changed move the sums: a new record changes a few of its
+        -- customer's facts, not the years of them before it.
+        SELECT array_agg(x) INTO old
+          FROM (SELECT * FROM unnest(was) EXCEPT ALL SELECT * FROM unnest(now_is)) x;
+        SELECT array_agg(x) INTO new
+          FROM (SELECT * FROM unnest(now_is) EXCEPT ALL SELECT * FROM unnest(was)) x;
+        IF old IS NOT NULL THEN
+            PERFORM touchline.analytics_add(old, -1);
+        END IF;
         IF new IS NOT NULL THEN
             PERFORM touchline.analytics_add(new, 1);
         END IF;
