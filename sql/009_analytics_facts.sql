@@ -314,12 +314,13 @@ LANGUAGE plpgsql AS $$
 DECLARE
     old touchline.analytics_facts[];
 BEGIN
-    -- As a refresh does: their updates of the hourly sums cannot then deadlock.
-    PERFORM pg_advisory_xact_lock(hashtextextended('touchline.analytics_refresh', 0));
     IF TG_OP = 'UPDATE' THEN
+        -- No lock: a merge on the ingest path must not wait for a refresh.
         INSERT INTO touchline.analytics_dirty
         SELECT DISTINCT customer_id FROM changed;
     ELSE
+        -- As a refresh does, so that their updates of the hourly sums cannot deadlock.
+        PERFORM pg_advisory_xact_lock(hashtextextended('touchline.analytics_refresh', 0));
         -- Customers with records left (retention) are recomputed; an erased one leaves no
         -- trace, not even its id waiting here.
         DELETE FROM touchline.analytics_dirty d
