@@ -199,7 +199,7 @@ $$;
 CREATE FUNCTION touchline.analytics_rebuild_hourly()
 RETURNS void
 LANGUAGE sql AS $$
-    DELETE FROM touchline.analytics_hourly;
+    TRUNCATE touchline.analytics_hourly;
     INSERT INTO touchline.analytics_hourly
     SELECT date_trunc('hour', f.occurred_at), d.dim, d.key,
            count(*),
@@ -265,7 +265,7 @@ BEGIN
       FROM (SELECT customer_id AS c FROM touchline.interactions WHERE received_at >= wm
             UNION ALL SELECT customer_id FROM d) x;
     IF cardinality(ids) > p_rebuild THEN
-        DELETE FROM touchline.analytics_facts;
+        TRUNCATE touchline.analytics_facts;
         INSERT INTO touchline.analytics_facts
         SELECT * FROM touchline.analytics_compute(
             ARRAY(SELECT DISTINCT customer_id FROM touchline.interactions));
