@@ -581,19 +581,25 @@ static void scrub_json(json_t *j, const char *const *ids, size_t n_ids)
     }
     json_object_foreach(j, k, v)
     {
+        /* A value replaced here is freed: it is not looked into afterwards. */
+        json_t *fixed = NULL;
         for (size_t c = 0; c < sizeof(clock_keys) / sizeof(clock_keys[0]); c++) {
             if (strcmp(k, clock_keys[c]) == 0 && !json_is_object(v)) {
-                json_object_set_new(j, k, json_string("<clock>"));
+                fixed = json_string("<clock>");
             }
         }
-        for (size_t c = 0; c < n_ids; c++) {
+        for (size_t c = 0; c < n_ids && fixed == NULL; c++) {
             if (json_is_string(v) && strcmp(json_string_value(v), ids[c]) == 0) {
                 char name[32];
                 snprintf(name, sizeof(name), "<customer %zu>", c + 1);
-                json_object_set_new(j, k, json_string(name));
+                fixed = json_string(name);
             }
         }
-        scrub_json(v, ids, n_ids);
+        if (fixed != NULL) {
+            json_object_set_new(j, k, fixed);
+        } else {
+            scrub_json(v, ids, n_ids);
+        }
     }
 }
 
