@@ -346,6 +346,18 @@ CREATE TRIGGER analytics_deleted AFTER DELETE ON touchline.interactions
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
     EXECUTE FUNCTION touchline.analytics_changed();
 
+-- The group a record's facts count in for GET /v1/stats?by=p_by (NULL: none).
+CREATE FUNCTION touchline.stats_key(p_by text, f touchline.analytics_facts)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE p_by
+           WHEN 'channel' THEN f.channel
+           WHEN 'source' THEN f.source
+           WHEN 'stage' THEN f.stage
+           WHEN 'agent' THEN f.agent
+           WHEN 'day' THEN to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+           END
+$$;
+
 -- The missed-call figures of a group without missed calls.
 CREATE FUNCTION touchline.missed_empty() RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
@@ -396,16 +408,7 @@ BEGIN
     END IF;
     hu := greatest(date_trunc('hour', r.until), hs);
 
-    WITH f AS (
-        SELECT f.*, CASE p_by
-                    WHEN 'channel' THEN f.channel
-                    WHEN 'source' THEN f.source
-                    WHEN 'stage' THEN f.stage
-                    WHEN 'agent' THEN f.agent
-                    WHEN 'day' THEN to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
-                    END AS key
-          FROM touchline.analytics_facts f
-         WHERE f.occurred_at >= r.since AND f.occurred_at < r.until),
+    WITH
     -- The additive figures: (total, key) rows from the hourly sums and from the ends' facts.
     parts AS (
         SELECT true AS total, NULL::text AS key, h.interactions, h.inbound, h.outbound,
@@ -422,7 +425,8 @@ BEGIN
           FROM touchline.analytics_hourly h
          WHERE p_by IS NOT NULL AND h.dim = v_dim AND h.hour >= hs AND h.hour < hu
         UNION ALL
-        SELECT t.total, CASE WHEN t.total THEN NULL ELSE f.key END, 1,
+        SELECT t.total,
+               CASE WHEN NOT t.total THEN touchline.stats_key(p_by, f) END, 1,
                (f.direction = 'inbound')::int, (f.direction = 'outbound')::int,
                f.message::int, (f.responded_at IS NOT NULL)::int,
                coalesce(touchline.seconds_between(f.occurred_at, f.responded_at), 0),
@@ -433,8 +437,10 @@ BEGIN
                (f.sentiment = 'positive')::int, (f.sentiment = 'neutral')::int,
                (f.sentiment = 'negative')::int, (f.score IS NOT NULL)::int,
                coalesce(f.score, 0)
-          FROM f CROSS JOIN (VALUES (true), (false)) t(total)
-         WHERE (f.occurred_at < hs OR f.occurred_at >= hu) AND (t.total OR p_by IS NOT NULL)
+          FROM touchline.analytics_facts f CROSS JOIN (VALUES (true), (false)) t(total)
+         WHERE ((f.occurred_at >= r.since AND f.occurred_at < least(hs, r.until))
+                OR (f.occurred_at >= greatest(hu, r.since) AND f.occurred_at < r.until))
+           AND (t.total OR p_by IS NOT NULL)
         UNION ALL
         -- So that an empty range still has its row of totals.
         SELECT true, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
@@ -449,7 +455,7 @@ BEGIN
           FROM parts p GROUP BY p.total, p.key),
     -- The missed calls of the range.
     mc AS (
-        SELECT GROUPING(f.key) = 1 AS total, f.key, jsonb_build_object(
+        SELECT GROUPING(k.key) = 1 AS total, k.key, jsonb_build_object(
                    'total', count(*),
                    'reached', count(f.reached_at),
                    'open', count(*) FILTER (WHERE f.reached_at IS NULL),
@@ -463,18 +469,23 @@ BEGIN
                        percentile_disc(0.9) WITHIN GROUP (
                            ORDER BY touchline.seconds_between(f.occurred_at, f.reached_at)),
                        max(touchline.seconds_between(f.occurred_at, f.reached_at)))) AS doc
-          FROM f WHERE f.missed
-         GROUP BY GROUPING SETS ((), (f.key))),
+          FROM touchline.analytics_facts f
+         CROSS JOIN LATERAL (SELECT touchline.stats_key(p_by, f) AS key) k
+         WHERE f.missed AND f.occurred_at >= r.since AND f.occurred_at < r.until
+         GROUP BY GROUPING SETS ((), (k.key))),
     -- The answered messages' response times.
     rt AS (
-        SELECT GROUPING(f.key) = 1 AS total, f.key,
+        SELECT GROUPING(k.key) = 1 AS total, k.key,
                percentile_disc(0.5) WITHIN GROUP (
                    ORDER BY touchline.seconds_between(f.occurred_at, f.responded_at)) AS p50,
                percentile_disc(0.9) WITHIN GROUP (
                    ORDER BY touchline.seconds_between(f.occurred_at, f.responded_at)) AS p90,
                max(touchline.seconds_between(f.occurred_at, f.responded_at)) AS mx
-          FROM f WHERE f.responded_at IS NOT NULL
-         GROUP BY GROUPING SETS ((), (f.key))),
+          FROM touchline.analytics_facts f
+         CROSS JOIN LATERAL (SELECT touchline.stats_key(p_by, f) AS key) k
+         WHERE f.responded_at IS NOT NULL AND f.occurred_at >= r.since
+           AND f.occurred_at < r.until
+         GROUP BY GROUPING SETS ((), (k.key))),
     g AS (
         SELECT s.total, s.key, s.interactions, jsonb_build_object(
                'interactions', s.interactions,
@@ -512,8 +523,9 @@ BEGIN
     -- and post_purchase records after it came before until.
     c AS (
         SELECT f.channel AS entry, f.pur_at < r.until AS bought, f.post_at < r.until AS after
-          FROM f
-         WHERE f.stage = 'pre_purchase' AND (f.prev_pre_at IS NULL OR f.prev_pre_at < r.since)),
+          FROM touchline.analytics_facts f
+         WHERE f.stage = 'pre_purchase' AND f.occurred_at >= r.since AND f.occurred_at < r.until
+           AND (f.prev_pre_at IS NULL OR f.prev_pre_at < r.since)),
     fg AS (
         SELECT GROUPING(c.entry) = 1 AS total, c.entry,
                touchline.funnel_json(count(*), count(*) FILTER (WHERE c.bought),
