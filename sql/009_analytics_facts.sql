@@ -266,9 +266,12 @@ BEGIN
             UNION ALL SELECT customer_id FROM d) x;
     IF cardinality(ids) > p_rebuild THEN
         TRUNCATE touchline.analytics_facts;
+        -- In time order, as records mostly arrive: a month of facts is then a stretch of the
+        -- table rather than rows scattered over all of it.
         INSERT INTO touchline.analytics_facts
         SELECT * FROM touchline.analytics_compute(
-            ARRAY(SELECT DISTINCT customer_id FROM touchline.interactions));
+            ARRAY(SELECT DISTINCT customer_id FROM touchline.interactions))
+         ORDER BY occurred_at;
         PERFORM touchline.analytics_rebuild_hourly();
         UPDATE touchline.analytics_state SET watermark = next_wm;
         RETURN cardinality(ids);
