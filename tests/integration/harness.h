@@ -120,17 +120,17 @@ json_t *harness_http_json(const struct harness_daemon *d, const char *method, co
  * Asserts an HTTP error answer {"error":{"code":code,"message":"...needle..."}} with this
  * status (code NULL: any code; needle NULL: any message, but one there).
  */
-void harness_assert_http_error(const struct harness_daemon *d, const char *method,
-                               const char *path, const char *payload, const char *headers,
-                               int status, const char *code, const char *needle);
+void harness_assert_http_error(const struct harness_daemon *d, const char *method, const char *path,
+                               const char *payload, const char *headers, int status,
+                               const char *code, const char *needle);
 
 /*
  * Sends data (n NDJSON lines, optionally after an auth line answered first) over one TCP
  * connection and asserts that each is accepted; copies each answer's id and customer_id into
  * ids/customers (arrays of n strings of 37 bytes, may be NULL).
  */
-void harness_ingest(const struct harness_daemon *d, const char *auth_line, const char *data,
-                    int n, char (*ids)[37], char (*customers)[37]);
+void harness_ingest(const struct harness_daemon *d, const char *auth_line, const char *data, int n,
+                    char (*ids)[37], char (*customers)[37]);
 
 /* Replaces a file's text at once (written aside, then renamed). Fails the test on error. */
 void harness_write_file(const char *path, const char *text);
