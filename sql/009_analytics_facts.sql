@@ -318,16 +318,19 @@ DECLARE
     old touchline.analytics_facts[];
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        -- No lock: a merge on the ingest path must not wait for a refresh.
+        -- No lock: a merge on the ingest path must not wait for a refresh. Both customers:
+        -- the one records left (an unmerge leaves the survivor with fewer) and the one they
+        -- went to.
         INSERT INTO touchline.analytics_dirty
-        SELECT DISTINCT customer_id FROM changed;
+        SELECT customer_id FROM was UNION SELECT customer_id FROM changed;
     ELSE
         -- As a refresh does, so that their updates of the hourly sums cannot deadlock.
         PERFORM pg_advisory_xact_lock(hashtextextended('touchline.analytics_refresh', 0));
-        -- Customers with records left (retention) are recomputed; an erased one leaves no
-        -- trace, not even its id waiting here.
+        -- Customers with records left (retention) are recomputed; one without (erased, or
+        -- merged away earlier) leaves no trace, not even its id waiting here.
         DELETE FROM touchline.analytics_dirty d
-         WHERE d.customer_id IN (SELECT customer_id FROM gone);
+         WHERE NOT EXISTS (SELECT 1 FROM touchline.interactions i
+                            WHERE i.customer_id = d.customer_id);
         INSERT INTO touchline.analytics_dirty
         SELECT DISTINCT g.customer_id FROM gone g
          WHERE EXISTS (SELECT 1 FROM touchline.interactions i
@@ -343,7 +346,7 @@ BEGIN
 END;
 $$;
 CREATE TRIGGER analytics_updated AFTER UPDATE ON touchline.interactions
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
+    REFERENCING OLD TABLE AS was NEW TABLE AS changed FOR EACH STATEMENT
     EXECUTE FUNCTION touchline.analytics_changed();
 CREATE TRIGGER analytics_deleted AFTER DELETE ON touchline.interactions
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
