@@ -17,7 +17,8 @@
  *   inode, and its unread rest is sent first.
  * - The daemon unreachable, restarting or answering `unavailable`: the follower reconnects
  *   with a growing pause (1 s to 30 s) and resends from the first unacknowledged row (the
- *   daemon absorbs what was stored already as duplicates).
+ *   daemon absorbs what was stored already as duplicates). A connection the daemon closes
+ *   while nothing is in flight (its idle timeout) is replaced at once.
  * - SIGTERM or SIGINT: no new row is read, the answers to what was sent are awaited (at most
  *   FOLLOW_DRAIN_MS), the state saved, a last status printed, and it exits 0.
  *

@@ -107,6 +107,24 @@ int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
                    const struct format_opts *opts) __attribute__((warn_unused_result));
 
 /*
+ * Provenance answers (borrowed), for FORMAT_TABLE as lines a person reads, else as JSON like
+ * format_customer: the identities of a customer with the record that first brought each, its
+ * merges and the pairs kept apart (GET /v1/customers/{id}/identities); how two identifiers came
+ * to be one customer (GET /v1/why); what an unmerge did (POST /v1/customers/{id}/unmerge).
+ * Return 0, or -1 when out of memory or writing failed.
+ */
+int format_identities(FILE *out, const json_t *provenance, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+int format_why(FILE *out, const json_t *why, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
+/* An answer in one of the JSON forms (FORMAT_JSON indented, FORMAT_NDJSON on one line). */
+int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
+/*
  * Writes, without a line break, what erasing customer (a profile; borrowed) would remove:
  * "this would erase customer <name>  <id> for good, with everything recorded about them:
  * 3 identities, 41 interactions, 1 customer merged into them". Returns 0, or -1 when out of
@@ -117,6 +135,22 @@ int format_erase_notice(FILE *out, const json_t *customer) __attribute__((warn_u
 /* Writes each element of items as one compact JSON line (the items are borrowed), so that a
  * long timeline can go out page by page. Returns 0, or -1 when writing failed. */
 int format_ndjson(FILE *out, const json_t *items) __attribute__((warn_unused_result));
+
+/*
+ * Writes words (n of them) as one POSIX shell command line: each word as it is when it needs
+ * no quoting, else in single quotes, so that it can be pasted back. Returns 0, or -1 when
+ * writing failed.
+ */
+int format_shell_words(FILE *out, const char *const *words, size_t n)
+    __attribute__((warn_unused_result));
+
+/*
+ * Writes the last line of a timeline table that did not show every interaction: "More
+ * interactions: " and the command (words, as format_shell_words) that shows the next ones.
+ * Never cut to the width, so that the command can be copied whole. Returns 0, or -1 when
+ * writing failed.
+ */
+int format_more(FILE *out, const char *const *words, size_t n) __attribute__((warn_unused_result));
 
 /*
  * Writes the analytics figures (the answer of GET /v1/stats; borrowed). For FORMAT_TABLE a
@@ -147,21 +181,5 @@ int format_missed(FILE *out, const json_t *worklist, const struct format_opts *o
  */
 int format_journey(FILE *out, const json_t *journey, const struct format_opts *opts)
     __attribute__((warn_unused_result));
-
-/*
- * Writes words (n of them) as one POSIX shell command line: each word as it is when it needs
- * no quoting, else in single quotes, so that it can be pasted back. Returns 0, or -1 when
- * writing failed.
- */
-int format_shell_words(FILE *out, const char *const *words, size_t n)
-    __attribute__((warn_unused_result));
-
-/*
- * Writes the last line of a timeline table that did not show every interaction: "More
- * interactions: " and the command (words, as format_shell_words) that shows the next ones.
- * Never cut to the width, so that the command can be copied whole. Returns 0, or -1 when
- * writing failed.
- */
-int format_more(FILE *out, const char *const *words, size_t n) __attribute__((warn_unused_result));
 
 #endif

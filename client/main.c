@@ -31,6 +31,7 @@
 #include "normalize.h"
 #include "sender.h"
 #include "tcp_client.h"
+#include "token.h"
 
 enum {
     EXIT_NOT_FOUND = 1,
@@ -45,7 +46,8 @@ enum {
 struct global {
     const char *url;
     const char *token;
-    bool url_given; /* by --url, not by the environment or the default */
+    bool url_given;     /* by --url, not by the environment or the default */
+    const char *cacert; /* CA file to trust for https:// and tls:// (NULL: the system's) */
 };
 
 struct command {
@@ -136,6 +138,7 @@ enum {
     OPT_ALL,
     OPT_FROM,
     OPT_YES,
+    OPT_MERGE,
     OPT_BEFORE,
 };
 
@@ -144,6 +147,7 @@ enum {
 enum {
     OPT_GLOBAL_URL = 900,
     OPT_GLOBAL_TOKEN,
+    OPT_GLOBAL_CACERT,
 };
 
 /* Applies a global option given after the command. */
@@ -152,6 +156,8 @@ static void global_option(struct global *g, int opt, const char *arg)
     if (opt == OPT_GLOBAL_URL) {
         g->url = arg;
         g->url_given = true;
+    } else if (opt == OPT_GLOBAL_CACERT) {
+        g->cacert = arg;
     } else {
         g->token = arg;
     }
@@ -174,7 +180,9 @@ static const struct option customer_options[] = {
     {"before", required_argument, NULL, OPT_BEFORE},
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
+    {"merge", required_argument, NULL, OPT_MERGE},
     {"url", required_argument, NULL, OPT_GLOBAL_URL},
+    {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
     {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -187,6 +195,8 @@ enum {
     TAKES_RANGE = 1 << 4,  /* --since, --until */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
+    TAKES_MERGE = 1 << 4,
+    TAKES_TWO = 1 << 5, /* two identifiers (and no --customer) instead of one selector */
 };
 
 static unsigned option_needs(int opt)
@@ -206,6 +216,8 @@ static unsigned option_needs(int opt)
         return TAKES_FROM;
     case OPT_YES:
         return TAKES_YES;
+    case OPT_MERGE:
+        return TAKES_MERGE;
     default:
         return 0;
     }
@@ -221,6 +233,9 @@ struct args {
     bool all;
     const char *from;
     bool yes;
+    long long merge;   /* --merge, 0 when not given */
+    const char *kind2; /* TAKES_TWO: the second identifier */
+    const char *value2;
 };
 
 /* Says how a selector can be given, under heading ("Whose timeline"). */
@@ -261,7 +276,17 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
         }
         switch (opt) {
         case 0:
+            if ((takes & TAKES_TWO) && a->kind != NULL && a->kind2 == NULL) {
+                a->kind2 = normalize_kind_name((enum ident_kind)index);
+                a->value2 = optarg;
+                break;
+            }
+            /* fall through */
         case OPT_CUSTOMER:
+            if ((takes & TAKES_TWO) && opt == OPT_CUSTOMER) {
+                fprintf(stderr, "touchline %s: give two identifiers, not --customer\n", cmd);
+                return EXIT_USAGE;
+            }
             if (a->kind != NULL) {
                 fprintf(stderr,
                         "touchline %s: give only one of --phone, --email, --chat, --web, "
@@ -310,6 +335,7 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
             break;
         case OPT_GLOBAL_URL:
         case OPT_GLOBAL_TOKEN:
+        case OPT_GLOBAL_CACERT:
             global_option(g, opt, optarg);
             break;
         case OPT_ALL:
@@ -321,6 +347,17 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
         case OPT_YES:
             a->yes = true;
             break;
+        case OPT_MERGE: {
+            char *end;
+            errno = 0;
+            long long n = strtoll(optarg, &end, 10);
+            if (optarg[0] < '1' || optarg[0] > '9' || *end != '\0' || errno != 0 || n <= 0) {
+                fprintf(stderr, "touchline %s: --merge: \"%s\" is not a merge id\n", cmd, optarg);
+                return EXIT_USAGE;
+            }
+            a->merge = n;
+            break;
+        }
         case 'h':
             usage(stdout);
             return EXIT_SUCCESS;
@@ -336,6 +373,13 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
         fprintf(stderr,
                 "touchline %s: which customer? Give --phone, --email, --chat, --web, "
                 "--external or --customer\n"
+                "Try 'touchline %s --help'.\n",
+                cmd, cmd);
+        return EXIT_USAGE;
+    }
+    if ((takes & TAKES_TWO) && a->kind2 == NULL) {
+        fprintf(stderr,
+                "touchline %s: give two identifiers, e.g. --phone N --email E\n"
                 "Try 'touchline %s --help'.\n",
                 cmd, cmd);
         return EXIT_USAGE;
@@ -356,6 +400,7 @@ static int open_api(const struct global *g, struct http_client *hc)
         fprintf(stderr, "touchline: %s\n", err);
         return EXIT_USAGE;
     }
+    hc->url.cacert = g->cacert;
     return 0;
 }
 
@@ -637,6 +682,62 @@ out:
     return exit_for(rc);
 }
 
+/* An action on one customer: the request for customer id with what a gives. Returns an enum
+ * api_result with *out set on API_OK, or err set. */
+typedef int (*customer_action_fn)(const struct http_client *hc, const char *id,
+                                  const struct args *a, json_t **out, char *err, size_t errlen);
+
+/* Writes an answer in the form opts asks for; 0, or -1. */
+typedef int (*answer_format_fn)(FILE *out, const json_t *answer, const struct format_opts *opts);
+
+/* Runs action on the customer a names and writes its answer with fmt. Returns the exit
+ * status. */
+static int run_on_customer(struct global *g, const struct args *a, customer_action_fn action,
+                           answer_format_fn fmt)
+{
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *answer = NULL;
+    const char *id;
+    int rc = target_id(&hc, a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = action(&hc, id, a, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(fmt(stdout, answer, &a->fo) == 0);
+out:
+    json_decref(answer);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static int merge_action(const struct http_client *hc, const char *id, const struct args *a,
+                        json_t **out, char *err, size_t errlen)
+{
+    return api_merge(hc, id, a->from, out, err, errlen);
+}
+
+static int identities_action(const struct http_client *hc, const char *id, const struct args *a,
+                             json_t **out, char *err, size_t errlen)
+{
+    (void)a;
+    return api_identities(hc, id, out, err, errlen);
+}
+
+static int unmerge_action(const struct http_client *hc, const char *id, const struct args *a,
+                          json_t **out, char *err, size_t errlen)
+{
+    return api_unmerge(hc, id, a->merge, out, err, errlen);
+}
+
 static void customer_merge_usage(FILE *out)
 {
     fprintf(out,
@@ -671,28 +772,7 @@ static int cmd_customer_merge(struct global *g, int argc, char **argv)
                         "Try 'touchline customer merge --help'.\n");
         return EXIT_USAGE;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *survivor = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_merge(&hc, id, a.from, &survivor, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_customer(stdout, survivor, &a.fo) == 0);
-out:
-    json_decref(survivor);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, merge_action, format_customer);
 }
 
 static void customer_forget_usage(FILE *out)
@@ -763,10 +843,177 @@ out:
     return exit_for(rc);
 }
 
+static void customer_export_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline customer export (--phone N | --email E | --chat H | --web W |\n"
+                 "                                  --external X | --customer ID) [options]\n"
+                 "Writes everything touchlined holds about a customer (the right of access) to\n"
+                 "stdout as one JSON document: profile, identities with the record that first\n"
+                 "carried each, merges, and every interaction, oldest first. It is streamed: a\n"
+                 "customer with a long history needs no more memory than a short one. Needs a\n"
+                 "token with the admin scope; the export is recorded in the audit log.\n"
+                 "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 exported, 1 customer not found, 2 usage, 3 server or network\n"
+                 "error (a document cut short by a failure is not valid JSON).\n");
+}
+
+static int cmd_customer_export(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args(g, "customer export", 0, customer_export_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_export(&hc, id, stdout, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(true);
+out:
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static void customer_identities_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer identities (--phone N | --email E | --chat H | --web W |\n"
+            "                                      --external X | --customer ID) [options]\n"
+            "Shows where each of a customer's identities came from (the record that first\n"
+            "brought it, and when), every merge that made the customer (the record or person\n"
+            "behind it and the identifiers that linked the two; its merge id for unmerge) and\n"
+            "the customers kept apart from it.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_identities(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args(g, "customer identities", TAKES_UTC, customer_identities_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    return run_on_customer(g, &a, identities_action, format_identities);
+}
+
+static void customer_why_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer why IDENTIFIER IDENTIFIER [options]\n"
+            "Says how two identifiers came to be one customer: the record that first brought\n"
+            "each, and the merges, in order, that joined the customers they first belonged to.\n"
+            "When they are two customers, it says which.\n"
+            "\n"
+            "Identifiers (two, of any kinds, in any spelling):\n"
+            "  --phone N, --email E, --chat H, --web W, --external X\n"
+            "\n"
+            "Options:\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  --utc            times in UTC instead of the local time zone (TZ)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 an identifier not known, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_why(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args(g, "customer why", TAKES_UTC | TAKES_TWO, customer_why_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *why = NULL;
+    int rc = api_why(&hc, a.kind, a.value, a.kind2, a.value2, &why, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_why(stdout, why, &a.fo) == 0);
+out:
+    json_decref(why);
+    return exit_for(rc);
+}
+
+static void customer_unmerge_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer unmerge (--phone N | --email E | --chat H | --web W |\n"
+            "                                   --external X | --customer ID) --merge ID\n"
+            "Undoes one merge of the customer (its id is listed by 'touchline customer\n"
+            "identities'): the merged-away customer comes back with its id, its identities and\n"
+            "the interactions that carry only those. The two are then kept apart: records that\n"
+            "carry identifiers of both no longer merge them.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out,
+            "\n"
+            "Options:\n"
+            "  --merge ID       the merge to undo (required)\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 undone, 1 customer or merge not found, 2 usage (also when the\n"
+            "merge is not the customer's or was undone already), 3 server or network error.\n");
+}
+
+static int cmd_customer_unmerge(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args(g, "customer unmerge", TAKES_MERGE, customer_unmerge_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    if (a.merge <= 0) {
+        fprintf(stderr, "touchline customer unmerge: which merge? Give --merge ID\n"
+                        "Try 'touchline customer unmerge --help'.\n");
+        return EXIT_USAGE;
+    }
+    return run_on_customer(g, &a, unmerge_action, format_unmerge);
+}
+
 static const struct command customer_commands[] = {
     {"show", cmd_customer_show, "a customer's profile: identities, traits, counts per channel"},
     {"merge", cmd_customer_merge, "merge another customer (--from ID) into this one"},
     {"forget", cmd_customer_forget, "erase a customer and everything recorded about them"},
+    {"export", cmd_customer_export, "everything recorded about a customer, as JSON (admin)"},
+    {"identities", cmd_customer_identities, "where each identity came from; merges; pairs apart"},
+    {"why", cmd_customer_why, "how two identifiers came to be one customer"},
+    {"unmerge", cmd_customer_unmerge, "undo one merge (--merge ID) and keep the two apart"},
 };
 
 /* A command made of subcommands: "touchline customer show", "touchline import cdr". */
@@ -815,8 +1062,9 @@ static const struct command_group customer_group = {
     "customer",
     "Usage: touchline customer SUBCOMMAND (--phone N | --email E | --chat H |\n"
     "                          --web W | --external X | --customer ID) [options]\n"
-    "Shows, merges or erases a customer.\n",
-    "show, merge or forget",
+    "Shows, merges, unmerges, erases or exports a customer, and where its identities came\n"
+    "from.\n",
+    "show, merge, forget, export, identities, why or unmerge",
     "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.",
     customer_commands,
     sizeof(customer_commands) / sizeof(customer_commands[0]),
@@ -889,7 +1137,7 @@ static int whole_number(const char *cmd, const char *name, const char *arg, long
 }
 
 static const char send_common_help[] =
-    "  --tcp HOST:PORT  touchlined's TCP port (default $TOUCHLINE_TCP, "
+    "  --tcp HOST:PORT  touchlined's TCP port, tls://HOST:PORT over TLS (default $TOUCHLINE_TCP, "
     "else " TCP_CLIENT_DEFAULT_ADDR ")\n"
     "  --token T        the token, sent as the first line (default $TOUCHLINE_TOKEN)\n";
 
@@ -973,6 +1221,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1012,6 +1261,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
             }
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1050,6 +1300,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
         rc = log_failed(cmd, bad, r);
         goto out;
     }
+    t.cacert = g->cacert;
     rc = importer_send_one(&t, rec);
 out:
     json_decref(rec);
@@ -1068,10 +1319,14 @@ static void import_cdr_usage(FILE *out)
             "\n"
             "How a call is read:\n"
             "  It is inbound when its destination is internal: dst is an extension (a number\n"
-            "  of at most --extension-digits digits) or dcontext matches --inbound-context.\n"
-            "  Then the customer is src and the agent dst (or the peer of dstchannel).\n"
-            "  Otherwise it is outbound: the customer is dst and the agent src (or the peer\n"
-            "  of channel). A call between two extensions has no customer and is skipped.\n"
+            "  of at most --extension-digits digits), is no number (s of an IVR or a queue),\n"
+            "  or dcontext is a trunk context (from-pstn, from-trunk, from-did, ext-did...;\n"
+            "  --inbound-context replaces the list). Then the customer is src and the agent\n"
+            "  the member who answered (the peer of dstchannel: SIP/2001-00ab -> 2001), else\n"
+            "  dst. Otherwise it is outbound: the customer is dst and the agent src (or the\n"
+            "  peer of channel). A call between two extensions, and one whose caller\n"
+            "  withheld the number (anonymous, restricted, empty...), has no customer:\n"
+            "  skipped and counted.\n"
             "  start is occurred_at, billsec duration_s; disposition ANSWERED, NO ANSWER, BUSY,\n"
             "  FAILED is status answered, missed, busy, failed; the caller-ID name of clid\n"
             "  (\"Sara\" <0912...>) is the customer's name on inbound calls.\n"
@@ -1082,7 +1337,8 @@ static void import_cdr_usage(FILE *out)
             "  --tz-offset +HH:MM      the zone start is written in (default: the local time\n"
             "                          zone, TZ); +00:00 for cdr.conf usegmtime=yes\n"
             "  --inbound-context RE    calls whose dcontext matches this extended regular\n"
-            "                          expression are inbound (from-trunk|from-pstn)\n"
+            "                          expression are inbound, instead of the stock trunk\n"
+            "                          contexts (^(from-trunk|from-pstn|my-provider)$)\n"
             "  --extension-digits N    extensions have at most N digits (default %d)\n"
             "%s"
             "\n"
@@ -1098,8 +1354,8 @@ static void import_cdr_usage(FILE *out)
             "  -h, --help              show this help\n"
             "\n"
             "Prints \"N stored, D duplicate, R rejected\"; each rejected row is named with its\n"
-            "line number on stderr. The daemon's country code and trunk prefix turn national\n"
-            "numbers into international ones.\n"
+            "line number on stderr. On a terminal, stderr shows the progress. The daemon's\n"
+            "country code and trunk prefix turn national numbers into international ones.\n"
             "Exit status: 0 all stored, 2 usage or some rows rejected, 3 network error,\n"
             "database unavailable or token refused.\n",
             CDR_EXTENSION_DIGITS, send_common_help, FOLLOW_STATUS_INTERVAL);
@@ -1128,6 +1384,8 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1183,6 +1441,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             co.extension_digits = (unsigned)n;
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1230,6 +1489,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             goto out;
         }
         fo.path = argv[optind];
+        t.cacert = g->cacert;
         rc = follow_cdr(&t, &co, &fo);
         goto out;
     }
@@ -1237,6 +1497,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         fprintf(stderr, "%s: --state and --from-end go with --follow\n", cmd);
         goto out;
     }
+    t.cacert = g->cacert;
     rc = importer_cdr(&t, &co, argv[optind]);
 out:
     if (have_re) {
@@ -1290,6 +1551,8 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1330,6 +1593,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
             mo.source = optarg;
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1362,6 +1626,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
                 argv[optind]);
         goto out;
     }
+    t.cacert = g->cacert;
     if (maildir != NULL) {
         rc = importer_maildir(&t, &mo, maildir);
         goto out;
@@ -1448,6 +1713,10 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
                              void (*usage)(FILE *), int argc, char **argv, struct report_args *r)
 {
     static const struct option opts[] = {
+        {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
         {"since", required_argument, NULL, OPT_SINCE},
         {"until", required_argument, NULL, OPT_UNTIL},
         {"by", required_argument, NULL, 'b'},
@@ -1455,8 +1724,6 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
         {"all", no_argument, NULL, OPT_ALL},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"utc", no_argument, NULL, OPT_UTC},
-        {"url", required_argument, NULL, OPT_GLOBAL_URL},
-        {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1482,6 +1749,11 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
         case 'b':
             r->by = optarg;
             break;
+        case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_TOKEN:
+        case OPT_GLOBAL_CACERT:
+            global_option(g, opt, optarg);
+            break;
         case OPT_LIMIT:
             r->limit = optarg;
             break;
@@ -1497,10 +1769,6 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
             break;
         case OPT_UTC:
             r->fo.utc = true;
-            break;
-        case OPT_GLOBAL_URL:
-        case OPT_GLOBAL_TOKEN:
-            global_option(g, opt, optarg);
             break;
         case 'h':
             usage(stdout);
@@ -1623,6 +1891,169 @@ static int cmd_import(struct global *g, int argc, char **argv)
     return run_group(&import_group, g, argc, argv);
 }
 
+/* touchline token new: a token for a new principal, and its hash for the daemon's config. */
+static int cmd_token(struct global *g, int argc, char **argv)
+{
+    (void)g;
+    static const char help[] =
+        "Usage: touchline token new\n"
+        "Prints a new random token (256 bits) on the first line and its hash on the second.\n"
+        "The hash goes in touchlined's configuration ([auth] principal = NAME scopes=...\n"
+        "token=sha256:...); the token goes to the adapter or the person using it, and is\n"
+        "kept nowhere else: the daemon cannot show it again.\n"
+        "\n"
+        "Exit status: 0 ok, 2 usage, 3 no random bytes from the system.\n";
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(help, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (argc != 2 || strcmp(argv[1], "new") != 0) {
+        fprintf(stderr, "touchline token: which subcommand? new\n%s", help);
+        return EXIT_USAGE;
+    }
+    char token[TOKEN_TEXT_MAX], hash[TOKEN_HASH_TEXT];
+    if (token_new(token) < 0) {
+        fprintf(stderr, "touchline: no random bytes from the system\n");
+        return 3;
+    }
+    token_hash_text(token, strlen(token), hash);
+    printf("%s\n%s\n", token, hash);
+    return fflush(stdout) == 0 ? EXIT_SUCCESS : 3;
+}
+
+static void conflicts_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline conflicts [--all] [--format F]\n"
+            "       touchline conflicts --resolve ID --action merge|dismiss [--format F]\n"
+            "Lists the merges an identifier limit refused ([identity] max_phone, …), newest\n"
+            "first: the record, the customer it went to, the other customer, and the kind whose\n"
+            "limit the merge would have passed; and the identifiers that linked suspiciously\n"
+            "many customers in the last day. A person resolves one: merge merges the two\n"
+            "customers after all, dismiss leaves them apart.\n"
+            "\n"
+            "Options:\n"
+            "  --all            also the conflicts resolved already\n"
+            "  --resolve ID     resolve conflict ID, as --action says\n"
+            "  --action A       merge or dismiss\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 conflict not found, 2 usage (also a conflict resolved\n"
+            "already), 3 server or network error.\n");
+}
+
+static int conflicts_lines(FILE *out, const json_t *answer, const struct format_opts *o)
+{
+    (void)o;
+    size_t i;
+    const json_t *c;
+    const json_t *list = json_object_get(answer, "conflicts");
+    if (json_object_get(answer, "status") != NULL) {
+        fprintf(out, "Conflict %lld %s.\n",
+                (long long)json_integer_value(json_object_get(answer, "conflict_id")),
+                json_string_value(json_object_get(answer, "status")));
+        return 0;
+    }
+    if (json_array_size(list) == 0) {
+        fputs("(no conflicts)\n", out);
+    }
+    json_array_foreach(list, i, c)
+    {
+        const char *rec =
+            json_string_value(json_object_get(json_object_get(c, "record"), "external_id"));
+        fprintf(out, "%lld  %s  %s: merging %s into %s would give %lld %s identifiers%s%s  [%s]\n",
+                (long long)json_integer_value(json_object_get(c, "conflict_id")),
+                json_string_value(json_object_get(c, "at")), rec != NULL ? "record" : "a record",
+                json_string_value(json_object_get(c, "other")),
+                json_string_value(json_object_get(c, "customer")),
+                (long long)json_integer_value(json_object_get(c, "would_have")),
+                json_string_value(json_object_get(c, "kind")), rec != NULL ? "; record " : "",
+                rec != NULL ? rec : "", json_string_value(json_object_get(c, "status")));
+    }
+    json_array_foreach(json_object_get(answer, "suspects"), i, c)
+    {
+        fprintf(out, "%s%s %s linked %lld customers in the last day\n", i == 0 ? "Suspects:\n" : "",
+                json_string_value(json_object_get(c, "kind")),
+                json_string_value(json_object_get(c, "value")),
+                (long long)json_integer_value(json_object_get(c, "customers")));
+    }
+    return 0;
+}
+
+static int cmd_conflicts(struct global *g, int argc, char **argv)
+{
+    enum { C_ALL = 1, C_RESOLVE, C_ACTION, C_FORMAT };
+    static const struct option opts[] = {
+        {"all", no_argument, NULL, C_ALL},
+        {"resolve", required_argument, NULL, C_RESOLVE},
+        {"action", required_argument, NULL, C_ACTION},
+        {"format", required_argument, NULL, C_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct format_opts fo = {.kind = FORMAT_TABLE};
+    bool all = false;
+    const char *resolve = NULL, *action = NULL;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case C_ALL:
+            all = true;
+            break;
+        case C_RESOLVE:
+            resolve = optarg;
+            break;
+        case C_ACTION:
+            if (strcmp(optarg, "merge") != 0 && strcmp(optarg, "dismiss") != 0) {
+                fprintf(stderr, "touchline conflicts: --action: \"%s\" is not merge or dismiss\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            action = optarg;
+            break;
+        case C_FORMAT:
+            if (format_kind_parse(optarg, &fo.kind) < 0) {
+                fprintf(stderr,
+                        "touchline conflicts: --format: \"%s\" is not table, json or "
+                        "ndjson\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            conflicts_usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            return bad_option("conflicts", opt, argv);
+        }
+    }
+    if ((resolve != NULL) != (action != NULL) || optind < argc) {
+        fprintf(stderr, "touchline conflicts: --resolve ID goes with --action merge|dismiss\n"
+                        "Try 'touchline conflicts --help'.\n");
+        return EXIT_USAGE;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *answer = NULL;
+    int rc = resolve != NULL ? api_resolve_conflict(&hc, resolve, action, &answer, err, sizeof(err))
+                             : api_conflicts(&hc, all, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        return exit_for(rc);
+    }
+    errno = 0;
+    rc = output_done((fo.kind == FORMAT_TABLE ? conflicts_lines(stdout, answer, &fo)
+                                              : format_answer_json(stdout, answer, &fo)) == 0);
+    json_decref(answer);
+    return exit_for(rc);
+}
+
 static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
     {"context", cmd_context, "what an agent needs when a customer calls or writes"},
@@ -1632,11 +2063,13 @@ static const struct command commands[] = {
     {"missed", cmd_missed, "the call-back worklist: open missed calls, oldest first"},
     {"log", cmd_log, "send one interaction record (for scripts)"},
     {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
+    {"token", cmd_token, "a new access token and its hash for touchlined's config"},
+    {"conflicts", cmd_conflicts, "merges an identifier limit refused, for review"},
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] COMMAND [options]\n"
+    fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] [--cacert FILE] COMMAND [options]\n"
                  "Shows what customers told the business on every channel, from touchlined.\n"
                  "\n"
                  "Commands:\n");
@@ -1648,6 +2081,9 @@ static void usage(FILE *out)
             "Options:\n"
             "  --url URL      touchlined's HTTP API (default $TOUCHLINE_URL, else %s)\n"
             "  --token TOKEN  bearer token (default $TOUCHLINE_TOKEN)\n"
+            "  --cacert FILE  CA certificates to trust for https:// and tls:// (default\n"
+            "                 $TOUCHLINE_CACERT, else the system's); the server's name is\n"
+            "                 verified too\n"
             "                 (both may also come after the command, among its options)\n"
             "  -h, --help     show this help; 'touchline COMMAND --help' shows a command's\n"
             "  -V, --version  show the version\n"
@@ -1659,13 +2095,13 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"token", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},    {"token", required_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
-    struct global g = {.url = getenv("TOUCHLINE_URL"), .token = getenv("TOUCHLINE_TOKEN")};
+    struct global g = {.url = getenv("TOUCHLINE_URL"),
+                       .token = getenv("TOUCHLINE_TOKEN"),
+                       .cacert = getenv("TOUCHLINE_CACERT")};
     int opt;
     /* Times are shown in the zone TZ names. */
     tzset();
@@ -1679,6 +2115,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             g.token = optarg;
+            break;
+        case 'C':
+            g.cacert = optarg;
             break;
         case 'h':
             usage(stdout);

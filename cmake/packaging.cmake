@@ -83,7 +83,9 @@ set(tl_conf "${tl_etc}/touchline/touchlined.conf")
 if(EXISTS "$ENV{DESTDIR}${tl_conf}")
     message(STATUS "Keeping: $ENV{DESTDIR}${tl_conf} (exists)")
 else()
+    # Not world-readable: it may come to hold the DSN's password and token hashes.
     file(INSTALL DESTINATION "${tl_etc}/touchline" TYPE FILE
+         FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ
          FILES "@TL_SOURCE_DIR@/config/touchlined.conf")
 endif()
 
@@ -119,8 +121,9 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
        "(NDJSON) and HTTP, resolves each to one customer by any of their identifiers\n"
        "and stores one timeline per customer in PostgreSQL. touchline, the client,\n"
        "shows a customer's timeline and context to an agent and records interactions\n"
-       "from scripts. Includes the systemd unit (Type=notify), man pages and bash\n"
-       "completion.")
+       "from scripts. Includes the systemd units (touchlined, Type=notify; and\n"
+       "touchline-cdr-follow@, which sends Asterisk's calls as they are written),\n"
+       "man pages and bash completion.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

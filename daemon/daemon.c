@@ -4,21 +4,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
 #include "hin.h"
 #include "http.h"
 #include "ingest.h"
+#include "live.h"
 #include "log.h"
 #include "migrate.h"
 #include "notify.h"
 #include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DRAIN_DEADLINE_S 30
+
+/* What the batcher takes from the configuration. */
+static struct batch_params batch_params_of(const struct config *c)
+{
+    struct batch_params bp = {.max_records = c->ingest_batch_max_records,
+                              .max_delay_ms = c->ingest_batch_max_delay_ms,
+                              .max_concurrent = c->database_pool_size,
+                              .notify = c->live_notify != 0};
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        bp.limits.max[k] = c->identity_max[k];
+        bp.limits.priority[k] = c->priority[k];
+    }
+    return bp;
+}
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -66,6 +84,10 @@ void daemon_stop(struct daemon *d)
              "connections=%zu)",
              batch_pending(d->batch), ingest_connections(d->ingest));
     ingest_drain(d->ingest);
+    /* Streams end now, so that their clients reconnect to a daemon that stays. */
+    if (d->live != NULL) {
+        live_end_streams(d->live);
+    }
     deliver_stop(d->deliver);
     batch_flush(d->batch);
     struct timeval now = {0, 0};
@@ -104,18 +126,32 @@ static void reload(struct daemon *d)
         replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
     }
     if (apply & CONFIG_APPLY_BATCH) {
-        struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                                  cur->database_pool_size};
+        struct batch_params bp = batch_params_of(cur);
         batch_set_params(d->batch, &bp);
+    }
+    if (apply & CONFIG_APPLY_RETENTION) {
+        retention_set_days(d->retention, cur->retention_keep_days);
     }
     if (apply & CONFIG_APPLY_INGEST) {
         ingest_update_reading(d->ingest);
     }
+    /* The certificate and key are read again even when their paths did not change: that is
+     * how a renewed certificate comes in. Connections keep the one they started with. */
+    if (d->tls != NULL) {
+        struct tls_params tp = {cur->tls_cert, cur->tls_key, cur->tls_client_ca};
+        char terr[512];
+        if (tls_reload(d->tls, &tp, terr, sizeof(terr)) < 0) {
+            log_error("reload: %s; the listeners keep the certificate they had", terr);
+        } else {
+            log_info("tls: certificate %s loaded again", cur->tls_cert);
+        }
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu never_merge=%zu",
+             "max_inflight_per_connection=%d principals=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens,
-             cur->n_never_merge);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection,
+             auth_count(cur->auth), cur->n_never_merge);
+    config_warn(cur);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -215,6 +251,9 @@ static void on_migrated(int applied, bool unreachable, const char *err, void *ar
         log_info("schema current: applied=%d latest=%s; the database takes records", applied,
                  migrate_latest());
         db_start(d->db);
+        if (d->live != NULL) {
+            live_start(d->live);
+        }
         return;
     }
     snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", err);
@@ -298,6 +337,11 @@ int daemon_init(struct daemon *d, struct config *cfg)
         .deferred = wait_for_db,
     };
     d->db = db_new(d->base, &dp);
+    d->retention = d->db != NULL ? retention_new(d->base, d->db, d->cfg.retention_keep_days) : NULL;
+    if (d->retention == NULL) {
+        log_error("cannot set up the database pool: out of memory");
+        return -1;
+    }
     if (d->db != NULL && d->cfg.database_read_dsn[0] != '\0') {
         struct replica_params rp = {.db = dp, .max_lag_s = d->cfg.database_read_max_lag_s};
         rp.db.dsn = d->cfg.database_read_dsn;
@@ -307,8 +351,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
             return -1;
         }
     }
-    struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
-                              d->cfg.database_pool_size};
+    struct batch_params bp = batch_params_of(&d->cfg);
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
     if (d->batch == NULL) {
         log_error("cannot set up the database pool: out of memory");
@@ -331,9 +374,33 @@ int daemon_init(struct daemon *d, struct config *cfg)
         log_error("out of memory");
         return -1;
     }
+    if (d->cfg.tls_tcp || d->cfg.tls_http) {
+        struct tls_params tp = {d->cfg.tls_cert, d->cfg.tls_key, d->cfg.tls_client_ca};
+        d->tls = tls_new(&tp, err, sizeof(err));
+        if (d->tls == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
     d->ingest = ingest_new(d);
     if (d->ingest == NULL) {
         return -1;
+    }
+    if (d->cfg.live_max_streams > 0) {
+        struct live_params lp = {
+            .dsn = d->cfg.database_dsn,
+            .connect_timeout_s = d->cfg.database_connect_timeout_s,
+            .reconnect_max_s = d->cfg.database_reconnect_max_s,
+            .max_streams = d->cfg.live_max_streams,
+            .max_buffer_bytes = (size_t)d->cfg.live_max_buffer_kb << 10,
+            .heartbeat_s = d->cfg.live_heartbeat_s,
+            .write_timeout_s = d->cfg.http_timeout_s,
+            .deferred = wait_for_db,
+        };
+        d->live = live_new(d->base, &lp);
+        if (d->live == NULL) {
+            return -1;
+        }
     }
     struct hin_deps hd = {
         .deliver = d->deliver,
@@ -364,11 +431,16 @@ int daemon_init(struct daemon *d, struct config *cfg)
         return -1;
     }
     log_info("touchlined %s started: tcp=%s (port %d) http=%s (port %d) database=%s config=%s "
-             "pool=%d batch=%d/%dms",
+             "pool=%d batch=%d/%dms tls=%s",
              TOUCHLINE_VERSION, d->cfg.listen_tcp, ingest_port(d->ingest), d->cfg.listen_http,
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
-             d->cfg.ingest_batch_max_delay_ms);
+             d->cfg.ingest_batch_max_delay_ms,
+             d->cfg.tls_tcp && d->cfg.tls_http ? "tcp,http"
+             : d->cfg.tls_tcp                  ? "tcp"
+             : d->cfg.tls_http                 ? "http"
+                                               : "none");
+    config_warn(&d->cfg);
     if (wait_for_db) {
         log_info("applying the migrations once the database answers; records go to the spool "
                  "until then");
@@ -398,6 +470,8 @@ void daemon_fini(struct daemon *d)
     }
     migrate_free(d->migrate);
     d->migrate = NULL;
+    retention_free(d->retention);
+    d->retention = NULL;
     replica_free(d->replica);
     d->replica = NULL;
     db_free(d->db);
@@ -408,7 +482,11 @@ void daemon_fini(struct daemon *d)
     spool_close(d->spool);
     deliver_free(d->deliver);
     ingest_free(d->ingest);
+    /* Streams before the HTTP server, whose connections they write to. */
+    live_free(d->live);
+    d->live = NULL;
     http_free(d->http);
+    tls_free(d->tls);
     hin_free(d->hin);
     struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
                            d->drain_timer, d->leave_timer, d->migrate_timer};

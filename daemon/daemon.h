@@ -14,11 +14,14 @@
 
 struct db;
 struct replica;
+struct retention;
 struct batch;
 struct deliver;
 struct spool;
 struct ingest;
 struct http;
+struct tls;
+struct live;
 struct hin;
 
 struct daemon {
@@ -26,12 +29,15 @@ struct daemon {
     struct config cfg;
     struct db *db;
     struct replica *replica; /* NULL without database.read_dsn */
+    struct retention *retention;
     struct batch *batch;
     struct spool *spool; /* NULL when spool.dir is not set */
     struct deliver *deliver;
     struct ingest *ingest;
     struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
+    struct tls *tls;   /* NULL unless a listener serves TLS */
+    struct live *live; /* NULL when [live] max_streams is 0 */
     struct event *ev_term;
     struct event *ev_int;
     struct event *ev_hup;

@@ -1,5 +1,6 @@
 #include "db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -40,6 +41,11 @@ struct db {
     int reconnect_max_s;
     const struct db_statement *statements;
     int n_statements;
+    const char *application_name; /* borrowed */
+    char *listen;                 /* the LISTEN statement, or NULL */
+    void (*listening)(void *arg);
+    void (*notified)(void *arg, const char *payload);
+    void *listen_arg;
     int pool_size;
     struct db_conn *conns;
     struct job_queue queue;
@@ -121,7 +127,8 @@ static void conn_start(struct db_conn *c)
 {
     struct db *db = c->db;
     char err[sizeof(db->last_error)];
-    if (pgconn_start(c->pc, db->dsn, "touchlined", db->connect_timeout_s, err, sizeof(err)) < 0) {
+    if (pgconn_start(c->pc, db->dsn, db->application_name, db->connect_timeout_s, err,
+                     sizeof(err)) < 0) {
         set_last_error(db, err);
         log_error("database connection %d: %s", c->index, db->last_error);
         conn_schedule_retry(c);
@@ -151,6 +158,11 @@ static void conn_on_connected(struct pgconn *pc, void *arg)
             return;
         }
     }
+    if (db->listen != NULL &&
+        PQsendQueryParams(pg, db->listen, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+        conn_lost(c, NULL);
+        return;
+    }
     if (PQpipelineSync(pg) != 1) {
         conn_lost(c, NULL);
         return;
@@ -173,6 +185,9 @@ static void conn_on_result(struct pgconn *pc, PGresult *res, void *arg)
         if (c->state == DBC_PREPARING) {
             c->state = DBC_READY;
             log_debug("database connection %d ready", c->index);
+            if (c->db->listening != NULL) {
+                c->db->listening(c->db->listen_arg);
+            }
             dispatch(c->db);
             return;
         }
@@ -223,7 +238,18 @@ static void conn_on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *w
     conn_lost(c, why);
 }
 
-static const struct pgconn_ops conn_ops = {conn_on_connected, conn_on_result, conn_on_lost};
+static void conn_on_notified(struct pgconn *pc, const char *channel, const char *payload, void *arg)
+{
+    struct db_conn *c = arg;
+    (void)pc;
+    (void)channel; /* the pool LISTENs on one channel */
+    if (c->db->notified != NULL) {
+        c->db->notified(c->db->listen_arg, payload);
+    }
+}
+
+static const struct pgconn_ops conn_ops = {conn_on_connected, conn_on_result, conn_on_lost,
+                                           conn_on_notified};
 
 static void conn_run(struct db_conn *c, struct db_job *job)
 {
@@ -262,10 +288,24 @@ struct db *db_new(struct event_base *base, const struct db_params *params)
     db->reconnect_max_s = params->reconnect_max_s;
     db->statements = params->statements;
     db->n_statements = params->n_statements;
+    db->application_name =
+        params->application_name != NULL ? params->application_name : "touchlined";
+    db->listening = params->listening;
+    db->notified = params->notified;
+    db->listen_arg = params->listen_arg;
     TAILQ_INIT(&db->queue);
     db->conns = calloc((size_t)db->pool_size, sizeof(*db->conns));
     if (db->dsn == NULL || db->conns == NULL) {
         goto fail;
+    }
+    if (params->listen != NULL) {
+        /* The channel is the caller's constant, quoted as an identifier all the same. */
+        size_t n = strlen(params->listen) + 16;
+        db->listen = malloc(n);
+        if (db->listen == NULL || strchr(params->listen, '"') != NULL) {
+            goto fail;
+        }
+        snprintf(db->listen, n, "LISTEN \"%s\"", params->listen);
     }
     for (int i = 0; i < db->pool_size; i++) {
         struct db_conn *c = &db->conns[i];
@@ -323,6 +363,7 @@ void db_free(struct db *db)
     }
     free(db->conns);
     free(db->dsn);
+    free(db->listen);
     free(db);
 }
 

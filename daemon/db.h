@@ -45,7 +45,18 @@ struct db_params {
     int reconnect_max_s;
     const struct db_statement *statements; /* prepared on every connection */
     int n_statements;
-    bool deferred; /* connect only once db_start is called (after the migrations) */
+    bool deferred;                /* connect only once db_start is called (after the migrations) */
+    const char *application_name; /* as pg_stat_activity shows it; NULL: "touchlined" */
+    /*
+     * Optional: a channel every connection LISTENs on (with the statements, so again after
+     * each reconnect). listening(arg) is called each time a connection is ready and
+     * listening (notifications sent while it was down are lost: the caller catches up);
+     * notified(arg, payload) for each notification, from the loop. Borrowed.
+     */
+    const char *listen;
+    void (*listening)(void *arg);
+    void (*notified)(void *arg, const char *payload);
+    void *listen_arg;
 };
 
 /* Starts connecting, unless params->deferred. Borrows base and params->statements; copies

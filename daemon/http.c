@@ -15,9 +15,12 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "analytics.h"
+#include "auth.h"
 #include "batch.h"
+#include "console.h"
 #include "daemon.h"
 #include "db.h"
 #include "deliver.h"
@@ -25,6 +28,7 @@
 #include "hin.h"
 #include "httpreply.h"
 #include "ingest.h"
+#include "live.h"
 #include "jsondoc.h"
 #include "jsonw.h"
 #include "log.h"
@@ -33,8 +37,10 @@
 #include "normalize.h"
 #include "record.h"
 #include "replica.h"
+#include "retention.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 #define TIMELINE_DEFAULT_LIMIT 50
 #define TIMELINE_MAX_LIMIT     500
@@ -59,12 +65,45 @@ struct http {
     int port;
     int inflight;
     LIST_HEAD(, pending_conn) pending;
+    LIST_HEAD(, export) exports; /* streaming, to cancel when their client goes */
     /* Open client connections, to count them: libevent has no hook for a new one, so a
      * connection is noted at its first request and forgotten when it closes. */
     struct evhttp_connection **conns;
     size_t n_conns, cap_conns;
     unsigned long requests;
     unsigned long merges_manual;
+    unsigned long auth_failures;
+    unsigned long forbidden;
+    unsigned long rate_limited;
+    struct log_limit auth_log;
+};
+
+/* Records per page of an export: a page is held in memory once as it goes out. */
+#define EXPORT_PAGE_RECORDS 200
+
+/*
+ * GET /v1/customers/{id}/export, streamed: the head (profile, identities, merges) and then
+ * the records a page at a time, the next page asked for only once the previous one is
+ * written to the socket, so that memory stays at one page whatever the person's history.
+ */
+struct export
+{
+    struct http *h;
+    struct evhttp_request *req; /* NULL once the client went away */
+    struct evhttp_connection *evcon;
+    LIST_ENTRY(export) link;
+    char id[RECORD_UUID_LEN + 1];
+    char principal[64];
+    bool head_done; /* the head was sent: errors can no longer change the status */
+    bool page_outstanding;
+    unsigned long pages;
+    /* The current job's outcome. */
+    char *text;
+    char last_ts[40];
+    char last_id[RECORD_UUID_LEN + 1];
+    int n;
+    char sqlstate[6];
+    char errmsg[256];
 };
 
 /* One request waiting for the database. */
@@ -74,7 +113,7 @@ struct query {
     const char *statement;
     int nparams;
     char *params[STORE_TIMELINE_NPARAMS];
-    char not_found[256];
+    char not_found[320]; /* handle_merge words it in up to 300 bytes */
     /* Outcome. */
     bool have_row;
     char *body; /* JSON text from the database, NULL when it answered NULL */
@@ -288,6 +327,191 @@ static void query_run(struct http *h, struct query *q)
     h->inflight++;
 }
 
+static void export_free(struct export *e)
+{
+    LIST_REMOVE(e, link);
+    free(e->text);
+    free(e);
+}
+
+static int export_send(PGconn *conn, void *arg)
+{
+    struct export *e = arg;
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", EXPORT_PAGE_RECORDS);
+    int ok;
+    if (!e->head_done) {
+        const char *p[] = {e->id, e->principal};
+        ok = PQsendQueryPrepared(conn, STORE_EXPORT_HEAD, 2, p, NULL, NULL, 0);
+    } else {
+        const char *p[] = {e->id, e->pages > 0 ? e->last_ts : NULL,
+                           e->pages > 0 ? e->last_id : NULL, limit};
+        ok = PQsendQueryPrepared(conn, STORE_EXPORT_PAGE, 4, p, NULL, NULL, 0);
+    }
+    return ok == 1 && PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static int export_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    struct export *e = arg;
+    (void)conn;
+    (void)index;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        free(e->text);
+        e->text = PQgetisnull(res, 0, 0) ? NULL : strdup(PQgetvalue(res, 0, 0));
+        if (PQnfields(res) == 4) {
+            snprintf(e->last_ts, sizeof(e->last_ts), "%s", PQgetvalue(res, 0, 1));
+            snprintf(e->last_id, sizeof(e->last_id), "%s", PQgetvalue(res, 0, 2));
+            e->n = atoi(PQgetvalue(res, 0, 3));
+        }
+    } else if (st == PGRES_FATAL_ERROR) {
+        const char *sq = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sq != NULL ? sq : "");
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(e->errmsg, sizeof(e->errmsg), "%s", m != NULL ? m : "query failed");
+    }
+    return 0;
+}
+
+static void export_done(enum db_outcome outcome, void *arg);
+static const struct db_job_ops export_ops = {export_send, export_result, export_done};
+
+/* Asks for the next part; false when the database cannot take the job. */
+static bool export_next(struct export *e)
+{
+    if (db_submit(e->h->d->db, &export_ops, e) < 0) {
+        return false;
+    }
+    e->h->inflight++;
+    e->page_outstanding = true;
+    return true;
+}
+
+/* Ends a stream that failed half way: the client sees a document cut short (not valid
+ * JSON) and the connection closed, never a complete-looking one. */
+static void export_abort(struct export *e, const char *why)
+{
+    log_error("http: export of customer %s stopped after %lu pages: %s", e->id, e->pages, why);
+    if (e->req != NULL) {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(e->req);
+        evhttp_send_reply_end(e->req);
+        if (evcon != NULL) {
+            evhttp_connection_free_on_completion(evcon);
+        }
+    }
+    export_free(e);
+}
+
+static void export_chunk_written(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct export *e = arg;
+    if (e->req == NULL) {
+        export_free(e);
+        return;
+    }
+    if (!export_next(e)) {
+        export_abort(e, "the database is unavailable");
+    }
+}
+
+static void export_done(enum db_outcome outcome, void *arg)
+{
+    struct export *e = arg;
+    e->h->inflight--;
+    e->page_outstanding = false;
+    if (e->req == NULL) {
+        export_free(e);
+        return;
+    }
+    bool failed = outcome == DB_LOST || e->sqlstate[0] != '\0';
+    if (!e->head_done) {
+        if (outcome == DB_LOST) {
+            httpreply_error(e->req, 503, "unavailable", "the database connection was lost; retry");
+        } else if (e->sqlstate[0] != '\0') {
+            log_error("http export of %s failed: %s (SQLSTATE %s)", e->id, e->errmsg, e->sqlstate);
+            httpreply_error(e->req, 500, "internal", "the export failed; see the daemon's log");
+        } else if (e->text == NULL) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "no customer %s", e->id);
+            httpreply_error(e->req, 404, "not_found", msg);
+        }
+        if (failed || e->text == NULL) {
+            export_free(e);
+            return;
+        }
+        log_info("http: principal=%s exports customer %s", e->principal, e->id);
+        struct evkeyvalq *hd = evhttp_request_get_output_headers(e->req);
+        evhttp_add_header(hd, "Content-Type", "application/json; charset=utf-8");
+        evhttp_send_reply_start(e->req, 200, "OK");
+        struct evbuffer *buf = evbuffer_new();
+        size_t len = strlen(e->text);
+        /* The head object, opened again for the records: {...,"interactions":[ */
+        if (buf == NULL || len < 2 || e->text[len - 1] != '}') {
+            evbuffer_free(buf);
+            export_abort(e, "out of memory");
+            return;
+        }
+        evbuffer_add(buf, e->text, len - 1);
+        evbuffer_add_printf(buf, ",\"interactions\":[");
+        e->head_done = true;
+        evhttp_send_reply_chunk_with_cb(e->req, buf, export_chunk_written, e);
+        evbuffer_free(buf);
+        return;
+    }
+    if (failed || e->text == NULL) {
+        export_abort(e, outcome == DB_LOST ? "the database connection was lost" : e->errmsg);
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        export_abort(e, "out of memory");
+        return;
+    }
+    size_t len = strlen(e->text);
+    if (e->n > 0 && len > 2) {
+        /* The page's array without its brackets, after a comma unless it is the first. */
+        if (e->pages > 0) {
+            evbuffer_add(buf, ",", 1);
+        }
+        evbuffer_add(buf, e->text + 1, len - 2);
+        e->pages++;
+    }
+    free(e->text);
+    e->text = NULL;
+    if (e->n < EXPORT_PAGE_RECORDS) {
+        evbuffer_add_printf(buf, "]}\n");
+        evhttp_send_reply_chunk(e->req, buf);
+        evbuffer_free(buf);
+        evhttp_send_reply_end(e->req);
+        export_free(e);
+        return;
+    }
+    evhttp_send_reply_chunk_with_cb(e->req, buf, export_chunk_written, e);
+    evbuffer_free(buf);
+}
+
+static void handle_export(struct http *h, struct evhttp_request *req, const char *id,
+                          const char *principal)
+{
+    struct export *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        httpreply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    e->h = h;
+    e->req = req;
+    e->evcon = evhttp_request_get_connection(req);
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    snprintf(e->principal, sizeof(e->principal), "%s", principal);
+    LIST_INSERT_HEAD(&h->exports, e, link);
+    if (!export_next(e)) {
+        httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
+        export_free(e);
+    }
+}
+
 static struct query *query_new(struct evhttp_request *req, const char *statement, int nparams)
 {
     struct query *q = calloc(1, sizeof(*q));
@@ -316,43 +540,57 @@ static bool is_uuid(const char *s, char out[RECORD_UUID_LEN + 1])
     return record_canonical_uuid(s, out) == 0;
 }
 
+/* Normalizes identifier parameter p (kind = its key) into kind_name/norm; answers 400 and
+ * returns -1 when it is not an identifier or does not normalize. */
+static int identifier_param(const struct http *h, struct evhttp_request *req,
+                            const struct http_param *p, const char **kind_name,
+                            char norm[NORMALIZE_MAX + 1])
+{
+    char msg[300], qk[72], qv[120];
+    enum ident_kind kind;
+    const char *why;
+    if (normalize_kind_parse(p->key, &kind) < 0) {
+        snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
+                 errmsg_quote(p->key, qk, sizeof(qk)));
+        httpreply_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    if (normalize_identifier(kind, p->value, strlen(p->value), &h->d->cfg.record_opts.norm, norm,
+                             &why) < 0) {
+        snprintf(msg, sizeof(msg), "%s: %s %s", p->key, errmsg_quote(p->value, qv, sizeof(qv)),
+                 why);
+        httpreply_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    *kind_name = normalize_kind_name(kind);
+    return 0;
+}
+
 static void handle_find(struct http *h, struct evhttp_request *req, const struct http_param *p,
                         int np)
 {
-    const struct config *cfg = &h->d->cfg;
-    const char *kind_name = NULL, *value = NULL;
-    enum ident_kind kind = IDENT_PHONE;
+    const struct http_param *ident = NULL;
     for (int i = 0; i < np; i++) {
         enum ident_kind k;
-        if (normalize_kind_parse(p[i].key, &k) == 0) {
-            if (kind_name != NULL) {
-                httpreply_error(req, 400, "invalid_request",
-                                "give exactly one of phone, email, chat, web, external");
-                return;
-            }
-            kind_name = p[i].key;
-            value = p[i].value;
-            kind = k;
-        } else {
-            char msg[200], qk[72];
-            snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
-                     errmsg_quote(p[i].key, qk, sizeof(qk)));
-            httpreply_error(req, 400, "invalid_request", msg);
+        bool is_kind = normalize_kind_parse(p[i].key, &k) == 0;
+        if (is_kind && ident != NULL) {
+            httpreply_error(req, 400, "invalid_request",
+                            "give exactly one of phone, email, chat, web, external");
             return;
         }
+        ident = &p[i];
+        if (!is_kind) {
+            break; /* identifier_param names it */
+        }
     }
-    if (kind_name == NULL) {
+    if (ident == NULL) {
         httpreply_error(req, 400, "invalid_request",
                         "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
         return;
     }
+    const char *kind_name;
     char norm[NORMALIZE_MAX + 1];
-    const char *why;
-    if (normalize_identifier(kind, value, strlen(value), &cfg->record_opts.norm, norm, &why) < 0) {
-        char msg[300], qv[120];
-        snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
-                 why);
-        httpreply_error(req, 400, "invalid_request", msg);
+    if (identifier_param(h, req, ident, &kind_name, norm) < 0) {
         return;
     }
     struct query *q = query_new(req, STORE_FIND, 2);
@@ -379,7 +617,7 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
     if (q == NULL) {
         return;
     }
-    snprintf(q->not_found, sizeof(q->not_found), "%s", not_found);
+    snprintf(q->not_found, sizeof(q->not_found), "%.200s", not_found);
     for (int i = 0; i < n; i++) {
         if (query_param(q, i, params[i]) < 0) {
             httpreply_error(req, 500, "internal", "out of memory");
@@ -391,40 +629,57 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
 }
 
 /*
- * POST /v1/customers/{id}/merge {"from":"<id>"}: the body must be exactly that object, so
- * that a typo in the key is an error rather than a merge of something else.
+ * The body of a POST that must be exactly {"<key>": <value>}, so that a typo in the key is an
+ * error rather than an action on something else. Returns the parsed body (the caller frees
+ * it) with *value set (NULL when the key is missing), or NULL after answering 400; shape
+ * describes the body for messages.
  */
-static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
-                         const char *principal)
+static struct jsondoc *body_with_one_key(struct evhttp_request *req, const char *key,
+                                         const char *shape, const struct jsondoc_value **value)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
-    char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
-    char perr[200];
+    char msg[400], qv[80], perr[200];
     struct jsondoc *body = jsondoc_parse(text, len, perr, sizeof(perr));
     if (body == NULL) {
-        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}", perr);
+        snprintf(msg, sizeof(msg), "body: not JSON (%s); send %s", perr, shape);
         httpreply_error(req, 400, "invalid_request", msg);
-        return;
+        return NULL;
     }
     const struct jsondoc_value *root = jsondoc_root(body);
-    const struct jsondoc_value *f = jsondoc_get(body, root, "from");
-    for (const struct jsondoc_value *v = root->type == JSONDOC_OBJECT ? jsondoc_child(body, root)
-                                                                      : NULL;
-         v != NULL; v = jsondoc_next(body, v)) {
-        if (strcmp(v->key, "from") != 0) {
-            snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
-                     errmsg_quote(v->key, qv, sizeof(qv)));
+    if (root->type != JSONDOC_OBJECT) {
+        snprintf(msg, sizeof(msg), "body: send %s", shape);
+        httpreply_error(req, 400, "invalid_request", msg);
+        jsondoc_free(body);
+        return NULL;
+    }
+    for (const struct jsondoc_value *v = jsondoc_child(body, root); v != NULL;
+         v = jsondoc_next(body, v)) {
+        if (strcmp(v->key, key) != 0) {
+            snprintf(msg, sizeof(msg), "%s: unknown field (the body is %s)",
+                     errmsg_quote(v->key, qv, sizeof(qv)), shape);
             httpreply_error(req, 400, "invalid_request", msg);
             jsondoc_free(body);
-            return;
+            return NULL;
         }
     }
+    *value = jsondoc_get(body, root, key);
+    return body;
+}
+
+/* POST /v1/customers/{id}/merge {"from":"<id>"}. */
+static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
+                         const char *principal)
+{
+    char msg[256], qv[80], from[RECORD_UUID_LEN + 1];
+    const struct jsondoc_value *f = NULL;
+    struct jsondoc *body = body_with_one_key(req, "from", "{\"from\":\"<customer id>\"}", &f);
+    if (body == NULL) {
+        return;
+    }
     if (f == NULL || f->type != JSONDOC_STRING) {
-        httpreply_error(req, 400, "invalid_request",
-                        root->type == JSONDOC_OBJECT ? "from: missing or not a string"
-                                                     : "body: send {\"from\":\"<customer id>\"}");
+        httpreply_error(req, 400, "invalid_request", "from: missing or not a string");
         jsondoc_free(body);
         return;
     }
@@ -439,6 +694,136 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     snprintf(msg, sizeof(msg), "no customer %s", id);
     const char *params[] = {id, from, principal};
     run_statement(h, req, STORE_MERGE_MANUAL, params, 3, msg);
+}
+
+/* POST /v1/customers/{id}/unmerge {"merge_id":<n>}: undoes one merge of the customer. */
+static void handle_unmerge(struct http *h, struct evhttp_request *req, const char *id,
+                           const char *principal)
+{
+    const struct jsondoc_value *m = NULL;
+    struct jsondoc *body = body_with_one_key(req, "merge_id", "{\"merge_id\":<merge id>}", &m);
+    if (body == NULL) {
+        return;
+    }
+    if (m == NULL || m->type != JSONDOC_INTEGER || m->integer <= 0) {
+        httpreply_error(req, 400, "invalid_request",
+                        "merge_id: missing or not a merge id (a positive whole number, listed "
+                        "by GET /v1/customers/{id}/identities)");
+        jsondoc_free(body);
+        return;
+    }
+    char merge[24], msg[128];
+    snprintf(merge, sizeof(merge), "%lld", m->integer);
+    jsondoc_free(body);
+    log_info("http: principal=%s undoes merge %s of customer %s", principal, merge, id);
+    snprintf(msg, sizeof(msg), "no customer %s", id);
+    const char *params[] = {id, merge, principal};
+    run_statement(h, req, STORE_UNMERGE, params, 3, msg);
+}
+
+/* A positive whole number in a path; answers 400 naming what and returns -1 when not. */
+static int path_number(struct evhttp_request *req, const char *text, const char *what, char out[24])
+{
+    char *end;
+    long long n = strtoll(text, &end, 10);
+    if (text[0] < '1' || text[0] > '9' || *end != '\0' || n <= 0) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%s: not a positive whole number", what);
+        httpreply_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    snprintf(out, 24, "%lld", n);
+    return 0;
+}
+
+/* DELETE /v1/customers/{id}/apart/{apart_id}: lets the pair merge again. */
+static void handle_remove_apart(struct http *h, struct evhttp_request *req, const char *id,
+                                const char *apart, const char *principal)
+{
+    char num[24], msg[160];
+    if (path_number(req, apart, "apart id", num) < 0) {
+        return;
+    }
+    log_info("http: principal=%s removes pair %s kept apart, of customer %s", principal, num, id);
+    snprintf(msg, sizeof(msg), "customer %s has no pair kept apart with id %s", id, num);
+    const char *params[] = {id, num, principal};
+    run_statement(h, req, STORE_REMOVE_APART, params, 3, msg);
+}
+
+/* GET /v1/why?<kind>=<value>&<kind>=<value>: how two identifiers came to be one customer. */
+static void handle_why(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                       int np)
+{
+    if (np != 2) {
+        httpreply_error(req, 400, "invalid_request",
+                        "give two identifiers, e.g. ?phone=09123456789&email=sara@example.com");
+        return;
+    }
+    const char *k[2];
+    char v[2][NORMALIZE_MAX + 1];
+    for (int i = 0; i < 2; i++) {
+        if (identifier_param(h, req, &p[i], &k[i], v[i]) < 0) {
+            return;
+        }
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg), "no customer has %s %.100s, or none has %s %.100s", k[0], v[0], k[1],
+             v[1]);
+    const char *params[] = {k[0], v[0], k[1], v[1]};
+    run_statement(h, req, STORE_WHY, params, 4, msg);
+}
+
+/* GET /v1/conflicts[?all=true][&limit=N]: the review queue of merges a limit refused. */
+static void handle_conflicts(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                             int np)
+{
+    const char *all = "false";
+    long limit = 100;
+    for (int i = 0; i < np; i++) {
+        char *end;
+        if (strcmp(p[i].key, "all") == 0 &&
+            (strcmp(p[i].value, "true") == 0 || strcmp(p[i].value, "false") == 0)) {
+            all = p[i].value;
+        } else if (strcmp(p[i].key, "limit") != 0 || p[i].value[0] == '\0' ||
+                   (limit = strtol(p[i].value, &end, 10)) < 1 || limit > 1000 || *end != '\0') {
+            httpreply_error(req, 400, "invalid_request",
+                            "parameters: all=true|false, limit=1..1000");
+            return;
+        }
+    }
+    char lim[24], threshold[24];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(threshold, sizeof(threshold), "%d", h->d->cfg.identity_suspect_customers_per_day);
+    const char *params[] = {all, lim, threshold};
+    run_statement(h, req, STORE_CONFLICTS, params, 3, "no conflicts");
+}
+
+/* POST /v1/conflicts/{id}/resolve {"action":"merge"|"dismiss"}. */
+static void handle_resolve_conflict(struct http *h, struct evhttp_request *req, const char *id,
+                                    const char *principal)
+{
+    char num[24], action[16], msg[96];
+    if (path_number(req, id, "conflict id", num) < 0) {
+        return;
+    }
+    const struct jsondoc_value *a = NULL;
+    struct jsondoc *body =
+        body_with_one_key(req, "action", "{\"action\":\"merge\"|\"dismiss\"}", &a);
+    if (body == NULL) {
+        return;
+    }
+    if (a == NULL || a->type != JSONDOC_STRING) {
+        httpreply_error(req, 400, "invalid_request",
+                        "action: missing or not \"merge\" or \"dismiss\"");
+        jsondoc_free(body);
+        return;
+    }
+    snprintf(action, sizeof(action), "%.15s", a->text);
+    jsondoc_free(body);
+    log_info("http: principal=%s resolves conflict %s: %s", principal, num, action);
+    snprintf(msg, sizeof(msg), "no conflict %s", num);
+    const char *params[] = {num, action, principal};
+    run_statement(h, req, STORE_RESOLVE_CONFLICT, params, 3, msg);
 }
 
 static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
@@ -527,6 +912,48 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
         return;
     }
     query_run(h, q);
+}
+
+/* GET /v1/audit?limit=&before=: the admin actions, newest first. */
+static void handle_audit(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                         int np)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        return;
+    }
+    long limit = 100;
+    const char *before = NULL;
+    char msg[200], qv[72];
+    for (int i = 0; i < np; i++) {
+        char *end;
+        long v = strtol(p[i].value, &end, 10);
+        bool number = p[i].value[0] != '\0' && *end == '\0';
+        if (strcmp(p[i].key, "limit") == 0 && number && v >= 1 && v <= 1000) {
+            limit = v;
+        } else if (strcmp(p[i].key, "before") == 0 && number && v >= 1) {
+            before = p[i].value;
+        } else {
+            snprintf(msg, sizeof(msg), "%s: limit takes 1-1000, before an entry id",
+                     errmsg_quote(p[i].key, qv, sizeof(qv)));
+            httpreply_error(req, 400, "invalid_request", msg);
+            return;
+        }
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    const char *params[] = {lim, before};
+    run_statement(h, req, STORE_AUDIT, params, 2, "no audit log");
+}
+
+/* GET /v1/customers/{id}/stream (customer) or /v1/stream (NULL): Server-Sent Events. */
+static void handle_stream(struct http *h, struct evhttp_request *req, const char *customer)
+{
+    if (h->d->live == NULL) {
+        httpreply_error(req, 404, "not_found", "live streams are off ([live] max_streams = 0)");
+        return;
+    }
+    live_stream(h->d->live, req, customer);
 }
 
 /* GET /v1/stats, /v1/missed and /v1/customers/{id}/journey: parse, then one statement. */
@@ -623,17 +1050,45 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     free(text);
 }
 
+/* Logs a refused request with its peer and principal (never its token), rate-limited. */
+static void log_refused(struct http *h, struct evhttp_request *req, const char *what)
+{
+    unsigned long suppressed = 0;
+    if (!log_limit_allow(&h->auth_log, 5, &suppressed)) {
+        return;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const char *addr = "?";
+    ev_uint16_t port = 0;
+    if (evcon != NULL) {
+        char *a = NULL;
+        evhttp_connection_get_peer(evcon, &a, &port);
+        addr = a != NULL ? a : "?";
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    log_warn("http %s:%u %s: %s (%lu such lines suppressed before)", addr, (unsigned)port,
+             path != NULL ? path : "?", what, suppressed);
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
- * Checks Authorization when tokens are configured, and names who asked in principal
- * ("anonymous" without tokens). Returns true to go on.
+ * Checks the request's token when principals are configured and that its principal holds
+ * scope; answers 401, 403 or 429 otherwise. Sets *who to the principal (NULL: anonymous,
+ * without principals; borrowed for this request). Returns true to go on.
  */
-static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen,
-                       const struct config_token **tok)
+static bool authorized(struct http *h, struct evhttp_request *req, enum auth_scope scope,
+                       struct auth_principal **who)
 {
     const struct config *cfg = &h->d->cfg;
-    snprintf(principal, plen, "anonymous");
-    *tok = NULL;
-    if (cfg->n_tokens == 0) {
+    *who = NULL;
+    if (!auth_enabled(cfg->auth)) {
         return true;
     }
     char token[512] = "";
@@ -641,16 +1096,41 @@ static bool authorized(struct http *h, struct evhttp_request *req, char *princip
         token[0] = '\0';
     }
     if (token[0] == '\0') {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: no token");
         httpreply_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
-    const struct config_token *t = config_find_token(cfg, token);
-    if (t == NULL) {
+    struct auth_principal *p = auth_check_token(cfg->auth, token);
+    if (p == NULL) {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: unknown token");
         httpreply_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
-    snprintf(principal, plen, "%s", t->name);
-    *tok = t;
+    if (!auth_principal_may(p, scope)) {
+        char msg[160], scopes[32], what[200];
+        auth_scopes_text((unsigned)scope, scopes, sizeof(scopes));
+        snprintf(msg, sizeof(msg), "principal %s lacks the %s scope this endpoint needs",
+                 auth_principal_name(p), scopes);
+        snprintf(what, sizeof(what), "forbidden: %s", msg);
+        h->forbidden++;
+        log_refused(h, req, what);
+        httpreply_error(req, 403, "forbidden", msg);
+        return false;
+    }
+    int wait_s = auth_principal_take(p, true, 1, monotonic_s());
+    if (wait_s > 0) {
+        char msg[160], retry[16];
+        snprintf(msg, sizeof(msg), "principal %s is over its read rate; retry in %d s",
+                 auth_principal_name(p), wait_s);
+        snprintf(retry, sizeof(retry), "%d", wait_s);
+        h->rate_limited++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
+        httpreply_error(req, 429, "unavailable", msg);
+        return false;
+    }
+    *who = p;
     return true;
 }
 
@@ -681,7 +1161,9 @@ static void on_header_deadline(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *new_bufferevent(struct event_base *base, void *arg)
 {
     struct http *h = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = h->d->cfg.tls_http && h->d->tls != NULL
+                                  ? tls_bufferevent(h->d->tls, base, -1, BEV_OPT_CLOSE_ON_FREE)
+                                  : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     struct pending_conn *p = bev != NULL ? calloc(1, sizeof(*p)) : NULL;
     if (p == NULL) {
         return bev; /* served without a deadline */
@@ -719,6 +1201,21 @@ static void request_arrived(struct http *h, struct evhttp_request *req)
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct http *h = arg;
+    struct export *e, *next;
+    for (e = LIST_FIRST(&h->exports); e != NULL; e = next) {
+        next = LIST_NEXT(e, link);
+        if (e->evcon == evcon && e->req != NULL) {
+            /* The stream's request goes with its connection; a job still running finds
+             * req NULL and frees the export. */
+            e->req = NULL;
+            if (!e->page_outstanding) {
+                export_free(e);
+            }
+        }
+    }
+    if (h->d->live != NULL) {
+        live_connection_closed(h->d->live, evcon);
+    }
     for (size_t i = 0; i < h->n_conns; i++) {
         if (h->conns[i] == evcon) {
             h->conns[i] = h->conns[--h->n_conns];
@@ -751,6 +1248,15 @@ static void note_connection(struct http *h, struct evhttp_request *req)
     evhttp_connection_set_closecb(evcon, conn_closed, h);
 }
 
+/* A counter family with one sample per listener. */
+static void by_listener(FILE *f, const char *name, const char *help, unsigned long tcp,
+                        unsigned long http)
+{
+    metrics_family(f, name, "counter", help);
+    metrics_sample(f, name, "listener=\"tcp\"", (double)tcp);
+    metrics_sample(f, name, "listener=\"http\"", (double)http);
+}
+
 /* GET /metrics: every module's counts, in the Prometheus text format. */
 static void handle_metrics(struct http *h, struct evhttp_request *req)
 {
@@ -776,6 +1282,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                             "Records answered duplicate:true (already stored), by source and "
                             "channel.",
                             &is->sources, is->duplicates_by);
+    metrics_write_one(f, "touchline_records_erased_total", "counter",
+                      "Records of erased people answered erased:true and not stored again.",
+                      (double)bs->erased);
     metrics_family(f, "touchline_records_rejected_total", "counter",
                    "Lines answered ok:false, by error code.");
     for (int e = 0; e < INGEST_ERROR_COUNT; e++) {
@@ -812,6 +1321,13 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_batch_retries_total", "counter",
                       "Batches written again after a conflict or a failing record.",
                       (double)bs->retries);
+    metrics_write_one(f, "touchline_batch_merge_lock_waits_total", "counter",
+                      "Batches run again because their merges needed identifier locks another "
+                      "batch held; the next attempt takes them in order.",
+                      (double)bs->merge_waits);
+    metrics_write_one(f, "touchline_identity_conflicts_total", "counter",
+                      "Merges refused by a per-kind identifier limit (GET /v1/conflicts).",
+                      (double)bs->conflicts);
     metrics_family(f, "touchline_merges_total", "counter",
                    "Customers merged into another, by what caused it.");
     metrics_sample(f, "touchline_merges_total", "reason=\"ingest\"", (double)bs->merges);
@@ -836,6 +1352,34 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    by_listener(f, "touchline_auth_failures_total",
+                "Attempts with no token or an unknown one, by listener.", is->auth_failures,
+                h->auth_failures);
+    by_listener(f, "touchline_forbidden_total",
+                "Requests and records refused as out of their principal's scope, by listener.",
+                is->forbidden, h->forbidden);
+    by_listener(f, "touchline_rate_limited_total",
+                "Records and requests refused as over their principal's rate, by listener.",
+                is->rate_limited, h->rate_limited);
+    metrics_write_one(f, "touchline_tcp_connections_refused_total", "counter",
+                      "TCP connections closed at accept by max_connections, "
+                      "max_connections_per_ip or max_unauthenticated.",
+                      (double)is->refused);
+    if (d->live != NULL) {
+        const struct live_stats *ls = live_get_stats(d->live);
+        metrics_write_one(f, "touchline_live_streams", "gauge", "Live streams (SSE) open.",
+                          (double)ls->streams);
+        metrics_write_one(f, "touchline_live_notifications_total", "counter",
+                          "Notifications of committed batches heard from PostgreSQL.",
+                          (double)ls->notifications);
+        metrics_write_one(f, "touchline_live_events_total", "counter",
+                          "Events written to live streams.", (double)ls->events);
+        metrics_write_one(f, "touchline_live_dropped_total", "counter",
+                          "Live streams closed because their client fell behind.",
+                          (double)ls->dropped);
+        metrics_write_one(f, "touchline_live_refused_total", "counter",
+                          "Live streams refused at [live] max_streams.", (double)ls->refused);
+    }
     const struct hin_stats *hs = hin_get_stats(d->hin);
     metrics_write_one(f, "touchline_records_updated_total", "counter",
                       "Records answered duplicate whose status moved the stored record's forward.",
@@ -859,6 +1403,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_webhook_ignored_total", "counter",
                       "Webhook events answered 200 and not recorded (other Chatwoot events).",
                       (double)hs->ignored);
+    metrics_write_one(f, "touchline_retention_deleted_total", "counter",
+                      "Interactions deleted by [retention] keep_days.",
+                      (double)retention_deleted(d->retention));
     if (d->replica != NULL) {
         metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
                           "How far the read replica is behind the primary (-1: unknown).",
@@ -900,6 +1447,9 @@ static void route(struct evhttp_request *req, void *arg)
         return;
     }
     log_debug("http %s %s", method == EVHTTP_REQ_GET ? "GET" : "other", path);
+    if (h->d->cfg.console_enabled && console_serve(req, path)) {
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
         handle_health(h, req, strcmp(path, "/readyz") == 0);
         return;
@@ -914,13 +1464,22 @@ static void route(struct evhttp_request *req, void *arg)
     if (hin_route_public(h->d->hin, req, path, h->d->draining)) {
         return;
     }
-    char principal[64];
-    const struct config_token *tok = NULL;
-    if (!authorized(h, req, principal, sizeof(principal), &tok)) {
+    /* Records need ingest; erasure, merges and their undoing, resolving a conflict, exports
+     * and the audit log admin; the rest read. */
+    size_t pathlen = strlen(path);
+    bool ingest = strcmp(path, "/v1/interactions") == 0;
+    bool admin = method == EVHTTP_REQ_DELETE || strcmp(path, "/v1/audit") == 0 ||
+                 (pathlen > 6 && strcmp(path + pathlen - 6, "/merge") == 0) ||
+                 (pathlen > 8 && strcmp(path + pathlen - 8, "/unmerge") == 0) ||
+                 (pathlen > 8 && strcmp(path + pathlen - 8, "/resolve") == 0) ||
+                 (pathlen > 7 && strcmp(path + pathlen - 7, "/export") == 0);
+    struct auth_principal *who;
+    if (!authorized(h, req, ingest ? AUTH_INGEST : admin ? AUTH_ADMIN : AUTH_READ, &who)) {
         return;
     }
-    if (strcmp(path, "/v1/interactions") == 0) {
-        hin_interactions(h->d->hin, req, tok, h->d->draining);
+    const char *principal = auth_principal_name(who);
+    if (ingest) {
+        hin_interactions(h->d->hin, req, who, h->d->draining);
         return;
     }
     struct http_param params[MAX_PARAMS];
@@ -929,11 +1488,50 @@ static void route(struct evhttp_request *req, void *arg)
         httpreply_error(req, 400, "invalid_request", "malformed query string");
         return;
     }
+    if (strcmp(path, "/v1/stream") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (np > 0) {
+            httpreply_error(req, 400, "invalid_request", "this endpoint takes no parameters");
+        } else {
+            handle_stream(h, req, NULL);
+        }
+        goto out;
+    }
+    if (strcmp(path, "/v1/audit") == 0) {
+        handle_audit(h, req, params, np);
+        goto out;
+    }
     if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
         if (method != EVHTTP_REQ_GET) {
             httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         } else {
             handle_analytics(h, req, path[4] == 's' ? STORE_STATS : STORE_MISSED, NULL, params, np);
+        }
+        goto out;
+    }
+    if (strcmp(path, "/v1/why") == 0 || strcmp(path, "/v1/conflicts") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (path[4] == 'w') {
+            handle_why(h, req, params, np);
+        } else {
+            handle_conflicts(h, req, params, np);
+        }
+        goto out;
+    }
+    static const char cprefix[] = "/v1/conflicts/";
+    if (strncmp(path, cprefix, sizeof(cprefix) - 1) == 0) {
+        const char *cid = path + sizeof(cprefix) - 1;
+        const char *tail = strchr(cid, '/');
+        char num[32];
+        if (tail == NULL || strcmp(tail, "/resolve") != 0 || (size_t)(tail - cid) >= sizeof(num)) {
+            httpreply_error(req, 404, "not_found", "no such endpoint");
+        } else if (method != EVHTTP_REQ_POST) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        } else {
+            snprintf(num, sizeof(num), "%.*s", (int)(tail - cid), cid);
+            handle_resolve_conflict(h, req, num, principal);
         }
         goto out;
     }
@@ -965,8 +1563,11 @@ static void route(struct evhttp_request *req, void *arg)
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
-                    strcmp(sub, "/journey") == 0;
-    if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
+                    strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0 ||
+                    strcmp(sub, "/export") == 0 || strcmp(sub, "/identities") == 0;
+    bool post_only = strcmp(sub, "/merge") == 0 || strcmp(sub, "/unmerge") == 0;
+    bool apart = strncmp(sub, "/apart/", 7) == 0 && sub[7] != '\0';
+    if (!get_only && !post_only && !apart && sub[0] != '\0') {
         httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
@@ -974,8 +1575,12 @@ static void route(struct evhttp_request *req, void *arg)
         httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         goto out;
     }
-    if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
+    if (post_only && method != EVHTTP_REQ_POST) {
         httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        goto out;
+    }
+    if (apart && method != EVHTTP_REQ_DELETE) {
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers DELETE");
         goto out;
     }
     if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
@@ -997,8 +1602,27 @@ static void route(struct evhttp_request *req, void *arg)
         snprintf(sla, sizeof(sla), "%d", h->d->cfg.analytics_callback_sla_s);
         const char *p2[] = {id, sla};
         run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
+    } else if (strcmp(sub, "/stream") == 0) {
+        handle_stream(h, req, id);
+    } else if (strcmp(sub, "/identities") == 0) {
+        const char *p1[] = {id};
+        run_statement(h, req, STORE_IDENTITIES, p1, 1, not_found);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
+    } else if (strcmp(sub, "/unmerge") == 0) {
+        handle_unmerge(h, req, id, principal);
+    } else if (apart) {
+        handle_remove_apart(h, req, id, sub + 7, principal);
+    } else if (strcmp(sub, "/export") == 0) {
+        handle_export(h, req, id, principal);
+    } else if (method == EVHTTP_REQ_DELETE && h->d->spool != NULL &&
+               spool_records(h->d->spool) > 0) {
+        /* Records in the spool are not in PostgreSQL yet, so the erasure would leave them no
+         * tombstone and their replay would store the person again: erase once they are in. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        httpreply_error(req, 503, "unavailable",
+                        "records acknowledged while PostgreSQL was away are still in the spool; "
+                        "the erasure waits until they are stored: retry");
     } else if (method == EVHTTP_REQ_DELETE) {
         log_info("http: principal=%s erases customer %s", principal, id);
         const char *p2[] = {id, principal};

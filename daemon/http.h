@@ -7,6 +7,7 @@
 #define TOUCHLINED_HTTP_H
 
 struct daemon;
+struct evhttp_request;
 struct http;
 
 /* Listens on cfg listen_http. Borrows d. NULL with the reason logged. */

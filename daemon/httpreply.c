@@ -30,6 +30,8 @@ const char *httpreply_reason(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
     case 503:
         return "Service Unavailable";
     default:
@@ -37,11 +39,22 @@ const char *httpreply_reason(int status)
     }
 }
 
+void httpreply_security_headers(struct evhttp_request *req)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(out, "X-Frame-Options", "DENY");
+    evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+}
+
 void httpreply_json(struct evhttp_request *req, int status, const char *body, size_t len)
 {
     struct evbuffer *buf = evbuffer_new();
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json; charset=utf-8");
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type", "application/json; charset=utf-8");
+    /* Answers carry customer data: no cache, shared or the browser's, keeps a copy. */
+    evhttp_add_header(out, "Cache-Control", "no-store");
+    httpreply_security_headers(req);
     if (buf == NULL) {
         evhttp_send_reply(req, 500, "Internal Server Error", NULL);
         return;

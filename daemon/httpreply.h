@@ -11,7 +11,11 @@
 /* The reason phrase of a status the API uses. */
 const char *httpreply_reason(int status);
 
-/* Sends body (len bytes of JSON, a newline added) with status. */
+/* Adds the headers every answer of the HTTP port carries: nosniff, no framing, no referrer. */
+void httpreply_security_headers(struct evhttp_request *req);
+
+/* Sends body (len bytes of JSON, a newline added) with status, never to be cached (answers
+ * carry customer data) and with the security headers. */
 void httpreply_json(struct evhttp_request *req, int status, const char *body, size_t len);
 
 /* Sends {"error":{"code":code,"message":message}} with status; 401 adds WWW-Authenticate,

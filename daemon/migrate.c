@@ -284,7 +284,7 @@ static void on_lost(struct pgconn *pc, enum pgconn_loss loss, const char *why, v
     }
 }
 
-static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost};
+static const struct pgconn_ops migrate_ops = {on_connected, on_result, on_lost, NULL};
 
 struct migrate *migrate_start(struct event_base *base, const char *dsn, int connect_timeout_s,
                               migrate_done_fn done, void *arg)

@@ -252,6 +252,14 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     }
     pc->nulls = 0;
     drain(pc);
+    /* Notifications come between results, at any time; libpq keeps them until asked. */
+    PGnotify *n;
+    while (pc->pg != NULL && (n = PQnotifies(pc->pg)) != NULL) {
+        if (pc->ops->notified != NULL) {
+            pc->ops->notified(pc, n->relname, n->extra, pc->arg);
+        }
+        PQfreemem(n);
+    }
     if (pc->pg == NULL) {
         return;
     }

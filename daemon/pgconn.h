@@ -31,6 +31,9 @@ struct pgconn_ops {
     void (*result)(struct pgconn *pc, PGresult *res, void *arg);
     /* The connection is gone and already closed; why is valid during the call only. */
     void (*lost)(struct pgconn *pc, enum pgconn_loss loss, const char *why, void *arg);
+    /* Optional (NULL: notifications are dropped): one notification of a channel the
+     * connection LISTENs on, after the results that arrived with it. */
+    void (*notified)(struct pgconn *pc, const char *channel, const char *payload, void *arg);
 };
 
 /* Borrows base and ops. NULL when out of memory. */

@@ -4,8 +4,10 @@
  * A batch is one transaction in two steps (see batch.c). First, under the batch's
  * identifier locks, what the database knows: */
 
-/* $1 kinds, $2 values: transaction-scoped advisory locks, in one global order. */
-static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::text[], $2::text[])";
+/* $1 kinds, $2 values, $3 extra lock keys (NULL: none; what an earlier attempt's merges
+ * found they need): transaction-scoped advisory locks, in one global order. */
+static const char SQL_LOCK[] =
+    "SELECT touchline.lock_identifiers($1::text[], $2::text[], $3::bigint[])";
 
 /*
  * $1 kinds, $2 values: the identifiers already known and their customers, by customer.
@@ -23,19 +25,26 @@ static const char SQL_LOOKUP[] = "SELECT i.kind, i.value, i.customer_id "
                                  "WHERE kind = x.k AND value = x.v LIMIT 1) i "
                                  "ORDER BY i.customer_id";
 
-/* Records already stored, by position in the batch (from 1): $1 ids, $2 whether to probe
- * the id (an id derived from (source, external_id) needs only the second probe), $3
- * sources, $4 external ids (NULL for none). Index probes forced as in SQL_LOOKUP. */
+/* Records already stored, by position in the batch (from 1), and whether erased: $1 ids, $2
+ * whether to probe the id (an id derived from (source, external_id) needs only the second
+ * probe), $3 sources, $4 external ids (NULL for none). Index probes forced as in
+ * SQL_LOOKUP. */
 static const char SQL_DUPLICATES[] =
-    "SELECT x.n, i.id, i.customer_id "
+    "SELECT x.n, i.id, i.customer_id, false "
     "FROM unnest($1::uuid[], $2::boolean[]) WITH ORDINALITY AS x(id, probe, n) "
     "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
     "WHERE id = x.id LIMIT 1) i WHERE x.probe "
     "UNION ALL "
-    "SELECT x.n, i.id, i.customer_id "
+    "SELECT x.n, i.id, i.customer_id, false "
     "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(s, e, n) "
     "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
-    "WHERE source = x.s AND external_id = x.e LIMIT 1) i";
+    "WHERE source = x.s AND external_id = x.e LIMIT 1) i "
+    /* Records of an erased person (migration 008): answered erased, never stored again. */
+    "UNION ALL "
+    "SELECT x.n, x.id, NULL, true "
+    "FROM unnest($1::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS x(id, s, e, n) "
+    "WHERE EXISTS (SELECT 1 FROM touchline.tombstones t WHERE t.key = ANY (ARRAY["
+    "touchline.salted_key('i', x.id::text), touchline.salted_key('x', x.s || ' ' || x.e)]))";
 
 /* Then the plan the daemon made from that, applied set-wise: */
 
@@ -45,10 +54,21 @@ static const char SQL_CREATE_CUSTOMERS[] =
     "SELECT id, name, coalesce(traits::jsonb, '{}') "
     "FROM unnest($1::uuid[], $2::text[], $3::text[]) AS x(id, name, traits)";
 
+/* Asked only when the plan merges: $1 the customers it would merge -> (customer, other, kind,
+ * n) rows, pairs kept apart and identifier counts (see touchline.merge_facts). */
+static const char SQL_MERGE_FACTS[] = "SELECT customer, other, kind, n "
+                                      "FROM touchline.merge_facts($1::uuid[])";
+
 /* Every merge of the batch: $1 survivors, $2 losers, $3 final survivors, $4 records, $5
- * sources, one element per merged-away customer (see touchline.merge_batch). */
-static const char SQL_MERGE[] =
-    "SELECT touchline.merge_batch($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])";
+ * sources, $6 the records' identifiers (JSON texts), one element per merged-away customer
+ * (see touchline.merge_batch). */
+static const char SQL_MERGE[] = "SELECT touchline.merge_batch($1::uuid[], $2::uuid[], $3::uuid[], "
+                                "$4::uuid[], $5::text[], $6::text[])";
+
+/* Merges a limit refused (see touchline.add_conflicts): $1 records, $2 customers, $3 others,
+ * $4 kinds, $5 counts, $6 the records' identifiers (JSON texts). */
+static const char SQL_ADD_CONFLICTS[] = "SELECT touchline.add_conflicts($1::uuid[], $2::uuid[], "
+                                        "$3::uuid[], $4::text[], $5::integer[], $6::text[])";
 
 /* $1 ids, $2 names, $3 traits (JSON texts): rows locked in id order so that writers
  * cannot deadlock, and reached through "= ANY" so that the plan is an index scan whatever
@@ -66,11 +86,12 @@ static const char SQL_UPDATE_CUSTOMERS[] =
  * built by the daemon), inserted without ON CONFLICT: under the batch's identifier locks
  * and after the duplicate check nothing can conflict but a record carrying an id already
  * used with other identifiers, and then the statement fails and the batch is retried.
- * $1 kinds, $2 values, $3 customers. */
+ * $1 kinds, $2 values, $3 customers (also the identity's first customer), $4 the records that
+ * brought them. */
 static const char SQL_ADD_IDENTITIES[] =
-    "INSERT INTO touchline.identities (kind, value, customer_id) "
-    "SELECT k, v, c FROM unnest($1::text[], $2::text[], $3::uuid[]) AS x(k, v, c) "
-    "ORDER BY k COLLATE \"C\", v COLLATE \"C\"";
+    "INSERT INTO touchline.identities (kind, value, customer_id, origin, interaction_id) "
+    "SELECT k, v, c, c, r FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[]) "
+    "AS x(k, v, c, r) ORDER BY k COLLATE \"C\", v COLLATE \"C\"";
 
 /* $1..$19: one array per column; tags as array literals, attributes and identifiers as JSON
  * texts. */
@@ -88,6 +109,15 @@ static const char SQL_ADD_INTERACTIONS[] =
     "$19::text[]) AS x(id, source, external_id, customer_id, channel, direction, "
     "occurred_at, agent, status, duration_s, subject, body, thread, stage, sentiment, score, "
     "tags, attributes, identifiers)";
+
+/*
+ * Last in the batch's transaction, so that it is delivered at COMMIT and only then: one
+ * notification per chunk of customer ids (usually one per batch), naming the transaction so
+ * that a listener reads back exactly the rows it wrote (STORE_LIVE_RECORDS).
+ */
+static const char SQL_NOTIFY[] =
+    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', pg_current_xact_id()::text || ' ' || c) "
+    "FROM unnest($1::text[]) AS c";
 
 /* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
  * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
@@ -108,6 +138,17 @@ static const char SQL_TIMELINE[] =
     "SELECT touchline.timeline_json($1::uuid, $2::integer, $3::timestamptz, $4::uuid, $5, "
     "$6::timestamptz, $7::timestamptz)::text";
 
+/* The live streams: who a customer id is now, and the records one transaction wrote or moved
+ * (by a merge) for some customers. xmin is the writing transaction's id for every row it
+ * inserted or updated; reaching the rows through customer_id keeps it an index scan. */
+static const char SQL_LIVE_SURVIVOR[] = "SELECT c.id FROM touchline.customers c "
+                                        "WHERE c.id = touchline.survivor($1::uuid)";
+
+static const char SQL_LIVE_RECORDS[] =
+    "SELECT i.customer_id, touchline.interaction_json(i)::text FROM touchline.interactions i "
+    "WHERE i.customer_id = ANY ($1::uuid[]) AND i.xmin = xid($2::xid8) "
+    "ORDER BY i.occurred_at, i.id";
+
 /* $2: [analytics] callback_sla in seconds. The pending items join the context here rather
  * than in context_json, so that each stays one function with one job; an unknown customer
  * stays NULL. */
@@ -121,7 +162,20 @@ static const char SQL_MERGE_MANUAL[] =
 
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
 
+/* The right of access (migration 008): the head writes the audit entry. */
+static const char SQL_EXPORT_HEAD[] = "SELECT touchline.export_head($1::uuid, $2)::text";
+
+/* $1 customer, $2/$3 the (occurred_at, id) of the last record sent, $4 page size: the page
+ * (a JSON array), the cursor of its last record, and how many it holds. */
+static const char SQL_EXPORT_PAGE[] =
+    "SELECT doc::text, last_ts, last_id, n "
+    "FROM touchline.export_page($1::uuid, $2::timestamptz, $3::uuid, $4::integer)";
+
+static const char SQL_AUDIT[] = "SELECT touchline.audit_json($1::integer, $2::bigint)::text";
 /* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+static const char SQL_RETENTION[] =
+    "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
+
 static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
                                 "$3, $4::integer)::text";
 
@@ -134,14 +188,33 @@ static const char SQL_MISSED[] =
 static const char SQL_JOURNEY[] =
     "SELECT touchline.journey_json($1::uuid, $2::timestamptz, $3::timestamptz)::text";
 
+/* Provenance and unmerge (sql/006_identity.sql). */
+static const char SQL_IDENTITIES[] = "SELECT touchline.identities_json($1::uuid)::text";
+
+static const char SQL_WHY[] = "SELECT touchline.why_json($1, $2, $3, $4)::text";
+
+static const char SQL_UNMERGE[] = "SELECT touchline.unmerge($1::uuid, $2::bigint, $3)::text";
+
+/* $1 every one (else the open ones), $2 limit, $3 suspect threshold. */
+static const char SQL_CONFLICTS[] =
+    "SELECT touchline.conflicts_json($1::boolean, $2::integer, $3::integer)::text";
+
+static const char SQL_RESOLVE_CONFLICT[] =
+    "SELECT touchline.resolve_conflict($1::bigint, $2, $3)::text";
+
+static const char SQL_REMOVE_APART[] =
+    "SELECT touchline.remove_apart($1::uuid, $2::bigint, $3)::text";
+
 const struct db_statement store_statements[] = {
-    {STORE_LOCK, SQL_LOCK, 2},
+    {STORE_LOCK, SQL_LOCK, 3},
     {STORE_LOOKUP, SQL_LOOKUP, 2},
     {STORE_DUPLICATES, SQL_DUPLICATES, 4},
     {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 3},
-    {STORE_MERGE, SQL_MERGE, 5},
+    {STORE_MERGE_FACTS, SQL_MERGE_FACTS, 1},
+    {STORE_MERGE, SQL_MERGE, 6},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
-    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
+    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 4},
+    {STORE_ADD_CONFLICTS, SQL_ADD_CONFLICTS, 6},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
     {STORE_APPLY_STATUSES, SQL_APPLY_STATUSES, 5},
     {STORE_FIND, SQL_FIND, 2},
@@ -150,8 +223,26 @@ const struct db_statement store_statements[] = {
     {STORE_CONTEXT, SQL_CONTEXT, 2},
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
+    {STORE_EXPORT_HEAD, SQL_EXPORT_HEAD, 2},
+    {STORE_EXPORT_PAGE, SQL_EXPORT_PAGE, 4},
+    {STORE_AUDIT, SQL_AUDIT, 2},
     {STORE_STATS, SQL_STATS, 4},
+    {STORE_RETENTION, SQL_RETENTION, 2},
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
+    {STORE_NOTIFY, SQL_NOTIFY, 1},
+    {STORE_IDENTITIES, SQL_IDENTITIES, 1},
+    {STORE_WHY, SQL_WHY, 4},
+    {STORE_UNMERGE, SQL_UNMERGE, 3},
+    {STORE_REMOVE_APART, SQL_REMOVE_APART, 3},
+    {STORE_CONFLICTS, SQL_CONFLICTS, 3},
+    {STORE_RESOLVE_CONFLICT, SQL_RESOLVE_CONFLICT, 3},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);
+
+const struct db_statement store_live_statements[] = {
+    {STORE_LIVE_SURVIVOR, SQL_LIVE_SURVIVOR, 1},
+    {STORE_LIVE_RECORDS, SQL_LIVE_RECORDS, 2},
+};
+const int store_live_n_statements =
+    sizeof(store_live_statements) / sizeof(store_live_statements[0]);

@@ -13,25 +13,53 @@
 #define STORE_LOOKUP           "tl_lookup"
 #define STORE_DUPLICATES       "tl_duplicates"
 #define STORE_CREATE_CUSTOMERS "tl_create_customers"
+#define STORE_MERGE_FACTS      "tl_merge_facts"
 #define STORE_MERGE            "tl_merge"
 #define STORE_UPDATE_CUSTOMERS "tl_update_customers"
 #define STORE_ADD_IDENTITIES   "tl_add_identities"
+#define STORE_ADD_CONFLICTS    "tl_add_conflicts"
 #define STORE_ADD_INTERACTIONS "tl_add_interactions"
 #define STORE_APPLY_STATUSES   "tl_apply_statuses"
-#define STORE_FIND             "tl_find"         /* $1 kind, $2 value -> profile json or NULL */
-#define STORE_PROFILE          "tl_profile"      /* $1 uuid -> profile json or NULL */
-#define STORE_TIMELINE         "tl_timeline"     /* -> timeline json or NULL */
-#define STORE_CONTEXT          "tl_context"      /* $1 uuid, $2 sla_s -> context or NULL */
-#define STORE_MERGE_MANUAL     "tl_merge_manual" /* $1 into, $2 from, $3 actor -> profile */
-#define STORE_ERASE            "tl_erase"        /* $1 uuid, $2 actor -> erasure json or NULL */
-#define STORE_STATS            "tl_stats"        /* see analytics_parse_stats -> stats json */
-#define STORE_MISSED           "tl_missed"       /* see analytics_parse_missed -> worklist */
-#define STORE_JOURNEY          "tl_journey"      /* see analytics_parse_journey -> or NULL */
+#define STORE_FIND             "tl_find"             /* $1 kind, $2 value -> profile json or NULL */
+#define STORE_PROFILE          "tl_profile"          /* $1 uuid -> profile json or NULL */
+#define STORE_TIMELINE         "tl_timeline"         /* -> timeline json or NULL */
+#define STORE_CONTEXT          "tl_context"          /* $1 uuid, $2 sla_s -> context or NULL */
+#define STORE_MERGE_MANUAL     "tl_merge_manual"     /* $1 into, $2 from, $3 actor -> profile */
+#define STORE_ERASE            "tl_erase"            /* $1 uuid, $2 actor -> erasure json or NULL */
+#define STORE_EXPORT_HEAD      "tl_export_head"      /* $1 uuid, $2 actor -> export head or NULL */
+#define STORE_EXPORT_PAGE      "tl_export_page"      /* $1 uuid, $2/$3 cursor, $4 limit -> page */
+#define STORE_AUDIT            "tl_audit"            /* $1 limit, $2 before id -> audit json */
+#define STORE_STATS            "tl_stats"            /* see analytics_parse_stats -> stats json */
+#define STORE_MISSED           "tl_missed"           /* see analytics_parse_missed -> worklist */
+#define STORE_JOURNEY          "tl_journey"          /* see analytics_parse_journey -> or NULL */
+#define STORE_IDENTITIES       "tl_identities"       /* $1 uuid -> provenance json or NULL */
+#define STORE_WHY              "tl_why"              /* $1 kind, $2 value, $3 kind, $4 value */
+#define STORE_UNMERGE          "tl_unmerge"          /* $1 uuid, $2 merge id, $3 actor */
+#define STORE_REMOVE_APART     "tl_remove_apart"     /* $1 uuid, $2 apart id, $3 actor */
+#define STORE_CONFLICTS        "tl_conflicts"        /* $1 all, $2 limit, $3 threshold */
+#define STORE_RESOLVE_CONFLICT "tl_resolve_conflict" /* $1 id, $2 action, $3 actor */
+#define STORE_RETENTION        "tl_retention"        /* $1 keep_days, $2 limit -> rows deleted */
+
+/* Live updates (daemon/live.c): the batch's notification, and what a listener reads back. */
+#define STORE_NOTIFY        "tl_notify"        /* $1 text[] chunks of customer ids */
+#define STORE_LIVE_SURVIVOR "tl_live_survivor" /* $1 uuid -> the survivor's id, or no row */
+#define STORE_LIVE_RECORDS  "tl_live_records"  /* $1 uuid[], $2 xid8 -> (customer, json) */
+
+/* The channel of STORE_NOTIFY. A payload is the committing transaction's id, then its
+ * customers separated by spaces: "<uuid>" for one that got records, "<loser>><survivor>"
+ * for one merged away. */
+#define STORE_NOTIFY_CHANNEL "touchline_records"
+/* Bytes of customer ids per notification: PostgreSQL takes payloads under 8000 bytes. */
+#define STORE_NOTIFY_CHUNK 7800
 
 #define STORE_TIMELINE_NPARAMS    7
 #define STORE_INTERACTION_COLUMNS 19
 
 extern const struct db_statement store_statements[];
 extern const int store_n_statements;
+
+/* What the live module's own connection prepares. */
+extern const struct db_statement store_live_statements[];
+extern const int store_live_n_statements;
 
 #endif

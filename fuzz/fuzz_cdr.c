@@ -135,8 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzzcheck_fail("a mapped row does not serialize");
             }
             free(line);
-        } else if (m == CDR_INTERNAL || m == CDR_EMAP) {
-            if (rec != NULL || (m == CDR_EMAP && err[0] == '\0')) {
+        } else if (m == CDR_INTERNAL || m == CDR_EMAP || m == CDR_ANONYMOUS) {
+            if (rec != NULL || (m != CDR_INTERNAL && err[0] == '\0')) {
                 fuzzcheck_fail("mapping returned %d with a record or without a message", m);
             }
         } else {

@@ -1,10 +1,12 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -498,6 +500,50 @@ int harness_run(const char *cmd, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+char *harness_run_on_terminal(char *const *argv, const char *const *env, unsigned short cols,
+                              int *status)
+{
+    struct winsize ws = {.ws_row = 24, .ws_col = cols};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+            const char *eq = strchr(env[i], '=');
+            if (eq == NULL) {
+                unsetenv(env[i]);
+            } else {
+                char key[128];
+                snprintf(key, sizeof(key), "%.*s", (int)(eq - env[i]), env[i]);
+                setenv(key, eq + 1, 1);
+            }
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    harness_track_child(pid, true);
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        assert_true(poll(&p, 1, 60000) > 0);
+        ssize_t got = read(master, buf + len, cap - 1 - len);
+        /* EIO: the program exited and closed its side. */
+        if (got <= 0) {
+            assert_true(got == 0 || errno == EIO);
+            break;
+        }
+        len += (size_t)got;
+        assert_true(len < cap - 1);
+    }
+    buf[len] = '\0';
+    assert_int_equal(waitpid(pid, status, 0), pid);
+    harness_track_child(pid, false);
+    close(master);
+    return buf;
+}
+
 json_t *harness_parse_answer(const char *line)
 {
     json_error_t err;
@@ -630,4 +676,199 @@ void harness_ingest(const struct harness_daemon *d, const char *auth_line, const
         free(a);
     }
     close(fd);
+}
+
+/* ---- HAProxy in front of two daemons (packaging/haproxy.cfg) ---- */
+
+/* A TCP port free on 127.0.0.1 right now (taken by whoever binds it next). */
+int harness_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Starts Debian's haproxy in the foreground on the shipped configuration, with the ports of
+ * the two daemons in the environment it reads them from. */
+void harness_balancer_start(struct harness_balancer *b, const struct harness_daemon *d1,
+                            const struct harness_daemon *d2)
+{
+    const char *src = getenv("TOUCHLINE_SOURCE_DIR");
+    assert_non_null(src);
+    if (system("command -v haproxy >/dev/null 2>&1") != 0) {
+        fail_msg("haproxy is not installed (scripts/deps installs it)");
+    }
+    b->tcp_port = harness_free_port();
+    b->http_port = harness_free_port();
+    b->stats_port = harness_free_port();
+    snprintf(b->log_path, sizeof(b->log_path), "%s/haproxy-%d.log", harness_tmp_dir(),
+             (int)getpid());
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "%s/packaging/haproxy.cfg", src);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        char v[64];
+        snprintf(v, sizeof(v), "127.0.0.1:%d", b->tcp_port);
+        setenv("TOUCHLINE_LB_TCP", v, 1);
+        snprintf(v, sizeof(v), "127.0.0.1:%d", b->http_port);
+        setenv("TOUCHLINE_LB_HTTP", v, 1);
+        snprintf(v, sizeof(v), "127.0.0.1:%d", b->stats_port);
+        setenv("TOUCHLINE_LB_STATS", v, 1);
+        const struct harness_daemon *ds[2] = {d1, d2};
+        for (int i = 0; i < 2; i++) {
+            char k[32];
+            snprintf(k, sizeof(k), "TOUCHLINE_D%d_TCP", i + 1);
+            snprintf(v, sizeof(v), "%d", ds[i]->tcp_port);
+            setenv(k, v, 1);
+            snprintf(k, sizeof(k), "TOUCHLINE_D%d_HTTP", i + 1);
+            snprintf(v, sizeof(v), "%d", ds[i]->http_port);
+            setenv(k, v, 1);
+        }
+        execlp("haproxy", "haproxy", "-db", "-f", cfg, (char *)NULL);
+        _exit(127);
+    }
+    b->pid = pid;
+    harness_track_child(pid, true);
+}
+
+void harness_balancer_stop(struct harness_balancer *b)
+{
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+        harness_track_child(b->pid, false);
+        b->pid = 0;
+    }
+}
+
+/* The status HAProxy gives server (touchlined1, touchlined2) in backend: "UP", "DOWN",
+ * "UP 1/2"... from its CSV statistics; "" when it does not answer. */
+static void balancer_status(const struct harness_balancer *b, const char *backend,
+                            const char *server, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    char *body = NULL;
+    if (harness_http(b->stats_port, "GET", "/stats;csv", NULL, NULL, &body) != 200 ||
+        body == NULL) {
+        free(body);
+        return;
+    }
+    /* "# pxname,svname,...,status,...": the column of status, then the server's row. Empty
+     * fields are common, hence strsep. */
+    int col = -1;
+    char *rest = body;
+    for (char *line = strsep(&rest, "\n"); line != NULL; line = strsep(&rest, "\n")) {
+        bool header = line[0] == '#';
+        char *fields = header ? line + 2 : line;
+        char *f;
+        for (int i = 0; (f = strsep(&fields, ",")) != NULL; i++) {
+            if (header && strcmp(f, "status") == 0) {
+                col = i;
+            } else if (!header && ((i == 0 && strcmp(f, backend) != 0) ||
+                                   (i == 1 && strcmp(f, server) != 0))) {
+                break;
+            } else if (!header && i == col) {
+                snprintf(out, outlen, "%s", f);
+                break;
+            }
+        }
+        if (out[0] != '\0') {
+            break;
+        }
+    }
+    free(body);
+}
+
+/* Waits until HAProxy sees server as up (want_up) or down in both backends. */
+bool harness_balancer_wait(const struct harness_balancer *b, const char *server, bool want_up,
+                           long ms)
+{
+    long long deadline = harness_now_ms() + ms;
+    const char *backends[] = {"touchlined_ingest", "touchlined_http"};
+    while (harness_now_ms() < deadline) {
+        int ok = 0;
+        for (int i = 0; i < 2; i++) {
+            char st[32];
+            balancer_status(b, backends[i], server, st, sizeof(st));
+            ok += want_up ? strcmp(st, "UP") == 0 : strncmp(st, "DOWN", 4) == 0;
+        }
+        if (ok == 2) {
+            return true;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+long harness_rows_containing(PGconn *pg, const char *needle, char *where, size_t wherelen)
+{
+    /* Every table of the schema, each row as text (jsonb and arrays included). */
+    PGresult *r = PQexec(pg, "SELECT table_name FROM information_schema.tables "
+                             "WHERE table_schema = 'touchline' AND table_type = 'BASE TABLE' "
+                             "ORDER BY 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_msg("listing tables: %s", PQresultErrorMessage(r));
+    }
+    long total = 0;
+    if (where != NULL && wherelen > 0) {
+        where[0] = '\0';
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM touchline.\"%s\" t WHERE strpos(t::text, $1) > 0",
+                 PQgetvalue(r, i, 0));
+        const char *params[] = {needle};
+        PGresult *c = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(c) != PGRES_TUPLES_OK) {
+            fail_msg("%s: %s", sql, PQresultErrorMessage(c));
+        }
+        long n = atol(PQgetvalue(c, 0, 0));
+        if (n > 0 && where != NULL) {
+            size_t used = strlen(where);
+            snprintf(where + used, wherelen - used, "%s ", PQgetvalue(r, i, 0));
+        }
+        total += n;
+        PQclear(c);
+    }
+    PQclear(r);
+    return total;
+}
+
+long harness_files_containing(const char *dir, const char *needle)
+{
+    DIR *dh = opendir(dir);
+    if (dh == NULL) {
+        return 0;
+    }
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        char *data = testmain_read_file(path, &len);
+        if (data != NULL && memmem(data, len, needle, strlen(needle)) != NULL) {
+            n++;
+        }
+        free(data);
+    }
+    closedir(dh);
+    return n;
 }

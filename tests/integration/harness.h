@@ -142,7 +142,48 @@ const char *harness_tmp_dir(void);
  * status, or -1. */
 int harness_run(const char *cmd, char **out);
 
+/*
+ * Rows of every table of the touchline schema whose text contains needle (what an erasure
+ * must leave none of); where, when not NULL, gets the names of the tables that hold some.
+ */
+long harness_rows_containing(PGconn *pg, const char *needle, char *where, size_t wherelen);
+
+/* Files directly in dir whose bytes contain needle (0 when dir does not exist). */
+long harness_files_containing(const char *dir, const char *needle);
+
+/*
+ * Runs argv (argv[0] the program's path) on a pseudo-terminal of cols columns, as a user at a
+ * shell would: stdin, stdout and stderr are the terminal. env entries "KEY=VALUE" are set in
+ * the child, "KEY" alone removed (env may be NULL). Returns all it wrote, with the terminal's
+ * \r\n (the caller frees it), and its wait status in *status. Fails the test on error.
+ */
+char *harness_run_on_terminal(char *const *argv, const char *const *env, unsigned short cols,
+                              int *status);
+
 /* Milliseconds on a monotonic clock. */
 long long harness_now_ms(void);
+
+/* A TCP port free on 127.0.0.1 right now (taken by whoever binds it next). */
+int harness_free_port(void);
+
+/* Debian's haproxy on the shipped packaging/haproxy.cfg in front of two daemons. */
+struct harness_balancer {
+    pid_t pid;
+    int tcp_port, http_port, stats_port; /* where clients connect, and its statistics */
+    char log_path[256];
+};
+
+/* Starts it in the foreground with the two daemons' ports in the environment the
+ * configuration reads them from. Fails the test when haproxy is not installed. */
+void harness_balancer_start(struct harness_balancer *b, const struct harness_daemon *d1,
+                            const struct harness_daemon *d2);
+
+/* Stops it; fine when not started. */
+void harness_balancer_stop(struct harness_balancer *b);
+
+/* Waits up to ms until HAProxy sees server (touchlined1, touchlined2) up (want_up) or down
+ * in both backends. */
+bool harness_balancer_wait(const struct harness_balancer *b, const char *server, bool want_up,
+                           long ms);
 
 #endif

@@ -3,10 +3,7 @@
  * would run them, against the real daemon: what they print, their exit status, and what the
  * daemon's HTTP API then shows on the customer's timeline.
  */
-#include <errno.h>
 #include <jansson.h>
-#include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,7 +406,7 @@ static void import_cdr_freepbx_defaults(void **state)
     harness_start(&d, "send_cdr_freepbx", NULL);
     char *out = NULL;
     expect_run(0, &d, "", "import cdr cdr/freepbx.csv --tz-offset +03:30", NULL, true, &out);
-    assert_string_equal(out, "8 stored, 0 duplicate, 0 rejected, 1 skipped (calls between "
+    assert_string_equal(out, "9 stored, 0 duplicate, 0 rejected, 1 skipped (calls between "
                              "extensions), 3 skipped (the caller withheld the number)\n");
     free(out);
     json_t *customer = NULL;
@@ -556,45 +553,20 @@ static char *run_on_terminal(const struct harness_daemon *d, const char *args, i
 {
     char tcp[64];
     snprintf(tcp, sizeof(tcp), "127.0.0.1:%d", d->tcp_port);
-    struct winsize ws = {.ws_row = 24, .ws_col = 120};
-    int master;
-    pid_t pid = forkpty(&master, NULL, NULL, &ws);
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("TERM", "xterm", 1);
-        char *argv[16] = {getenv("TOUCHLINE_TEST_CLIENT")};
-        int n = 1;
-        char *copy = strdup(args);
-        for (char *tok = strtok(copy, " "); tok != NULL && n < 13; tok = strtok(NULL, " ")) {
-            argv[n++] = tok;
-        }
-        argv[n++] = "--tcp";
-        argv[n++] = tcp;
-        argv[n] = NULL;
-        execv(argv[0], argv);
-        _exit(127);
+    static const char *const env[] = {"TERM=xterm", NULL};
+    char *argv[16] = {getenv("TOUCHLINE_TEST_CLIENT")};
+    int n = 1;
+    char *copy = strdup(args);
+    assert_non_null(copy);
+    for (char *tok = strtok(copy, " "); tok != NULL && n < 13; tok = strtok(NULL, " ")) {
+        argv[n++] = tok;
     }
-    harness_track_child(pid, true);
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        struct pollfd p = {.fd = master, .events = POLLIN};
-        assert_true(poll(&p, 1, 60000) > 0);
-        ssize_t got = read(master, buf + len, cap - 1 - len);
-        if (got <= 0) {
-            /* EIO: the client exited and closed its side. */
-            assert_true(got == 0 || errno == EIO);
-            break;
-        }
-        len += (size_t)got;
-        assert_true(len < cap - 1);
-    }
-    buf[len] = '\0';
-    assert_int_equal(waitpid(pid, status, 0), pid);
-    harness_track_child(pid, false);
-    close(master);
-    return buf;
+    argv[n++] = "--tcp";
+    argv[n++] = tcp;
+    argv[n] = NULL;
+    char *out = harness_run_on_terminal(argv, env, 120, status);
+    free(copy);
+    return out;
 }
 
 /*

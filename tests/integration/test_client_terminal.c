@@ -3,10 +3,7 @@
  * and the terminal's own width down to 40 columns, a pipe gets every value whole, and the
  * global options (--url, --token) work after the command as well as before it.
  */
-#include <errno.h>
 #include <jansson.h>
-#include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,49 +151,21 @@ static char *run_on_terminal(const struct harness_daemon *d, unsigned short cols
 {
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", d->http_port);
-    struct winsize ws = {.ws_row = 24, .ws_col = cols};
-    int master;
-    pid_t pid = forkpty(&master, NULL, NULL, &ws);
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        unsetenv("COLUMNS");
-        setenv("TZ", "UTC", 1);
-        setenv("NO_COLOR", "1", 1);
-        char *argv[16] = {(char *)client_bin(), "--url", url};
-        int n = 3;
-        char *copy = strdup(args);
-        for (char *tok = strtok(copy, " "); tok != NULL && n < 15; tok = strtok(NULL, " ")) {
-            argv[n++] = tok;
-        }
-        argv[n] = NULL;
-        execv(argv[0], argv);
-        _exit(127);
+    static const char *const env[] = {"COLUMNS", "TZ=UTC", "NO_COLOR=1", NULL};
+    char *argv[16] = {(char *)client_bin(), "--url", url};
+    int n = 3;
+    char *copy = strdup(args);
+    assert_non_null(copy);
+    for (char *tok = strtok(copy, " "); tok != NULL && n < 15; tok = strtok(NULL, " ")) {
+        argv[n++] = tok;
     }
-    harness_track_child(pid, true);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        struct pollfd p = {.fd = master, .events = POLLIN};
-        int r = poll(&p, 1, 30000);
-        assert_true(r > 0);
-        ssize_t got = read(master, buf + len, cap - 1 - len);
-        /* EIO: the client exited and closed its side. */
-        if (got <= 0) {
-            assert_true(got == 0 || errno == EIO);
-            break;
-        }
-        len += (size_t)got;
-        assert_true(len < cap - 1);
-    }
-    buf[len] = '\0';
+    argv[n] = NULL;
     int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    harness_track_child(pid, false);
-    close(master);
+    char *out = harness_run_on_terminal(argv, env, cols, &st);
+    free(copy);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    return buf;
+    return out;
 }
 
 static void terminal_width_without_columns(void **state)

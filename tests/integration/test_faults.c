@@ -1601,144 +1601,6 @@ static void http_ingest_spools_while_pg_stopped(void **state)
 /* ---------------------------------------------------------------------------------------- */
 /* Two daemons behind HAProxy (packaging/haproxy.cfg, docs/scaling.md) */
 
-/* A TCP port free on 127.0.0.1 right now (taken by whoever binds it next). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-struct balancer {
-    pid_t pid;
-    int tcp_port, http_port, stats_port;
-    char log_path[256];
-};
-
-/* Starts Debian's haproxy in the foreground on the shipped configuration, with the ports of
- * the two daemons in the environment it reads them from. */
-static void balancer_start(struct balancer *b, const struct harness_daemon *d1,
-                           const struct harness_daemon *d2)
-{
-    const char *src = getenv("TOUCHLINE_SOURCE_DIR");
-    assert_non_null(src);
-    if (system("command -v haproxy >/dev/null 2>&1") != 0) {
-        fail_msg("haproxy is not installed (scripts/deps installs it)");
-    }
-    b->tcp_port = free_port();
-    b->http_port = free_port();
-    b->stats_port = free_port();
-    snprintf(b->log_path, sizeof(b->log_path), "%s/haproxy-%d.log", harness_tmp_dir(),
-             (int)getpid());
-    char cfg[600];
-    snprintf(cfg, sizeof(cfg), "%s/packaging/haproxy.cfg", src);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        char v[64];
-        snprintf(v, sizeof(v), "127.0.0.1:%d", b->tcp_port);
-        setenv("TOUCHLINE_LB_TCP", v, 1);
-        snprintf(v, sizeof(v), "127.0.0.1:%d", b->http_port);
-        setenv("TOUCHLINE_LB_HTTP", v, 1);
-        snprintf(v, sizeof(v), "127.0.0.1:%d", b->stats_port);
-        setenv("TOUCHLINE_LB_STATS", v, 1);
-        const struct harness_daemon *ds[2] = {d1, d2};
-        for (int i = 0; i < 2; i++) {
-            char k[32];
-            snprintf(k, sizeof(k), "TOUCHLINE_D%d_TCP", i + 1);
-            snprintf(v, sizeof(v), "%d", ds[i]->tcp_port);
-            setenv(k, v, 1);
-            snprintf(k, sizeof(k), "TOUCHLINE_D%d_HTTP", i + 1);
-            snprintf(v, sizeof(v), "%d", ds[i]->http_port);
-            setenv(k, v, 1);
-        }
-        execlp("haproxy", "haproxy", "-db", "-f", cfg, (char *)NULL);
-        _exit(127);
-    }
-    b->pid = pid;
-    harness_track_child(pid, true);
-}
-
-static void balancer_stop(struct balancer *b)
-{
-    if (b->pid > 0) {
-        kill(b->pid, SIGTERM);
-        waitpid(b->pid, NULL, 0);
-        harness_track_child(b->pid, false);
-        b->pid = 0;
-    }
-}
-
-/* The status HAProxy gives server (touchlined1, touchlined2) in backend: "UP", "DOWN",
- * "UP 1/2"... from its CSV statistics; "" when it does not answer. */
-static void balancer_status(const struct balancer *b, const char *backend, const char *server,
-                            char *out, size_t outlen)
-{
-    out[0] = '\0';
-    char *body = NULL;
-    if (harness_http(b->stats_port, "GET", "/stats;csv", NULL, NULL, &body) != 200 ||
-        body == NULL) {
-        free(body);
-        return;
-    }
-    /* "# pxname,svname,...,status,...": the column of status, then the server's row. Empty
-     * fields are common, hence strsep. */
-    int col = -1;
-    char *rest = body;
-    for (char *line = strsep(&rest, "\n"); line != NULL; line = strsep(&rest, "\n")) {
-        bool header = line[0] == '#';
-        char *fields = header ? line + 2 : line;
-        char *f;
-        for (int i = 0; (f = strsep(&fields, ",")) != NULL; i++) {
-            if (header && strcmp(f, "status") == 0) {
-                col = i;
-            } else if (!header && ((i == 0 && strcmp(f, backend) != 0) ||
-                                   (i == 1 && strcmp(f, server) != 0))) {
-                break;
-            } else if (!header && i == col) {
-                snprintf(out, outlen, "%s", f);
-                break;
-            }
-        }
-        if (out[0] != '\0') {
-            break;
-        }
-    }
-    free(body);
-}
-
-/* Waits until HAProxy sees server as up (want_up) or down in both backends. */
-static bool balancer_wait(const struct balancer *b, const char *server, bool want_up, long ms)
-{
-    long long deadline = harness_now_ms() + ms;
-    const char *backends[] = {"touchlined_ingest", "touchlined_http"};
-    while (harness_now_ms() < deadline) {
-        int ok = 0;
-        for (int i = 0; i < 2; i++) {
-            char st[32];
-            balancer_status(b, backends[i], server, st, sizeof(st));
-            ok += want_up ? strcmp(st, "UP") == 0 : strncmp(st, "DOWN", 4) == 0;
-        }
-        if (ok == 2) {
-            return true;
-        }
-        sleep_ms(50);
-    }
-    return false;
-}
-
 static void kill9_and_restart(struct harness_daemon *d, const char *const *env)
 {
     kill(d->pid, SIGKILL);
@@ -1767,10 +1629,10 @@ static void haproxy_failover_loses_nothing(void **state)
     snprintf(sp2, sizeof(sp2), "TOUCHLINE_SPOOL_DIR=%s", spool2);
     /* Fixed ports, so that a restarted daemon is where HAProxy looks for it. */
     char t1[64], h1[64], t2[64], h2[64];
-    snprintf(t1, sizeof(t1), "TOUCHLINE_LISTEN_TCP=127.0.0.1:%d", free_port());
-    snprintf(h1, sizeof(h1), "TOUCHLINE_LISTEN_HTTP=127.0.0.1:%d", free_port());
-    snprintf(t2, sizeof(t2), "TOUCHLINE_LISTEN_TCP=127.0.0.1:%d", free_port());
-    snprintf(h2, sizeof(h2), "TOUCHLINE_LISTEN_HTTP=127.0.0.1:%d", free_port());
+    snprintf(t1, sizeof(t1), "TOUCHLINE_LISTEN_TCP=127.0.0.1:%d", harness_free_port());
+    snprintf(h1, sizeof(h1), "TOUCHLINE_LISTEN_HTTP=127.0.0.1:%d", harness_free_port());
+    snprintf(t2, sizeof(t2), "TOUCHLINE_LISTEN_TCP=127.0.0.1:%d", harness_free_port());
+    snprintf(h2, sizeof(h2), "TOUCHLINE_LISTEN_HTTP=127.0.0.1:%d", harness_free_port());
     /* The delay must exceed HAProxy's "inter 500ms fall 2". */
     const char *env1[] = {
         sp1, t1, h1, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", "TOUCHLINE_LISTEN_SHUTDOWN_DELAY_S=3",
@@ -1787,10 +1649,10 @@ static void haproxy_failover_loses_nothing(void **state)
              d2.dbname);
     harness_restart(&d2, env2);
 
-    struct balancer b = {0};
-    balancer_start(&b, &d1, &d2);
-    if (!balancer_wait(&b, "touchlined1", true, 10000) ||
-        !balancer_wait(&b, "touchlined2", true, 10000)) {
+    struct harness_balancer b = {0};
+    harness_balancer_start(&b, &d1, &d2);
+    if (!harness_balancer_wait(&b, "touchlined1", true, 10000) ||
+        !harness_balancer_wait(&b, "touchlined2", true, 10000)) {
         char *log = testmain_read_file(b.log_path, NULL);
         fail_msg("HAProxy did not see both daemons up; its log:\n%s", log != NULL ? log : "");
     }
@@ -1800,17 +1662,17 @@ static void haproxy_failover_loses_nothing(void **state)
     wait_acked(L, n / 5);
     size_t at_kill1 = load_acked(L);
     kill9_and_restart(&d1, env1);
-    bool back1 = balancer_wait(&b, "touchlined1", true, 10000);
+    bool back1 = harness_balancer_wait(&b, "touchlined1", true, 10000);
     wait_acked(L, n / 2);
     size_t at_kill2 = load_acked(L);
     kill9_and_restart(&d2, env2);
-    bool back2 = balancer_wait(&b, "touchlined2", true, 10000);
+    bool back2 = harness_balancer_wait(&b, "touchlined2", true, 10000);
     wait_acked(L, n * 3 / 4);
     size_t at_term = load_acked(L);
 
     /* SIGTERM: out of the rotation first, while the process still serves. */
     kill(d1.pid, SIGTERM);
-    bool left = balancer_wait(&b, "touchlined1", false, 2500);
+    bool left = harness_balancer_wait(&b, "touchlined1", false, 2500);
     bool alive_when_left = kill(d1.pid, 0) == 0 && waitpid(d1.pid, NULL, WNOHANG) == 0;
     int st1 = harness_stop(&d1); /* waits for the exit the SIGTERM started */
 
@@ -1822,7 +1684,7 @@ static void haproxy_failover_loses_nothing(void **state)
     wait_spool_empty(&d1);
     assert_int_equal(harness_stop(&d1), 0);
     int st2 = harness_stop(&d2);
-    balancer_stop(&b);
+    harness_balancer_stop(&b);
 
     struct tally y;
     tally(L, d2.dsn, &y);
@@ -1951,6 +1813,112 @@ static void starts_without_database_and_stores_everything_once(void **state)
     cluster_done(&c);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Erasure with the person's records in the spool (docs/security.md) */
+
+#define ERASE_PHONE  "09125550101"
+#define ERASE_SECRET "Nima asked us to forget his address, 12 Golestan St"
+
+static char *erase_record(int i)
+{
+    char *line = malloc(512);
+    assert_non_null(line);
+    snprintf(line, 512,
+             "{\"source\":\"asterisk-1\",\"external_id\":\"nima-%d\",\"channel\":\"phone\","
+             "\"occurred_at\":\"2026-11-20T10:0%d:00Z\",\"customer\":{\"phone\":\"" ERASE_PHONE
+             "\"},\"body\":\"" ERASE_SECRET "\"}",
+             i, i);
+    return line;
+}
+
+static void forget_during_outage_with_records_in_spool(void **state)
+{
+    (void)state;
+    struct cluster c = {0};
+    cluster_start(&c, "forget");
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "forget");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+    struct harness_daemon d;
+    start_on_cluster(&d, &c, "forget", env);
+    int fd = harness_connect(d.tcp_port);
+    char *line = erase_record(0);
+    char *a = harness_roundtrip(fd, line);
+    free(line);
+    json_t *j = harness_parse_answer(a);
+    free(a);
+    char customer[64];
+    snprintf(customer, sizeof(customer), "%s",
+             json_string_value(json_object_get(j, "customer_id")));
+    json_decref(j);
+
+    /* PostgreSQL goes away; the person's next records are acknowledged from the spool. */
+    cluster_stop(&c);
+    for (int i = 1; i <= 3; i++) {
+        line = erase_record(i);
+        a = harness_roundtrip(fd, line);
+        free(line);
+        if (strstr(a, "\"spooled\":true") == NULL) {
+            fail_msg("record %d during the outage: %s", i, a);
+        }
+        free(a);
+    }
+    assert_true(harness_files_containing(spool, ERASE_SECRET) > 0);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/customers/%s", customer);
+    char *body = NULL;
+    assert_int_equal(harness_http(d.http_port, "DELETE", path, NULL, NULL, &body), 503);
+    free(body);
+
+    /* Back: the erasure is refused until the spool is in, then done, and it holds. */
+    cluster_start(&c, "forget");
+    long long deadline = harness_now_ms() + DRAIN_DEADLINE_MS;
+    int st = 0, refused = 0;
+    while (harness_now_ms() < deadline) {
+        st = harness_http(d.http_port, "DELETE", path, NULL, NULL, &body);
+        free(body);
+        if (st == 200) {
+            break;
+        }
+        refused++;
+        sleep_ms(50);
+    }
+    assert_int_equal(st, 200);
+    wait_spool_empty(&d);
+    /* The adapter resends all of them: each answered erased, none stored. */
+    for (int i = 0; i <= 3; i++) {
+        line = erase_record(i);
+        a = harness_roundtrip(fd, line);
+        free(line);
+        if (strstr(a, "\"erased\":true") == NULL) {
+            fail_msg("record %d resent after the erasure: %s", i, a);
+        }
+        free(a);
+    }
+    close(fd);
+    print_message("forget: the erasure was refused %d times while the spool was replayed\n",
+                  refused);
+    PGconn *pg = pg_connect(d.dsn);
+    const char *needles[] = {"9125550101", ERASE_SECRET, "nima-"};
+    for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++) {
+        char where[256];
+        long n = harness_rows_containing(pg, needles[i], where, sizeof(where));
+        if (n != 0) {
+            fail_msg("%ld rows still hold \"%s\", in %s", n, needles[i], where);
+        }
+        if (harness_files_containing(spool, needles[i]) != 0) {
+            char names[1024];
+            dir_files(spool, NULL, 0, names, sizeof(names));
+            fail_msg("a spool file still holds \"%s\": %s", needles[i], names);
+        }
+    }
+    PQfinish(pg);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_spool_dir(spool);
+    cluster_done(&c);
+}
+
 int main(int argc, char **argv)
 {
     /* A worker writing to a connection the daemon just dropped must see EPIPE, not die. */
@@ -1963,6 +1931,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(kill9_while_spooling_and_replaying),
         cmocka_unit_test(corrupt_spool_tail_repaired_at_start),
         cmocka_unit_test(haproxy_failover_loses_nothing),
+        cmocka_unit_test(forget_during_outage_with_records_in_spool),
         cmocka_unit_test(starts_without_database_and_stores_everything_once),
         cmocka_unit_test(http_ingest_spools_while_pg_stopped),
     };

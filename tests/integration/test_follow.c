@@ -55,8 +55,18 @@ static void append_rows(const char *path, int first, int last)
     }
 }
 
+/* Starts the follower on path; extra (NULL or up to two words) goes at the end. */
+static void start_with(struct follower *fl, const struct harness_daemon *d, const char *dir,
+                       const char *path, int run, const char *const *extra);
+
 static void start(struct follower *fl, const struct harness_daemon *d, const char *dir,
                   const char *path, int run)
+{
+    start_with(fl, d, dir, path, run, NULL);
+}
+
+static void start_with(struct follower *fl, const struct harness_daemon *d, const char *dir,
+                       const char *path, int run, const char *const *extra)
 {
     snprintf(fl->log, sizeof(fl->log), "%s/follow-%d.log", dir, run);
     char tcp[64];
@@ -70,29 +80,53 @@ static void start(struct follower *fl, const struct harness_daemon *d, const cha
         }
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
-        execl(getenv("TOUCHLINE_TEST_CLIENT"), "touchline", "import", "cdr", "--follow", path,
-              "--tcp", tcp, "--source", "asterisk-follow", "--tz-offset", "+03:30",
-              "--status-interval", "1", (char *)NULL);
+        const char *argv[20] = {"touchline",
+                                "import",
+                                "cdr",
+                                "--follow",
+                                "",
+                                "--tcp",
+                                "",
+                                "--source",
+                                "asterisk-follow",
+                                "--tz-offset",
+                                "+03:30",
+                                "--status-interval",
+                                "1"};
+        int n = 13;
+        argv[4] = path;
+        argv[6] = tcp;
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 19; i++) {
+            argv[n++] = extra[i];
+        }
+        argv[n] = NULL;
+        execv(getenv("TOUCHLINE_TEST_CLIENT"), (char *const *)argv);
         _exit(127);
     }
     fl->pid = pid;
     harness_track_child(pid, true);
 }
 
-/* Signals the follower and waits (up to 30 s) for its exit; returns its wait status. */
-static int stop(struct follower *fl, int sig)
+/* Waits (up to 30 s) for the follower's exit; returns its wait status. */
+static int wait_exit(struct follower *fl)
 {
-    kill(fl->pid, sig);
     long long deadline = harness_now_ms() + 30000;
     int status = 0;
     while (waitpid(fl->pid, &status, WNOHANG) != fl->pid) {
         if (harness_now_ms() > deadline) {
-            fail_msg("the follower did not stop within 30 s of signal %d", sig);
+            fail_msg("the follower did not exit within 30 s");
         }
         usleep(10000);
     }
     harness_track_child(fl->pid, false);
     return status;
+}
+
+/* Signals the follower and waits for its exit; returns its wait status. */
+static int stop(struct follower *fl, int sig)
+{
+    kill(fl->pid, sig);
+    return wait_exit(fl);
 }
 
 static long count(PGconn *pg)
@@ -165,24 +199,51 @@ static void wait_log(const struct follower *fl, const char *text)
     }
 }
 
+/* A daemon on a fresh database, a connection to it, and a directory for Master.csv. */
+struct scene {
+    struct harness_daemon d;
+    PGconn *pg;
+    char dir[256];
+    char path[300];  /* dir/Master.csv, not there yet */
+    char state[330]; /* its default state file */
+};
+
+static void scene_start(struct scene *sc, const char *name, const char *const *env)
+{
+    harness_start(&sc->d, name, env);
+    sc->pg = harness_pg(sc->d.dbname);
+    snprintf(sc->dir, sizeof(sc->dir), "%s/touchline-%s-%d", harness_tmp_dir(), name,
+             (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", sc->dir, sc->dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(sc->path, sizeof(sc->path), "%s/Master.csv", sc->dir);
+    snprintf(sc->state, sizeof(sc->state), "%s.touchline-state", sc->path);
+}
+
+static void scene_end(struct scene *sc)
+{
+    PQfinish(sc->pg);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sc->dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(harness_stop(&sc->d), 0);
+}
+
 static void follows_rotates_restarts_and_never_resends(void **state)
 {
     (void)state;
-    struct harness_daemon d;
-    harness_start(&d, "follow", NULL);
-    PGconn *pg = harness_pg(d.dbname);
-    char dir[256], path[300], statef[330], rotated[330];
-    snprintf(dir, sizeof(dir), "%s/touchline-follow-%d", harness_tmp_dir(), (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(path, sizeof(path), "%s/Master.csv", dir);
-    snprintf(statef, sizeof(statef), "%s.touchline-state", path);
+    struct scene sc;
+    scene_start(&sc, "follow", NULL);
+    struct harness_daemon *d = &sc.d;
+    PGconn *pg = sc.pg;
+    const char *dir = sc.dir, *path = sc.path, *statef = sc.state;
+    char rotated[330];
 
     /* What Asterisk wrote before the follower ever ran is sent first. */
     append_rows(path, 1, 50);
     struct follower fl;
-    start(&fl, &d, dir, path, 1);
+    start(&fl, d, dir, path, 1);
     wait_count(pg, 50, &fl);
 
     /* Appended rows, one at a time: each within a second. */
@@ -234,7 +295,7 @@ static void follows_rotates_restarts_and_never_resends(void **state)
     snprintf(rotated, sizeof(rotated), "%s-20261122", path);
     assert_int_equal(rename(path, rotated), 0);
     append_rows(path, 62, 62);
-    start(&fl, &d, dir, path, 2);
+    start(&fl, d, dir, path, 2);
     wait_count(pg, 62, &fl);
     expect_log(&fl, "was rotated while stopped");
 
@@ -243,7 +304,7 @@ static void follows_rotates_restarts_and_never_resends(void **state)
     st = stop(&fl, SIGKILL);
     assert_true(WIFSIGNALED(st));
     append_rows(path, 63, 64);
-    start(&fl, &d, dir, path, 3);
+    start(&fl, d, dir, path, 3);
     wait_count(pg, 64, &fl);
     wait_state_at_end(statef, path);
     st = stop(&fl, SIGTERM);
@@ -255,10 +316,7 @@ static void follows_rotates_restarts_and_never_resends(void **state)
                                           "touchline.interactions WHERE source = "
                                           "'asterisk-follow'"),
                      64);
-    PQfinish(pg);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(harness_stop(&d), 0);
+    scene_end(&sc);
 }
 
 /*
@@ -269,20 +327,15 @@ static void follows_rotates_restarts_and_never_resends(void **state)
 static void truncation_and_a_daemon_restart(void **state)
 {
     (void)state;
-    struct harness_daemon d;
-    harness_start(&d, "follow_trunc", NULL);
-    PGconn *pg = harness_pg(d.dbname);
-    char dir[256], path[300], cmd[600];
-    snprintf(dir, sizeof(dir), "%s/touchline-follow-t-%d", harness_tmp_dir(), (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(path, sizeof(path), "%s/Master.csv", dir);
+    struct scene sc;
+    scene_start(&sc, "follow_trunc", NULL);
+    struct harness_daemon *d = &sc.d;
+    PGconn *pg = sc.pg;
+    const char *dir = sc.dir, *path = sc.path, *state_path = sc.state;
     append_rows(path, 1, 10);
     struct follower fl;
-    start(&fl, &d, dir, path, 1);
+    start(&fl, d, dir, path, 1);
     wait_count(pg, 10, &fl);
-    char state_path[330];
-    snprintf(state_path, sizeof(state_path), "%s.touchline-state", path);
     wait_state_at_end(state_path, path);
     assert_int_equal(truncate(path, 0), 0);
     append_rows(path, 11, 12);
@@ -291,25 +344,22 @@ static void truncation_and_a_daemon_restart(void **state)
 
     /* The daemon stops and comes back on the same database (new ports: the follower is
      * started again on them, as systemd would after a configuration change). */
-    assert_int_equal(harness_stop(&d), 0);
+    assert_int_equal(harness_stop(d), 0);
     append_rows(path, 13, 14);
     wait_log(&fl, "Connection refused");
     int st = stop(&fl, SIGTERM);
     assert_int_equal(WEXITSTATUS(st), 0);
     expect_log(&fl, "the daemon is not reachable");
-    harness_restart(&d, NULL);
+    harness_restart(d, NULL);
     PQfinish(pg);
-    pg = harness_pg(d.dbname);
-    start(&fl, &d, dir, path, 2);
+    pg = sc.pg = harness_pg(d->dbname);
+    start(&fl, d, dir, path, 2);
     wait_count(pg, 14, &fl);
     wait_state_at_end(state_path, path);
     st = stop(&fl, SIGTERM);
     assert_int_equal(WEXITSTATUS(st), 0);
     expect_log(&fl, "2 stored, 0 duplicate, 0 rejected");
-    PQfinish(pg);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(harness_stop(&d), 0);
+    scene_end(&sc);
 }
 
 /* The daemon closes connections idle for its idle_timeout_s: the follower reconnects when it
@@ -318,17 +368,14 @@ static void idle_close_is_noticed(void **state)
 {
     (void)state;
     const char *env[] = {"TOUCHLINE_INGEST_IDLE_TIMEOUT_S=1", NULL};
-    struct harness_daemon d;
-    harness_start(&d, "follow_idle", env);
-    PGconn *pg = harness_pg(d.dbname);
-    char dir[256], path[300], cmd[600];
-    snprintf(dir, sizeof(dir), "%s/touchline-follow-i-%d", harness_tmp_dir(), (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-    assert_int_equal(system(cmd), 0);
-    snprintf(path, sizeof(path), "%s/Master.csv", dir);
+    struct scene sc;
+    scene_start(&sc, "follow_idle", env);
+    struct harness_daemon *d = &sc.d;
+    PGconn *pg = sc.pg;
+    const char *dir = sc.dir, *path = sc.path;
     append_rows(path, 1, 1);
     struct follower fl;
-    start(&fl, &d, dir, path, 1);
+    start(&fl, d, dir, path, 1);
     wait_count(pg, 1, &fl);
     wait_log(&fl, "the daemon closed the connection");
     append_rows(path, 2, 2);
@@ -338,10 +385,53 @@ static void idle_close_is_noticed(void **state)
     int st = stop(&fl, SIGTERM);
     assert_int_equal(WEXITSTATUS(st), 0);
     expect_log(&fl, "2 stored, 0 duplicate, 0 rejected");
-    PQfinish(pg);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(harness_stop(&d), 0);
+    scene_end(&sc);
+}
+
+/* --state puts the position where the unit keeps it (the CDR directory is Asterisk's, not
+ * writable); --from-end starts a first run at the end, leaving the history out. */
+static void state_path_and_from_end(void **state)
+{
+    (void)state;
+    struct scene sc;
+    scene_start(&sc, "follow_state", NULL);
+    struct harness_daemon *d = &sc.d;
+    PGconn *pg = sc.pg;
+    const char *dir = sc.dir, *path = sc.path;
+    char statef[340];
+    snprintf(statef, sizeof(statef), "%s/state", dir);
+    assert_int_equal(mkdir(statef, 0755), 0);
+    snprintf(statef, sizeof(statef), "%s/state/asterisk-1.state", dir);
+    append_rows(path, 1, 20);
+    const char *extra[] = {"--state", statef, "--from-end", NULL};
+    struct follower fl;
+    start_with(&fl, d, dir, path, 1, extra);
+    wait_state_at_end(statef, path);
+    wait_log(&fl, "at line 21:");
+    append_rows(path, 21, 22);
+    wait_count(pg, 2, &fl);
+    int st = stop(&fl, SIGTERM);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* Only the state file named was written. */
+    char beside[340];
+    snprintf(beside, sizeof(beside), "%s.touchline-state", path);
+    assert_int_not_equal(access(beside, F_OK), 0);
+    /* A restart with the same state (--from-end has no say once there is one). */
+    append_rows(path, 23, 23);
+    start_with(&fl, d, dir, path, 2, extra);
+    wait_count(pg, 3, &fl);
+    wait_state_at_end(statef, path);
+    st = stop(&fl, SIGTERM);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    expect_log(&fl, "1 stored, 0 duplicate, 0 rejected");
+    /* A state file that is not one: refused, exit 2, nothing sent. */
+    harness_write_file(statef, "offset banana\n");
+    start_with(&fl, d, dir, path, 3, extra);
+    st = wait_exit(&fl);
+    assert_int_equal(WEXITSTATUS(st), 2);
+    expect_log(&fl, "not one this command wrote");
+    assert_int_equal(count(pg), 3);
+    scene_end(&sc);
 }
 
 int main(int argc, char **argv)
@@ -350,6 +440,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(follows_rotates_restarts_and_never_resends),
         cmocka_unit_test(truncation_and_a_daemon_restart),
         cmocka_unit_test(idle_close_is_noticed),
+        cmocka_unit_test(state_path_and_from_end),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
  * a thousand events through its own batching.
  */
 #include <jansson.h>
+#include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -428,7 +429,7 @@ static char *read_all(int fd)
 
 /*
  * While more records wait for the database than [ingest] max_pending_records, a request is
- * answered 503 with Retry-After before its body is read; the records already taken are
+ * answered 503 with Retry-After before its body is parsed; the records already taken are
  * answered once the database takes them.
  */
 static void interactions_shed_load_with_retry_after(void **state)
@@ -802,6 +803,38 @@ static void segment_sdk_thousand_events_one_person(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* The write keys change on SIGHUP, without a restart. */
+static void segment_write_keys_reload(void **state)
+{
+    (void)state;
+    char conf[512], env_conf[600];
+    snprintf(conf, sizeof(conf), "%s/touchlined-hin-reload-%d.conf", harness_tmp_dir(),
+             (int)getpid());
+    harness_write_file(conf, "[segment]\nwrite_keys = a:key-aaaa-1:seg-a\n");
+    snprintf(env_conf, sizeof(env_conf), "TOUCHLINE_CONFIG=%s", conf);
+    const char *env[] = {env_conf, NULL};
+    struct harness_daemon d;
+    harness_start(&d, "hin_reload", env);
+    /* base64("key-bbbb-2:") */
+    static const char key_b[] = "Authorization: Basic a2V5LWJiYmItMjo=\r\n";
+    static const char key_a[] = "Authorization: Basic a2V5LWFhYWEtMTo=\r\n";
+    static const char msg[] = "{\"userId\":\"u1\",\"event\":\"x\",\"messageId\":\"r1\"}";
+    assert_error(post(&d, "/v1/track", "application/json", msg, key_b, 401), "unauthorized",
+                 "unknown write key");
+    harness_write_file(conf, "[segment]\nwrite_keys = b:key-bbbb-2:seg-b\n");
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    long long deadline = harness_now_ms() + 10000;
+    while (!harness_log_contains(&d, "configuration reloaded") && harness_now_ms() < deadline) {
+        usleep(20000);
+    }
+    json_decref(post(&d, "/v1/track", "application/json", msg, key_b, 200));
+    assert_error(post(&d, "/v1/track", "application/json", msg, key_a, 401), "unauthorized",
+                 "unknown write key");
+    assert_sql_text(&d, "SELECT source FROM touchline.interactions", "seg-b");
+    assert_int_equal(harness_stop(&d), 0);
+    unlink(conf);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Twilio */
 
@@ -1005,6 +1038,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(segment_batch_maps_every_call),
         cmocka_unit_test(segment_refusals),
         cmocka_unit_test(segment_sdk_thousand_events_one_person),
+        cmocka_unit_test(segment_write_keys_reload),
         cmocka_unit_test(twilio_sms_and_status_callbacks),
         cmocka_unit_test(twilio_bad_signatures_refused),
         cmocka_unit_test(chatwoot_messages),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -444,11 +445,124 @@ static void reads_go_to_the_replica_until_it_lags(void **state)
     stop_replica_clusters();
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Retention */
+
+/* Sends n records (line i from make(i)) over fd, WINDOW lines at a time; asserts each ok. */
+static void send_all(int fd, long n, int (*make)(long i, char *out, size_t len))
+{
+    char *buf = malloc((size_t)WINDOW * 512);
+    assert_non_null(buf);
+    for (long done = 0; done < n;) {
+        long batch = n - done < WINDOW ? n - done : WINDOW;
+        size_t len = 0;
+        for (long i = 0; i < batch; i++) {
+            len += (size_t)make(done + i, buf + len, 512);
+        }
+        assert_int_equal(harness_send(fd, buf, len), 0);
+        for (long i = 0; i < batch; i++) {
+            char *a = harness_read_line(fd, 60000);
+            assert_non_null(a);
+            if (strncmp(a, "{\"ok\":true", 10) != 0) {
+                fail_msg("record %ld refused: %s", done + i, a);
+            }
+            free(a);
+        }
+        done += batch;
+    }
+    free(buf);
+}
+
+/* Old records of 300 customers, in 2020. */
+static int old_record(long i, char *out, size_t len)
+{
+    return snprintf(out, len,
+                    "{\"source\":\"ret\",\"external_id\":\"old-%ld\",\"channel\":\"sms\","
+                    "\"occurred_at\":\"2020-03-%02ldT10:00:00Z\",\"status\":\"sent\","
+                    "\"direction\":\"outbound\",\"customer\":{\"phone\":\"+98912555%04ld\"}}\n",
+                    i, 1 + i % 28, i % 300);
+}
+
+/* Records of the last days, of the same customers. */
+static int new_record(long i, char *out, size_t len)
+{
+    time_t t = time(NULL) - 86400 * (i % 5);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return snprintf(out, len,
+                    "{\"source\":\"ret\",\"external_id\":\"new-%ld\",\"channel\":\"sms\","
+                    "\"occurred_at\":\"%s\",\"customer\":{\"phone\":\"+98912555%04ld\"}}\n",
+                    i, ts, i % 300);
+}
+
+/*
+ * [retention] keep_days, switched on by SIGHUP: every interaction older than that goes, in
+ * chunks (more than one chunk's worth here), with its status history; newer interactions,
+ * customers and identities stay, and /metrics counts what went.
+ */
+static void retention_deletes_what_is_older_than_keep_days(void **state)
+{
+    (void)state;
+    long old_n = sanitized() ? 6000 : 12000, new_n = 200;
+    char conf[512], conf_env[600];
+    snprintf(conf, sizeof(conf), "%s/touchlined-ret-%d.conf", harness_tmp_dir(), (int)getpid());
+    harness_write_file(conf, "[retention]\nkeep_days = 0\n");
+    snprintf(conf_env, sizeof(conf_env), "TOUCHLINE_CONFIG=%s", conf);
+    const char *env[] = {conf_env, NULL};
+    struct harness_daemon d;
+    harness_start(&d, "retention", env);
+    int fd = harness_connect(d.tcp_port);
+    send_all(fd, old_n, old_record);
+    send_all(fd, new_n, new_record);
+    close(fd);
+    PGconn *pg = harness_pg(d.dbname);
+    long customers = harness_sql_long(pg, "SELECT count(*) FROM touchline.customers");
+    long identities = harness_sql_long(pg, "SELECT count(*) FROM touchline.identities");
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"),
+                     old_n + new_n);
+
+    harness_write_file(conf, "[retention]\nkeep_days = 30\n");
+    kill(d.pid, SIGHUP);
+    long long deadline = harness_now_ms() + 60000;
+    long left = -1;
+    while (harness_now_ms() < deadline) {
+        left = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions "
+                                    "WHERE occurred_at < now() - interval '30 days'");
+        if (left == 0) {
+            break;
+        }
+        usleep(200 * 1000);
+    }
+    long kept = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions");
+    long history = harness_sql_long(pg, "SELECT count(*) FROM touchline.status_history h "
+                                        "LEFT JOIN touchline.interactions i "
+                                        "ON i.id = h.interaction_id WHERE i.id IS NULL");
+    long customers_after = harness_sql_long(pg, "SELECT count(*) FROM touchline.customers");
+    long identities_after = harness_sql_long(pg, "SELECT count(*) FROM touchline.identities");
+    PQfinish(pg);
+    double deleted = metric(&d, "touchline_retention_deleted_total");
+    assert_int_equal(harness_stop(&d), 0);
+    printf("scale retention: old=%ld new=%ld left_old=%ld kept=%ld deleted_metric=%.0f "
+           "orphan_history=%ld customers=%ld->%ld identities=%ld->%ld\n",
+           old_n, new_n, left, kept, deleted, history, customers, customers_after, identities,
+           identities_after);
+    fflush(stdout);
+    assert_int_equal(left, 0);
+    assert_int_equal(kept, new_n);
+    assert_int_equal((long)deleted, old_n);
+    assert_int_equal(history, 0);
+    assert_int_equal(customers_after, customers);
+    assert_int_equal(identities_after, identities);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(three_daemons_spread_identifiers_resolve_exactly),
         cmocka_unit_test(reads_go_to_the_replica_until_it_lags),
+        cmocka_unit_test(retention_deletes_what_is_older_than_keep_days),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }

@@ -1,0 +1,168 @@
+#include "retention.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "store.h"
+
+/* Rows deleted in one transaction: small enough to hold few locks for a short time. */
+#define CHUNK 5000
+/* Between passes, and before the first one after start (the pool connects meanwhile). */
+#define PASS_INTERVAL_S 3600
+#define FIRST_PASS_S    2
+
+struct retention {
+    struct event *timer;
+    struct db *db;
+    int keep_days;
+    /* A chunk's job is in the pool: the job holds this object's address, so freeing waits
+     * for nothing but marks the job orphaned. */
+    struct chunk *inflight;
+    unsigned long pass_deleted;
+    unsigned long deleted, passes;
+};
+
+struct chunk {
+    struct retention *r; /* NULL once the retention object is gone */
+    char days[16];
+    char limit[16];
+    long deleted; /* -1 until answered */
+};
+
+static void schedule(struct retention *r, int seconds)
+{
+    struct timeval tv = {seconds, 0};
+    evtimer_add(r->timer, &tv);
+}
+
+static int chunk_send(PGconn *conn, void *arg)
+{
+    struct chunk *c = arg;
+    const char *params[2] = {c->days, c->limit};
+    if (PQsendQueryPrepared(conn, STORE_RETENTION, 2, params, NULL, NULL, 0) != 1) {
+        return -1;
+    }
+    return PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static int chunk_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    (void)conn;
+    (void)index;
+    struct chunk *c = arg;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        c->deleted = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    } else if (PQresultStatus(res) == PGRES_FATAL_ERROR && c->r != NULL) {
+        log_warn("retention: deleting old interactions failed: %s", PQresultErrorMessage(res));
+    }
+    return 0;
+}
+
+static void chunk_done(enum db_outcome outcome, void *arg)
+{
+    struct chunk *c = arg;
+    struct retention *r = c->r;
+    long deleted = outcome == DB_DONE ? c->deleted : -1;
+    free(c);
+    if (r == NULL) {
+        return;
+    }
+    r->inflight = NULL;
+    if (deleted < 0) {
+        log_warn("retention: a chunk did not complete; trying again in %d s", PASS_INTERVAL_S);
+        schedule(r, PASS_INTERVAL_S);
+        return;
+    }
+    r->deleted += (unsigned long)deleted;
+    r->pass_deleted += (unsigned long)deleted;
+    if (deleted == CHUNK) {
+        /* More is left: the next chunk at once, behind whatever ingest queued meanwhile. */
+        schedule(r, 0);
+        return;
+    }
+    r->passes++;
+    if (r->pass_deleted > 0) {
+        log_info("retention: deleted %lu interactions older than %d days", r->pass_deleted,
+                 r->keep_days);
+    }
+    r->pass_deleted = 0;
+    schedule(r, PASS_INTERVAL_S);
+}
+
+static const struct db_job_ops chunk_ops = {chunk_send, chunk_result, chunk_done};
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct retention *r = arg;
+    if (r->keep_days <= 0 || r->inflight != NULL) {
+        return;
+    }
+    struct chunk *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_warn("retention: out of memory; trying again in %d s", PASS_INTERVAL_S);
+        schedule(r, PASS_INTERVAL_S);
+        return;
+    }
+    c->r = r;
+    c->deleted = -1;
+    snprintf(c->days, sizeof(c->days), "%d", r->keep_days);
+    snprintf(c->limit, sizeof(c->limit), "%d", CHUNK);
+    if (db_submit(r->db, &chunk_ops, c) < 0) {
+        /* The database is away: the next pass comes soon enough. */
+        free(c);
+        schedule(r, FIRST_PASS_S * 30);
+        return;
+    }
+    r->inflight = c;
+}
+
+struct retention *retention_new(struct event_base *base, struct db *db, int keep_days)
+{
+    struct retention *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
+    }
+    r->db = db;
+    r->timer = evtimer_new(base, on_timer, r);
+    if (r->timer == NULL) {
+        free(r);
+        return NULL;
+    }
+    retention_set_days(r, keep_days);
+    return r;
+}
+
+void retention_free(struct retention *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->inflight != NULL) {
+        r->inflight->r = NULL;
+    }
+    event_free(r->timer);
+    free(r);
+}
+
+void retention_set_days(struct retention *r, int keep_days)
+{
+    bool start = keep_days > 0 && keep_days != r->keep_days;
+    r->keep_days = keep_days;
+    if (start && r->inflight == NULL) {
+        schedule(r, FIRST_PASS_S);
+    }
+}
+
+unsigned long retention_deleted(const struct retention *r)
+{
+    return r != NULL ? r->deleted : 0;
+}
+
+unsigned long retention_passes(const struct retention *r)
+{
+    return r != NULL ? r->passes : 0;
+}
