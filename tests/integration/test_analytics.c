@@ -521,19 +521,25 @@ static void scrub_json(json_t *j, const char *const *ids, size_t n_ids)
     }
     json_object_foreach(j, k, v)
     {
-        for (size_t c = 0; c < sizeof(clock_keys) / sizeof(clock_keys[0]); c++) {
+        /* Setting a member frees its old value v: once replaced, v is not looked at again. */
+        bool replaced = false;
+        for (size_t c = 0; c < sizeof(clock_keys) / sizeof(clock_keys[0]) && !replaced; c++) {
             if (strcmp(k, clock_keys[c]) == 0 && !json_is_object(v)) {
                 json_object_set_new(j, k, json_string("<clock>"));
+                replaced = true;
             }
         }
-        for (size_t c = 0; c < n_ids; c++) {
+        for (size_t c = 0; c < n_ids && !replaced; c++) {
             if (json_is_string(v) && strcmp(json_string_value(v), ids[c]) == 0) {
                 char name[32];
                 snprintf(name, sizeof(name), "<customer %zu>", c + 1);
                 json_object_set_new(j, k, json_string(name));
+                replaced = true;
             }
         }
-        scrub_json(v, ids, n_ids);
+        if (!replaced) {
+            scrub_json(v, ids, n_ids);
+        }
     }
 }
 
