@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <math.h>
 #include <getopt.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,12 +47,13 @@ struct slot {
 
 struct conn {
     int fd;
+    SSL *ssl; /* --tls: the connection's TLS, else NULL */
     bool dead;
     char *out;
     size_t out_off, out_len;
     char *in;
     size_t in_len;
-    size_t req_start; /* HTTP: where the request being queued begins in out */
+    size_t req_start;  /* HTTP: where the request being queued begins in out */
     struct slot *ring; /* W slots: [head, head+count) in flight, the first `sent` written */
     unsigned head, count, sent;
     long answered;
@@ -68,8 +71,10 @@ struct options {
     char run[40];
     long idle;
     double hold_s;
-    double interval_s; /* progress line period, 0: none */
-    int http_batch;    /* records per POST /v1/interactions; 0: the TCP protocol */
+    double interval_s;  /* progress line period, 0: none */
+    bool tls;           /* speak TLS to the daemon's TCP port */
+    const char *cacert; /* with --tls: verify the daemon against it (NULL: no verification) */
+    int http_batch;     /* records per POST /v1/interactions; 0: the TCP protocol */
     size_t out_cap;
 };
 
@@ -126,6 +131,9 @@ static void usage(FILE *out)
             "  -i, --interval S       a progress line on stderr every S seconds: answers,\n"
             "                         rate and worst latency of the interval (default 5)\n"
             "  -q, --quiet            no progress lines (--interval 0)\n"
+            "      --tls              speak TLS (the daemon's [tls] tcp = yes); the handshakes\n"
+            "                         happen before the clock starts\n"
+            "      --cacert FILE      with --tls, verify the daemon's certificate against FILE\n"
             "      --http-batch B     POST /v1/interactions (--port is the HTTP port), B\n"
             "                         records of NDJSON per request, one request in flight per\n"
             "                         connection (1-400; --window is then B)\n"
@@ -169,6 +177,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_TIMEOUT,
         OPT_IDLE,
         OPT_HOLD,
+        OPT_TLS,
+        OPT_CACERT,
         OPT_HTTP_BATCH
     };
     static const struct option longopts[] = {
@@ -185,6 +195,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"idle", required_argument, NULL, OPT_IDLE},
         {"hold", required_argument, NULL, OPT_HOLD},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"cacert", required_argument, NULL, OPT_CACERT},
         {"interval", required_argument, NULL, 'i'},
         {"http-batch", required_argument, NULL, OPT_HTTP_BATCH},
         {"quiet", no_argument, NULL, 'q'},
@@ -281,6 +293,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'q':
             o->interval_s = 0;
+            break;
+        case OPT_TLS:
+            o->tls = true;
+            break;
+        case OPT_CACERT:
+            o->cacert = optarg;
             break;
         case OPT_HTTP_BATCH:
             if (gen_parse_long(optarg, 1, 400, &v) < 0) {
@@ -503,6 +521,8 @@ static void conn_kill(struct conn *c, struct stats *st, const char *why)
     c->count = c->sent = 0;
     c->out_off = c->out_len = 0;
     c->dead = true;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
 }
@@ -530,6 +550,74 @@ static bool conn_queue_line(struct conn *c, const struct options *o, struct stat
     c->count++;
     st->issued++;
     return true;
+}
+
+/* One SSL_write (write) or SSL_read as write(2)/read(2) would answer: bytes, 0 at the end,
+ * or -1 with errno (EAGAIN when TLS waits for the socket). */
+static ssize_t tls_io(struct conn *c, void *buf, size_t len, bool write)
+{
+    int rc = write ? SSL_write(c->ssl, buf, (int)len) : SSL_read(c->ssl, buf, (int)len);
+    if (rc > 0) {
+        return rc;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        if (errno == 0 || errno == EAGAIN) {
+            errno = EPROTO;
+        }
+        return -1;
+    }
+}
+
+/* Handshakes every connection (before the clock starts). Returns 0, or -1 after saying why. */
+static int tls_start(struct conn *conns, int n, const struct options *o, SSL_CTX **ctxp)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        return -1;
+    }
+    *ctxp = ctx;
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (o->cacert != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, o->cacert, NULL) != 1) {
+            fprintf(stderr, "loadgen: cannot read %s\n", o->cacert);
+            return -1;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    for (int k = 0; k < n; k++) {
+        struct conn *c = &conns[k];
+        c->ssl = SSL_new(ctx);
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+            return -1;
+        }
+        SSL_set_tlsext_host_name(c->ssl, o->host);
+        for (;;) {
+            int rc = SSL_connect(c->ssl);
+            if (rc == 1) {
+                break;
+            }
+            int e = SSL_get_error(c->ssl, rc);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                char why[256];
+                ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+                fprintf(stderr, "loadgen: TLS handshake %d failed: %s\n", k, why);
+                return -1;
+            }
+            struct pollfd p = {.fd = c->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+            if (poll(&p, 1, 10000) <= 0) {
+                fprintf(stderr, "loadgen: TLS handshake %d timed out\n", k);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* Room kept before an HTTP request's body for its head, written once the body's length is
@@ -598,7 +686,8 @@ static size_t take_response(struct conn *c, const struct options *o, struct stat
 static void conn_write(struct conn *c, const struct options *o, struct stats *st)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+        ssize_t n = c->ssl != NULL ? tls_io(c, c->out + c->out_off, c->out_len - c->out_off, true)
+                                   : write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -660,7 +749,8 @@ static void handle_answer(struct conn *c, const struct options *o, struct stats 
 static void conn_read(struct conn *c, const struct options *o, struct stats *st)
 {
     for (;;) {
-        ssize_t n = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
+        ssize_t n = c->ssl != NULL ? tls_io(c, c->in + c->in_len, IN_CAP - c->in_len, false)
+                                   : read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -734,6 +824,7 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
     int rc = 1;
     int n = o->connections;
     struct conn *conns = calloc((size_t)n, sizeof(*conns));
+    SSL_CTX *ctx = NULL;
     struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
     int *fds = calloc((size_t)n, sizeof(*fds));
     struct gen_record *scratch = malloc(sizeof(*scratch));
@@ -771,6 +862,9 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
         goto out;
     }
 
+    if (o->tls && tls_start(conns, n, o, &ctx) < 0) {
+        goto out;
+    }
     int64_t t_begin = now_ns(), t_progress = t_begin, t_report = t_begin;
     long last_answered = 0, reported = 0;
     unsigned rr = 0;
@@ -903,6 +997,7 @@ static int run_load(const struct options *o, const struct sockaddr_storage *sa, 
 out:
     if (conns != NULL) {
         for (int k = 0; k < n; k++) {
+            SSL_free(conns[k].ssl);
             if (conns[k].fd >= 0) {
                 close(conns[k].fd);
             }
@@ -912,6 +1007,7 @@ out:
         }
     }
     free(conns);
+    SSL_CTX_free(ctx);
     free(pfd);
     free(fds);
     free(scratch);

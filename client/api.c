@@ -351,6 +351,30 @@ int api_merge(const struct http_client *c, const char *id, const char *from, jso
     return rc;
 }
 
+int api_export(const struct http_client *c, const char *id, FILE *out, char *err, size_t errlen)
+{
+    char *path = customer_path(id, "/export");
+    if (path == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    struct http_client_response r;
+    int sent = http_client_get_to(c, path, out, &r, err, errlen);
+    free(path);
+    if (sent < 0) {
+        return API_FAILED;
+    }
+    int rc = API_OK;
+    if (r.status != 200) {
+        json_t *j = json_loadb(r.body, r.len, 0, NULL);
+        describe(c, &r, j, err, errlen);
+        json_decref(j);
+        rc = r.status == 404 ? API_NOT_FOUND : r.status == 400 ? API_INVALID : API_FAILED;
+    }
+    http_client_response_free(&r);
+    return rc;
+}
+
 int api_erase(const struct http_client *c, const char *id, json_t **erasure, char *err,
               size_t errlen)
 {

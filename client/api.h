@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "http_client.h"
@@ -90,6 +91,14 @@ int api_context(const struct http_client *c, const char *id, json_t **context, c
  */
 int api_merge(const struct http_client *c, const char *id, const char *from, json_t **survivor,
               char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Writes everything the server holds about customer id (GET /v1/customers/{id}/export, the
+ * admin scope) to out as it arrives, without holding it in memory. Returns API_OK or a
+ * negative enum api_result with err set.
+ */
+int api_export(const struct http_client *c, const char *id, FILE *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * DELETE /v1/customers/{id}: erases the customer, every customer merged into them and all their

@@ -644,7 +644,22 @@ int cdr_row_to_record(const struct cdr_row *row, const struct cdr_opts *opts, js
             goto fail;
         }
     }
-    if (map_status(f[COL_DISPOSITION], rec) < 0) {
+    /*
+     * Queue() answers the caller's channel itself, so a caller who gave up waiting in a queue
+     * is ANSWERED in the CDR, with no member's channel: that is a missed call, and billsec
+     * was the wait, not talk.
+     */
+    bool abandoned = inbound && strcmp(f[COL_LASTAPP], "Queue") == 0 && l[COL_DSTCHANNEL] == 0 &&
+                     strcmp(f[COL_DISPOSITION], "ANSWERED") == 0;
+    if (abandoned) {
+        if (json_object_set_new(rec, "status", json_string("missed")) < 0 ||
+            json_object_set_new(attrs, "queue_abandoned", json_true()) < 0 ||
+            (billsec >= 0 && json_object_set_new(attrs, "wait_s", json_integer(billsec)) < 0)) {
+            rc = CDR_ENOMEM;
+            goto fail;
+        }
+        billsec = 0;
+    } else if (map_status(f[COL_DISPOSITION], rec) < 0) {
         rc = CDR_ENOMEM;
         goto fail;
     }

@@ -21,7 +21,9 @@
  * an extension. A caller who withheld the number ("anonymous", "unknown", "restricted",
  * empty...) gives no customer identifier: such a row is CDR_ANONYMOUS, skipped and counted.
  * Otherwise the call is outbound, the customer is dst and the agent src (or the peer of
- * channel). A call between two extensions has no customer and is skipped. The caller-ID name of
+ * channel). An inbound call that Queue() answered and no member took (lastapp Queue, no
+ * dstchannel) was abandoned: status missed, duration 0, queue_abandoned and wait_s in
+ * attributes. A call between two extensions has no customer and is skipped. The caller-ID name of
  * clid
  * ("Sara" <09121234567>) becomes the customer's name on inbound calls only: on outbound ones
  * it is the agent's. external_id is the uniqueid or, without one, a hash of the row's fields,

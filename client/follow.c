@@ -628,7 +628,7 @@ int follow_cdr(const struct importer_target *t, const struct cdr_opts *co,
             goto out;
         }
         if (f.s == NULL && now >= f.connect_ms) {
-            rc = sender_open(t->addr, t->token, on_answer, &f, &f.s, err, sizeof(err));
+            rc = sender_open(t->addr, t->token, t->cacert, on_answer, &f, &f.s, err, sizeof(err));
             if (rc == SENDER_ENET) {
                 lost(&f, err);
             } else if (rc < 0) {

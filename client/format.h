@@ -145,23 +145,23 @@ int format_more(FILE *out, const char *const *words, size_t n) __attribute__((wa
 int format_stats(FILE *out, const json_t *stats, const struct format_opts *opts)
     __attribute__((warn_unused_result));
 
- /*
-  * Writes the call-back worklist (the answer of GET /v1/missed; borrowed). For FORMAT_TABLE one
-  * row per customer, oldest first: how long they have waited ("!" past the SLA), their first
-  * missed call, phone, name, open and all missed calls, and what they did since on each channel.
-  * The JSON forms as format_customer. Returns 0, or -1.
-  */
- int format_missed(FILE *out, const json_t *worklist, const struct format_opts *opts)
-     __attribute__((warn_unused_result));
+/*
+ * Writes the call-back worklist (the answer of GET /v1/missed; borrowed). For FORMAT_TABLE one
+ * row per customer, oldest first: how long they have waited ("!" past the SLA), their first
+ * missed call, phone, name, open and all missed calls, and what they did since on each channel.
+ * The JSON forms as format_customer. Returns 0, or -1.
+ */
+int format_missed(FILE *out, const json_t *worklist, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
 
- /*
-  * Writes a customer's journey (the answer of GET /v1/customers/{id}/journey; borrowed). For
-  * FORMAT_TABLE the map: stages as columns, channels as rows (each as many lines as its fullest
-  * cell), each touchpoint in time order as "MM-DD HH:MM", its direction (← →), sentiment (+ = -),
-  * score and summary; lined up by display width like the other tables. The JSON forms as
-  * format_customer. Returns 0, or -1.
-  */
- int format_journey(FILE *out, const json_t *journey, const struct format_opts *opts)
-     __attribute__((warn_unused_result));
+/*
+ * Writes a customer's journey (the answer of GET /v1/customers/{id}/journey; borrowed). For
+ * FORMAT_TABLE the map: stages as columns, channels as rows (each as many lines as its fullest
+ * cell), each touchpoint in time order as "MM-DD HH:MM", its direction (← →), sentiment (+ = -),
+ * score and summary; lined up by display width like the other tables. The JSON forms as
+ * format_customer. Returns 0, or -1.
+ */
+int format_journey(FILE *out, const json_t *journey, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "errmsg.h"
 #include "netconn.h"
+#include "tlsconn.h"
 
 /* Limits on what the server sends before the body: one header line, all of them. */
 #define MAX_HEADER_LINE 8192
@@ -42,21 +43,16 @@ static bool has_ctl_or_space(const char *s, size_t n)
 int http_client_url_parse(const char *url, struct http_client_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (strncasecmp(url, "https://", 8) == 0) {
-        errmsg_set(err, errlen,
-                   "%s: https is not supported yet; use http:// (through a TLS proxy if need be)",
-                   url);
-        return HTTP_CLIENT_EURL;
-    }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        errmsg_set(err, errlen, "%s: the URL must start with http://", url);
+    out->tls = strncasecmp(url, "https://", 8) == 0;
+    if (!out->tls && strncasecmp(url, "http://", 7) != 0) {
+        errmsg_set(err, errlen, "%s: the URL must start with http:// or https://", url);
         return HTTP_CLIENT_EURL;
     }
     if (strpbrk(url, "?#") != NULL) {
         errmsg_set(err, errlen, "%s: a query or fragment has no place in the API's URL", url);
         return HTTP_CLIENT_EURL;
     }
-    const char *auth = url + 7;
+    const char *auth = url + (out->tls ? 8 : 7);
     size_t alen = strcspn(auth, "/");
     const char *aend = auth + alen;
     if (memchr(auth, '@', alen) != NULL) {
@@ -94,7 +90,7 @@ int http_client_url_parse(const char *url, struct http_client_url *out, char *er
     }
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     if (colon != NULL) {
         long port = 0;
         const char *p = colon + 1;
@@ -222,7 +218,8 @@ void http_client_response_free(struct http_client_response *resp)
 /* One exchange: the socket, its deadline, a read buffer, and whom to name in errors. */
 struct conn {
     int fd;
-    long long deadline; /* CLOCK_MONOTONIC, ms */
+    struct tlsconn *tls; /* https: the socket's TLS, else NULL */
+    long long deadline;  /* CLOCK_MONOTONIC, ms */
     int timeout_ms;
     char where[300]; /* host:port, [v6]:port */
     char *err;
@@ -235,7 +232,23 @@ struct conn {
 struct body {
     char *data;
     size_t len, cap;
+    FILE *sink; /* when set, bytes go on to it as they come instead of piling up */
 };
+
+/* Hands what the body holds to its sink, if it has one. Returns 0 or HTTP_CLIENT_EIO. */
+static int body_drain(struct conn *c, struct body *b)
+{
+    if (b->sink == NULL || b->len == 0) {
+        return 0;
+    }
+    if (fwrite(b->data, 1, b->len, b->sink) != b->len) {
+        errmsg_set(c->err, c->errlen, "cannot write the answer of %s: %s", c->where,
+                   strerror(errno));
+        return HTTP_CLIENT_EIO;
+    }
+    b->len = 0;
+    return 0;
+}
 
 /* Reports a failed step ("read from 127.0.0.1:8170: ...") for errno e. Returns the code. */
 static int conn_fail(struct conn *c, const char *what, int e)
@@ -254,6 +267,10 @@ static int conn_open(struct conn *c, const struct http_client_url *url)
 {
     switch (netconn_open(url->host, url->port, c->deadline, &c->fd, c->err, c->errlen)) {
     case 0:
+        if (url->tls) {
+            c->tls = tlsconn_start(c->fd, url->host, url->cacert, c->deadline, c->err, c->errlen);
+            return c->tls != NULL ? 0 : HTTP_CLIENT_ECONNECT;
+        }
         return 0;
     case NETCONN_ERESOLVE:
         return HTTP_CLIENT_ERESOLVE;
@@ -266,6 +283,10 @@ static int conn_open(struct conn *c, const struct http_client_url *url)
 
 static int conn_send(struct conn *c, const char *buf, size_t len)
 {
+    if (c->tls != NULL) {
+        return tlsconn_write(c->tls, buf, len, c->deadline) == 0 ? 0
+                                                                 : conn_fail(c, "send to", errno);
+    }
     while (len > 0) {
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -294,6 +315,14 @@ static int conn_fill(struct conn *c)
         memmove(c->buf, c->buf + c->start, c->end - c->start);
         c->end -= c->start;
         c->start = 0;
+    }
+    if (c->tls != NULL) {
+        ssize_t n = tlsconn_read(c->tls, c->buf + c->end, sizeof(c->buf) - c->end, c->deadline);
+        if (n < 0) {
+            return conn_fail(c, "read from", errno);
+        }
+        c->end += (size_t)n;
+        return n > 0;
     }
     for (;;) {
         ssize_t n = recv(c->fd, c->buf + c->end, sizeof(c->buf) - c->end, 0);
@@ -394,6 +423,9 @@ static int conn_body(struct conn *c, struct body *b, size_t n, bool to_eof)
             memcpy(b->data + b->len, c->buf + c->start, take);
             b->len += take;
             c->start += take;
+            if (b->len >= 65536 && (rc = body_drain(c, b)) < 0) {
+                return rc;
+            }
             n -= to_eof ? 0 : take;
         }
         if (!to_eof && n == 0) {
@@ -535,7 +567,8 @@ static int conn_head(struct conn *c, struct head *h)
 }
 
 static int request(const struct http_client *hc, const char *method, const char *path,
-                   const char *json, struct http_client_response *resp, char *err, size_t errlen)
+                   const char *json, FILE *sink, struct http_client_response *resp, char *err,
+                   size_t errlen)
 {
     memset(resp, 0, sizeof(*resp));
     if (path[0] != '/' || has_ctl_or_space(path, strlen(path))) {
@@ -610,6 +643,9 @@ static int request(const struct http_client *hc, const char *method, const char 
         rc = HTTP_CLIENT_EPROTOCOL;
         goto out;
     }
+    if (h.status == 200) {
+        b.sink = sink;
+    }
     if (h.status == 204 || h.status == 304) {
         rc = body_reserve(c, &b, 0);
     } else if (h.chunked) {
@@ -618,6 +654,9 @@ static int request(const struct http_client *hc, const char *method, const char 
         rc = conn_body(c, &b, h.length, false);
     } else {
         rc = conn_body(c, &b, 0, true);
+    }
+    if (rc == 0) {
+        rc = body_drain(c, &b);
     }
     if (rc < 0) {
         goto out;
@@ -630,6 +669,7 @@ static int request(const struct http_client *hc, const char *method, const char 
 out:
     free(b.data);
     free(head);
+    tlsconn_free(c->tls);
     if (c->fd >= 0) {
         close(c->fd);
     }
@@ -640,17 +680,23 @@ out:
 int http_client_get(const struct http_client *c, const char *path,
                     struct http_client_response *resp, char *err, size_t errlen)
 {
-    return request(c, "GET", path, NULL, resp, err, errlen);
+    return request(c, "GET", path, NULL, NULL, resp, err, errlen);
 }
 
 int http_client_post_json(const struct http_client *c, const char *path, const char *json,
                           struct http_client_response *resp, char *err, size_t errlen)
 {
-    return request(c, "POST", path, json != NULL ? json : "", resp, err, errlen);
+    return request(c, "POST", path, json != NULL ? json : "", NULL, resp, err, errlen);
 }
 
 int http_client_delete(const struct http_client *c, const char *path,
                        struct http_client_response *resp, char *err, size_t errlen)
 {
-    return request(c, "DELETE", path, NULL, resp, err, errlen);
+    return request(c, "DELETE", path, NULL, NULL, resp, err, errlen);
+}
+
+int http_client_get_to(const struct http_client *c, const char *path, FILE *out,
+                       struct http_client_response *resp, char *err, size_t errlen)
+{
+    return request(c, "GET", path, NULL, out, resp, err, errlen);
 }

@@ -13,7 +13,9 @@
 #ifndef TOUCHLINE_HTTP_CLIENT_H
 #define TOUCHLINE_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define HTTP_CLIENT_TIMEOUT_MS 10000
 #define HTTP_CLIENT_MAX_BODY   ((size_t)64 << 20)
@@ -32,7 +34,9 @@ enum http_client_error {
 struct http_client_url {
     char host[256]; /* name or address, IPv6 without the brackets */
     int port;
-    char prefix[512]; /* path the API lives under, without a trailing slash; often "" */
+    bool tls;           /* https: TLS, the server verified by name */
+    const char *cacert; /* CA file to trust for https (borrowed); NULL: the system's */
+    char prefix[512];   /* path the API lives under, without a trailing slash; often "" */
 };
 
 /* Where requests go and how; filled by http_client_init, then read-only. */
@@ -99,6 +103,15 @@ int http_client_delete(const struct http_client *c, const char *path,
     __attribute__((warn_unused_result));
 
 /* Releases what resp owns and empties it; NULL and empty responses are fine. */
+/*
+ * GET whose 200 answer is written to out as it arrives, whatever its size (an export); the
+ * answer's body in resp is then empty. Other answers are kept in resp as http_client_get
+ * keeps them. Returns as http_client_get.
+ */
+int http_client_get_to(const struct http_client *c, const char *path, FILE *out,
+                       struct http_client_response *resp, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 void http_client_response_free(struct http_client_response *resp);
 
 #endif

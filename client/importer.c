@@ -86,7 +86,7 @@ int importer_send_one(const struct importer_target *t, json_t *record)
     }
     struct one o = {.t = t, .status = IMPORTER_FAILED};
     struct sender *s = NULL;
-    int rc = sender_open(t->addr, t->token, one_answer, &o, &s, err, sizeof(err));
+    int rc = sender_open(t->addr, t->token, t->cacert, one_answer, &o, &s, err, sizeof(err));
     if (rc == 0) {
         rc = sender_add(s, record, 0, err, sizeof(err));
     }
@@ -365,7 +365,7 @@ int importer_cdr(const struct importer_target *t, const struct cdr_opts *opts, c
     struct progress_state ps = {.total = in.len};
     size_t sent = 0;
     int status = IMPORTER_OK;
-    int rc = sender_open(t->addr, t->token, cdr_answer, &run, &s, err, sizeof(err));
+    int rc = sender_open(t->addr, t->token, t->cacert, cdr_answer, &run, &s, err, sizeof(err));
     if (rc < 0) {
         status = sender_failed(t, rc, err);
         goto out;
@@ -515,7 +515,7 @@ int importer_maildir(const struct importer_target *t, const struct mail_opts *op
     }
     /* In name order: Maildir names begin with the delivery time. */
     qsort(run.names, run.n, sizeof(*run.names), by_name);
-    int rc = sender_open(t->addr, t->token, maildir_answer, &run, &s, err, sizeof(err));
+    int rc = sender_open(t->addr, t->token, t->cacert, maildir_answer, &run, &s, err, sizeof(err));
     if (rc < 0) {
         status = sender_failed(t, rc, err);
         goto out;

@@ -28,12 +28,13 @@ enum importer_status {
 
 /* Where records go and how answers are shown. Borrowed strings. */
 struct importer_target {
-    const char *addr;  /* host:port of the TCP protocol */
-    const char *token; /* NULL or "" for none */
-    bool json;         /* print the daemon's answer line as it is, rather than a sentence */
-    const char *cmd;   /* "touchline log": the prefix of messages on err */
-    FILE *out;         /* answers, summaries */
-    FILE *err;         /* why something failed */
+    const char *addr;   /* host:port of the TCP protocol */
+    const char *token;  /* NULL or "" for none */
+    const char *cacert; /* CA file for a tls:// addr (NULL: the system's) */
+    bool json;          /* print the daemon's answer line as it is, rather than a sentence */
+    const char *cmd;    /* "touchline log": the prefix of messages on err */
+    FILE *out;          /* answers, summaries */
+    FILE *err;          /* why something failed */
 };
 
 /*

@@ -31,6 +31,7 @@
 #include "normalize.h"
 #include "sender.h"
 #include "tcp_client.h"
+#include "token.h"
 
 enum {
     EXIT_NOT_FOUND = 1,
@@ -45,7 +46,8 @@ enum {
 struct global {
     const char *url;
     const char *token;
-    bool url_given; /* by --url, not by the environment or the default */
+    bool url_given;     /* by --url, not by the environment or the default */
+    const char *cacert; /* CA file to trust for https:// and tls:// (NULL: the system's) */
 };
 
 struct command {
@@ -144,6 +146,7 @@ enum {
 enum {
     OPT_GLOBAL_URL = 900,
     OPT_GLOBAL_TOKEN,
+    OPT_GLOBAL_CACERT,
 };
 
 /* Applies a global option given after the command. */
@@ -152,6 +155,8 @@ static void global_option(struct global *g, int opt, const char *arg)
     if (opt == OPT_GLOBAL_URL) {
         g->url = arg;
         g->url_given = true;
+    } else if (opt == OPT_GLOBAL_CACERT) {
+        g->cacert = arg;
     } else {
         g->token = arg;
     }
@@ -175,6 +180,7 @@ static const struct option customer_options[] = {
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
     {"url", required_argument, NULL, OPT_GLOBAL_URL},
+    {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
     {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -310,6 +316,7 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
             break;
         case OPT_GLOBAL_URL:
         case OPT_GLOBAL_TOKEN:
+        case OPT_GLOBAL_CACERT:
             global_option(g, opt, optarg);
             break;
         case OPT_ALL:
@@ -356,6 +363,7 @@ static int open_api(const struct global *g, struct http_client *hc)
         fprintf(stderr, "touchline: %s\n", err);
         return EXIT_USAGE;
     }
+    hc->url.cacert = g->cacert;
     return 0;
 }
 
@@ -763,10 +771,60 @@ out:
     return exit_for(rc);
 }
 
+static void customer_export_usage(FILE *out)
+{
+    fprintf(out, "Usage: touchline customer export (--phone N | --email E | --chat H | --web W |\n"
+                 "                                  --external X | --customer ID) [options]\n"
+                 "Writes everything touchlined holds about a customer (the right of access) to\n"
+                 "stdout as one JSON document: profile, identities with the record that first\n"
+                 "carried each, merges, and every interaction, oldest first. It is streamed: a\n"
+                 "customer with a long history needs no more memory than a short one. Needs a\n"
+                 "token with the admin scope; the export is recorded in the audit log.\n"
+                 "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 exported, 1 customer not found, 2 usage, 3 server or network\n"
+                 "error (a document cut short by a failure is not valid JSON).\n");
+}
+
+static int cmd_customer_export(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done = parse_args(g, "customer export", 0, customer_export_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL;
+    const char *id;
+    int rc = target_id(&hc, &a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = api_export(&hc, id, stdout, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(true);
+out:
+    json_decref(profile);
+    return exit_for(rc);
+}
+
 static const struct command customer_commands[] = {
     {"show", cmd_customer_show, "a customer's profile: identities, traits, counts per channel"},
     {"merge", cmd_customer_merge, "merge another customer (--from ID) into this one"},
     {"forget", cmd_customer_forget, "erase a customer and everything recorded about them"},
+    {"export", cmd_customer_export, "everything recorded about a customer, as JSON (admin)"},
 };
 
 /* A command made of subcommands: "touchline customer show", "touchline import cdr". */
@@ -815,8 +873,8 @@ static const struct command_group customer_group = {
     "customer",
     "Usage: touchline customer SUBCOMMAND (--phone N | --email E | --chat H |\n"
     "                          --web W | --external X | --customer ID) [options]\n"
-    "Shows, merges or erases a customer.\n",
-    "show, merge or forget",
+    "Shows, merges, erases or exports a customer.\n",
+    "show, merge, forget or export",
     "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.",
     customer_commands,
     sizeof(customer_commands) / sizeof(customer_commands[0]),
@@ -889,7 +947,7 @@ static int whole_number(const char *cmd, const char *name, const char *arg, long
 }
 
 static const char send_common_help[] =
-    "  --tcp HOST:PORT  touchlined's TCP port (default $TOUCHLINE_TCP, "
+    "  --tcp HOST:PORT  touchlined's TCP port, tls://HOST:PORT over TLS (default $TOUCHLINE_TCP, "
     "else " TCP_CLIENT_DEFAULT_ADDR ")\n"
     "  --token T        the token, sent as the first line (default $TOUCHLINE_TOKEN)\n";
 
@@ -973,6 +1031,8 @@ static int cmd_log(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1012,6 +1072,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
             }
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1050,6 +1111,7 @@ static int cmd_log(struct global *g, int argc, char **argv)
         rc = log_failed(cmd, bad, r);
         goto out;
     }
+    t.cacert = g->cacert;
     rc = importer_send_one(&t, rec);
 out:
     json_decref(rec);
@@ -1133,6 +1195,8 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1188,6 +1252,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             co.extension_digits = (unsigned)n;
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1235,6 +1300,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             goto out;
         }
         fo.path = argv[optind];
+        t.cacert = g->cacert;
         rc = follow_cdr(&t, &co, &fo);
         goto out;
     }
@@ -1242,6 +1308,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         fprintf(stderr, "%s: --state and --from-end go with --follow\n", cmd);
         goto out;
     }
+    t.cacert = g->cacert;
     rc = importer_cdr(&t, &co, argv[optind]);
 out:
     if (have_re) {
@@ -1295,6 +1362,8 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
         {"tcp", required_argument, NULL, SEND_OPT_TCP},
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1335,6 +1404,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
             mo.source = optarg;
             break;
         case OPT_GLOBAL_URL:
+        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1367,6 +1437,7 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
                 argv[optind]);
         goto out;
     }
+    t.cacert = g->cacert;
     if (maildir != NULL) {
         rc = importer_maildir(&t, &mo, maildir);
         goto out;
@@ -1454,6 +1525,8 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
+        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
         {"since", required_argument, NULL, OPT_SINCE},
         {"until", required_argument, NULL, OPT_UNTIL},
@@ -1489,6 +1562,7 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
             break;
         case OPT_GLOBAL_URL:
         case OPT_GLOBAL_TOKEN:
+        case OPT_GLOBAL_CACERT:
             global_option(g, opt, optarg);
             break;
         case OPT_LIMIT:
@@ -1628,6 +1702,36 @@ static int cmd_import(struct global *g, int argc, char **argv)
     return run_group(&import_group, g, argc, argv);
 }
 
+/* touchline token new: a token for a new principal, and its hash for the daemon's config. */
+static int cmd_token(struct global *g, int argc, char **argv)
+{
+    (void)g;
+    static const char help[] =
+        "Usage: touchline token new\n"
+        "Prints a new random token (256 bits) on the first line and its hash on the second.\n"
+        "The hash goes in touchlined's configuration ([auth] principal = NAME scopes=...\n"
+        "token=sha256:...); the token goes to the adapter or the person using it, and is\n"
+        "kept nowhere else: the daemon cannot show it again.\n"
+        "\n"
+        "Exit status: 0 ok, 2 usage, 3 no random bytes from the system.\n";
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(help, stdout);
+        return EXIT_SUCCESS;
+    }
+    if (argc != 2 || strcmp(argv[1], "new") != 0) {
+        fprintf(stderr, "touchline token: which subcommand? new\n%s", help);
+        return EXIT_USAGE;
+    }
+    char token[TOKEN_TEXT_MAX], hash[TOKEN_HASH_TEXT];
+    if (token_new(token) < 0) {
+        fprintf(stderr, "touchline: no random bytes from the system\n");
+        return 3;
+    }
+    token_hash_text(token, strlen(token), hash);
+    printf("%s\n%s\n", token, hash);
+    return fflush(stdout) == 0 ? EXIT_SUCCESS : 3;
+}
+
 static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
     {"context", cmd_context, "what an agent needs when a customer calls or writes"},
@@ -1637,11 +1741,12 @@ static const struct command commands[] = {
     {"missed", cmd_missed, "the call-back worklist: open missed calls, oldest first"},
     {"log", cmd_log, "send one interaction record (for scripts)"},
     {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
+    {"token", cmd_token, "a new access token and its hash for touchlined's config"},
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] COMMAND [options]\n"
+    fprintf(out, "Usage: touchline [--url URL] [--token TOKEN] [--cacert FILE] COMMAND [options]\n"
                  "Shows what customers told the business on every channel, from touchlined.\n"
                  "\n"
                  "Commands:\n");
@@ -1653,6 +1758,9 @@ static void usage(FILE *out)
             "Options:\n"
             "  --url URL      touchlined's HTTP API (default $TOUCHLINE_URL, else %s)\n"
             "  --token TOKEN  bearer token (default $TOUCHLINE_TOKEN)\n"
+            "  --cacert FILE  CA certificates to trust for https:// and tls:// (default\n"
+            "                 $TOUCHLINE_CACERT, else the system's); the server's name is\n"
+            "                 verified too\n"
             "                 (both may also come after the command, among its options)\n"
             "  -h, --help     show this help; 'touchline COMMAND --help' shows a command's\n"
             "  -V, --version  show the version\n"
@@ -1664,13 +1772,13 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"token", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},    {"token", required_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
-    struct global g = {.url = getenv("TOUCHLINE_URL"), .token = getenv("TOUCHLINE_TOKEN")};
+    struct global g = {.url = getenv("TOUCHLINE_URL"),
+                       .token = getenv("TOUCHLINE_TOKEN"),
+                       .cacert = getenv("TOUCHLINE_CACERT")};
     int opt;
     /* Times are shown in the zone TZ names. */
     tzset();
@@ -1684,6 +1792,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             g.token = optarg;
+            break;
+        case 'C':
+            g.cacert = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -163,8 +163,8 @@ static int net_error(struct sender *s, int rc, char *err, size_t errlen)
     }
 }
 
-int sender_open(const char *addr, const char *token, sender_report_fn report, void *arg,
-                struct sender **out, char *err, size_t errlen)
+int sender_open(const char *addr, const char *token, const char *cacert, sender_report_fn report,
+                void *arg, struct sender **out, char *err, size_t errlen)
 {
     *out = NULL;
     int rc;
@@ -176,7 +176,7 @@ int sender_open(const char *addr, const char *token, sender_report_fn report, vo
     }
     s->report = report;
     s->arg = arg;
-    rc = tcp_client_connect(addr, 0, on_answer, s, &s->tcp, err, errlen);
+    rc = tcp_client_connect(addr, cacert, 0, on_answer, s, &s->tcp, err, errlen);
     if (rc < 0) {
         rc = net_error(s, rc, err, errlen);
         goto out;

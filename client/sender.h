@@ -76,8 +76,9 @@ int sender_check(json_t *record, char *msg, size_t msglen) __attribute__((warn_u
  * report (with arg) receives each record's answer. Returns 0 with *out set (free it with
  * sender_free), or a negative enum sender_error with err set.
  */
-int sender_open(const char *addr, const char *token, sender_report_fn report, void *arg,
-                struct sender **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+int sender_open(const char *addr, const char *token, const char *cacert, sender_report_fn report,
+                void *arg, struct sender **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * Queues record (serialized with SENDER_DUMP_FLAGS) tagged tag; answers to earlier records

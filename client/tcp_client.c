@@ -12,6 +12,7 @@
 
 #include "errmsg.h"
 #include "netconn.h"
+#include "tlsconn.h"
 
 /* Queued bytes above which tcp_client_send drives the socket until they drop below LOW. */
 #define QUEUE_HIGH ((size_t)256 * 1024)
@@ -19,6 +20,7 @@
 
 struct tcp_client {
     int fd;
+    struct tlsconn *tls; /* tls://: the socket's TLS, else NULL */
     int timeout_ms;
     char where[300]; /* host:port, [v6]:port: who to name in messages */
     tcp_client_answer_fn fn;
@@ -106,13 +108,15 @@ static int fail(const struct tcp_client *c, const char *what, int e, char *err, 
     return TCP_CLIENT_EIO;
 }
 
-int tcp_client_connect(const char *addr, int timeout_ms, tcp_client_answer_fn fn, void *arg,
-                       struct tcp_client **out, char *err, size_t errlen)
+int tcp_client_connect(const char *addr, const char *cacert, int timeout_ms,
+                       tcp_client_answer_fn fn, void *arg, struct tcp_client **out, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     char host[256];
     int port;
-    int rc = tcp_client_parse_addr(addr, host, sizeof(host), &port, err, errlen);
+    bool tls = strncmp(addr, "tls://", 6) == 0;
+    int rc = tcp_client_parse_addr(tls ? addr + 6 : addr, host, sizeof(host), &port, err, errlen);
     if (rc < 0) {
         return rc;
     }
@@ -144,6 +148,14 @@ int tcp_client_connect(const char *addr, int timeout_ms, tcp_client_answer_fn fn
             rc = TCP_CLIENT_ECONNECT;
         }
         goto out;
+    }
+    if (tls) {
+        c->tls = tlsconn_start(c->fd, host, cacert, netconn_now_ms() + c->timeout_ms, err, errlen);
+        if (c->tls == NULL) {
+            rc = TCP_CLIENT_ECONNECT;
+            goto out;
+        }
+        /* Nothing to half-close under TLS: the answers are counted instead. */
     }
     *out = c;
     c = NULL;
@@ -204,7 +216,8 @@ static int read_some(struct tcp_client *c, char *err, size_t errlen)
         c->in = p;
         c->in_cap = cap;
     }
-    ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    ssize_t r = c->tls != NULL ? tlsconn_read_now(c->tls, c->in + c->in_len, c->in_cap - c->in_len)
+                               : recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
     if (r < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             return 0;
@@ -221,13 +234,20 @@ static int read_some(struct tcp_client *c, char *err, size_t errlen)
     }
     c->in_len += (size_t)r;
     c->moved_ms = netconn_now_ms();
-    return deliver(c, err, errlen);
+    int rc = deliver(c, err, errlen);
+    /* TLS may hold decrypted bytes the socket no longer signals: take them now. */
+    if (rc == 0 && c->tls != NULL && tlsconn_pending(c->tls) > 0) {
+        return read_some(c, err, errlen);
+    }
+    return rc;
 }
 
 static int write_some(struct tcp_client *c, char *err, size_t errlen)
 {
-    ssize_t w =
-        send(c->fd, c->out + c->out_start, c->out_end - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = c->tls != NULL
+                    ? tlsconn_write_now(c->tls, c->out + c->out_start, c->out_end - c->out_start)
+                    : send(c->fd, c->out + c->out_start, c->out_end - c->out_start,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             return 0;
@@ -262,7 +282,7 @@ static int drive(struct tcp_client *c, size_t low, bool all, bool shut, long lon
     unsigned passes = 0;
     for (;;) {
         size_t queued = c->write_dead ? 0 : c->out_end - c->out_start;
-        if (all && shut && queued == 0 && !c->shut && !c->write_dead) {
+        if (all && shut && queued == 0 && !c->shut && !c->write_dead && c->tls == NULL) {
             /* Tells the daemon no more lines come; it answers what it has, then closes. */
             if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
                 return fail(c, "shut down the connection to", errno, err, errlen);
@@ -417,6 +437,7 @@ void tcp_client_free(struct tcp_client *c)
     if (c == NULL) {
         return;
     }
+    tlsconn_free(c->tls);
     if (c->fd >= 0) {
         close(c->fd);
     }

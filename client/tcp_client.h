@@ -50,13 +50,15 @@ int tcp_client_parse_addr(const char *addr, char *host, size_t hostlen, int *por
                           size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * Connects to addr ("host:port"); fn (with arg) receives the answers. timeout_ms is the
- * longest wait for any progress (0 for TCP_CLIENT_TIMEOUT_MS). Returns 0 with *out set (free
- * it with tcp_client_free), or a negative enum tcp_client_error with err set.
+ * Connects to addr ("host:port", or "tls://host:port" for TLS, the server verified against
+ * cacert, NULL for the system's CAs, and by name); fn (with arg) receives the answers.
+ * timeout_ms is the longest wait for any progress (0 for TCP_CLIENT_TIMEOUT_MS). Returns 0
+ * with *out set (free it with tcp_client_free), or a negative enum tcp_client_error with err
+ * set.
  */
-int tcp_client_connect(const char *addr, int timeout_ms, tcp_client_answer_fn fn, void *arg,
-                       struct tcp_client **out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int tcp_client_connect(const char *addr, const char *cacert, int timeout_ms,
+                       tcp_client_answer_fn fn, void *arg, struct tcp_client **out, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * Queues one line (len bytes, no line break in it; the '\n' is added) and, when much is

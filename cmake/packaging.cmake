@@ -83,7 +83,9 @@ set(tl_conf "${tl_etc}/touchline/touchlined.conf")
 if(EXISTS "$ENV{DESTDIR}${tl_conf}")
     message(STATUS "Keeping: $ENV{DESTDIR}${tl_conf} (exists)")
 else()
+    # Not world-readable: it may come to hold the DSN's password and token hashes.
     file(INSTALL DESTINATION "${tl_etc}/touchline" TYPE FILE
+         FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ
          FILES "@TL_SOURCE_DIR@/config/touchlined.conf")
 endif()
 

@@ -52,6 +52,7 @@ struct job {
     long *dup_of; /* index of the earlier record in this batch, or -1 */
     char (*dup_id)[RECORD_UUID_LEN + 1];
     char (*dup_customer)[RECORD_UUID_LEN + 1];
+    bool *erased; /* a tombstone of an erasure matches it */
     /* Step two. */
     struct resolve_plan plan;
     bool planned;
@@ -133,6 +134,18 @@ static void answer(struct batch *b, struct item *it, enum batch_outcome outcome,
     answer_updated(b, it, outcome, duplicate, false, id, customer, message);
 }
 
+/* A record of an erased person: acknowledged, so that its sender stops resending, and not
+ * stored. */
+static void answer_erased(struct batch *b, struct item *it)
+{
+    struct batch_result res = {.outcome = BATCH_STORED, .erased = true, .rec = it->rec};
+    snprintf(res.id, sizeof(res.id), "%s", it->rec->id);
+    b->stats.erased++;
+    it->cb(&res, it->arg);
+    record_free(it->rec);
+    free(it);
+}
+
 static void job_free(struct job *job)
 {
     if (job == NULL) {
@@ -145,6 +158,7 @@ static void job_free(struct job *job)
     free(job->dup_of);
     free(job->dup_id);
     free(job->dup_customer);
+    free(job->erased);
     free(job->inserted);
     free(job->status_item);
     free(job->updated);
@@ -623,6 +637,13 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
     } else if (st == PGRES_TUPLES_OK && index == 2) {
         for (int r = 0; r < PQntuples(res); r++) {
             long n = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1; /* ordinality counts from 1 */
+            if (n >= 0 && (size_t)n < job->n && PQgetvalue(res, r, 3)[0] == 't') {
+                /* Erased wins over stored: a copy stored by a batch that committed after the
+                 * erasure began is gone with it. */
+                job->skip[n] = true;
+                job->erased[n] = true;
+                continue;
+            }
             if (n < 0 || (size_t)n >= job->n || job->skip[n]) {
                 continue;
             }
@@ -685,7 +706,9 @@ static void finish_committed(struct batch *b, struct job *job)
         if (first < 0) {
             continue;
         }
-        if (job->dup_customer[first][0] != '\0') {
+        if (job->erased[first]) {
+            job->erased[i] = true;
+        } else if (job->dup_customer[first][0] != '\0') {
             memcpy(job->dup_id[i], job->dup_id[first], sizeof(job->dup_id[i]));
             memcpy(job->dup_customer[i], job->dup_customer[first], sizeof(job->dup_customer[i]));
         } else if (job->inserted[first]) {
@@ -697,7 +720,10 @@ static void finish_committed(struct batch *b, struct job *job)
     size_t again = 0;
     for (size_t i = 0; i < job->n; i++) {
         struct item *it = job->items[i];
-        if (job->skip[i] && job->dup_customer[i][0] != '\0') {
+        if (job->erased[i]) {
+            answer_erased(b, it);
+            job->items[i] = NULL;
+        } else if (job->skip[i] && job->dup_customer[i][0] != '\0') {
             answer_updated(b, it, BATCH_STORED, true, job->updated[i], job->dup_id[i],
                            job->dup_customer[i], NULL);
             job->items[i] = NULL;
@@ -828,12 +854,13 @@ static struct job *job_new(struct batch *b, size_t n)
     job->dup_id = calloc(n, sizeof(*job->dup_id));
     job->dup_customer = calloc(n, sizeof(*job->dup_customer));
     job->inserted = calloc(n, sizeof(*job->inserted));
+    job->erased = calloc(n, sizeof(*job->erased));
     job->status_index = -1;
     job->status_item = calloc(n, sizeof(*job->status_item));
     job->updated = calloc(n, sizeof(*job->updated));
     if (job->items == NULL || job->skip == NULL || job->dup_of == NULL || job->dup_id == NULL ||
         job->dup_customer == NULL || job->inserted == NULL || job->status_item == NULL ||
-        job->updated == NULL) {
+        job->erased == NULL || job->updated == NULL) {
         job_free(job);
         return NULL;
     }

@@ -28,6 +28,7 @@ enum batch_outcome {
 struct batch_result {
     enum batch_outcome outcome;
     int duplicate;
+    bool erased;  /* BATCH_STORED only: a record of an erased person, not stored again */
     bool updated; /* a duplicate whose status moved the stored record's forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];
@@ -74,6 +75,7 @@ struct batch_stats {
     unsigned long batches;
     unsigned long stored;
     unsigned long duplicates;
+    unsigned long erased; /* records of erased people, not stored */
     unsigned long rejected;
     unsigned long unavailable;
     unsigned long retries;

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -8,17 +9,22 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
+#include "auth.h"
 #include "errmsg.h"
+#include "strlist.h"
 
 enum opt_type {
     OPT_STRING,
     OPT_INT,
     OPT_SECONDS, /* an int of seconds, which may be written with a unit: 90s, 30m, 1h, 2d */
     OPT_LIST,    /* comma-separated; a key repeated in the file appends */
+    OPT_BOOL,    /* an int 0/1, written yes/no, true/false, on/off, 1/0 */
 };
 
 struct option_def {
@@ -78,6 +84,14 @@ static const struct option_def options[] = {
      true, "TCP connections at once; more are closed at accept", 0},
     {"ingest", "idle_timeout_s", OPT_INT, OFF(ingest_idle_timeout_s), "300", 0, 86400 * 7, false,
      true, "close a TCP connection idle this long (0: never)", 0},
+    {"ingest", "max_connections_per_ip", OPT_INT, OFF(ingest_max_connections_per_ip), "1000", 1,
+     1000000, false, true, "TCP connections from one address at once; more are closed at accept",
+     0},
+    {"ingest", "max_unauthenticated", OPT_INT, OFF(ingest_max_unauthenticated), "256", 1, 1000000,
+     false, true,
+     "TCP connections that have not sent their token yet, while authentication is on; more are "
+     "closed at accept, so that a flood cannot take the places of authenticated adapters",
+     0},
     {"http", "max_body_bytes", OPT_INT, OFF(http_max_body_bytes), "5242880", 1024, 1 << 30, false,
      false, "larger request bodies (and gzip bodies inflating to more) are answered 413", 0},
     {"http", "timeout_s", OPT_INT, OFF(http_timeout_s), "30", 1, 3600, false, false,
@@ -122,8 +136,20 @@ static const struct option_def options[] = {
      "kind:value identifiers that attach records but never merge customers "
      "(shared lines, info@ addresses)",
      0},
+    {"auth", "principal", OPT_LIST, OFF(auth_principal), "", 0, 0, true, true,
+     "NAME scopes=ingest|read|admin token=sha256:HASH [channels=a|b] [sources=pattern|...] "
+     "[rate=N] [burst=N] [read_rate=N]; repeat the key for each principal, and with NAME "
+     "token=... alone to add a token; none (and no tokens): no authentication",
+     0},
     {"auth", "tokens", OPT_LIST, OFF(auth_tokens), "", 0, 0, true, true,
-     "name:secret[:source-pattern|...]; none: no authentication", 0},
+     "older form, tokens in clear with every scope: name:secret[:source-pattern|...]; "
+     "use principal with hashed tokens instead",
+     0},
+    {"auth", "allow_unauthenticated", OPT_BOOL, OFF(auth_allow_unauthenticated), "no", 0, 1, false,
+     false,
+     "yes: serve without authentication even on an address other than loopback "
+     "(a warning at each start)",
+     0},
     {"log", "level", OPT_STRING, OFF(log_level), "info", 0, 0, false, true,
      "error, warn, info or debug", CONFIG_APPLY_LOG},
     {"spool", "dir", OPT_STRING, OFF(spool_dir), "", 0, 0, false, false,
@@ -140,6 +166,20 @@ static const struct option_def options[] = {
     {"retention", "keep_days", OPT_INT, OFF(retention_keep_days), "0", 0, 36500, false, true,
      "delete interactions that happened more than this many days ago, hourly (0: keep all)",
      CONFIG_APPLY_RETENTION},
+    {"tls", "tcp", OPT_BOOL, OFF(tls_tcp), "no", 0, 1, false, false,
+     "yes: the TCP listener speaks TLS only (cert and key needed)", 0},
+    {"tls", "http", OPT_BOOL, OFF(tls_http), "no", 0, 1, false, false,
+     "yes: the HTTP listener speaks TLS only, https (cert and key needed)", 0},
+    {"tls", "cert", OPT_STRING, OFF(tls_cert), "", 0, 0, false, true,
+     "PEM certificate chain of the listeners; read again on SIGHUP, even when the path is the "
+     "same",
+     0},
+    {"tls", "key", OPT_STRING, OFF(tls_key), "", 0, 0, false, true,
+     "PEM private key of the certificate; read again on SIGHUP", 0},
+    {"tls", "client_ca", OPT_STRING, OFF(tls_client_ca), "", 0, 0, false, true,
+     "PEM CA certificates: when set, a client must present a certificate they signed (mutual "
+     "TLS); empty: none asked for",
+     0},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -147,8 +187,10 @@ static const struct option_def options[] = {
 /* Options held in an int: counts, and durations in seconds. */
 static bool is_int(const struct option_def *o)
 {
-    return o->type == OPT_INT || o->type == OPT_SECONDS;
+    return o->type == OPT_INT || o->type == OPT_SECONDS || o->type == OPT_BOOL;
 }
+
+_Static_assert(N_OPTIONS <= CONFIG_MAX_OPTIONS, "raise CONFIG_MAX_OPTIONS");
 
 static char **str_slot(struct config *cfg, const struct option_def *o)
 {
@@ -205,6 +247,18 @@ static int set_option(struct config *cfg, const struct option_def *o, const char
         }
         *int_slot(cfg, o) = (int)v;
         return 0;
+    }
+    case OPT_BOOL: {
+        static const char *const yes[] = {"yes", "true", "on", "1"};
+        static const char *const no[] = {"no", "false", "off", "0"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
+                *int_slot(cfg, o) = strcasecmp(value, yes[i]) == 0;
+                return 0;
+            }
+        }
+        errmsg_set(why, whylen, "\"%s\" is not yes or no", value);
+        return -1;
     }
     case OPT_STRING:
     case OPT_LIST: {
@@ -295,6 +349,8 @@ static int handler(void *user, const char *section, const char *name, const char
         return 0;
     }
     st->seen[idx] = true;
+    st->cfg->origin[idx] = CONFIG_FILE;
+    st->cfg->origin_line[idx] = st->line;
     return 1;
 }
 
@@ -306,46 +362,21 @@ static void env_name(const struct option_def *o, char *out, size_t outlen)
     }
 }
 
-static char *trim_inplace(char *s)
-{
-    while (*s == ' ' || *s == '\t') {
-        s++;
-    }
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
-        s[--n] = '\0';
-    }
-    return s;
-}
+/* The context of one list option's items: where the config came from, and its errors. */
+struct item_ctx {
+    struct config *cfg;
+    const char *where;
+    char *err;
+    size_t errlen;
+};
 
-/* What one item of a comma-separated list option adds to the config. */
-typedef int (*item_fn)(struct config *cfg, char *item, char *err, size_t errlen, const char *where);
-
-/* Calls fn for each non-empty, trimmed item of a comma-separated list. Returns 0 or -1. */
-static int for_each_item(struct config *cfg, const char *list, item_fn fn, char *err, size_t errlen,
-                         const char *where)
+static int add_never_merge(char *item, void *arg)
 {
-    char *copy = strdup(list);
-    if (copy == NULL) {
-        errmsg_set(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *item = trim_inplace(tok);
-        if (*item != '\0') {
-            rc = fn(cfg, item, err, errlen, where);
-        }
-    }
-    free(copy);
-    return rc;
-}
-
-static int add_never_merge(struct config *cfg, char *item, char *err, size_t errlen,
-                           const char *where)
-{
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
     char *colon = strchr(item, ':');
     enum ident_kind kind;
     if (colon == NULL) {
@@ -433,29 +464,35 @@ static int add_entry(struct config_token **list, size_t *n, const char *what, bo
     return 0;
 }
 
-static int add_token(struct config *cfg, char *item, char *err, size_t errlen, const char *where)
+static int add_write_key(char *item, void *arg)
 {
-    return add_entry(&cfg->tokens, &cfg->n_tokens, "[auth] tokens", false, item, err, errlen,
-                     where);
-}
-
-static int add_write_key(struct config *cfg, char *item, char *err, size_t errlen,
-                         const char *where)
-{
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
     return add_entry(&cfg->write_keys, &cfg->n_write_keys, "[segment] write_keys", true, item, err,
                      errlen, where);
 }
 
-static int add_chatwoot_hook(struct config *cfg, char *item, char *err, size_t errlen,
-                             const char *where)
+static int add_chatwoot_hook(char *item, void *arg)
 {
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
     return add_entry(&cfg->chatwoot, &cfg->n_chatwoot, "[chatwoot] hooks", true, item, err, errlen,
                      where);
 }
 
-static int add_twilio_token(struct config *cfg, char *item, char *err, size_t errlen,
-                            const char *where)
+static int add_twilio_token(char *item, void *arg)
 {
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
     if (strlen(item) < 8) {
         errmsg_set(err, errlen, "%s: [twilio] auth_tokens: entry %zu is shorter than 8 characters",
                    where, cfg->n_twilio_tokens + 1);
@@ -559,11 +596,9 @@ static int validate(struct config *cfg, char *err, size_t errlen)
              cfg->identity_default_country_code);
     snprintf(cfg->record_opts.norm.trunk_prefix, sizeof(cfg->record_opts.norm.trunk_prefix), "%s",
              cfg->identity_trunk_prefix);
-    if (for_each_item(cfg, cfg->identity_never_merge, add_never_merge, err, errlen, where) < 0 ||
-        for_each_item(cfg, cfg->auth_tokens, add_token, err, errlen, where) < 0 ||
-        for_each_item(cfg, cfg->segment_write_keys, add_write_key, err, errlen, where) < 0 ||
-        for_each_item(cfg, cfg->chatwoot_hooks, add_chatwoot_hook, err, errlen, where) < 0 ||
-        for_each_item(cfg, cfg->twilio_auth_tokens, add_twilio_token, err, errlen, where) < 0) {
+    if ((cfg->tls_tcp || cfg->tls_http) && (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')) {
+        errmsg_set(err, errlen, "%s: [tls] %s = yes needs [tls] cert and key", where,
+                   cfg->tls_tcp ? "tcp" : "http");
         return -1;
     }
     if (strcmp(cfg->segment_user_id, "web") != 0 &&
@@ -587,6 +622,173 @@ static int validate(struct config *cfg, char *err, size_t errlen)
                    "without a trailing /",
                    where, cfg->twilio_public_url);
         return -1;
+    }
+    struct item_ctx ctx = {cfg, where, err, errlen};
+    int rc = strlist_each(cfg->identity_never_merge, add_never_merge, &ctx);
+    if (rc == 0) {
+        rc = strlist_each(cfg->segment_write_keys, add_write_key, &ctx);
+    }
+    if (rc == 0) {
+        rc = strlist_each(cfg->chatwoot_hooks, add_chatwoot_hook, &ctx);
+    }
+    if (rc == 0) {
+        rc = strlist_each(cfg->twilio_auth_tokens, add_twilio_token, &ctx);
+    }
+    if (rc == -2) {
+        errmsg_set(err, errlen, "out of memory");
+    }
+    if (rc != 0 ||
+        auth_parse(cfg->auth_principal, cfg->auth_tokens, where, &cfg->auth, err, errlen) < 0) {
+        return -1;
+    }
+    /* A daemon reachable from the network without authentication lets anyone read and
+     * erase every customer: only on purpose. */
+    const char *listens[] = {cfg->listen_tcp, cfg->listen_http};
+    const char *names[] = {"tcp", "http"};
+    for (size_t i = 0; i < 2 && !auth_enabled(cfg->auth) && !cfg->auth_allow_unauthenticated; i++) {
+        if (config_split_listen(listens[i], host, sizeof(host), &port) == 0 &&
+            !config_host_is_loopback(host)) {
+            errmsg_set(err, errlen,
+                       "%s: [listen] %s = %s is not a loopback address and [auth] has no "
+                       "principal: add one (touchlined --hash-token makes a token; see "
+                       "docs/security.md), or set [auth] allow_unauthenticated = yes "
+                       "(TOUCHLINE_AUTH_ALLOW_UNAUTHENTICATED=yes) to serve everyone",
+                       where, names[i], listens[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+bool config_host_is_loopback(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (strcmp(host, "localhost") == 0) {
+        return true;
+    }
+    if (inet_pton(AF_INET, host, buf) == 1) {
+        return buf[0] == 127;
+    }
+    if (inet_pton(AF_INET6, host, buf) == 1) {
+        static const unsigned char v6_loopback[16] = {[15] = 1};
+        return memcmp(buf, v6_loopback, 16) == 0;
+    }
+    return false;
+}
+
+void config_warn(const struct config *cfg)
+{
+    if (cfg->path != NULL && cfg->world_readable) {
+        log_warn("%s can be read by every user of this machine, and it may hold the database "
+                 "password and token hashes: chmod o-r %s (or 0640 with the daemon's group)",
+                 cfg->path, cfg->path);
+    }
+    if (auth_has_legacy(cfg->auth)) {
+        log_warn("[auth] tokens keeps tokens in clear and grants each every scope (ingest, read, "
+                 "admin): move them to [auth] principal entries with hashed tokens "
+                 "(touchlined --hash-token; docs/security.md)");
+    }
+    char host[256];
+    int port;
+    const char *listens[] = {cfg->listen_tcp, cfg->listen_http};
+    for (size_t i = 0; i < 2 && !auth_enabled(cfg->auth); i++) {
+        if (config_split_listen(listens[i], host, sizeof(host), &port) == 0 &&
+            !config_host_is_loopback(host)) {
+            log_warn("authentication is off on %s, an address other than loopback "
+                     "([auth] allow_unauthenticated = yes): anyone who reaches it may write, "
+                     "read and erase customers",
+                     listens[i]);
+        }
+    }
+}
+
+/* Not options of the daemon, but names the client, the tests and the tools read. */
+static const char *const env_foreign[] = {
+    "TOUCHLINE_CONFIG",      "TOUCHLINE_URL",
+    "TOUCHLINE_TOKEN",       "TOUCHLINE_TCP",
+    "TOUCHLINE_CACERT",      "TOUCHLINE_SOURCE_DIR",
+    "TOUCHLINE_FAULTS_SEED", "TOUCHLINE_PG_SHARED_BUFFERS",
+    "TOUCHLINE_DB_PASSWORD",
+};
+
+bool config_env_ignored(const char *name)
+{
+    for (size_t i = 0; i < sizeof(env_foreign) / sizeof(env_foreign[0]); i++) {
+        if (strcmp(name, env_foreign[i]) == 0) {
+            return true;
+        }
+    }
+    return strncmp(name, "TOUCHLINE_TEST_", 15) == 0;
+}
+
+/* Levenshtein distance of two short strings (longer ones count as far apart). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 127 || lb > 127) {
+        return SIZE_MAX;
+    }
+    size_t row[128];
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
+            if (up + 1 < best) {
+                best = up + 1;
+            }
+            if (row[j - 1] + 1 < best) {
+                best = row[j - 1] + 1;
+            }
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static void env_name(const struct option_def *o, char *out, size_t outlen);
+
+/* Refuses a TOUCHLINE_ variable that is no option: a typo would silently leave a default
+ * (no authentication, another database) in place. */
+static int check_unknown_env(char *err, size_t errlen)
+{
+    extern char **environ;
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "TOUCHLINE_", 10) != 0) {
+            continue;
+        }
+        char name[128];
+        size_t n = strcspn(*e, "=");
+        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1),
+                 *e);
+        if (config_env_ignored(name)) {
+            continue;
+        }
+        bool known = false;
+        size_t best = SIZE_MAX;
+        char nearest[128] = "";
+        for (size_t i = 0; i < N_OPTIONS && !known; i++) {
+            char opt[128];
+            env_name(&options[i], opt, sizeof(opt));
+            known = strcmp(opt, name) == 0;
+            size_t dist = edit_distance(name, opt);
+            if (dist < best) {
+                best = dist;
+                snprintf(nearest, sizeof(nearest), "%s", opt);
+            }
+        }
+        if (!known) {
+            errmsg_set(err, errlen,
+                       "environment %s is not an option of touchlined (did you mean %s?); "
+                       "unset it or correct it",
+                       name, nearest);
+            return -1;
+        }
     }
     return 0;
 }
@@ -615,6 +817,9 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
             errmsg_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
             return -1;
         }
+        struct stat sb;
+        /* The file may hold the DSN's password and token hashes. */
+        cfg->world_readable = fstat(fileno(st.f), &sb) == 0 && (sb.st_mode & S_IROTH) != 0;
         int rc = ini_parse_stream(reader, &st, handler, &st);
         fclose(st.f);
         if (st.failed) {
@@ -625,6 +830,9 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
                        path, rc > 0 ? rc : st.line);
             return -1;
         }
+    }
+    if (check_unknown_env(err, errlen) < 0) {
+        return -1;
     }
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char name[128];
@@ -637,6 +845,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
             errmsg_set(err, errlen, "environment %s: %s", name, why);
             return -1;
         }
+        cfg->origin[i] = CONFIG_ENV;
     }
     return validate(cfg, err, errlen);
 }
@@ -648,12 +857,8 @@ static void free_derived(struct config *cfg)
         free(cfg->never_merge[i]);
     }
     free(cfg->never_merge);
-    for (size_t i = 0; i < cfg->n_tokens; i++) {
-        free(cfg->tokens[i].name);
-        free(cfg->tokens[i].secret);
-        free(cfg->tokens[i].sources);
-    }
-    free(cfg->tokens);
+    auth_free(cfg->auth);
+    cfg->auth = NULL;
     struct config_token *lists[] = {cfg->write_keys, cfg->chatwoot};
     size_t counts[] = {cfg->n_write_keys, cfg->n_chatwoot};
     for (int l = 0; l < 2; l++) {
@@ -672,8 +877,6 @@ static void free_derived(struct config *cfg)
     cfg->n_never_merge = 0;
     cfg->record_opts.never_merge = NULL;
     cfg->record_opts.n_never_merge = 0;
-    cfg->tokens = NULL;
-    cfg->n_tokens = 0;
     cfg->write_keys = cfg->chatwoot = NULL;
     cfg->n_write_keys = cfg->n_chatwoot = 0;
     cfg->twilio_tokens = NULL;
@@ -757,32 +960,34 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
             swap_slots(cur, fresh, o);
             *apply |= o->apply;
         }
+        if (o->reloadable) {
+            unsigned char origin = cur->origin[i];
+            int line = cur->origin_line[i];
+            cur->origin[i] = fresh->origin[i];
+            cur->origin_line[i] = fresh->origin_line[i];
+            fresh->origin[i] = origin;
+            fresh->origin_line[i] = line;
+        }
     }
     struct config t = *cur;
     cur->level = fresh->level;
     cur->record_opts = fresh->record_opts;
     cur->never_merge = fresh->never_merge;
     cur->n_never_merge = fresh->n_never_merge;
-    cur->tokens = fresh->tokens;
-    cur->n_tokens = fresh->n_tokens;
+    cur->auth = fresh->auth;
     cur->write_keys = fresh->write_keys;
     cur->n_write_keys = fresh->n_write_keys;
     cur->chatwoot = fresh->chatwoot;
     cur->n_chatwoot = fresh->n_chatwoot;
-    cur->twilio_tokens = fresh->twilio_tokens;
-    cur->n_twilio_tokens = fresh->n_twilio_tokens;
     fresh->level = t.level;
     fresh->record_opts = t.record_opts;
     fresh->never_merge = t.never_merge;
     fresh->n_never_merge = t.n_never_merge;
-    fresh->tokens = t.tokens;
-    fresh->n_tokens = t.n_tokens;
+    fresh->auth = t.auth;
     fresh->write_keys = t.write_keys;
     fresh->n_write_keys = t.n_write_keys;
     fresh->chatwoot = t.chatwoot;
     fresh->n_chatwoot = t.n_chatwoot;
-    fresh->twilio_tokens = t.twilio_tokens;
-    fresh->n_twilio_tokens = t.n_twilio_tokens;
     return 0;
 }
 
@@ -936,53 +1141,83 @@ static void mask_dsn_text(const char *dsn, char *out, size_t outlen)
     mask_password_params(dsn, out, outlen, ' ');
 }
 
+/* "# default", "# file:line" or "# environment NAME" after a printed value. */
+static void print_origin(const struct config *cfg, size_t i, FILE *out)
+{
+    char name[128];
+    switch ((enum config_origin)cfg->origin[i]) {
+    case CONFIG_DEFAULT:
+        fprintf(out, "  ; default\n");
+        return;
+    case CONFIG_FILE:
+        fprintf(out, "  ; file %s:%d\n", cfg->path, cfg->origin_line[i]);
+        return;
+    case CONFIG_ENV:
+        env_name(&options[i], name, sizeof(name));
+        fprintf(out, "  ; environment %s\n", name);
+        return;
+    }
+    fputc('\n', out);
+}
+
 void config_print(const struct config *cfg, FILE *out)
 {
     const char *section = "";
     fprintf(out, "# effective configuration%s%s\n", cfg->path ? " from " : "",
             cfg->path ? cfg->path : " (defaults and environment)");
+    fprintf(out, "# after each value: where it came from (default, file:line or environment)\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option_def *o = &options[i];
         if (strcmp(section, o->section) != 0) {
             fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n", o->section);
             section = o->section;
         }
+        if (o->type == OPT_BOOL) {
+            fprintf(out, "%s = %s", o->key, *int_slot((struct config *)cfg, o) ? "yes" : "no");
+            print_origin(cfg, i, out);
+            continue;
+        }
         if (is_int(o)) {
-            fprintf(out, "%s = %d\n", o->key, *int_slot((struct config *)cfg, o));
+            fprintf(out, "%s = %d", o->key, *int_slot((struct config *)cfg, o));
+            print_origin(cfg, i, out);
             continue;
         }
         const char *v = *str_slot((struct config *)cfg, o);
         if (o->secret && strcmp(o->key, "dsn") == 0) {
             char masked[1024];
             config_mask_dsn(v, masked, sizeof(masked));
-            fprintf(out, "%s = %s\n", o->key, masked);
+            fprintf(out, "%s = %s", o->key, masked);
+        } else if (o->secret && strcmp(o->section, "auth") == 0) {
+            /* Principals of both auth keys are printed once, under the first, from the
+             * parsed table: hashes masked, tokens in clear never. */
+            if (strcmp(o->key, "principal") == 0) {
+                fprintf(out, "# principal: %zu", auth_count(cfg->auth));
+                print_origin(cfg, i, out);
+                auth_print(cfg->auth, out);
+            } else {
+                fprintf(out, "# %s: %s (shown as principal lines above)", o->key,
+                        v[0] != '\0' ? "set" : "empty");
+                print_origin(cfg, i, out);
+            }
+            continue;
         } else if (o->secret && strcmp(o->section, "twilio") == 0) {
             fprintf(out, "%s = ", o->key);
             for (size_t t = 0; t < cfg->n_twilio_tokens; t++) {
                 fprintf(out, "%s***", t ? "," : "");
             }
-            fputc('\n', out);
         } else if (o->secret) {
-            const struct config_token *list = strcmp(o->section, "segment") == 0 ? cfg->write_keys
-                                              : strcmp(o->section, "chatwoot") == 0 ? cfg->chatwoot
-                                                                                    : cfg->tokens;
-            size_t n = strcmp(o->section, "segment") == 0    ? cfg->n_write_keys
-                       : strcmp(o->section, "chatwoot") == 0 ? cfg->n_chatwoot
-                                                             : cfg->n_tokens;
+            const struct config_token *list =
+                strcmp(o->section, "segment") == 0 ? cfg->write_keys : cfg->chatwoot;
+            size_t n = strcmp(o->section, "segment") == 0 ? cfg->n_write_keys : cfg->n_chatwoot;
             fprintf(out, "%s = ", o->key);
             for (size_t t = 0; t < n; t++) {
                 fprintf(out, "%s%s:***:%s", t ? "," : "", list[t].name, list[t].sources);
             }
-            fputc('\n', out);
         } else {
-            fprintf(out, "%s = %s\n", o->key, v);
+            fprintf(out, "%s = %s", o->key, v);
         }
+        print_origin(cfg, i, out);
     }
-}
-
-const struct config_token *config_find_token(const struct config *cfg, const char *token)
-{
-    return config_find_secret(cfg->tokens, cfg->n_tokens, token);
 }
 
 const struct config_token *config_find_secret(const struct config_token *list, size_t n,
@@ -1006,7 +1241,7 @@ bool config_token_allows(const struct config_token *tok, const char *source)
     snprintf(patterns, sizeof(patterns), "%s", tok->sources);
     char *save = NULL;
     for (char *p = strtok_r(patterns, "|", &save); p != NULL; p = strtok_r(NULL, "|", &save)) {
-        if (fnmatch(trim_inplace(p), source, 0) == 0) {
+        if (fnmatch(strlist_trim(p), source, 0) == 0) {
             return true;
         }
     }

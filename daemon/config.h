@@ -14,11 +14,23 @@
 #include "log.h"
 #include "record.h"
 
+struct auth;
+
+/* A webhook's secret: a Segment write key or a Chatwoot hook ({name, secret, source}). */
 struct config_token {
     char *name;    /* principal */
-    char *secret;  /* the token itself */
+    char *secret;  /* the secret itself */
     char *sources; /* '|'-separated fnmatch patterns of sources it may write */
 };
+
+/* Where an option's effective value came from, for --check-config. */
+enum config_origin {
+    CONFIG_DEFAULT = 0,
+    CONFIG_FILE,
+    CONFIG_ENV,
+};
+
+#define CONFIG_MAX_OPTIONS 64
 
 struct config {
     char *path; /* file it was read from, or NULL */
@@ -41,6 +53,8 @@ struct config {
     int ingest_max_pending_records;
     int ingest_max_connections;
     int ingest_idle_timeout_s;
+    int ingest_max_connections_per_ip;
+    int ingest_max_unauthenticated;
 
     int http_max_body_bytes;
     int http_timeout_s;
@@ -61,7 +75,9 @@ struct config {
     char *identity_trunk_prefix;
     char *identity_never_merge; /* comma-separated kind:value, as written */
 
-    char *auth_tokens; /* comma-separated name:secret[:pattern|pattern] */
+    char *auth_principal;           /* comma-separated "NAME scopes=... token=sha256:..." entries */
+    char *auth_tokens;              /* older form: comma-separated name:secret[:pattern|pattern] */
+    int auth_allow_unauthenticated; /* 0 or 1 */
 
     char *log_level;
 
@@ -72,13 +88,21 @@ struct config {
 
     int retention_keep_days; /* 0: keep everything */
 
+    char *tls_cert;
+    char *tls_key;
+    char *tls_client_ca; /* empty: no client certificates asked for */
+    int tls_tcp;         /* 0 or 1: the TCP listener serves TLS */
+    int tls_http;        /* 0 or 1: the HTTP listener serves TLS (https) */
+
     /* Derived by config_load from the raw values above. */
     enum log_level level;
     struct record_opts record_opts;
     char **never_merge; /* normalized kind:value */
     size_t n_never_merge;
-    struct config_token *tokens;
-    size_t n_tokens;
+    struct auth *auth;   /* principals of auth_principal and auth_tokens; empty: no auth */
+    bool world_readable; /* the file can be read by every user */
+    unsigned char origin[CONFIG_MAX_OPTIONS]; /* enum config_origin, by option */
+    int origin_line[CONFIG_MAX_OPTIONS];      /* line in the file when from the file */
     /* Segment write keys and Chatwoot hooks, each {name, secret, source}: the one source they
      * write is in .sources. */
     struct config_token *write_keys;
@@ -128,8 +152,22 @@ void config_print(const struct config *cfg, FILE *out);
 /* Copies the DSN with any password=... value masked, for logs. */
 void config_mask_dsn(const char *dsn, char *out, size_t outlen);
 
-/* The token entry whose secret equals token (constant-time compare), or NULL. */
-const struct config_token *config_find_token(const struct config *cfg, const char *token);
+/*
+ * Environment variables that start with TOUCHLINE_ and are not the daemon's options but
+ * belong to the client, the tests or the tools (TOUCHLINE_CONFIG, TOUCHLINE_URL, ...): the
+ * daemon ignores these and refuses any other unknown TOUCHLINE_ variable.
+ */
+bool config_env_ignored(const char *name);
+
+/*
+ * Logs what is allowed but weakens the daemon: a world-readable file, tokens in clear
+ * ([auth] tokens), no authentication on an address other than loopback. Called at each
+ * start and reload, and by --check-config.
+ */
+void config_warn(const struct config *cfg);
+
+/* True when host (of a listen address) is a loopback address or "localhost". */
+bool config_host_is_loopback(const char *host);
 
 /* The entry of n whose secret equals secret (constant-time compare), or NULL. */
 const struct config_token *config_find_secret(const struct config_token *list, size_t n,

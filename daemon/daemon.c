@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "db.h"
 #include "deliver.h"
@@ -18,6 +19,7 @@
 #include "retention.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DRAIN_DEADLINE_S 30
@@ -120,11 +122,23 @@ static void reload(struct daemon *d)
     if (apply & CONFIG_APPLY_INGEST) {
         ingest_update_reading(d->ingest);
     }
+    /* The certificate and key are read again even when their paths did not change: that is
+     * how a renewed certificate comes in. Connections keep the one they started with. */
+    if (d->tls != NULL) {
+        struct tls_params tp = {cur->tls_cert, cur->tls_key, cur->tls_client_ca};
+        char terr[512];
+        if (tls_reload(d->tls, &tp, terr, sizeof(terr)) < 0) {
+            log_error("reload: %s; the listeners keep the certificate they had", terr);
+        } else {
+            log_info("tls: certificate %s loaded again", cur->tls_cert);
+        }
+    }
     log_info("configuration reloaded from %s: level=%s batch_max_records=%d "
-             "max_inflight_per_connection=%d tokens=%zu never_merge=%zu",
+             "max_inflight_per_connection=%d principals=%zu never_merge=%zu",
              cur->path != NULL ? cur->path : "(environment)", cur->log_level,
-             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection, cur->n_tokens,
-             cur->n_never_merge);
+             cur->ingest_batch_max_records, cur->ingest_max_inflight_per_connection,
+             auth_count(cur->auth), cur->n_never_merge);
+    config_warn(cur);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -354,6 +368,14 @@ int daemon_init(struct daemon *d, struct config *cfg)
         log_error("out of memory");
         return -1;
     }
+    if (d->cfg.tls_tcp || d->cfg.tls_http) {
+        struct tls_params tp = {d->cfg.tls_cert, d->cfg.tls_key, d->cfg.tls_client_ca};
+        d->tls = tls_new(&tp, err, sizeof(err));
+        if (d->tls == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
     d->ingest = ingest_new(d);
     if (d->ingest == NULL) {
         return -1;
@@ -403,11 +425,16 @@ int daemon_init(struct daemon *d, struct config *cfg)
         return -1;
     }
     log_info("touchlined %s started: tcp=%s (port %d) http=%s (port %d) database=%s config=%s "
-             "pool=%d batch=%d/%dms",
+             "pool=%d batch=%d/%dms tls=%s",
              TOUCHLINE_VERSION, d->cfg.listen_tcp, ingest_port(d->ingest), d->cfg.listen_http,
              http_port(d->http), masked, d->cfg.path != NULL ? d->cfg.path : "(none)",
              d->cfg.database_pool_size, d->cfg.ingest_batch_max_records,
-             d->cfg.ingest_batch_max_delay_ms);
+             d->cfg.ingest_batch_max_delay_ms,
+             d->cfg.tls_tcp && d->cfg.tls_http ? "tcp,http"
+             : d->cfg.tls_tcp                  ? "tcp"
+             : d->cfg.tls_http                 ? "http"
+                                               : "none");
+    config_warn(&d->cfg);
     if (wait_for_db) {
         log_info("applying the migrations once the database answers; records go to the spool "
                  "until then");
@@ -453,6 +480,7 @@ void daemon_fini(struct daemon *d)
     live_free(d->live);
     d->live = NULL;
     http_free(d->http);
+    tls_free(d->tls);
     hin_free(d->hin);
     struct event *evs[] = {d->ev_term,     d->ev_int,      d->ev_hup,       d->drain_deadline,
                            d->drain_timer, d->leave_timer, d->migrate_timer};

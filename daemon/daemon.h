@@ -20,6 +20,7 @@ struct deliver;
 struct spool;
 struct ingest;
 struct http;
+struct tls;
 struct live;
 struct hin;
 
@@ -35,6 +36,7 @@ struct daemon {
     struct ingest *ingest;
     struct hin *hin; /* the HTTP ways in for records, served by http */
     struct http *http;
+    struct tls *tls;   /* NULL unless a listener serves TLS */
     struct live *live; /* NULL when [live] max_streams is 0 */
     struct event *ev_term;
     struct event *ev_int;

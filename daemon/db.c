@@ -41,7 +41,8 @@ struct db {
     int reconnect_max_s;
     const struct db_statement *statements;
     int n_statements;
-    char *listen; /* the LISTEN statement, or NULL */
+    const char *application_name; /* borrowed */
+    char *listen;                 /* the LISTEN statement, or NULL */
     void (*listening)(void *arg);
     void (*notified)(void *arg, const char *payload);
     void *listen_arg;
@@ -126,7 +127,8 @@ static void conn_start(struct db_conn *c)
 {
     struct db *db = c->db;
     char err[sizeof(db->last_error)];
-    if (pgconn_start(c->pc, db->dsn, "touchlined", db->connect_timeout_s, err, sizeof(err)) < 0) {
+    if (pgconn_start(c->pc, db->dsn, db->application_name, db->connect_timeout_s, err,
+                     sizeof(err)) < 0) {
         set_last_error(db, err);
         log_error("database connection %d: %s", c->index, db->last_error);
         conn_schedule_retry(c);
@@ -286,6 +288,8 @@ struct db *db_new(struct event_base *base, const struct db_params *params)
     db->reconnect_max_s = params->reconnect_max_s;
     db->statements = params->statements;
     db->n_statements = params->n_statements;
+    db->application_name =
+        params->application_name != NULL ? params->application_name : "touchlined";
     db->listening = params->listening;
     db->notified = params->notified;
     db->listen_arg = params->listen_arg;

@@ -45,7 +45,8 @@ struct db_params {
     int reconnect_max_s;
     const struct db_statement *statements; /* prepared on every connection */
     int n_statements;
-    bool deferred; /* connect only once db_start is called (after the migrations) */
+    bool deferred;                /* connect only once db_start is called (after the migrations) */
+    const char *application_name; /* as pg_stat_activity shows it; NULL: "touchlined" */
     /*
      * Optional: a channel every connection LISTENs on (with the statements, so again after
      * each reconnect). listening(arg) is called each time a connection is ready and

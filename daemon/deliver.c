@@ -124,6 +124,7 @@ static void on_stored(const struct batch_result *res, void *arg)
     }
     struct deliver_result out = {.outcome = res->outcome,
                                  .duplicate = res->duplicate,
+                                 .erased = res->erased,
                                  .updated = res->updated,
                                  .message = res->message};
     memcpy(out.id, res->id, sizeof(out.id));
@@ -388,7 +389,11 @@ void deliver_write_answer(const struct deliver_result *res, struct jsonw *w)
     jsonw_bool(w, true);
     jsonw_key(w, "id");
     jsonw_string(w, res->id);
-    if (res->spooled) {
+    if (res->erased) {
+        /* A record of an erased person: acknowledged, so that it is not resent, not stored. */
+        jsonw_key(w, "erased");
+        jsonw_bool(w, true);
+    } else if (res->spooled) {
         jsonw_key(w, "spooled");
         jsonw_bool(w, true);
     } else {

@@ -27,6 +27,7 @@ struct deliver_result {
     enum batch_outcome outcome;
     bool duplicate;
     bool spooled; /* durable in the spool, not yet in PostgreSQL: no customer id yet */
+    bool erased;  /* a record of an erased person: acknowledged, not stored */
     bool updated; /* a duplicate that moved the stored record's status forward */
     char id[RECORD_UUID_LEN + 1];
     char customer_id[RECORD_UUID_LEN + 1];

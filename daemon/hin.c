@@ -11,9 +11,11 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/time.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "adapt.h"
+#include "auth.h"
 #include "errmsg.h"
 #include "httpreply.h"
 #include "intake.h"
@@ -426,7 +428,7 @@ static void reject_oom(struct intake *in)
 
 /* Validates a record's JSON text, checks its source against the caller's scope, and submits
  * it. Failures become the item's answer; only running out of memory returns -1. */
-static int submit_text(struct hreq *r, const char *text, size_t len, const struct config_token *tok)
+static int submit_text(struct hreq *r, const char *text, size_t len, struct auth_principal *who)
 {
     const struct config *cfg = r->h->deps.cfg;
     char msg[RECORD_MSG_MAX];
@@ -441,12 +443,23 @@ static int submit_text(struct hreq *r, const char *text, size_t len, const struc
         return intake_reject(r->in,
                              rc == RECORD_EJSON ? INGEST_INVALID_JSON : INGEST_INVALID_RECORD, msg);
     }
-    if (tok != NULL && !config_token_allows(tok, rec->source)) {
-        char q[96];
-        snprintf(msg, sizeof(msg), "source: principal %s may not write records of source %s",
-                 tok->name, errmsg_quote(rec->source, q, sizeof(q)));
+    /* The caller's principal (auth.h): its ingest scope, channels and sources. */
+    if (who != NULL &&
+        !auth_principal_may_write(who, rec->channel, rec->source, msg, sizeof(msg))) {
         record_free(rec);
         return intake_reject(r->in, INGEST_FORBIDDEN, msg);
+    }
+    if (who != NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int wait_s =
+            auth_principal_take(who, false, 1, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+        if (wait_s > 0) {
+            snprintf(msg, sizeof(msg), "principal %s is over its rate limit; retry in %d s",
+                     auth_principal_name(who), wait_s);
+            record_free(rec);
+            return intake_reject(r->in, INGEST_UNAVAILABLE, msg);
+        }
     }
     return intake_submit(r->in, rec);
 }
@@ -490,8 +503,7 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-static int submit_ndjson(struct hreq *r, const char *body, size_t len,
-                         const struct config_token *tok)
+static int submit_ndjson(struct hreq *r, const char *body, size_t len, struct auth_principal *who)
 {
     const char *p = body, *end = body + len;
     while (p < end) {
@@ -499,7 +511,7 @@ static int submit_ndjson(struct hreq *r, const char *body, size_t len,
         size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
         size_t content = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
         /* Blank lines (a trailing newline, say) separate nothing and are not records. */
-        if (!blank(p, content) && submit_text(r, p, content, tok) < 0) {
+        if (!blank(p, content) && submit_text(r, p, content, who) < 0) {
             return -1;
         }
         p += n + 1;
@@ -508,7 +520,7 @@ static int submit_ndjson(struct hreq *r, const char *body, size_t len,
 }
 
 static int submit_json_body(struct hreq *r, const char *body, size_t len,
-                            const struct config_token *tok)
+                            struct auth_principal *who)
 {
     char msg[RECORD_MSG_MAX];
     struct jsondoc *doc = jsondoc_parse(body, len, msg, sizeof(msg));
@@ -518,14 +530,14 @@ static int submit_json_body(struct hreq *r, const char *body, size_t len,
     const struct jsondoc_value *root = jsondoc_root(doc);
     if (root->type != JSONDOC_ARRAY) {
         jsondoc_free(doc);
-        return submit_text(r, body, len, tok);
+        return submit_text(r, body, len, who);
     }
     int rc = 0;
     for (const struct jsondoc_value *v = jsondoc_child(doc, root); v != NULL && rc == 0;
          v = jsondoc_next(doc, v)) {
         size_t n = 0;
         char *text = jsondoc_dump(doc, v, NULL, NULL, &n);
-        rc = text != NULL ? submit_text(r, text, n, tok)
+        rc = text != NULL ? submit_text(r, text, n, who)
                           : intake_reject(r->in, INGEST_UNAVAILABLE, "out of memory");
         free(text);
     }
@@ -533,7 +545,7 @@ static int submit_json_body(struct hreq *r, const char *body, size_t len,
     return rc;
 }
 
-void hin_interactions(struct hin *h, struct evhttp_request *req, const struct config_token *tok,
+void hin_interactions(struct hin *h, struct evhttp_request *req, struct auth_principal *who,
                       bool draining)
 {
     if (!method_is_post(req) || shedding(h, req, draining)) {
@@ -562,7 +574,7 @@ void hin_interactions(struct hin *h, struct evhttp_request *req, const struct co
         free(body);
         return;
     }
-    int rc = ndjson ? submit_ndjson(r, body, len, tok) : submit_json_body(r, body, len, tok);
+    int rc = ndjson ? submit_ndjson(r, body, len, who) : submit_json_body(r, body, len, who);
     free(body);
     if (rc < 0) {
         log_warn("http: out of memory reading a request's records; the rest of it is answered "
@@ -580,8 +592,9 @@ void hin_interactions(struct hin *h, struct evhttp_request *req, const struct co
 /* ---------------------------------------------------------------------------------------- */
 /* Segment */
 
-/* The write key's entry, or an [auth] token allowed to write source "segment"; NULL when
- * the request was answered (401/403). *anonymous when neither is configured. */
+/* The write key's entry, or a principal's token (auth.h) allowed to write source "segment"
+ * of the web channel; NULL when the request was answered (401/403). *anonymous when neither
+ * is configured. */
 static const struct config_token *segment_auth(struct hin *h, struct evhttp_request *req,
                                                const char *body_key, struct config_token *anon)
 {
@@ -590,7 +603,7 @@ static const struct config_token *segment_auth(struct hin *h, struct evhttp_requ
     if (httpreply_basic_user(req, key, sizeof(key)) < 0 || key[0] == '\0') {
         snprintf(key, sizeof(key), "%s", body_key != NULL ? body_key : "");
     }
-    if (cfg->n_write_keys == 0 && cfg->n_tokens == 0) {
+    if (cfg->n_write_keys == 0 && !auth_enabled(cfg->auth)) {
         /* Nothing configured, as for the rest of the API: one source for every caller. */
         anon->name = "anonymous";
         anon->sources = "segment";
@@ -600,16 +613,14 @@ static const struct config_token *segment_auth(struct hin *h, struct evhttp_requ
     if (t != NULL) {
         return t;
     }
-    t = config_find_token(cfg, key);
-    if (t != NULL) {
-        if (!config_token_allows(t, "segment")) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "principal %s may not write records of source segment",
-                     t->name);
+    struct auth_principal *p = auth_check_token(cfg->auth, key);
+    if (p != NULL) {
+        char msg[200];
+        if (!auth_principal_may_write(p, "web", "segment", msg, sizeof(msg))) {
             httpreply_error(req, 403, "forbidden", msg);
             return NULL;
         }
-        anon->name = t->name;
+        anon->name = (char *)auth_principal_name(p);
         anon->sources = "segment";
         return anon;
     }

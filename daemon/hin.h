@@ -4,7 +4,8 @@
  * validation, batching, identity resolution and spool as on TCP (see intake.h), and a
  * request is answered only once each of its records is committed, spooled or rejected.
  * While too many records wait for the database, ingest requests are answered 503 with
- * Retry-After instead of being read further into memory.
+ * Retry-After without their bodies being parsed or their records queued (the HTTP layer has
+ * read each body already, up to http.max_body_bytes per connection).
  */
 #ifndef TOUCHLINED_HIN_H
 #define TOUCHLINED_HIN_H
@@ -18,6 +19,7 @@
 #include "ingest.h"
 
 struct hin;
+struct auth_principal;
 
 struct hin_deps {
     struct deliver *deliver;
@@ -43,9 +45,10 @@ struct hin *hin_new(const struct hin_deps *deps);
  * fine. */
 void hin_free(struct hin *h);
 
-/* POST /v1/interactions, after authentication: tok is the caller's token entry, NULL when
- * authentication is off. */
-void hin_interactions(struct hin *h, struct evhttp_request *req, const struct config_token *tok,
+/* POST /v1/interactions, after authentication: who is the caller's principal (auth.h; its
+ * ingest scope, channels and sources are checked per record), NULL when authentication is
+ * off. */
+void hin_interactions(struct hin *h, struct evhttp_request *req, struct auth_principal *who,
                       bool draining);
 
 /* The Segment API and the webhooks, which authenticate by their own means. Returns false when

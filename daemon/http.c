@@ -15,8 +15,10 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "analytics.h"
+#include "auth.h"
 #include "batch.h"
 #include "console.h"
 #include "daemon.h"
@@ -38,6 +40,7 @@
 #include "retention.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 
 #define TIMELINE_DEFAULT_LIMIT 50
 #define TIMELINE_MAX_LIMIT     500
@@ -62,12 +65,45 @@ struct http {
     int port;
     int inflight;
     LIST_HEAD(, pending_conn) pending;
+    LIST_HEAD(, export) exports; /* streaming, to cancel when their client goes */
     /* Open client connections, to count them: libevent has no hook for a new one, so a
      * connection is noted at its first request and forgotten when it closes. */
     struct evhttp_connection **conns;
     size_t n_conns, cap_conns;
     unsigned long requests;
     unsigned long merges_manual;
+    unsigned long auth_failures;
+    unsigned long forbidden;
+    unsigned long rate_limited;
+    struct log_limit auth_log;
+};
+
+/* Records per page of an export: a page is held in memory once as it goes out. */
+#define EXPORT_PAGE_RECORDS 200
+
+/*
+ * GET /v1/customers/{id}/export, streamed: the head (profile, identities, merges) and then
+ * the records a page at a time, the next page asked for only once the previous one is
+ * written to the socket, so that memory stays at one page whatever the person's history.
+ */
+struct export
+{
+    struct http *h;
+    struct evhttp_request *req; /* NULL once the client went away */
+    struct evhttp_connection *evcon;
+    LIST_ENTRY(export) link;
+    char id[RECORD_UUID_LEN + 1];
+    char principal[64];
+    bool head_done; /* the head was sent: errors can no longer change the status */
+    bool page_outstanding;
+    unsigned long pages;
+    /* The current job's outcome. */
+    char *text;
+    char last_ts[40];
+    char last_id[RECORD_UUID_LEN + 1];
+    int n;
+    char sqlstate[6];
+    char errmsg[256];
 };
 
 /* One request waiting for the database. */
@@ -77,7 +113,7 @@ struct query {
     const char *statement;
     int nparams;
     char *params[STORE_TIMELINE_NPARAMS];
-    char not_found[256];
+    char not_found[320]; /* handle_merge words it in up to 300 bytes */
     /* Outcome. */
     bool have_row;
     char *body; /* JSON text from the database, NULL when it answered NULL */
@@ -290,6 +326,191 @@ static void query_run(struct http *h, struct query *q)
     h->inflight++;
 }
 
+static void export_free(struct export *e)
+{
+    LIST_REMOVE(e, link);
+    free(e->text);
+    free(e);
+}
+
+static int export_send(PGconn *conn, void *arg)
+{
+    struct export *e = arg;
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", EXPORT_PAGE_RECORDS);
+    int ok;
+    if (!e->head_done) {
+        const char *p[] = {e->id, e->principal};
+        ok = PQsendQueryPrepared(conn, STORE_EXPORT_HEAD, 2, p, NULL, NULL, 0);
+    } else {
+        const char *p[] = {e->id, e->pages > 0 ? e->last_ts : NULL,
+                           e->pages > 0 ? e->last_id : NULL, limit};
+        ok = PQsendQueryPrepared(conn, STORE_EXPORT_PAGE, 4, p, NULL, NULL, 0);
+    }
+    return ok == 1 && PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static int export_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    struct export *e = arg;
+    (void)conn;
+    (void)index;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        free(e->text);
+        e->text = PQgetisnull(res, 0, 0) ? NULL : strdup(PQgetvalue(res, 0, 0));
+        if (PQnfields(res) == 4) {
+            snprintf(e->last_ts, sizeof(e->last_ts), "%s", PQgetvalue(res, 0, 1));
+            snprintf(e->last_id, sizeof(e->last_id), "%s", PQgetvalue(res, 0, 2));
+            e->n = atoi(PQgetvalue(res, 0, 3));
+        }
+    } else if (st == PGRES_FATAL_ERROR) {
+        const char *sq = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sq != NULL ? sq : "");
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        snprintf(e->errmsg, sizeof(e->errmsg), "%s", m != NULL ? m : "query failed");
+    }
+    return 0;
+}
+
+static void export_done(enum db_outcome outcome, void *arg);
+static const struct db_job_ops export_ops = {export_send, export_result, export_done};
+
+/* Asks for the next part; false when the database cannot take the job. */
+static bool export_next(struct export *e)
+{
+    if (db_submit(e->h->d->db, &export_ops, e) < 0) {
+        return false;
+    }
+    e->h->inflight++;
+    e->page_outstanding = true;
+    return true;
+}
+
+/* Ends a stream that failed half way: the client sees a document cut short (not valid
+ * JSON) and the connection closed, never a complete-looking one. */
+static void export_abort(struct export *e, const char *why)
+{
+    log_error("http: export of customer %s stopped after %lu pages: %s", e->id, e->pages, why);
+    if (e->req != NULL) {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(e->req);
+        evhttp_send_reply_end(e->req);
+        if (evcon != NULL) {
+            evhttp_connection_free_on_completion(evcon);
+        }
+    }
+    export_free(e);
+}
+
+static void export_chunk_written(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct export *e = arg;
+    if (e->req == NULL) {
+        export_free(e);
+        return;
+    }
+    if (!export_next(e)) {
+        export_abort(e, "the database is unavailable");
+    }
+}
+
+static void export_done(enum db_outcome outcome, void *arg)
+{
+    struct export *e = arg;
+    e->h->inflight--;
+    e->page_outstanding = false;
+    if (e->req == NULL) {
+        export_free(e);
+        return;
+    }
+    bool failed = outcome == DB_LOST || e->sqlstate[0] != '\0';
+    if (!e->head_done) {
+        if (outcome == DB_LOST) {
+            httpreply_error(e->req, 503, "unavailable", "the database connection was lost; retry");
+        } else if (e->sqlstate[0] != '\0') {
+            log_error("http export of %s failed: %s (SQLSTATE %s)", e->id, e->errmsg, e->sqlstate);
+            httpreply_error(e->req, 500, "internal", "the export failed; see the daemon's log");
+        } else if (e->text == NULL) {
+            char msg[80];
+            snprintf(msg, sizeof(msg), "no customer %s", e->id);
+            httpreply_error(e->req, 404, "not_found", msg);
+        }
+        if (failed || e->text == NULL) {
+            export_free(e);
+            return;
+        }
+        log_info("http: principal=%s exports customer %s", e->principal, e->id);
+        struct evkeyvalq *hd = evhttp_request_get_output_headers(e->req);
+        evhttp_add_header(hd, "Content-Type", "application/json; charset=utf-8");
+        evhttp_send_reply_start(e->req, 200, "OK");
+        struct evbuffer *buf = evbuffer_new();
+        size_t len = strlen(e->text);
+        /* The head object, opened again for the records: {...,"interactions":[ */
+        if (buf == NULL || len < 2 || e->text[len - 1] != '}') {
+            evbuffer_free(buf);
+            export_abort(e, "out of memory");
+            return;
+        }
+        evbuffer_add(buf, e->text, len - 1);
+        evbuffer_add_printf(buf, ",\"interactions\":[");
+        e->head_done = true;
+        evhttp_send_reply_chunk_with_cb(e->req, buf, export_chunk_written, e);
+        evbuffer_free(buf);
+        return;
+    }
+    if (failed || e->text == NULL) {
+        export_abort(e, outcome == DB_LOST ? "the database connection was lost" : e->errmsg);
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        export_abort(e, "out of memory");
+        return;
+    }
+    size_t len = strlen(e->text);
+    if (e->n > 0 && len > 2) {
+        /* The page's array without its brackets, after a comma unless it is the first. */
+        if (e->pages > 0) {
+            evbuffer_add(buf, ",", 1);
+        }
+        evbuffer_add(buf, e->text + 1, len - 2);
+        e->pages++;
+    }
+    free(e->text);
+    e->text = NULL;
+    if (e->n < EXPORT_PAGE_RECORDS) {
+        evbuffer_add_printf(buf, "]}\n");
+        evhttp_send_reply_chunk(e->req, buf);
+        evbuffer_free(buf);
+        evhttp_send_reply_end(e->req);
+        export_free(e);
+        return;
+    }
+    evhttp_send_reply_chunk_with_cb(e->req, buf, export_chunk_written, e);
+    evbuffer_free(buf);
+}
+
+static void handle_export(struct http *h, struct evhttp_request *req, const char *id,
+                          const char *principal)
+{
+    struct export *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        httpreply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    e->h = h;
+    e->req = req;
+    e->evcon = evhttp_request_get_connection(req);
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    snprintf(e->principal, sizeof(e->principal), "%s", principal);
+    LIST_INSERT_HEAD(&h->exports, e, link);
+    if (!export_next(e)) {
+        httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
+        export_free(e);
+    }
+}
+
 static struct query *query_new(struct evhttp_request *req, const char *statement, int nparams)
 {
     struct query *q = calloc(1, sizeof(*q));
@@ -381,7 +602,7 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
     if (q == NULL) {
         return;
     }
-    snprintf(q->not_found, sizeof(q->not_found), "%s", not_found);
+    snprintf(q->not_found, sizeof(q->not_found), "%.200s", not_found);
     for (int i = 0; i < n; i++) {
         if (query_param(q, i, params[i]) < 0) {
             httpreply_error(req, 500, "internal", "out of memory");
@@ -531,6 +752,38 @@ static void handle_timeline(struct http *h, struct evhttp_request *req, const ch
     query_run(h, q);
 }
 
+/* GET /v1/audit?limit=&before=: the admin actions, newest first. */
+static void handle_audit(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                         int np)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        return;
+    }
+    long limit = 100;
+    const char *before = NULL;
+    char msg[200], qv[72];
+    for (int i = 0; i < np; i++) {
+        char *end;
+        long v = strtol(p[i].value, &end, 10);
+        bool number = p[i].value[0] != '\0' && *end == '\0';
+        if (strcmp(p[i].key, "limit") == 0 && number && v >= 1 && v <= 1000) {
+            limit = v;
+        } else if (strcmp(p[i].key, "before") == 0 && number && v >= 1) {
+            before = p[i].value;
+        } else {
+            snprintf(msg, sizeof(msg), "%s: limit takes 1-1000, before an entry id",
+                     errmsg_quote(p[i].key, qv, sizeof(qv)));
+            httpreply_error(req, 400, "invalid_request", msg);
+            return;
+        }
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    const char *params[] = {lim, before};
+    run_statement(h, req, STORE_AUDIT, params, 2, "no audit log");
+}
+
 /* GET /v1/customers/{id}/stream (customer) or /v1/stream (NULL): Server-Sent Events. */
 static void handle_stream(struct http *h, struct evhttp_request *req, const char *customer)
 {
@@ -635,17 +888,45 @@ static void handle_health(struct http *h, struct evhttp_request *req, bool readi
     free(text);
 }
 
+/* Logs a refused request with its peer and principal (never its token), rate-limited. */
+static void log_refused(struct http *h, struct evhttp_request *req, const char *what)
+{
+    unsigned long suppressed = 0;
+    if (!log_limit_allow(&h->auth_log, 5, &suppressed)) {
+        return;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const char *addr = "?";
+    ev_uint16_t port = 0;
+    if (evcon != NULL) {
+        char *a = NULL;
+        evhttp_connection_get_peer(evcon, &a, &port);
+        addr = a != NULL ? a : "?";
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    log_warn("http %s:%u %s: %s (%lu such lines suppressed before)", addr, (unsigned)port,
+             path != NULL ? path : "?", what, suppressed);
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
- * Checks Authorization when tokens are configured, and names who asked in principal
- * ("anonymous" without tokens). Returns true to go on.
+ * Checks the request's token when principals are configured and that its principal holds
+ * scope; answers 401, 403 or 429 otherwise. Sets *who to the principal (NULL: anonymous,
+ * without principals; borrowed for this request). Returns true to go on.
  */
-static bool authorized(struct http *h, struct evhttp_request *req, char *principal, size_t plen,
-                       const struct config_token **tok)
+static bool authorized(struct http *h, struct evhttp_request *req, enum auth_scope scope,
+                       struct auth_principal **who)
 {
     const struct config *cfg = &h->d->cfg;
-    snprintf(principal, plen, "anonymous");
-    *tok = NULL;
-    if (cfg->n_tokens == 0) {
+    *who = NULL;
+    if (!auth_enabled(cfg->auth)) {
         return true;
     }
     char token[512] = "";
@@ -653,16 +934,41 @@ static bool authorized(struct http *h, struct evhttp_request *req, char *princip
         token[0] = '\0';
     }
     if (token[0] == '\0') {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: no token");
         httpreply_error(req, 401, "unauthorized", "send Authorization: Bearer <token>");
         return false;
     }
-    const struct config_token *t = config_find_token(cfg, token);
-    if (t == NULL) {
+    struct auth_principal *p = auth_check_token(cfg->auth, token);
+    if (p == NULL) {
+        h->auth_failures++;
+        log_refused(h, req, "unauthorized: unknown token");
         httpreply_error(req, 401, "unauthorized", "unknown token");
         return false;
     }
-    snprintf(principal, plen, "%s", t->name);
-    *tok = t;
+    if (!auth_principal_may(p, scope)) {
+        char msg[160], scopes[32], what[200];
+        auth_scopes_text((unsigned)scope, scopes, sizeof(scopes));
+        snprintf(msg, sizeof(msg), "principal %s lacks the %s scope this endpoint needs",
+                 auth_principal_name(p), scopes);
+        snprintf(what, sizeof(what), "forbidden: %s", msg);
+        h->forbidden++;
+        log_refused(h, req, what);
+        httpreply_error(req, 403, "forbidden", msg);
+        return false;
+    }
+    int wait_s = auth_principal_take(p, true, 1, monotonic_s());
+    if (wait_s > 0) {
+        char msg[160], retry[16];
+        snprintf(msg, sizeof(msg), "principal %s is over its read rate; retry in %d s",
+                 auth_principal_name(p), wait_s);
+        snprintf(retry, sizeof(retry), "%d", wait_s);
+        h->rate_limited++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", retry);
+        httpreply_error(req, 429, "unavailable", msg);
+        return false;
+    }
+    *who = p;
     return true;
 }
 
@@ -693,7 +999,9 @@ static void on_header_deadline(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *new_bufferevent(struct event_base *base, void *arg)
 {
     struct http *h = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = h->d->cfg.tls_http && h->d->tls != NULL
+                                  ? tls_bufferevent(h->d->tls, base, -1, BEV_OPT_CLOSE_ON_FREE)
+                                  : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     struct pending_conn *p = bev != NULL ? calloc(1, sizeof(*p)) : NULL;
     if (p == NULL) {
         return bev; /* served without a deadline */
@@ -731,6 +1039,18 @@ static void request_arrived(struct http *h, struct evhttp_request *req)
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct http *h = arg;
+    struct export *e, *next;
+    for (e = LIST_FIRST(&h->exports); e != NULL; e = next) {
+        next = LIST_NEXT(e, link);
+        if (e->evcon == evcon && e->req != NULL) {
+            /* The stream's request goes with its connection; a job still running finds
+             * req NULL and frees the export. */
+            e->req = NULL;
+            if (!e->page_outstanding) {
+                export_free(e);
+            }
+        }
+    }
     if (h->d->live != NULL) {
         live_connection_closed(h->d->live, evcon);
     }
@@ -766,6 +1086,15 @@ static void note_connection(struct http *h, struct evhttp_request *req)
     evhttp_connection_set_closecb(evcon, conn_closed, h);
 }
 
+/* A counter family with one sample per listener. */
+static void by_listener(FILE *f, const char *name, const char *help, unsigned long tcp,
+                        unsigned long http)
+{
+    metrics_family(f, name, "counter", help);
+    metrics_sample(f, name, "listener=\"tcp\"", (double)tcp);
+    metrics_sample(f, name, "listener=\"http\"", (double)http);
+}
+
 /* GET /metrics: every module's counts, in the Prometheus text format. */
 static void handle_metrics(struct http *h, struct evhttp_request *req)
 {
@@ -791,6 +1120,9 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                             "Records answered duplicate:true (already stored), by source and "
                             "channel.",
                             &is->sources, is->duplicates_by);
+    metrics_write_one(f, "touchline_records_erased_total", "counter",
+                      "Records of erased people answered erased:true and not stored again.",
+                      (double)bs->erased);
     metrics_family(f, "touchline_records_rejected_total", "counter",
                    "Lines answered ok:false, by error code.");
     for (int e = 0; e < INGEST_ERROR_COUNT; e++) {
@@ -851,6 +1183,19 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       (double)is->paused);
     metrics_write_one(f, "touchline_http_requests_total", "counter", "HTTP requests received.",
                       (double)h->requests);
+    by_listener(f, "touchline_auth_failures_total",
+                "Attempts with no token or an unknown one, by listener.", is->auth_failures,
+                h->auth_failures);
+    by_listener(f, "touchline_forbidden_total",
+                "Requests and records refused as out of their principal's scope, by listener.",
+                is->forbidden, h->forbidden);
+    by_listener(f, "touchline_rate_limited_total",
+                "Records and requests refused as over their principal's rate, by listener.",
+                is->rate_limited, h->rate_limited);
+    metrics_write_one(f, "touchline_tcp_connections_refused_total", "counter",
+                      "TCP connections closed at accept by max_connections, "
+                      "max_connections_per_ip or max_unauthenticated.",
+                      (double)is->refused);
     if (d->live != NULL) {
         const struct live_stats *ls = live_get_stats(d->live);
         metrics_write_one(f, "touchline_live_streams", "gauge", "Live streams (SSE) open.",
@@ -950,13 +1295,19 @@ static void route(struct evhttp_request *req, void *arg)
     if (hin_route_public(h->d->hin, req, path, h->d->draining)) {
         return;
     }
-    char principal[64];
-    const struct config_token *tok = NULL;
-    if (!authorized(h, req, principal, sizeof(principal), &tok)) {
+    /* Records need ingest; erasure, merges, exports and the audit log admin; the rest read. */
+    size_t pathlen = strlen(path);
+    bool ingest = strcmp(path, "/v1/interactions") == 0;
+    bool admin = method == EVHTTP_REQ_DELETE || strcmp(path, "/v1/audit") == 0 ||
+                 (pathlen > 6 && strcmp(path + pathlen - 6, "/merge") == 0) ||
+                 (pathlen > 7 && strcmp(path + pathlen - 7, "/export") == 0);
+    struct auth_principal *who;
+    if (!authorized(h, req, ingest ? AUTH_INGEST : admin ? AUTH_ADMIN : AUTH_READ, &who)) {
         return;
     }
-    if (strcmp(path, "/v1/interactions") == 0) {
-        hin_interactions(h->d->hin, req, tok, h->d->draining);
+    const char *principal = auth_principal_name(who);
+    if (ingest) {
+        hin_interactions(h->d->hin, req, who, h->d->draining);
         return;
     }
     struct http_param params[MAX_PARAMS];
@@ -973,6 +1324,10 @@ static void route(struct evhttp_request *req, void *arg)
         } else {
             handle_stream(h, req, NULL);
         }
+        goto out;
+    }
+    if (strcmp(path, "/v1/audit") == 0) {
+        handle_audit(h, req, params, np);
         goto out;
     }
     if (strcmp(path, "/v1/stats") == 0 || strcmp(path, "/v1/missed") == 0) {
@@ -1011,7 +1366,8 @@ static void route(struct evhttp_request *req, void *arg)
     /* What each endpoint under /v1/customers/{id} answers to. */
     const char *sub = slash != NULL ? slash : "";
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
-                    strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0;
+                    strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0 ||
+                    strcmp(sub, "/export") == 0;
     if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
         httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
@@ -1047,6 +1403,16 @@ static void route(struct evhttp_request *req, void *arg)
         handle_stream(h, req, id);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
+    } else if (strcmp(sub, "/export") == 0) {
+        handle_export(h, req, id, principal);
+    } else if (method == EVHTTP_REQ_DELETE && h->d->spool != NULL &&
+               spool_records(h->d->spool) > 0) {
+        /* Records in the spool are not in PostgreSQL yet, so the erasure would leave them no
+         * tombstone and their replay would store the person again: erase once they are in. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        httpreply_error(req, 503, "unavailable",
+                        "records acknowledged while PostgreSQL was away are still in the spool; "
+                        "the erasure waits until they are stored: retry");
     } else if (method == EVHTTP_REQ_DELETE) {
         log_info("http: principal=%s erases customer %s", principal, id);
         const char *p2[] = {id, principal};

@@ -14,12 +14,15 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "deliver.h"
 #include "daemon.h"
 #include "jsonw.h"
 #include "log.h"
+#include "tls.h"
 
 /* Output not yet read by the client beyond which we stop reading its input. */
 #define OUT_HIGH_WATER (256 * 1024)
@@ -37,6 +40,7 @@ struct conn {
     struct ingest *ing;
     struct bufferevent *bev;
     char peer[64];
+    char ip[INET6_ADDRSTRLEN]; /* for the per-address limit */
     unsigned long lines;
     /* Answers in input order: a ring of slots for sequence numbers head..next-1. */
     struct slot *slots;
@@ -46,8 +50,9 @@ struct conn {
     int refs;  /* tickets in the batcher + frames on the stack */
     int depth; /* socket callbacks on the stack: they close, not on_stored */
     bool authed;
-    char principal[64];
-    char *sources; /* allowed source patterns of the principal */
+    /* Who authenticated (a reference: it outlives a reload that removes it); NULL while
+     * not authenticated, or authenticated when the daemon had no principals. */
+    struct auth_principal *principal;
     bool skipping; /* discarding the rest of an over-long line */
     bool reading;
     bool paused;    /* could not process input at the last check */
@@ -74,6 +79,8 @@ struct ingest {
     int port;
     bool draining;
     bool global_paused;
+    size_t unauthenticated; /* open connections that have not authenticated */
+    struct log_limit auth_log;
     struct ingest_stats stats;
 };
 
@@ -91,7 +98,7 @@ static void conn_free(struct conn *c)
         free(c->slots[s % c->cap].text);
     }
     free(c->slots);
-    free(c->sources);
+    auth_principal_unref(c->principal);
     free(c);
 }
 
@@ -119,6 +126,9 @@ static void conn_close(struct conn *c, const char *why)
     c->bev = NULL;
     LIST_REMOVE(c, link);
     c->ing->nconns--;
+    if (!c->authed) {
+        c->ing->unauthenticated--;
+    }
 }
 
 static void linger_read(struct bufferevent *bev, void *arg)
@@ -253,6 +263,42 @@ static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
     conn_set_answer(c, seq, &w);
 }
 
+/* unavailable with the seconds after which a retry may pass, for a principal over its rate. */
+static void answer_rate_limited(struct conn *c, unsigned long seq, unsigned long line, int wait_s)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "principal %s is over its rate limit; retry in %d s",
+             auth_principal_name(c->principal), wait_s);
+    c->ing->stats.rejected[INGEST_UNAVAILABLE]++;
+    c->ing->stats.rate_limited++;
+    struct jsonw w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "ok");
+    jsonw_bool(&w, false);
+    jsonw_key(&w, "error");
+    jsonw_string(&w, "unavailable");
+    jsonw_key(&w, "message");
+    jsonw_string(&w, msg);
+    jsonw_key(&w, "line");
+    jsonw_int(&w, (long long)line);
+    jsonw_key(&w, "retry_after_s");
+    jsonw_int(&w, wait_s);
+    jsonw_object_end(&w);
+    conn_set_answer(c, seq, &w);
+}
+
+/* Logs a failed authentication, at most a few lines a second whatever the flood. */
+static void log_auth_failure(struct conn *c, const char *why)
+{
+    unsigned long suppressed = 0;
+    c->ing->stats.auth_failures++;
+    if (log_limit_allow(&c->ing->auth_log, 5, &suppressed)) {
+        log_warn("tcp %s: authentication failed: %s (%lu such lines suppressed before)", c->peer,
+                 why, suppressed);
+    }
+}
+
 void ingest_write_error(struct jsonw *w, enum ingest_error code, const char *message,
                         unsigned long line)
 {
@@ -278,7 +324,9 @@ static void on_stored(const struct deliver_result *res, void *arg)
     if (!c->dead) {
         switch (res->outcome) {
         case BATCH_STORED: {
-            if (res->duplicate) {
+            if (res->erased) {
+                /* counted below */
+            } else if (res->duplicate) {
                 ing->stats.duplicates++;
                 ing->stats.duplicates_by[t->source_slot][t->channel]++;
             } else {
@@ -320,37 +368,45 @@ static void handle_auth(struct conn *c, unsigned long seq, unsigned long line,
                      "auth: a control object is {\"auth\":\"<token>\"} and nothing else");
         return;
     }
-    if (cfg->n_tokens == 0) {
-        snprintf(c->principal, sizeof(c->principal), "anonymous");
-        c->authed = true;
-    } else {
-        const struct config_token *t = config_find_token(cfg, tok->text);
-        if (t == NULL) {
-            log_warn("tcp %s: authentication failed", c->peer);
+    struct auth_principal *p = NULL;
+    if (auth_enabled(cfg->auth)) {
+        p = auth_check_token(cfg->auth, tok->text);
+        if (p == NULL) {
+            log_auth_failure(c, "unknown token");
             answer_error(c, seq, line, INGEST_UNAUTHORIZED, "auth: unknown token");
             c->closing = true;
             return;
         }
-        char *sources = strdup(t->sources);
-        if (sources == NULL) {
-            answer_error(c, seq, line, INGEST_UNAVAILABLE, "out of memory");
-            return;
-        }
-        free(c->sources);
-        c->sources = sources;
-        snprintf(c->principal, sizeof(c->principal), "%s", t->name);
-        c->authed = true;
-        log_info("tcp %s authenticated principal=%s", c->peer, c->principal);
     }
+    auth_principal_unref(c->principal);
+    c->principal = auth_principal_ref(p);
+    if (!c->authed) {
+        c->ing->unauthenticated--;
+    }
+    c->authed = true;
+    log_info("tcp %s authenticated principal=%s", c->peer, auth_principal_name(p));
     struct jsonw w;
     jsonw_init(&w);
     jsonw_object_begin(&w);
     jsonw_key(&w, "ok");
     jsonw_bool(&w, true);
     jsonw_key(&w, "principal");
-    jsonw_string(&w, c->principal);
+    jsonw_string(&w, auth_principal_name(p));
     jsonw_object_end(&w);
     conn_set_answer(c, seq, &w);
+}
+
+/* True when the connection must authenticate before anything else. */
+static bool conn_needs_auth(const struct conn *c)
+{
+    return !c->authed && auth_enabled(c->ing->d->cfg.auth);
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void handle_line(struct conn *c, const char *line, size_t len)
@@ -372,7 +428,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
     }
     struct jsondoc *doc = jsondoc_parse(line, len, msg, sizeof(msg));
     if (doc == NULL) {
-        if (d->cfg.n_tokens > 0 && !c->authed) {
+        if (conn_needs_auth(c)) {
+            log_auth_failure(c, "a line before authenticating");
             answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
                          "authentication required: send {\"auth\":\"<token>\"} first");
             c->closing = true;
@@ -386,8 +443,9 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         jsondoc_free(doc);
         return;
     }
-    if (d->cfg.n_tokens > 0 && !c->authed) {
+    if (conn_needs_auth(c)) {
         jsondoc_free(doc);
+        log_auth_failure(c, "a record before authenticating");
         answer_error(c, (unsigned long)seq, lineno, INGEST_UNAUTHORIZED,
                      "authentication required: send {\"auth\":\"<token>\"} first");
         c->closing = true;
@@ -399,13 +457,19 @@ static void handle_line(struct conn *c, const char *line, size_t len)
         answer_error(c, (unsigned long)seq, lineno, INGEST_INVALID_RECORD, msg);
         return;
     }
-    if (d->cfg.n_tokens > 0) {
-        struct config_token t = {.name = c->principal, .sources = c->sources};
-        if (c->sources == NULL || !config_token_allows(&t, rec->source)) {
-            snprintf(msg, sizeof(msg), "source: principal %s may not write records of source %s",
-                     c->principal, rec->source);
+    /* A connection authenticated while the daemon had no principals has none: once
+     * principals are configured it may write nothing. */
+    if (auth_enabled(d->cfg.auth) || c->principal != NULL) {
+        if (!auth_principal_may_write(c->principal, rec->channel, rec->source, msg, sizeof(msg))) {
             record_free(rec);
+            ing->stats.forbidden++;
             answer_error(c, (unsigned long)seq, lineno, INGEST_FORBIDDEN, msg);
+            return;
+        }
+        int wait_s = auth_principal_take(c->principal, false, 1, monotonic_s());
+        if (wait_s > 0) {
+            record_free(rec);
+            answer_rate_limited(c, (unsigned long)seq, lineno, wait_s);
             return;
         }
     }
@@ -571,6 +635,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             conn_close(c, "end of input");
         }
     } else if (what & BEV_EVENT_ERROR) {
+        if (c->ing->d->tls != NULL && c->ing->d->cfg.tls_tcp) {
+            tls_log_failure(c->bev, c->peer);
+        }
         conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     } else if (what & BEV_EVENT_TIMEOUT) {
         if (c->head == c->next) {
@@ -590,24 +657,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)socklen;
     struct ingest *ing = arg;
     struct daemon *d = ing->d;
-    if (ing->draining || ing->nconns >= (size_t)d->cfg.ingest_max_connections) {
-        log_warn("tcp: connection refused: %s",
-                 ing->draining ? "draining" : "max_connections reached");
-        evutil_closesocket(fd);
-        return;
-    }
-    struct conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        evutil_closesocket(fd);
-        return;
-    }
-    c->ing = ing;
-    c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        evutil_closesocket(fd);
-        free(c);
-        return;
-    }
+    const char *refuse = ing->draining ? "draining"
+                         : ing->nconns >= (size_t)d->cfg.ingest_max_connections
+                             ? "max_connections reached"
+                         : auth_enabled(d->cfg.auth) &&
+                                 ing->unauthenticated >= (size_t)d->cfg.ingest_max_unauthenticated
+                             ? "max_unauthenticated reached (connections that have not sent their "
+                               "token yet)"
+                             : NULL;
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (sa->sa_family == AF_INET) {
@@ -619,11 +676,50 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
     }
+    if (refuse == NULL) {
+        size_t same = 0;
+        struct conn *o;
+        LIST_FOREACH(o, &ing->conns, link)
+        {
+            same += strcmp(o->ip, host) == 0;
+        }
+        if (same >= (size_t)d->cfg.ingest_max_connections_per_ip) {
+            refuse = "max_connections_per_ip reached";
+        }
+    }
+    if (refuse != NULL) {
+        unsigned long suppressed = 0;
+        ing->stats.refused++;
+        if (log_limit_allow(&ing->auth_log, 5, &suppressed)) {
+            log_warn("tcp: connection from %s refused: %s (%lu such lines suppressed before)", host,
+                     refuse, suppressed);
+        }
+        evutil_closesocket(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->ing = ing;
+    /* TLS: the handshake runs inside the bufferevent, without blocking the loop; lines are
+     * read and answered the same way once it is done. */
+    c->bev = d->cfg.tls_tcp && d->tls != NULL
+                 ? tls_bufferevent(d->tls, d->base, fd, BEV_OPT_CLOSE_ON_FREE)
+                 : bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    snprintf(c->ip, sizeof(c->ip), "%s", host);
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     LIST_INSERT_HEAD(&ing->conns, c, link);
     ing->nconns++;
+    ing->unauthenticated++;
     ing->stats.connections_total++;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* The input buffer never holds more than one line beyond the limit. */

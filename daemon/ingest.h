@@ -45,9 +45,13 @@ struct ingest_stats {
     unsigned long lines;
     unsigned long accepted;
     unsigned long duplicates;
-    unsigned long updated;     /* duplicates that moved a stored record's status forward */
-    unsigned long rejected[8]; /* by enum ingest_error */
-    unsigned long paused;      /* times reading was paused */
+    unsigned long updated;       /* duplicates that moved a stored record's status forward */
+    unsigned long rejected[8];   /* by enum ingest_error */
+    unsigned long paused;        /* times reading was paused */
+    unsigned long auth_failures; /* unknown tokens, lines before authenticating */
+    unsigned long forbidden;     /* records out of their principal's scope */
+    unsigned long rate_limited;  /* records over their principal's rate */
+    unsigned long refused;       /* connections closed at accept by a limit */
 };
 
 enum ingest_error {

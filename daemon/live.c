@@ -519,6 +519,8 @@ struct live *live_new(struct event_base *base, const struct live_params *params)
         .notified = on_notified,
         .listen_arg = l,
         .deferred = params->deferred,
+        /* So that an operator sees which connection listens. */
+        .application_name = "touchlined-live",
     };
     l->db = db_new(base, &dp);
     if (l->db == NULL) {

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "migrate.h"
+#include "token.h"
 
 static void usage(FILE *out)
 {
@@ -26,6 +27,9 @@ static void usage(FILE *out)
             "      --check-config  validate, print the effective configuration (secrets\n"
             "                      masked) and exit\n"
             "      --migrate       apply database migrations and exit\n"
+            "      --hash-token[=-]  print a new random token and, on a second line, its hash\n"
+            "                      for [auth] principal ... token=; with =-, read a token on\n"
+            "                      stdin and print its hash only\n"
             "  -v, --verbose       log debug lines\n"
             "  -q, --quiet         log warnings and errors only\n"
             "  -h, --help          show this help\n"
@@ -35,13 +39,52 @@ static void usage(FILE *out)
             "Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.\n");
 }
 
+/* --hash-token: a new token and its hash, or (arg "-") the hash of a token read on stdin. */
+static int hash_token(const char *arg)
+{
+    char hash[TOKEN_HASH_TEXT];
+    if (arg != NULL && strcmp(arg, "-") != 0) {
+        fprintf(stderr, "touchlined: --hash-token takes no value but - (read the token on "
+                        "stdin)\n");
+        return 2;
+    }
+    if (arg != NULL) {
+        char line[1024];
+        if (fgets(line, sizeof(line), stdin) == NULL) {
+            fprintf(stderr, "touchlined: --hash-token=-: no token on stdin\n");
+            return 2;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strlen(line) < 8) {
+            fprintf(stderr, "touchlined: --hash-token=-: a token has at least 8 characters\n");
+            return 2;
+        }
+        token_hash_text(line, strlen(line), hash);
+        printf("%s\n", hash);
+        return 0;
+    }
+    char token[TOKEN_TEXT_MAX];
+    if (token_new(token) < 0) {
+        fprintf(stderr, "touchlined: no random bytes from the system\n");
+        return 1;
+    }
+    token_hash_text(token, strlen(token), hash);
+    printf("%s\n%s\n", token, hash);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
-        {"migrate", no_argument, NULL, 'M'},      {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"migrate", no_argument, NULL, 'M'},
+        {"hash-token", optional_argument, NULL, 'H'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     const char *path = getenv("TOUCHLINE_CONFIG");
     bool check = false, migrate = false;
@@ -58,6 +101,8 @@ int main(int argc, char **argv)
         case 'M':
             migrate = true;
             break;
+        case 'H':
+            return hash_token(optarg);
         case 'v':
             verbosity = 1;
             break;
@@ -98,6 +143,7 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.level);
     if (check) {
+        config_warn(&cfg);
         config_print(&cfg, stdout);
         config_free(&cfg);
         return 0;

@@ -23,19 +23,26 @@ static const char SQL_LOOKUP[] = "SELECT i.kind, i.value, i.customer_id "
                                  "WHERE kind = x.k AND value = x.v LIMIT 1) i "
                                  "ORDER BY i.customer_id";
 
-/* Records already stored, by position in the batch (from 1): $1 ids, $2 whether to probe
- * the id (an id derived from (source, external_id) needs only the second probe), $3
- * sources, $4 external ids (NULL for none). Index probes forced as in SQL_LOOKUP. */
+/* Records already stored, by position in the batch (from 1), and whether erased: $1 ids, $2
+ * whether to probe the id (an id derived from (source, external_id) needs only the second
+ * probe), $3 sources, $4 external ids (NULL for none). Index probes forced as in
+ * SQL_LOOKUP. */
 static const char SQL_DUPLICATES[] =
-    "SELECT x.n, i.id, i.customer_id "
+    "SELECT x.n, i.id, i.customer_id, false "
     "FROM unnest($1::uuid[], $2::boolean[]) WITH ORDINALITY AS x(id, probe, n) "
     "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
     "WHERE id = x.id LIMIT 1) i WHERE x.probe "
     "UNION ALL "
-    "SELECT x.n, i.id, i.customer_id "
+    "SELECT x.n, i.id, i.customer_id, false "
     "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(s, e, n) "
     "CROSS JOIN LATERAL (SELECT id, customer_id FROM touchline.interactions "
-    "WHERE source = x.s AND external_id = x.e LIMIT 1) i";
+    "WHERE source = x.s AND external_id = x.e LIMIT 1) i "
+    /* Records of an erased person (migration 008): answered erased, never stored again. */
+    "UNION ALL "
+    "SELECT x.n, x.id, NULL, true "
+    "FROM unnest($1::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS x(id, s, e, n) "
+    "WHERE EXISTS (SELECT 1 FROM touchline.tombstones t WHERE t.key = ANY (ARRAY["
+    "touchline.salted_key('i', x.id::text), touchline.salted_key('x', x.s || ' ' || x.e)]))";
 
 /* Then the plan the daemon made from that, applied set-wise: */
 
@@ -141,6 +148,16 @@ static const char SQL_MERGE_MANUAL[] =
 
 static const char SQL_ERASE[] = "SELECT touchline.erase_customer($1::uuid, $2)::text";
 
+/* The right of access (migration 008): the head writes the audit entry. */
+static const char SQL_EXPORT_HEAD[] = "SELECT touchline.export_head($1::uuid, $2)::text";
+
+/* $1 customer, $2/$3 the (occurred_at, id) of the last record sent, $4 page size: the page
+ * (a JSON array), the cursor of its last record, and how many it holds. */
+static const char SQL_EXPORT_PAGE[] =
+    "SELECT doc::text, last_ts, last_id, n "
+    "FROM touchline.export_page($1::uuid, $2::timestamptz, $3::uuid, $4::integer)";
+
+static const char SQL_AUDIT[] = "SELECT touchline.audit_json($1::integer, $2::bigint)::text";
 /* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
 static const char SQL_RETENTION[] =
     "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
@@ -173,6 +190,9 @@ const struct db_statement store_statements[] = {
     {STORE_CONTEXT, SQL_CONTEXT, 2},
     {STORE_MERGE_MANUAL, SQL_MERGE_MANUAL, 3},
     {STORE_ERASE, SQL_ERASE, 2},
+    {STORE_EXPORT_HEAD, SQL_EXPORT_HEAD, 2},
+    {STORE_EXPORT_PAGE, SQL_EXPORT_PAGE, 4},
+    {STORE_AUDIT, SQL_AUDIT, 2},
     {STORE_STATS, SQL_STATS, 4},
     {STORE_RETENTION, SQL_RETENTION, 2},
     {STORE_MISSED, SQL_MISSED, 5},

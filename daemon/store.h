@@ -24,6 +24,9 @@
 #define STORE_CONTEXT          "tl_context"      /* $1 uuid, $2 sla_s -> context or NULL */
 #define STORE_MERGE_MANUAL     "tl_merge_manual" /* $1 into, $2 from, $3 actor -> profile */
 #define STORE_ERASE            "tl_erase"        /* $1 uuid, $2 actor -> erasure json or NULL */
+#define STORE_EXPORT_HEAD      "tl_export_head"  /* $1 uuid, $2 actor -> export head or NULL */
+#define STORE_EXPORT_PAGE      "tl_export_page"  /* $1 uuid, $2/$3 cursor, $4 limit -> page */
+#define STORE_AUDIT            "tl_audit"        /* $1 limit, $2 before id -> audit json */
 #define STORE_STATS            "tl_stats"        /* see analytics_parse_stats -> stats json */
 #define STORE_MISSED           "tl_missed"       /* see analytics_parse_missed -> worklist */
 #define STORE_JOURNEY          "tl_journey"      /* see analytics_parse_journey -> or NULL */

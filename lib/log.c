@@ -52,6 +52,24 @@ bool log_enabled(enum log_level level)
     return level <= current_level;
 }
 
+bool log_limit_allow(struct log_limit *l, unsigned per_s, unsigned long *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (ts.tv_sec != l->second) {
+        l->second = ts.tv_sec;
+        l->in_second = 0;
+    }
+    if (l->in_second >= per_s) {
+        l->suppressed++;
+        return false;
+    }
+    l->in_second++;
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    return true;
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level)) {

@@ -29,6 +29,22 @@ bool log_enabled(enum log_level level);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * A limit on lines of one kind that an outsider can cause (failed logins): at most per_s a
+ * second, so that a flood cannot fill the disk. The caller owns the struct (zeroed).
+ */
+struct log_limit {
+    long second;
+    unsigned in_second;
+    unsigned long suppressed;
+};
+
+/*
+ * True when a line may be written now; *suppressed then holds how many were dropped since
+ * the last line written (to say so in it). False counts a dropped line.
+ */
+bool log_limit_allow(struct log_limit *l, unsigned per_s, unsigned long *suppressed);
+
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_write(LOG_WARN, __VA_ARGS__)
 #define log_info(...)                                                                              \

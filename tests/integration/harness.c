@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -814,4 +815,64 @@ bool harness_balancer_wait(const struct harness_balancer *b, const char *server,
         usleep(50000);
     }
     return false;
+}
+
+long harness_rows_containing(PGconn *pg, const char *needle, char *where, size_t wherelen)
+{
+    /* Every table of the schema, each row as text (jsonb and arrays included). */
+    PGresult *r = PQexec(pg, "SELECT table_name FROM information_schema.tables "
+                             "WHERE table_schema = 'touchline' AND table_type = 'BASE TABLE' "
+                             "ORDER BY 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_msg("listing tables: %s", PQresultErrorMessage(r));
+    }
+    long total = 0;
+    if (where != NULL && wherelen > 0) {
+        where[0] = '\0';
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM touchline.\"%s\" t WHERE strpos(t::text, $1) > 0",
+                 PQgetvalue(r, i, 0));
+        const char *params[] = {needle};
+        PGresult *c = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(c) != PGRES_TUPLES_OK) {
+            fail_msg("%s: %s", sql, PQresultErrorMessage(c));
+        }
+        long n = atol(PQgetvalue(c, 0, 0));
+        if (n > 0 && where != NULL) {
+            size_t used = strlen(where);
+            snprintf(where + used, wherelen - used, "%s ", PQgetvalue(r, i, 0));
+        }
+        total += n;
+        PQclear(c);
+    }
+    PQclear(r);
+    return total;
+}
+
+long harness_files_containing(const char *dir, const char *needle)
+{
+    DIR *dh = opendir(dir);
+    if (dh == NULL) {
+        return 0;
+    }
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        char *data = testmain_read_file(path, &len);
+        if (data != NULL && memmem(data, len, needle, strlen(needle)) != NULL) {
+            n++;
+        }
+        free(data);
+    }
+    closedir(dh);
+    return n;
 }

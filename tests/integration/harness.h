@@ -143,6 +143,15 @@ const char *harness_tmp_dir(void);
 int harness_run(const char *cmd, char **out);
 
 /*
+ * Rows of every table of the touchline schema whose text contains needle (what an erasure
+ * must leave none of); where, when not NULL, gets the names of the tables that hold some.
+ */
+long harness_rows_containing(PGconn *pg, const char *needle, char *where, size_t wherelen);
+
+/* Files directly in dir whose bytes contain needle (0 when dir does not exist). */
+long harness_files_containing(const char *dir, const char *needle);
+
+/*
  * Runs argv (argv[0] the program's path) on a pseudo-terminal of cols columns, as a user at a
  * shell would: stdin, stdout and stderr are the terminal. env entries "KEY=VALUE" are set in
  * the child, "KEY" alone removed (env may be NULL). Returns all it wrote, with the terminal's

@@ -406,7 +406,7 @@ static void import_cdr_freepbx_defaults(void **state)
     harness_start(&d, "send_cdr_freepbx", NULL);
     char *out = NULL;
     expect_run(0, &d, "", "import cdr cdr/freepbx.csv --tz-offset +03:30", NULL, true, &out);
-    assert_string_equal(out, "8 stored, 0 duplicate, 0 rejected, 1 skipped (calls between "
+    assert_string_equal(out, "9 stored, 0 duplicate, 0 rejected, 1 skipped (calls between "
                              "extensions), 3 skipped (the caller withheld the number)\n");
     free(out);
     json_t *customer = NULL;

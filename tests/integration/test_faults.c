@@ -1813,6 +1813,112 @@ static void starts_without_database_and_stores_everything_once(void **state)
     cluster_done(&c);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Erasure with the person's records in the spool (docs/security.md) */
+
+#define ERASE_PHONE  "09125550101"
+#define ERASE_SECRET "Nima asked us to forget his address, 12 Golestan St"
+
+static char *erase_record(int i)
+{
+    char *line = malloc(512);
+    assert_non_null(line);
+    snprintf(line, 512,
+             "{\"source\":\"asterisk-1\",\"external_id\":\"nima-%d\",\"channel\":\"phone\","
+             "\"occurred_at\":\"2026-11-20T10:0%d:00Z\",\"customer\":{\"phone\":\"" ERASE_PHONE
+             "\"},\"body\":\"" ERASE_SECRET "\"}",
+             i, i);
+    return line;
+}
+
+static void forget_during_outage_with_records_in_spool(void **state)
+{
+    (void)state;
+    struct cluster c = {0};
+    cluster_start(&c, "forget");
+    char spool[512], spool_env[600];
+    make_spool_dir(spool, sizeof(spool), "forget");
+    snprintf(spool_env, sizeof(spool_env), "TOUCHLINE_SPOOL_DIR=%s", spool);
+    const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
+    struct harness_daemon d;
+    start_on_cluster(&d, &c, "forget", env);
+    int fd = harness_connect(d.tcp_port);
+    char *line = erase_record(0);
+    char *a = harness_roundtrip(fd, line);
+    free(line);
+    json_t *j = harness_parse_answer(a);
+    free(a);
+    char customer[64];
+    snprintf(customer, sizeof(customer), "%s",
+             json_string_value(json_object_get(j, "customer_id")));
+    json_decref(j);
+
+    /* PostgreSQL goes away; the person's next records are acknowledged from the spool. */
+    cluster_stop(&c);
+    for (int i = 1; i <= 3; i++) {
+        line = erase_record(i);
+        a = harness_roundtrip(fd, line);
+        free(line);
+        if (strstr(a, "\"spooled\":true") == NULL) {
+            fail_msg("record %d during the outage: %s", i, a);
+        }
+        free(a);
+    }
+    assert_true(harness_files_containing(spool, ERASE_SECRET) > 0);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/customers/%s", customer);
+    char *body = NULL;
+    assert_int_equal(harness_http(d.http_port, "DELETE", path, NULL, NULL, &body), 503);
+    free(body);
+
+    /* Back: the erasure is refused until the spool is in, then done, and it holds. */
+    cluster_start(&c, "forget");
+    long long deadline = harness_now_ms() + DRAIN_DEADLINE_MS;
+    int st = 0, refused = 0;
+    while (harness_now_ms() < deadline) {
+        st = harness_http(d.http_port, "DELETE", path, NULL, NULL, &body);
+        free(body);
+        if (st == 200) {
+            break;
+        }
+        refused++;
+        sleep_ms(50);
+    }
+    assert_int_equal(st, 200);
+    wait_spool_empty(&d);
+    /* The adapter resends all of them: each answered erased, none stored. */
+    for (int i = 0; i <= 3; i++) {
+        line = erase_record(i);
+        a = harness_roundtrip(fd, line);
+        free(line);
+        if (strstr(a, "\"erased\":true") == NULL) {
+            fail_msg("record %d resent after the erasure: %s", i, a);
+        }
+        free(a);
+    }
+    close(fd);
+    print_message("forget: the erasure was refused %d times while the spool was replayed\n",
+                  refused);
+    PGconn *pg = pg_connect(d.dsn);
+    const char *needles[] = {"9125550101", ERASE_SECRET, "nima-"};
+    for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++) {
+        char where[256];
+        long n = harness_rows_containing(pg, needles[i], where, sizeof(where));
+        if (n != 0) {
+            fail_msg("%ld rows still hold \"%s\", in %s", n, needles[i], where);
+        }
+        if (harness_files_containing(spool, needles[i]) != 0) {
+            char names[1024];
+            dir_files(spool, NULL, 0, names, sizeof(names));
+            fail_msg("a spool file still holds \"%s\": %s", needles[i], names);
+        }
+    }
+    PQfinish(pg);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_spool_dir(spool);
+    cluster_done(&c);
+}
+
 int main(int argc, char **argv)
 {
     /* A worker writing to a connection the daemon just dropped must see EPIPE, not die. */
@@ -1825,6 +1931,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(kill9_while_spooling_and_replaying),
         cmocka_unit_test(corrupt_spool_tail_repaired_at_start),
         cmocka_unit_test(haproxy_failover_loses_nothing),
+        cmocka_unit_test(forget_during_outage_with_records_in_spool),
         cmocka_unit_test(starts_without_database_and_stores_everything_once),
         cmocka_unit_test(http_ingest_spools_while_pg_stopped),
     };

@@ -429,7 +429,7 @@ static char *read_all(int fd)
 
 /*
  * While more records wait for the database than [ingest] max_pending_records, a request is
- * answered 503 with Retry-After before its body is read; the records already taken are
+ * answered 503 with Retry-After before its body is parsed; the records already taken are
  * answered once the database takes them.
  */
 static void interactions_shed_load_with_retry_after(void **state)

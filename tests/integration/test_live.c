@@ -43,6 +43,17 @@ static char *send_record(int port, const char *line)
     return customer;
 }
 
+/* A customer made by a first record: a call from phone. Returns the id (malloc'd). */
+static char *customer_with_call(int tcp_port, const char *phone)
+{
+    char line[256];
+    snprintf(line, sizeof(line),
+             "{\"source\":\"pbx\",\"channel\":\"phone\",\"occurred_at\":"
+             "\"2026-12-01T09:00:00Z\",\"customer\":{\"phone\":\"%s\"}}",
+             phone);
+    return send_record(tcp_port, line);
+}
+
 /*
  * Opens GET path as a stream with extra header lines (may be NULL). Returns the socket after
  * the status line, whose code is in *status.
@@ -149,10 +160,7 @@ static void stream_gets_committed_records(void **state)
     (void)state;
     struct harness_daemon d;
     harness_start(&d, "live_one", NULL);
-    char *cust = send_record(d.tcp_port, "{\"source\":\"sms-gw\",\"channel\":\"sms\","
-                                         "\"occurred_at\":\"2026-12-01T10:00:00Z\","
-                                         "\"customer\":{\"phone\":\"09121110001\"},"
-                                         "\"body\":\"first\"}");
+    char *cust = customer_with_call(d.tcp_port, "09121110001");
     int fd = customer_stream(d.http_port, cust, NULL);
     /* Written in Persian digits, as an adapter may send it: the same customer. */
     assert_record_arrives(fd, d.tcp_port,
@@ -297,9 +305,7 @@ static void a_client_that_does_not_read_is_dropped(void **state)
     struct harness_daemon d;
     const char *env[] = {"TOUCHLINE_LIVE_MAX_BUFFER_KB=16", NULL};
     harness_start(&d, "live_slow", env);
-    char *cust = send_record(d.tcp_port, "{\"source\":\"pbx\",\"channel\":\"phone\","
-                                         "\"occurred_at\":\"2026-12-01T09:00:00Z\","
-                                         "\"customer\":{\"phone\":\"09124440001\"}}");
+    char *cust = customer_with_call(d.tcp_port, "09124440001");
     int slow = customer_stream(d.http_port, cust, NULL);
     /* From now on nothing is read from slow: the kernel's buffers fill, then the daemon's. */
     char *body = testmain_repeat("x", 60000);
@@ -335,6 +341,32 @@ static void a_client_that_does_not_read_is_dropped(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* The listening connection is cut: it comes back, the streams are told to catch up (what was
+ * committed meanwhile was not heard), and records flow again. */
+static void listener_reconnects(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "live_reconnect", NULL);
+    char *cust = customer_with_call(d.tcp_port, "09126660001");
+    int fd = customer_stream(d.http_port, cust, NULL);
+    PGconn *pg = harness_pg(d.dbname);
+    long cut = harness_sql_long(pg, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE application_name = 'touchlined-live' "
+                                    "AND datname = current_database()");
+    PQfinish(pg);
+    assert_int_equal(cut, 1);
+    expect_event(fd, "resync", "{}", "the stream is told to catch up after the reconnection");
+    assert_record_arrives(fd, d.tcp_port,
+                          "{\"source\":\"sms-gw\",\"channel\":\"sms\","
+                          "\"occurred_at\":\"2026-12-01T09:10:00Z\","
+                          "\"customer\":{\"phone\":\"09126660001\"},\"body\":\"after-cut\"}",
+                          "after-cut");
+    close(fd);
+    free(cust);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 /*
  * Two daemons behind one address: HAProxy on the shipped packaging/haproxy.cfg (round robin,
  * no stickiness). Streams opened through it land on either daemon; records stored through
@@ -352,9 +384,7 @@ static void behind_one_address(void **state)
         harness_balancer_stop(&lb);
         fail_msg("HAProxy never saw both daemons up (its log: %s)", lb.log_path);
     }
-    char *cust = send_record(a.tcp_port, "{\"source\":\"pbx\",\"channel\":\"phone\","
-                                         "\"occurred_at\":\"2026-12-01T09:00:00Z\","
-                                         "\"customer\":{\"phone\":\"09125550001\"}}");
+    char *cust = customer_with_call(a.tcp_port, "09125550001");
     /* Round robin: two streams in a row are one on each daemon. */
     int s1 = customer_stream(lb.http_port, cust, NULL);
     int s2 = customer_stream(lb.http_port, cust, NULL);
@@ -396,6 +426,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(two_daemons_one_database),
         cmocka_unit_test(streams_want_a_token_and_are_bounded),
         cmocka_unit_test(a_client_that_does_not_read_is_dropped),
+        cmocka_unit_test(listener_reconnects),
         cmocka_unit_test(behind_one_address),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);

@@ -218,7 +218,7 @@ static void freepbx_rows_with_the_defaults(void **state)
     size_t len;
     char *buf = fixture("freepbx.csv", &len);
     struct cdr_row rows[16];
-    assert_int_equal(read_rows(buf, len, rows, 16), 12);
+    assert_int_equal(read_rows(buf, len, rows, 16), 13);
     json_t *rec;
 
     /* An IVR call: inbound from the caller, not an outbound call to "s". */
@@ -282,6 +282,20 @@ static void freepbx_rows_with_the_defaults(void **state)
     assert_string_equal(str(rec, "status"), "missed");
     assert_string_equal(str(rec, "agent"), "400");
     json_decref(rec);
+    /* Zahra gave up waiting in queue 400: Queue() had answered her channel, no member's
+     * channel ever joined. A missed call, the wait kept apart from the talk time. */
+    assert_int_equal(map_default(&rows[12], &rec), CDR_ROW);
+    assert_string_equal(str(rec, "status"), "missed");
+    assert_string_equal(cust(rec, "name"), "زهرا موسوی");
+    assert_int_equal(json_integer_value(json_object_get(rec, "duration_s")), 0);
+    json_t *attrs = json_object_get(rec, "attributes");
+    assert_true(json_is_true(json_object_get(attrs, "queue_abandoned")));
+    assert_int_equal(json_integer_value(json_object_get(attrs, "wait_s")), 150);
+    json_decref(rec);
+    /* The answered queue call is not abandoned. */
+    assert_int_equal(map_default(&rows[2], &rec), CDR_ROW);
+    assert_null(json_object_get(json_object_get(rec, "attributes"), "queue_abandoned"));
+    json_decref(rec);
     /* Other spellings of a withheld number. */
     static const char *const withheld[] = {"unknown",     "private",  "PRIVATE",
                                            "Unavailable", "WITHHELD", "0000"};
@@ -293,7 +307,7 @@ static void freepbx_rows_with_the_defaults(void **state)
                  withheld[i]);
         assert_int_equal(map_error(csv, err, sizeof(err)), CDR_ANONYMOUS);
     }
-    for (size_t i = 0; i < 12; i++) {
+    for (size_t i = 0; i < 13; i++) {
         cdr_row_free(&rows[i]);
     }
     free(buf);

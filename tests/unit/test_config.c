@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
+#include "token.h"
 
 /* Every environment variable a test sets; unset before and after each test. */
 static const char *const test_env[] = {
@@ -143,7 +145,7 @@ static void defaults(void **state)
     assert_string_equal(cfg.record_opts.norm.country_code, "98");
     assert_string_equal(cfg.record_opts.norm.trunk_prefix, "0");
     assert_int_equal(cfg.level, LOG_INFO);
-    assert_int_equal(cfg.n_tokens, 0);
+    assert_false(auth_enabled(cfg.auth));
     assert_int_equal(cfg.n_never_merge, 0);
     assert_int_equal(cfg.record_opts.n_never_merge, 0);
     config_free(&cfg);
@@ -171,7 +173,9 @@ static void file_overrides(void **state)
             "trunk_prefix =\n"
             "\n"
             "[log]\n"
-            "level = debug\n",
+            "level = debug\n"
+            "[auth]\n"
+            "allow_unauthenticated = yes\n",
             &cfg);
     assert_non_null(cfg.path);
     assert_string_equal(cfg.listen_tcp, "0.0.0.0:6000");
@@ -196,7 +200,7 @@ static void environment_wins_over_file(void **state)
     assert_int_equal(setenv("TOUCHLINE_LISTEN_TCP", "127.0.0.1:7000", 1), 0);
     struct config cfg;
     LOAD_OK("[listen]\ntcp = 0.0.0.0:6000\nhttp = 0.0.0.0:6001\n"
-            "[ingest]\nmax_line_bytes = 131072\n",
+            "[ingest]\nmax_line_bytes = 131072\n[auth]\nallow_unauthenticated = on\n",
             &cfg);
     assert_int_equal(cfg.ingest_max_line_bytes, 2048);
     assert_string_equal(cfg.listen_tcp, "127.0.0.1:7000");
@@ -426,9 +430,106 @@ static void never_merge_errors(void **state)
     LOAD_FAILS("[identity]\nnever_merge = email:info.shop.ir\n", 0, "never_merge", NULL);
 }
 
-/* ---- auth tokens ---- */
+/* ---- principals and tokens ---- */
 
-static void tokens_parsed(void **state)
+/* A token's hash as the config writes it. */
+static const char *hash_of(const char *token, char out[TOKEN_HASH_TEXT])
+{
+    token_hash_text(token, strlen(token), out);
+    return out;
+}
+
+static void principals_parsed(void **state)
+{
+    (void)state;
+    char h1[TOKEN_HASH_TEXT], h2[TOKEN_HASH_TEXT], h3[TOKEN_HASH_TEXT], text[1024];
+    snprintf(text, sizeof(text),
+             "[auth]\n"
+             "principal = asterisk scopes=ingest channels=phone sources=asterisk-*|pbx "
+             "token=%s\n"
+             "principal = asterisk token=%s\n"
+             "principal = agents scopes=read|admin token=%s rate=5 read_rate=20\n",
+             hash_of("tl_asterisk-old-token", h1), hash_of("tl_asterisk-new-token", h2),
+             hash_of("tl_agents-token-1", h3));
+    struct config cfg;
+    LOAD_OK(text, &cfg);
+    assert_int_equal(auth_count(cfg.auth), 2);
+    assert_false(auth_has_legacy(cfg.auth));
+    /* Both tokens of a principal (rotation) name it; nothing else does. */
+    struct auth_principal *p = auth_check_token(cfg.auth, "tl_asterisk-old-token");
+    assert_non_null(p);
+    assert_string_equal(auth_principal_name(p), "asterisk");
+    assert_ptr_equal(auth_check_token(cfg.auth, "tl_asterisk-new-token"), p);
+    assert_null(auth_check_token(cfg.auth, "tl_asterisk-new-toke"));
+    assert_null(auth_check_token(cfg.auth, "TL_ASTERISK-NEW-TOKEN"));
+    assert_null(auth_check_token(cfg.auth, ""));
+    assert_null(auth_check_token(cfg.auth, h1)); /* the hash is not a token */
+    assert_null(auth_check_token(cfg.auth, "asterisk"));
+    assert_true(auth_principal_may(p, AUTH_INGEST));
+    assert_false(auth_principal_may(p, AUTH_READ));
+    assert_false(auth_principal_may(p, AUTH_ADMIN));
+    char why[200];
+    assert_true(auth_principal_may_write(p, "phone", "asterisk-tehran-1", why, sizeof(why)));
+    assert_true(auth_principal_may_write(p, "phone", "pbx", why, sizeof(why)));
+    assert_false(auth_principal_may_write(p, "sms", "asterisk-tehran-1", why, sizeof(why)));
+    assert_non_null(strstr(why, "channel"));
+    assert_false(auth_principal_may_write(p, "phone", "pbx2", why, sizeof(why)));
+    assert_non_null(strstr(why, "source"));
+    assert_false(auth_principal_may_write(p, "phone", "my-asterisk-1", why, sizeof(why)));
+
+    struct auth_principal *a = auth_check_token(cfg.auth, "tl_agents-token-1");
+    assert_non_null(a);
+    assert_string_equal(auth_principal_name(a), "agents");
+    assert_true(auth_principal_may(a, AUTH_READ));
+    assert_true(auth_principal_may(a, AUTH_ADMIN));
+    assert_false(auth_principal_may_write(a, "phone", "pbx", why, sizeof(why)));
+    assert_non_null(strstr(why, "ingest"));
+    assert_ptr_equal(auth_find_principal(cfg.auth, "agents"), a);
+    assert_null(auth_find_principal(cfg.auth, "nobody"));
+
+    /* A reference outlives the table, as a connection's does across a reload. */
+    struct auth_principal *kept = auth_principal_ref(p);
+    config_free(&cfg);
+    assert_string_equal(auth_principal_name(kept), "asterisk");
+    auth_principal_unref(kept);
+}
+
+static void principal_errors(void **state)
+{
+    (void)state;
+    char h[TOKEN_HASH_TEXT], text[512];
+    hash_of("tl_some-token-123", h);
+    /* A token in clear where its hash belongs: refused, pointing at --hash-token. */
+    LOAD_FAILS("[auth]\nprincipal = pbx scopes=ingest token=tl_some-token-123\n", 0, "--hash-token",
+               "pbx");
+    snprintf(text, sizeof(text), "[auth]\nprincipal = pbx token=%s\n", h);
+    LOAD_FAILS(text, 0, "scopes", "pbx");
+    LOAD_FAILS("[auth]\nprincipal = pbx scopes=ingest\n", 0, "token", "pbx");
+    snprintf(text, sizeof(text), "[auth]\nprincipal = pbx scopes=write token=%s\n", h);
+    LOAD_FAILS(text, 0, "scopes", "ingest, read, admin");
+    snprintf(text, sizeof(text), "[auth]\nprincipal = pbx scopes=ingest channels=fax token=%s\n",
+             h);
+    LOAD_FAILS(text, 0, "channels", NULL);
+    snprintf(text, sizeof(text), "[auth]\nprincipal = pbx scopes=ingest colour=red token=%s\n", h);
+    LOAD_FAILS(text, 0, "colour", NULL);
+    snprintf(text, sizeof(text), "[auth]\nprincipal = pbx scopes=ingest rate=-1 token=%s\n", h);
+    LOAD_FAILS(text, 0, "rate", NULL);
+    snprintf(text, sizeof(text),
+             "[auth]\nprincipal = pbx scopes=ingest token=%s\nprincipal = pbx scopes=read "
+             "token=%s\n",
+             h, h);
+    LOAD_FAILS(text, 0, "twice", "pbx");
+    snprintf(text, sizeof(text),
+             "[auth]\nprincipal = pbx scopes=ingest token=%s\nprincipal = pbx sources=x "
+             "token=%s\n",
+             h, h);
+    LOAD_FAILS(text, 0, "only add token=", "pbx");
+    snprintf(text, sizeof(text), "[auth]\nprincipal = p/x scopes=ingest token=%s\n", h);
+    LOAD_FAILS(text, 0, "name", NULL);
+}
+
+/* The older [auth] tokens still work: hashed on load, every scope, source patterns. */
+static void legacy_tokens(void **state)
 {
     (void)state;
     struct config cfg;
@@ -436,96 +537,128 @@ static void tokens_parsed(void **state)
             "tokens = asterisk:s3cret-ast-token:asterisk-*|twilio, web:web-write-key-123\n"
             "tokens = crm:12345678\n",
             &cfg);
-    assert_int_equal(cfg.n_tokens, 3);
-    assert_string_equal(cfg.tokens[0].name, "asterisk");
-    assert_string_equal(cfg.tokens[0].secret, "s3cret-ast-token");
-    assert_string_equal(cfg.tokens[0].sources, "asterisk-*|twilio");
-    assert_string_equal(cfg.tokens[1].name, "web");
-    assert_string_equal(cfg.tokens[1].secret, "web-write-key-123");
-    assert_string_equal(cfg.tokens[1].sources, "*");
-    assert_string_equal(cfg.tokens[2].name, "crm");
-    assert_string_equal(cfg.tokens[2].secret, "12345678");
+    assert_int_equal(auth_count(cfg.auth), 3);
+    assert_true(auth_has_legacy(cfg.auth));
+    struct auth_principal *p = auth_check_token(cfg.auth, "s3cret-ast-token");
+    assert_non_null(p);
+    assert_string_equal(auth_principal_name(p), "asterisk");
+    assert_true(auth_principal_may(p, AUTH_READ));
+    assert_true(auth_principal_may(p, AUTH_ADMIN));
+    char why[200];
+    assert_true(auth_principal_may_write(p, "phone", "asterisk-tehran-1", why, sizeof(why)));
+    assert_true(auth_principal_may_write(p, "sms", "twilio", why, sizeof(why)));
+    assert_false(auth_principal_may_write(p, "sms", "twilio-2", why, sizeof(why)));
+    assert_false(auth_principal_may_write(p, "phone", "asterisk", why, sizeof(why)));
+    p = auth_check_token(cfg.auth, "web-write-key-123");
+    assert_non_null(p);
+    assert_true(auth_principal_may_write(p, "web", "anything.at:all", why, sizeof(why)));
+    assert_string_equal(auth_principal_name(auth_check_token(cfg.auth, "12345678")), "crm");
     config_free(&cfg);
-}
 
-static void tokens_from_environment(void **state)
-{
-    (void)state;
     assert_int_equal(setenv("TOUCHLINE_AUTH_TOKENS", "ops:env-token-0001", 1), 0);
-    struct config cfg;
     LOAD_OK("[auth]\ntokens = file:file-token-0001\n", &cfg);
-    assert_int_equal(cfg.n_tokens, 1);
-    assert_string_equal(cfg.tokens[0].name, "ops");
-    assert_non_null(config_find_token(&cfg, "env-token-0001"));
-    assert_null(config_find_token(&cfg, "file-token-0001"));
+    assert_int_equal(auth_count(cfg.auth), 1);
+    assert_non_null(auth_check_token(cfg.auth, "env-token-0001"));
+    assert_null(auth_check_token(cfg.auth, "file-token-0001"));
     config_free(&cfg);
-}
+    unsetenv("TOUCHLINE_AUTH_TOKENS");
 
-static void tokens_errors(void **state)
-{
-    (void)state;
     LOAD_FAILS("[auth]\ntokens = ops:1234567\n", 0, "tokens", "ops");
     LOAD_FAILS("[auth]\ntokens = ops\n", 0, "tokens", NULL);
     LOAD_FAILS("[auth]\ntokens = :secret-secret\n", 0, "tokens", NULL);
     LOAD_FAILS("[auth]\ntokens = ops:\n", 0, "tokens", NULL);
 }
 
-static void find_token(void **state)
+static void new_tokens_are_random_and_hash(void **state)
 {
     (void)state;
-    struct config cfg;
-    LOAD_OK("[auth]\ntokens = asterisk:s3cret-ast-token:asterisk-*|twilio, "
-            "web:web-write-key-123\n",
-            &cfg);
-    const struct config_token *t = config_find_token(&cfg, "s3cret-ast-token");
-    assert_non_null(t);
-    assert_string_equal(t->name, "asterisk");
-    t = config_find_token(&cfg, "web-write-key-123");
-    assert_non_null(t);
-    assert_string_equal(t->name, "web");
-    assert_null(config_find_token(&cfg, "s3cret-ast-toke"));
-    assert_null(config_find_token(&cfg, "s3cret-ast-token2"));
-    assert_null(config_find_token(&cfg, "S3CRET-AST-TOKEN"));
-    assert_null(config_find_token(&cfg, ""));
-    assert_null(config_find_token(&cfg, "asterisk"));
-    config_free(&cfg);
-
-    /* No tokens configured: nothing matches. */
-    char err[512];
-    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), 0);
-    assert_null(config_find_token(&cfg, "s3cret-ast-token"));
-    assert_null(config_find_token(&cfg, ""));
-    config_free(&cfg);
+    char a[TOKEN_TEXT_MAX], b[TOKEN_TEXT_MAX], ha[TOKEN_HASH_TEXT];
+    assert_int_equal(token_new(a), 0);
+    assert_int_equal(token_new(b), 0);
+    assert_string_not_equal(a, b);
+    /* "tl_" and 43 base64url characters: 256 random bits. */
+    assert_int_equal(strlen(a), 46);
+    assert_int_equal(
+        strspn(a + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 43);
+    token_hash_text("abc", 3, ha);
+    assert_string_equal(ha,
+                        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    unsigned char raw[TOKEN_HASH_LEN];
+    assert_int_equal(token_parse_hash(ha, raw), 0);
+    assert_int_equal(raw[0], 0xba);
+    assert_int_equal(token_parse_hash("sha256:ba78", raw), -1);
+    assert_int_equal(token_parse_hash("md5:ba7816bf8f01cfea414140de5dae2223", raw), -1);
 }
 
-static void token_allows_sources(void **state)
+/* No principal on an address other than loopback: refused unless allowed explicitly. */
+static void auth_required_off_loopback(void **state)
+{
+    (void)state;
+    LOAD_FAILS("[listen]\ntcp = 0.0.0.0:5170\n", 0, "allow_unauthenticated", "0.0.0.0:5170");
+    LOAD_FAILS("[listen]\nhttp = [2001:db8::1]:8170\n", 0, "allow_unauthenticated", "http");
+    struct config cfg;
+    LOAD_OK("[listen]\ntcp = [::1]:5170\nhttp = localhost:8170\n", &cfg);
+    config_free(&cfg);
+    LOAD_OK("[listen]\ntcp = 0.0.0.0:5170\n[auth]\nallow_unauthenticated = yes\n", &cfg);
+    assert_true(cfg.auth_allow_unauthenticated);
+    config_free(&cfg);
+    LOAD_OK("[listen]\ntcp = 0.0.0.0:5170\n[auth]\ntokens = pbx:pbx-token-123\n", &cfg);
+    config_free(&cfg);
+    LOAD_FAILS("[auth]\nallow_unauthenticated = maybe\n", 2, "yes or no", NULL);
+    assert_true(config_host_is_loopback("127.0.0.2"));
+    assert_false(config_host_is_loopback("10.0.0.1"));
+    assert_false(config_host_is_loopback("db.example.com"));
+}
+
+/* A misspelled TOUCHLINE_ variable is an error naming the nearest option. */
+static void unknown_environment_variable(void **state)
 {
     (void)state;
     struct config cfg;
-    LOAD_OK("[auth]\ntokens = asterisk:s3cret-ast-token:asterisk-*|twilio, "
-            "web:web-write-key-123\n",
-            &cfg);
-    const struct config_token *t = config_find_token(&cfg, "s3cret-ast-token");
-    assert_non_null(t);
-    assert_true(config_token_allows(t, "asterisk-tehran-1"));
-    assert_true(config_token_allows(t, "asterisk-"));
-    assert_true(config_token_allows(t, "twilio"));
-    assert_false(config_token_allows(t, "twilio-2"));
-    assert_false(config_token_allows(t, "asterisk"));
-    assert_false(config_token_allows(t, "web-shop"));
-    assert_false(config_token_allows(t, "my-asterisk-1"));
-    t = config_find_token(&cfg, "web-write-key-123");
-    assert_non_null(t);
-    assert_true(config_token_allows(t, "web-shop"));
-    assert_true(config_token_allows(t, "anything.at:all"));
+    char err[512] = "";
+    assert_int_equal(setenv("TOUCHLINE_AUTH_TOKEN", "ops:env-token-0001", 1), 0);
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), -1);
     config_free(&cfg);
+    unsetenv("TOUCHLINE_AUTH_TOKEN");
+    assert_non_null(strstr(err, "TOUCHLINE_AUTH_TOKEN "));
+    assert_non_null(strstr(err, "did you mean TOUCHLINE_AUTH_TOKENS?"));
 
-    struct config_token manual = {
-        .name = (char *)"m", .secret = (char *)"12345678", .sources = (char *)"web-?|mail-gw"};
-    assert_true(config_token_allows(&manual, "web-1"));
-    assert_false(config_token_allows(&manual, "web-12"));
-    assert_true(config_token_allows(&manual, "mail-gw"));
-    assert_false(config_token_allows(&manual, "mail-gw2"));
+    assert_int_equal(setenv("TOUCHLINE_DATABSE_DSN", "dbname=x", 1), 0);
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), -1);
+    config_free(&cfg);
+    unsetenv("TOUCHLINE_DATABSE_DSN");
+    assert_non_null(strstr(err, "did you mean TOUCHLINE_DATABASE_DSN?"));
+
+    /* The client's and the tools' variables are not the daemon's business. */
+    assert_int_equal(setenv("TOUCHLINE_URL", "http://x", 1), 0);
+    assert_int_equal(setenv("TOUCHLINE_TEST_SOMETHING", "1", 1), 0);
+    assert_int_equal(config_load(NULL, &cfg, err, sizeof(err)), 0);
+    config_free(&cfg);
+    unsetenv("TOUCHLINE_URL");
+    unsetenv("TOUCHLINE_TEST_SOMETHING");
+}
+
+/* --check-config says where each value came from, and never shows a token or its hash. */
+static void print_shows_origins(void **state)
+{
+    (void)state;
+    char h[TOKEN_HASH_TEXT], text[512];
+    hash_of("tl_reader-token-1", h);
+    snprintf(text, sizeof(text),
+             "[database]\npool_size = 3\n[auth]\nprincipal = reader scopes=read token=%s\n", h);
+    assert_int_equal(setenv("TOUCHLINE_INGEST_MAX_LINE_BYTES", "2048", 1), 0);
+    struct config cfg;
+    LOAD_OK(text, &cfg);
+    char *out = print_to_string(&cfg);
+    assert_non_null(strstr(out, "pool_size = 3  ; file "));
+    assert_non_null(strstr(out, "max_line_bytes = 2048  ; environment "
+                                "TOUCHLINE_INGEST_MAX_LINE_BYTES"));
+    assert_non_null(strstr(out, "tcp = 127.0.0.1:5170  ; default"));
+    assert_non_null(strstr(out, "principal = reader scopes=read token=sha256:"));
+    assert_null(strstr(out, "tl_reader-token-1"));
+    assert_null(strstr(out, h + 12)); /* not even most of the hash */
+    free(out);
+    config_free(&cfg);
 }
 
 /* ---- secrets ---- */
@@ -648,6 +781,7 @@ static void print_round_trips(void **state)
     (void)state;
     struct config cfg;
     LOAD_OK("[listen]\ntcp = 0.0.0.0:6000\n[database]\npool_size = 5\n"
+            "[auth]\nallow_unauthenticated = yes\n"
             "[identity]\nnever_merge = phone:0912 345 6789\n",
             &cfg);
     char *text = print_to_string(&cfg);
@@ -737,11 +871,13 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(never_merge_normalized, setup, teardown),
         cmocka_unit_test_setup_teardown(never_merge_uses_configured_country, setup, teardown),
         cmocka_unit_test_setup_teardown(never_merge_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(tokens_parsed, setup, teardown),
-        cmocka_unit_test_setup_teardown(tokens_from_environment, setup, teardown),
-        cmocka_unit_test_setup_teardown(tokens_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(find_token, setup, teardown),
-        cmocka_unit_test_setup_teardown(token_allows_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(principals_parsed, setup, teardown),
+        cmocka_unit_test_setup_teardown(principal_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(legacy_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_tokens_are_random_and_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(auth_required_off_loopback, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_environment_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(print_shows_origins, setup, teardown),
         cmocka_unit_test_setup_teardown(mask_dsn_keyword_form, setup, teardown),
         cmocka_unit_test_setup_teardown(mask_dsn_uri_form, setup, teardown),
         cmocka_unit_test_setup_teardown(mask_dsn_uri_query_password, setup, teardown),

@@ -44,14 +44,22 @@ static void url_parse_accepts(void **state)
     expect_url("http://[fe80::1]", "fe80::1", 80, "");
     expect_url("http://h:65535", "h", 65535, "");
     expect_url("http://h:1", "h", 1, "");
+    /* https: port 443 unless given, and TLS on. */
+    expect_url("https://tl.example", "tl.example", 443, "");
+    expect_url("HTTPS://tl.example:8443/api", "tl.example", 8443, "/api");
+    struct http_client_url u;
+    char err[256];
+    assert_int_equal(http_client_url_parse("https://tl.example", &u, err, sizeof(err)), 0);
+    assert_true(u.tls);
+    assert_int_equal(http_client_url_parse("http://tl.example", &u, err, sizeof(err)), 0);
+    assert_false(u.tls);
 }
 
 static void url_parse_refuses(void **state)
 {
     (void)state;
-    expect_bad_url("https://tl.example", "https is not supported");
-    expect_bad_url("HTTPS://tl.example", "https is not supported");
-    expect_bad_url("ftp://tl.example", "must start with http://");
+    expect_bad_url("ftp://tl.example", "must start with http:// or https://");
+    expect_bad_url("https://", "no host");
     expect_bad_url("127.0.0.1:8170", "must start with http://");
     expect_bad_url("http://", "no host");
     expect_bad_url("http://:8170", "no host");
@@ -121,8 +129,8 @@ static void init_checks_the_token(void **state)
     assert_int_equal(http_client_init(&c, "http://h:1", "a\r\nX-Evil: 1", 0, err, sizeof(err)),
                      HTTP_CLIENT_EURL);
     assert_non_null(strstr(err, "control character"));
-    assert_int_equal(http_client_init(&c, "https://h", NULL, 0, err, sizeof(err)),
-                     HTTP_CLIENT_EURL);
+    assert_int_equal(http_client_init(&c, "https://h", NULL, 0, err, sizeof(err)), 0);
+    assert_true(c.url.tls);
 }
 
 /* Serves answer once and GETs path (or POSTs json) from it. Returns what the client

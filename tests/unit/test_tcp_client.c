@@ -126,7 +126,8 @@ static void pipelines_through_small_buffers(void **state)
     struct seen seen = {0};
     struct tcp_client *c = NULL;
     /* A stall of 5 s fails the test rather than hanging it. */
-    assert_int_equal(tcp_client_connect(addr, 5000, on_answer, &seen, &c, err, sizeof(err)), 0);
+    assert_int_equal(tcp_client_connect(addr, NULL, 5000, on_answer, &seen, &c, err, sizeof(err)),
+                     0);
     enum { LINES = 20000 };
     char line[400];
     memset(line, 'y', sizeof(line));
@@ -161,7 +162,8 @@ static void server_closing_early_is_reported(void **state)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", s.port);
     struct seen seen = {0};
     struct tcp_client *c = NULL;
-    assert_int_equal(tcp_client_connect(addr, 5000, on_answer, &seen, &c, err, sizeof(err)), 0);
+    assert_int_equal(tcp_client_connect(addr, NULL, 5000, on_answer, &seen, &c, err, sizeof(err)),
+                     0);
     int rc = 0;
     for (int i = 0; i < 10 && rc == 0; i++) {
         rc = tcp_client_send(c, "{}", 2, err, sizeof(err));
@@ -215,7 +217,7 @@ static void unusable_addresses(void **state)
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
     struct tcp_client *c = NULL;
-    assert_int_equal(tcp_client_connect(addr, 2000, on_answer, NULL, &c, err, sizeof(err)),
+    assert_int_equal(tcp_client_connect(addr, NULL, 2000, on_answer, NULL, &c, err, sizeof(err)),
                      TCP_CLIENT_ECONNECT);
     assert_null(c);
     assert_non_null(strstr(err, "connect to 127.0.0.1:"));

@@ -644,13 +644,13 @@
 
   /* ---------- supervisor views refresh on any committed record ---------- */
 
-  function liveRefresher(checkbox, state, refresh) {
+  function liveRefresher(checkbox, state, refresh, everyMs) {
     let stream = null;
     let timer = null;
     let last = 0;
     function schedule() {
-      /* At most one refresh every 2 seconds, however busy ingest is. */
-      const wait = Math.max(0, last + 2000 - Date.now());
+      /* At most one refresh every everyMs, however busy ingest is. */
+      const wait = Math.max(0, last + everyMs - Date.now());
       if (timer) return;
       timer = setTimeout(() => {
         timer = null;
@@ -684,7 +684,7 @@
    * newer one overtook shows nothing. With its "refresh live" box ticked it loads again
    * whenever records are committed.
    */
-  function supervisorScreen(checkbox, state, fetchFn, renderFn, before) {
+  function supervisorScreen(checkbox, state, fetchFn, renderFn, everyMs, before) {
     let seq = 0;
     const scr = {
       async load() {
@@ -706,7 +706,7 @@
         scr.live.stop();
       },
     };
-    scr.live = liveRefresher(checkbox, state, () => scr.load());
+    scr.live = liveRefresher(checkbox, state, () => scr.load(), everyMs);
     return scr;
   }
 
@@ -844,9 +844,10 @@
   /* ---------- wiring ---------- */
 
   function init() {
-    dashboard = supervisorScreen($('dash-live'), $('dash-state'), fetchDashboard, renderDashboard, defaultRange);
+    /* The dashboard asks for a range's figures day by day: every 10 s at most is enough. */
+    dashboard = supervisorScreen($('dash-live'), $('dash-state'), fetchDashboard, renderDashboard, 10000, defaultRange);
     missed = supervisorScreen($('missed-live'), $('missed-state'),
-      () => api('/v1/missed?open=' + ($('missed-open').checked ? 'true' : 'false')), renderMissed);
+      () => api('/v1/missed?open=' + ($('missed-open').checked ? 'true' : 'false')), renderMissed, 2000);
     $('token-form').addEventListener('submit', (e) => {
       e.preventDefault();
       token = $('token').value.trim();
