@@ -380,3 +380,61 @@ int api_erase(const struct http_client *c, const char *id, json_t **erasure, cha
 {
     return customer_call(c, METHOD_DELETE, id, "", NULL, erasure, err, errlen);
 }
+
+int api_identities(const struct http_client *c, const char *id, json_t **provenance, char *err,
+                   size_t errlen)
+{
+    return customer_call(c, METHOD_GET, id, "/identities", NULL, provenance, err, errlen);
+}
+
+int api_why(const struct http_client *c, const char *kind1, const char *value1, const char *kind2,
+            const char *value2, json_t **why, char *err, size_t errlen)
+{
+    *why = NULL;
+    char *path = strdup("/v1/why");
+    if (path == NULL || http_client_query_add(&path, kind1, value1) < 0 ||
+        http_client_query_add(&path, kind2, value2) < 0) {
+        free(path);
+        errmsg_set(err, errlen, "out of memory");
+        return API_FAILED;
+    }
+    int rc = get_object(c, path, why, err, errlen);
+    free(path);
+    return rc;
+}
+
+int api_unmerge(const struct http_client *c, const char *id, long long merge, json_t **result,
+                char *err, size_t errlen)
+{
+    char body[48];
+    snprintf(body, sizeof(body), "{\"merge_id\":%lld}", merge);
+    return customer_call(c, METHOD_POST, id, "/unmerge", body, result, err, errlen);
+}
+
+int api_conflicts(const struct http_client *c, bool all, json_t **answer, char *err, size_t errlen)
+{
+    return get_object(c, all ? "/v1/conflicts?all=true" : "/v1/conflicts", answer, err, errlen);
+}
+
+int api_resolve_conflict(const struct http_client *c, const char *id, const char *action,
+                         json_t **answer, char *err, size_t errlen)
+{
+    *answer = NULL;
+    char *enc = http_client_urlencode(id);
+    json_t *req = json_pack("{s:s}", "action", action);
+    char *body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    size_t n = enc != NULL ? strlen(enc) + 32 : 0;
+    char *path = enc != NULL ? malloc(n) : NULL;
+    int rc = API_FAILED;
+    if (path == NULL || body == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+    } else {
+        snprintf(path, n, "/v1/conflicts/%s/resolve", enc);
+        rc = call(c, METHOD_POST, path, body, answer, err, errlen);
+    }
+    free(path);
+    free(body);
+    free(enc);
+    return rc;
+}

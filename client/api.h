@@ -128,4 +128,31 @@ int api_missed(const struct http_client *c, bool open, const char *since, const 
 int api_journey(const struct http_client *c, const char *id, const char *since, const char *until,
                 json_t **journey, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* GET /v1/customers/{id}/identities: where each identity came from, the customer's merges and
+ * the pairs kept apart. Returns as api_context. */
+int api_identities(const struct http_client *c, const char *id, json_t **provenance, char *err,
+                   size_t errlen) __attribute__((warn_unused_result));
+
+/* GET /v1/why?<kind1>=<value1>&<kind2>=<value2>: how the two identifiers came to be one
+ * customer (or that they are two). Returns as api_context; API_NOT_FOUND when either is
+ * unknown. */
+int api_why(const struct http_client *c, const char *kind1, const char *value1, const char *kind2,
+            const char *value2, json_t **why, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* POST /v1/customers/{id}/unmerge {"merge_id":merge}: undoes one merge. Returns as api_merge,
+ * with *result the server's account of it. */
+int api_unmerge(const struct http_client *c, const char *id, long long merge, json_t **result,
+                char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* GET /v1/conflicts[?all=true]: the review queue. Returns as api_context. */
+int api_conflicts(const struct http_client *c, bool all, json_t **answer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* POST /v1/conflicts/{id}/resolve {"action":action}. Returns as api_context; API_INVALID when
+ * the conflict is closed already or the action unknown. */
+int api_resolve_conflict(const struct http_client *c, const char *id, const char *action,
+                         json_t **answer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 #endif

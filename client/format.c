@@ -1284,6 +1284,174 @@ int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
     return ferror(out) ? -1 : rc;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Provenance: GET /v1/customers/{id}/identities, GET /v1/why, POST …/unmerge. */
+
+static const char *str_or(const json_t *o, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : dflt;
+}
+
+/* " at <time>" of o's key, in the zone opts asks for; nothing when absent. */
+static void at_time(FILE *out, const json_t *o, const char *key, const struct format_opts *opts)
+{
+    const char *iso = json_string_value(json_object_get(o, key));
+    char buf[64];
+    if (iso != NULL) {
+        (void)format_time(iso, opts->utc, buf, sizeof(buf));
+        fprintf(out, " at %s", buf);
+    }
+}
+
+/* "record <source>/<external_id or id>" of a record object; "no record" when absent. */
+static void record_ref(FILE *out, const json_t *rec)
+{
+    if (!json_is_object(rec)) {
+        fputs("no record kept", out);
+        return;
+    }
+    fprintf(out, "record %s/%s", str_or(rec, "source", "?"),
+            str_or(rec, "external_id", str_or(rec, "id", "?")));
+}
+
+/* One identity line: "  email ali@example.ir  first seen … with record mail/m1 (customer …)". */
+static void identity_line(FILE *out, const char *indent, const json_t *ident,
+                          const struct format_opts *opts)
+{
+    fprintf(out, "%s%s %s: first seen", indent, str_or(ident, "kind", "?"),
+            str_or(ident, "value", "?"));
+    at_time(out, ident, "first_seen", opts);
+    fputs(", ", out);
+    record_ref(out, json_object_get(ident, "first_record"));
+    const char *first = json_string_value(json_object_get(ident, "first_customer"));
+    if (first != NULL) {
+        fprintf(out, ", first customer %s", first);
+    }
+    fputc('\n', out);
+}
+
+/* One merge line: "  merge 3: <merged> into <survivor> at …, record crm/j1, linked by …". */
+static void merge_line(FILE *out, const char *indent, const json_t *m,
+                       const struct format_opts *opts)
+{
+    fprintf(out, "%smerge %lld: %s into %s", indent,
+            (long long)json_integer_value(json_object_get(m, "merge_id")), str_or(m, "merged", "?"),
+            str_or(m, "survivor", "?"));
+    at_time(out, m, "merged_at", opts);
+    const char *principal = json_string_value(json_object_get(m, "principal"));
+    if (principal != NULL) {
+        fprintf(out, ", by hand (%s, %s)", str_or(m, "reason", "manual"), principal);
+    } else {
+        fputs(", ", out);
+        record_ref(out, json_object_get(m, "record"));
+    }
+    const json_t *links = json_object_get(m, "identifiers");
+    size_t i;
+    const json_t *l;
+    json_array_foreach(links, i, l)
+    {
+        fprintf(out, "%s%s %s", i == 0 ? ", linked by " : " + ", str_or(l, "kind", "?"),
+                str_or(l, "value", "?"));
+    }
+    if (json_object_get(m, "undone_at") != NULL) {
+        fputs("; undone", out);
+        at_time(out, m, "undone_at", opts);
+        fprintf(out, " by %s", str_or(m, "undone_by", "?"));
+    }
+    fputc('\n', out);
+}
+
+static int identities_lines(FILE *out, const json_t *p, const struct format_opts *opts)
+{
+    fprintf(out, "Customer %s\nIdentities:\n", str_or(p, "customer_id", "?"));
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(p, "identities"), i, v)
+    {
+        identity_line(out, "  ", v, opts);
+    }
+    const json_t *merges = json_object_get(p, "merges");
+    fputs(json_array_size(merges) > 0 ? "Merges:\n" : "Merges: none\n", out);
+    json_array_foreach(merges, i, v)
+    {
+        merge_line(out, "  ", v, opts);
+    }
+    json_array_foreach(json_object_get(p, "kept_apart"), i, v)
+    {
+        fprintf(out, "%s  pair %lld: kept apart from %s since an unmerge of merge %lld",
+                i == 0 ? "Kept apart:\n" : "",
+                (long long)json_integer_value(json_object_get(v, "apart_id")),
+                str_or(v, "other", "?"),
+                (long long)json_integer_value(json_object_get(v, "merge_id")));
+        at_time(out, v, "since", opts);
+        fputc('\n', out);
+    }
+    return 0;
+}
+
+int format_identities(FILE *out, const json_t *provenance, const struct format_opts *opts)
+{
+    return object_out(out, provenance, opts, identities_lines);
+}
+
+static int why_lines(FILE *out, const json_t *w, const struct format_opts *opts)
+{
+    const json_t *a = json_object_get(w, "a"), *b = json_object_get(w, "b");
+    if (!json_is_true(json_object_get(w, "joined"))) {
+        fprintf(out, "%s %s and %s %s are two customers: %s and %s\n", str_or(a, "kind", "?"),
+                str_or(a, "value", "?"), str_or(b, "kind", "?"), str_or(b, "value", "?"),
+                str_or(a, "customer", "?"), str_or(b, "customer", "?"));
+        return 0;
+    }
+    fprintf(out, "%s %s and %s %s are one customer, %s:\n", str_or(a, "kind", "?"),
+            str_or(a, "value", "?"), str_or(b, "kind", "?"), str_or(b, "value", "?"),
+            str_or(w, "customer", "?"));
+    identity_line(out, "  ", a, opts);
+    identity_line(out, "  ", b, opts);
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(w, "merges"), i, m)
+    {
+        merge_line(out, "  ", m, opts);
+    }
+    if (json_array_size(json_object_get(w, "merges")) == 0) {
+        fputs("  (no merge: they came to this customer by records carrying them)\n", out);
+    }
+    return 0;
+}
+
+int format_why(FILE *out, const json_t *why, const struct format_opts *opts)
+{
+    return object_out(out, why, opts, why_lines);
+}
+
+static int unmerge_lines(FILE *out, const json_t *u, const struct format_opts *opts)
+{
+    (void)opts;
+    fprintf(
+        out,
+        "Merge %lld undone: customer %s is back, with %lld identities and %lld interactions "
+        "taken from customer %s.\nThe two are kept apart (pair %lld; DELETE "
+        "/v1/customers/%s/apart/%lld lets them merge again).\n",
+        (long long)json_integer_value(json_object_get(u, "merge_id")), str_or(u, "restored", "?"),
+        (long long)json_integer_value(json_object_get(u, "identities")),
+        (long long)json_integer_value(json_object_get(u, "interactions")),
+        str_or(u, "customer", "?"), (long long)json_integer_value(json_object_get(u, "apart_id")),
+        str_or(u, "restored", "?"), (long long)json_integer_value(json_object_get(u, "apart_id")));
+    return 0;
+}
+
+int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *opts)
+{
+    return object_out(out, unmerge, opts, unmerge_lines);
+}
+
+int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+{
+    return object_json(out, answer, opts->kind) == 0 && !ferror(out) ? 0 : -1;
+}
+
 /* True when word can go to a POSIX shell as it is, without quotes. */
 static bool shell_safe(const char *word)
 {

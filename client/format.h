@@ -107,6 +107,24 @@ int format_erasure(FILE *out, const json_t *erasure, const json_t *customer,
                    const struct format_opts *opts) __attribute__((warn_unused_result));
 
 /*
+ * Provenance answers (borrowed), for FORMAT_TABLE as lines a person reads, else as JSON like
+ * format_customer: the identities of a customer with the record that first brought each, its
+ * merges and the pairs kept apart (GET /v1/customers/{id}/identities); how two identifiers came
+ * to be one customer (GET /v1/why); what an unmerge did (POST /v1/customers/{id}/unmerge).
+ * Return 0, or -1 when out of memory or writing failed.
+ */
+int format_identities(FILE *out, const json_t *provenance, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+int format_why(FILE *out, const json_t *why, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
+/* An answer in one of the JSON forms (FORMAT_JSON indented, FORMAT_NDJSON on one line). */
+int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+    __attribute__((warn_unused_result));
+
+/*
  * Writes, without a line break, what erasing customer (a profile; borrowed) would remove:
  * "this would erase customer <name>  <id> for good, with everything recorded about them:
  * 3 identities, 41 interactions, 1 customer merged into them". Returns 0, or -1 when out of

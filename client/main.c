@@ -138,6 +138,7 @@ enum {
     OPT_ALL,
     OPT_FROM,
     OPT_YES,
+    OPT_MERGE,
     OPT_BEFORE,
 };
 
@@ -179,6 +180,7 @@ static const struct option customer_options[] = {
     {"before", required_argument, NULL, OPT_BEFORE},
     {"from", required_argument, NULL, OPT_FROM},
     {"yes", no_argument, NULL, OPT_YES},
+    {"merge", required_argument, NULL, OPT_MERGE},
     {"url", required_argument, NULL, OPT_GLOBAL_URL},
     {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
     {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
@@ -193,6 +195,8 @@ enum {
     TAKES_RANGE = 1 << 4,  /* --since, --until */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
+    TAKES_MERGE = 1 << 4,
+    TAKES_TWO = 1 << 5, /* two identifiers (and no --customer) instead of one selector */
 };
 
 static unsigned option_needs(int opt)
@@ -212,6 +216,8 @@ static unsigned option_needs(int opt)
         return TAKES_FROM;
     case OPT_YES:
         return TAKES_YES;
+    case OPT_MERGE:
+        return TAKES_MERGE;
     default:
         return 0;
     }
@@ -227,6 +233,9 @@ struct args {
     bool all;
     const char *from;
     bool yes;
+    long long merge;   /* --merge, 0 when not given */
+    const char *kind2; /* TAKES_TWO: the second identifier */
+    const char *value2;
 };
 
 /* Says how a selector can be given, under heading ("Whose timeline"). */
@@ -267,7 +276,17 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
         }
         switch (opt) {
         case 0:
+            if ((takes & TAKES_TWO) && a->kind != NULL && a->kind2 == NULL) {
+                a->kind2 = normalize_kind_name((enum ident_kind)index);
+                a->value2 = optarg;
+                break;
+            }
+            /* fall through */
         case OPT_CUSTOMER:
+            if ((takes & TAKES_TWO) && opt == OPT_CUSTOMER) {
+                fprintf(stderr, "touchline %s: give two identifiers, not --customer\n", cmd);
+                return EXIT_USAGE;
+            }
             if (a->kind != NULL) {
                 fprintf(stderr,
                         "touchline %s: give only one of --phone, --email, --chat, --web, "
@@ -328,6 +347,17 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
         case OPT_YES:
             a->yes = true;
             break;
+        case OPT_MERGE: {
+            char *end;
+            errno = 0;
+            long long n = strtoll(optarg, &end, 10);
+            if (optarg[0] < '1' || optarg[0] > '9' || *end != '\0' || errno != 0 || n <= 0) {
+                fprintf(stderr, "touchline %s: --merge: \"%s\" is not a merge id\n", cmd, optarg);
+                return EXIT_USAGE;
+            }
+            a->merge = n;
+            break;
+        }
         case 'h':
             usage(stdout);
             return EXIT_SUCCESS;
@@ -343,6 +373,13 @@ static int parse_args(struct global *g, const char *cmd, unsigned takes, void (*
         fprintf(stderr,
                 "touchline %s: which customer? Give --phone, --email, --chat, --web, "
                 "--external or --customer\n"
+                "Try 'touchline %s --help'.\n",
+                cmd, cmd);
+        return EXIT_USAGE;
+    }
+    if ((takes & TAKES_TWO) && a->kind2 == NULL) {
+        fprintf(stderr,
+                "touchline %s: give two identifiers, e.g. --phone N --email E\n"
                 "Try 'touchline %s --help'.\n",
                 cmd, cmd);
         return EXIT_USAGE;
@@ -645,6 +682,62 @@ out:
     return exit_for(rc);
 }
 
+/* An action on one customer: the request for customer id with what a gives. Returns an enum
+ * api_result with *out set on API_OK, or err set. */
+typedef int (*customer_action_fn)(const struct http_client *hc, const char *id,
+                                  const struct args *a, json_t **out, char *err, size_t errlen);
+
+/* Writes an answer in the form opts asks for; 0, or -1. */
+typedef int (*answer_format_fn)(FILE *out, const json_t *answer, const struct format_opts *opts);
+
+/* Runs action on the customer a names and writes its answer with fmt. Returns the exit
+ * status. */
+static int run_on_customer(struct global *g, const struct args *a, customer_action_fn action,
+                           answer_format_fn fmt)
+{
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *answer = NULL;
+    const char *id;
+    int rc = target_id(&hc, a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = action(&hc, id, a, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(fmt(stdout, answer, &a->fo) == 0);
+out:
+    json_decref(answer);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static int merge_action(const struct http_client *hc, const char *id, const struct args *a,
+                        json_t **out, char *err, size_t errlen)
+{
+    return api_merge(hc, id, a->from, out, err, errlen);
+}
+
+static int identities_action(const struct http_client *hc, const char *id, const struct args *a,
+                             json_t **out, char *err, size_t errlen)
+{
+    (void)a;
+    return api_identities(hc, id, out, err, errlen);
+}
+
+static int unmerge_action(const struct http_client *hc, const char *id, const struct args *a,
+                          json_t **out, char *err, size_t errlen)
+{
+    return api_unmerge(hc, id, a->merge, out, err, errlen);
+}
+
 static void customer_merge_usage(FILE *out)
 {
     fprintf(out,
@@ -679,28 +772,7 @@ static int cmd_customer_merge(struct global *g, int argc, char **argv)
                         "Try 'touchline customer merge --help'.\n");
         return EXIT_USAGE;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *survivor = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_merge(&hc, id, a.from, &survivor, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_customer(stdout, survivor, &a.fo) == 0);
-out:
-    json_decref(survivor);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, merge_action, format_customer);
 }
 
 static void customer_forget_usage(FILE *out)
@@ -820,11 +892,128 @@ out:
     return exit_for(rc);
 }
 
+static void customer_identities_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer identities (--phone N | --email E | --chat H | --web W |\n"
+            "                                      --external X | --customer ID) [options]\n"
+            "Shows where each of a customer's identities came from (the record that first\n"
+            "brought it, and when), every merge that made the customer (the record or person\n"
+            "behind it and the identifiers that linked the two; its merge id for unmerge) and\n"
+            "the customers kept apart from it.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out, "\n"
+                 "Options:\n"
+                 "  --format F       table (default), json or ndjson (the server's answer)\n"
+                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
+                 "  -h, --help       show this help\n"
+                 "\n"
+                 "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_identities(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args(g, "customer identities", TAKES_UTC, customer_identities_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    return run_on_customer(g, &a, identities_action, format_identities);
+}
+
+static void customer_why_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer why IDENTIFIER IDENTIFIER [options]\n"
+            "Says how two identifiers came to be one customer: the record that first brought\n"
+            "each, and the merges, in order, that joined the customers they first belonged to.\n"
+            "When they are two customers, it says which.\n"
+            "\n"
+            "Identifiers (two, of any kinds, in any spelling):\n"
+            "  --phone N, --email E, --chat H, --web W, --external X\n"
+            "\n"
+            "Options:\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  --utc            times in UTC instead of the local time zone (TZ)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 an identifier not known, 2 usage, 3 server or network error.\n");
+}
+
+static int cmd_customer_why(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args(g, "customer why", TAKES_UTC | TAKES_TWO, customer_why_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *why = NULL;
+    int rc = api_why(&hc, a.kind, a.value, a.kind2, a.value2, &why, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(format_why(stdout, why, &a.fo) == 0);
+out:
+    json_decref(why);
+    return exit_for(rc);
+}
+
+static void customer_unmerge_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline customer unmerge (--phone N | --email E | --chat H | --web W |\n"
+            "                                   --external X | --customer ID) --merge ID\n"
+            "Undoes one merge of the customer (its id is listed by 'touchline customer\n"
+            "identities'): the merged-away customer comes back with its id, its identities and\n"
+            "the interactions that carry only those. The two are then kept apart: records that\n"
+            "carry identifiers of both no longer merge them.\n"
+            "\n");
+    selector_usage(out, "Which customer");
+    fprintf(out,
+            "\n"
+            "Options:\n"
+            "  --merge ID       the merge to undo (required)\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 undone, 1 customer or merge not found, 2 usage (also when the\n"
+            "merge is not the customer's or was undone already), 3 server or network error.\n");
+}
+
+static int cmd_customer_unmerge(struct global *g, int argc, char **argv)
+{
+    struct args a;
+    int done =
+        parse_args(g, "customer unmerge", TAKES_MERGE, customer_unmerge_usage, argc, argv, &a);
+    if (done >= 0) {
+        return done;
+    }
+    if (a.merge <= 0) {
+        fprintf(stderr, "touchline customer unmerge: which merge? Give --merge ID\n"
+                        "Try 'touchline customer unmerge --help'.\n");
+        return EXIT_USAGE;
+    }
+    return run_on_customer(g, &a, unmerge_action, format_unmerge);
+}
+
 static const struct command customer_commands[] = {
     {"show", cmd_customer_show, "a customer's profile: identities, traits, counts per channel"},
     {"merge", cmd_customer_merge, "merge another customer (--from ID) into this one"},
     {"forget", cmd_customer_forget, "erase a customer and everything recorded about them"},
     {"export", cmd_customer_export, "everything recorded about a customer, as JSON (admin)"},
+    {"identities", cmd_customer_identities, "where each identity came from; merges; pairs apart"},
+    {"why", cmd_customer_why, "how two identifiers came to be one customer"},
+    {"unmerge", cmd_customer_unmerge, "undo one merge (--merge ID) and keep the two apart"},
 };
 
 /* A command made of subcommands: "touchline customer show", "touchline import cdr". */
@@ -873,8 +1062,9 @@ static const struct command_group customer_group = {
     "customer",
     "Usage: touchline customer SUBCOMMAND (--phone N | --email E | --chat H |\n"
     "                          --web W | --external X | --customer ID) [options]\n"
-    "Shows, merges, erases or exports a customer.\n",
-    "show, merge, forget or export",
+    "Shows, merges, unmerges, erases or exports a customer, and where its identities came\n"
+    "from.\n",
+    "show, merge, forget, export, identities, why or unmerge",
     "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.",
     customer_commands,
     sizeof(customer_commands) / sizeof(customer_commands[0]),
@@ -1732,6 +1922,139 @@ static int cmd_token(struct global *g, int argc, char **argv)
     return fflush(stdout) == 0 ? EXIT_SUCCESS : 3;
 }
 
+static void conflicts_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: touchline conflicts [--all] [--format F]\n"
+            "       touchline conflicts --resolve ID --action merge|dismiss [--format F]\n"
+            "Lists the merges an identifier limit refused ([identity] max_phone, …), newest\n"
+            "first: the record, the customer it went to, the other customer, and the kind whose\n"
+            "limit the merge would have passed; and the identifiers that linked suspiciously\n"
+            "many customers in the last day. A person resolves one: merge merges the two\n"
+            "customers after all, dismiss leaves them apart.\n"
+            "\n"
+            "Options:\n"
+            "  --all            also the conflicts resolved already\n"
+            "  --resolve ID     resolve conflict ID, as --action says\n"
+            "  --action A       merge or dismiss\n"
+            "  --format F       table (default), json or ndjson (the server's answer)\n"
+            "  -h, --help       show this help\n"
+            "\n"
+            "Exit status: 0 ok, 1 conflict not found, 2 usage (also a conflict resolved\n"
+            "already), 3 server or network error.\n");
+}
+
+static int conflicts_lines(FILE *out, const json_t *answer, const struct format_opts *o)
+{
+    (void)o;
+    size_t i;
+    const json_t *c;
+    const json_t *list = json_object_get(answer, "conflicts");
+    if (json_object_get(answer, "status") != NULL) {
+        fprintf(out, "Conflict %lld %s.\n",
+                (long long)json_integer_value(json_object_get(answer, "conflict_id")),
+                json_string_value(json_object_get(answer, "status")));
+        return 0;
+    }
+    if (json_array_size(list) == 0) {
+        fputs("(no conflicts)\n", out);
+    }
+    json_array_foreach(list, i, c)
+    {
+        const char *rec =
+            json_string_value(json_object_get(json_object_get(c, "record"), "external_id"));
+        fprintf(out, "%lld  %s  %s: merging %s into %s would give %lld %s identifiers%s%s  [%s]\n",
+                (long long)json_integer_value(json_object_get(c, "conflict_id")),
+                json_string_value(json_object_get(c, "at")), rec != NULL ? "record" : "a record",
+                json_string_value(json_object_get(c, "other")),
+                json_string_value(json_object_get(c, "customer")),
+                (long long)json_integer_value(json_object_get(c, "would_have")),
+                json_string_value(json_object_get(c, "kind")), rec != NULL ? "; record " : "",
+                rec != NULL ? rec : "", json_string_value(json_object_get(c, "status")));
+    }
+    json_array_foreach(json_object_get(answer, "suspects"), i, c)
+    {
+        fprintf(out, "%s%s %s linked %lld customers in the last day\n", i == 0 ? "Suspects:\n" : "",
+                json_string_value(json_object_get(c, "kind")),
+                json_string_value(json_object_get(c, "value")),
+                (long long)json_integer_value(json_object_get(c, "customers")));
+    }
+    return 0;
+}
+
+static int cmd_conflicts(struct global *g, int argc, char **argv)
+{
+    enum { C_ALL = 1, C_RESOLVE, C_ACTION, C_FORMAT };
+    static const struct option opts[] = {
+        {"all", no_argument, NULL, C_ALL},
+        {"resolve", required_argument, NULL, C_RESOLVE},
+        {"action", required_argument, NULL, C_ACTION},
+        {"format", required_argument, NULL, C_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct format_opts fo = {.kind = FORMAT_TABLE};
+    bool all = false;
+    const char *resolve = NULL, *action = NULL;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case C_ALL:
+            all = true;
+            break;
+        case C_RESOLVE:
+            resolve = optarg;
+            break;
+        case C_ACTION:
+            if (strcmp(optarg, "merge") != 0 && strcmp(optarg, "dismiss") != 0) {
+                fprintf(stderr, "touchline conflicts: --action: \"%s\" is not merge or dismiss\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            action = optarg;
+            break;
+        case C_FORMAT:
+            if (format_kind_parse(optarg, &fo.kind) < 0) {
+                fprintf(stderr,
+                        "touchline conflicts: --format: \"%s\" is not table, json or "
+                        "ndjson\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            conflicts_usage(stdout);
+            return EXIT_SUCCESS;
+        default:
+            return bad_option("conflicts", opt, argv);
+        }
+    }
+    if ((resolve != NULL) != (action != NULL) || optind < argc) {
+        fprintf(stderr, "touchline conflicts: --resolve ID goes with --action merge|dismiss\n"
+                        "Try 'touchline conflicts --help'.\n");
+        return EXIT_USAGE;
+    }
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *answer = NULL;
+    int rc = resolve != NULL ? api_resolve_conflict(&hc, resolve, action, &answer, err, sizeof(err))
+                             : api_conflicts(&hc, all, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        return exit_for(rc);
+    }
+    errno = 0;
+    rc = output_done((fo.kind == FORMAT_TABLE ? conflicts_lines(stdout, answer, &fo)
+                                              : format_answer_json(stdout, answer, &fo)) == 0);
+    json_decref(answer);
+    return exit_for(rc);
+}
+
 static const struct command commands[] = {
     {"timeline", cmd_timeline, "a customer's interactions on every channel, newest first"},
     {"context", cmd_context, "what an agent needs when a customer calls or writes"},
@@ -1742,6 +2065,7 @@ static const struct command commands[] = {
     {"log", cmd_log, "send one interaction record (for scripts)"},
     {"import", cmd_import, "send Asterisk calls (cdr) or a mail message (mail)"},
     {"token", cmd_token, "a new access token and its hash for touchlined's config"},
+    {"conflicts", cmd_conflicts, "merges an identifier limit refused, for review"},
 };
 
 static void usage(FILE *out)

@@ -14,8 +14,17 @@
 #include "resolve.h"
 #include "store.h"
 
-/* Whole-batch retries (deadlocks, lock timeouts) before a record is answered unavailable. */
+/* Whole-batch retries for reasons outside the records (lost or failing database) before a
+ * record is answered unavailable. Waiting for another batch of touchline's own is not one of
+ * them: see contention(). */
 #define MAX_ATTEMPTS 20
+
+/* Raised by touchline.try_lock_customer_identifiers (sql/006_identity.sql): a merge needs
+ * identifier locks another writer holds; DETAIL lists every key it needs. */
+#define SQLSTATE_MERGE_LOCKS "TL001"
+
+/* At most this many keys carried from a failed attempt to the next one of a lane. */
+#define MAX_EXTRA_KEYS 65536
 
 /* Statements of the first step: lock, lookup, duplicates. */
 #define STEP1_STATEMENTS 3
@@ -53,6 +62,14 @@ struct job {
     char (*dup_id)[RECORD_UUID_LEN + 1];
     char (*dup_customer)[RECORD_UUID_LEN + 1];
     bool *erased; /* a tombstone of an erasure matches it */
+    /* Between the steps, only when the first plan merges customers: what the database says
+     * about them (pairs kept apart), and the plan made again with it. */
+    int facts_index; /* statement index of the question, -1 if not asked */
+    struct resolve_apart *apart;
+    size_t n_apart;
+    struct resolve_count *counts;
+    size_t n_counts;
+    char *facts_arena;
     /* Step two. */
     struct resolve_plan plan;
     bool planned;
@@ -66,6 +83,7 @@ struct job {
     int failed_index;
     char sqlstate[6];
     char errmsg[300];
+    char *detail; /* its DETAIL, or NULL */
 };
 
 /*
@@ -79,6 +97,10 @@ struct lane {
     struct item_queue queue;
     size_t queued;
     bool busy;
+    /* Lock keys the lane's last batch found its merges need (SQLSTATE_MERGE_LOCKS): its next
+     * batch takes them with its own, in the global order, before it reads anything. */
+    long long *extra;
+    size_t n_extra, cap_extra;
 };
 
 struct batch {
@@ -163,6 +185,10 @@ static void job_free(struct job *job)
     free(job->status_item);
     free(job->updated);
     free(job->items);
+    free(job->detail);
+    free(job->apart);
+    free(job->counts);
+    free(job->facts_arena);
     free(job);
 }
 
@@ -211,13 +237,23 @@ static int send_step1(PGconn *conn, void *arg)
         pgarray_add(&dups[2], r->source);
         pgarray_add(&dups[3], r->external_id);
     }
-    const char *k[2] = {pgarray_text(&keys[0]), pgarray_text(&keys[1])};
-    int rc = k[0] != NULL && k[1] != NULL && send_prepared(conn, STORE_LOCK, 2, k) == 0 &&
+    struct pgarray extra;
+    pgarray_init(&extra);
+    for (size_t e = 0; e < job->lane->n_extra; e++) {
+        char key[24];
+        snprintf(key, sizeof(key), "%lld", job->lane->extra[e]);
+        pgarray_add(&extra, key);
+    }
+    const char *k[3] = {pgarray_text(&keys[0]), pgarray_text(&keys[1]),
+                        job->lane->n_extra > 0 ? pgarray_text(&extra) : NULL};
+    int rc = k[0] != NULL && k[1] != NULL && (job->lane->n_extra == 0 || k[2] != NULL) &&
+                     send_prepared(conn, STORE_LOCK, 3, k) == 0 &&
                      send_prepared(conn, STORE_LOOKUP, 2, k) == 0
                  ? 0
                  : -1;
     pgarray_free(&keys[0]);
     pgarray_free(&keys[1]);
+    pgarray_free(&extra);
     if (rc < 0 || send_arrays(conn, STORE_DUPLICATES, dups, 4) < 0) {
         for (int c = 0; c < 4; c++) {
             pgarray_free(&dups[c]);
@@ -514,12 +550,9 @@ static int send_notify(PGconn *conn, struct job *job)
     return send_arrays(conn, STORE_NOTIFY, &chunks, 1);
 }
 
-/* Step two: apply the plan set-wise, then Sync, which commits. */
-static int send_step2(PGconn *conn, struct job *job)
+/* Plans the batch from what step one (and the facts, once known) said. */
+static int make_plan(struct job *job, const struct resolve_facts *facts)
 {
-    if (find_repeats(job) < 0) {
-        return -1;
-    }
     struct record **recs = malloc(job->n * sizeof(*recs));
     if (recs == NULL) {
         return -1;
@@ -527,14 +560,111 @@ static int send_step2(PGconn *conn, struct job *job)
     for (size_t i = 0; i < job->n; i++) {
         recs[i] = job->items[i]->rec;
     }
-    int rc = resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, &job->plan);
+    resolve_plan_free(&job->plan);
+    int rc = resolve_batch(recs, job->skip, job->n, job->known.rows, job->known.n, facts,
+                           &job->b->p.limits, &job->plan);
     free(recs);
-    if (rc < 0) {
+    return rc;
+}
+
+/* Asks what the database knows about the customers the plan merges: the statement at index
+ * `index`, results read by copy_facts. Flushed, not synced: the transaction stays open. */
+static int send_facts(PGconn *conn, struct job *job, int index)
+{
+    struct pgarray ids;
+    pgarray_init(&ids);
+    for (size_t m = 0; m < job->plan.n_merges; m++) {
+        const struct resolve_merge *mg = &job->plan.merges[m];
+        pgarray_add(&ids, mg->survivor);
+        for (size_t l = 0; l < mg->n_losers; l++) {
+            pgarray_add(&ids, mg->losers[l]);
+        }
+    }
+    job->facts_index = index;
+    int rc = send_arrays(conn, STORE_MERGE_FACTS, &ids, 1);
+    return rc == 0 && PQsendFlushRequest(conn) == 1 ? 0 : -1;
+}
+
+/* Keeps the facts' answer: pairs kept apart (rows with other set) and identifier counts
+ * (rows with kind set). */
+static int copy_facts(struct job *job, const PGresult *res)
+{
+    int rows = PQntuples(res);
+    job->apart = calloc((size_t)rows + 1, sizeof(*job->apart));
+    job->counts = calloc((size_t)rows + 1, sizeof(*job->counts));
+    job->facts_arena = malloc((size_t)rows * 2 * (RECORD_UUID_LEN + 1) + 1);
+    if (job->apart == NULL || job->counts == NULL || job->facts_arena == NULL) {
         return -1;
     }
+    char *a = job->facts_arena;
+    for (int r = 0; r < rows; r++) {
+        if (PQgetlength(res, r, 0) != RECORD_UUID_LEN) {
+            continue;
+        }
+        struct resolve_count *c = &job->counts[job->n_counts];
+        if (!PQgetisnull(res, r, 2) && normalize_kind_parse(PQgetvalue(res, r, 2), &c->kind) == 0) {
+            memcpy(a, PQgetvalue(res, r, 0), RECORD_UUID_LEN + 1);
+            c->customer = a;
+            a += RECORD_UUID_LEN + 1;
+            c->n = (int)strtol(PQgetvalue(res, r, 3), NULL, 10);
+            job->n_counts++;
+            continue;
+        }
+        if (PQgetisnull(res, r, 1) || PQgetlength(res, r, 1) != RECORD_UUID_LEN) {
+            continue;
+        }
+        struct resolve_apart *ap = &job->apart[job->n_apart++];
+        memcpy(a, PQgetvalue(res, r, 0), RECORD_UUID_LEN + 1);
+        ap->a = a;
+        a += RECORD_UUID_LEN + 1;
+        memcpy(a, PQgetvalue(res, r, 1), RECORD_UUID_LEN + 1);
+        ap->b = a;
+        a += RECORD_UUID_LEN + 1;
+    }
+    return 0;
+}
+
+/* The merges a limit refused, for the review queue (GET /v1/conflicts). */
+static int send_conflicts(PGconn *conn, struct job *job)
+{
+    struct pgarray cols[6];
+    for (int c = 0; c < 6; c++) {
+        pgarray_init(&cols[c]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < job->plan.n_conflicts && rc == 0; i++) {
+        const struct resolve_conflict *c = &job->plan.conflicts[i];
+        const struct record *r = job->items[c->record]->rec;
+        char *idents = identifiers_json(r);
+        char would[16];
+        snprintf(would, sizeof(would), "%d", c->would_have);
+        rc = idents != NULL ? 0 : -1;
+        pgarray_add(&cols[0], r->id);
+        pgarray_add(&cols[1], c->customer);
+        pgarray_add(&cols[2], c->other);
+        pgarray_add(&cols[3], normalize_kind_name(c->kind));
+        pgarray_add(&cols[4], would);
+        pgarray_add(&cols[5], idents);
+        free(idents);
+    }
+    if (rc < 0) {
+        for (int c = 0; c < 6; c++) {
+            pgarray_free(&cols[c]);
+        }
+        return -1;
+    }
+    log_info("%zu merge(s) refused by an identifier limit in a batch of %zu records; see GET "
+             "/v1/conflicts",
+             job->plan.n_conflicts, job->n);
+    return send_arrays(conn, STORE_ADD_CONFLICTS, cols, 6);
+}
+
+/* Step two: apply the plan set-wise, its statements from index `index` on, then Sync, which
+ * commits. */
+static int send_step2(PGconn *conn, struct job *job, int index)
+{
     job->planned = true;
     struct resolve_plan *plan = &job->plan;
-    int index = STEP1_STATEMENTS;
     if (plan->n_created > 0) {
         const struct resolve_new_customer *c = plan->created;
         if (send_customers(conn, STORE_CREATE_CUSTOMERS, &c->id, &c->name, &c->traits_json,
@@ -544,25 +674,34 @@ static int send_step2(PGconn *conn, struct job *job)
         index++;
     }
     if (plan->n_merges > 0) {
-        struct pgarray cols[5];
-        for (int c = 0; c < 5; c++) {
+        struct pgarray cols[6];
+        for (int c = 0; c < 6; c++) {
             pgarray_init(&cols[c]);
         }
         size_t merged = 0;
         for (size_t m = 0; m < plan->n_merges; m++) {
             const struct resolve_merge *mg = &plan->merges[m];
             const struct record *r = job->items[mg->record]->rec;
+            char *idents = identifiers_json(r);
+            if (idents == NULL) {
+                for (int c = 0; c < 6; c++) {
+                    pgarray_free(&cols[c]);
+                }
+                return -1;
+            }
             for (size_t l = 0; l < mg->n_losers; l++) {
                 pgarray_add(&cols[0], mg->survivor);
                 pgarray_add(&cols[1], mg->losers[l]);
                 pgarray_add(&cols[2], mg->finals[l]);
                 pgarray_add(&cols[3], r->id);
                 pgarray_add(&cols[4], r->source);
+                pgarray_add(&cols[5], idents);
                 merged++;
             }
+            free(idents);
         }
         log_info("merging %zu customer(s) in a batch of %zu records", merged, job->n);
-        if (send_arrays(conn, STORE_MERGE, cols, 5) < 0) {
+        if (send_arrays(conn, STORE_MERGE, cols, 6) < 0) {
             return -1;
         }
         index++;
@@ -576,16 +715,23 @@ static int send_step2(PGconn *conn, struct job *job)
         index++;
     }
     if (plan->n_identities > 0) {
-        struct pgarray cols[3];
-        for (int c = 0; c < 3; c++) {
+        struct pgarray cols[4];
+        for (int c = 0; c < 4; c++) {
             pgarray_init(&cols[c]);
         }
         for (size_t i = 0; i < plan->n_identities; i++) {
             pgarray_add(&cols[0], normalize_kind_name(plan->identities[i].kind));
             pgarray_add(&cols[1], plan->identities[i].value);
             pgarray_add(&cols[2], plan->identities[i].customer);
+            pgarray_add(&cols[3], job->items[plan->identities[i].record]->rec->id);
         }
-        if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 3) < 0) {
+        if (send_arrays(conn, STORE_ADD_IDENTITIES, cols, 4) < 0) {
+            return -1;
+        }
+        index++;
+    }
+    if (plan->n_conflicts > 0) {
+        if (send_conflicts(conn, job) < 0) {
             return -1;
         }
         index++;
@@ -622,6 +768,8 @@ static void note_error(struct job *job, const PGresult *res, int index)
     snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state != NULL ? state : "");
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     snprintf(job->errmsg, sizeof(job->errmsg), "%s", m != NULL ? m : PQresultErrorMessage(res));
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    job->detail = detail != NULL ? strdup(detail) : NULL;
 }
 
 static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
@@ -652,6 +800,10 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
             snprintf(job->dup_customer[n], sizeof(job->dup_customer[n]), "%s",
                      PQgetvalue(res, r, 2));
         }
+    } else if (st == PGRES_TUPLES_OK && index == job->facts_index) {
+        if (copy_facts(job, res) < 0) {
+            return -1;
+        }
     } else if (st == PGRES_TUPLES_OK && index == job->status_index) {
         for (int r = 0; r < PQntuples(res); r++) {
             long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
@@ -669,7 +821,22 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
         if (job->failed_index >= 0) {
             return PQpipelineSync(conn) == 1 ? 0 : -1;
         }
-        return send_step2(conn, job);
+        if (find_repeats(job) < 0 || make_plan(job, NULL) < 0) {
+            return -1;
+        }
+        /* Only a batch that merges asks whether its customers may be merged. */
+        return job->plan.n_merges > 0 ? send_facts(conn, job, STEP1_STATEMENTS)
+                                      : send_step2(conn, job, STEP1_STATEMENTS);
+    }
+    if (index == job->facts_index) {
+        if (job->failed_index >= 0) {
+            return PQpipelineSync(conn) == 1 ? 0 : -1;
+        }
+        struct resolve_facts facts = {job->apart, job->n_apart, job->counts, job->n_counts};
+        if (make_plan(job, &facts) < 0) {
+            return -1;
+        }
+        return send_step2(conn, job, index + 1);
     }
     return 0;
 }
@@ -678,8 +845,50 @@ static int on_result(PGconn *conn, const PGresult *res, int index, void *arg)
 static bool retryable(const char *sqlstate)
 {
     return strncmp(sqlstate, "40", 2) == 0 || strcmp(sqlstate, "55P03") == 0 ||
-           strncmp(sqlstate, "53", 2) == 0 || strncmp(sqlstate, "57", 2) == 0 ||
-           strncmp(sqlstate, "08", 2) == 0 || sqlstate[0] == '\0';
+           strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+           strncmp(sqlstate, "57", 2) == 0 || strncmp(sqlstate, "08", 2) == 0 ||
+           sqlstate[0] == '\0';
+}
+
+/*
+ * Failures that only say another batch of touchline's own got there first: a merge that
+ * found identifier locks taken (its next attempt waits for them in order, see
+ * lane_add_extra), or a deadlock PostgreSQL broke by cancelling this batch while the other
+ * went on. Each one means another transaction moved forward, so they are retried without
+ * counting towards MAX_ATTEMPTS: contention alone never answers a record unavailable.
+ */
+static bool contention(const char *sqlstate)
+{
+    return strcmp(sqlstate, SQLSTATE_MERGE_LOCKS) == 0 || strcmp(sqlstate, "40P01") == 0;
+}
+
+/* Adds the keys of a TL001 DETAIL (an array literal of bigints) to the lane's extra keys.
+ * Returns how many it read. */
+static size_t lane_add_extra(struct lane *l, const char *detail)
+{
+    size_t n = 0;
+    for (const char *p = detail; p != NULL && *p != '\0';) {
+        char *end;
+        long long key = strtoll(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        p = end;
+        if (l->n_extra == l->cap_extra) {
+            size_t cap = l->cap_extra ? l->cap_extra * 2 : 64;
+            long long *grown =
+                cap <= MAX_EXTRA_KEYS ? realloc(l->extra, cap * sizeof(*grown)) : NULL;
+            if (grown == NULL) {
+                break; /* the next attempt tries again with what it has */
+            }
+            l->extra = grown;
+            l->cap_extra = cap;
+        }
+        l->extra[l->n_extra++] = key;
+        n++;
+    }
+    return n;
 }
 
 /* Puts items back at the head of their lane, in their original order; attempt: count this
@@ -765,6 +974,8 @@ static void on_done(enum db_outcome outcome, void *arg)
         metrics_observe(&b->stats.commit_seconds, (double)(now.tv_sec - job->sent.tv_sec) +
                                                       (now.tv_nsec - job->sent.tv_nsec) / 1e9);
         b->stats.merges += job->plan.n_merges;
+        b->stats.conflicts += job->plan.n_conflicts;
+        job->lane->n_extra = 0;
         finish_committed(b, job);
     } else {
         bool per_record = job->failed_index >= STEP1_STATEMENTS && !retryable(job->sqlstate);
@@ -792,6 +1003,12 @@ static void on_done(enum db_outcome outcome, void *arg)
             job_free(job);
             try_flush(b, true);
             return;
+        } else if (strcmp(job->sqlstate, SQLSTATE_MERGE_LOCKS) == 0) {
+            b->stats.merge_waits++;
+            size_t keys = lane_add_extra(job->lane, job->detail);
+            log_info("batch of %zu records: %s; running it again, taking its %zu merge "
+                     "lock(s) in order with its own",
+                     job->n, job->errmsg, keys);
         } else {
             log_info("batch of %zu records retried after SQLSTATE %s: %s", job->n,
                      job->sqlstate[0] ? job->sqlstate : "-", job->errmsg);
@@ -800,6 +1017,9 @@ static void on_done(enum db_outcome outcome, void *arg)
          * they cannot circle forever. */
         for (size_t i = 0; i < job->n; i++) {
             if (job->items[i] != NULL && job->items[i]->attempts >= MAX_ATTEMPTS) {
+                log_warn("record %s answered unavailable after %d failed attempts, the last "
+                         "with SQLSTATE %s: %s",
+                         job->items[i]->rec->id, MAX_ATTEMPTS, job->sqlstate, job->errmsg);
                 answer(b, job->items[i], BATCH_UNAVAILABLE, false, NULL, NULL,
                        "the database kept failing this batch; resend the record later");
                 job->items[i] = NULL;
@@ -817,7 +1037,7 @@ static void on_done(enum db_outcome outcome, void *arg)
         if (head != NULL) {
             head->chunk = left;
         }
-        requeue(b, job->items, job->n, true);
+        requeue(b, job->items, job->n, !contention(job->sqlstate));
     }
     job_free(job);
     try_flush(b, true);
@@ -847,6 +1067,7 @@ static struct job *job_new(struct batch *b, size_t n)
     job->b = b;
     job->n = n;
     job->failed_index = -1;
+    job->facts_index = -1;
     job->interactions_index = -1;
     job->items = calloc(n, sizeof(*job->items));
     job->skip = calloc(n, sizeof(*job->skip));
@@ -976,6 +1197,9 @@ void batch_free(struct batch *b)
         return;
     }
     batch_fail_queued(b, "the daemon is shutting down; the record was not stored, resend it");
+    for (unsigned l = 0; l < MAX_LANES; l++) {
+        free(b->lanes[l].extra);
+    }
     event_free(b->timer);
     free(b);
 }

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "record.h"
+#include "resolve.h"
 
 enum batch_outcome {
     BATCH_STORED = 0,      /* committed; duplicate says whether it was already there */
@@ -42,8 +43,9 @@ typedef void (*batch_cb)(const struct batch_result *res, void *arg);
 struct batch_params {
     int max_records;
     int max_delay_ms;
-    int max_concurrent; /* batches in flight at once: the database pool size */
-    bool notify;        /* NOTIFY the customers of each batch at its COMMIT (live streams) */
+    int max_concurrent;           /* batches in flight at once: the database pool size */
+    bool notify;                  /* NOTIFY the customers of each batch at its COMMIT (live) */
+    struct resolve_limits limits; /* merge protection */
 };
 
 struct batch;
@@ -79,8 +81,10 @@ struct batch_stats {
     unsigned long rejected;
     unsigned long unavailable;
     unsigned long retries;
-    unsigned long merges;                    /* customers merged away by committed batches */
-    struct metrics_histogram records;        /* records per committed batch */
+    unsigned long merges;             /* customers merged away by committed batches */
+    unsigned long merge_waits;        /* batches run again to take their merge locks in order */
+    unsigned long conflicts;          /* merges refused by an identifier limit */
+    struct metrics_histogram records; /* records per committed batch */
     struct metrics_histogram commit_seconds; /* from sending a batch to its COMMIT */
 };
 const struct batch_stats *batch_get_stats(const struct batch *b);

@@ -136,6 +136,34 @@ static const struct option_def options[] = {
      "kind:value identifiers that attach records but never merge customers "
      "(shared lines, info@ addresses)",
      0},
+    {"identity", "phone_chat_providers", OPT_LIST, OFF(identity_phone_chat_providers),
+     "whatsapp,viber,signal,sms", 0, 0, false, true,
+     "chat providers whose handles are phone numbers: chat whatsapp:+98912... also yields "
+     "phone +98912...",
+     0},
+    {"identity", "max_phone", OPT_INT, OFF(identity_max[IDENT_PHONE]), "0", 0, 1000000, false,
+     false,
+     "a merge that would give a customer more phone numbers than this does not happen "
+     "(0: no limit)",
+     0},
+    {"identity", "max_email", OPT_INT, OFF(identity_max[IDENT_EMAIL]), "0", 0, 1000000, false,
+     false, "the same for e-mail addresses", 0},
+    {"identity", "max_chat", OPT_INT, OFF(identity_max[IDENT_CHAT]), "0", 0, 1000000, false, false,
+     "the same for chat handles", 0},
+    {"identity", "max_web", OPT_INT, OFF(identity_max[IDENT_WEB]), "0", 0, 1000000, false, false,
+     "the same for web ids", 0},
+    {"identity", "max_external", OPT_INT, OFF(identity_max[IDENT_EXTERNAL]), "0", 0, 1000000, false,
+     false, "the same for external ids", 0},
+    {"identity", "priority", OPT_STRING, OFF(identity_priority), "external,email,phone,chat,web", 0,
+     0, false, false,
+     "identifier kinds, most trusted first: a record whose merge a limit refused goes to the "
+     "customer of its identifier of the first kind it carries",
+     0},
+    {"identity", "suspect_customers_per_day", OPT_INT, OFF(identity_suspect_customers_per_day),
+     "10", 1, 1000000, false, true,
+     "an identifier linking more customers than this in a day is listed as suspect "
+     "(GET /v1/conflicts, /metrics)",
+     0},
     {"auth", "principal", OPT_LIST, OFF(auth_principal), "", 0, 0, true, true,
      "NAME scopes=ingest|read|admin token=sha256:HASH [channels=a|b] [sources=pattern|...] "
      "[rate=N] [burst=N] [read_rate=N]; repeat the key for each principal, and with NAME "
@@ -370,6 +398,84 @@ struct item_ctx {
     size_t errlen;
 };
 
+/* A never_merge entry whose value starts with "^": a POSIX extended regular expression
+ * matched against normalized values of that kind. */
+static int add_never_merge_pattern(struct config *cfg, enum ident_kind kind, const char *kname,
+                                   const char *pattern, char *err, size_t errlen, const char *where)
+{
+    struct record_pattern *grown =
+        realloc(cfg->never_merge_patterns,
+                (cfg->n_never_merge_patterns + 1) * sizeof(*cfg->never_merge_patterns));
+    if (grown == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->never_merge_patterns = grown;
+    struct record_pattern *pt = &grown[cfg->n_never_merge_patterns];
+    pt->kind = kind;
+    int rc = regcomp(&pt->re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[128];
+        regerror(rc, &pt->re, why, sizeof(why));
+        errmsg_set(err, errlen,
+                   "%s: [identity] never_merge: %s:%s is not a regular expression (%s)", where,
+                   kname, pattern, why);
+        return -1;
+    }
+    cfg->n_never_merge_patterns++;
+    cfg->record_opts.never_merge_patterns = cfg->never_merge_patterns;
+    cfg->record_opts.n_never_merge_patterns = cfg->n_never_merge_patterns;
+    return 0;
+}
+
+/* One kind of identity.priority, most trusted first. */
+static int add_priority(char *item, void *arg)
+{
+    struct item_ctx *ctx = arg;
+    struct config *cfg = ctx->cfg;
+    char *err = ctx->err;
+    size_t errlen = ctx->errlen;
+    const char *where = ctx->where;
+    enum ident_kind k = IDENT_PHONE;
+    bool known = normalize_kind_parse(item, &k) == 0;
+    bool seen = false;
+    for (size_t i = 0; i < cfg->n_priority && known; i++) {
+        seen = seen || cfg->priority[i] == k;
+    }
+    if (!known || seen) {
+        errmsg_set(err, errlen,
+                   "%s: [identity] priority: \"%s\" is %s (kinds: external, email, phone, chat, "
+                   "web, each once)",
+                   where, item, known ? "named twice" : "not an identifier kind");
+        return -1;
+    }
+    cfg->priority[cfg->n_priority++] = k;
+    return 0;
+}
+
+/* identity.priority: the kinds it leaves out follow in the default order. */
+static int parse_priority(struct item_ctx *ctx)
+{
+    struct config *cfg = ctx->cfg;
+    static const enum ident_kind dflt[IDENT_KIND_COUNT] = {IDENT_EXTERNAL, IDENT_EMAIL, IDENT_PHONE,
+                                                           IDENT_CHAT, IDENT_WEB};
+    cfg->n_priority = 0;
+    int rc = strlist_each(cfg->identity_priority, add_priority, ctx);
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < IDENT_KIND_COUNT; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < cfg->n_priority; j++) {
+            seen = seen || cfg->priority[j] == dflt[i];
+        }
+        if (!seen) {
+            cfg->priority[cfg->n_priority++] = dflt[i];
+        }
+    }
+    return 0;
+}
+
 static int add_never_merge(char *item, void *arg)
 {
     struct item_ctx *ctx = arg;
@@ -389,6 +495,9 @@ static int add_never_merge(char *item, void *arg)
         errmsg_set(err, errlen, "%s: [identity] never_merge: unknown identifier kind \"%s\"", where,
                    item);
         return -1;
+    }
+    if (colon[1] == '^') {
+        return add_never_merge_pattern(cfg, kind, item, colon + 1, err, errlen, where);
     }
     char norm[NORMALIZE_MAX + 1];
     const char *why;
@@ -623,8 +732,18 @@ static int validate(struct config *cfg, char *err, size_t errlen)
                    where, cfg->twilio_public_url);
         return -1;
     }
+    /* A copy of its own: record_opts moves with the derived values on reload. */
+    cfg->phone_chat_providers = strdup(cfg->identity_phone_chat_providers);
+    if (cfg->phone_chat_providers == NULL) {
+        errmsg_set(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->record_opts.phone_chat_providers = cfg->phone_chat_providers;
     struct item_ctx ctx = {cfg, where, err, errlen};
-    int rc = strlist_each(cfg->identity_never_merge, add_never_merge, &ctx);
+    int rc = parse_priority(&ctx);
+    if (rc == 0) {
+        rc = strlist_each(cfg->identity_never_merge, add_never_merge, &ctx);
+    }
     if (rc == 0) {
         rc = strlist_each(cfg->segment_write_keys, add_write_key, &ctx);
     }
@@ -859,6 +978,10 @@ static void free_derived(struct config *cfg)
     free(cfg->never_merge);
     auth_free(cfg->auth);
     cfg->auth = NULL;
+    for (size_t i = 0; i < cfg->n_never_merge_patterns; i++) {
+        regfree(&cfg->never_merge_patterns[i].re);
+    }
+    free(cfg->never_merge_patterns);
     struct config_token *lists[] = {cfg->write_keys, cfg->chatwoot};
     size_t counts[] = {cfg->n_write_keys, cfg->n_chatwoot};
     for (int l = 0; l < 2; l++) {
@@ -877,6 +1000,13 @@ static void free_derived(struct config *cfg)
     cfg->n_never_merge = 0;
     cfg->record_opts.never_merge = NULL;
     cfg->record_opts.n_never_merge = 0;
+    cfg->never_merge_patterns = NULL;
+    cfg->n_never_merge_patterns = 0;
+    cfg->record_opts.never_merge_patterns = NULL;
+    cfg->record_opts.n_never_merge_patterns = 0;
+    free(cfg->phone_chat_providers);
+    cfg->phone_chat_providers = NULL;
+    cfg->record_opts.phone_chat_providers = NULL;
     cfg->write_keys = cfg->chatwoot = NULL;
     cfg->n_write_keys = cfg->n_chatwoot = 0;
     cfg->twilio_tokens = NULL;
@@ -975,6 +1105,11 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
     cur->never_merge = fresh->never_merge;
     cur->n_never_merge = fresh->n_never_merge;
     cur->auth = fresh->auth;
+    cur->never_merge_patterns = fresh->never_merge_patterns;
+    cur->n_never_merge_patterns = fresh->n_never_merge_patterns;
+    cur->phone_chat_providers = fresh->phone_chat_providers;
+    memcpy(cur->priority, fresh->priority, sizeof(cur->priority));
+    cur->n_priority = fresh->n_priority;
     cur->write_keys = fresh->write_keys;
     cur->n_write_keys = fresh->n_write_keys;
     cur->chatwoot = fresh->chatwoot;
@@ -984,6 +1119,9 @@ int config_reload(struct config *cur, struct config *fresh, unsigned *apply, cha
     fresh->never_merge = t.never_merge;
     fresh->n_never_merge = t.n_never_merge;
     fresh->auth = t.auth;
+    fresh->never_merge_patterns = t.never_merge_patterns;
+    fresh->n_never_merge_patterns = t.n_never_merge_patterns;
+    fresh->phone_chat_providers = t.phone_chat_providers;
     fresh->write_keys = t.write_keys;
     fresh->n_write_keys = t.n_write_keys;
     fresh->chatwoot = t.chatwoot;

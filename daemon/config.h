@@ -73,7 +73,11 @@ struct config {
 
     char *identity_default_country_code;
     char *identity_trunk_prefix;
-    char *identity_never_merge; /* comma-separated kind:value, as written */
+    char *identity_never_merge;          /* comma-separated kind:value, as written */
+    char *identity_phone_chat_providers; /* comma-separated */
+    int identity_max[IDENT_KIND_COUNT];  /* per kind, 0: no limit */
+    char *identity_priority;             /* comma-separated kinds */
+    int identity_suspect_customers_per_day;
 
     char *auth_principal;           /* comma-separated "NAME scopes=... token=sha256:..." entries */
     char *auth_tokens;              /* older form: comma-separated name:secret[:pattern|pattern] */
@@ -101,8 +105,13 @@ struct config {
     size_t n_never_merge;
     struct auth *auth;   /* principals of auth_principal and auth_tokens; empty: no auth */
     bool world_readable; /* the file can be read by every user */
-    unsigned char origin[CONFIG_MAX_OPTIONS]; /* enum config_origin, by option */
-    int origin_line[CONFIG_MAX_OPTIONS];      /* line in the file when from the file */
+    unsigned char origin[CONFIG_MAX_OPTIONS];    /* enum config_origin, by option */
+    int origin_line[CONFIG_MAX_OPTIONS];         /* line in the file when from the file */
+    struct record_pattern *never_merge_patterns; /* kind:^regex entries */
+    size_t n_never_merge_patterns;
+    enum ident_kind priority[IDENT_KIND_COUNT]; /* identity_priority, completed */
+    char *phone_chat_providers;                 /* record_opts' copy */
+    size_t n_priority;
     /* Segment write keys and Chatwoot hooks, each {name, secret, source}: the one source they
      * write is in .sources. */
     struct config_token *write_keys;

@@ -24,6 +24,20 @@
 /* How long a graceful stop may take before the daemon exits anyway. */
 #define DRAIN_DEADLINE_S 30
 
+/* What the batcher takes from the configuration. */
+static struct batch_params batch_params_of(const struct config *c)
+{
+    struct batch_params bp = {.max_records = c->ingest_batch_max_records,
+                              .max_delay_ms = c->ingest_batch_max_delay_ms,
+                              .max_concurrent = c->database_pool_size,
+                              .notify = c->live_notify != 0};
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        bp.limits.max[k] = c->identity_max[k];
+        bp.limits.priority[k] = c->priority[k];
+    }
+    return bp;
+}
+
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -112,8 +126,7 @@ static void reload(struct daemon *d)
         replica_set_max_lag(d->replica, cur->database_read_max_lag_s);
     }
     if (apply & CONFIG_APPLY_BATCH) {
-        struct batch_params bp = {cur->ingest_batch_max_records, cur->ingest_batch_max_delay_ms,
-                                  cur->database_pool_size, cur->live_notify != 0};
+        struct batch_params bp = batch_params_of(cur);
         batch_set_params(d->batch, &bp);
     }
     if (apply & CONFIG_APPLY_RETENTION) {
@@ -344,8 +357,7 @@ int daemon_init(struct daemon *d, struct config *cfg)
             return -1;
         }
     }
-    struct batch_params bp = {d->cfg.ingest_batch_max_records, d->cfg.ingest_batch_max_delay_ms,
-                              d->cfg.database_pool_size, d->cfg.live_notify != 0};
+    struct batch_params bp = batch_params_of(&d->cfg);
     d->batch = d->db != NULL ? batch_new(d->base, d->db, &bp) : NULL;
     if (d->batch == NULL) {
         log_error("cannot set up the database pool: out of memory");

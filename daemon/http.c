@@ -539,43 +539,57 @@ static bool is_uuid(const char *s, char out[RECORD_UUID_LEN + 1])
     return record_canonical_uuid(s, out) == 0;
 }
 
+/* Normalizes identifier parameter p (kind = its key) into kind_name/norm; answers 400 and
+ * returns -1 when it is not an identifier or does not normalize. */
+static int identifier_param(const struct http *h, struct evhttp_request *req,
+                            const struct http_param *p, const char **kind_name,
+                            char norm[NORMALIZE_MAX + 1])
+{
+    char msg[300], qk[72], qv[120];
+    enum ident_kind kind;
+    const char *why;
+    if (normalize_kind_parse(p->key, &kind) < 0) {
+        snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
+                 errmsg_quote(p->key, qk, sizeof(qk)));
+        httpreply_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    if (normalize_identifier(kind, p->value, strlen(p->value), &h->d->cfg.record_opts.norm, norm,
+                             &why) < 0) {
+        snprintf(msg, sizeof(msg), "%s: %s %s", p->key, errmsg_quote(p->value, qv, sizeof(qv)),
+                 why);
+        httpreply_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    *kind_name = normalize_kind_name(kind);
+    return 0;
+}
+
 static void handle_find(struct http *h, struct evhttp_request *req, const struct http_param *p,
                         int np)
 {
-    const struct config *cfg = &h->d->cfg;
-    const char *kind_name = NULL, *value = NULL;
-    enum ident_kind kind = IDENT_PHONE;
+    const struct http_param *ident = NULL;
     for (int i = 0; i < np; i++) {
         enum ident_kind k;
-        if (normalize_kind_parse(p[i].key, &k) == 0) {
-            if (kind_name != NULL) {
-                httpreply_error(req, 400, "invalid_request",
-                                "give exactly one of phone, email, chat, web, external");
-                return;
-            }
-            kind_name = p[i].key;
-            value = p[i].value;
-            kind = k;
-        } else {
-            char msg[200], qk[72];
-            snprintf(msg, sizeof(msg), "%s: unknown parameter (phone, email, chat, web, external)",
-                     errmsg_quote(p[i].key, qk, sizeof(qk)));
-            httpreply_error(req, 400, "invalid_request", msg);
+        bool is_kind = normalize_kind_parse(p[i].key, &k) == 0;
+        if (is_kind && ident != NULL) {
+            httpreply_error(req, 400, "invalid_request",
+                            "give exactly one of phone, email, chat, web, external");
             return;
         }
+        ident = &p[i];
+        if (!is_kind) {
+            break; /* identifier_param names it */
+        }
     }
-    if (kind_name == NULL) {
+    if (ident == NULL) {
         httpreply_error(req, 400, "invalid_request",
                         "give one identifier: ?phone=, ?email=, ?chat=, ?web= or ?external=");
         return;
     }
+    const char *kind_name;
     char norm[NORMALIZE_MAX + 1];
-    const char *why;
-    if (normalize_identifier(kind, value, strlen(value), &cfg->record_opts.norm, norm, &why) < 0) {
-        char msg[300], qv[120];
-        snprintf(msg, sizeof(msg), "%s: %s %s", kind_name, errmsg_quote(value, qv, sizeof(qv)),
-                 why);
-        httpreply_error(req, 400, "invalid_request", msg);
+    if (identifier_param(h, req, ident, &kind_name, norm) < 0) {
         return;
     }
     struct query *q = query_new(req, STORE_FIND, 2);
@@ -614,40 +628,57 @@ static void run_statement(struct http *h, struct evhttp_request *req, const char
 }
 
 /*
- * POST /v1/customers/{id}/merge {"from":"<id>"}: the body must be exactly that object, so
- * that a typo in the key is an error rather than a merge of something else.
+ * The body of a POST that must be exactly {"<key>": <value>}, so that a typo in the key is an
+ * error rather than an action on something else. Returns the parsed body (the caller frees
+ * it) with *value set (NULL when the key is missing), or NULL after answering 400; shape
+ * describes the body for messages.
  */
-static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
-                         const char *principal)
+static struct jsondoc *body_with_one_key(struct evhttp_request *req, const char *key,
+                                         const char *shape, const struct jsondoc_value **value)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *text = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
-    char msg[300], qv[80], from[RECORD_UUID_LEN + 1];
-    char perr[200];
+    char msg[400], qv[80], perr[200];
     struct jsondoc *body = jsondoc_parse(text, len, perr, sizeof(perr));
     if (body == NULL) {
-        snprintf(msg, sizeof(msg), "body: not JSON (%s); send {\"from\":\"<customer id>\"}", perr);
+        snprintf(msg, sizeof(msg), "body: not JSON (%s); send %s", perr, shape);
         httpreply_error(req, 400, "invalid_request", msg);
-        return;
+        return NULL;
     }
     const struct jsondoc_value *root = jsondoc_root(body);
-    const struct jsondoc_value *f = jsondoc_get(body, root, "from");
-    for (const struct jsondoc_value *v = root->type == JSONDOC_OBJECT ? jsondoc_child(body, root)
-                                                                      : NULL;
-         v != NULL; v = jsondoc_next(body, v)) {
-        if (strcmp(v->key, "from") != 0) {
-            snprintf(msg, sizeof(msg), "%s: unknown field (the body is {\"from\":\"<id>\"})",
-                     errmsg_quote(v->key, qv, sizeof(qv)));
+    if (root->type != JSONDOC_OBJECT) {
+        snprintf(msg, sizeof(msg), "body: send %s", shape);
+        httpreply_error(req, 400, "invalid_request", msg);
+        jsondoc_free(body);
+        return NULL;
+    }
+    for (const struct jsondoc_value *v = jsondoc_child(body, root); v != NULL;
+         v = jsondoc_next(body, v)) {
+        if (strcmp(v->key, key) != 0) {
+            snprintf(msg, sizeof(msg), "%s: unknown field (the body is %s)",
+                     errmsg_quote(v->key, qv, sizeof(qv)), shape);
             httpreply_error(req, 400, "invalid_request", msg);
             jsondoc_free(body);
-            return;
+            return NULL;
         }
     }
+    *value = jsondoc_get(body, root, key);
+    return body;
+}
+
+/* POST /v1/customers/{id}/merge {"from":"<id>"}. */
+static void handle_merge(struct http *h, struct evhttp_request *req, const char *id,
+                         const char *principal)
+{
+    char msg[256], qv[80], from[RECORD_UUID_LEN + 1];
+    const struct jsondoc_value *f = NULL;
+    struct jsondoc *body = body_with_one_key(req, "from", "{\"from\":\"<customer id>\"}", &f);
+    if (body == NULL) {
+        return;
+    }
     if (f == NULL || f->type != JSONDOC_STRING) {
-        httpreply_error(req, 400, "invalid_request",
-                        root->type == JSONDOC_OBJECT ? "from: missing or not a string"
-                                                     : "body: send {\"from\":\"<customer id>\"}");
+        httpreply_error(req, 400, "invalid_request", "from: missing or not a string");
         jsondoc_free(body);
         return;
     }
@@ -662,6 +693,136 @@ static void handle_merge(struct http *h, struct evhttp_request *req, const char 
     snprintf(msg, sizeof(msg), "no customer %s", id);
     const char *params[] = {id, from, principal};
     run_statement(h, req, STORE_MERGE_MANUAL, params, 3, msg);
+}
+
+/* POST /v1/customers/{id}/unmerge {"merge_id":<n>}: undoes one merge of the customer. */
+static void handle_unmerge(struct http *h, struct evhttp_request *req, const char *id,
+                           const char *principal)
+{
+    const struct jsondoc_value *m = NULL;
+    struct jsondoc *body = body_with_one_key(req, "merge_id", "{\"merge_id\":<merge id>}", &m);
+    if (body == NULL) {
+        return;
+    }
+    if (m == NULL || m->type != JSONDOC_INTEGER || m->integer <= 0) {
+        httpreply_error(req, 400, "invalid_request",
+                        "merge_id: missing or not a merge id (a positive whole number, listed "
+                        "by GET /v1/customers/{id}/identities)");
+        jsondoc_free(body);
+        return;
+    }
+    char merge[24], msg[128];
+    snprintf(merge, sizeof(merge), "%lld", m->integer);
+    jsondoc_free(body);
+    log_info("http: principal=%s undoes merge %s of customer %s", principal, merge, id);
+    snprintf(msg, sizeof(msg), "no customer %s", id);
+    const char *params[] = {id, merge, principal};
+    run_statement(h, req, STORE_UNMERGE, params, 3, msg);
+}
+
+/* A positive whole number in a path; answers 400 naming what and returns -1 when not. */
+static int path_number(struct evhttp_request *req, const char *text, const char *what, char out[24])
+{
+    char *end;
+    long long n = strtoll(text, &end, 10);
+    if (text[0] < '1' || text[0] > '9' || *end != '\0' || n <= 0) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%s: not a positive whole number", what);
+        httpreply_error(req, 400, "invalid_request", msg);
+        return -1;
+    }
+    snprintf(out, 24, "%lld", n);
+    return 0;
+}
+
+/* DELETE /v1/customers/{id}/apart/{apart_id}: lets the pair merge again. */
+static void handle_remove_apart(struct http *h, struct evhttp_request *req, const char *id,
+                                const char *apart, const char *principal)
+{
+    char num[24], msg[160];
+    if (path_number(req, apart, "apart id", num) < 0) {
+        return;
+    }
+    log_info("http: principal=%s removes pair %s kept apart, of customer %s", principal, num, id);
+    snprintf(msg, sizeof(msg), "customer %s has no pair kept apart with id %s", id, num);
+    const char *params[] = {id, num, principal};
+    run_statement(h, req, STORE_REMOVE_APART, params, 3, msg);
+}
+
+/* GET /v1/why?<kind>=<value>&<kind>=<value>: how two identifiers came to be one customer. */
+static void handle_why(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                       int np)
+{
+    if (np != 2) {
+        httpreply_error(req, 400, "invalid_request",
+                        "give two identifiers, e.g. ?phone=09123456789&email=sara@example.com");
+        return;
+    }
+    const char *k[2];
+    char v[2][NORMALIZE_MAX + 1];
+    for (int i = 0; i < 2; i++) {
+        if (identifier_param(h, req, &p[i], &k[i], v[i]) < 0) {
+            return;
+        }
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg), "no customer has %s %.100s, or none has %s %.100s", k[0], v[0], k[1],
+             v[1]);
+    const char *params[] = {k[0], v[0], k[1], v[1]};
+    run_statement(h, req, STORE_WHY, params, 4, msg);
+}
+
+/* GET /v1/conflicts[?all=true][&limit=N]: the review queue of merges a limit refused. */
+static void handle_conflicts(struct http *h, struct evhttp_request *req, const struct http_param *p,
+                             int np)
+{
+    const char *all = "false";
+    long limit = 100;
+    for (int i = 0; i < np; i++) {
+        char *end;
+        if (strcmp(p[i].key, "all") == 0 &&
+            (strcmp(p[i].value, "true") == 0 || strcmp(p[i].value, "false") == 0)) {
+            all = p[i].value;
+        } else if (strcmp(p[i].key, "limit") != 0 || p[i].value[0] == '\0' ||
+                   (limit = strtol(p[i].value, &end, 10)) < 1 || limit > 1000 || *end != '\0') {
+            httpreply_error(req, 400, "invalid_request",
+                            "parameters: all=true|false, limit=1..1000");
+            return;
+        }
+    }
+    char lim[24], threshold[24];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(threshold, sizeof(threshold), "%d", h->d->cfg.identity_suspect_customers_per_day);
+    const char *params[] = {all, lim, threshold};
+    run_statement(h, req, STORE_CONFLICTS, params, 3, "no conflicts");
+}
+
+/* POST /v1/conflicts/{id}/resolve {"action":"merge"|"dismiss"}. */
+static void handle_resolve_conflict(struct http *h, struct evhttp_request *req, const char *id,
+                                    const char *principal)
+{
+    char num[24], action[16], msg[96];
+    if (path_number(req, id, "conflict id", num) < 0) {
+        return;
+    }
+    const struct jsondoc_value *a = NULL;
+    struct jsondoc *body =
+        body_with_one_key(req, "action", "{\"action\":\"merge\"|\"dismiss\"}", &a);
+    if (body == NULL) {
+        return;
+    }
+    if (a == NULL || a->type != JSONDOC_STRING) {
+        httpreply_error(req, 400, "invalid_request",
+                        "action: missing or not \"merge\" or \"dismiss\"");
+        jsondoc_free(body);
+        return;
+    }
+    snprintf(action, sizeof(action), "%.15s", a->text);
+    jsondoc_free(body);
+    log_info("http: principal=%s resolves conflict %s: %s", principal, num, action);
+    snprintf(msg, sizeof(msg), "no conflict %s", num);
+    const char *params[] = {num, action, principal};
+    run_statement(h, req, STORE_RESOLVE_CONFLICT, params, 3, msg);
 }
 
 static void handle_timeline(struct http *h, struct evhttp_request *req, const char *id,
@@ -1159,6 +1320,13 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_batch_retries_total", "counter",
                       "Batches written again after a conflict or a failing record.",
                       (double)bs->retries);
+    metrics_write_one(f, "touchline_batch_merge_lock_waits_total", "counter",
+                      "Batches run again because their merges needed identifier locks another "
+                      "batch held; the next attempt takes them in order.",
+                      (double)bs->merge_waits);
+    metrics_write_one(f, "touchline_identity_conflicts_total", "counter",
+                      "Merges refused by a per-kind identifier limit (GET /v1/conflicts).",
+                      (double)bs->conflicts);
     metrics_family(f, "touchline_merges_total", "counter",
                    "Customers merged into another, by what caused it.");
     metrics_sample(f, "touchline_merges_total", "reason=\"ingest\"", (double)bs->merges);
@@ -1295,11 +1463,14 @@ static void route(struct evhttp_request *req, void *arg)
     if (hin_route_public(h->d->hin, req, path, h->d->draining)) {
         return;
     }
-    /* Records need ingest; erasure, merges, exports and the audit log admin; the rest read. */
+    /* Records need ingest; erasure, merges and their undoing, resolving a conflict, exports
+     * and the audit log admin; the rest read. */
     size_t pathlen = strlen(path);
     bool ingest = strcmp(path, "/v1/interactions") == 0;
     bool admin = method == EVHTTP_REQ_DELETE || strcmp(path, "/v1/audit") == 0 ||
                  (pathlen > 6 && strcmp(path + pathlen - 6, "/merge") == 0) ||
+                 (pathlen > 8 && strcmp(path + pathlen - 8, "/unmerge") == 0) ||
+                 (pathlen > 8 && strcmp(path + pathlen - 8, "/resolve") == 0) ||
                  (pathlen > 7 && strcmp(path + pathlen - 7, "/export") == 0);
     struct auth_principal *who;
     if (!authorized(h, req, ingest ? AUTH_INGEST : admin ? AUTH_ADMIN : AUTH_READ, &who)) {
@@ -1338,6 +1509,31 @@ static void route(struct evhttp_request *req, void *arg)
         }
         goto out;
     }
+    if (strcmp(path, "/v1/why") == 0 || strcmp(path, "/v1/conflicts") == 0) {
+        if (method != EVHTTP_REQ_GET) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
+        } else if (path[4] == 'w') {
+            handle_why(h, req, params, np);
+        } else {
+            handle_conflicts(h, req, params, np);
+        }
+        goto out;
+    }
+    static const char cprefix[] = "/v1/conflicts/";
+    if (strncmp(path, cprefix, sizeof(cprefix) - 1) == 0) {
+        const char *cid = path + sizeof(cprefix) - 1;
+        const char *tail = strchr(cid, '/');
+        char num[32];
+        if (tail == NULL || strcmp(tail, "/resolve") != 0 || (size_t)(tail - cid) >= sizeof(num)) {
+            httpreply_error(req, 404, "not_found", "no such endpoint");
+        } else if (method != EVHTTP_REQ_POST) {
+            httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        } else {
+            snprintf(num, sizeof(num), "%.*s", (int)(tail - cid), cid);
+            handle_resolve_conflict(h, req, num, principal);
+        }
+        goto out;
+    }
     static const char prefix[] = "/v1/customers";
     size_t plen = sizeof(prefix) - 1;
     if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/')) {
@@ -1367,8 +1563,10 @@ static void route(struct evhttp_request *req, void *arg)
     const char *sub = slash != NULL ? slash : "";
     bool get_only = strcmp(sub, "/timeline") == 0 || strcmp(sub, "/context") == 0 ||
                     strcmp(sub, "/stream") == 0 || strcmp(sub, "/journey") == 0 ||
-                    strcmp(sub, "/export") == 0;
-    if (!get_only && strcmp(sub, "/merge") != 0 && sub[0] != '\0') {
+                    strcmp(sub, "/export") == 0 || strcmp(sub, "/identities") == 0;
+    bool post_only = strcmp(sub, "/merge") == 0 || strcmp(sub, "/unmerge") == 0;
+    bool apart = strncmp(sub, "/apart/", 7) == 0 && sub[7] != '\0';
+    if (!get_only && !post_only && !apart && sub[0] != '\0') {
         httpreply_error(req, 404, "not_found", "no such endpoint");
         goto out;
     }
@@ -1376,8 +1574,12 @@ static void route(struct evhttp_request *req, void *arg)
         httpreply_error(req, 405, "method_not_allowed", "this endpoint answers GET");
         goto out;
     }
-    if (strcmp(sub, "/merge") == 0 && method != EVHTTP_REQ_POST) {
+    if (post_only && method != EVHTTP_REQ_POST) {
         httpreply_error(req, 405, "method_not_allowed", "this endpoint answers POST");
+        goto out;
+    }
+    if (apart && method != EVHTTP_REQ_DELETE) {
+        httpreply_error(req, 405, "method_not_allowed", "this endpoint answers DELETE");
         goto out;
     }
     if (sub[0] == '\0' && method != EVHTTP_REQ_GET && method != EVHTTP_REQ_DELETE) {
@@ -1401,8 +1603,15 @@ static void route(struct evhttp_request *req, void *arg)
         run_statement(h, req, STORE_CONTEXT, p2, 2, not_found);
     } else if (strcmp(sub, "/stream") == 0) {
         handle_stream(h, req, id);
+    } else if (strcmp(sub, "/identities") == 0) {
+        const char *p1[] = {id};
+        run_statement(h, req, STORE_IDENTITIES, p1, 1, not_found);
     } else if (strcmp(sub, "/merge") == 0) {
         handle_merge(h, req, id, principal);
+    } else if (strcmp(sub, "/unmerge") == 0) {
+        handle_unmerge(h, req, id, principal);
+    } else if (apart) {
+        handle_remove_apart(h, req, id, sub + 7, principal);
     } else if (strcmp(sub, "/export") == 0) {
         handle_export(h, req, id, principal);
     } else if (method == EVHTTP_REQ_DELETE && h->d->spool != NULL &&

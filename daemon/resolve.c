@@ -14,13 +14,15 @@ struct node {
     char new_id[RECORD_UUID_LEN + 1];
     const char *name;
     json_t *traits;
+    int count[IDENT_KIND_COUNT]; /* identifiers it holds, by kind (for the limits) */
 };
 
 struct slot {
     const char *kind; /* kind name, static */
     const char *value;
     int node;
-    bool known; /* the database has it */
+    bool known;    /* the database has it */
+    size_t record; /* new: the record that brought it */
 };
 
 struct priv {
@@ -32,6 +34,9 @@ struct priv {
     int *loser_nodes;
     const char **finals; /* the customer each loser ends in */
     size_t n_losers, cap_losers;
+    int (*apart)[2]; /* nodes of the pairs kept apart (facts) */
+    size_t n_apart;
+    int (*conflict_nodes)[2]; /* (customer, other) of each conflict, ids read at the end */
 };
 
 static uint64_t hash_ident(const char *kind, const char *value)
@@ -156,6 +161,8 @@ void resolve_plan_free(struct resolve_plan *plan)
         free(p->losers);
         free(p->loser_nodes);
         free(p->finals);
+        free(p->apart);
+        free(p->conflict_nodes);
         free(p);
     }
     for (size_t i = 0; i < plan->n_created; i++) {
@@ -169,11 +176,119 @@ void resolve_plan_free(struct resolve_plan *plan)
     free(plan->merges);
     free(plan->updates);
     free(plan->identities);
+    free(plan->conflicts);
     memset(plan, 0, sizeof(*plan));
 }
 
+/* True when the customers rooted at x and y hold a pair kept apart. */
+static bool kept_apart(struct priv *p, int x, int y)
+{
+    for (size_t k = 0; k < p->n_apart; k++) {
+        int a = find(p, p->apart[k][0]), b = find(p, p->apart[k][1]);
+        if ((a == x && b == y) || (a == y && b == x)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sets the identifier counts of the existing customers facts knows. */
+static void load_counts(struct priv *p, const struct resolve_facts *facts)
+{
+    if (facts == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < facts->n_counts; k++) {
+        const struct resolve_count *c = &facts->counts[k];
+        for (size_t x = 0; x < p->n_nodes; x++) {
+            if (p->nodes[x].existing && (unsigned)c->kind < IDENT_KIND_COUNT &&
+                strcmp(p->nodes[x].id, c->customer) == 0) {
+                p->nodes[x].count[c->kind] = c->n;
+                break;
+            }
+        }
+    }
+}
+
+/*
+ * Whether merging roots[0..n) (with the record's identifiers not yet known, new[]) would give
+ * one customer more identifiers of a kind than its limit, where the merge itself adds some
+ * (a customer already past a limit alone is not a conflict). Returns the kind, or -1.
+ */
+static int over_limit(const struct priv *p, const struct resolve_limits *limits, const int *roots,
+                      size_t n, const int new[IDENT_KIND_COUNT], int *would)
+{
+    if (limits == NULL || n < 2) {
+        return -1;
+    }
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        if (limits->max[k] <= 0) {
+            continue;
+        }
+        int sum = new[k], most = 0;
+        for (size_t j = 0; j < n; j++) {
+            int c = p->nodes[roots[j]].count[k];
+            sum += c;
+            most = c > most ? c : most;
+        }
+        if (sum > limits->max[k] && sum - new[k] > most) {
+            *would = sum;
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* The root the record's most trusted identifier (by limits->priority, then record order)
+ * points to, among those it reaches. */
+static int trusted_root(struct priv *p, const struct resolve_limits *limits, const struct record *r)
+{
+    for (int pr = 0; pr < IDENT_KIND_COUNT; pr++) {
+        for (size_t k = 0; k < r->n_idents; k++) {
+            if (r->idents[k].kind != limits->priority[pr] || r->idents[k].never_merge) {
+                continue;
+            }
+            struct slot *s = lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value);
+            if (s->kind != NULL) {
+                return find(p, s->node);
+            }
+        }
+    }
+    return -1;
+}
+
+/* The pairs of facts whose two customers are both among the nodes. */
+static int load_apart(struct priv *p, const struct resolve_facts *facts)
+{
+    if (facts == NULL || facts->n_apart == 0) {
+        return 0;
+    }
+    p->apart = calloc(facts->n_apart, sizeof(*p->apart));
+    if (p->apart == NULL) {
+        return -1;
+    }
+    for (size_t k = 0; k < facts->n_apart; k++) {
+        int a = -1, b = -1;
+        for (size_t x = 0; x < p->n_nodes; x++) {
+            if (!p->nodes[x].existing) {
+                continue;
+            }
+            a = strcmp(p->nodes[x].id, facts->apart[k].a) == 0 ? (int)x : a;
+            b = strcmp(p->nodes[x].id, facts->apart[k].b) == 0 ? (int)x : b;
+        }
+        if (a >= 0 && b >= 0) {
+            p->apart[p->n_apart][0] = a;
+            p->apart[p->n_apart][1] = b;
+            p->n_apart++;
+        }
+    }
+    return 0;
+}
+
 int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
-                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
+                  const struct resolve_known *known, size_t n_known,
+                  const struct resolve_facts *facts, const struct resolve_limits *limits,
+                  struct resolve_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
     struct priv *p = calloc(1, sizeof(*p));
@@ -215,6 +330,16 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         s->value = known[k].value;
         s->node = node;
         s->known = true;
+    }
+
+    if (load_apart(p, facts) < 0) {
+        goto fail;
+    }
+    load_counts(p, facts);
+    plan->conflicts = calloc(n + 1, sizeof(*plan->conflicts) * RECORD_MAX_IDENTS);
+    p->conflict_nodes = calloc(n + 1, sizeof(*p->conflict_nodes) * RECORD_MAX_IDENTS);
+    if (plan->conflicts == NULL || p->conflict_nodes == NULL) {
+        goto fail;
     }
 
     size_t next_order = 0;
@@ -267,16 +392,60 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
                 goto fail;
             }
         } else {
-            survivor = roots[0];
+            /* Oldest first: the survivor, then each customer in turn unless it is kept apart
+             * from those taken before it. */
             for (size_t j = 1; j < nroots; j++) {
-                if (older(p, roots[j], survivor)) {
-                    survivor = roots[j];
+                for (size_t k = j; k > 0 && older(p, roots[k], roots[k - 1]); k--) {
+                    int t = roots[k];
+                    roots[k] = roots[k - 1];
+                    roots[k - 1] = t;
                 }
             }
+            /* Those kept apart from an older one stay out. */
+            size_t kept = 1;
+            for (size_t j = 1; j < nroots; j++) {
+                bool apart = false;
+                for (size_t t = 0; t < kept && !apart; t++) {
+                    apart = kept_apart(p, roots[j], roots[t]);
+                }
+                if (!apart) {
+                    roots[kept++] = roots[j];
+                }
+            }
+            nroots = kept;
+            int new_ids[IDENT_KIND_COUNT] = {0};
+            for (size_t k = 0; k < r->n_idents; k++) {
+                if (lookup(p, normalize_kind_name(r->idents[k].kind), r->idents[k].value)->kind ==
+                    NULL) {
+                    new_ids[r->idents[k].kind]++;
+                }
+            }
+            int would = 0;
+            int kind = over_limit(p, limits, roots, nroots, new_ids, &would);
+            if (kind >= 0) {
+                /* Refused: the record goes to its most trusted identifier's customer. */
+                int target = trusted_root(p, limits, r);
+                target = target >= 0 ? target : roots[0];
+                for (size_t j = 0; j < nroots; j++) {
+                    if (roots[j] == target) {
+                        continue;
+                    }
+                    struct resolve_conflict *c = &plan->conflicts[plan->n_conflicts];
+                    c->record = i;
+                    c->kind = (enum ident_kind)kind;
+                    c->would_have = would;
+                    p->conflict_nodes[plan->n_conflicts][0] = target;
+                    p->conflict_nodes[plan->n_conflicts][1] = roots[j];
+                    plan->n_conflicts++;
+                }
+                roots[0] = target;
+                nroots = 1;
+            }
+            survivor = roots[0];
             size_t first = p->n_losers;
-            for (size_t j = 0; j < nroots; j++) {
-                if (roots[j] == survivor) {
-                    continue;
+            for (size_t j = 1; j < nroots; j++) {
+                for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+                    p->nodes[survivor].count[k] += p->nodes[roots[j]].count[k];
                 }
                 p->nodes[roots[j]].parent = survivor;
                 /* Customers this batch created never reach the database as such. */
@@ -301,6 +470,8 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
                 s->value = r->idents[k].value;
                 s->node = survivor;
                 s->known = false;
+                s->record = i;
+                p->nodes[survivor].count[r->idents[k].kind]++;
             }
         }
         rec_node[i] = survivor;
@@ -317,6 +488,19 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         plan->merges[m].losers = &p->losers[merge_first[m]];
         plan->merges[m].finals = &p->finals[merge_first[m]];
     }
+    /* Conflicts name the customers as they are when the batch commits. */
+    size_t kept = 0;
+    for (size_t c = 0; c < plan->n_conflicts; c++) {
+        int a = find(p, p->conflict_nodes[c][0]), b = find(p, p->conflict_nodes[c][1]);
+        if (a == b) {
+            continue; /* a later record of the batch joined them after all */
+        }
+        plan->conflicts[kept] = plan->conflicts[c];
+        plan->conflicts[kept].customer = node_id(p, a);
+        plan->conflicts[kept].other = node_id(p, b);
+        kept++;
+    }
+    plan->n_conflicts = kept;
 
     /* Names and traits, in record order, onto the customer each record ends with. */
     for (size_t i = 0; i < n; i++) {
@@ -381,6 +565,7 @@ int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
         }
         id->value = s->value;
         id->customer = node_id(p, find(p, s->node));
+        id->record = s->record;
     }
     free(rec_node);
     free(merge_first);

@@ -48,6 +48,45 @@ struct resolve_identity {
     enum ident_kind kind;
     const char *value;
     const char *customer;
+    size_t record; /* the record that first brought it (index as given) */
+};
+
+/* Two existing customers an unmerge separated: no record merges them again. */
+struct resolve_apart {
+    const char *a, *b; /* uuid texts */
+};
+
+/* How many identifiers of a kind an existing customer holds. */
+struct resolve_count {
+    const char *customer;
+    enum ident_kind kind;
+    int n;
+};
+
+/* What the database says about the customers a plan would merge (asked only when it does). */
+struct resolve_facts {
+    const struct resolve_apart *apart;
+    size_t n_apart;
+    const struct resolve_count *counts;
+    size_t n_counts;
+};
+
+/* Merge protection (docs/identity.md): a merge that would give one customer more than max[k]
+ * identifiers of kind k (0: no limit) does not happen; the record goes to the customer of its
+ * identifier of the kind first in priority. */
+struct resolve_limits {
+    int max[IDENT_KIND_COUNT];
+    enum ident_kind priority[IDENT_KIND_COUNT]; /* most trusted kind first */
+};
+
+/* A merge refused by a limit: record `record` joined `customer` (where it went) and `other`,
+ * and merging them would have given one customer `would_have` identifiers of `kind`. */
+struct resolve_conflict {
+    size_t record;
+    const char *customer;
+    const char *other;
+    enum ident_kind kind;
+    int would_have;
 };
 
 struct resolve_plan {
@@ -62,6 +101,8 @@ struct resolve_plan {
     size_t n_updates;
     struct resolve_identity *identities; /* identifiers to insert */
     size_t n_identities;
+    struct resolve_conflict *conflicts; /* merges refused by a limit */
+    size_t n_conflicts;
     void *priv; /* owned storage */
 };
 
@@ -69,11 +110,15 @@ struct resolve_plan {
  * Plans the batch. recs[i] with skip[i] set (duplicates) take no part. Borrows recs and
  * known for the plan's lifetime; known must be sorted by customer. The customer created first is
  * the one with the smallest id; customers created by this batch are newer than any existing one.
+ * facts (NULL: none known) may forbid merges: a record reaching two customers kept apart goes
+ * to the older and leaves the other as it is; with limits (NULL: none), facts' counts decide
+ * which merges a limit refuses (without facts, existing customers count as holding none).
  * Returns 0, or -1 on allocation failure.
  */
 int resolve_batch(struct record *const *recs, const bool *skip, size_t n,
-                  const struct resolve_known *known, size_t n_known, struct resolve_plan *plan)
-    __attribute__((warn_unused_result));
+                  const struct resolve_known *known, size_t n_known,
+                  const struct resolve_facts *facts, const struct resolve_limits *limits,
+                  struct resolve_plan *plan) __attribute__((warn_unused_result));
 
 /* Frees what resolve_batch allocated; safe on a zeroed plan. */
 void resolve_plan_free(struct resolve_plan *plan);

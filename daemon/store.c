@@ -4,8 +4,10 @@
  * A batch is one transaction in two steps (see batch.c). First, under the batch's
  * identifier locks, what the database knows: */
 
-/* $1 kinds, $2 values: transaction-scoped advisory locks, in one global order. */
-static const char SQL_LOCK[] = "SELECT touchline.lock_identifiers($1::text[], $2::text[])";
+/* $1 kinds, $2 values, $3 extra lock keys (NULL: none; what an earlier attempt's merges
+ * found they need): transaction-scoped advisory locks, in one global order. */
+static const char SQL_LOCK[] =
+    "SELECT touchline.lock_identifiers($1::text[], $2::text[], $3::bigint[])";
 
 /*
  * $1 kinds, $2 values: the identifiers already known and their customers, by customer.
@@ -52,10 +54,21 @@ static const char SQL_CREATE_CUSTOMERS[] =
     "SELECT id, name, coalesce(traits::jsonb, '{}') "
     "FROM unnest($1::uuid[], $2::text[], $3::text[]) AS x(id, name, traits)";
 
+/* Asked only when the plan merges: $1 the customers it would merge -> (customer, other, kind,
+ * n) rows, pairs kept apart and identifier counts (see touchline.merge_facts). */
+static const char SQL_MERGE_FACTS[] = "SELECT customer, other, kind, n "
+                                      "FROM touchline.merge_facts($1::uuid[])";
+
 /* Every merge of the batch: $1 survivors, $2 losers, $3 final survivors, $4 records, $5
- * sources, one element per merged-away customer (see touchline.merge_batch). */
-static const char SQL_MERGE[] =
-    "SELECT touchline.merge_batch($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])";
+ * sources, $6 the records' identifiers (JSON texts), one element per merged-away customer
+ * (see touchline.merge_batch). */
+static const char SQL_MERGE[] = "SELECT touchline.merge_batch($1::uuid[], $2::uuid[], $3::uuid[], "
+                                "$4::uuid[], $5::text[], $6::text[])";
+
+/* Merges a limit refused (see touchline.add_conflicts): $1 records, $2 customers, $3 others,
+ * $4 kinds, $5 counts, $6 the records' identifiers (JSON texts). */
+static const char SQL_ADD_CONFLICTS[] = "SELECT touchline.add_conflicts($1::uuid[], $2::uuid[], "
+                                        "$3::uuid[], $4::text[], $5::integer[], $6::text[])";
 
 /* $1 ids, $2 names, $3 traits (JSON texts): rows locked in id order so that writers
  * cannot deadlock, and reached through "= ANY" so that the plan is an index scan whatever
@@ -73,11 +86,12 @@ static const char SQL_UPDATE_CUSTOMERS[] =
  * built by the daemon), inserted without ON CONFLICT: under the batch's identifier locks
  * and after the duplicate check nothing can conflict but a record carrying an id already
  * used with other identifiers, and then the statement fails and the batch is retried.
- * $1 kinds, $2 values, $3 customers. */
+ * $1 kinds, $2 values, $3 customers (also the identity's first customer), $4 the records that
+ * brought them. */
 static const char SQL_ADD_IDENTITIES[] =
-    "INSERT INTO touchline.identities (kind, value, customer_id) "
-    "SELECT k, v, c FROM unnest($1::text[], $2::text[], $3::uuid[]) AS x(k, v, c) "
-    "ORDER BY k COLLATE \"C\", v COLLATE \"C\"";
+    "INSERT INTO touchline.identities (kind, value, customer_id, origin, interaction_id) "
+    "SELECT k, v, c, c, r FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[]) "
+    "AS x(k, v, c, r) ORDER BY k COLLATE \"C\", v COLLATE \"C\"";
 
 /* $1..$19: one array per column; tags as array literals, attributes and identifiers as JSON
  * texts. */
@@ -174,14 +188,33 @@ static const char SQL_MISSED[] =
 static const char SQL_JOURNEY[] =
     "SELECT touchline.journey_json($1::uuid, $2::timestamptz, $3::timestamptz)::text";
 
+/* Provenance and unmerge (sql/006_identity.sql). */
+static const char SQL_IDENTITIES[] = "SELECT touchline.identities_json($1::uuid)::text";
+
+static const char SQL_WHY[] = "SELECT touchline.why_json($1, $2, $3, $4)::text";
+
+static const char SQL_UNMERGE[] = "SELECT touchline.unmerge($1::uuid, $2::bigint, $3)::text";
+
+/* $1 every one (else the open ones), $2 limit, $3 suspect threshold. */
+static const char SQL_CONFLICTS[] =
+    "SELECT touchline.conflicts_json($1::boolean, $2::integer, $3::integer)::text";
+
+static const char SQL_RESOLVE_CONFLICT[] =
+    "SELECT touchline.resolve_conflict($1::bigint, $2, $3)::text";
+
+static const char SQL_REMOVE_APART[] =
+    "SELECT touchline.remove_apart($1::uuid, $2::bigint, $3)::text";
+
 const struct db_statement store_statements[] = {
-    {STORE_LOCK, SQL_LOCK, 2},
+    {STORE_LOCK, SQL_LOCK, 3},
     {STORE_LOOKUP, SQL_LOOKUP, 2},
     {STORE_DUPLICATES, SQL_DUPLICATES, 4},
     {STORE_CREATE_CUSTOMERS, SQL_CREATE_CUSTOMERS, 3},
-    {STORE_MERGE, SQL_MERGE, 5},
+    {STORE_MERGE_FACTS, SQL_MERGE_FACTS, 1},
+    {STORE_MERGE, SQL_MERGE, 6},
     {STORE_UPDATE_CUSTOMERS, SQL_UPDATE_CUSTOMERS, 3},
-    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 3},
+    {STORE_ADD_IDENTITIES, SQL_ADD_IDENTITIES, 4},
+    {STORE_ADD_CONFLICTS, SQL_ADD_CONFLICTS, 6},
     {STORE_ADD_INTERACTIONS, SQL_ADD_INTERACTIONS, STORE_INTERACTION_COLUMNS},
     {STORE_APPLY_STATUSES, SQL_APPLY_STATUSES, 5},
     {STORE_FIND, SQL_FIND, 2},
@@ -198,6 +231,12 @@ const struct db_statement store_statements[] = {
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
     {STORE_NOTIFY, SQL_NOTIFY, 1},
+    {STORE_IDENTITIES, SQL_IDENTITIES, 1},
+    {STORE_WHY, SQL_WHY, 4},
+    {STORE_UNMERGE, SQL_UNMERGE, 3},
+    {STORE_REMOVE_APART, SQL_REMOVE_APART, 3},
+    {STORE_CONFLICTS, SQL_CONFLICTS, 3},
+    {STORE_RESOLVE_CONFLICT, SQL_RESOLVE_CONFLICT, 3},
 };
 const int store_n_statements = sizeof(store_statements) / sizeof(store_statements[0]);
 

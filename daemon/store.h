@@ -13,24 +13,32 @@
 #define STORE_LOOKUP           "tl_lookup"
 #define STORE_DUPLICATES       "tl_duplicates"
 #define STORE_CREATE_CUSTOMERS "tl_create_customers"
+#define STORE_MERGE_FACTS      "tl_merge_facts"
 #define STORE_MERGE            "tl_merge"
 #define STORE_UPDATE_CUSTOMERS "tl_update_customers"
 #define STORE_ADD_IDENTITIES   "tl_add_identities"
+#define STORE_ADD_CONFLICTS    "tl_add_conflicts"
 #define STORE_ADD_INTERACTIONS "tl_add_interactions"
 #define STORE_APPLY_STATUSES   "tl_apply_statuses"
-#define STORE_FIND             "tl_find"         /* $1 kind, $2 value -> profile json or NULL */
-#define STORE_PROFILE          "tl_profile"      /* $1 uuid -> profile json or NULL */
-#define STORE_TIMELINE         "tl_timeline"     /* -> timeline json or NULL */
-#define STORE_CONTEXT          "tl_context"      /* $1 uuid, $2 sla_s -> context or NULL */
-#define STORE_MERGE_MANUAL     "tl_merge_manual" /* $1 into, $2 from, $3 actor -> profile */
-#define STORE_ERASE            "tl_erase"        /* $1 uuid, $2 actor -> erasure json or NULL */
-#define STORE_EXPORT_HEAD      "tl_export_head"  /* $1 uuid, $2 actor -> export head or NULL */
-#define STORE_EXPORT_PAGE      "tl_export_page"  /* $1 uuid, $2/$3 cursor, $4 limit -> page */
-#define STORE_AUDIT            "tl_audit"        /* $1 limit, $2 before id -> audit json */
-#define STORE_STATS            "tl_stats"        /* see analytics_parse_stats -> stats json */
-#define STORE_MISSED           "tl_missed"       /* see analytics_parse_missed -> worklist */
-#define STORE_JOURNEY          "tl_journey"      /* see analytics_parse_journey -> or NULL */
-#define STORE_RETENTION        "tl_retention"    /* $1 keep_days, $2 limit -> rows deleted */
+#define STORE_FIND             "tl_find"             /* $1 kind, $2 value -> profile json or NULL */
+#define STORE_PROFILE          "tl_profile"          /* $1 uuid -> profile json or NULL */
+#define STORE_TIMELINE         "tl_timeline"         /* -> timeline json or NULL */
+#define STORE_CONTEXT          "tl_context"          /* $1 uuid, $2 sla_s -> context or NULL */
+#define STORE_MERGE_MANUAL     "tl_merge_manual"     /* $1 into, $2 from, $3 actor -> profile */
+#define STORE_ERASE            "tl_erase"            /* $1 uuid, $2 actor -> erasure json or NULL */
+#define STORE_EXPORT_HEAD      "tl_export_head"      /* $1 uuid, $2 actor -> export head or NULL */
+#define STORE_EXPORT_PAGE      "tl_export_page"      /* $1 uuid, $2/$3 cursor, $4 limit -> page */
+#define STORE_AUDIT            "tl_audit"            /* $1 limit, $2 before id -> audit json */
+#define STORE_STATS            "tl_stats"            /* see analytics_parse_stats -> stats json */
+#define STORE_MISSED           "tl_missed"           /* see analytics_parse_missed -> worklist */
+#define STORE_JOURNEY          "tl_journey"          /* see analytics_parse_journey -> or NULL */
+#define STORE_IDENTITIES       "tl_identities"       /* $1 uuid -> provenance json or NULL */
+#define STORE_WHY              "tl_why"              /* $1 kind, $2 value, $3 kind, $4 value */
+#define STORE_UNMERGE          "tl_unmerge"          /* $1 uuid, $2 merge id, $3 actor */
+#define STORE_REMOVE_APART     "tl_remove_apart"     /* $1 uuid, $2 apart id, $3 actor */
+#define STORE_CONFLICTS        "tl_conflicts"        /* $1 all, $2 limit, $3 threshold */
+#define STORE_RESOLVE_CONFLICT "tl_resolve_conflict" /* $1 id, $2 action, $3 actor */
+#define STORE_RETENTION        "tl_retention"        /* $1 keep_days, $2 limit -> rows deleted */
 
 /* Live updates (daemon/live.c): the batch's notification, and what a listener reads back. */
 #define STORE_NOTIFY        "tl_notify"        /* $1 text[] chunks of customer ids */

@@ -142,6 +142,44 @@ bool record_valid_source(const char *s)
     return true;
 }
 
+/* True when the comma-separated list holds name (len bytes), blanks around items ignored. */
+static bool list_has(const char *list, const char *name, size_t len)
+{
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        size_t n = strcspn(p, ", ");
+        if (n == len && n > 0 && strncmp(p, name, n) == 0) {
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
+static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, size_t rawlen,
+                     const struct record_opts *opts, char *msg, size_t msglen);
+
+/* A chat handle of a provider whose handles are phone numbers (WhatsApp, Viber, …) is also
+ * the customer's phone, so that "chat whatsapp:+98912…" and "phone 0912…" are one customer.
+ * A handle that is not a number adds nothing. */
+static int add_chat_phone(struct record *rec, const char *chat, const struct record_opts *opts,
+                          char *msg, size_t msglen)
+{
+    const char *colon = strchr(chat, ':');
+    if (colon == NULL || !list_has(opts->phone_chat_providers, chat, (size_t)(colon - chat))) {
+        return 0;
+    }
+    char norm[NORMALIZE_MAX + 1];
+    const char *why = NULL;
+    const char *handle = colon + 1;
+    if (normalize_identifier(IDENT_PHONE, handle, strlen(handle), &opts->norm, norm, &why) < 0) {
+        return 0;
+    }
+    return add_ident(rec, IDENT_PHONE, norm, strlen(norm), opts, msg, msglen);
+}
+
 static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, size_t rawlen,
                      const struct record_opts *opts, char *msg, size_t msglen)
 {
@@ -178,6 +216,13 @@ static int add_ident(struct record *rec, enum ident_kind kind, const char *raw, 
             id->never_merge = true;
             break;
         }
+    }
+    for (size_t i = 0; i < opts->n_never_merge_patterns && !id->never_merge; i++) {
+        const struct record_pattern *pt = &opts->never_merge_patterns[i];
+        id->never_merge = pt->kind == kind && regexec(&pt->re, norm, 0, NULL, 0) == 0;
+    }
+    if (kind == IDENT_CHAT && opts->phone_chat_providers != NULL) {
+        return add_chat_phone(rec, id->value, opts, msg, msglen);
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef TOUCHLINE_RECORD_H
 #define TOUCHLINE_RECORD_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,11 +33,24 @@ struct record_ident {
     bool never_merge;
 };
 
+/* A never_merge pattern: identifiers of kind whose normalized value matches re. */
+struct record_pattern {
+    enum ident_kind kind;
+    regex_t re; /* POSIX extended, REG_NOSUB */
+};
+
 struct record_opts {
     struct normalize_opts norm;
     /* Normalized "kind:value" identifiers that attach records but never cause a merge. */
     const char *const *never_merge;
     size_t n_never_merge;
+    /* The same by pattern. */
+    const struct record_pattern *never_merge_patterns;
+    size_t n_never_merge_patterns;
+    /* Comma-separated chat providers whose handles are phone numbers (whatsapp,viber,…): such
+     * a chat identifier also yields the phone identifier, when its handle is a number. NULL:
+     * none. */
+    const char *phone_chat_providers;
 };
 
 /*

@@ -387,6 +387,117 @@ static void customer_merge_by_hand(void **state)
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/*
+ * customer identities, why and unmerge, as an agent uses them: the visitor merged into Sara is
+ * listed with the record that joined them, why names that record, and unmerge brings the
+ * visitor back under its own id.
+ */
+static void customer_why_and_unmerge(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "client_unmerge", NULL);
+    load_sample(&d);
+    char *visitor = merge_a_visitor_into_sara(&d);
+    char *sara = customer_id(&d, "--email sara.karimi@example.com");
+    char *out = NULL;
+    assert_int_equal(client(&d, "customer identities --web anon-second --utc", &out), 0);
+    expect_in(out, "web anon-second: first seen");
+    expect_in(out, "record web-shop/evt-0201");
+    expect_in(out, "record web-shop/evt-0202, linked by email sara.karimi@example.com + web "
+                   "anon-second");
+    expect_in(out, visitor);
+    free(out);
+    assert_int_equal(client(&d,
+                            "customer why --web anon-second --email SARA.KARIMI@example.com "
+                            "--utc",
+                            &out),
+                     0);
+    expect_in(out, "are one customer, ");
+    expect_in(out, sara);
+    expect_in(out, "record web-shop/evt-0202");
+    free(out);
+    /* The merge id, from the JSON form. */
+    char args[512];
+    snprintf(args, sizeof(args), "customer identities --customer %s --format json", sara);
+    json_t *j = client_json(&d, args);
+    json_t *m = json_array_get(json_object_get(j, "merges"), 0);
+    assert_non_null(m);
+    long long merge = json_integer_value(json_object_get(m, "merge_id"));
+    json_decref(j);
+    snprintf(args, sizeof(args), "customer unmerge --email sara.karimi@example.com --merge %lld",
+             merge);
+    assert_int_equal(client(&d, args, &out), 0);
+    expect_in(out, "undone: customer ");
+    expect_in(out, visitor);
+    free(out);
+    char *back = customer_id(&d, "--web anon-second");
+    assert_string_equal(back, visitor);
+    free(back);
+    /* Twice: the server's 400, exit 2. Unknown merge: 1. One identifier only: usage, 2. */
+    assert_int_equal(client(&d, args, &out), 2);
+    free(out);
+    assert_int_equal(
+        client(&d, "customer unmerge --email sara.karimi@example.com --merge 999", &out), 1);
+    free(out);
+    assert_int_equal(client_stream(&d, ERR_ONLY, "customer why --web anon-second", &out), 2);
+    expect_in(out, "two identifiers");
+    free(out);
+    assert_int_equal(
+        client(&d, "customer why --web anon-second --email sara.karimi@example.com", &out), 0);
+    expect_in(out, "are two customers");
+    free(out);
+    free(visitor);
+    free(sara);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* touchline conflicts: the review queue of merges a limit refused, and resolving one. */
+static void conflicts_list_and_resolve(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_IDENTITY_MAX_EMAIL=1", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "client_conflicts", env);
+    char *out = NULL;
+    assert_int_equal(client(&d, "conflicts", &out), 0);
+    expect_in(out, "(no conflicts)");
+    free(out);
+    send_record(&d, "{\"source\":\"crm\",\"external_id\":\"1\",\"channel\":\"email\","
+                    "\"occurred_at\":\"2026-11-23T10:00:00Z\",\"customer\":{\"email\":"
+                    "\"a@example.com\",\"phone\":\"09121111111\"}}");
+    send_record(&d, "{\"source\":\"crm\",\"external_id\":\"2\",\"channel\":\"email\","
+                    "\"occurred_at\":\"2026-11-23T10:01:00Z\",\"customer\":{\"email\":"
+                    "\"b@example.com\"}}");
+    /* Joins the two: two e-mail addresses on one customer, past the limit of 1. */
+    send_record(&d, "{\"source\":\"crm\",\"external_id\":\"3\",\"channel\":\"email\","
+                    "\"occurred_at\":\"2026-11-23T10:02:00Z\",\"customer\":{\"email\":"
+                    "\"b@example.com\",\"phone\":\"09121111111\"}}");
+    assert_int_equal(client(&d, "conflicts", &out), 0);
+    expect_in(out, "would give 2 email identifiers; record 3  [open]");
+    free(out);
+    json_t *j = client_json(&d, "conflicts --format json");
+    long long id = json_integer_value(
+        json_object_get(json_array_get(json_object_get(j, "conflicts"), 0), "conflict_id"));
+    json_decref(j);
+    char args[128];
+    snprintf(args, sizeof(args), "conflicts --resolve %lld --action dismiss", id);
+    assert_int_equal(client(&d, args, &out), 0);
+    expect_in(out, "dismissed");
+    free(out);
+    assert_int_equal(client(&d, args, &out), 2);
+    free(out);
+    assert_int_equal(client(&d, "conflicts --resolve 999 --action merge", &out), 1);
+    free(out);
+    assert_int_equal(client_stream(&d, ERR_ONLY, "conflicts --resolve 1", &out), 2);
+    expect_in(out, "--action merge|dismiss");
+    free(out);
+    assert_int_equal(client(&d, "conflicts --all", &out), 0);
+    expect_in(out, "[dismissed]");
+    free(out);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 /* customer forget: refuses without --yes (and erases nothing), erases with it, and the
  * customer is gone; the JSON form is the server's answer. */
 static void customer_forget_needs_yes(void **state)
@@ -445,6 +556,10 @@ static void help_everywhere(void **state)
         {"customer show --help", "Usage: touchline customer show "},
         {"customer merge --help", "Usage: touchline customer merge "},
         {"customer forget --help", "Usage: touchline customer forget "},
+        {"customer identities --help", "Usage: touchline customer identities "},
+        {"customer why --help", "Usage: touchline customer why "},
+        {"customer unmerge --help", "Usage: touchline customer unmerge "},
+        {"conflicts --help", "Usage: touchline conflicts "},
         {"timeline --help", "Usage: touchline timeline "},
         {"log --help", "Usage: touchline log"},
         {"import --help", "Usage: touchline import"},
@@ -536,6 +651,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(customer_show_of_sample_customer),
         cmocka_unit_test(context_screen_pop),
         cmocka_unit_test(customer_merge_by_hand),
+        cmocka_unit_test(customer_why_and_unmerge),
+        cmocka_unit_test(conflicts_list_and_resolve),
         cmocka_unit_test(customer_forget_needs_yes),
         cmocka_unit_test(help_everywhere),
         cmocka_unit_test(bad_usage_of_customer_commands),

@@ -370,6 +370,452 @@ static void eight_connections_chaining_identifiers_end_in_one_customer(void **st
     assert_int_equal(harness_stop(&d), 0);
 }
 
+/* GET (or another method) on the daemon's HTTP port; asserts the status and returns the parsed
+ * answer (the caller releases it). */
+static json_t *http_json(const struct harness_daemon *d, const char *method, const char *path,
+                         const char *payload, int want)
+{
+    char *body = NULL;
+    int status = harness_http(d->http_port, method, path, payload, NULL, &body);
+    if (status != want) {
+        fail_msg("%s %s: %d, not %d: %s", method, path, status, want, body ? body : "");
+    }
+    json_t *j = json_loads(body, 0, NULL);
+    if (j == NULL) {
+        fail_msg("%s %s: not JSON: %s", method, path, body ? body : "");
+    }
+    free(body);
+    return j;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    if (v == NULL) {
+        fail_msg("no string \"%s\" in the answer", key);
+    }
+    return v;
+}
+
+/* The id of the one merge of customer c whose merged-away customer is `merged`. */
+static long long merge_id_of(const struct harness_daemon *d, const char *c, const char *merged)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/customers/%s/identities", c);
+    json_t *j = http_json(d, "GET", path, NULL, 200);
+    long long id = -1;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(j, "merges"), i, m)
+    {
+        if (strcmp(jstr(m, "merged"), merged) == 0 && json_object_get(m, "undone_at") == NULL) {
+            id = json_integer_value(json_object_get(m, "merge_id"));
+        }
+    }
+    json_decref(j);
+    if (id < 0) {
+        fail_msg("customer %s has no merge of %s", c, merged);
+    }
+    return id;
+}
+
+static json_t *unmerge(const struct harness_daemon *d, const char *c, long long merge, int want)
+{
+    char path[128], body[64];
+    snprintf(path, sizeof(path), "/v1/customers/%s/unmerge", c);
+    snprintf(body, sizeof(body), "{\"merge_id\":%lld}", merge);
+    return http_json(d, "POST", path, body, want);
+}
+
+/* The live customer id `id` stands for now. */
+static void current(const struct harness_daemon *d, const char *id, char out[40])
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/customers/%s", id);
+    json_t *j = http_json(d, "GET", path, NULL, 200);
+    snprintf(out, 40, "%s", jstr(j, "id"));
+    json_decref(j);
+}
+
+/* Rows of touchline.<table> on customer id, with the further condition `and` ("" for none). */
+static long count_of(const struct harness_daemon *d, const char *table, const char *id,
+                     const char *and)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM touchline.%s WHERE customer_id = '%s'%s",
+             table, id, and);
+    PGconn *pg = harness_pg(d->dbname);
+    long n = count(pg, sql);
+    PQfinish(pg);
+    return n;
+}
+
+/*
+ * Provenance: each identity names the record that first brought it and the customer it first
+ * belonged to; the merge names the record that joined them and the identifiers that linked
+ * the two; why answers the chain between two identifiers.
+ */
+static void identities_and_why_show_where_each_identifier_came_from(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "provenance", NULL);
+    int fd = harness_connect(d.tcp_port);
+    char a[40], b[40];
+    strcpy(a, send_record(fd, "shop", "v1", "web", "{\"web\":\"anon-1\"}"));
+    strcpy(b, send_record(fd, "mail", "m1", "email", "{\"email\":\"ali@example.ir\"}"));
+    send_record(fd, "shop", "v2", "web", "{\"web\":\"anon-1\",\"email\":\"Ali@Example.IR\"}");
+    close(fd);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/customers/%s/identities", b);
+    json_t *j = http_json(&d, "GET", path, NULL, 200);
+    assert_string_equal(jstr(j, "customer_id"), a);
+    json_t *ids = json_object_get(j, "identities");
+    assert_int_equal(json_array_size(ids), 2);
+    /* Sorted by kind: email, then web. */
+    json_t *email = json_array_get(ids, 0), *web = json_array_get(ids, 1);
+    assert_string_equal(jstr(email, "value"), "ali@example.ir");
+    assert_string_equal(jstr(json_object_get(email, "first_record"), "external_id"), "m1");
+    assert_string_equal(jstr(json_object_get(email, "first_record"), "source"), "mail");
+    assert_string_equal(jstr(email, "first_customer"), b);
+    assert_non_null(json_object_get(email, "first_seen"));
+    assert_string_equal(jstr(json_object_get(web, "first_record"), "external_id"), "v1");
+    assert_string_equal(jstr(web, "first_customer"), a);
+    json_t *merges = json_object_get(j, "merges");
+    assert_int_equal(json_array_size(merges), 1);
+    json_t *m = json_array_get(merges, 0);
+    assert_string_equal(jstr(m, "survivor"), a);
+    assert_string_equal(jstr(m, "merged"), b);
+    assert_string_equal(jstr(m, "reason"), "ingest");
+    assert_string_equal(jstr(m, "source"), "shop");
+    assert_string_equal(jstr(json_object_get(m, "record"), "external_id"), "v2");
+    /* The linking identifiers, with the customer each belonged to. */
+    json_t *links = json_object_get(m, "identifiers");
+    assert_int_equal(json_array_size(links), 2);
+    assert_string_equal(jstr(json_array_get(links, 0), "value"), "ali@example.ir");
+    assert_string_equal(jstr(json_array_get(links, 0), "customer"), b);
+    assert_string_equal(jstr(json_array_get(links, 1), "value"), "anon-1");
+    assert_string_equal(jstr(json_array_get(links, 1), "customer"), a);
+    json_decref(j);
+
+    j = http_json(&d, "GET", "/v1/why?web=anon-1&email=ALI@example.ir", NULL, 200);
+    assert_true(json_is_true(json_object_get(j, "joined")));
+    assert_string_equal(jstr(j, "customer"), a);
+    assert_string_equal(
+        jstr(json_object_get(json_object_get(j, "a"), "first_record"), "external_id"), "v1");
+    assert_string_equal(
+        jstr(json_object_get(json_object_get(j, "b"), "first_record"), "external_id"), "m1");
+    assert_int_equal(json_array_size(json_object_get(j, "merges")), 1);
+    assert_string_equal(
+        jstr(json_object_get(json_array_get(json_object_get(j, "merges"), 0), "record"),
+             "external_id"),
+        "v2");
+    json_decref(j);
+    j = http_json(&d, "GET", "/v1/why?web=anon-1&phone=09120000000", NULL, 404);
+    json_decref(j);
+    j = http_json(&d, "GET", "/v1/why?web=anon-1", NULL, 400);
+    json_decref(j);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/*
+ * Unmerge, simple: the merged-away customer comes back with its id, its identity and its
+ * records, including one that arrived after the merge carrying only its identifier; the record
+ * that joined them stays. The pair is then kept apart until the rule is removed.
+ */
+static void unmerge_restores_the_customer_and_keeps_the_pair_apart(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "unmerge", NULL);
+    int fd = harness_connect(d.tcp_port);
+    char a[40], b[40];
+    strcpy(a, send_record(fd, "pbx", "c1", "phone", "{\"phone\":\"09121111111\"}"));
+    strcpy(b, send_record(fd, "mail", "m1", "email", "{\"email\":\"sara@example.com\"}"));
+    assert_string_equal(send_record(fd, "crm", "j1", "web",
+                                    "{\"phone\":\"09121111111\",\"email\":\"sara@example.com\"}"),
+                        a);
+    /* After the merge, a record with the merged-away customer's identifier alone. */
+    assert_string_equal(send_record(fd, "mail", "m2", "email", "{\"email\":\"sara@example.com\"}"),
+                        a);
+    long long merge = merge_id_of(&d, a, b);
+    json_t *j = unmerge(&d, a, merge, 200);
+    assert_string_equal(jstr(j, "restored"), b);
+    assert_string_equal(jstr(j, "customer"), a);
+    assert_int_equal(json_integer_value(json_object_get(j, "identities")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "interactions")), 2);
+    long long apart = json_integer_value(json_object_get(j, "apart_id"));
+    json_decref(j);
+    /* Undone once only. */
+    json_decref(unmerge(&d, a, merge, 400));
+
+    char now[40];
+    current(&d, b, now);
+    assert_string_equal(now, b);
+    assert_int_equal(count_of(&d, "interactions", b, " AND external_id IN ('m1', 'm2')"), 2);
+    assert_int_equal(count_of(&d, "interactions", a, " AND external_id IN ('c1', 'j1')"), 2);
+    /* New records find each side again. */
+    assert_string_equal(send_record(fd, "mail", "m3", "email", "{\"email\":\"sara@example.com\"}"),
+                        b);
+    assert_string_equal(send_record(fd, "pbx", "c2", "phone", "{\"phone\":\"+989121111111\"}"), a);
+    /* Kept apart: the joining identifiers together no longer merge the two. */
+    assert_string_equal(send_record(fd, "crm", "j2", "web",
+                                    "{\"phone\":\"09121111111\",\"email\":\"sara@example.com\"}"),
+                        a);
+    current(&d, b, now);
+    assert_string_equal(now, b);
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/customers/%s/identities", b);
+    j = http_json(&d, "GET", path, NULL, 200);
+    json_t *ka = json_array_get(json_object_get(j, "kept_apart"), 0);
+    assert_non_null(ka);
+    assert_string_equal(jstr(ka, "other"), a);
+    assert_int_equal(json_integer_value(json_object_get(ka, "apart_id")), apart);
+    json_decref(j);
+    /* Removed, the next joining record merges them again. */
+    snprintf(path, sizeof(path), "/v1/customers/%s/apart/%lld", b, apart);
+    json_decref(http_json(&d, "DELETE", path, NULL, 200));
+    json_decref(http_json(&d, "DELETE", path, NULL, 404));
+    assert_string_equal(send_record(fd, "crm", "j3", "web",
+                                    "{\"phone\":\"09121111111\",\"email\":\"sara@example.com\"}"),
+                        a);
+    current(&d, b, now);
+    assert_string_equal(now, a);
+    close(fd);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/*
+ * Chained A <- B <- C: C was merged into B, then B into A. Undoing B's merge brings B back
+ * with C's identities and records (C redirects to B again); undoing C's merge afterwards
+ * brings C back from B.
+ */
+static void unmerge_of_a_chain_brings_back_what_came_with_the_merged_customer(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "unmergechain", NULL);
+    int fd = harness_connect(d.tcp_port);
+    char a[40], b[40], c[40], now[40];
+    strcpy(a, send_record(fd, "s", "a", "web", "{\"web\":\"w-a\"}"));
+    strcpy(b, send_record(fd, "s", "b", "web", "{\"web\":\"w-b\"}"));
+    strcpy(c, send_record(fd, "s", "c", "web", "{\"web\":\"w-c\"}"));
+    assert_string_equal(send_record(fd, "s", "bc", "web", "{\"web\":[\"w-b\",\"w-c\"]}"), b);
+    assert_string_equal(send_record(fd, "s", "ab", "web", "{\"web\":[\"w-a\",\"w-b\"]}"), a);
+    json_decref(unmerge(&d, a, merge_id_of(&d, a, b), 200));
+    current(&d, b, now);
+    assert_string_equal(now, b);
+    current(&d, c, now);
+    assert_string_equal(now, b);
+    assert_string_equal(send_record(fd, "s", "c2", "web", "{\"web\":\"w-c\"}"), b);
+    assert_string_equal(send_record(fd, "s", "a2", "web", "{\"web\":\"w-a\"}"), a);
+    /* b, c, bc and c2 are B's; a, ab and a2 are A's. */
+    assert_int_equal(count_of(&d, "interactions", b, ""), 4);
+    assert_int_equal(count_of(&d, "interactions", a, ""), 3);
+    json_decref(unmerge(&d, b, merge_id_of(&d, b, c), 200));
+    current(&d, c, now);
+    assert_string_equal(now, c);
+    assert_int_equal(count_of(&d, "interactions", c, ""), 2);
+    assert_int_equal(count_of(&d, "identities", c, ""), 1);
+    close(fd);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* A manual merge made after the automatic one stays when the automatic one is undone, and a
+ * merge of another customer is refused. */
+static void unmerge_keeps_a_later_manual_merge(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "unmergemanual", NULL);
+    int fd = harness_connect(d.tcp_port);
+    char a[40], b[40], x[40], now[40];
+    strcpy(a, send_record(fd, "s", "a", "phone", "{\"phone\":\"09122222222\"}"));
+    strcpy(b, send_record(fd, "s", "b", "email", "{\"email\":\"b@example.com\"}"));
+    strcpy(x, send_record(fd, "s", "x", "chat", "{\"chat\":\"telegram:@x\"}"));
+    send_record(fd, "s", "ab", "sms", "{\"phone\":\"09122222222\",\"email\":\"b@example.com\"}");
+    char path[128], body[96];
+    snprintf(path, sizeof(path), "/v1/customers/%s/merge", a);
+    snprintf(body, sizeof(body), "{\"from\":\"%s\"}", x);
+    json_decref(http_json(&d, "POST", path, body, 200));
+    long long merge = merge_id_of(&d, a, b);
+    /* Not a merge of B. */
+    json_decref(unmerge(&d, b, merge_id_of(&d, a, x) + 1000, 404));
+    json_decref(unmerge(&d, a, merge, 200));
+    current(&d, x, now);
+    assert_string_equal(now, a);
+    current(&d, b, now);
+    assert_string_equal(now, b);
+    assert_string_equal(send_record(fd, "s", "x2", "chat", "{\"chat\":\"telegram:@x\"}"), a);
+    assert_string_equal(send_record(fd, "s", "b2", "email", "{\"email\":\"b@example.com\"}"), b);
+    /* The manual merge can be undone too: X comes back. */
+    json_decref(unmerge(&d, a, merge_id_of(&d, a, x), 200));
+    current(&d, x, now);
+    assert_string_equal(now, x);
+    assert_int_equal(count_of(&d, "interactions", x, ""), 2);
+    close(fd);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* The value of an unlabelled sample of /metrics. */
+static double metric(const struct harness_daemon *d, const char *name)
+{
+    char *body = NULL;
+    assert_int_equal(harness_http(d->http_port, "GET", "/metrics", NULL, NULL, &body), 200);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *at = strstr(body, needle);
+    if (at == NULL) {
+        fail_msg("no %s in /metrics", name);
+    }
+    double v = strtod(at + strlen(needle), NULL);
+    free(body);
+    return v;
+}
+
+/*
+ * Merge protection: with at most 2 phones per customer, a record that would merge a third
+ * phone's customer into one with two does not merge; it goes to the customer of its e-mail
+ * address (email before phone in the default priority) and the conflict waits for review,
+ * where a person merges or dismisses it.
+ */
+static void a_merge_past_a_limit_is_refused_and_queued_for_review(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_IDENTITY_MAX_PHONE=2",
+                         "TOUCHLINE_IDENTITY_SUSPECT_CUSTOMERS_PER_DAY=1", NULL};
+    struct harness_daemon d;
+    harness_start(&d, "limits", env);
+    int fd = harness_connect(d.tcp_port);
+    char sara[40], other[40], third[40], now[40];
+    strcpy(sara, send_record(fd, "s", "1", "sms",
+                             "{\"email\":\"sara@example.com\",\"phone\":\"09121111111\"}"));
+    assert_string_equal(send_record(fd, "s", "2", "sms",
+                                    "{\"email\":\"sara@example.com\",\"phone\":\"09122222222\"}"),
+                        sara);
+    strcpy(other, send_record(fd, "s", "3", "phone", "{\"phone\":\"09123333333\"}"));
+    strcpy(third, send_record(fd, "s", "4", "phone", "{\"phone\":\"09124444444\"}"));
+    /* A third phone by merging: refused; the record goes to the e-mail's customer. */
+    assert_string_equal(send_record(fd, "s", "5", "sms",
+                                    "{\"phone\":\"09123333333\",\"email\":\"sara@example.com\"}"),
+                        sara);
+    current(&d, other, now);
+    assert_string_equal(now, other);
+    assert_int_equal(count_of(&d, "identities", sara, ""), 3);
+    /* Another one, to be dismissed. */
+    send_record(fd, "s", "6", "sms", "{\"phone\":\"09124444444\",\"email\":\"sara@example.com\"}");
+    close(fd);
+    assert_true(metric(&d, "touchline_identity_conflicts_total") == 2);
+
+    json_t *j = http_json(&d, "GET", "/v1/conflicts", NULL, 200);
+    json_t *list = json_object_get(j, "conflicts");
+    assert_int_equal(json_array_size(list), 2);
+    /* Newest first. */
+    json_t *c4 = json_array_get(list, 0), *c3 = json_array_get(list, 1);
+    assert_string_equal(jstr(c3, "customer"), sara);
+    assert_string_equal(jstr(c3, "other"), other);
+    assert_string_equal(jstr(c3, "kind"), "phone");
+    assert_int_equal(json_integer_value(json_object_get(c3, "would_have")), 3);
+    assert_string_equal(jstr(json_object_get(c3, "record"), "external_id"), "5");
+    assert_string_equal(jstr(c4, "other"), third);
+    /* sara@example.com linked 3 customers today: a suspect. */
+    json_t *sus = json_array_get(json_object_get(j, "suspects"), 0);
+    assert_non_null(sus);
+    assert_string_equal(jstr(sus, "value"), "sara@example.com");
+    assert_int_equal(json_integer_value(json_object_get(sus, "customers")), 3);
+    long long id3 = json_integer_value(json_object_get(c3, "conflict_id"));
+    long long id4 = json_integer_value(json_object_get(c4, "conflict_id"));
+    json_decref(j);
+
+    char path[96];
+    snprintf(path, sizeof(path), "/v1/conflicts/%lld/resolve", id3);
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"merge\"}", 200));
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"merge\"}", 400));
+    current(&d, other, now);
+    assert_string_equal(now, sara);
+    snprintf(path, sizeof(path), "/v1/conflicts/%lld/resolve", id4);
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"maybe\"}", 400));
+    json_decref(http_json(&d, "POST", path, "{\"action\":\"dismiss\"}", 200));
+    current(&d, third, now);
+    assert_string_equal(now, third);
+    json_decref(
+        http_json(&d, "POST", "/v1/conflicts/999/resolve", "{\"action\":\"dismiss\"}", 404));
+    j = http_json(&d, "GET", "/v1/conflicts", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 0);
+    json_decref(j);
+    j = http_json(&d, "GET", "/v1/conflicts?all=true", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 2);
+    assert_string_equal(jstr(json_array_get(json_object_get(j, "conflicts"), 0), "status"),
+                        "dismissed");
+    json_decref(j);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+/* never_merge patterns: every no-reply address and every number of an office range attach
+ * records but never merge customers; a pattern that is not a regular expression is refused at
+ * start. */
+static void never_merge_patterns_keep_shared_values_from_merging(void **state)
+{
+    (void)state;
+    const char *env[] = {"TOUCHLINE_IDENTITY_NEVER_MERGE=email:^noreply@, phone:^\\+98210000",
+                         NULL};
+    struct harness_daemon d;
+    harness_start(&d, "nmpatterns", env);
+    int fd = harness_connect(d.tcp_port);
+    char a[40], b[40];
+    strcpy(a, send_record(fd, "x", "1", "email",
+                          "{\"email\":\"NoReply@shop.example\",\"phone\":\"09121111111\"}"));
+    strcpy(b, send_record(fd, "x", "2", "email",
+                          "{\"email\":\"noreply@shop.example\",\"phone\":\"09122222222\"}"));
+    assert_string_not_equal(a, b);
+    strcpy(a, send_record(fd, "x", "3", "phone",
+                          "{\"phone\":\"021 0000 1234\",\"email\":\"one@example.com\"}"));
+    strcpy(b, send_record(fd, "x", "4", "phone",
+                          "{\"phone\":\"+982100001234\",\"email\":\"two@example.com\"}"));
+    assert_string_not_equal(a, b);
+    /* A number outside the range still merges. */
+    send_record(fd, "x", "5", "phone", "{\"phone\":\"02100011234\",\"email\":\"one@example.com\"}");
+    assert_string_equal(send_record(fd, "x", "6", "phone",
+                                    "{\"phone\":\"02100011234\",\"email\":\"two@example.com\"}"),
+                        a);
+    close(fd);
+    assert_int_equal(harness_stop(&d), 0);
+
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof(cmd),
+             "TOUCHLINE_IDENTITY_NEVER_MERGE='email:^(' %s --check-config 2>&1 </dev/null",
+             getenv("TOUCHLINE_TEST_DAEMON"));
+    assert_int_not_equal(harness_run(cmd, &out), 0);
+    if (strstr(out, "never_merge: email:^( is not a regular expression") == NULL) {
+        fail_msg("unexpected: %s", out);
+    }
+    free(out);
+}
+
+/* A WhatsApp (Viber, Signal, SMS) handle is a phone number: the chat identifier also yields
+ * the phone, normalized by the same rules (Persian digits included), so both are one customer;
+ * a Telegram handle that looks like a number does not, nor does a handle that is not one. */
+static void phone_based_chat_handles_are_the_phone_too(void **state)
+{
+    (void)state;
+    struct harness_daemon d;
+    harness_start(&d, "chatphone", NULL);
+    int fd = harness_connect(d.tcp_port);
+    char c[40];
+    strcpy(c, send_record(fd, "cw", "1", "chat", "{\"chat\":\"WhatsApp:+98 ۹۱۲ ۱۱۱ ۱۱۱۱\"}"));
+    assert_string_equal(send_record(fd, "pbx", "1", "phone", "{\"phone\":\"09121111111\"}"), c);
+    assert_string_equal(send_record(fd, "cw", "2", "chat", "{\"chat\":\"viber:09121111111\"}"), c);
+    char tg[40];
+    strcpy(tg, send_record(fd, "cw", "3", "chat", "{\"chat\":\"telegram:+989122222222\"}"));
+    assert_string_not_equal(send_record(fd, "pbx", "2", "phone", "{\"phone\":\"+989122222222\"}"),
+                            tg);
+    send_record(fd, "cw", "4", "chat", "{\"chat\":\"whatsapp:sara\"}");
+    close(fd);
+    assert_int_equal(count_of(&d, "identities", c, " AND kind = 'phone'"), 1);
+    assert_int_equal(count_of(&d, "identities", c, ""), 3);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +825,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(merge_of_three_customers_and_chained_redirects),
         cmocka_unit_test(never_merge_identifier_attaches_but_never_merges),
         cmocka_unit_test(eight_connections_chaining_identifiers_end_in_one_customer),
+        cmocka_unit_test(identities_and_why_show_where_each_identifier_came_from),
+        cmocka_unit_test(unmerge_restores_the_customer_and_keeps_the_pair_apart),
+        cmocka_unit_test(unmerge_of_a_chain_brings_back_what_came_with_the_merged_customer),
+        cmocka_unit_test(unmerge_keeps_a_later_manual_merge),
+        cmocka_unit_test(a_merge_past_a_limit_is_refused_and_queued_for_review),
+        cmocka_unit_test(never_merge_patterns_keep_shared_values_from_merging),
+        cmocka_unit_test(phone_based_chat_handles_are_the_phone_too),
         cmocka_unit_test(control_characters_inside_identifiers_are_refused),
     };
     signal(SIGPIPE, SIG_IGN);

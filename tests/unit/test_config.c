@@ -807,6 +807,44 @@ static void free_is_idempotent(void **state)
     config_free(NULL);
 }
 
+/* ---- merge protection ---- */
+
+static void identity_limits_priority_and_patterns(void **state)
+{
+    (void)state;
+    struct config cfg;
+    LOAD_OK("[identity]\nmax_phone = 5\nmax_web = 20\npriority = phone, web\n"
+            "never_merge = email:^noreply@, phone:021 8800 1234\n",
+            &cfg);
+    assert_int_equal(cfg.identity_max[IDENT_PHONE], 5);
+    assert_int_equal(cfg.identity_max[IDENT_WEB], 20);
+    assert_int_equal(cfg.identity_max[IDENT_EMAIL], 0);
+    /* Those it leaves out follow in the default order. */
+    static const enum ident_kind want[IDENT_KIND_COUNT] = {IDENT_PHONE, IDENT_WEB, IDENT_EXTERNAL,
+                                                           IDENT_EMAIL, IDENT_CHAT};
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        assert_int_equal(cfg.priority[k], want[k]);
+    }
+    assert_int_equal(cfg.n_never_merge, 1);
+    assert_int_equal(cfg.n_never_merge_patterns, 1);
+    assert_int_equal(regexec(&cfg.never_merge_patterns[0].re, "noreply@shop.ir", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&cfg.never_merge_patterns[0].re, "a.noreply@shop.ir", 0, NULL, 0),
+                         0);
+    config_free(&cfg);
+    LOAD_OK("", &cfg);
+    static const enum ident_kind dflt[IDENT_KIND_COUNT] = {IDENT_EXTERNAL, IDENT_EMAIL, IDENT_PHONE,
+                                                           IDENT_CHAT, IDENT_WEB};
+    for (int k = 0; k < IDENT_KIND_COUNT; k++) {
+        assert_int_equal(cfg.priority[k], dflt[k]);
+    }
+    config_free(&cfg);
+    LOAD_FAILS("[identity]\npriority = email, fax\n", 0, "priority", "\"fax\" is not");
+    LOAD_FAILS("[identity]\npriority = email, email\n", 0, "priority", "named twice");
+    LOAD_FAILS("[identity]\nnever_merge = email:^(a\n", 0, "never_merge",
+               "not a regular expression");
+    LOAD_FAILS("[identity]\nmax_phone = -1\n", 3 - 1, "max_phone", NULL);
+}
+
 /* config_reload follows the option table: reloadable options are applied with their hooks
  * named, the others keep their running value and are named for the warning. */
 static void reload_follows_the_option_table(void **state)
@@ -886,6 +924,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(print_hides_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(print_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(free_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(identity_limits_priority_and_patterns, setup, teardown),
         cmocka_unit_test_setup_teardown(reload_follows_the_option_table, setup, teardown),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
