@@ -173,6 +173,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    if (d->draining) {
+        /* A repeated stop signal changes nothing: the drain has its own deadline. */
+        log_debug("%s received while draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return;
+    }
     int delay = d->cfg.listen_shutdown_delay_s;
     if (sig == SIGTERM && delay > 0 && !d->leaving && d->leave_timer != NULL) {
         /* A balancer polling /readyz sees 503 and stops sending new connections here while
@@ -243,11 +248,13 @@ static void on_migrate_retry(evutil_socket_t fd, short what, void *arg)
 static void on_migrated(int applied, bool unreachable, const char *err, void *arg)
 {
     struct daemon *d = arg;
+    /* err lives in the migrate object: keep what it says before that is freed. */
+    snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", applied >= 0 ? "" : err);
+    err = d->migrate_error;
     migrate_free(d->migrate);
     d->migrate = NULL;
     if (applied >= 0) {
         d->schema_ready = true;
-        d->migrate_error[0] = '\0';
         log_info("schema current: applied=%d latest=%s; the database takes records", applied,
                  migrate_latest());
         db_start(d->db);
@@ -256,7 +263,6 @@ static void on_migrated(int applied, bool unreachable, const char *err, void *ar
         }
         return;
     }
-    snprintf(d->migrate_error, sizeof(d->migrate_error), "%s", err);
     if (!unreachable) {
         /* A migration itself failed: no retry will help, and a daemon that never writes is
          * worse than one that says so. What the spool holds stays for the next start. */
