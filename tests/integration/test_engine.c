@@ -105,7 +105,10 @@ static long transactions_for_one_batch(const char *name, int bad)
     enum { N = BISECT_N };
     const char *env[] = {"TOUCHLINE_DATABASE_POOL_SIZE=1",
                          "TOUCHLINE_INGEST_BATCH_MAX_RECORDS=1000",
-                         "TOUCHLINE_INGEST_BATCH_MAX_DELAY_MS=2000", NULL};
+                         "TOUCHLINE_INGEST_BATCH_MAX_DELAY_MS=2000",
+                         /* the listening connection of live streams ends transactions of
+                          * its own for each notification it reads */
+                         "TOUCHLINE_LIVE_NOTIFY=0", NULL};
     struct harness_daemon d;
     memset(&d, 0, sizeof(d));
     snprintf(d.dbname, sizeof(d.dbname), "t_%s_%d", name, (int)getpid());
