@@ -64,12 +64,12 @@ enum item_column {
 };
 
 static const struct column item_columns[NCOLS] = {
-    [COL_TIME] = {"TIME", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
-    [COL_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 3, 4, false},
-    [COL_DIRECTION] = {"DIRECTION", 9, TEXTWIDTH_LEFT, 0, 1, false},
-    [COL_STATUS] = {"STATUS", 12, TEXTWIDTH_LEFT, 2, 3, false},
-    [COL_AGENT] = {"AGENT", 16, TEXTWIDTH_LEFT, 1, 2, false},
-    [COL_SUMMARY] = {"SUMMARY", 0, TEXTWIDTH_LEFT, 0, 0, false},
+    [COL_TIME] = {.title = "TIME", .max = MAX_TIME, .align = TEXTWIDTH_LEFT, .dim = true},
+    [COL_CHANNEL] = {.title = "CHANNEL", .max = 10, .align = TEXTWIDTH_LEFT, .give = 3, .drop = 4},
+    [COL_DIRECTION] = {.title = "DIRECTION", .max = 9, .align = TEXTWIDTH_LEFT, .drop = 1},
+    [COL_STATUS] = {.title = "STATUS", .max = 12, .align = TEXTWIDTH_LEFT, .give = 2, .drop = 3},
+    [COL_AGENT] = {.title = "AGENT", .max = 16, .align = TEXTWIDTH_LEFT, .give = 1, .drop = 2},
+    [COL_SUMMARY] = {.title = "SUMMARY", .max = 0, .align = TEXTWIDTH_LEFT},
 };
 
 /* The item's field each plain column shows. */
@@ -91,11 +91,11 @@ enum thread_column {
 };
 
 static const struct column thread_columns[THR_NCOLS] = {
-    [THR_THREAD] = {"THREAD", 24, TEXTWIDTH_LEFT, 1, 3, false},
-    [THR_CHANNEL] = {"CHANNEL", 10, TEXTWIDTH_LEFT, 2, 2, false},
-    [THR_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, 1, false},
-    [THR_LAST] = {"LAST ACTIVITY", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
-    [THR_SUBJECT] = {"SUBJECT", 0, TEXTWIDTH_LEFT, 0, 0, false},
+    [THR_THREAD] = {.title = "THREAD", .max = 24, .align = TEXTWIDTH_LEFT, .give = 1, .drop = 3},
+    [THR_CHANNEL] = {.title = "CHANNEL", .max = 10, .align = TEXTWIDTH_LEFT, .give = 2, .drop = 2},
+    [THR_RECORDS] = {.title = "RECORDS", .max = 9, .align = TEXTWIDTH_RIGHT, .drop = 1},
+    [THR_LAST] = {.title = "LAST ACTIVITY", .max = MAX_TIME, .align = TEXTWIDTH_LEFT, .dim = true},
+    [THR_SUBJECT] = {.title = "SUBJECT", .max = 0, .align = TEXTWIDTH_LEFT},
 };
 
 int format_kind_parse(const char *s, enum format_kind *out)
@@ -1567,14 +1567,14 @@ enum stats_column {
 };
 
 static const struct column stats_columns[ST_NCOLS] = {
-    [ST_KEY] = {"GROUP", 24, TEXTWIDTH_LEFT, 1, 0, false},
-    [ST_RECORDS] = {"RECORDS", 9, TEXTWIDTH_RIGHT, 0, 0, false},
-    [ST_MISSED] = {"MISSED OPEN/ALL", 26, TEXTWIDTH_RIGHT, 0, 0, false},
-    [ST_CALLBACK] = {"CALL-BACK P50", 14, TEXTWIDTH_RIGHT, 0, 0, false},
-    [ST_RESPONSE] = {"1ST RESPONSE P50", 16, TEXTWIDTH_RIGHT, 0, 0, false},
-    [ST_REPEAT] = {"REPEAT 24H (OTHER CH.)", 24, TEXTWIDTH_RIGHT, 0, 0, false},
-    [ST_SENTIMENT] = {"+ / = / -", 14, TEXTWIDTH_RIGHT, 0, 0, false},
-    [ST_SCORE] = {"SCORE", 0, TEXTWIDTH_LEFT, 0, 0, false},
+    [ST_KEY] = {.title = "GROUP", .max = 24, .align = TEXTWIDTH_LEFT, .give = 1},
+    [ST_RECORDS] = {.title = "RECORDS", .max = 9, .align = TEXTWIDTH_RIGHT},
+    [ST_MISSED] = {.title = "MISSED OPEN/ALL", .max = 26, .align = TEXTWIDTH_RIGHT},
+    [ST_CALLBACK] = {.title = "CALL-BACK P50", .max = 14, .align = TEXTWIDTH_RIGHT},
+    [ST_RESPONSE] = {.title = "1ST RESPONSE P50", .max = 16, .align = TEXTWIDTH_RIGHT},
+    [ST_REPEAT] = {.title = "REPEAT 24H (OTHER CH.)", .max = 24, .align = TEXTWIDTH_RIGHT},
+    [ST_SENTIMENT] = {.title = "+ / = / -", .max = 14, .align = TEXTWIDTH_RIGHT},
+    [ST_SCORE] = {.title = "SCORE", .max = 0, .align = TEXTWIDTH_LEFT},
 };
 
 /* Fills the cells of one row of figures (the totals or a group). Returns 0, or -1. */
@@ -1622,11 +1622,13 @@ enum funnel_column {
 };
 
 static const struct column funnel_columns[FN_NCOLS] = {
-    [FN_ENTRY] = {"ENTRY CHANNEL", 16, TEXTWIDTH_LEFT, 0, 0, false},
-    [FN_PRE] = {"PRE-PURCHASE", 12, TEXTWIDTH_RIGHT, 0, 0, false},
-    [FN_PURCHASE] = {"PURCHASE", 12, TEXTWIDTH_RIGHT, 0, 0, false},
-    [FN_POST] = {"POST-PURCHASE", 13, TEXTWIDTH_RIGHT, 0, 0, false},
-    [FN_DROP] = {"DROP-OFF (PRE>PURCHASE, PURCHASE>POST)", 0, TEXTWIDTH_LEFT, 0, 0, false},
+    [FN_ENTRY] = {.title = "ENTRY CHANNEL", .max = 16, .align = TEXTWIDTH_LEFT},
+    [FN_PRE] = {.title = "PRE-PURCHASE", .max = 12, .align = TEXTWIDTH_RIGHT},
+    [FN_PURCHASE] = {.title = "PURCHASE", .max = 12, .align = TEXTWIDTH_RIGHT},
+    [FN_POST] = {.title = "POST-PURCHASE", .max = 13, .align = TEXTWIDTH_RIGHT},
+    [FN_DROP] = {.title = "DROP-OFF (PRE>PURCHASE, PURCHASE>POST)",
+                 .max = 0,
+                 .align = TEXTWIDTH_LEFT},
 };
 
 static int funnel_fill(char **cell, const char *key, const json_t *f)
@@ -1715,12 +1717,15 @@ enum missed_column {
 };
 
 static const struct column missed_columns[MS_NCOLS] = {
-    [MS_WAITING] = {"WAITING", 12, TEXTWIDTH_RIGHT, 0, 0, false},
-    [MS_MISSED_AT] = {"FIRST MISSED", MAX_TIME, TEXTWIDTH_LEFT, 0, 0, true},
-    [MS_PHONE] = {"PHONE", 16, TEXTWIDTH_LEFT, 0, 0, false},
-    [MS_NAME] = {"NAME", 24, TEXTWIDTH_LEFT, 1, 0, false},
-    [MS_CALLS] = {"OPEN/CALLS", 10, TEXTWIDTH_RIGHT, 0, 0, false},
-    [MS_SINCE] = {"SINCE THEN", 0, TEXTWIDTH_LEFT, 0, 0, false},
+    [MS_WAITING] = {.title = "WAITING", .max = 12, .align = TEXTWIDTH_RIGHT},
+    [MS_MISSED_AT] = {.title = "FIRST MISSED",
+                      .max = MAX_TIME,
+                      .align = TEXTWIDTH_LEFT,
+                      .dim = true},
+    [MS_PHONE] = {.title = "PHONE", .max = 16, .align = TEXTWIDTH_LEFT},
+    [MS_NAME] = {.title = "NAME", .max = 24, .align = TEXTWIDTH_LEFT, .give = 1},
+    [MS_CALLS] = {.title = "OPEN/CALLS", .max = 10, .align = TEXTWIDTH_RIGHT},
+    [MS_SINCE] = {.title = "SINCE THEN", .max = 0, .align = TEXTWIDTH_LEFT},
 };
 
 /* "email 1, chat 2": what the customer did since the missed call; NULL for nothing. */
@@ -1817,11 +1822,11 @@ int format_missed(FILE *out, const json_t *worklist, const struct format_opts *o
 #define JOURNEY_STAGES 4
 
 static const struct column journey_columns[1 + JOURNEY_STAGES] = {
-    {"CHANNEL", 10, TEXTWIDTH_LEFT, 0, 0, false},
-    {"PRE-PURCHASE", 34, TEXTWIDTH_LEFT, 1, 0, false},
-    {"PURCHASE", 34, TEXTWIDTH_LEFT, 2, 0, false},
-    {"POST-PURCHASE", 34, TEXTWIDTH_LEFT, 3, 0, false},
-    {"UNSTAGED", 0, TEXTWIDTH_LEFT, 0, 0, false},
+    {.title = "CHANNEL", .max = 10, .align = TEXTWIDTH_LEFT},
+    {.title = "PRE-PURCHASE", .max = 34, .align = TEXTWIDTH_LEFT, .give = 1},
+    {.title = "PURCHASE", .max = 34, .align = TEXTWIDTH_LEFT, .give = 2},
+    {.title = "POST-PURCHASE", .max = 34, .align = TEXTWIDTH_LEFT, .give = 3},
+    {.title = "UNSTAGED", .max = 0, .align = TEXTWIDTH_LEFT},
 };
 
 static const char *const journey_stages[JOURNEY_STAGES] = {"pre_purchase", "purchase",

@@ -1222,7 +1222,6 @@ static int cmd_log(struct global *g, int argc, char **argv)
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
-        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

@@ -40,6 +40,9 @@ endforeach()
 add_custom_target(touchline_gzipped ALL DEPENDS ${TOUCHLINE_GZIPPED})
 install(FILES ${CMAKE_BINARY_DIR}/man/touchline.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${CMAKE_BINARY_DIR}/man/touchlined.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+# The one lintian tag the package earns on purpose: its configuration is not world-readable.
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/debian/lintian-overrides
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides RENAME touchline)
 # /usr/share/doc/touchline: the copyright file, the changelog and the guides.
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/debian/copyright
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/touchline)
@@ -131,6 +134,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends comes from the binaries' shared libraries (dpkg-shlibdeps, from dpkg-dev).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# postinst creates the daemon's system user with adduser; the libraries' packages follow.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/debian/conffiles ${CMAKE_SOURCE_DIR}/packaging/debian/postinst

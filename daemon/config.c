@@ -85,8 +85,8 @@ static const struct option_def options[] = {
     {"ingest", "idle_timeout_s", OPT_INT, OFF(ingest_idle_timeout_s), "300", 0, 86400 * 7, false,
      true, "close a TCP connection idle this long (0: never)", 0},
     {"ingest", "max_connections_per_ip", OPT_INT, OFF(ingest_max_connections_per_ip), "1000", 1,
-     1000000, false, true, "TCP connections from one address at once; more are closed at accept",
-     0},
+     1000000, false, true,
+     "TCP connections from one address at once, loopback exempt; more are closed at accept", 0},
     {"ingest", "max_unauthenticated", OPT_INT, OFF(ingest_max_unauthenticated), "256", 1, 1000000,
      false, true,
      "TCP connections that have not sent their token yet, while authentication is on; more are "

@@ -217,6 +217,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         return;
     }
+    if (d->status.draining) {
+        /* A repeated stop signal changes nothing: the drain has its own deadline. */
+        log_debug("%s received while draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return;
+    }
     int delay = d->cfg.listen_shutdown_delay_s;
     if (sig == SIGTERM && delay > 0 && !d->status.leaving && d->leave_timer != NULL) {
         /* A balancer polling /readyz sees 503 and stops sending new connections here while

@@ -675,7 +675,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
     }
-    if (refuse == NULL) {
+    /* Loopback peers are exempt: a local TLS terminator or balancer makes every client come
+     * from 127.0.0.1, and local adapters are the machine's own. */
+    if (refuse == NULL && !config_host_is_loopback(host)) {
         size_t same = 0;
         struct conn *o;
         LIST_FOREACH(o, &ing->conns, link)

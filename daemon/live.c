@@ -436,7 +436,11 @@ void live_stream(struct live *l, struct evhttp_request *req, const char *custome
         httpreply_error(req, 503, "unavailable", "too many live streams are open; retry later");
         return;
     }
-    if (!db_available(l->db)) {
+    /* A customer's stream opens once its lookup ran on the listening connection, so after
+     * that connection LISTENs (a lookup waits while it connects). The all-customers stream
+     * has no lookup: it opens only while the connection is up, or it could miss what is
+     * committed before. */
+    if (customer == NULL && !db_available(l->db)) {
         httpreply_error(req, 503, "unavailable", "the database is unavailable; retry later");
         return;
     }

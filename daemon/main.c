@@ -179,6 +179,16 @@ int main(int argc, char **argv)
     if (d != NULL) {
         rc = daemon_run(d);
     }
+    /* The loop has ended, so a stop signal can no longer change the outcome; but freeing the
+     * loop's signal events restores their default action, and a SIGTERM arriving after that
+     * (a manager or operator repeating it while the daemon exits) would kill it mid-teardown
+     * and replace the exit status. Held blocked, such signals die with the process. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
     daemon_free(d);
     config_free(&cfg);
     return rc;

@@ -667,6 +667,10 @@ void spool_close(struct spool *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
         answer_done(s);
+        /* The writer may have retired a replayed active segment just now, and the loop that
+         * would delete it on the writer's notice has ended: delete it here, or the next
+         * start would replay it all again. */
+        collect(s);
     }
     if (s->notify_ev != NULL) {
         event_free(s->notify_ev);

@@ -3,7 +3,8 @@
 // over TCP, then checks what an agent and a supervisor see; screenshots go to SCREENSHOT_DIR.
 // Exit status 0 when every check held; each failed check is printed.
 //
-// Env: CONSOLE_URL (http://127.0.0.1:PORT), TCP_PORT, TOKEN (a read + ingest token),
+// Env: CONSOLE_URL (http://127.0.0.1:PORT), TCP_PORT, TOKEN (a token of the read scope only),
+// FEED_TOKEN (of the ingest scope only, which sends the records over TCP),
 // SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
 import net from 'node:net';
 import fs from 'node:fs';
@@ -13,6 +14,7 @@ import { chromium } from 'playwright-core';
 const URL_ = process.env.CONSOLE_URL;
 const TCP_PORT = Number(process.env.TCP_PORT);
 const TOKEN = process.env.TOKEN;
+const FEED_TOKEN = process.env.FEED_TOKEN || TOKEN;
 const SHOTS = process.env.SCREENSHOT_DIR || '.';
 const failures = [];
 const check = (ok, what) => {
@@ -44,7 +46,7 @@ function sendRecords(records) {
       }
     });
     sock.on('error', reject);
-    sock.write(JSON.stringify({ auth: TOKEN }) + '\n');
+    sock.write(JSON.stringify({ auth: FEED_TOKEN }) + '\n');
     for (const r of records) sock.write(JSON.stringify(r) + '\n');
   });
 }
@@ -136,6 +138,19 @@ try {
   // The browser logs the refused requests (401) itself; from here on no error is expected.
   check(consoleErrors.every((e) => /status of 401/.test(e)), 'only the refused requests were logged: ' + JSON.stringify(consoleErrors));
   consoleErrors = [];
+
+  // A valid token without the read scope is refused too.
+  if (FEED_TOKEN !== TOKEN) {
+    await page.fill('#token', FEED_TOKEN);
+    await page.press('#token', 'Enter');
+    await page.fill('#lookup-value', '۰۹۱۲۳۴۵۶۷۸۹');
+    await page.press('#lookup-value', 'Enter');
+    await page.waitForSelector('#error:has-text("scope")');
+    check(/lacks the read scope/.test(await page.textContent('#error')),
+      'an ingest-only token is refused for reading: ' + await page.textContent('#error'));
+    check(consoleErrors.every((e) => /status of 403/.test(e)), 'only the refused request was logged: ' + JSON.stringify(consoleErrors));
+    consoleErrors = [];
+  }
 
   // The read token: the token field is emptied, and the token is in sessionStorage only.
   await page.fill('#token', TOKEN);

@@ -351,6 +351,10 @@ int harness_stop(struct harness_daemon *d)
         pid_t r = waitpid(d->pid, &status, WNOHANG);
         if (r == d->pid) {
             harness_track_child(d->pid, false);
+            if (WIFSIGNALED(status)) {
+                print_message("touchlined (pid %d) was killed by signal %d\n", (int)d->pid,
+                              WTERMSIG(status));
+            }
             d->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         }

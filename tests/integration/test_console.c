@@ -165,7 +165,14 @@ static void browser(void **state)
     char *out = NULL;
     int rc;
     struct harness_daemon d;
-    const char *env[] = {"TOUCHLINE_AUTH_TOKENS=console:browser-token-1", NULL};
+    /* Agents read with browser-read-1; the records come over TCP with browser-feed-1. The
+     * hashes are their SHA-256 (touchlined --hash-token=-). */
+    const char *env[] = {
+        "TOUCHLINE_AUTH_PRINCIPAL=agents scopes=read "
+        "token=sha256:002074288fa9f2127e38c4591f2c3b644dcbf0267394bf2ae8f2c6480ca31ac6,"
+        "feeder scopes=ingest "
+        "token=sha256:ca53aac090d812525ba74b55894fc570fb19c1992d1304f182b18df1bcbe7ef3",
+        NULL};
     harness_start(&d, "console_browser", env);
     /* Screenshots: TOUCHLINE_TEST_SCREENSHOTS, or screenshots/ where ctest runs the test
      * (the build directory). */
@@ -179,7 +186,8 @@ static void browser(void **state)
     mkdir(dir, 0755);
     snprintf(cmd, sizeof(cmd),
              "cd '%s/tests' && CONSOLE_URL=http://127.0.0.1:%d TCP_PORT=%d "
-             "TOKEN=browser-token-1 SCREENSHOT_DIR='%s' node browser/console.mjs 2>&1",
+             "TOKEN=browser-read-1 FEED_TOKEN=browser-feed-1 SCREENSHOT_DIR='%s' "
+             "node browser/console.mjs 2>&1",
              src, d.http_port, d.tcp_port, dir);
     rc = harness_run(cmd, &out);
     /* The checks, one a line (print_message would cut them short). */

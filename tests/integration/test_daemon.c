@@ -530,6 +530,96 @@ static void sigterm_with_records_in_flight_drains(void **state)
     sigterm_drain("drain_in_flight", true);
 }
 
+/*
+ * A service manager or an operator may repeat SIGTERM while the daemon drains and exits: the
+ * repeats must neither kill it (the drain still ends with every answered record stored) nor
+ * change its exit status. SIGTERM is sent every 2 ms from the first until the daemon is gone,
+ * so that some arrive while it tears down (under the sanitizers that includes the leak check
+ * at exit, which takes long enough to be hit every time).
+ */
+static void sigterm_repeated_while_exiting_exits_0(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    struct harness_daemon d;
+    harness_start(&d, "sigterm_again", NULL);
+    int fd = harness_connect(d.tcp_port);
+    for (int i = 0; i < N; i++) {
+        char line[256];
+        int n = snprintf(line, sizeof(line),
+                         "{\"source\":\"again\",\"external_id\":\"again-%d\",\"channel\":"
+                         "\"sms\",\"occurred_at\":\"2026-11-20T10:00:00Z\",\"customer\":"
+                         "{\"phone\":\"09120%06d\"}}\n",
+                         i, i % 20);
+        assert_int_equal(harness_send(fd, line, (size_t)n), 0);
+    }
+    /* After the first answer the rest are in flight; answers are read on while signalling. */
+    char *first = harness_read_line(fd, 20000);
+    assert_non_null(first);
+    assert_accepted(first);
+    free(first);
+    int answered = 1, signals = 0, status = 0;
+    pid_t r = 0;
+    bool eof = false;
+    char buf[65536];
+    size_t have = 0;
+    long long deadline = harness_now_ms() + 30000;
+    while (r == 0 && harness_now_ms() < deadline) {
+        if (!eof) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 2) > 0) {
+                ssize_t n = recv(fd, buf + have, sizeof(buf) - have - 1, 0);
+                if (n <= 0) {
+                    eof = n == 0 || (errno != EAGAIN && errno != EINTR);
+                    if (eof) {
+                        /* The daemon waits for our side to close before it counts as drained. */
+                        close(fd);
+                        fd = -1;
+                    }
+                } else {
+                    have += (size_t)n;
+                    buf[have] = '\0';
+                    char *nl;
+                    while ((nl = strchr(buf, '\n')) != NULL) {
+                        *nl = '\0';
+                        assert_accepted(buf);
+                        answered++;
+                        have -= (size_t)(nl + 1 - buf);
+                        memmove(buf, nl + 1, have + 1);
+                    }
+                }
+            }
+        } else {
+            usleep(2000);
+        }
+        assert_int_equal(kill(d.pid, SIGTERM), 0);
+        signals++;
+        r = waitpid(d.pid, &status, WNOHANG);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (r != d.pid) {
+        fail_msg("touchlined did not exit within 30 s of %d SIGTERMs", signals);
+    }
+    harness_track_child(d.pid, false);
+    d.pid = 0;
+    print_message("sigterm_again: %d of %d answered, %d SIGTERMs until the daemon exited\n",
+                  answered, N, signals);
+    if (!WIFEXITED(status)) {
+        char *log = testmain_read_file(d.log_path, NULL);
+        fail_msg("touchlined was killed by signal %d after %d SIGTERMs:\n%s",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : 0, signals, log != NULL ? log : "");
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(eof);
+    assert_true(harness_log_contains(&d, "drained"));
+    /* Every answered record is stored, and only those. */
+    PGconn *pg = harness_pg(d.dbname);
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), answered);
+    PQfinish(pg);
+}
+
 /* True when the log has a line containing both a and b. */
 static bool log_has_line(const struct harness_daemon *d, const char *a, const char *b)
 {
@@ -697,6 +787,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(two_daemons_migrate_one_database),
         cmocka_unit_test(sigterm_right_after_write_drains),
         cmocka_unit_test(sigterm_with_records_in_flight_drains),
+        cmocka_unit_test(sigterm_repeated_while_exiting_exits_0),
         cmocka_unit_test(sighup_reloads_config_file),
         cmocka_unit_test(sighup_reloads_never_merge_and_names_what_needs_a_restart),
     };

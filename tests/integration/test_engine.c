@@ -4,9 +4,11 @@
  * that never reads its answers cannot make the daemon's memory grow (reading stops), yet
  * gets every answer once it reads again.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -256,13 +258,17 @@ static void client_that_never_reads_is_paused_then_resumed(void **state)
     (void)state;
     struct harness_daemon d;
     harness_start(&d, "noread", NULL);
+    /* Small buffers on the client's socket, set before connecting so that the window is
+     * negotiated with them: set after, they left the kernel room for tens of thousands of
+     * lines in flight, which the daemon then had to store (48 s, and 100 s under ASan). */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
     int small = 64 * 1024;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-    close(fd);
-    fd = harness_connect(d.tcp_port);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.tcp_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     long base_rss = rss_kb(d.pid);
     /* One fixed-size line per record, so partial writes are easy to finish later. */

@@ -253,11 +253,16 @@ static void streams_want_a_token_and_are_bounded(void **state)
 {
     (void)state;
     struct harness_daemon d;
-    const char *env[] = {"TOUCHLINE_AUTH_TOKENS=agent:read-secret-1",
-                         "TOUCHLINE_LIVE_MAX_STREAMS=1", NULL};
+    /* agent reads with read-secret-1, feeder writes with feed-secret-1 (their SHA-256). */
+    const char *env[] = {
+        "TOUCHLINE_AUTH_PRINCIPAL=agent scopes=read "
+        "token=sha256:15f72194632d93610ec51629347dd77f1bfb8a9fb0ef89463beabab2bba36aff,"
+        "feeder scopes=ingest "
+        "token=sha256:4ce043072e73abbfd7fc2021a9514dcf92d0516cad18278fbb5be62eb3209d80",
+        "TOUCHLINE_LIVE_MAX_STREAMS=1", NULL};
     harness_start(&d, "live_auth", env);
     int fd = harness_connect(d.tcp_port);
-    char *ok = harness_roundtrip(fd, "{\"auth\":\"read-secret-1\"}");
+    char *ok = harness_roundtrip(fd, "{\"auth\":\"feed-secret-1\"}");
     free(ok);
     char *answer = harness_roundtrip(fd, "{\"source\":\"pbx\",\"channel\":\"phone\","
                                          "\"occurred_at\":\"2026-12-01T09:00:00Z\","
@@ -276,6 +281,10 @@ static void streams_want_a_token_and_are_bounded(void **state)
     close(s);
     s = open_stream(d.http_port, path, "Authorization: Bearer wrong\r\n", &status);
     assert_int_equal(status, 401);
+    close(s);
+    /* A token of the ingest scope only may not read. */
+    s = open_stream(d.http_port, path, "Authorization: Bearer feed-secret-1\r\n", &status);
+    assert_int_equal(status, 403);
     close(s);
     int first = customer_stream(d.http_port, cust, "Authorization: Bearer read-secret-1\r\n");
     /* [live] max_streams = 1: a second one waits for the first to end. */

@@ -171,6 +171,27 @@ static void appends_are_durable_then_read_in_order(void **state)
     expect_next(f, "{\"n\":4}");
 }
 
+/* A daemon stopping right after its replay finished: the loop never runs again to hear that
+ * the writer closed the finished active segment, and the close still deletes it (else the
+ * next start would replay every record again). */
+static void close_right_after_replay_deletes_the_segment(void **state)
+{
+    struct fixture *f = *state;
+    f->s = open_spool(f, 1 << 20, 1 << 20);
+    append(f, "{\"n\":1}");
+    append(f, "{\"n\":2}");
+    wait_answers(f, 2);
+    uint64_t t1 = expect_next(f, "{\"n\":1}");
+    uint64_t t2 = expect_next(f, "{\"n\":2}");
+    spool_done(f->s, t1);
+    spool_done(f->s, t2);
+    assert_true(spool_empty(f->s));
+    assert_int_equal(count_segments(f->dir), 1);
+    spool_close(f->s);
+    f->s = NULL;
+    assert_int_equal(count_segments(f->dir), 0);
+}
+
 static void segments_roll_and_are_deleted_when_done(void **state)
 {
     struct fixture *f = *state;
@@ -354,6 +375,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crc32c_known_values),
         cmocka_unit_test_setup_teardown(appends_are_durable_then_read_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_right_after_replay_deletes_the_segment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(segments_roll_and_are_deleted_when_done, setup, teardown),
         cmocka_unit_test_setup_teardown(rewind_reads_what_is_not_done_again, setup, teardown),
         cmocka_unit_test_setup_teardown(full_spool_refuses, setup, teardown),
