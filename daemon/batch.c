@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 
 #include "log.h"
+#include "store.h"
 #include "txn.h"
 
 /* Whole-batch retries for reasons outside the records (lost or failing database) before a
@@ -237,6 +238,76 @@ static int job_result(PGconn *conn, const PGresult *res, int index, void *arg)
     return txn_result(conn, res, index, job->txn);
 }
 
+/* The live streams' notification of a committed batch, a statement of its own. */
+struct notice {
+    char *xact_id;
+    char *chunks;
+};
+
+static int notice_send(PGconn *conn, void *arg)
+{
+    struct notice *nt = arg;
+    const char *params[2] = {nt->xact_id, nt->chunks};
+    if (PQsendQueryPrepared(conn, STORE_NOTIFY, 2, params, NULL, NULL, 0) != 1) {
+        return -1;
+    }
+    return PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
+static int notice_result(PGconn *conn, const PGresult *res, int index, void *arg)
+{
+    (void)conn;
+    (void)index;
+    (void)arg;
+    if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        log_warn("live streams: a batch's notification failed: %s", PQresultErrorMessage(res));
+    }
+    return 0;
+}
+
+static void notice_done(enum db_outcome outcome, void *arg)
+{
+    (void)outcome;
+    struct notice *nt = arg;
+    free(nt->xact_id);
+    free(nt->chunks);
+    free(nt);
+}
+
+static const struct db_job_ops notice_ops = {notice_send, notice_result, notice_done};
+
+/*
+ * Sends a committed batch's notification after its COMMIT, so that no acknowledgement waits
+ * for PostgreSQL's notification-queue lock. A notification lost here (no connection) leaves
+ * the streams to the resync their listener does when it reconnects.
+ */
+static void notify_committed(struct batch *b, struct txn *t)
+{
+    const char *xact_id, *chunks;
+    int rc = txn_notification(t, &xact_id, &chunks);
+    if (rc <= 0) {
+        if (rc < 0) {
+            log_warn("live streams: out of memory; a batch goes unannounced");
+        }
+        return;
+    }
+    struct notice *nt = calloc(1, sizeof(*nt));
+    if (nt != NULL) {
+        nt->xact_id = strdup(xact_id);
+        nt->chunks = strdup(chunks);
+    }
+    if (nt == NULL || nt->xact_id == NULL || nt->chunks == NULL) {
+        log_warn("live streams: out of memory; a batch goes unannounced");
+    } else if (db_submit(b->db, &notice_ops, nt) == 0) {
+        return;
+    } else {
+        log_debug("live streams: no database connection for a batch's notification");
+    }
+    if (nt != NULL) {
+        notice_done(DB_LOST, nt);
+    }
+}
+
 static void on_done(enum db_outcome outcome, void *arg)
 {
     struct job *job = arg;
@@ -260,6 +331,7 @@ static void on_done(enum db_outcome outcome, void *arg)
         b->stats.merges += txn_merges(job->txn);
         b->stats.conflicts += txn_conflicts(job->txn);
         job->lane->n_extra = 0;
+        notify_committed(b, job->txn);
         finish_committed(b, job);
     } else {
         bool per_record = txn_end(job->txn) == TXN_FAILED_ON_RECORDS;

@@ -44,7 +44,7 @@ struct batch_params {
     int max_records;
     int max_delay_ms;
     int max_concurrent;           /* batches in flight at once: the database pool size */
-    bool notify;                  /* NOTIFY the customers of each batch at its COMMIT (live) */
+    bool notify;                  /* NOTIFY each batch's customers after its COMMIT (live) */
     struct resolve_limits limits; /* merge protection */
 };
 

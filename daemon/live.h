@@ -1,11 +1,11 @@
 /*
  * Live streams (docs/console.md, docs/api.md "Live updates"): Server-Sent Events that push a
  * customer's new records to the console within a second of their COMMIT, whichever daemon on
- * the database stored them. Each batch NOTIFYs its customers inside its transaction
- * (batch.c, STORE_NOTIFY); this module keeps its own non-blocking connection that LISTENs
- * (a one-connection db pool, so it reconnects like the others), reads back the rows that
- * the notifying transaction wrote for the customers someone watches, and writes them to the
- * streams. Streams are bounded in number and in unsent bytes each; a stream whose client
+ * the database stored them. Each batch NOTIFYs its customers and its transaction id right
+ * after its COMMIT (batch.c notify_committed, STORE_NOTIFY); this module keeps its own non-blocking
+ * connection that LISTENs (a one-connection db pool, so it reconnects like the others), reads back
+ * the rows that the notifying transaction wrote for the customers someone watches, and writes them
+ * to the streams. Streams are bounded in number and in unsent bytes each; a stream whose client
  * does not keep up is closed, and the client reconnects and catches up from the timeline.
  */
 #ifndef TOUCHLINED_LIVE_H

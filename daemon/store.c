@@ -116,9 +116,15 @@ static const char SQL_ADD_INTERACTIONS[] =
  * notification per chunk of customer ids (usually one per batch), naming the transaction so
  * that a listener reads back exactly the rows it wrote (STORE_LIVE_RECORDS).
  */
+/* The batch's own transaction id, asked inside it: the notification itself goes out after
+ * the COMMIT (STORE_NOTIFY), since a transaction that has sent one takes PostgreSQL's global
+ * notification-queue lock at COMMIT and so queues every other notifying batch's commit and
+ * WAL flush behind its own (docs/performance.md, "The cost of live updates"). */
+static const char SQL_XACT_ID[] = "SELECT pg_current_xact_id()::text";
+
+/* $1 the batch's transaction id, $2 chunks of its customers. */
 static const char SQL_NOTIFY[] =
-    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', pg_current_xact_id()::text || ' ' || c) "
-    "FROM unnest($1::text[]) AS c";
+    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', $1 || ' ' || c) FROM unnest($2::text[]) AS c";
 
 /* Status updates carried by records already stored (sql/007_status_updates.sql): $1 the
  * stored records' ids, $2 statuses, $3 when, $4 durations, $5 the updates' attributes
@@ -231,7 +237,8 @@ const struct db_statement store_statements[] = {
     {STORE_RETENTION, SQL_RETENTION, 2},
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
-    {STORE_NOTIFY, SQL_NOTIFY, 1},
+    {STORE_XACT_ID, SQL_XACT_ID, 0},
+    {STORE_NOTIFY, SQL_NOTIFY, 2},
     {STORE_IDENTITIES, SQL_IDENTITIES, 1},
     {STORE_WHY, SQL_WHY, 4},
     {STORE_UNMERGE, SQL_UNMERGE, 3},

@@ -44,7 +44,8 @@
 #define STORE_RETENTION        "tl_retention"        /* $1 keep_days, $2 limit -> rows deleted */
 
 /* Live updates (daemon/live.c): the batch's notification, and what a listener reads back. */
-#define STORE_NOTIFY        "tl_notify"        /* $1 text[] chunks of customer ids */
+#define STORE_XACT_ID       "tl_xact_id"       /* -> the transaction's id, as text */
+#define STORE_NOTIFY        "tl_notify"        /* $1 xact id, $2 text[] chunks of ids */
 #define STORE_LIVE_SURVIVOR "tl_live_survivor" /* $1 uuid -> the survivor's id, or no row */
 #define STORE_LIVE_RECORDS  "tl_live_records"  /* $1 uuid[], $2 xid8 -> (customer, json) */
 

@@ -24,7 +24,7 @@ static const char *const step_statement[TXN_STEP_COUNT] = {
     [TXN_ADD_CONFLICTS] = STORE_ADD_CONFLICTS,
     [TXN_ADD_INTERACTIONS] = STORE_ADD_INTERACTIONS,
     [TXN_APPLY_STATUSES] = STORE_APPLY_STATUSES,
-    [TXN_NOTIFY] = STORE_NOTIFY,
+    [TXN_NOTIFY] = STORE_XACT_ID,
 };
 
 /* What the lookup learned, copied out of its result. */
@@ -63,9 +63,11 @@ struct txn {
     bool inserted;       /* the insert of the records succeeded (all or nothing) */
     size_t *status_item; /* the record of each status update sent, in order */
     size_t n_status;
-    bool *updated; /* a duplicate whose status moved the stored record's forward */
-    bool notify;   /* NOTIFY the batch's customers at COMMIT (live streams) */
-    bool settled;  /* repeats resolved after the commit */
+    bool *updated;                /* a duplicate whose status moved the stored record's forward */
+    bool notify;                  /* NOTIFY the batch's customers after COMMIT (live streams) */
+    struct pgarray notify_chunks; /* what to notify, ready when TXN_NOTIFY answered */
+    char xact_id[24];             /* the batch's transaction id, from TXN_NOTIFY */
+    bool settled;                 /* repeats resolved after the commit */
     /* The first error. */
     bool failed;
     enum txn_step failed_step;
@@ -80,6 +82,7 @@ void txn_free(struct txn *t)
         return;
     }
     resolve_plan_free(&t->plan);
+    pgarray_free(&t->notify_chunks);
     free(t->known.rows);
     free(t->known.arena);
     free(t->skip);
@@ -105,6 +108,7 @@ struct txn *txn_new(struct record *const *recs, size_t n, const struct txn_param
     }
     t->n = n;
     t->notify = p->notify;
+    pgarray_init(&t->notify_chunks);
     t->limits = p->limits;
     t->extra = p->extra;
     t->n_extra = p->n_extra;
@@ -453,8 +457,10 @@ static int cmp_strp(const void *a, const void *b)
 }
 
 /*
- * Queues the batch's notification for the live streams (STORE_NOTIFY): each customer that
- * got a record once, and "loser>survivor" for each merge, in chunks that fit a payload.
+ * Prepares the batch's notification for the live streams: each customer that got a record
+ * once, and "loser>survivor" for each merge, in chunks that fit a payload; and asks for the
+ * transaction's id, which the listeners read the batch's rows back by. The notification is
+ * sent after the COMMIT (txn_notification).
  */
 static int send_notify(PGconn *conn, struct txn *t)
 {
@@ -509,7 +515,9 @@ static int send_notify(PGconn *conn, struct txn *t)
         pgarray_free(&chunks);
         return 0;
     }
-    return send_arrays(t, conn, TXN_NOTIFY, &chunks, 1);
+    pgarray_free(&t->notify_chunks);
+    t->notify_chunks = chunks;
+    return send_step(t, conn, TXN_NOTIFY, 0, NULL);
 }
 
 /* Plans the batch from what the first half (and the facts, once known) said. */
@@ -768,13 +776,17 @@ int txn_result(PGconn *conn, const PGresult *res, int index, void *arg)
                 }
             }
             break;
+        case TXN_NOTIFY:
+            if (PQntuples(res) == 1) {
+                snprintf(t->xact_id, sizeof(t->xact_id), "%s", PQgetvalue(res, 0, 0));
+            }
+            break;
         case TXN_LOCK:
         case TXN_CREATE_CUSTOMERS:
         case TXN_MERGE:
         case TXN_UPDATE_CUSTOMERS:
         case TXN_ADD_IDENTITIES:
         case TXN_ADD_CONFLICTS:
-        case TXN_NOTIFY:
         case TXN_STEP_COUNT:
             break;
         }
@@ -896,4 +908,14 @@ size_t txn_conflicts(const struct txn *t)
 const char *txn_detail(const struct txn *t)
 {
     return t->detail;
+}
+
+int txn_notification(struct txn *t, const char **xact_id, const char **chunks)
+{
+    if (!t->notify || t->xact_id[0] == '\0' || t->notify_chunks.n == 0) {
+        return 0;
+    }
+    *xact_id = t->xact_id;
+    *chunks = pgarray_text(&t->notify_chunks);
+    return *chunks != NULL ? 1 : -1;
 }

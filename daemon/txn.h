@@ -35,7 +35,7 @@ enum txn_step {
     TXN_ADD_CONFLICTS,    /* merges a limit refused, for the review queue */
     TXN_ADD_INTERACTIONS, /* the records themselves */
     TXN_APPLY_STATUSES,   /* status updates carried by records already stored */
-    TXN_NOTIFY,           /* the live streams' notification, sent at COMMIT */
+    TXN_NOTIFY,           /* the transaction's id, for the notification sent after COMMIT */
     TXN_STEP_COUNT,
 };
 
@@ -57,7 +57,7 @@ enum txn_fate {
 struct txn;
 
 struct txn_params {
-    bool notify;                         /* NOTIFY the live streams at COMMIT */
+    bool notify;                         /* ask its id, for the NOTIFY after COMMIT */
     const struct resolve_limits *limits; /* merge protection (NULL: none) */
     /* Lock keys an earlier attempt's merges found they need, taken with the batch's own. */
     const long long *extra;
@@ -93,5 +93,13 @@ size_t txn_merges(const struct txn *t);
 
 /* After TXN_COMMITTED: merges a limit refused. */
 size_t txn_conflicts(const struct txn *t);
+
+/*
+ * After TXN_COMMITTED, with notify on: the batch's transaction id and its customers as a
+ * text[] literal, for STORE_NOTIFY (both valid until txn_free). Returns 1 with them set, 0
+ * when there is nothing to notify, -1 when out of memory.
+ */
+int txn_notification(struct txn *t, const char **xact_id, const char **chunks)
+    __attribute__((warn_unused_result));
 
 #endif
