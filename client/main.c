@@ -1385,7 +1385,6 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
-        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1552,7 +1551,6 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
         {"token", required_argument, NULL, SEND_OPT_TOKEN},
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
-        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"format", required_argument, NULL, SEND_OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1714,7 +1712,6 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, OPT_GLOBAL_URL},
-        {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"cacert", required_argument, NULL, OPT_GLOBAL_CACERT},
         {"token", required_argument, NULL, OPT_GLOBAL_TOKEN},
         {"since", required_argument, NULL, OPT_SINCE},
