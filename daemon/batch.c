@@ -248,10 +248,7 @@ static int notice_send(PGconn *conn, void *arg)
 {
     struct notice *nt = arg;
     const char *params[2] = {nt->xact_id, nt->chunks};
-    if (PQsendQueryPrepared(conn, STORE_NOTIFY, 2, params, NULL, NULL, 0) != 1) {
-        return -1;
-    }
-    return PQpipelineSync(conn) == 1 ? 0 : -1;
+    return db_send_prepared(conn, STORE_NOTIFY, 2, params);
 }
 
 static int notice_result(PGconn *conn, const PGresult *res, int index, void *arg)

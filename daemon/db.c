@@ -327,6 +327,14 @@ fail:
     return NULL;
 }
 
+int db_send_prepared(PGconn *conn, const char *name, int n, const char *const *params)
+{
+    if (PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) != 1) {
+        return -1;
+    }
+    return PQpipelineSync(conn) == 1 ? 0 : -1;
+}
+
 void db_start(struct db *db)
 {
     if (db->started) {

@@ -59,6 +59,11 @@ struct db_params {
     void *listen_arg;
 };
 
+/* For a job's send(): queues the prepared statement name with n parameters (NULL: SQL NULL),
+ * then the Sync that ends the job's pipeline. Returns 0, or -1 if libpq refused. */
+int db_send_prepared(PGconn *conn, const char *name, int n, const char *const *params)
+    __attribute__((warn_unused_result));
+
 /* Starts connecting, unless params->deferred. Borrows base and params->statements; copies
  * the rest. NULL on error. */
 struct db *db_new(struct event_base *base, const struct db_params *params);

@@ -237,11 +237,7 @@ static void query_free(struct query *q)
 static int query_send(PGconn *conn, void *arg)
 {
     struct query *q = arg;
-    if (PQsendQueryPrepared(conn, q->statement, q->nparams, (const char *const *)q->params, NULL,
-                            NULL, 0) != 1) {
-        return -1;
-    }
-    return PQpipelineSync(conn) == 1 ? 0 : -1;
+    return db_send_prepared(conn, q->statement, q->nparams, (const char *const *)q->params);
 }
 
 static int query_result(PGconn *conn, const PGresult *res, int index, void *arg)
@@ -339,16 +335,13 @@ static int export_send(PGconn *conn, void *arg)
     struct export *e = arg;
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", EXPORT_PAGE_RECORDS);
-    int ok;
     if (!e->head_done) {
         const char *p[] = {e->id, e->principal};
-        ok = PQsendQueryPrepared(conn, STORE_EXPORT_HEAD, 2, p, NULL, NULL, 0);
-    } else {
-        const char *p[] = {e->id, e->pages > 0 ? e->last_ts : NULL,
-                           e->pages > 0 ? e->last_id : NULL, limit};
-        ok = PQsendQueryPrepared(conn, STORE_EXPORT_PAGE, 4, p, NULL, NULL, 0);
+        return db_send_prepared(conn, STORE_EXPORT_HEAD, 2, p);
     }
-    return ok == 1 && PQpipelineSync(conn) == 1 ? 0 : -1;
+    const char *p[] = {e->id, e->pages > 0 ? e->last_ts : NULL, e->pages > 0 ? e->last_id : NULL,
+                       limit};
+    return db_send_prepared(conn, STORE_EXPORT_PAGE, 4, p);
 }
 
 static int export_result(PGconn *conn, const PGresult *res, int index, void *arg)

@@ -199,11 +199,7 @@ static void fetch_free(struct fetch *f)
 static int fetch_send(PGconn *conn, void *arg)
 {
     struct fetch *f = arg;
-    if (PQsendQueryPrepared(conn, STORE_LIVE_RECORDS, 2, (const char *const *)f->params, NULL, NULL,
-                            0) != 1) {
-        return -1;
-    }
-    return PQpipelineSync(conn) == 1 ? 0 : -1;
+    return db_send_prepared(conn, STORE_LIVE_RECORDS, 2, (const char *const *)f->params);
 }
 
 static int fetch_result(PGconn *conn, const PGresult *res, int index, void *arg)
@@ -386,10 +382,7 @@ static int resolve_send(PGconn *conn, void *arg)
 {
     struct stream *s = arg;
     const char *params[1] = {s->customer};
-    if (PQsendQueryPrepared(conn, STORE_LIVE_SURVIVOR, 1, params, NULL, NULL, 0) != 1) {
-        return -1;
-    }
-    return PQpipelineSync(conn) == 1 ? 0 : -1;
+    return db_send_prepared(conn, STORE_LIVE_SURVIVOR, 1, params);
 }
 
 static int resolve_result(PGconn *conn, const PGresult *res, int index, void *arg)

@@ -41,10 +41,7 @@ static int chunk_send(PGconn *conn, void *arg)
 {
     struct chunk *c = arg;
     const char *params[2] = {c->days, c->limit};
-    if (PQsendQueryPrepared(conn, STORE_RETENTION, 2, params, NULL, NULL, 0) != 1) {
-        return -1;
-    }
-    return PQpipelineSync(conn) == 1 ? 0 : -1;
+    return db_send_prepared(conn, STORE_RETENTION, 2, params);
 }
 
 static int chunk_result(PGconn *conn, const PGresult *res, int index, void *arg)
