@@ -91,10 +91,11 @@ BEGIN
     ELSE
         -- As a refresh does, so that their updates of the hourly sums cannot deadlock.
         PERFORM pg_advisory_xact_lock(hashtextextended('touchline.analytics_refresh', 0));
-        -- Customers with records left (retention) are recomputed; one without (erased, or
-        -- merged away earlier) leaves no trace, not even its id waiting here.
+        -- Customers with records left (retention) are recomputed; one without (erased) leaves
+        -- no trace, not even its id waiting here.
         DELETE FROM touchline.analytics_dirty d
-         WHERE NOT EXISTS (SELECT 1 FROM touchline.interactions i
+         WHERE d.customer_id IN (SELECT DISTINCT g.customer_id FROM gone g)
+           AND NOT EXISTS (SELECT 1 FROM touchline.interactions i
                             WHERE i.customer_id = d.customer_id);
         INSERT INTO touchline.analytics_dirty
         SELECT DISTINCT g.customer_id FROM gone g
@@ -166,6 +167,15 @@ CREATE FUNCTION touchline.analytics_compute(p_ids uuid[]) RETURNS SETOF touchlin
       FROM x
       LEFT JOIN pur ON x.stage = 'pre_purchase' AND pur.customer_id = x.customer_id
                    AND pur.occurred_at = x.next_pur
+$$;
+
+CREATE FUNCTION touchline.analytics_customers_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM touchline.analytics_dirty d WHERE d.customer_id IN (SELECT id FROM gone);
+    RETURN NULL;
+END;
 $$;
 
 CREATE FUNCTION touchline.analytics_range(p_since timestamp with time zone, p_until timestamp with time zone, p_default interval, OUT since timestamp with time zone, OUT until timestamp with time zone) RETURNS record
@@ -1993,6 +2003,8 @@ ALTER TABLE ONLY touchline.status_history
 ALTER TABLE ONLY touchline.tombstones
     ADD CONSTRAINT tombstones_pkey PRIMARY KEY (key);
 
+CREATE INDEX analytics_dirty_customer ON touchline.analytics_dirty USING btree (customer_id);
+
 CREATE INDEX analytics_facts_answered ON touchline.analytics_facts USING btree (occurred_at) INCLUDE (responded_at, channel, source, stage, agent) WHERE (responded_at IS NOT NULL);
 
 CREATE INDEX analytics_facts_customer ON touchline.analytics_facts USING btree (customer_id);
@@ -2026,6 +2038,8 @@ CREATE INDEX interactions_timeline ON touchline.interactions USING btree (custom
 CREATE INDEX merges_merged ON touchline.merges USING btree (merged);
 
 CREATE INDEX merges_survivor ON touchline.merges USING btree (survivor);
+
+CREATE TRIGGER analytics_customers_deleted AFTER DELETE ON touchline.customers REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION touchline.analytics_customers_deleted();
 
 CREATE TRIGGER analytics_deleted AFTER DELETE ON touchline.interactions REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION touchline.analytics_changed();
 
