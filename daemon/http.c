@@ -1399,6 +1399,10 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
     metrics_write_one(f, "touchline_retention_deleted_total", "counter",
                       "Interactions deleted by [retention] keep_days.",
                       (double)retention_deleted(d->retention));
+    metrics_write_one(f, "touchline_retention_passes_total", "counter",
+                      "Retention passes that ran to the end: nothing older than keep_days was "
+                      "left.",
+                      (double)retention_passes(d->retention));
     if (d->replica != NULL) {
         metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",
                           "How far the read replica is behind the primary (-1: unknown).",

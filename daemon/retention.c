@@ -9,6 +9,10 @@
 
 /* Rows deleted in one transaction: small enough to hold few locks for a short time. */
 #define CHUNK 5000
+/* Where a pass starts: before the table's first row. */
+#define FIRST_ROW "(0,0)"
+/* A row position as PostgreSQL prints a tid: "(block,offset)". */
+#define TID_LEN 32
 /* Between passes, and before the first one after start (the pool connects meanwhile). */
 #define PASS_INTERVAL_S 3600
 #define FIRST_PASS_S    2
@@ -20,15 +24,21 @@ struct retention {
     /* A chunk's job is in the pool: the job holds this object's address, so freeing waits
      * for nothing but marks the job orphaned. */
     struct chunk *inflight;
+    /* Where the next chunk of this pass looks from (sql/012_retention_cursor.sql). */
+    char after[TID_LEN];
     unsigned long pass_deleted;
     unsigned long deleted, passes;
 };
 
 struct chunk {
     struct retention *r; /* NULL once the retention object is gone */
+    int keep_days;
     char days[16];
     char limit[16];
+    char after[TID_LEN];
     long deleted; /* -1 until answered */
+    long scanned; /* old rows it looked at: fewer than CHUNK at the end of the table */
+    char last[TID_LEN];
 };
 
 static void schedule(struct retention *r, int seconds)
@@ -40,8 +50,8 @@ static void schedule(struct retention *r, int seconds)
 static int chunk_send(PGconn *conn, void *arg)
 {
     struct chunk *c = arg;
-    const char *params[2] = {c->days, c->limit};
-    return db_send_prepared(conn, STORE_RETENTION, 2, params);
+    const char *params[3] = {c->days, c->limit, c->after};
+    return db_send_prepared(conn, STORE_RETENTION, 3, params);
 }
 
 static int chunk_result(PGconn *conn, const PGresult *res, int index, void *arg)
@@ -49,8 +59,10 @@ static int chunk_result(PGconn *conn, const PGresult *res, int index, void *arg)
     (void)conn;
     (void)index;
     struct chunk *c = arg;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 3) {
         c->deleted = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        c->scanned = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+        snprintf(c->last, sizeof(c->last), "%s", PQgetvalue(res, 0, 2));
     } else if (PQresultStatus(res) == PGRES_FATAL_ERROR && c->r != NULL) {
         log_warn("retention: deleting old interactions failed: %s", PQresultErrorMessage(res));
     }
@@ -62,11 +74,22 @@ static void chunk_done(enum db_outcome outcome, void *arg)
     struct chunk *c = arg;
     struct retention *r = c->r;
     long deleted = outcome == DB_DONE ? c->deleted : -1;
+    /* Rows that were locked are left for the next pass: the end of the table ends a pass. */
+    bool more = deleted >= 0 && c->scanned == CHUNK;
+    bool reloaded = false;
+    if (r != NULL) {
+        r->inflight = NULL;
+        /* keep_days changed during the chunk: the rows it passed over may be due now. */
+        reloaded = c->keep_days != r->keep_days;
+        /* Only a full chunk of an unchanged pass goes on from its last row; the end of a
+         * pass, a failure and a reload start again from the table's first row. */
+        bool goes_on = more && !reloaded;
+        snprintf(r->after, sizeof(r->after), "%s", goes_on ? c->last : FIRST_ROW);
+    }
     free(c);
     if (r == NULL) {
         return;
     }
-    r->inflight = NULL;
     if (deleted < 0) {
         log_warn("retention: a chunk did not complete; trying again in %d s", PASS_INTERVAL_S);
         schedule(r, PASS_INTERVAL_S);
@@ -74,8 +97,8 @@ static void chunk_done(enum db_outcome outcome, void *arg)
     }
     r->deleted += (unsigned long)deleted;
     r->pass_deleted += (unsigned long)deleted;
-    if (deleted == CHUNK) {
-        /* More is left: the next chunk at once, behind whatever ingest queued meanwhile. */
+    if (more || reloaded) {
+        /* More may be left: the next chunk at once, behind whatever ingest queued meanwhile. */
         schedule(r, 0);
         return;
     }
@@ -105,7 +128,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->r = r;
+    c->keep_days = r->keep_days;
     c->deleted = -1;
+    snprintf(c->after, sizeof(c->after), "%s", r->after);
     snprintf(c->days, sizeof(c->days), "%d", r->keep_days);
     snprintf(c->limit, sizeof(c->limit), "%d", CHUNK);
     if (db_submit(r->db, &chunk_ops, c) < 0) {
@@ -124,6 +149,7 @@ struct retention *retention_new(struct event_base *base, struct db *db, int keep
         return NULL;
     }
     r->db = db;
+    snprintf(r->after, sizeof(r->after), FIRST_ROW);
     r->timer = evtimer_new(base, on_timer, r);
     if (r->timer == NULL) {
         free(r);

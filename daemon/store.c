@@ -179,9 +179,12 @@ static const char SQL_EXPORT_PAGE[] =
     "FROM touchline.export_page($1::uuid, $2::timestamptz, $3::uuid, $4::integer)";
 
 static const char SQL_AUDIT[] = "SELECT touchline.audit_json($1::integer, $2::bigint)::text";
-/* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
+/* Retention (sql/012_retention_cursor.sql). $1 keep_days, $2 chunk, $3 after. */
 static const char SQL_RETENTION[] =
-    "SELECT touchline.retention_delete(now() - make_interval(days => $1::integer), $2::integer)";
+    "SELECT deleted, scanned, last_row FROM touchline.retention_delete("
+    "now() - make_interval(days => $1::integer), $2::integer, $3::tid)";
+
+/* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
 
 static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
                                 "$3, $4::integer)::text";
@@ -234,7 +237,7 @@ const struct db_statement store_statements[] = {
     {STORE_EXPORT_PAGE, SQL_EXPORT_PAGE, 4},
     {STORE_AUDIT, SQL_AUDIT, 2},
     {STORE_STATS, SQL_STATS, 4},
-    {STORE_RETENTION, SQL_RETENTION, 2},
+    {STORE_RETENTION, SQL_RETENTION, 3},
     {STORE_MISSED, SQL_MISSED, 5},
     {STORE_JOURNEY, SQL_JOURNEY, 3},
     {STORE_XACT_ID, SQL_XACT_ID, 0},

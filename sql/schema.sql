@@ -1346,6 +1346,29 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION touchline.retention_delete(p_before timestamp with time zone, p_limit integer, p_after tid, OUT deleted integer, OUT scanned integer, OUT last_row tid) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    seen tid[];
+BEGIN
+    SELECT array_agg(s.pos) INTO seen
+      FROM (SELECT i.ctid AS pos FROM touchline.interactions i
+             WHERE i.occurred_at < p_before AND i.ctid > p_after
+             LIMIT p_limit) s;
+    scanned := coalesce(cardinality(seen), 0);
+    SELECT max(pos) INTO last_row FROM unnest(seen) pos;
+    WITH doomed AS (
+        SELECT i.ctid AS pos FROM touchline.interactions i
+         WHERE i.ctid = ANY (seen) AND i.occurred_at < p_before
+           FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM touchline.interactions i
+     WHERE i.ctid = ANY (ARRAY(SELECT pos FROM doomed));
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+END;
+$$;
+
 CREATE FUNCTION touchline.salted_key(p_kind text, p_text text) RETURNS bytea
     LANGUAGE sql STABLE
     AS $$

@@ -497,15 +497,26 @@ static int new_record(long i, char *out, size_t len)
                     i, ts, i % 300);
 }
 
+/* Old records with a new one after every RET_OLD_PER_NEW of them (fewer under the
+ * sanitizers), so that the old ones are spread over the table as late records leave them. */
+#define RET_NEW         200
+#define RET_OLD_PER_NEW (sanitized() ? 30 : 60)
+static int mixed_record(long i, char *out, size_t len)
+{
+    long period = RET_OLD_PER_NEW + 1;
+    return i % period == period - 1 ? new_record(i / period, out, len)
+                                    : old_record(i - i / period, out, len);
+}
+
 /*
  * [retention] keep_days, switched on by SIGHUP: every interaction older than that goes, in
- * chunks (more than one chunk's worth here), with its status history; newer interactions,
- * customers and identities stay, and /metrics counts what went.
+ * chunks (more than one chunk's worth here, spread between newer records), with its status
+ * history; newer interactions, customers and identities stay, and /metrics counts what went.
  */
 static void retention_deletes_what_is_older_than_keep_days(void **state)
 {
     (void)state;
-    long old_n = sanitized() ? 6000 : 12000, new_n = 200;
+    long new_n = RET_NEW, old_n = RET_NEW * RET_OLD_PER_NEW;
     char conf[512], conf_env[600];
     snprintf(conf, sizeof(conf), "%s/touchlined-ret-%d.conf", harness_tmp_dir(), (int)getpid());
     harness_write_file(conf, "[retention]\nkeep_days = 0\n");
@@ -514,8 +525,7 @@ static void retention_deletes_what_is_older_than_keep_days(void **state)
     struct harness_daemon d;
     harness_start(&d, "retention", env);
     int fd = harness_connect(d.tcp_port);
-    send_all(fd, old_n, old_record);
-    send_all(fd, new_n, new_record);
+    send_all(fd, old_n + new_n, mixed_record);
     close(fd);
     PGconn *pg = harness_pg(d.dbname);
     long customers = harness_sql_long(pg, "SELECT count(*) FROM touchline.customers");
@@ -525,16 +535,15 @@ static void retention_deletes_what_is_older_than_keep_days(void **state)
 
     harness_write_file(conf, "[retention]\nkeep_days = 30\n");
     kill(d.pid, SIGHUP);
+    /* A pass ends when a chunk finds less than a chunk's worth left. */
     long long deadline = harness_now_ms() + 60000;
-    long left = -1;
-    while (harness_now_ms() < deadline) {
-        left = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions "
-                                    "WHERE occurred_at < now() - interval '30 days'");
-        if (left == 0) {
-            break;
-        }
+    double passes = 0;
+    while (harness_now_ms() < deadline &&
+           (passes = metric(&d, "touchline_retention_passes_total")) < 1) {
         usleep(200 * 1000);
     }
+    long left = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions "
+                                     "WHERE occurred_at < now() - interval '30 days'");
     long kept = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions");
     long history = harness_sql_long(pg, "SELECT count(*) FROM touchline.status_history h "
                                         "LEFT JOIN touchline.interactions i "
@@ -544,11 +553,12 @@ static void retention_deletes_what_is_older_than_keep_days(void **state)
     PQfinish(pg);
     double deleted = metric(&d, "touchline_retention_deleted_total");
     assert_int_equal(harness_stop(&d), 0);
-    printf("scale retention: old=%ld new=%ld left_old=%ld kept=%ld deleted_metric=%.0f "
-           "orphan_history=%ld customers=%ld->%ld identities=%ld->%ld\n",
-           old_n, new_n, left, kept, deleted, history, customers, customers_after, identities,
-           identities_after);
+    printf("scale retention: old=%ld new=%ld passes=%.0f left_old=%ld kept=%ld "
+           "deleted_metric=%.0f orphan_history=%ld customers=%ld->%ld identities=%ld->%ld\n",
+           old_n, new_n, passes, left, kept, deleted, history, customers, customers_after,
+           identities, identities_after);
     fflush(stdout);
+    assert_true(passes >= 1);
     assert_int_equal(left, 0);
     assert_int_equal(kept, new_n);
     assert_int_equal((long)deleted, old_n);
