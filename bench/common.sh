@@ -141,13 +141,15 @@ free_port() {
 }
 
 # Starts touchlined on database DSN and free ports with its log in $1; sets DAEMON_PID,
-# TCP_PORT and HTTP_PORT. TOUCHLINE_* variables of the caller's environment apply.
+# TCP_PORT and HTTP_PORT. TOUCHLINE_* variables of the caller's environment apply, and the
+# configuration file DAEMON_CONFIG when set (no file otherwise).
 start_daemon() {
     local log="$1" i
     TCP_PORT="$(free_port)" || exit 1
     HTTP_PORT="$(free_port "$TCP_PORT")" || exit 1
     say "starting $DAEMON on 127.0.0.1:$TCP_PORT (http $HTTP_PORT)"
-    env -u TOUCHLINE_CONFIG TOUCHLINE_DATABASE_DSN="$DSN" \
+    env -u TOUCHLINE_CONFIG ${DAEMON_CONFIG:+TOUCHLINE_CONFIG="$DAEMON_CONFIG"} \
+        TOUCHLINE_DATABASE_DSN="$DSN" \
         TOUCHLINE_LISTEN_TCP="127.0.0.1:$TCP_PORT" TOUCHLINE_LISTEN_HTTP="127.0.0.1:$HTTP_PORT" \
         "$DAEMON" >"$log" 2>&1 &
     DAEMON_PID=$!
