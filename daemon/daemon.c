@@ -293,7 +293,6 @@ static void on_migrated(int applied, bool unreachable, const char *err, void *ar
     d->migrate = NULL;
     if (applied >= 0) {
         d->status.schema_ready = true;
-        d->status.migrate_error[0] = '\0';
         log_info("schema current: applied=%d latest=%s; the database takes records", applied,
                  migrate_latest());
         db_start(d->db);
