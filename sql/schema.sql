@@ -1328,6 +1328,19 @@ CREATE FUNCTION touchline.responded_after(p_customer uuid, t timestamp with time
      ORDER BY j.occurred_at LIMIT 1
 $$;
 
+CREATE FUNCTION touchline.retention_candidates(p_before timestamp with time zone, p_limit integer, p_after tid) RETURNS tid[]
+    LANGUAGE sql STABLE
+    SET enable_indexscan TO 'off'
+    SET enable_indexonlyscan TO 'off'
+    SET synchronize_seqscans TO 'off'
+    SET max_parallel_workers_per_gather TO '0'
+    AS $$
+    SELECT coalesce(array_agg(s.pos), '{}')
+      FROM (SELECT i.ctid AS pos FROM touchline.interactions i
+             WHERE i.occurred_at < p_before AND i.ctid > p_after
+             LIMIT p_limit) s
+$$;
+
 CREATE FUNCTION touchline.retention_delete(p_before timestamp with time zone, p_limit integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
@@ -1350,13 +1363,9 @@ CREATE FUNCTION touchline.retention_delete(p_before timestamp with time zone, p_
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    seen tid[];
+    seen tid[] := touchline.retention_candidates(p_before, p_limit, p_after);
 BEGIN
-    SELECT array_agg(s.pos) INTO seen
-      FROM (SELECT i.ctid AS pos FROM touchline.interactions i
-             WHERE i.occurred_at < p_before AND i.ctid > p_after
-             LIMIT p_limit) s;
-    scanned := coalesce(cardinality(seen), 0);
+    scanned := cardinality(seen);
     SELECT max(pos) INTO last_row FROM unnest(seen) pos;
     WITH doomed AS (
         SELECT i.ctid AS pos FROM touchline.interactions i
