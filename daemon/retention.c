@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 #include "store.h"
@@ -13,6 +14,9 @@
 #define FIRST_ROW "(0,0)"
 /* A row position as PostgreSQL prints a tid: "(block,offset)". */
 #define TID_LEN 32
+/* After a chunk, the next one waits PACE times as long as the chunk took: a pass takes at
+ * most a quarter of one pool connection, and ingest keeps the rest (docs/scaling.md). */
+#define PACE 3
 /* Between passes, and before the first one after start (the pool connects meanwhile). */
 #define PASS_INTERVAL_S 3600
 #define FIRST_PASS_S    2
@@ -39,17 +43,31 @@ struct chunk {
     long deleted; /* -1 until answered */
     long scanned; /* old rows it looked at: fewer than CHUNK at the end of the table */
     char last[TID_LEN];
+    struct timespec sent; /* when a connection took it, not when it was queued */
 };
+
+static void schedule_ms(struct retention *r, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(r->timer, &tv);
+}
 
 static void schedule(struct retention *r, int seconds)
 {
-    struct timeval tv = {seconds, 0};
-    evtimer_add(r->timer, &tv);
+    schedule_ms(r, seconds * 1000L);
+}
+
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
 }
 
 static int chunk_send(PGconn *conn, void *arg)
 {
     struct chunk *c = arg;
+    clock_gettime(CLOCK_MONOTONIC, &c->sent);
     const char *params[3] = {c->days, c->limit, c->after};
     return db_send_prepared(conn, STORE_RETENTION, 3, params);
 }
@@ -77,6 +95,7 @@ static void chunk_done(enum db_outcome outcome, void *arg)
     /* Rows that were locked are left for the next pass: the end of the table ends a pass. */
     bool more = deleted >= 0 && c->scanned == CHUNK;
     bool reloaded = false;
+    long took_ms = ms_since(&c->sent);
     if (r != NULL) {
         r->inflight = NULL;
         /* keep_days changed during the chunk: the rows it passed over may be due now. */
@@ -97,9 +116,12 @@ static void chunk_done(enum db_outcome outcome, void *arg)
     }
     r->deleted += (unsigned long)deleted;
     r->pass_deleted += (unsigned long)deleted;
-    if (more || reloaded) {
-        /* More may be left: the next chunk at once, behind whatever ingest queued meanwhile. */
+    if (reloaded) {
         schedule(r, 0);
+        return;
+    }
+    if (more) {
+        schedule_ms(r, took_ms > 0 ? took_ms * PACE : 0);
         return;
     }
     r->passes++;
@@ -176,6 +198,8 @@ void retention_set_days(struct retention *r, int keep_days)
     bool start = keep_days > 0 && keep_days != r->keep_days;
     r->keep_days = keep_days;
     if (start && r->inflight == NULL) {
+        /* Between two chunks of a pass: the new cut-off may take rows the pass went by. */
+        snprintf(r->after, sizeof(r->after), FIRST_ROW);
         schedule(r, FIRST_PASS_S);
     }
 }
