@@ -1400,8 +1400,7 @@ static void handle_metrics(struct http *h, struct evhttp_request *req)
                       "Interactions deleted by [retention] keep_days.",
                       (double)retention_deleted(d->retention));
     metrics_write_one(f, "touchline_retention_passes_total", "counter",
-                      "Retention passes that ran to the end: nothing older than keep_days was "
-                      "left.",
+                      "Retention passes that reached the end of the table.",
                       (double)retention_passes(d->retention));
     if (d->replica != NULL) {
         metrics_write_one(f, "touchline_replica_lag_seconds", "gauge",

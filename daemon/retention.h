@@ -1,9 +1,10 @@
 /*
  * Retention ([retention] keep_days): every hour, and once soon after start, the interactions
  * that happened more than keep_days ago are deleted, a chunk per transaction on the database
- * pool, one chunk after the other until none is left, so that ingest keeps the pool and no
- * transaction holds many rows locked. Off (keep_days 0) by default. What is removed and what
- * stays is in docs/scaling.md.
+ * pool, each chunk going on from where the previous one stopped in the table until it reaches
+ * the end, and paced so that ingest keeps most of the pool and no transaction holds many rows
+ * locked. Off (keep_days 0) by default. What is removed and what stays is in
+ * docs/scaling.md.
  */
 #ifndef TOUCHLINED_RETENTION_H
 #define TOUCHLINED_RETENTION_H
@@ -24,7 +25,7 @@ void retention_free(struct retention *r);
 /* Changes keep_days (reload); a new value > 0 starts a pass soon. */
 void retention_set_days(struct retention *r, int keep_days);
 
-/* Interactions deleted since start, and passes that ran to the end. */
+/* Interactions deleted since start, and passes that reached the end of the table. */
 unsigned long retention_deleted(const struct retention *r);
 unsigned long retention_passes(const struct retention *r);
 

@@ -185,7 +185,6 @@ static const char SQL_RETENTION[] =
     "now() - make_interval(days => $1::integer), $2::integer, $3::tid)";
 
 /* Analytics (sql/009_analytics.sql). $1 since, $2 until, $3 by, $4 callback_sla_s. */
-
 static const char SQL_STATS[] = "SELECT touchline.stats_json($1::timestamptz, $2::timestamptz, "
                                 "$3, $4::integer)::text";
 
