@@ -5,9 +5,8 @@
 -- where the BRIN index cannot narrow the search), chunk k reads k chunks' worth of table
 -- before it finds rows to delete: one pass reads the table as many times over as it has
 -- chunks. Passing the position of the last row a chunk looked at makes the next chunk start
--- after it, so that one pass reads the table at most once. Rows skipped because they were locked, or
--- behind a scan that PostgreSQL started in the middle of the table (synchronized sequential
--- scans), are found by the next pass.
+-- after it, so that one pass reads the table at most once. Rows skipped because another
+-- transaction held them locked are found by the next pass.
 --
 -- 011's function stays for daemons of the previous version during a rolling upgrade.
 
