@@ -192,11 +192,11 @@ static const struct option customer_options[] = {
 enum {
     TAKES_UTC = 1 << 0,
     TAKES_PAGING = 1 << 1, /* --channel, --limit, --all, --before */
-    TAKES_RANGE = 1 << 4,  /* --since, --until */
     TAKES_FROM = 1 << 2,
     TAKES_YES = 1 << 3,
-    TAKES_MERGE = 1 << 4,
-    TAKES_TWO = 1 << 5, /* two identifiers (and no --customer) instead of one selector */
+    TAKES_RANGE = 1 << 4, /* --since, --until */
+    TAKES_MERGE = 1 << 5,
+    TAKES_TWO = 1 << 6, /* two identifiers (and no --customer) instead of one selector */
 };
 
 static unsigned option_needs(int opt)

@@ -200,6 +200,12 @@ static void exit_codes(void **state)
     free(out);
     assert_int_equal(client(&d, "timeline --phone 0912 --format xml", &out), 2);
     free(out);
+    /* An option of another command is refused, not ignored. */
+    assert_int_equal(client(&d, "timeline --phone 09121234567 --merge 3", &out), 2);
+    free(out);
+    assert_int_equal(
+        client(&d, "customer unmerge --phone 09121234567 --merge 3 --since 2026-01-01", &out), 2);
+    free(out);
     assert_int_equal(client(&d, "frobnicate", &out), 2);
     free(out);
     assert_int_equal(client(&d, "timeline --help", &out), 0);
