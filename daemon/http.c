@@ -435,8 +435,7 @@ static void export_done(enum db_outcome outcome, void *arg)
             return;
         }
         log_info("http: principal=%s exports customer %s", e->principal, e->id);
-        struct evkeyvalq *hd = evhttp_request_get_output_headers(e->req);
-        evhttp_add_header(hd, "Content-Type", "application/json; charset=utf-8");
+        httpreply_data_headers(e->req, "application/json; charset=utf-8");
         evhttp_send_reply_start(e->req, 200, "OK");
         struct evbuffer *buf = evbuffer_new();
         size_t len = strlen(e->text);

@@ -47,14 +47,19 @@ void httpreply_security_headers(struct evhttp_request *req)
     evhttp_add_header(out, "Referrer-Policy", "no-referrer");
 }
 
-void httpreply_json(struct evhttp_request *req, int status, const char *body, size_t len)
+void httpreply_data_headers(struct evhttp_request *req, const char *content_type)
 {
-    struct evbuffer *buf = evbuffer_new();
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Content-Type", "application/json; charset=utf-8");
+    evhttp_add_header(out, "Content-Type", content_type);
     /* Answers carry customer data: no cache, shared or the browser's, keeps a copy. */
     evhttp_add_header(out, "Cache-Control", "no-store");
     httpreply_security_headers(req);
+}
+
+void httpreply_json(struct evhttp_request *req, int status, const char *body, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    httpreply_data_headers(req, "application/json; charset=utf-8");
     if (buf == NULL) {
         evhttp_send_reply(req, 500, "Internal Server Error", NULL);
         return;

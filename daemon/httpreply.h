@@ -14,6 +14,10 @@ const char *httpreply_reason(int status);
 /* Adds the headers every answer of the HTTP port carries: nosniff, no framing, no referrer. */
 void httpreply_security_headers(struct evhttp_request *req);
 
+/* The headers of every answer that carries customer data, whole or streamed: its content type,
+ * no caching and the security headers. */
+void httpreply_data_headers(struct evhttp_request *req, const char *content_type);
+
 /* Sends body (len bytes of JSON, a newline added) with status, never to be cached (answers
  * carry customer data) and with the security headers. */
 void httpreply_json(struct evhttp_request *req, int status, const char *body, size_t len);

@@ -342,12 +342,9 @@ static void on_listening(void *arg)
 static void stream_open(struct stream *s)
 {
     struct evhttp_request *req = s->req;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Content-Type", "text/event-stream; charset=utf-8");
-    evhttp_add_header(out, "Cache-Control", "no-store");
+    httpreply_data_headers(req, "text/event-stream; charset=utf-8");
     /* nginx: do not buffer this answer (docs/console.md, behind a reverse proxy). */
-    evhttp_add_header(out, "X-Accel-Buffering", "no");
-    httpreply_security_headers(req);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Accel-Buffering", "no");
     evhttp_send_reply_start(req, 200, "OK");
     if (evhttp_request_get_connection(req) == NULL) {
         /* The client left while the customer was looked up. */

@@ -145,6 +145,22 @@ static void files_and_headers(void **state)
     assert_header(h, "Cache-Control", "no-store");
     assert_header(h, "X-Content-Type-Options", "nosniff");
     free(h);
+    /* The export too, which is streamed: it is everything about the person. */
+    char cust[1][37];
+    harness_ingest(&d, "{\"auth\":\"read-secret-2\"}",
+                   "{\"source\":\"c\",\"external_id\":\"1\",\"channel\":\"sms\","
+                   "\"occurred_at\":\"2026-11-01T10:00:00Z\","
+                   "\"customer\":{\"phone\":\"09120000001\"}}\n",
+                   1, NULL, cust);
+    char export_path[128];
+    snprintf(export_path, sizeof(export_path), "/v1/customers/%s/export", cust[0]);
+    assert_int_equal(raw_request(d.http_port, "GET", export_path,
+                                 "Authorization: Bearer read-secret-2\r\n", &h, NULL),
+                     200);
+    assert_header(h, "Content-Type", "application/json");
+    assert_header(h, "Cache-Control", "no-store");
+    assert_header(h, "X-Content-Type-Options", "nosniff");
+    free(h);
     assert_int_equal(harness_stop(&d), 0);
 
     /* [console] enabled = 0: the API only. */
