@@ -748,11 +748,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 static void set_paused(struct ingest *ing, bool paused)
 {
     ing->global_paused = paused;
-    struct conn *c, *tmp;
-    for (c = LIST_FIRST(&ing->conns); c != NULL; c = tmp) {
-        tmp = LIST_NEXT(c, link);
-        conn_update_reading(c);
-    }
+    ingest_update_reading(ing);
 }
 
 static void on_pause(void *arg)
