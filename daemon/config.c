@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -526,12 +525,11 @@ static int add_never_merge(char *item, void *arg)
     return 0;
 }
 
-/* Parses name:secret[:sources] into a new entry of *list. what names the key in messages;
- * one_source: sources must be one source name (not patterns) and is required. */
-static int add_entry(struct config_token **list, size_t *n, const char *what, bool one_source,
-                     char *item, char *err, size_t errlen, const char *where)
+/* Parses name:secret:source into a new entry of *list. what names the key in messages. */
+static int add_entry(struct config_token **list, size_t *n, const char *what, char *item, char *err,
+                     size_t errlen, const char *where)
 {
-    const char *shape = one_source ? "name:secret:source" : "name:secret[:sources]";
+    const char *shape = "name:secret:source";
     char *c1 = strchr(item, ':');
     if (c1 == NULL || c1 == item || c1[1] == '\0' || c1[1] == ':') {
         errmsg_set(err, errlen, "%s: %s: entry %zu must be %s", where, what, *n + 1, shape);
@@ -540,16 +538,13 @@ static int add_entry(struct config_token **list, size_t *n, const char *what, bo
     *c1 = '\0';
     char *secret = c1 + 1;
     char *c2 = strchr(secret, ':');
-    const char *sources = "*";
-    if (c2 != NULL) {
-        *c2 = '\0';
-        sources = c2 + 1;
-    }
-    if (one_source && (c2 == NULL || !record_valid_source(sources))) {
+    if (c2 == NULL || !record_valid_source(c2 + 1)) {
         errmsg_set(err, errlen, "%s: %s: entry %zu must be %s, source 1-64 of [A-Za-z0-9._:-]",
                    where, what, *n + 1, shape);
         return -1;
     }
+    *c2 = '\0';
+    const char *source = c2 + 1;
     if (strlen(secret) < 8) {
         errmsg_set(err, errlen, "%s: %s: the secret of \"%s\" is shorter than 8 characters", where,
                    what, item);
@@ -564,7 +559,7 @@ static int add_entry(struct config_token **list, size_t *n, const char *what, bo
     struct config_token *t = &grown[*n];
     t->name = strdup(item);
     t->secret = strdup(secret);
-    t->sources = strdup(sources);
+    t->sources = strdup(source);
     (*n)++;
     if (t->name == NULL || t->secret == NULL || t->sources == NULL) {
         errmsg_set(err, errlen, "out of memory");
@@ -580,7 +575,7 @@ static int add_write_key(char *item, void *arg)
     char *err = ctx->err;
     size_t errlen = ctx->errlen;
     const char *where = ctx->where;
-    return add_entry(&cfg->write_keys, &cfg->n_write_keys, "[segment] write_keys", true, item, err,
+    return add_entry(&cfg->write_keys, &cfg->n_write_keys, "[segment] write_keys", item, err,
                      errlen, where);
 }
 
@@ -591,7 +586,7 @@ static int add_chatwoot_hook(char *item, void *arg)
     char *err = ctx->err;
     size_t errlen = ctx->errlen;
     const char *where = ctx->where;
-    return add_entry(&cfg->chatwoot, &cfg->n_chatwoot, "[chatwoot] hooks", true, item, err, errlen,
+    return add_entry(&cfg->chatwoot, &cfg->n_chatwoot, "[chatwoot] hooks", item, err, errlen,
                      where);
 }
 
@@ -1371,17 +1366,4 @@ const struct config_token *config_find_secret(const struct config_token *list, s
         }
     }
     return found;
-}
-
-bool config_token_allows(const struct config_token *tok, const char *source)
-{
-    char patterns[1024];
-    snprintf(patterns, sizeof(patterns), "%s", tok->sources);
-    char *save = NULL;
-    for (char *p = strtok_r(patterns, "|", &save); p != NULL; p = strtok_r(NULL, "|", &save)) {
-        if (fnmatch(strlist_trim(p), source, 0) == 0) {
-            return true;
-        }
-    }
-    return false;
 }

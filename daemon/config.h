@@ -20,7 +20,7 @@ struct auth;
 struct config_token {
     char *name;    /* principal */
     char *secret;  /* the secret itself */
-    char *sources; /* '|'-separated fnmatch patterns of sources it may write */
+    char *sources; /* the one source its records are given */
 };
 
 /* Where an option's effective value came from, for --check-config. */
@@ -181,9 +181,6 @@ bool config_host_is_loopback(const char *host);
 /* The entry of n whose secret equals secret (constant-time compare), or NULL. */
 const struct config_token *config_find_secret(const struct config_token *list, size_t n,
                                               const char *secret);
-
-/* True when principal tok may write records of this source. */
-bool config_token_allows(const struct config_token *tok, const char *source);
 
 /* Splits "host:port" (IPv6 as [addr]:port). Returns 0, or -1. */
 int config_split_listen(const char *s, char *host, size_t hostlen, int *port)

@@ -426,11 +426,6 @@ void deliver_set_watermarks(struct deliver *dl, size_t high, size_t low)
     check_backlog(dl);
 }
 
-bool deliver_paused(const struct deliver *dl)
-{
-    return dl->paused;
-}
-
 size_t deliver_pending(const struct deliver *dl)
 {
     return dl->direct_inflight + dl->appends_inflight + dl->replay_inflight;

@@ -77,9 +77,6 @@ int deliver_add_flow(struct deliver *dl, deliver_flow_cb pause, deliver_flow_cb 
  * is paused. */
 void deliver_set_watermarks(struct deliver *dl, size_t high, size_t low);
 
-/* True while the ingest paths are paused. */
-bool deliver_paused(const struct deliver *dl);
-
 /* Takes rec; cb(arg) is called exactly once, possibly before this returns. Returns 0, or
  * -1 when out of memory (cb is not called, rec is freed). Any ingest path may call it. */
 int deliver_submit(struct deliver *dl, struct record *rec, deliver_cb cb, void *arg)
