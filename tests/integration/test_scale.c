@@ -535,13 +535,9 @@ static void retention_deletes_what_is_older_than_keep_days(void **state)
 
     harness_write_file(conf, "[retention]\nkeep_days = 30\n");
     kill(d.pid, SIGHUP);
-    /* A pass ends when a chunk finds less than a chunk's worth left. */
-    long long deadline = harness_now_ms() + 60000;
-    double passes = 0;
-    while (harness_now_ms() < deadline &&
-           (passes = metric(&d, "touchline_retention_passes_total")) < 1) {
-        usleep(200 * 1000);
-    }
+    /* A pass ends when a chunk reaches the end of the table. */
+    wait_metric(&d, "touchline_retention_passes_total", true, 0, 60000);
+    double passes = metric(&d, "touchline_retention_passes_total");
     long left = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions "
                                      "WHERE occurred_at < now() - interval '30 days'");
     long kept = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions");
