@@ -1293,6 +1293,15 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
     return v != NULL ? v : dflt;
 }
 
+/* Writes o's key (dflt when absent) cleaned as a cell: an adapter's external id or a merge's
+ * reason is anyone's text, and must not reach the terminal as escape sequences. */
+static void put_str(FILE *out, const json_t *o, const char *key, const char *dflt)
+{
+    char *c = format_cell(str_or(o, key, dflt));
+    fputs(c != NULL ? c : dflt, out);
+    free(c);
+}
+
 /* " at <time>" of o's key, in the zone opts asks for; nothing when absent. */
 static void at_time(FILE *out, const json_t *o, const char *key, const struct format_opts *opts)
 {
@@ -1311,16 +1320,19 @@ static void record_ref(FILE *out, const json_t *rec)
         fputs("no record kept", out);
         return;
     }
-    fprintf(out, "record %s/%s", str_or(rec, "source", "?"),
-            str_or(rec, "external_id", str_or(rec, "id", "?")));
+    fputs("record ", out);
+    put_str(out, rec, "source", "?");
+    fputc('/', out);
+    put_str(out, rec, "external_id", str_or(rec, "id", "?"));
 }
 
 /* One identity line: "  email ali@example.ir  first seen … with record mail/m1 (customer …)". */
 static void identity_line(FILE *out, const char *indent, const json_t *ident,
                           const struct format_opts *opts)
 {
-    fprintf(out, "%s%s %s: first seen", indent, str_or(ident, "kind", "?"),
-            str_or(ident, "value", "?"));
+    fprintf(out, "%s%s ", indent, str_or(ident, "kind", "?"));
+    put_str(out, ident, "value", "?");
+    fputs(": first seen", out);
     at_time(out, ident, "first_seen", opts);
     fputs(", ", out);
     record_ref(out, json_object_get(ident, "first_record"));
@@ -1341,7 +1353,9 @@ static void merge_line(FILE *out, const char *indent, const json_t *m,
     at_time(out, m, "merged_at", opts);
     const char *principal = json_string_value(json_object_get(m, "principal"));
     if (principal != NULL) {
-        fprintf(out, ", by hand (%s, %s)", str_or(m, "reason", "manual"), principal);
+        fputs(", by hand (", out);
+        put_str(out, m, "reason", "manual");
+        fprintf(out, ", %s)", principal);
     } else {
         fputs(", ", out);
         record_ref(out, json_object_get(m, "record"));
@@ -1351,8 +1365,8 @@ static void merge_line(FILE *out, const char *indent, const json_t *m,
     const json_t *l;
     json_array_foreach(links, i, l)
     {
-        fprintf(out, "%s%s %s", i == 0 ? ", linked by " : " + ", str_or(l, "kind", "?"),
-                str_or(l, "value", "?"));
+        fprintf(out, "%s%s ", i == 0 ? ", linked by " : " + ", str_or(l, "kind", "?"));
+        put_str(out, l, "value", "?");
     }
     if (json_object_get(m, "undone_at") != NULL) {
         fputs("; undone", out);

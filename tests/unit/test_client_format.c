@@ -357,6 +357,27 @@ static void cells_are_one_clean_line(void **state)
     expect_cell("شكراً ۱۲۳ abc", "شكراً ۱۲۳ abc");
 }
 
+/* Provenance names records by their source's ids, which are anyone's text: cleaned as cells. */
+static void provenance_cleans_what_adapters_wrote(void **state)
+{
+    (void)state;
+    json_t *p = json_loads(
+        "{\"customer_id\":\"c1\",\"identities\":[{\"kind\":\"phone\",\"value\":\"+989121234567\","
+        "\"first_record\":{\"source\":\"pbx\",\"external_id\":\"x\\u001b[2Jy\\nz\"}}],"
+        "\"merges\":[{\"merge_id\":1,\"merged\":\"c2\",\"survivor\":\"c1\","
+        "\"principal\":\"ops\",\"reason\":\"dup\\u001b]0;t\\u0007\"}]}",
+        0, NULL);
+    assert_non_null(p);
+    struct format_opts o = {.kind = FORMAT_TABLE, .utc = true};
+    char *out = render_view(format_identities, p, &o);
+    assert_null(strchr(out, '\033'));
+    assert_null(strchr(out, '\a'));
+    assert_non_null(strstr(out, "record pbx/x [2Jy z"));
+    assert_non_null(strstr(out, "by hand (dup ]0;t, ops)"));
+    free(out);
+    json_decref(p);
+}
+
 static void times_in_utc_and_local(void **state)
 {
     (void)state;
@@ -711,6 +732,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(context_ages_and_counts),
         cmocka_unit_test(erasure_in_every_form),
         cmocka_unit_test(erase_notice_says_what_would_go),
+        cmocka_unit_test(provenance_cleans_what_adapters_wrote),
     };
     return testmain_run(argc, argv, tests, NULL, NULL);
 }
