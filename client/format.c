@@ -1461,9 +1461,51 @@ int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *o
     return object_out(out, unmerge, opts, unmerge_lines);
 }
 
-int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+/* GET /v1/conflicts, or the answer of POST /v1/conflicts/{id}/resolve (it has a status). */
+static int conflicts_lines(FILE *out, const json_t *answer, const struct format_opts *o)
 {
-    return object_json(out, answer, opts->kind) == 0 && !ferror(out) ? 0 : -1;
+    (void)o;
+    size_t i;
+    const json_t *c;
+    const json_t *list = json_object_get(answer, "conflicts");
+    if (json_object_get(answer, "status") != NULL) {
+        fprintf(out, "Conflict %lld %s.\n",
+                (long long)json_integer_value(json_object_get(answer, "conflict_id")),
+                str_or(answer, "status", "?"));
+        return 0;
+    }
+    if (json_array_size(list) == 0) {
+        fputs("(no conflicts)\n", out);
+    }
+    json_array_foreach(list, i, c)
+    {
+        const json_t *rec = json_object_get(c, "record");
+        bool named = json_string_value(json_object_get(rec, "external_id")) != NULL;
+        fprintf(out, "%lld  %s  %s: merging %s into %s would give %lld %s identifiers",
+                (long long)json_integer_value(json_object_get(c, "conflict_id")),
+                str_or(c, "at", "?"), named ? "record" : "a record", str_or(c, "other", "?"),
+                str_or(c, "customer", "?"),
+                (long long)json_integer_value(json_object_get(c, "would_have")),
+                str_or(c, "kind", "?"));
+        if (named) {
+            fputs("; record ", out);
+            put_str(out, rec, "external_id", "?");
+        }
+        fprintf(out, "  [%s]\n", str_or(c, "status", "?"));
+    }
+    json_array_foreach(json_object_get(answer, "suspects"), i, c)
+    {
+        fprintf(out, "%s%s ", i == 0 ? "Suspects:\n" : "", str_or(c, "kind", "?"));
+        put_str(out, c, "value", "?");
+        fprintf(out, " linked %lld customers in the last day\n",
+                (long long)json_integer_value(json_object_get(c, "customers")));
+    }
+    return 0;
+}
+
+int format_conflicts(FILE *out, const json_t *answer, const struct format_opts *opts)
+{
+    return object_out(out, answer, opts, conflicts_lines);
 }
 
 /* True when word can go to a POSIX shell as it is, without quotes. */

@@ -120,8 +120,8 @@ int format_why(FILE *out, const json_t *why, const struct format_opts *opts)
 int format_unmerge(FILE *out, const json_t *unmerge, const struct format_opts *opts)
     __attribute__((warn_unused_result));
 
-/* An answer in one of the JSON forms (FORMAT_JSON indented, FORMAT_NDJSON on one line). */
-int format_answer_json(FILE *out, const json_t *answer, const struct format_opts *opts)
+/* GET /v1/conflicts, or a conflict resolved (touchline conflicts). */
+int format_conflicts(FILE *out, const json_t *answer, const struct format_opts *opts)
     __attribute__((warn_unused_result));
 
 /*

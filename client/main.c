@@ -1940,44 +1940,6 @@ static void conflicts_usage(FILE *out)
             "already), 3 server or network error.\n");
 }
 
-static int conflicts_lines(FILE *out, const json_t *answer, const struct format_opts *o)
-{
-    (void)o;
-    size_t i;
-    const json_t *c;
-    const json_t *list = json_object_get(answer, "conflicts");
-    if (json_object_get(answer, "status") != NULL) {
-        fprintf(out, "Conflict %lld %s.\n",
-                (long long)json_integer_value(json_object_get(answer, "conflict_id")),
-                json_string_value(json_object_get(answer, "status")));
-        return 0;
-    }
-    if (json_array_size(list) == 0) {
-        fputs("(no conflicts)\n", out);
-    }
-    json_array_foreach(list, i, c)
-    {
-        const char *rec =
-            json_string_value(json_object_get(json_object_get(c, "record"), "external_id"));
-        fprintf(out, "%lld  %s  %s: merging %s into %s would give %lld %s identifiers%s%s  [%s]\n",
-                (long long)json_integer_value(json_object_get(c, "conflict_id")),
-                json_string_value(json_object_get(c, "at")), rec != NULL ? "record" : "a record",
-                json_string_value(json_object_get(c, "other")),
-                json_string_value(json_object_get(c, "customer")),
-                (long long)json_integer_value(json_object_get(c, "would_have")),
-                json_string_value(json_object_get(c, "kind")), rec != NULL ? "; record " : "",
-                rec != NULL ? rec : "", json_string_value(json_object_get(c, "status")));
-    }
-    json_array_foreach(json_object_get(answer, "suspects"), i, c)
-    {
-        fprintf(out, "%s%s %s linked %lld customers in the last day\n", i == 0 ? "Suspects:\n" : "",
-                json_string_value(json_object_get(c, "kind")),
-                json_string_value(json_object_get(c, "value")),
-                (long long)json_integer_value(json_object_get(c, "customers")));
-    }
-    return 0;
-}
-
 static int cmd_conflicts(struct global *g, int argc, char **argv)
 {
     enum { C_ALL = 1, C_RESOLVE, C_ACTION, C_FORMAT };
@@ -2045,8 +2007,7 @@ static int cmd_conflicts(struct global *g, int argc, char **argv)
         return exit_for(rc);
     }
     errno = 0;
-    rc = output_done((fo.kind == FORMAT_TABLE ? conflicts_lines(stdout, answer, &fo)
-                                              : format_answer_json(stdout, answer, &fo)) == 0);
+    rc = output_done(format_conflicts(stdout, answer, &fo) == 0);
     json_decref(answer);
     return exit_for(rc);
 }
