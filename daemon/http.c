@@ -240,6 +240,15 @@ static int query_send(PGconn *conn, void *arg)
     return db_send_prepared(conn, q->statement, q->nparams, (const char *const *)q->params);
 }
 
+/* The SQLSTATE and primary message of a failed statement, for the answer and the log. */
+static void copy_error(const PGresult *res, char (*sqlstate)[6], char (*errmsg)[256])
+{
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(*sqlstate, sizeof(*sqlstate), "%s", s != NULL ? s : "");
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(*errmsg, sizeof(*errmsg), "%s", m != NULL ? m : "query failed");
+}
+
 static int query_result(PGconn *conn, const PGresult *res, int index, void *arg)
 {
     struct query *q = arg;
@@ -252,10 +261,7 @@ static int query_result(PGconn *conn, const PGresult *res, int index, void *arg)
             q->body = strdup(PQgetvalue(res, 0, 0));
         }
     } else if (st == PGRES_FATAL_ERROR) {
-        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", s != NULL ? s : "");
-        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        snprintf(q->errmsg, sizeof(q->errmsg), "%s", m != NULL ? m : "query failed");
+        copy_error(res, &q->sqlstate, &q->errmsg);
     }
     return 0;
 }
@@ -359,10 +365,7 @@ static int export_result(PGconn *conn, const PGresult *res, int index, void *arg
             e->n = atoi(PQgetvalue(res, 0, 3));
         }
     } else if (st == PGRES_FATAL_ERROR) {
-        const char *sq = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sq != NULL ? sq : "");
-        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        snprintf(e->errmsg, sizeof(e->errmsg), "%s", m != NULL ? m : "query failed");
+        copy_error(res, &e->sqlstate, &e->errmsg);
     }
     return 0;
 }
