@@ -266,6 +266,22 @@ static void answer_error(struct conn *c, unsigned long seq, unsigned long line,
     conn_set_answer(c, seq, &w);
 }
 
+/* The members of a rejection answer (CONTRACT §3), inside an object the caller opened. */
+static void error_fields(struct jsonw *w, enum ingest_error code, const char *message,
+                         unsigned long line)
+{
+    jsonw_key(w, "ok");
+    jsonw_bool(w, false);
+    jsonw_key(w, "error");
+    jsonw_string(w, ingest_error_code(code));
+    if (message != NULL) {
+        jsonw_key(w, "message");
+        jsonw_string(w, message);
+    }
+    jsonw_key(w, "line");
+    jsonw_int(w, (long long)line);
+}
+
 /* unavailable with the seconds after which a retry may pass, for a principal over its rate. */
 static void answer_rate_limited(struct conn *c, unsigned long seq, unsigned long line, int wait_s)
 {
@@ -277,14 +293,7 @@ static void answer_rate_limited(struct conn *c, unsigned long seq, unsigned long
     struct jsonw w;
     jsonw_init(&w);
     jsonw_object_begin(&w);
-    jsonw_key(&w, "ok");
-    jsonw_bool(&w, false);
-    jsonw_key(&w, "error");
-    jsonw_string(&w, "unavailable");
-    jsonw_key(&w, "message");
-    jsonw_string(&w, msg);
-    jsonw_key(&w, "line");
-    jsonw_int(&w, (long long)line);
+    error_fields(&w, INGEST_UNAVAILABLE, msg, line);
     jsonw_key(&w, "retry_after_s");
     jsonw_int(&w, wait_s);
     jsonw_object_end(&w);
@@ -306,16 +315,7 @@ void ingest_write_error(struct jsonw *w, enum ingest_error code, const char *mes
                         unsigned long line)
 {
     jsonw_object_begin(w);
-    jsonw_key(w, "ok");
-    jsonw_bool(w, false);
-    jsonw_key(w, "error");
-    jsonw_string(w, ingest_error_code(code));
-    if (message != NULL) {
-        jsonw_key(w, "message");
-        jsonw_string(w, message);
-    }
-    jsonw_key(w, "line");
-    jsonw_int(w, (long long)line);
+    error_fields(w, code, message, line);
     jsonw_object_end(w);
 }
 
