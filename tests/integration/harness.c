@@ -112,6 +112,18 @@ bool harness_log_contains(const struct harness_daemon *d, const char *text)
     return found;
 }
 
+bool harness_wait_log(const struct harness_daemon *d, const char *text, long ms)
+{
+    long long deadline = harness_now_ms() + ms;
+    while (harness_now_ms() < deadline) {
+        if (harness_log_contains(d, text)) {
+            return true;
+        }
+        usleep(10000);
+    }
+    return false;
+}
+
 /*
  * Daemons still running when the test program exits (a failed assertion jumps out of the
  * test before harness_stop) are killed, so that no test leaves a process behind.
@@ -147,6 +159,12 @@ void harness_track_child(pid_t pid, bool add)
 
 /* Words of TOUCHLINE_TEST_DAEMON_WRAPPER used at most. */
 #define MAX_WRAPPER_ARGS 32
+
+bool harness_sanitized(void)
+{
+    const char *s = getenv("TOUCHLINE_TEST_SANITIZED");
+    return s != NULL && s[0] != '\0';
+}
 
 /* True when the daemon runs under a wrapper such as valgrind, and so much slower. */
 static bool daemon_wrapped(void)

@@ -87,6 +87,13 @@ void harness_track_child(pid_t pid, bool add);
 /* True when the daemon's log contains text. */
 bool harness_log_contains(const struct harness_daemon *d, const char *text);
 
+/* Waits up to ms for the daemon's log to contain text; true when it did. */
+bool harness_wait_log(const struct harness_daemon *d, const char *text, long ms);
+
+/* True when the suite runs under the sanitizers (TOUCHLINE_TEST_SANITIZED), several times
+ * slower and with memory held in quarantine. */
+bool harness_sanitized(void);
+
 /* A connected TCP socket to 127.0.0.1:port. Fails the test on error. */
 int harness_connect(int port);
 

@@ -206,11 +206,7 @@ static void backlog_at_max_pending_records_pauses_every_connection(void **state)
         }
         assert_int_equal(harness_send(fds[k], buf, n), 0);
     }
-    long long deadline = harness_now_ms() + 20000;
-    while (!harness_log_contains(&d, "reading paused") && harness_now_ms() < deadline) {
-        usleep(10000);
-    }
-    assert_true(harness_log_contains(&d, "reading paused"));
+    assert_true(harness_wait_log(&d, "reading paused", 20000));
     /* Both connections stopped taking lines at the bound, though 200 were sent. */
     usleep(200000);
     assert_int_equal(pending_records(&d), HIGH);
@@ -320,8 +316,7 @@ static void client_that_never_reads_is_paused_then_resumed(void **state)
                   sent_lines, stored1, peak_rss, base_rss);
     /* AddressSanitizer keeps freed memory in quarantine (256 MB by default), so only a
      * plain build shows the daemon's own footprint. */
-    const char *san = getenv("TOUCHLINE_TEST_SANITIZED");
-    long bound_kb = san != NULL && san[0] != '\0' ? 600 * 1024 : 64 * 1024;
+    long bound_kb = harness_sanitized() ? 600 * 1024 : 64 * 1024;
     assert_true(peak_rss < bound_kb);
     /* Finish the last line, half-close, and read: every line is answered. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);

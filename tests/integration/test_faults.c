@@ -55,12 +55,6 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers */
 
-static bool sanitized(void)
-{
-    const char *s = getenv("TOUCHLINE_TEST_SANITIZED");
-    return s != NULL && s[0] != '\0';
-}
-
 /* A seed for the random moments, printed so that a failing run can be tried again with the
  * same choices (TOUCHLINE_FAULTS_SEED); the timing of the machine still varies. */
 static unsigned pick_seed(const char *name)
@@ -1338,8 +1332,8 @@ static void pg_stopped_under_load_spools(void **state)
         .name = "pgstop",
         .spool = true,
         /* About 12 s of load: the outage starts after 2-4 s and ends with load to spare. */
-        .n = sanitized() ? 12000 : 24000,
-        .rate = sanitized() ? 1000 : 2000,
+        .n = harness_sanitized() ? 12000 : 24000,
+        .rate = harness_sanitized() ? 1000 : 2000,
         .outage = outage_stop_start,
     };
     run_outage_case(&oc);
@@ -1354,8 +1348,8 @@ static void pg_restart_mid_batch_with_spool(void **state)
         .name = "pgrestart",
         .spool = true,
         /* About 8 s of load, for three faults. */
-        .n = sanitized() ? 16000 : 32000,
-        .rate = sanitized() ? 2000 : 4000,
+        .n = harness_sanitized() ? 16000 : 32000,
+        .rate = harness_sanitized() ? 2000 : 4000,
         .outage = outage_restart_in_replay,
     };
     run_outage_case(&oc);
@@ -1368,8 +1362,8 @@ static void pg_restart_mid_batch_without_spool(void **state)
     const struct outage_case oc = {
         .name = "pgrestart_nospool",
         .spool = false,
-        .n = sanitized() ? 12000 : 20000,
-        .rate = sanitized() ? 2000 : 4000,
+        .n = harness_sanitized() ? 12000 : 20000,
+        .rate = harness_sanitized() ? 2000 : 4000,
         .outage = outage_restart,
     };
     run_outage_case(&oc);
@@ -1383,8 +1377,8 @@ static void kill9_while_spooling_and_replaying(void **state)
         .name = "kill9spool",
         .spool = true,
         /* About 10 s of load: the faults take 5-7 s. */
-        .n = sanitized() ? 15000 : 30000,
-        .rate = sanitized() ? 1500 : 3000,
+        .n = harness_sanitized() ? 15000 : 30000,
+        .rate = harness_sanitized() ? 1500 : 3000,
         .outage = outage_kill_while_spooling,
     };
     run_outage_case(&oc);
@@ -1495,7 +1489,7 @@ static void corrupt_spool_tail_repaired_at_start(void **state)
     const char *env[] = {spool_env, "TOUCHLINE_DATABASE_RECONNECT_MAX_S=1", NULL};
     struct harness_daemon d;
     start_on_cluster(&d, &c, "corrupt", env);
-    size_t n = sanitized() ? 500 : 2000;
+    size_t n = harness_sanitized() ? 500 : 2000;
     corrupt_round(&c, &d, env, spool, "corrupt_crc", n, true);
     corrupt_round(&c, &d, env, spool, "corrupt_torn", n, false);
     assert_int_equal(harness_stop(&d), 0);
@@ -1621,7 +1615,7 @@ static void haproxy_failover_loses_nothing(void **state)
 {
     (void)state;
     long long t0 = harness_now_ms();
-    size_t n = sanitized() ? 12000 : 30000;
+    size_t n = harness_sanitized() ? 12000 : 30000;
     char spool1[512], spool2[512], sp1[600], sp2[600];
     make_spool_dir(spool1, sizeof(spool1), "haproxy1");
     make_spool_dir(spool2, sizeof(spool2), "haproxy2");
@@ -1657,7 +1651,7 @@ static void haproxy_failover_loses_nothing(void **state)
         fail_msg("HAProxy did not see both daemons up; its log:\n%s", log != NULL ? log : "");
     }
 
-    struct load *L = load_new("haproxy", n, sanitized() ? 1500 : 3000);
+    struct load *L = load_new("haproxy", n, harness_sanitized() ? 1500 : 3000);
     load_start(L, b.tcp_port);
     wait_acked(L, n / 5);
     size_t at_kill1 = load_acked(L);
@@ -1773,7 +1767,7 @@ static void starts_without_database_and_stores_everything_once(void **state)
     cluster_stop(&c);
     harness_restart(&d, env);
 
-    struct load *L = load_new("nodb", sanitized() ? 2000 : 6000, 2000);
+    struct load *L = load_new("nodb", harness_sanitized() ? 2000 : 6000, 2000);
     load_start(L, d.tcp_port);
     wait_acked(L, L->n / 2);
     size_t acked_down = load_acked(L);

@@ -30,15 +30,9 @@ static bool slow_daemon(void)
     return w != NULL && w[0] != '\0';
 }
 
-static bool sanitized(void)
-{
-    const char *s = getenv("TOUCHLINE_TEST_SANITIZED");
-    return s != NULL && s[0] != '\0';
-}
-
 static long long prompt_ms(void)
 {
-    return slow_daemon() ? 10000 : sanitized() ? 4000 : 2000;
+    return slow_daemon() ? 10000 : harness_sanitized() ? 4000 : 2000;
 }
 
 /* The harness's, under the names this file uses. */
@@ -303,7 +297,7 @@ static void hundred_megabyte_line_then_next_line_answered(void **state)
     /* Memory stays bounded: the daemon keeps at most one line's worth of input. ASan's
      * quarantine and valgrind change what resident memory means, so only plain builds. */
     long after = peak_rss_kb(d.pid);
-    if (!sanitized() && !slow_daemon() && before > 0 && after > 0) {
+    if (!harness_sanitized() && !slow_daemon() && before > 0 && after > 0) {
         print_message("daemon peak RSS %ld kB before, %ld kB after\n", before, after);
         assert_true(after - before < 32 * 1024);
     }

@@ -823,10 +823,7 @@ static void segment_write_keys_reload(void **state)
                  "unknown write key");
     harness_write_file(conf, "[segment]\nwrite_keys = b:key-bbbb-2:seg-b\n");
     assert_int_equal(kill(d.pid, SIGHUP), 0);
-    long long deadline = harness_now_ms() + 10000;
-    while (!harness_log_contains(&d, "configuration reloaded") && harness_now_ms() < deadline) {
-        usleep(20000);
-    }
+    harness_wait_log(&d, "configuration reloaded", 10000);
     json_decref(post(&d, "/v1/track", "application/json", msg, key_b, 200));
     assert_error(post(&d, "/v1/track", "application/json", msg, key_a, 401), "unauthorized",
                  "unknown write key");

@@ -14,17 +14,11 @@
 #include "harness.h"
 #include "testmain.h"
 
-static bool sanitized(void)
-{
-    const char *s = getenv("TOUCHLINE_TEST_SANITIZED");
-    return s != NULL && s[0] != '\0';
-}
-
 /* How long a committed record may take to reach a stream: the console's promise is a second;
  * sanitizers and valgrind slow the daemon several times over. */
 static long live_budget_ms(void)
 {
-    return sanitized() ? 5000 : 1000;
+    return harness_sanitized() ? 5000 : 1000;
 }
 
 /* Sends one record line over TCP and returns its answer's customer_id (malloc'd). */

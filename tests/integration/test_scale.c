@@ -28,12 +28,6 @@
 /* Unanswered lines a sender keeps in flight. */
 #define WINDOW 100
 
-static bool sanitized(void)
-{
-    const char *s = getenv("TOUCHLINE_TEST_SANITIZED");
-    return s != NULL && s[0] != '\0';
-}
-
 /* Person p's identifiers. */
 static void person_phone(long p, char *out, size_t len)
 {
@@ -159,7 +153,7 @@ static void three_daemons_spread_identifiers_resolve_exactly(void **state)
 {
     (void)state;
     long long t0 = harness_now_ms();
-    long people = sanitized() ? 1500 : 6000;
+    long people = harness_sanitized() ? 1500 : 6000;
     struct harness_daemon d[DAEMONS];
     harness_start(&d[0], "scale3", NULL);
     for (int i = 1; i < DAEMONS; i++) {
@@ -500,7 +494,7 @@ static int new_record(long i, char *out, size_t len)
 /* Old records with a new one after every RET_OLD_PER_NEW of them (fewer under the
  * sanitizers), so that the old ones are spread over the table as late records leave them. */
 #define RET_NEW         200
-#define RET_OLD_PER_NEW (sanitized() ? 30 : 60)
+#define RET_OLD_PER_NEW (harness_sanitized() ? 30 : 60)
 static int mixed_record(long i, char *out, size_t len)
 {
     long period = RET_OLD_PER_NEW + 1;

@@ -342,17 +342,6 @@ static void http_refuses_each_wrong_credential(void **state)
 }
 
 /* Waits until the log has a line containing text (10 s at most). */
-static bool wait_log(const struct harness_daemon *d, const char *text)
-{
-    long long deadline = harness_now_ms() + 10000;
-    while (harness_now_ms() < deadline) {
-        if (harness_log_contains(d, text)) {
-            return true;
-        }
-        usleep(10000);
-    }
-    return false;
-}
 
 static void sighup_rotation_keeps_connections_refuses_removed_token(void **state)
 {
@@ -365,7 +354,7 @@ static void sighup_rotation_keeps_connections_refuses_removed_token(void **state
     /* Rotation, step 1: both tokens valid. */
     write_config(f.conf, true, true, NULL);
     assert_int_equal(kill(f.d.pid, SIGHUP), 0);
-    assert_true(wait_log(&f.d, "principals=3"));
+    assert_true(harness_wait_log(&f.d, "principals=3", 10000));
     int both = harness_connect(f.d.tcp_port);
     tcp_auth(both, PBX_NEW_TOKEN, "pbx");
     close(both);

@@ -214,18 +214,6 @@ static void send_record(struct tls_conn *c, int i)
     free(a);
 }
 
-static bool wait_log(const struct harness_daemon *d, const char *text)
-{
-    long long deadline = harness_now_ms() + 10000;
-    while (harness_now_ms() < deadline) {
-        if (harness_log_contains(d, text)) {
-            return true;
-        }
-        usleep(20000);
-    }
-    return false;
-}
-
 /* Runs the client with args (shell words) from the pki's directory; returns its exit status
  * and what it wrote on stderr in *err. */
 static int client(const struct pki *p, const char *args, char **err)
@@ -269,7 +257,7 @@ static void https_trusts_the_right_ca_only(void **state)
     /* Plaintext to the TLS port: refused, logged, and the daemon goes on. */
     assert_true(curl(&p, "", "http", "127.0.0.1", t.d.http_port, "/healthz", &status) != 0 ||
                 status != 200);
-    assert_true(wait_log(&t.d, "handshake refused"));
+    assert_true(harness_wait_log(&t.d, "handshake refused", 10000));
     assert_int_equal(
         curl(&p, "--cacert ca.pem", "https", "localhost", t.d.http_port, "/readyz", &status), 0);
     assert_int_equal(status, 200);
@@ -302,7 +290,7 @@ static void tcp_over_tls_acknowledges_and_refuses_plaintext(void **state)
     assert_true(a == NULL || strstr(a, "\"ok\"") == NULL);
     free(a);
     close(fd);
-    assert_true(wait_log(&t.d, "wrong version number"));
+    assert_true(harness_wait_log(&t.d, "wrong version number", 10000));
     /* Still serving. */
     c = tls_connect(&p, t.d.tcp_port, "localhost", "ca.pem", false);
     assert_non_null(c);
@@ -395,7 +383,7 @@ static void sighup_swaps_the_certificate_keeping_connections(void **state)
              p.dir);
     sh(cmd);
     assert_int_equal(kill(t.d.pid, SIGHUP), 0);
-    assert_true(wait_log(&t.d, "loaded again"));
+    assert_true(harness_wait_log(&t.d, "loaded again", 10000));
     struct tls_conn *after = tls_connect(&p, t.d.tcp_port, "localhost", "ca.pem", false);
     assert_non_null(after);
     peer_cn(after, cn, sizeof(cn));
@@ -409,7 +397,7 @@ static void sighup_swaps_the_certificate_keeping_connections(void **state)
     snprintf(cmd, sizeof(cmd), "cd '%s' && echo broken >live.key", p.dir);
     sh(cmd);
     assert_int_equal(kill(t.d.pid, SIGHUP), 0);
-    assert_true(wait_log(&t.d, "keep the certificate they had"));
+    assert_true(harness_wait_log(&t.d, "keep the certificate they had", 10000));
     after = tls_connect(&p, t.d.tcp_port, "localhost", "ca.pem", false);
     assert_non_null(after);
     send_record(after, 4);
@@ -457,7 +445,7 @@ static void client_verifies_ca_and_name(void **state)
     snprintf(cmd, sizeof(cmd), "cd '%s' && cp other.pem live.pem && cp other.key live.key", p.dir);
     sh(cmd);
     assert_int_equal(kill(t.d.pid, SIGHUP), 0);
-    assert_true(wait_log(&t.d, "loaded again"));
+    assert_true(harness_wait_log(&t.d, "loaded again", 10000));
     snprintf(args, sizeof(args),
              "--url https://localhost:%d --cacert ca.pem customer show --phone 09121117777",
              t.d.http_port);
