@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errmsg.h"
 #include "record.h"
@@ -588,11 +589,14 @@ static int take(double rate, double burst, double *bucket, double *last, double 
     return wait < 1 ? 1 : (int)ceil(wait);
 }
 
-int auth_principal_take(struct auth_principal *p, bool reads, double cost, double now_s)
+int auth_principal_take(struct auth_principal *p, bool reads, double cost)
 {
     if (p == NULL) {
         return 0;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     return reads ? take(p->read_rate, fmax(p->read_rate, 1), &p->bucket_r, &p->last_r, cost, now_s)
                  : take(p->rate, fmax(p->burst, 1), &p->bucket_w, &p->last_w, cost, now_s);
 }

@@ -88,10 +88,10 @@ void auth_print(const struct auth *a, FILE *out);
 
 /*
  * Token bucket of the principal's rate limit for records (reads false) or read requests
- * (reads true), at now_s seconds of a monotonic clock. Returns 0 when cost units may go
- * through (and takes them), or the seconds to wait (>= 1) when the principal is over its
- * rate. A principal without a limit always gets 0.
+ * (reads true), now by the monotonic clock. Returns 0 when cost units may go through (and
+ * takes them), or the seconds to wait (>= 1) when the principal is over its rate. A principal
+ * without a limit always gets 0.
  */
-int auth_principal_take(struct auth_principal *p, bool reads, double cost, double now_s);
+int auth_principal_take(struct auth_principal *p, bool reads, double cost);
 
 #endif

@@ -447,10 +447,7 @@ static int submit_text(struct hreq *r, const char *text, size_t len, struct auth
         return intake_reject(r->in, INGEST_FORBIDDEN, msg);
     }
     if (who != NULL) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int wait_s =
-            auth_principal_take(who, false, 1, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+        int wait_s = auth_principal_take(who, false, 1);
         if (wait_s > 0) {
             snprintf(msg, sizeof(msg), "principal %s is over its rate limit; retry in %d s",
                      auth_principal_name(who), wait_s);

@@ -1066,13 +1066,6 @@ static void log_refused(struct http *h, struct evhttp_request *req, const char *
              path != NULL ? path : "?", what, suppressed);
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Checks the request's token when principals are configured and that its principal holds
  * scope; answers 401, 403 or 429 otherwise. Sets *who to the principal (NULL: anonymous,
@@ -1114,7 +1107,7 @@ static bool authorized(struct http *h, struct evhttp_request *req, enum auth_sco
         httpreply_error(req, 403, "forbidden", msg);
         return false;
     }
-    int wait_s = auth_principal_take(p, true, 1, monotonic_s());
+    int wait_s = auth_principal_take(p, true, 1);
     if (wait_s > 0) {
         char msg[160], retry[16];
         snprintf(msg, sizeof(msg), "principal %s is over its read rate; retry in %d s",

@@ -404,13 +404,6 @@ static bool conn_needs_auth(const struct conn *c)
     return !c->authed && auth_enabled(c->ing->cfg->auth);
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void handle_line(struct conn *c, const char *line, size_t len)
 {
     struct ingest *ing = c->ing;
@@ -468,7 +461,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
             answer_error(c, (unsigned long)seq, lineno, INGEST_FORBIDDEN, msg);
             return;
         }
-        int wait_s = auth_principal_take(c->principal, false, 1, monotonic_s());
+        int wait_s = auth_principal_take(c->principal, false, 1);
         if (wait_s > 0) {
             record_free(rec);
             answer_rate_limited(c, (unsigned long)seq, lineno, wait_s);
