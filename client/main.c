@@ -609,6 +609,50 @@ static void context_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
+/* An action on one customer: the request for customer id with what a gives. Returns an enum
+ * api_result with *out set on API_OK, or err set. */
+typedef int (*customer_action_fn)(const struct http_client *hc, const char *id,
+                                  const struct args *a, json_t **out, char *err, size_t errlen);
+
+/* Writes an answer in the form opts asks for; 0, or -1. */
+typedef int (*answer_format_fn)(FILE *out, const json_t *answer, const struct format_opts *opts);
+
+/* Runs action on the customer a names and writes its answer with fmt. Returns the exit
+ * status. */
+static int run_on_customer(struct global *g, const struct args *a, customer_action_fn action,
+                           answer_format_fn fmt)
+{
+    struct http_client hc;
+    if (open_api(g, &hc) != 0) {
+        return EXIT_USAGE;
+    }
+    char err[512];
+    json_t *profile = NULL, *answer = NULL;
+    const char *id;
+    int rc = target_id(&hc, a, &profile, &id);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = action(&hc, id, a, &answer, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "touchline: %s\n", err);
+        goto out;
+    }
+    errno = 0;
+    rc = output_done(fmt(stdout, answer, &a->fo) == 0);
+out:
+    json_decref(answer);
+    json_decref(profile);
+    return exit_for(rc);
+}
+
+static int context_action(const struct http_client *hc, const char *id, const struct args *a,
+                          json_t **out, char *err, size_t errlen)
+{
+    (void)a;
+    return api_context(hc, id, out, err, errlen);
+}
+
 static int cmd_context(struct global *g, int argc, char **argv)
 {
     struct args a;
@@ -616,28 +660,7 @@ static int cmd_context(struct global *g, int argc, char **argv)
     if (done >= 0) {
         return done;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *context = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_context(&hc, id, &context, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_context(stdout, context, &a.fo) == 0);
-out:
-    json_decref(context);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, context_action, format_context);
 }
 
 static void customer_show_usage(FILE *out)
@@ -678,43 +701,6 @@ static int cmd_customer_show(struct global *g, int argc, char **argv)
     errno = 0;
     rc = output_done(format_customer(stdout, profile, &a.fo) == 0);
 out:
-    json_decref(profile);
-    return exit_for(rc);
-}
-
-/* An action on one customer: the request for customer id with what a gives. Returns an enum
- * api_result with *out set on API_OK, or err set. */
-typedef int (*customer_action_fn)(const struct http_client *hc, const char *id,
-                                  const struct args *a, json_t **out, char *err, size_t errlen);
-
-/* Writes an answer in the form opts asks for; 0, or -1. */
-typedef int (*answer_format_fn)(FILE *out, const json_t *answer, const struct format_opts *opts);
-
-/* Runs action on the customer a names and writes its answer with fmt. Returns the exit
- * status. */
-static int run_on_customer(struct global *g, const struct args *a, customer_action_fn action,
-                           answer_format_fn fmt)
-{
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *answer = NULL;
-    const char *id;
-    int rc = target_id(&hc, a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = action(&hc, id, a, &answer, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(fmt(stdout, answer, &a->fo) == 0);
-out:
-    json_decref(answer);
     json_decref(profile);
     return exit_for(rc);
 }
@@ -1662,6 +1648,12 @@ static void journey_usage(FILE *out)
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
+static int journey_action(const struct http_client *hc, const char *id, const struct args *a,
+                          json_t **out, char *err, size_t errlen)
+{
+    return api_journey(hc, id, a->q.since, a->q.until, out, err, errlen);
+}
+
 static int cmd_journey(struct global *g, int argc, char **argv)
 {
     struct args a;
@@ -1669,28 +1661,7 @@ static int cmd_journey(struct global *g, int argc, char **argv)
     if (done >= 0) {
         return done;
     }
-    struct http_client hc;
-    if (open_api(g, &hc) != 0) {
-        return EXIT_USAGE;
-    }
-    char err[512];
-    json_t *profile = NULL, *journey = NULL;
-    const char *id;
-    int rc = target_id(&hc, &a, &profile, &id);
-    if (rc < 0) {
-        goto out;
-    }
-    rc = api_journey(&hc, id, a.q.since, a.q.until, &journey, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "touchline: %s\n", err);
-        goto out;
-    }
-    errno = 0;
-    rc = output_done(format_journey(stdout, journey, &a.fo) == 0);
-out:
-    json_decref(journey);
-    json_decref(profile);
-    return exit_for(rc);
+    return run_on_customer(g, &a, journey_action, format_journey);
 }
 
 /* The options of stats and missed, which name no customer. */
