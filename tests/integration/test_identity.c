@@ -370,24 +370,6 @@ static void eight_connections_chaining_identifiers_end_in_one_customer(void **st
     assert_int_equal(harness_stop(&d), 0);
 }
 
-/* GET (or another method) on the daemon's HTTP port; asserts the status and returns the parsed
- * answer (the caller releases it). */
-static json_t *http_json(const struct harness_daemon *d, const char *method, const char *path,
-                         const char *payload, int want)
-{
-    char *body = NULL;
-    int status = harness_http(d->http_port, method, path, payload, NULL, &body);
-    if (status != want) {
-        fail_msg("%s %s: %d, not %d: %s", method, path, status, want, body ? body : "");
-    }
-    json_t *j = json_loads(body, 0, NULL);
-    if (j == NULL) {
-        fail_msg("%s %s: not JSON: %s", method, path, body ? body : "");
-    }
-    free(body);
-    return j;
-}
-
 static const char *jstr(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
@@ -402,7 +384,7 @@ static long long merge_id_of(const struct harness_daemon *d, const char *c, cons
 {
     char path[128];
     snprintf(path, sizeof(path), "/v1/customers/%s/identities", c);
-    json_t *j = http_json(d, "GET", path, NULL, 200);
+    json_t *j = harness_http_json(d, "GET", path, NULL, NULL, 200);
     long long id = -1;
     size_t i;
     json_t *m;
@@ -424,7 +406,7 @@ static json_t *unmerge(const struct harness_daemon *d, const char *c, long long 
     char path[128], body[64];
     snprintf(path, sizeof(path), "/v1/customers/%s/unmerge", c);
     snprintf(body, sizeof(body), "{\"merge_id\":%lld}", merge);
-    return http_json(d, "POST", path, body, want);
+    return harness_http_json(d, "POST", path, body, NULL, want);
 }
 
 /* The live customer id `id` stands for now. */
@@ -432,7 +414,7 @@ static void current(const struct harness_daemon *d, const char *id, char out[40]
 {
     char path[128];
     snprintf(path, sizeof(path), "/v1/customers/%s", id);
-    json_t *j = http_json(d, "GET", path, NULL, 200);
+    json_t *j = harness_http_json(d, "GET", path, NULL, NULL, 200);
     snprintf(out, 40, "%s", jstr(j, "id"));
     json_decref(j);
 }
@@ -468,7 +450,7 @@ static void identities_and_why_show_where_each_identifier_came_from(void **state
     close(fd);
     char path[128];
     snprintf(path, sizeof(path), "/v1/customers/%s/identities", b);
-    json_t *j = http_json(&d, "GET", path, NULL, 200);
+    json_t *j = harness_http_json(&d, "GET", path, NULL, NULL, 200);
     assert_string_equal(jstr(j, "customer_id"), a);
     json_t *ids = json_object_get(j, "identities");
     assert_int_equal(json_array_size(ids), 2);
@@ -498,7 +480,7 @@ static void identities_and_why_show_where_each_identifier_came_from(void **state
     assert_string_equal(jstr(json_array_get(links, 1), "customer"), a);
     json_decref(j);
 
-    j = http_json(&d, "GET", "/v1/why?web=anon-1&email=ALI@example.ir", NULL, 200);
+    j = harness_http_json(&d, "GET", "/v1/why?web=anon-1&email=ALI@example.ir", NULL, NULL, 200);
     assert_true(json_is_true(json_object_get(j, "joined")));
     assert_string_equal(jstr(j, "customer"), a);
     assert_string_equal(
@@ -511,9 +493,9 @@ static void identities_and_why_show_where_each_identifier_came_from(void **state
              "external_id"),
         "v2");
     json_decref(j);
-    j = http_json(&d, "GET", "/v1/why?web=anon-1&phone=09120000000", NULL, 404);
+    j = harness_http_json(&d, "GET", "/v1/why?web=anon-1&phone=09120000000", NULL, NULL, 404);
     json_decref(j);
-    j = http_json(&d, "GET", "/v1/why?web=anon-1", NULL, 400);
+    j = harness_http_json(&d, "GET", "/v1/why?web=anon-1", NULL, NULL, 400);
     json_decref(j);
     assert_int_equal(harness_stop(&d), 0);
 }
@@ -566,7 +548,7 @@ static void unmerge_restores_the_customer_and_keeps_the_pair_apart(void **state)
     assert_string_equal(now, b);
     char path[160];
     snprintf(path, sizeof(path), "/v1/customers/%s/identities", b);
-    j = http_json(&d, "GET", path, NULL, 200);
+    j = harness_http_json(&d, "GET", path, NULL, NULL, 200);
     json_t *ka = json_array_get(json_object_get(j, "kept_apart"), 0);
     assert_non_null(ka);
     assert_string_equal(jstr(ka, "other"), a);
@@ -574,8 +556,8 @@ static void unmerge_restores_the_customer_and_keeps_the_pair_apart(void **state)
     json_decref(j);
     /* Removed, the next joining record merges them again. */
     snprintf(path, sizeof(path), "/v1/customers/%s/apart/%lld", b, apart);
-    json_decref(http_json(&d, "DELETE", path, NULL, 200));
-    json_decref(http_json(&d, "DELETE", path, NULL, 404));
+    json_decref(harness_http_json(&d, "DELETE", path, NULL, NULL, 200));
+    json_decref(harness_http_json(&d, "DELETE", path, NULL, NULL, 404));
     assert_string_equal(send_record(fd, "crm", "j3", "web",
                                     "{\"phone\":\"09121111111\",\"email\":\"sara@example.com\"}"),
                         a);
@@ -637,7 +619,7 @@ static void unmerge_keeps_a_later_manual_merge(void **state)
     char path[128], body[96];
     snprintf(path, sizeof(path), "/v1/customers/%s/merge", a);
     snprintf(body, sizeof(body), "{\"from\":\"%s\"}", x);
-    json_decref(http_json(&d, "POST", path, body, 200));
+    json_decref(harness_http_json(&d, "POST", path, body, NULL, 200));
     long long merge = merge_id_of(&d, a, b);
     /* Not a merge of B. */
     json_decref(unmerge(&d, b, merge_id_of(&d, a, x) + 1000, 404));
@@ -707,7 +689,7 @@ static void a_merge_past_a_limit_is_refused_and_queued_for_review(void **state)
     close(fd);
     assert_true(metric(&d, "touchline_identity_conflicts_total") == 2);
 
-    json_t *j = http_json(&d, "GET", "/v1/conflicts", NULL, 200);
+    json_t *j = harness_http_json(&d, "GET", "/v1/conflicts", NULL, NULL, 200);
     json_t *list = json_object_get(j, "conflicts");
     assert_int_equal(json_array_size(list), 2);
     /* Newest first. */
@@ -729,21 +711,21 @@ static void a_merge_past_a_limit_is_refused_and_queued_for_review(void **state)
 
     char path[96];
     snprintf(path, sizeof(path), "/v1/conflicts/%lld/resolve", id3);
-    json_decref(http_json(&d, "POST", path, "{\"action\":\"merge\"}", 200));
-    json_decref(http_json(&d, "POST", path, "{\"action\":\"merge\"}", 400));
+    json_decref(harness_http_json(&d, "POST", path, "{\"action\":\"merge\"}", NULL, 200));
+    json_decref(harness_http_json(&d, "POST", path, "{\"action\":\"merge\"}", NULL, 400));
     current(&d, other, now);
     assert_string_equal(now, sara);
     snprintf(path, sizeof(path), "/v1/conflicts/%lld/resolve", id4);
-    json_decref(http_json(&d, "POST", path, "{\"action\":\"maybe\"}", 400));
-    json_decref(http_json(&d, "POST", path, "{\"action\":\"dismiss\"}", 200));
+    json_decref(harness_http_json(&d, "POST", path, "{\"action\":\"maybe\"}", NULL, 400));
+    json_decref(harness_http_json(&d, "POST", path, "{\"action\":\"dismiss\"}", NULL, 200));
     current(&d, third, now);
     assert_string_equal(now, third);
-    json_decref(
-        http_json(&d, "POST", "/v1/conflicts/999/resolve", "{\"action\":\"dismiss\"}", 404));
-    j = http_json(&d, "GET", "/v1/conflicts", NULL, 200);
+    json_decref(harness_http_json(&d, "POST", "/v1/conflicts/999/resolve",
+                                  "{\"action\":\"dismiss\"}", NULL, 404));
+    j = harness_http_json(&d, "GET", "/v1/conflicts", NULL, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 0);
     json_decref(j);
-    j = http_json(&d, "GET", "/v1/conflicts?all=true", NULL, 200);
+    j = harness_http_json(&d, "GET", "/v1/conflicts?all=true", NULL, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 2);
     assert_string_equal(jstr(json_array_get(json_object_get(j, "conflicts"), 0), "status"),
                         "dismissed");
