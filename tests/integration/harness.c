@@ -124,6 +124,21 @@ bool harness_wait_log(const struct harness_daemon *d, const char *text, long ms)
     return false;
 }
 
+double harness_metric(const struct harness_daemon *d, const char *name)
+{
+    char *body = NULL;
+    assert_int_equal(harness_http(d->http_port, "GET", "/metrics", NULL, NULL, &body), 200);
+    double v = -2;
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *p = body != NULL ? strstr(body, needle) : NULL;
+    if (p != NULL) {
+        v = strtod(p + strlen(needle), NULL);
+    }
+    free(body);
+    return v;
+}
+
 /*
  * Daemons still running when the test program exits (a failed assertion jumps out of the
  * test before harness_stop) are killed, so that no test leaves a process behind.

@@ -87,6 +87,9 @@ void harness_track_child(pid_t pid, bool add);
 /* True when the daemon's log contains text. */
 bool harness_log_contains(const struct harness_daemon *d, const char *text);
 
+/* The value of a metric without labels on d's /metrics; -2 when the page has none. */
+double harness_metric(const struct harness_daemon *d, const char *name);
+
 /* Waits up to ms for the daemon's log to contain text; true when it did. */
 bool harness_wait_log(const struct harness_daemon *d, const char *text, long ms);
 

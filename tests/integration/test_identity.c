@@ -642,16 +642,10 @@ static void unmerge_keeps_a_later_manual_merge(void **state)
 /* The value of an unlabelled sample of /metrics. */
 static double metric(const struct harness_daemon *d, const char *name)
 {
-    char *body = NULL;
-    assert_int_equal(harness_http(d->http_port, "GET", "/metrics", NULL, NULL, &body), 200);
-    char needle[128];
-    snprintf(needle, sizeof(needle), "\n%s ", name);
-    const char *at = strstr(body, needle);
-    if (at == NULL) {
+    double v = harness_metric(d, name);
+    if (v == -2) {
         fail_msg("no %s in /metrics", name);
     }
-    double v = strtod(at + strlen(needle), NULL);
-    free(body);
     return v;
 }
 

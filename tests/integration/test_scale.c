@@ -289,20 +289,6 @@ static void exec_ok(PGconn *pg, const char *sql)
 }
 
 /* A metric's value from /metrics, or -2 when it is not there. */
-static double metric(const struct harness_daemon *d, const char *name)
-{
-    char *body = NULL;
-    assert_int_equal(harness_http(d->http_port, "GET", "/metrics", NULL, NULL, &body), 200);
-    double v = -2;
-    char needle[128];
-    snprintf(needle, sizeof(needle), "\n%s ", name);
-    const char *p = body != NULL ? strstr(body, needle) : NULL;
-    if (p != NULL) {
-        v = strtod(p + strlen(needle), NULL);
-    }
-    free(body);
-    return v;
-}
 
 static int find_phone(const struct harness_daemon *d, const char *phone)
 {
@@ -320,7 +306,7 @@ static bool wait_metric(const struct harness_daemon *d, const char *name, bool a
 {
     long long deadline = harness_now_ms() + ms;
     while (harness_now_ms() < deadline) {
-        double m = metric(d, name);
+        double m = harness_metric(d, name);
         if (above ? m > v : (m >= 0 && m <= v)) {
             return true;
         }
@@ -389,7 +375,7 @@ static void reads_go_to_the_replica_until_it_lags(void **state)
         usleep(50 * 1000);
     }
     assert_int_equal(find_phone(&d, "+989121110001"), 200);
-    double fallbacks_before = metric(&d, "touchline_replica_fallbacks_total");
+    double fallbacks_before = harness_metric(&d, "touchline_replica_fallbacks_total");
 
     /* Replay paused: a new customer is on the primary only. A lookup still goes to the
      * replica (within the 3600 s allowed) and does not find them; the context goes to the
@@ -415,7 +401,7 @@ static void reads_go_to_the_replica_until_it_lags(void **state)
     kill(d.pid, SIGHUP);
     bool lagging = wait_metric(&d, "touchline_replica_lag_seconds", true, 1, 15000);
     int on_primary = find_phone(&d, "+989121110002");
-    double fallbacks = metric(&d, "touchline_replica_fallbacks_total");
+    double fallbacks = harness_metric(&d, "touchline_replica_fallbacks_total");
 
     /* Replay resumed: the replica catches up and answers again. */
     exec_ok(rep, "SELECT pg_wal_replay_resume()");
@@ -531,7 +517,7 @@ static void retention_deletes_what_is_older_than_keep_days(void **state)
     kill(d.pid, SIGHUP);
     /* A pass ends when a chunk reaches the end of the table. */
     wait_metric(&d, "touchline_retention_passes_total", true, 0, 60000);
-    double passes = metric(&d, "touchline_retention_passes_total");
+    double passes = harness_metric(&d, "touchline_retention_passes_total");
     long left = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions "
                                      "WHERE occurred_at < now() - interval '30 days'");
     long kept = harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions");
@@ -541,7 +527,7 @@ static void retention_deletes_what_is_older_than_keep_days(void **state)
     long customers_after = harness_sql_long(pg, "SELECT count(*) FROM touchline.customers");
     long identities_after = harness_sql_long(pg, "SELECT count(*) FROM touchline.identities");
     PQfinish(pg);
-    double deleted = metric(&d, "touchline_retention_deleted_total");
+    double deleted = harness_metric(&d, "touchline_retention_deleted_total");
     assert_int_equal(harness_stop(&d), 0);
     printf("scale retention: old=%ld new=%ld passes=%.0f left_old=%ld kept=%ld "
            "deleted_metric=%.0f orphan_history=%ld customers=%ld->%ld identities=%ld->%ld\n",
