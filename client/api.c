@@ -45,6 +45,15 @@ enum method {
     METHOD_DELETE,
 };
 
+/* An answer other than success (j: its body as JSON, or NULL): says why in err, and returns
+ * API_NOT_FOUND for 404, API_INVALID for 400, else API_FAILED. */
+static int refused(const struct http_client *c, const struct http_client_response *r,
+                   const json_t *j, char *err, size_t errlen)
+{
+    describe(c, r, j, err, errlen);
+    return r->status == 404 ? API_NOT_FOUND : r->status == 400 ? API_INVALID : API_FAILED;
+}
+
 /* Sends one request (body: JSON for a POST, else NULL) and parses the answer. Returns API_OK
  * with *out set to a JSON object, or a negative enum api_result with err set. */
 static int call(const struct http_client *c, enum method m, const char *path, const char *body,
@@ -81,8 +90,7 @@ static int call(const struct http_client *c, enum method m, const char *path, co
             rc = API_FAILED;
         }
     } else {
-        describe(c, &r, j, err, errlen);
-        rc = r.status == 404 ? API_NOT_FOUND : r.status == 400 ? API_INVALID : API_FAILED;
+        rc = refused(c, &r, j, err, errlen);
     }
     json_decref(j);
     http_client_response_free(&r);
@@ -95,35 +103,49 @@ static int get_object(const struct http_client *c, const char *path, json_t **ou
     return call(c, METHOD_GET, path, NULL, out, err, errlen);
 }
 
-int api_find_customer(const struct http_client *c, const char *kind, const char *value,
-                      json_t **customer, char *err, size_t errlen)
+/* GET base?k1=v1[&k2=v2] (k2 NULL: one pair), the values percent-encoded. Returns as call. */
+static int get_query(const struct http_client *c, const char *base, const char *k1, const char *v1,
+                     const char *k2, const char *v2, json_t **out, char *err, size_t errlen)
 {
-    *customer = NULL;
-    char *path = strdup("/v1/customers");
-    if (path == NULL || http_client_query_add(&path, kind, value) < 0) {
+    *out = NULL;
+    char *path = strdup(base);
+    if (path == NULL || http_client_query_add(&path, k1, v1) < 0 ||
+        (k2 != NULL && http_client_query_add(&path, k2, v2) < 0)) {
         free(path);
         errmsg_set(err, errlen, "out of memory");
         return API_FAILED;
     }
-    int rc = get_object(c, path, customer, err, errlen);
+    int rc = get_object(c, path, out, err, errlen);
     free(path);
     return rc;
 }
 
-/* "/v1/customers/<id><tail>", the id percent-encoded, or NULL. */
-static char *customer_path(const char *id, const char *tail)
+int api_find_customer(const struct http_client *c, const char *kind, const char *value,
+                      json_t **customer, char *err, size_t errlen)
+{
+    return get_query(c, "/v1/customers", kind, value, NULL, NULL, customer, err, errlen);
+}
+
+/* "<prefix><id><tail>", the id percent-encoded, or NULL. */
+static char *resource_path(const char *prefix, const char *id, const char *tail)
 {
     char *enc = http_client_urlencode(id);
     if (enc == NULL) {
         return NULL;
     }
-    size_t n = strlen("/v1/customers/") + strlen(enc) + strlen(tail) + 1;
+    size_t n = strlen(prefix) + strlen(enc) + strlen(tail) + 1;
     char *path = malloc(n);
     if (path != NULL) {
-        snprintf(path, n, "/v1/customers/%s%s", enc, tail);
+        snprintf(path, n, "%s%s%s", prefix, enc, tail);
     }
     free(enc);
     return path;
+}
+
+/* "/v1/customers/<id><tail>", the id percent-encoded, or NULL. */
+static char *customer_path(const char *id, const char *tail)
+{
+    return resource_path("/v1/customers/", id, tail);
 }
 
 /* Sends a request to "/v1/customers/<id><tail>". Returns as call. */
@@ -367,9 +389,8 @@ int api_export(const struct http_client *c, const char *id, FILE *out, char *err
     int rc = API_OK;
     if (r.status != 200) {
         json_t *j = json_loadb(r.body, r.len, 0, NULL);
-        describe(c, &r, j, err, errlen);
+        rc = refused(c, &r, j, err, errlen);
         json_decref(j);
-        rc = r.status == 404 ? API_NOT_FOUND : r.status == 400 ? API_INVALID : API_FAILED;
     }
     http_client_response_free(&r);
     return rc;
@@ -390,17 +411,7 @@ int api_identities(const struct http_client *c, const char *id, json_t **provena
 int api_why(const struct http_client *c, const char *kind1, const char *value1, const char *kind2,
             const char *value2, json_t **why, char *err, size_t errlen)
 {
-    *why = NULL;
-    char *path = strdup("/v1/why");
-    if (path == NULL || http_client_query_add(&path, kind1, value1) < 0 ||
-        http_client_query_add(&path, kind2, value2) < 0) {
-        free(path);
-        errmsg_set(err, errlen, "out of memory");
-        return API_FAILED;
-    }
-    int rc = get_object(c, path, why, err, errlen);
-    free(path);
-    return rc;
+    return get_query(c, "/v1/why", kind1, value1, kind2, value2, why, err, errlen);
 }
 
 int api_unmerge(const struct http_client *c, const char *id, long long merge, json_t **result,
@@ -420,21 +431,17 @@ int api_resolve_conflict(const struct http_client *c, const char *id, const char
                          json_t **answer, char *err, size_t errlen)
 {
     *answer = NULL;
-    char *enc = http_client_urlencode(id);
     json_t *req = json_pack("{s:s}", "action", action);
     char *body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
-    size_t n = enc != NULL ? strlen(enc) + 32 : 0;
-    char *path = enc != NULL ? malloc(n) : NULL;
+    char *path = resource_path("/v1/conflicts/", id, "/resolve");
     int rc = API_FAILED;
     if (path == NULL || body == NULL) {
         errmsg_set(err, errlen, "out of memory");
     } else {
-        snprintf(path, n, "/v1/conflicts/%s/resolve", enc);
         rc = call(c, METHOD_POST, path, body, answer, err, errlen);
     }
     free(path);
     free(body);
-    free(enc);
     return rc;
 }
