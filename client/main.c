@@ -451,6 +451,11 @@ static int target_id(const struct http_client *hc, const struct args *a, json_t 
     return *id != NULL ? API_OK : API_FAILED;
 }
 
+/* Lines of the commands' --help that many share. */
+#define HELP_FORMAT "  --format F       table (default), json or ndjson (the server's answer)\n"
+#define HELP_UTC    "  --utc            times in UTC instead of the local time zone (TZ)\n"
+#define HELP_HELP   "  -h, --help       show this help\n"
+
 static void timeline_usage(FILE *out)
 {
     fprintf(out, "Usage: touchline timeline (--phone N | --email E | --chat H | --web W |\n"
@@ -473,10 +478,7 @@ static void timeline_usage(FILE *out)
         "  --all            show every interaction, page after page; with --format ndjson\n"
         "                   each page is written as it comes (for scripts)\n"
         "  --format F       table (default), json ({\"customer\", \"items\", \"next_cursor\"}:\n"
-        "                   null when nothing follows) or ndjson\n"
-        "  --utc            times in UTC instead of the local time zone (TZ)\n"
-        "  -h, --help       show this help\n"
-        "\n"
+        "                   null when nothing follows) or ndjson\n" HELP_UTC HELP_HELP "\n"
         "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n",
         DEFAULT_LIMIT);
 }
@@ -601,11 +603,7 @@ static void context_usage(FILE *out)
                  "\n");
     selector_usage(out, "Whose context");
     fprintf(out, "\n"
-                 "Options:\n"
-                 "  --format F       table (default), json or ndjson (the server's answer)\n"
-                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "Options:\n" HELP_FORMAT HELP_UTC HELP_HELP "\n"
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
@@ -672,11 +670,7 @@ static void customer_show_usage(FILE *out)
                  "\n");
     selector_usage(out, "Which customer");
     fprintf(out, "\n"
-                 "Options:\n"
-                 "  --format F       table (default), json or ndjson (the server's answer)\n"
-                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "Options:\n" HELP_FORMAT HELP_UTC HELP_HELP "\n"
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
 
@@ -736,11 +730,8 @@ static void customer_merge_usage(FILE *out)
     selector_usage(out, "Which customer remains");
     fprintf(out, "\n"
                  "Options:\n"
-                 "  --from ID        the id of the customer merged into it (required)\n"
-                 "  --format F       table (default), json or ndjson (the server's answer)\n"
-                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "  --from ID        the id of the customer merged into it (required)\n" HELP_FORMAT
+                     HELP_UTC HELP_HELP "\n"
                  "Exit status: 0 merged, 1 a customer not found, 2 usage (also when the two are\n"
                  "already one customer), 3 server or network error.\n");
 }
@@ -774,10 +765,8 @@ static void customer_forget_usage(FILE *out)
     selector_usage(out, "Which customer");
     fprintf(out, "\n"
                  "Options:\n"
-                 "  --yes            erase; without it, only say what would be erased\n"
-                 "  --format F       table (default), json or ndjson (the server's answer)\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "  --yes            erase; without it, only say what would be erased\n" HELP_FORMAT
+                     HELP_HELP "\n"
                  "Exit status: 0 erased, 1 customer not found, 2 usage (also without --yes),\n"
                  "3 server or network error.\n");
 }
@@ -841,9 +830,7 @@ static void customer_export_usage(FILE *out)
                  "\n");
     selector_usage(out, "Which customer");
     fprintf(out, "\n"
-                 "Options:\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "Options:\n" HELP_HELP "\n"
                  "Exit status: 0 exported, 1 customer not found, 2 usage, 3 server or network\n"
                  "error (a document cut short by a failure is not valid JSON).\n");
 }
@@ -890,11 +877,7 @@ static void customer_identities_usage(FILE *out)
             "\n");
     selector_usage(out, "Which customer");
     fprintf(out, "\n"
-                 "Options:\n"
-                 "  --format F       table (default), json or ndjson (the server's answer)\n"
-                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "Options:\n" HELP_FORMAT HELP_UTC HELP_HELP "\n"
                  "Exit status: 0 ok, 1 not found, 2 usage, 3 server or network error.\n");
 }
 
@@ -920,11 +903,7 @@ static void customer_why_usage(FILE *out)
             "Identifiers (two, of any kinds, in any spelling):\n"
             "  --phone N, --email E, --chat H, --web W, --external X\n"
             "\n"
-            "Options:\n"
-            "  --format F       table (default), json or ndjson (the server's answer)\n"
-            "  --utc            times in UTC instead of the local time zone (TZ)\n"
-            "  -h, --help       show this help\n"
-            "\n"
+            "Options:\n" HELP_FORMAT HELP_UTC HELP_HELP "\n"
             "Exit status: 0 ok, 1 an identifier not known, 2 usage, 3 server or network error.\n");
 }
 
@@ -968,10 +947,7 @@ static void customer_unmerge_usage(FILE *out)
     fprintf(out,
             "\n"
             "Options:\n"
-            "  --merge ID       the merge to undo (required)\n"
-            "  --format F       table (default), json or ndjson (the server's answer)\n"
-            "  -h, --help       show this help\n"
-            "\n"
+            "  --merge ID       the merge to undo (required)\n" HELP_FORMAT HELP_HELP "\n"
             "Exit status: 0 undone, 1 customer or merge not found, 2 usage (also when the\n"
             "merge is not the customer's or was undone already), 3 server or network error.\n");
 }
@@ -1639,11 +1615,8 @@ static void journey_usage(FILE *out)
     fprintf(out, "\n"
                  "Options:\n"
                  "  --since T        only touchpoints at or after T (RFC 3339)\n"
-                 "  --until T        only touchpoints before T (RFC 3339)\n"
-                 "  --format F       table (default), json or ndjson (the server's answer)\n"
-                 "  --utc            times in UTC instead of the local time zone (TZ)\n"
-                 "  -h, --help       show this help\n"
-                 "\n"
+                 "  --until T        only touchpoints before T (RFC 3339)\n" HELP_FORMAT HELP_UTC
+                     HELP_HELP "\n"
                  "Colour when standard output is a terminal and NO_COLOR is not set.\n"
                  "Exit status: 0 ok, 1 customer not found, 2 usage, 3 server or network error.\n");
 }
@@ -1756,24 +1729,22 @@ static int parse_report_args(struct global *g, const char *cmd, bool takes_by,
 
 static void stats_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: touchline stats [--since T] [--until T] [--by KEY] [options]\n"
-            "Shows the touchpoint figures of a time range: missed calls and call-back times\n"
-            "(with breaches of the call-back SLA), first-response times of messages, repeat\n"
-            "contacts within 24 hours (and how many came on another channel), the sentiment\n"
-            "mix and mean score, and the stage funnel by entry channel (docs/analytics.md).\n"
-            "\n"
-            "Options:\n"
-            "  --since T        start of the range, RFC 3339 (default: 30 days before --until)\n"
-            "  --until T        end of the range, RFC 3339, exclusive (default: now)\n"
-            "  --by KEY         one row per channel, source, stage, agent or day (UTC)\n"
-            "  --format F       table (default), json or ndjson (the server's answer)\n"
-            "  --utc            times in UTC instead of the local time zone (TZ)\n"
-            "  -h, --help       show this help\n"
-            "\n"
-            "Colour when standard output is a terminal and NO_COLOR is not set.\n"
-            "Exit status: 0 ok, 2 usage (also a value the server refused), 3 server or\n"
-            "network error.\n");
+    fprintf(
+        out,
+        "Usage: touchline stats [--since T] [--until T] [--by KEY] [options]\n"
+        "Shows the touchpoint figures of a time range: missed calls and call-back times\n"
+        "(with breaches of the call-back SLA), first-response times of messages, repeat\n"
+        "contacts within 24 hours (and how many came on another channel), the sentiment\n"
+        "mix and mean score, and the stage funnel by entry channel (docs/analytics.md).\n"
+        "\n"
+        "Options:\n"
+        "  --since T        start of the range, RFC 3339 (default: 30 days before --until)\n"
+        "  --until T        end of the range, RFC 3339, exclusive (default: now)\n"
+        "  --by KEY         one row per channel, source, stage, agent or day (UTC)\n" HELP_FORMAT
+            HELP_UTC HELP_HELP "\n"
+        "Colour when standard output is a terminal and NO_COLOR is not set.\n"
+        "Exit status: 0 ok, 2 usage (also a value the server refused), 3 server or\n"
+        "network error.\n");
 }
 
 static void missed_usage(FILE *out);
@@ -1824,11 +1795,8 @@ static void missed_usage(FILE *out)
             "                   --until)\n"
             "  --until T        missed calls before T, RFC 3339 (default: now)\n"
             "  --all            also customers who were reached since\n"
-            "  --limit N        at most N customers, 1-1000 (default 100)\n"
-            "  --format F       table (default), json or ndjson (the server's answer)\n"
-            "  --utc            times in UTC instead of the local time zone (TZ)\n"
-            "  -h, --help       show this help\n"
-            "\n"
+            "  --limit N        at most N customers, 1-1000 (default 100)\n" HELP_FORMAT HELP_UTC
+                HELP_HELP "\n"
             "Colour when standard output is a terminal and NO_COLOR is not set.\n"
             "Exit status: 0 ok, 2 usage (also a value the server refused), 3 server or\n"
             "network error.\n");
@@ -1903,10 +1871,7 @@ static void conflicts_usage(FILE *out)
             "Options:\n"
             "  --all            also the conflicts resolved already\n"
             "  --resolve ID     resolve conflict ID, as --action says\n"
-            "  --action A       merge or dismiss\n"
-            "  --format F       table (default), json or ndjson (the server's answer)\n"
-            "  -h, --help       show this help\n"
-            "\n"
+            "  --action A       merge or dismiss\n" HELP_FORMAT HELP_HELP "\n"
             "Exit status: 0 ok, 1 conflict not found, 2 usage (also a conflict resolved\n"
             "already), 3 server or network error.\n");
 }
