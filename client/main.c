@@ -1057,6 +1057,7 @@ static void send_target_init(struct importer_target *t, const struct global *g, 
     memset(t, 0, sizeof(*t));
     t->addr = tcp != NULL && tcp[0] != '\0' ? tcp : TCP_CLIENT_DEFAULT_ADDR;
     t->token = g->token;
+    t->cacert = g->cacert;
     t->json = !isatty(STDOUT_FILENO);
     t->cmd = cmd;
     t->out = stdout;
@@ -1072,6 +1073,9 @@ static int send_option(struct importer_target *t, int opt, const char *arg)
         return 0;
     case SEND_OPT_TOKEN:
         t->token = arg;
+        return 0;
+    case OPT_GLOBAL_CACERT:
+        t->cacert = arg;
         return 0;
     case SEND_OPT_FORMAT:
         if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0) {
@@ -1223,12 +1227,12 @@ static int cmd_log(struct global *g, int argc, char **argv)
             }
             break;
         case OPT_GLOBAL_URL:
-        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
+        case OPT_GLOBAL_CACERT:
         case SEND_OPT_FORMAT:
             rc = send_option(&t, opt, optarg);
             if (rc != 0) {
@@ -1262,7 +1266,6 @@ static int cmd_log(struct global *g, int argc, char **argv)
         rc = log_failed(cmd, bad, r);
         goto out;
     }
-    t.cacert = g->cacert;
     rc = importer_send_one(&t, rec);
 out:
     json_decref(rec);
@@ -1402,7 +1405,6 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             co.extension_digits = (unsigned)n;
             break;
         case OPT_GLOBAL_URL:
-        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
@@ -1427,6 +1429,7 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
+        case OPT_GLOBAL_CACERT:
             (void)send_option(&t, opt, optarg);
             break;
         case 'h':
@@ -1450,7 +1453,6 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
             goto out;
         }
         fo.path = argv[optind];
-        t.cacert = g->cacert;
         rc = follow_cdr(&t, &co, &fo);
         goto out;
     }
@@ -1458,7 +1460,6 @@ static int cmd_import_cdr(struct global *g, int argc, char **argv)
         fprintf(stderr, "%s: --state and --from-end go with --follow\n", cmd);
         goto out;
     }
-    t.cacert = g->cacert;
     rc = importer_cdr(&t, &co, argv[optind]);
 out:
     if (have_re) {
@@ -1553,12 +1554,12 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
             mo.source = optarg;
             break;
         case OPT_GLOBAL_URL:
-        case OPT_GLOBAL_CACERT:
             /* Taken, as before the command, though records go to the TCP port. */
             global_option(g, opt, optarg);
             break;
         case SEND_OPT_TCP:
         case SEND_OPT_TOKEN:
+        case OPT_GLOBAL_CACERT:
         case SEND_OPT_FORMAT:
             if (send_option(&t, opt, optarg) != 0) {
                 goto out;
@@ -1586,7 +1587,6 @@ static int cmd_import_mail(struct global *g, int argc, char **argv)
                 argv[optind]);
         goto out;
     }
-    t.cacert = g->cacert;
     if (maildir != NULL) {
         rc = importer_maildir(&t, &mo, maildir);
         goto out;

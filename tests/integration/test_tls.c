@@ -421,6 +421,13 @@ static void client_verifies_ca_and_name(void **state)
              t.d.tcp_port);
     assert_int_equal(client(&p, args, &err), 0);
     free(err);
+    /* After the command too, overriding the one before it. */
+    snprintf(args, sizeof(args),
+             "--cacert wrong-ca.pem log --tcp tls://localhost:%d --cacert ca.pem --channel phone "
+             "--phone 09121117777 --summary 'over TLS, again'",
+             t.d.tcp_port);
+    assert_int_equal(client(&p, args, &err), 0);
+    free(err);
     snprintf(args, sizeof(args),
              "--url https://localhost:%d --cacert ca.pem customer show --phone 09121117777",
              t.d.http_port);
@@ -453,7 +460,8 @@ static void client_verifies_ca_and_name(void **state)
     assert_non_null(strstr(err, "hostname mismatch"));
     free(err);
     PGconn *pg = harness_pg(t.d.dbname);
-    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), 1);
+    /* The two sent over a trusted connection, and nothing else. */
+    assert_int_equal(harness_sql_long(pg, "SELECT count(*) FROM touchline.interactions"), 2);
     PQfinish(pg);
     assert_int_equal(harness_stop(&t.d), 0);
 }
