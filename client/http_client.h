@@ -102,7 +102,6 @@ int http_client_delete(const struct http_client *c, const char *path,
                        struct http_client_response *resp, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Releases what resp owns and empties it; NULL and empty responses are fine. */
 /*
  * GET whose 200 answer is written to out as it arrives, whatever its size (an export); the
  * answer's body in resp is then empty. Other answers are kept in resp as http_client_get
@@ -112,6 +111,7 @@ int http_client_get_to(const struct http_client *c, const char *path, FILE *out,
                        struct http_client_response *resp, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Releases what resp owns and empties it; NULL and empty responses are fine. */
 void http_client_response_free(struct http_client_response *resp);
 
 #endif
